@@ -1,0 +1,108 @@
+//! Who is calling. Agents present `Authorization: Bearer ak_…` (a bare `ak_…` value works too);
+//! humans scripting the admin API present an `adm_…` admin token. Presented secrets are hashed
+//! and the hash looked up, then compared again in constant time. An agent key never passes as a
+//! human: on admin routes it gets 403.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::error::Error;
+use crate::secret::{ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret, hashes_equal};
+use crate::service::Service;
+use crate::store::admin_tokens;
+use crate::store::agents::{self, AgentRow};
+
+/// An authenticated, unrevoked agent.
+pub struct AgentAuth(pub AgentRow);
+
+/// An authenticated human, by the name of their admin token.
+pub struct HumanAuth {
+    pub name: String,
+}
+
+type Pending<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
+
+/// The credential in the Authorization header, if any.
+fn credential(req: &HttpRequest) -> Option<Secret> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => value,
+    };
+    (!value.is_empty()).then(|| Secret::new(value))
+}
+
+fn service(req: &HttpRequest) -> Result<web::Data<Service>, Error> {
+    req.app_data::<web::Data<Service>>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("service missing from app data".into()))
+}
+
+impl FromRequest for AgentAuth {
+    type Error = Error;
+    type Future = Pending<AgentAuth>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let svc = service(req);
+        let cred = credential(req);
+        Box::pin(async move {
+            let svc = svc?;
+            let unauthorized = || Error::Unauthorized("a valid agent key is required".into());
+            let cred = cred.filter(|c| c.expose().starts_with(AGENT_KEY_PREFIX));
+            let Some(cred) = cred else {
+                return Err(unauthorized());
+            };
+            let hash = cred.hash();
+            let lookup = hash.clone();
+            let agent = svc
+                .store
+                .read(move |c| agents::by_key_hash(c, &lookup))
+                .await?;
+            match agent {
+                Some(a) if a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash) => {
+                    Ok(AgentAuth(a))
+                }
+                _ => Err(unauthorized()),
+            }
+        })
+    }
+}
+
+impl FromRequest for HumanAuth {
+    type Error = Error;
+    type Future = Pending<HumanAuth>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let svc = service(req);
+        let cred = credential(req);
+        Box::pin(async move {
+            let svc = svc?;
+            let unauthorized = || Error::Unauthorized("an admin token is required".into());
+            let Some(cred) = cred else {
+                return Err(unauthorized());
+            };
+            if cred.expose().starts_with(AGENT_KEY_PREFIX) {
+                return Err(Error::Forbidden(
+                    "agent keys cannot use admin routes".into(),
+                ));
+            }
+            if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {
+                return Err(unauthorized());
+            }
+            let hash = cred.hash();
+            let lookup = hash.clone();
+            let found = svc
+                .store
+                .read(move |c| admin_tokens::live_by_hash(c, &lookup))
+                .await?;
+            match found {
+                Some((name, stored)) if hashes_equal(&stored, &hash) => Ok(HumanAuth { name }),
+                _ => Err(unauthorized()),
+            }
+        })
+    }
+}

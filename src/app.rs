@@ -1,0 +1,144 @@
+//! `start(config) -> AppHandle`: opens the store, loads the policy, binds the HTTP server and
+//! starts the background tasks, all under one cancellation token. `main` and every integration
+//! test run exactly this.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError, open_store};
+use crate::live_policy::{LivePolicy, LoadError};
+use crate::notify::Hub;
+use crate::service::Service;
+use crate::store::set_meta;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("policy: {0}")]
+    Policy(#[from] LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot record start-up: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A running service.
+pub struct AppHandle {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    /// The shared operations, for tests and in-process callers.
+    pub service: Arc<Service>,
+    cancel: CancellationToken,
+    server: actix_web::dev::ServerHandle,
+    http: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
+}
+
+/// Starts the service and returns once it accepts connections.
+pub async fn start(config: Config) -> Result<AppHandle, StartError> {
+    let store = open_store(&config.data_dir)?;
+    let policy = Arc::new(LivePolicy::load_at_start(
+        &config.policies,
+        config.clock.now(),
+    )?);
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    store.read_blocking(|c| set_meta(c, "public_url", &public_url))?;
+
+    let service = Arc::new(Service {
+        store,
+        policy,
+        hub: Hub::new(),
+        clock: config.clock.clone(),
+        public_url,
+    });
+    let data = web::Data::from(Arc::clone(&service));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(crate::api::configure)
+    })
+    .listen(listener)
+    .map_err(|source| StartError::Bind { addr, source })?
+    .disable_signals()
+    .shutdown_timeout(5)
+    .run();
+    let server_handle = server.handle();
+    let http = tokio::spawn(server);
+
+    let cancel = CancellationToken::new();
+    let sweeper = tokio::spawn(sweep_until_cancelled(
+        Arc::clone(&service),
+        config.sweep_interval,
+        cancel.clone(),
+    ));
+    tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
+    Ok(AppHandle {
+        addr,
+        service,
+        cancel,
+        server: server_handle,
+        http,
+        sweeper,
+    })
+}
+
+impl AppHandle {
+    /// Base URL of the running server, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests, lets those in flight finish, then stops the background tasks.
+    pub async fn shutdown(self) {
+        self.server.stop(true).await;
+        self.cancel.cancel();
+        if let Err(e) = self.http.await {
+            tracing::error!(error = %e, "http server task failed");
+        }
+        if let Err(e) = self.sweeper.await {
+            tracing::error!(error = %e, "sweeper task failed");
+        }
+        tracing::info!("agent-otp stopped");
+    }
+}
+
+async fn sweep_until_cancelled(
+    service: Arc<Service>,
+    every: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match service.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired lapsed requests"),
+            Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The audit trail: an append-only list of events, each chained to the one before by SHA-256.
+//!
+//! Event `seq` stores `prev_hash` (the previous event's `hash`, or 64 zeros for the first) and
+//! `hash = SHA-256(prev_hash ‖ canonical JSON of the event)`, hex-encoded. The canonical JSON is
+//! the object `{seq, at, actor, event, requestId, agentId, details}` with every object's keys
+//! sorted by their UTF-8 bytes, no whitespace, strings escaped as JSON requires (non-ASCII kept
+//! as UTF-8), and numbers as `serde_json` prints them (integers in decimal). `at` is Unix
+//! milliseconds. Changing, deleting or reordering a row breaks the chain at that row.
+//!
+//! Events never carry a token, key, session id or link secret.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::clock::Timestamp;
+use crate::secret::sha256_hex;
+
+/// `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event about to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub actor: String,
+    pub event: &'static str,
+    pub request_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub details: Value,
+}
+
+impl NewEvent {
+    /// An event of kind `event` by `actor` with `details` (a JSON object).
+    pub fn new(actor: impl ToString, event: &'static str, details: Value) -> NewEvent {
+        NewEvent {
+            actor: actor.to_string(),
+            event,
+            request_id: None,
+            agent_id: None,
+            details,
+        }
+    }
+
+    /// Attaches the request this event is about.
+    pub fn request(mut self, id: impl ToString) -> NewEvent {
+        self.request_id = Some(id.to_string());
+        self
+    }
+
+    /// Attaches the agent this event is about.
+    pub fn agent(mut self, id: impl ToString) -> NewEvent {
+        self.agent_id = Some(id.to_string());
+        self
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub event: String,
+    pub request_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The parts of an event that its hash covers (besides `prev_hash`).
+struct Hashed<'a> {
+    seq: i64,
+    at: Timestamp,
+    actor: &'a str,
+    event: &'a str,
+    request_id: Option<&'a str>,
+    agent_id: Option<&'a str>,
+    details: &'a Value,
+}
+
+impl Hashed<'_> {
+    fn hash_after(&self, prev_hash: &str) -> String {
+        let body = json!({
+            "seq": self.seq,
+            "at": self.at.0,
+            "actor": self.actor,
+            "event": self.event,
+            "requestId": self.request_id,
+            "agentId": self.agent_id,
+            "details": self.details,
+        });
+        let mut bytes = prev_hash.as_bytes().to_vec();
+        bytes.extend_from_slice(canonical_json(&body).as_bytes());
+        sha256_hex(&bytes)
+    }
+}
+
+/// The hash of a new event numbered `seq`, given the hash before it.
+pub fn chain_hash(prev_hash: &str, seq: i64, at: Timestamp, ev: &NewEvent) -> String {
+    Hashed {
+        seq,
+        at,
+        actor: &ev.actor,
+        event: ev.event,
+        request_id: ev.request_id.as_deref(),
+        agent_id: ev.agent_id.as_deref(),
+        details: &ev.details,
+    }
+    .hash_after(prev_hash)
+}
+
+impl StoredEvent {
+    /// Recomputes this event's hash from its contents and its stored `prev_hash`.
+    pub fn recompute_hash(&self) -> String {
+        Hashed {
+            seq: self.seq,
+            at: self.at,
+            actor: &self.actor,
+            event: &self.event,
+            request_id: self.request_id.as_deref(),
+            agent_id: self.agent_id.as_deref(),
+            details: &self.details,
+        }
+        .hash_after(&self.prev_hash)
+    }
+}
+
+/// Where and why a chain stops verifying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    pub seq: i64,
+    pub why: String,
+}
+
+/// Checks events one at a time, in `seq` order, without holding them all.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    prev: String,
+    count: i64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> ChainVerifier {
+        ChainVerifier {
+            prev: GENESIS_HASH.to_owned(),
+            count: 0,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next event against the chain so far.
+    pub fn push(&mut self, e: &StoredEvent) -> Result<(), Break> {
+        let expected_seq = self.count + 1;
+        if e.seq != expected_seq {
+            let why = if e.seq > expected_seq {
+                format!("event {expected_seq} is missing (deleted rows?)")
+            } else {
+                "sequence goes backwards (reordered rows?)".to_owned()
+            };
+            return Err(Break { seq: e.seq, why });
+        }
+        if e.prev_hash != self.prev {
+            let why =
+                "prev_hash does not match the previous event's hash (deleted or reordered rows?)";
+            return Err(Break {
+                seq: e.seq,
+                why: why.to_owned(),
+            });
+        }
+        if e.recompute_hash() != e.hash {
+            let why = "hash does not match the event's contents (row changed?)";
+            return Err(Break {
+                seq: e.seq,
+                why: why.to_owned(),
+            });
+        }
+        self.prev.clone_from(&e.hash);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many events verified, and the hash of the last one (the head).
+    pub fn finish(self) -> (i64, String) {
+        (self.count, self.prev)
+    }
+}
+
+/// Walks events in `seq` order; returns the count and head hash, or the first broken link.
+pub fn verify<I: IntoIterator<Item = StoredEvent>>(events: I) -> Result<(i64, String), Break> {
+    let mut v = ChainVerifier::default();
+    for e in events {
+        v.push(&e)?;
+    }
+    Ok(v.finish())
+}
+
+/// Canonical JSON: keys sorted by UTF-8 bytes at every level, no whitespace.
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => write_object(map, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        // Scalars: serde_json's own encoding is already canonical for them.
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut String) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(k.clone()).to_string());
+        out.push(':');
+        write_canonical(&map[k], out);
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<StoredEvent> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let ev = NewEvent::new(
+                    "policy",
+                    "permission.requested",
+                    json!({"n": seq, "b": [1, "é"]}),
+                )
+                .request(format!("r{seq}"));
+                let hash = chain_hash(&prev, seq, Timestamp(seq * 1000), &ev);
+                let stored = StoredEvent {
+                    seq,
+                    at: Timestamp(seq * 1000),
+                    actor: ev.actor,
+                    event: ev.event.to_owned(),
+                    request_id: ev.request_id,
+                    agent_id: None,
+                    details: ev.details,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
+                prev = hash;
+                stored
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_everywhere() {
+        let v = json!({"b": 1, "a": {"d": [true, null], "c": "x\"y"}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn intact_chain_verifies_and_tampering_is_located() {
+        let events = chain(5);
+        let (count, head) = verify(events.clone()).unwrap();
+        assert_eq!((count, head.as_str()), (5, events[4].hash.as_str()));
+
+        let mut changed = events.clone();
+        changed[2].details = json!({"n": 99});
+        assert_eq!(verify(changed).unwrap_err().seq, 3);
+
+        let mut deleted = events.clone();
+        deleted.remove(1);
+        assert_eq!(verify(deleted).unwrap_err().seq, 3);
+
+        let mut swapped = events;
+        swapped.swap(1, 2);
+        assert_eq!(verify(swapped).unwrap_err().seq, 3);
+    }
+}

@@ -1,0 +1,365 @@
+//! What an agent may ask for, and what a human may change when approving: the input limits of
+//! the wire contract, checked all at once so the caller learns every bad field in one answer.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::scope;
+
+/// Longest `action`, in characters.
+pub const ACTION_MAX_CHARS: usize = 255;
+/// Longest `resource`, in characters.
+pub const RESOURCE_MAX_CHARS: usize = 1024;
+/// Token lifetime bounds and default, in seconds.
+pub const TTL_MIN: i64 = 30;
+pub const TTL_MAX: i64 = 3600;
+pub const TTL_DEFAULT: i64 = 300;
+/// Uses bounds and default.
+pub const USES_MIN: i64 = 1;
+pub const USES_MAX: i64 = 100;
+pub const USES_DEFAULT: i64 = 1;
+/// Deepest nesting allowed inside `scope`, `context` and `actionDetails` (an object is depth 1).
+pub const JSON_DEPTH_MAX: usize = 8;
+/// Largest serialized `scope`, `context` or `actionDetails`, in bytes.
+pub const JSON_BYTES_MAX: usize = 16 * 1024;
+/// Most keys at any one level of `scope`, `context` or `actionDetails`.
+pub const JSON_KEYS_MAX: usize = 64;
+/// Longest human note or deny reason, in characters.
+pub const NOTE_MAX_CHARS: usize = 1000;
+
+/// The body of `POST /permissions/request`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestInput {
+    pub action: String,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub scope: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub context: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub ttl: Option<i64>,
+    #[serde(default)]
+    pub uses: Option<i64>,
+}
+
+/// A request that passed every input rule.
+#[derive(Debug, Clone)]
+pub struct ValidRequest {
+    pub action: String,
+    pub resource: Option<String>,
+    pub scope: Map<String, Value>,
+    pub context: Map<String, Value>,
+    pub ttl_secs: i64,
+    pub uses: i64,
+}
+
+impl RequestInput {
+    /// Checks every field, reporting all problems together.
+    pub fn validate(self) -> Result<ValidRequest> {
+        let mut problems = Vec::new();
+        check_text(
+            &mut problems,
+            "action",
+            Some(&self.action),
+            1,
+            ACTION_MAX_CHARS,
+        );
+        check_text(
+            &mut problems,
+            "resource",
+            self.resource.as_deref(),
+            0,
+            RESOURCE_MAX_CHARS,
+        );
+        let scope = self.scope.unwrap_or_default();
+        let context = self.context.unwrap_or_default();
+        check_object(&mut problems, "scope", &scope);
+        check_object(&mut problems, "context", &context);
+        if let Err(bad) = scope::validate(&scope) {
+            problems.extend(bad.into_iter().map(|(k, p)| (format!("scope.{k}"), p)));
+        }
+        let ttl_secs = self.ttl.unwrap_or(TTL_DEFAULT);
+        check_range(&mut problems, "ttl", ttl_secs, TTL_MIN, TTL_MAX);
+        let uses = self.uses.unwrap_or(USES_DEFAULT);
+        check_range(&mut problems, "uses", uses, USES_MIN, USES_MAX);
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields(problems));
+        }
+        Ok(ValidRequest {
+            action: self.action,
+            resource: self.resource,
+            scope,
+            context,
+            ttl_secs,
+            uses,
+        })
+    }
+}
+
+/// What a human may change when approving: each only narrows what was asked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApprovalEdits {
+    #[serde(default)]
+    pub ttl: Option<i64>,
+    #[serde(default)]
+    pub uses: Option<i64>,
+    #[serde(default)]
+    pub scope: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The terms a human approval grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Terms {
+    pub ttl_secs: i64,
+    pub uses: i64,
+    pub scope: Map<String, Value>,
+    pub note: Option<String>,
+}
+
+impl ApprovalEdits {
+    /// Applies the edits to what the request would get, refusing any widening.
+    pub fn narrow(self, ttl_secs: i64, uses: i64, scope: &Map<String, Value>) -> Result<Terms> {
+        let mut problems = Vec::new();
+        let new_ttl = self.ttl.unwrap_or(ttl_secs);
+        check_range(
+            &mut problems,
+            "ttl",
+            new_ttl,
+            TTL_MIN,
+            ttl_secs.max(TTL_MIN),
+        );
+        let new_uses = self.uses.unwrap_or(uses);
+        check_range(&mut problems, "uses", new_uses, USES_MIN, uses);
+        check_text(
+            &mut problems,
+            "note",
+            self.note.as_deref(),
+            0,
+            NOTE_MAX_CHARS,
+        );
+        let new_scope = match &self.scope {
+            None => scope.clone(),
+            Some(edits) => {
+                check_object(&mut problems, "scope", edits);
+                match scope::narrow_by_human(scope, edits) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(("scope".to_owned(), e.to_string()));
+                        scope.clone()
+                    }
+                }
+            }
+        };
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields(problems));
+        }
+        let new_uses = capped_uses(new_uses, &new_scope);
+        Ok(Terms {
+            ttl_secs: new_ttl,
+            uses: new_uses,
+            scope: new_scope,
+            note: self.note,
+        })
+    }
+}
+
+/// `uses` capped by the scope's `max_uses`, if any.
+pub fn capped_uses(uses: i64, scope: &Map<String, Value>) -> i64 {
+    match scope::max_uses(scope) {
+        Some(max) => uses.min(i64::from(max)),
+        None => uses,
+    }
+}
+
+/// Checks a human's free-text note or reason.
+pub fn check_note(field: &str, note: Option<&str>) -> Result<()> {
+    let mut problems = Vec::new();
+    check_text(&mut problems, field, note, 0, NOTE_MAX_CHARS);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid_fields(problems))
+    }
+}
+
+/// Checks `actionDetails` sent with a token use.
+pub fn check_action_details(details: &Map<String, Value>) -> Result<()> {
+    let mut problems = Vec::new();
+    check_object(&mut problems, "actionDetails", details);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid_fields(problems))
+    }
+}
+
+fn check_text(
+    problems: &mut Vec<(String, String)>,
+    field: &str,
+    value: Option<&str>,
+    min: usize,
+    max: usize,
+) {
+    let Some(value) = value else { return };
+    let chars = value.chars().count();
+    if chars < min || chars > max {
+        problems.push((
+            field.to_owned(),
+            format!("must be {min}–{max} characters, got {chars}"),
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        problems.push((
+            field.to_owned(),
+            "must not contain control characters".to_owned(),
+        ));
+    } else if field == "action" && value.trim().is_empty() {
+        problems.push((field.to_owned(), "must not be blank".to_owned()));
+    }
+}
+
+fn check_range(problems: &mut Vec<(String, String)>, field: &str, v: i64, min: i64, max: i64) {
+    if v < min || v > max {
+        problems.push((
+            field.to_owned(),
+            format!("must be between {min} and {max}, got {v}"),
+        ));
+    }
+}
+
+fn check_object(problems: &mut Vec<(String, String)>, field: &str, obj: &Map<String, Value>) {
+    let bytes = serde_json::to_vec(obj)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if bytes > JSON_BYTES_MAX {
+        problems.push((
+            field.to_owned(),
+            format!("must be at most {JSON_BYTES_MAX} bytes"),
+        ));
+    } else if depth_of_map(obj) > JSON_DEPTH_MAX {
+        problems.push((
+            field.to_owned(),
+            format!("must nest at most {JSON_DEPTH_MAX} levels"),
+        ));
+    } else if widest_map(obj) > JSON_KEYS_MAX {
+        problems.push((
+            field.to_owned(),
+            format!("must have at most {JSON_KEYS_MAX} keys per object"),
+        ));
+    }
+}
+
+fn depth_of_map(obj: &Map<String, Value>) -> usize {
+    1 + obj.values().map(depth).max().unwrap_or(0)
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => depth_of_map(m),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn widest_map(obj: &Map<String, Value>) -> usize {
+    obj.values().map(widest).max().unwrap_or(0).max(obj.len())
+}
+
+fn widest(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => widest_map(m),
+        Value::Array(items) => items.iter().map(widest).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(v: Value) -> RequestInput {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn bad_fields(e: Error) -> Vec<String> {
+        match e {
+            Error::Validation { details, .. } => details.keys().cloned().collect(),
+            other => panic!("expected validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let r = input(json!({"action": "gmail.send"})).validate().unwrap();
+        assert_eq!((r.ttl_secs, r.uses), (TTL_DEFAULT, USES_DEFAULT));
+        assert!(r.scope.is_empty() && r.context.is_empty() && r.resource.is_none());
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let deep = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}});
+        let e = input(json!({
+            "action": "", "resource": "x".repeat(1025), "ttl": 5, "uses": 101, "context": deep
+        }))
+        .validate()
+        .unwrap_err();
+        let mut fields = bad_fields(e);
+        fields.sort();
+        assert_eq!(fields, ["action", "context", "resource", "ttl", "uses"]);
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let ok = input(json!({"action": "a".repeat(255), "ttl": 3600, "uses": 100})).validate();
+        assert!(ok.is_ok());
+        let e = input(json!({"action": "a\u{0007}b"}))
+            .validate()
+            .unwrap_err();
+        assert_eq!(bad_fields(e), ["action"]);
+        let wide: Map<String, Value> = (0..65).map(|i| (format!("k{i}"), json!(i))).collect();
+        let e = input(json!({"action": "a", "context": wide}))
+            .validate()
+            .unwrap_err();
+        assert_eq!(bad_fields(e), ["context"]);
+    }
+
+    #[test]
+    fn approval_edits_only_narrow() {
+        let scope = json!({"max_amount": 100}).as_object().cloned().unwrap();
+        let edits: ApprovalEdits =
+            serde_json::from_value(json!({"ttl": 60, "uses": 1, "scope": {"max_amount": 40}}))
+                .unwrap();
+        let t = edits.narrow(300, 3, &scope).unwrap();
+        assert_eq!((t.ttl_secs, t.uses), (60, 1));
+        assert_eq!(t.scope["max_amount"], json!(40));
+
+        for widen in [
+            json!({"ttl": 301}),
+            json!({"uses": 4}),
+            json!({"scope": {"max_amount": 101}}),
+        ] {
+            let edits: ApprovalEdits = serde_json::from_value(widen.clone()).unwrap();
+            assert!(
+                edits.narrow(300, 3, &scope).is_err(),
+                "{widen} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn max_uses_in_scope_caps_uses() {
+        let scope = json!({"max_uses": 2}).as_object().cloned().unwrap();
+        assert_eq!(capped_uses(5, &scope), 2);
+        assert_eq!(capped_uses(1, &scope), 1);
+        assert_eq!(capped_uses(5, &Map::new()), 5);
+    }
+}

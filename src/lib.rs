@@ -1,0 +1,39 @@
+//! agent-otp: a self-hosted approval service for AI agents.
+//!
+//! An agent asks for permission to do one sensitive thing; the YAML policy decides at once or asks a
+//! human; an approved agent gets a short-lived, scoped, single-use token; every step is audited.
+//! `src/main.rs` is a thin command line over this library, and the integration tests drive the same
+//! [`app::start`] that `agent-otp serve` runs.
+
+/// Operator and agent-side agent bookkeeping shared by the CLI and the admin API.
+pub mod agents;
+/// JSON routes under `/api/v1`, auth extractors and the error envelope.
+pub mod api;
+/// `start(config) -> AppHandle`: wires the store, policy, HTTP server and background tasks.
+pub mod app;
+/// Append-only, hash-chained audit events.
+pub mod audit;
+/// The command line: argument types and the operator commands.
+pub mod cli;
+/// Injected time, so TTL logic is testable without sleeping.
+pub mod clock;
+/// Settings layered defaults → env → flags, with validation.
+pub mod config;
+/// Permission states, ids and input rules: pure functions.
+pub mod domain;
+/// The one error type, with a stable machine code per kind.
+pub mod error;
+/// The policy in force, swapped whole on reload.
+pub mod live_policy;
+/// In-process fan-out of "request changed" events.
+pub mod notify;
+/// YAML policy: parsing, validation, evaluation, explain.
+pub mod policy;
+/// Scope narrowing and enforcement.
+pub mod scope;
+/// Random secrets, hashing and constant-time comparison.
+pub mod secret;
+/// The operations every channel (API, web, Telegram) shares.
+pub mod service;
+/// SQLite: migrations, pool, and all SQL.
+pub mod store;

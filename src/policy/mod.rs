@@ -1,0 +1,332 @@
+//! Policies: the YAML file that decides, for each permission request, whether to auto-approve,
+//! deny or ask a human. `parse` is the only way in (and the only caller of serde-saphyr): it reads
+//! the file strictly — an unknown key, unknown operator or path, wrong type, duplicate key or rule
+//! name, or a regex that does not compile rejects the whole file with line and column — and
+//! compiles it once, so `evaluate` is a walk over compiled conditions. Rules are tried by priority
+//! (higher first, ties in file order); the first match decides; no match means `require_approval`.
+//! Submodules: `model` (the file as written), `compile` (checks and compilation), `eval`
+//! (matching), `explain` (why each rule did or did not match).
+
+mod compile;
+mod eval;
+mod explain;
+mod model;
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use explain::{Explanation, RuleMiss, Seen};
+
+/// Largest policy file accepted, in bytes.
+pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+
+/// What a rule does when it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Grant at once, without a human.
+    AutoApprove,
+    /// Ask a human.
+    RequireApproval,
+    /// Refuse at once.
+    Deny,
+}
+
+impl Effect {
+    /// The name used in the file and on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Effect::AutoApprove => "auto_approve",
+            Effect::RequireApproval => "require_approval",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique, non-empty name; recorded with each decision.
+    pub name: String,
+    /// Free text for humans.
+    pub description: Option<String>,
+    /// When set, the rule only applies to the agent with this name.
+    pub agent: Option<String>,
+    /// What the rule decides.
+    pub effect: Effect,
+    /// Higher is tried first; default 0.
+    pub priority: i64,
+    /// Constraints merged into the granted scope (see `scope::narrow`).
+    pub scope_template: Option<Map<String, Value>>,
+    conditions: Vec<compile::Condition>,
+}
+
+impl Rule {
+    /// True when the rule matches every request (no conditions, no agent restriction).
+    pub fn matches_everything(&self) -> bool {
+        self.conditions.is_empty() && self.agent.is_none()
+    }
+}
+
+/// A loaded policy file: rules in evaluation order plus the file's hash.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    version: String,
+    rules: Vec<Rule>,
+}
+
+/// What `evaluate` looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalInput<'a> {
+    /// The requested action, e.g. `file.read`.
+    pub action: &'a str,
+    /// The resource, if the request named one.
+    pub resource: Option<&'a str>,
+    /// The requesting agent's name.
+    pub agent_name: &'a str,
+    /// The requesting agent's id.
+    pub agent_id: &'a str,
+    /// The requested scope.
+    pub scope: &'a Map<String, Value>,
+    /// The request's free-form context.
+    pub context: &'a Map<String, Value>,
+}
+
+/// The outcome of `evaluate`: the effect and the rule that decided (`None`: the default).
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'p> {
+    /// What to do.
+    pub effect: Effect,
+    /// The deciding rule; `None` when no rule matched.
+    pub rule: Option<&'p Rule>,
+}
+
+/// One thing wrong with a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// 1-based column, when known.
+    pub column: Option<u64>,
+    /// What is wrong (and what is allowed).
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => {
+                write!(f, "line {line}, column {column}: {}", self.message)
+            }
+            (Some(line), None) => write!(f, "line {line}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A rejected policy file: every problem found, one per line in `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    problems: Vec<Problem>,
+}
+
+impl PolicyError {
+    /// Each problem, in file order.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    fn one(message: String) -> Self {
+        PolicyError {
+            problems: vec![Problem {
+                line: None,
+                column: None,
+                message,
+            }],
+        }
+    }
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// Parses, validates and compiles a policy file. The only place serde-saphyr is called.
+pub fn parse(yaml: &str) -> Result<Policy, PolicyError> {
+    if yaml.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::one(format!(
+            "policy file is {} bytes (at most {MAX_POLICY_BYTES} allowed)",
+            yaml.len()
+        )));
+    }
+    let blank = yaml
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(PolicyError::one(
+            "policy file is empty (expected a mapping with one key, `policies`, holding a list of rules)"
+                .to_owned(),
+        ));
+    }
+    let options = serde_saphyr::Options {
+        budget: Some(serde_saphyr::Budget {
+            max_reader_input_bytes: Some(MAX_POLICY_BYTES),
+            max_events: 500_000,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+            max_depth: 64,
+            // 2, not 1: serde-saphyr swallows a budget breach at the start of a second document
+            // (it ends the first), whereas with room for it, it reports "multiple YAML documents".
+            max_documents: 2,
+            max_nodes: 250_000,
+            max_total_scalar_bytes: MAX_POLICY_BYTES,
+            max_merge_keys: 1_000,
+            ..serde_saphyr::Budget::default()
+        }),
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        // YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings.
+        strict_booleans: true,
+        with_snippet: false,
+        ..serde_saphyr::Options::default()
+    };
+    let raw: model::RawFile =
+        serde_saphyr::from_str_with_options(yaml, options).map_err(yaml_problem)?;
+    let rules = compile::compile(raw).map_err(|problems| PolicyError { problems })?;
+    Ok(Policy {
+        version: sha256_hex(yaml.as_bytes()),
+        rules,
+    })
+}
+
+/// A serde-saphyr error as a `Problem`: location split out, a hint added for near-miss keys.
+fn yaml_problem(err: serde_saphyr::Error) -> PolicyError {
+    let location = err.location();
+    let mut message = err.to_string();
+    if let Some(loc) = location {
+        let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_owned();
+        }
+    }
+    if message == "invalid i64" {
+        message = "expected a whole number".to_owned();
+    } else if let Some(rest) = message.strip_prefix("invalid type: unit value") {
+        message = format!("empty value{rest}");
+    } else if message.starts_with("multiple YAML documents") {
+        message = "more than one YAML document (one `policies` list per file; remove the `---`)"
+            .to_owned();
+    } else if message.starts_with("YAML budget breached") {
+        message.push_str(" (the file is too large, too deeply nested or uses too many aliases)");
+    } else if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, tail)) = rest.split_once('`')
+        && let Some(expected) = tail.strip_prefix(", expected one of ")
+    {
+        let known: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+        message.push_str(&compile::hint(field, &known));
+    }
+    PolicyError {
+        problems: vec![Problem {
+            line: location.map(|l| l.line()),
+            column: location.map(|l| l.column()),
+            message,
+        }],
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest.iter() {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+const BUILTIN_DEFAULT: &str = "\
+# Built-in policy, used when no policy file is configured: every request needs a human.
+policies:
+  - name: builtin-require-approval
+    description: Every request needs a human's approval.
+    conditions: {}
+    action: require_approval
+";
+
+impl Policy {
+    /// The policy in force without a file: one rule sending every request to a human.
+    pub fn builtin_default() -> Policy {
+        parse(BUILTIN_DEFAULT).unwrap_or_else(|_| Policy {
+            version: sha256_hex(BUILTIN_DEFAULT.as_bytes()),
+            rules: vec![Rule {
+                name: "builtin-require-approval".to_owned(),
+                description: None,
+                agent: None,
+                effect: Effect::RequireApproval,
+                priority: 0,
+                scope_template: None,
+                conditions: Vec::new(),
+            }],
+        })
+    }
+
+    /// Lowercase hex SHA-256 of the exact file text.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Rules in evaluation order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The first matching rule decides; none matching means `require_approval`.
+    pub fn evaluate(&self, input: &EvalInput<'_>) -> Decision<'_> {
+        self.rules
+            .iter()
+            .find(|rule| eval::check(rule, input).is_ok())
+            .map_or(
+                Decision {
+                    effect: Effect::RequireApproval,
+                    rule: None,
+                },
+                |rule| Decision {
+                    effect: rule.effect,
+                    rule: Some(rule),
+                },
+            )
+    }
+
+    /// The decision and, for each rule tried before it, the check that failed.
+    pub fn explain(&self, input: &EvalInput<'_>) -> Explanation {
+        explain::explain(self, input)
+    }
+
+    /// `(shadowed, by)` for rules that can never match because an earlier rule matches everything.
+    pub fn shadowed_rules(&self) -> Vec<(String, String)> {
+        let Some(at) = self.rules.iter().position(Rule::matches_everything) else {
+            return Vec::new();
+        };
+        let by = &self.rules[at].name;
+        self.rules[at + 1..]
+            .iter()
+            .map(|rule| (rule.name.clone(), by.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

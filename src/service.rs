@@ -1,0 +1,682 @@
+//! The operations every channel shares: the agent API, the admin API, and later the web pages
+//! and Telegram all call these, so a decision means the same thing wherever it is made.
+//!
+//! Each state change runs in one `BEGIN IMMEDIATE` transaction together with its audit event, is
+//! a conditional update on the expected status (first writer wins, the loser gets `Conflict`),
+//! and is announced on the [`Hub`] only after it committed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Transaction;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::audit::NewEvent;
+use crate::clock::{Clock, Timestamp};
+use crate::domain::request::{ApprovalEdits, ValidRequest, capped_uses, check_note};
+use crate::domain::{Actor, AgentId, RequestId, Status};
+use crate::error::{Error, Result};
+use crate::live_policy::LivePolicy;
+use crate::notify::Hub;
+use crate::policy::{Effect, EvalInput};
+use crate::scope;
+use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
+use crate::store::agents::AgentRow;
+use crate::store::permissions::{self as sql, DecisionUpdate, PermissionRow};
+use crate::store::{Store, audit};
+
+/// Longest `?wait=` an agent may ask for, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// Everything the operations need, shared by all handlers.
+pub struct Service {
+    pub store: Store,
+    pub policy: Arc<LivePolicy>,
+    pub hub: Hub,
+    pub clock: Clock,
+    /// Base of the links handed out, without a trailing slash.
+    pub public_url: String,
+}
+
+/// What `POST /permissions/request` answers.
+#[derive(Debug)]
+pub enum RequestOutcome {
+    Denied {
+        id: RequestId,
+        reason: String,
+        expires_at: Timestamp,
+    },
+    Approved {
+        id: RequestId,
+        token: Secret,
+        scope: Map<String, Value>,
+        uses_remaining: i64,
+        expires_at: Timestamp,
+    },
+    Pending {
+        id: RequestId,
+        approval_url: String,
+        webhook_url: String,
+        expires_at: Timestamp,
+    },
+}
+
+/// A request as shown to its agent or to a human.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionView {
+    pub id: RequestId,
+    pub status: Status,
+    pub agent_id: AgentId,
+    pub agent_name: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub scope: Map<String, Value>,
+    pub requested_scope: Map<String, Value>,
+    pub context: Map<String, Value>,
+    pub reason: Option<String>,
+    pub rule: Option<String>,
+    pub policy_version: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub ttl: i64,
+    pub uses_remaining: i64,
+    pub token_issued: bool,
+    /// Present exactly once: in the owning agent's first read after a human approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl PermissionView {
+    fn new(row: PermissionRow, now: Timestamp, token: Option<Secret>) -> PermissionView {
+        PermissionView {
+            status: row.status.effective(row.expires_at, now),
+            token_issued: row.token_hash.is_some() || token.is_some(),
+            token: token.map(|t| t.expose().to_owned()),
+            id: row.id,
+            agent_id: row.agent_id,
+            agent_name: row.agent_name,
+            action: row.action,
+            resource: row.resource,
+            scope: row.scope,
+            requested_scope: row.requested_scope,
+            context: row.context,
+            reason: row.reason,
+            rule: row.rule,
+            policy_version: row.policy_version,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            ttl: row.ttl_secs,
+            uses_remaining: row.uses_remaining,
+        }
+    }
+}
+
+/// What `verify` answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum VerifyOutcome {
+    Valid {
+        valid: bool,
+        scope: Map<String, Value>,
+        uses_remaining: i64,
+        expires_at: Timestamp,
+    },
+    Invalid {
+        valid: bool,
+        reason: String,
+    },
+}
+
+/// What `use` answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum UseOutcome {
+    Used {
+        success: bool,
+        uses_remaining: i64,
+    },
+    Refused {
+        success: bool,
+        uses_remaining: i64,
+        reason: String,
+        code: &'static str,
+    },
+}
+
+/// Why a token was refused: a stable code and a sentence.
+struct Refusal {
+    code: &'static str,
+    reason: String,
+}
+
+impl Service {
+    /// Decides a new request by policy and stores it with its audit trail.
+    pub async fn request(&self, agent: &AgentRow, req: ValidRequest) -> Result<RequestOutcome> {
+        let loaded = self.policy.current();
+        let decision = loaded.policy.evaluate(&EvalInput {
+            action: &req.action,
+            resource: req.resource.as_deref(),
+            agent_name: &agent.name,
+            agent_id: agent.id.as_str(),
+            scope: &req.scope,
+            context: &req.context,
+        });
+        let granted_scope = match decision.rule.and_then(|r| r.scope_template.as_ref()) {
+            Some(template) => scope::narrow(&req.scope, template),
+            None => req.scope.clone(),
+        };
+        let rule = decision.rule.map(|r| r.name.clone());
+        let now = self.clock.now();
+        let id = RequestId::new_random();
+        let uses = capped_uses(req.uses, &granted_scope);
+        let mut row = PermissionRow {
+            id: id.clone(),
+            agent_id: agent.id.clone(),
+            agent_name: agent.name.clone(),
+            action: req.action,
+            resource: req.resource,
+            requested_scope: req.scope,
+            scope: granted_scope,
+            context: req.context,
+            status: Status::Pending,
+            reason: None,
+            rule,
+            policy_version: loaded.policy.version().to_owned(),
+            decided_by: None,
+            decided_at: None,
+            ttl_secs: req.ttl_secs,
+            uses_total: uses,
+            uses_remaining: uses,
+            token_hash: None,
+            token_issued_at: None,
+            expires_at: now.plus_secs(req.ttl_secs),
+            created_at: now,
+        };
+        let mut token = None;
+        match decision.effect {
+            Effect::Deny => {
+                row.status = Status::Denied;
+                row.expires_at = now;
+                row.reason = Some(match decision.rule {
+                    Some(r) => match &r.description {
+                        Some(d) => format!("denied by policy rule \"{}\": {d}", r.name),
+                        None => format!("denied by policy rule \"{}\"", r.name),
+                    },
+                    None => "denied by policy".to_owned(),
+                });
+            }
+            Effect::AutoApprove => {
+                let t = secret::generate(PERMISSION_TOKEN_PREFIX)?;
+                row.status = Status::Approved;
+                row.token_hash = Some(t.hash());
+                row.token_issued_at = Some(now);
+                token = Some(t);
+            }
+            Effect::RequireApproval => {}
+        }
+        if row.status != Status::Pending {
+            row.decided_by = Some(Actor::Policy.to_string());
+            row.decided_at = Some(now);
+        }
+
+        let stored = row.clone();
+        let effect = decision.effect;
+        self.store
+            .write(move |tx| {
+                sql::insert(tx, &stored)?;
+                let details = json!({
+                    "action": stored.action,
+                    "resource": stored.resource,
+                    "requestedScope": stored.requested_scope,
+                    "grantedScope": stored.scope,
+                    "context": stored.context,
+                    "ttl": stored.ttl_secs,
+                    "uses": stored.uses_total,
+                    "decision": effect.as_str(),
+                    "rule": stored.rule,
+                    "policyVersion": stored.policy_version,
+                });
+                let actor = Actor::Agent(stored.agent_id.0.clone());
+                audit::append(
+                    tx,
+                    now,
+                    &event(actor, "permission.requested", details, &stored),
+                )?;
+                if stored.token_hash.is_some() {
+                    let details =
+                        json!({ "expiresAt": stored.expires_at, "uses": stored.uses_total });
+                    audit::append(
+                        tx,
+                        now,
+                        &event(Actor::Policy, "token.issued", details, &stored),
+                    )?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await?;
+        if row.status == Status::Pending {
+            self.hub.publish(&id, Status::Pending);
+        }
+        Ok(match (row.status, token) {
+            (Status::Approved, Some(token)) => RequestOutcome::Approved {
+                id,
+                token,
+                scope: row.scope,
+                uses_remaining: row.uses_remaining,
+                expires_at: row.expires_at,
+            },
+            (Status::Denied, _) => RequestOutcome::Denied {
+                id,
+                reason: row.reason.unwrap_or_default(),
+                expires_at: row.expires_at,
+            },
+            _ => RequestOutcome::Pending {
+                approval_url: format!("{}/requests/{id}", self.public_url),
+                webhook_url: format!(
+                    "{}/api/v1/permissions/{id}?wait={MAX_WAIT_SECS}",
+                    self.public_url
+                ),
+                id,
+                expires_at: row.expires_at,
+            },
+        })
+    }
+
+    /// The owning agent's read, waiting up to `wait` while the request is pending. The first
+    /// read after a human approval mints the token and returns it; later reads never do.
+    pub async fn get_for_agent(
+        &self,
+        agent: &AgentId,
+        id: &str,
+        wait: Duration,
+    ) -> Result<PermissionView> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut listener = self.hub.subscribe();
+        loop {
+            let row = self.owned(agent, id).await?;
+            let now = self.clock.now();
+            let status = row.status.effective(row.expires_at, now);
+            if status == Status::Expired && row.status != Status::Expired {
+                // Write the expiry down, then show the row as it now is.
+                self.expire(&row.id, row.status).await?;
+                continue;
+            }
+            if status == Status::Approved && row.token_hash.is_none() {
+                return self.mint(row).await;
+            }
+            if status != Status::Pending || tokio::time::Instant::now() >= deadline {
+                return Ok(PermissionView::new(row, now, None));
+            }
+            let request_id = row.id.clone();
+            // Either the request changes or time is up; both end in a fresh read.
+            let _ = tokio::time::timeout_at(deadline, listener.changed(&request_id)).await;
+        }
+    }
+
+    /// Any request, for a human (never mints a token).
+    pub async fn get_for_human(&self, id: &str) -> Result<PermissionView> {
+        let row = self.load(id).await?;
+        Ok(PermissionView::new(row, self.clock.now(), None))
+    }
+
+    /// Pages of requests for a human, newest first.
+    pub async fn list(
+        &self,
+        filter: sql::Filter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<PermissionView>, i64)> {
+        let (rows, total) = self
+            .store
+            .read(move |c| sql::page(c, &filter, offset, limit))
+            .await?;
+        let now = self.clock.now();
+        Ok((
+            rows.into_iter()
+                .map(|r| PermissionView::new(r, now, None))
+                .collect(),
+            total,
+        ))
+    }
+
+    /// Checks a token without consuming it.
+    pub async fn verify(&self, agent: &AgentId, id: &str, token: &str) -> Result<VerifyOutcome> {
+        let row = self.owned(agent, id).await?;
+        let now = self.clock.now();
+        Ok(match check_token(&row, token, now) {
+            Ok(()) => VerifyOutcome::Valid {
+                valid: true,
+                scope: row.scope,
+                uses_remaining: row.uses_remaining,
+                expires_at: row.expires_at,
+            },
+            Err(r) => VerifyOutcome::Invalid {
+                valid: false,
+                reason: r.reason,
+            },
+        })
+    }
+
+    /// Uses a token once, checking `actionDetails` against its scope. Refusals are audited.
+    pub async fn use_token(
+        &self,
+        agent: &AgentId,
+        id: &str,
+        token: Secret,
+        details: Option<Map<String, Value>>,
+    ) -> Result<UseOutcome> {
+        let now = self.clock.now();
+        let (agent, id) = (agent.clone(), id.to_owned());
+        let (outcome, changed) = self
+            .store
+            .write(move |tx| {
+                let row = owned_row(tx, &agent, &id)?;
+                let checked = check_token(&row, token.expose(), now).and_then(|()| {
+                    scope::enforce(&row.scope, details.as_ref())
+                        .map_err(|v| Refusal { code: "SCOPE_VIOLATION", reason: v.to_string() })
+                });
+                let actor = Actor::Agent(agent.0.clone());
+                if let Err(refusal) = checked {
+                    let mut changed = None;
+                    if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
+                        expire_in(tx, &row.id, row.status, now)?;
+                        changed = Some((row.id.clone(), Status::Expired));
+                    }
+                    let d = json!({ "code": refusal.code, "reason": refusal.reason, "actionDetails": details });
+                    audit::append(tx, now, &event(actor, "token.use_refused", d, &row))?;
+                    let outcome = UseOutcome::Refused {
+                        success: false,
+                        uses_remaining: row.uses_remaining,
+                        reason: refusal.reason,
+                        code: refusal.code,
+                    };
+                    return Ok((outcome, changed));
+                }
+                if !sql::consume_use(tx, &row.id, row.uses_remaining)? {
+                    return Err(Error::Internal("use raced inside an immediate transaction".into()));
+                }
+                let left = row.uses_remaining - 1;
+                let d = json!({ "actionDetails": details, "usesRemaining": left });
+                audit::append(tx, now, &event(actor, "token.used", d, &row))?;
+                let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
+                Ok::<_, Error>((UseOutcome::Used { success: true, uses_remaining: left }, changed))
+            })
+            .await?;
+        if let Some((id, status)) = changed {
+            self.hub.publish(&id, status);
+        }
+        Ok(outcome)
+    }
+
+    /// Revokes a pending or approved request; its token stops working at once. `owner` limits
+    /// the request to one agent's own (agents); humans pass `None`.
+    pub async fn revoke(
+        &self,
+        by: Actor,
+        owner: Option<&AgentId>,
+        id: &str,
+    ) -> Result<PermissionView> {
+        let now = self.clock.now();
+        let (owner, id) = (owner.cloned(), id.to_owned());
+        let row = self
+            .store
+            .write(move |tx| {
+                let row = match &owner {
+                    Some(agent) => owned_row(tx, agent, &id)?,
+                    None => any_row(tx, &id)?,
+                };
+                let status = row.status.effective(row.expires_at, now);
+                if status.is_final() {
+                    return Err(Error::Conflict(format!("the request is already {status}")));
+                }
+                if !sql::end(
+                    tx,
+                    &row.id,
+                    row.status,
+                    Status::Revoked,
+                    &by.to_string(),
+                    now,
+                )? {
+                    return Err(Error::Conflict("the request changed meanwhile".into()));
+                }
+                audit::append(
+                    tx,
+                    now,
+                    &event(by, "permission.revoked", json!({ "was": status }), &row),
+                )?;
+                Ok::<_, Error>(row)
+            })
+            .await?;
+        self.hub.publish(&row.id, Status::Revoked);
+        self.get_for_human(row.id.as_str()).await
+    }
+
+    /// A human approves a pending request, optionally narrowing it. First decision wins.
+    pub async fn approve(
+        &self,
+        human: &str,
+        id: &str,
+        edits: ApprovalEdits,
+    ) -> Result<PermissionView> {
+        let now = self.clock.now();
+        let by = Actor::Human(human.to_owned());
+        let id = id.to_owned();
+        let row = self
+            .store
+            .write(move |tx| {
+                let row = pending_row(tx, &id, now)?;
+                let terms = edits.narrow(row.ttl_secs, row.uses_total, &row.scope)?;
+                let decided_by = by.to_string();
+                let update = DecisionUpdate {
+                    to: Status::Approved,
+                    decided_by: &decided_by,
+                    at: now,
+                    reason: terms.note.as_deref(),
+                    scope: &terms.scope,
+                    ttl_secs: terms.ttl_secs,
+                    uses: terms.uses,
+                    expires_at: now.plus_secs(terms.ttl_secs),
+                };
+                if !sql::decide(tx, &row.id, &update)? {
+                    return Err(Error::Conflict("the request was decided meanwhile".into()));
+                }
+                let d = json!({
+                    "note": terms.note,
+                    "ttl": terms.ttl_secs,
+                    "uses": terms.uses,
+                    "scope": terms.scope,
+                    "narrowed": terms.ttl_secs != row.ttl_secs
+                        || terms.uses != row.uses_total
+                        || terms.scope != row.scope,
+                });
+                audit::append(tx, now, &event(by, "permission.approved", d, &row))?;
+                Ok::<_, Error>(row)
+            })
+            .await?;
+        self.hub.publish(&row.id, Status::Approved);
+        self.get_for_human(row.id.as_str()).await
+    }
+
+    /// A human denies a pending request. First decision wins.
+    pub async fn deny(
+        &self,
+        human: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<PermissionView> {
+        check_note("reason", reason.as_deref())?;
+        let now = self.clock.now();
+        let by = Actor::Human(human.to_owned());
+        let id = id.to_owned();
+        let row = self
+            .store
+            .write(move |tx| {
+                let row = pending_row(tx, &id, now)?;
+                let decided_by = by.to_string();
+                let reason = reason.unwrap_or_else(|| format!("denied by {by}"));
+                let update = DecisionUpdate {
+                    to: Status::Denied,
+                    decided_by: &decided_by,
+                    at: now,
+                    reason: Some(&reason),
+                    scope: &row.scope,
+                    ttl_secs: row.ttl_secs,
+                    uses: row.uses_total,
+                    expires_at: now,
+                };
+                if !sql::decide(tx, &row.id, &update)? {
+                    return Err(Error::Conflict("the request was decided meanwhile".into()));
+                }
+                audit::append(
+                    tx,
+                    now,
+                    &event(by, "permission.denied", json!({ "reason": reason }), &row),
+                )?;
+                Ok::<_, Error>(row)
+            })
+            .await?;
+        self.hub.publish(&row.id, Status::Denied);
+        self.get_for_human(row.id.as_str()).await
+    }
+
+    /// Marks every live request whose time is up as expired; returns how many.
+    pub async fn sweep(&self) -> Result<usize> {
+        const BATCH: i64 = 500;
+        let mut total = 0;
+        loop {
+            let now = self.clock.now();
+            let due = self
+                .store
+                .read(move |c| sql::due_to_expire(c, now, BATCH))
+                .await?;
+            let n = due.len();
+            for (id, _, status) in due {
+                self.expire(&id, status).await?;
+            }
+            total += n;
+            if i64::try_from(n).unwrap_or(0) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn expire(&self, id: &RequestId, from: Status) -> Result<()> {
+        let now = self.clock.now();
+        let id_owned = id.clone();
+        let changed = self
+            .store
+            .write(move |tx| expire_in(tx, &id_owned, from, now))
+            .await?;
+        if changed {
+            self.hub.publish(id, Status::Expired);
+        }
+        Ok(())
+    }
+
+    async fn mint(&self, row: PermissionRow) -> Result<PermissionView> {
+        let now = self.clock.now();
+        let token = secret::generate(PERMISSION_TOKEN_PREFIX)?;
+        let hash = token.hash();
+        let id = row.id.clone();
+        let minted = self
+            .store
+            .write(move |tx| {
+                if !sql::set_token(tx, &row.id, &hash, now)? {
+                    return Ok(None);
+                }
+                let d = json!({ "expiresAt": row.expires_at, "uses": row.uses_total });
+                let actor = Actor::Agent(row.agent_id.0.clone());
+                audit::append(tx, now, &event(actor, "token.issued", d, &row))?;
+                Ok::<_, Error>(Some(row))
+            })
+            .await?;
+        match minted {
+            Some(row) => Ok(PermissionView::new(row, now, Some(token))),
+            // Another read minted it first: this one shows `tokenIssued` only.
+            None => self.get_for_human(id.as_str()).await,
+        }
+    }
+
+    async fn load(&self, id: &str) -> Result<PermissionRow> {
+        let id = id.to_owned();
+        self.store.read(move |c| any_row(c, &id)).await
+    }
+
+    async fn owned(&self, agent: &AgentId, id: &str) -> Result<PermissionRow> {
+        let (agent, id) = (agent.clone(), id.to_owned());
+        self.store.read(move |c| owned_row(c, &agent, &id)).await
+    }
+}
+
+fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<PermissionRow> {
+    sql::get(conn, id)?.ok_or_else(|| Error::NotFound("no permission request with this id".into()))
+}
+
+/// The request if `agent` owns it; someone else's looks exactly like a missing one.
+fn owned_row(conn: &rusqlite::Connection, agent: &AgentId, id: &str) -> Result<PermissionRow> {
+    match sql::get(conn, id)? {
+        Some(row) if &row.agent_id == agent => Ok(row),
+        _ => Err(Error::NotFound("no permission request with this id".into())),
+    }
+}
+
+/// The request if it can still be decided.
+fn pending_row(conn: &rusqlite::Connection, id: &str, now: Timestamp) -> Result<PermissionRow> {
+    let row = any_row(conn, id)?;
+    match row.status.effective(row.expires_at, now) {
+        Status::Pending => Ok(row),
+        other => Err(Error::Conflict(format!("the request is already {other}"))),
+    }
+}
+
+fn expire_in(tx: &Transaction<'_>, id: &RequestId, from: Status, now: Timestamp) -> Result<bool> {
+    if !sql::end(tx, id, from, Status::Expired, "timeout", now)? {
+        return Ok(false);
+    }
+    let mut ev =
+        NewEvent::new(Actor::System, "permission.expired", json!({ "was": from })).request(id);
+    if let Some(row) = sql::get(tx, id.as_str())? {
+        ev = ev.agent(&row.agent_id);
+    }
+    audit::append(tx, now, &ev)?;
+    Ok(true)
+}
+
+fn check_token(row: &PermissionRow, token: &str, now: Timestamp) -> Result<(), Refusal> {
+    let refuse = |code, reason: &str| {
+        Err(Refusal {
+            code,
+            reason: reason.to_owned(),
+        })
+    };
+    match &row.token_hash {
+        Some(hash) if secret::matches_hash(token, hash) => {}
+        _ => {
+            return refuse(
+                "INVALID_TOKEN",
+                "the token does not belong to this permission",
+            );
+        }
+    }
+    match row.status.effective(row.expires_at, now) {
+        Status::Approved if row.uses_remaining > 0 => Ok(()),
+        Status::Approved | Status::Used => refuse("TOKEN_USED", "the token has no uses left"),
+        Status::Expired => refuse("TOKEN_EXPIRED", "the token has expired"),
+        Status::Revoked => refuse("TOKEN_REVOKED", "the permission was revoked"),
+        Status::Pending | Status::Denied => {
+            refuse("NOT_APPROVED", "the permission is not approved")
+        }
+    }
+}
+
+fn event(actor: Actor, kind: &'static str, details: Value, row: &PermissionRow) -> NewEvent {
+    NewEvent::new(actor, kind, details)
+        .request(&row.id)
+        .agent(&row.agent_id)
+}

@@ -1,0 +1,82 @@
+//! SQL for agents and their key hashes.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::clock::Timestamp;
+use crate::domain::AgentId;
+
+/// An agent as stored (the key itself is never stored).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRow {
+    pub id: AgentId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    #[serde(skip)]
+    pub key_hash: String,
+}
+
+const COLUMNS: &str = "id, name, created_at, revoked_at, key_hash";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
+    Ok(AgentRow {
+        id: AgentId(r.get(0)?),
+        name: r.get(1)?,
+        created_at: Timestamp(r.get(2)?),
+        revoked_at: r.get::<_, Option<i64>>(3)?.map(Timestamp),
+        key_hash: r.get(4)?,
+    })
+}
+
+/// Inserts a new agent; `Ok(false)` when the name is taken.
+pub fn insert(tx: &Transaction<'_>, agent: &AgentRow) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "INSERT INTO agents(id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(name) DO NOTHING",
+        params![
+            agent.id.as_str(),
+            agent.name,
+            agent.key_hash,
+            agent.created_at.0
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// The agent whose key hashes to `key_hash`, revoked or not.
+pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<AgentRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM agents WHERE key_hash = ?1");
+    Ok(conn.query_row(&sql, [key_hash], from_row).optional()?)
+}
+
+/// The agent with this id or, failing that, this name.
+pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<AgentRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM agents WHERE id = ?1
+         UNION ALL SELECT {COLUMNS} FROM agents WHERE name = ?1 LIMIT 1"
+    );
+    Ok(conn.query_row(&sql, [id_or_name], from_row).optional()?)
+}
+
+/// Every agent, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<AgentRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM agents ORDER BY created_at, name"
+    ))?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Marks an agent revoked; `Ok(false)` when it already was.
+pub fn revoke(tx: &Transaction<'_>, id: &AgentId, at: Timestamp) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE agents SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id.as_str(), at.0],
+    )?;
+    Ok(n == 1)
+}

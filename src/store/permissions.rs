@@ -1,0 +1,257 @@
+//! SQL for permission requests. Every state change is one conditional UPDATE on the expected
+//! current status, so when two writers race the second changes nothing and learns it lost.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use serde_json::{Map, Value};
+
+use super::{StoreError, json_column};
+use crate::clock::Timestamp;
+use crate::domain::{AgentId, RequestId, Status};
+
+/// A permission request as stored.
+#[derive(Debug, Clone)]
+pub struct PermissionRow {
+    pub id: RequestId,
+    pub agent_id: AgentId,
+    /// Filled from the agents table on reads; ignored on insert.
+    pub agent_name: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub requested_scope: Map<String, Value>,
+    /// The scope in force: requested ∧ rule template ∧ human edits.
+    pub scope: Map<String, Value>,
+    pub context: Map<String, Value>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub rule: Option<String>,
+    pub policy_version: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    pub ttl_secs: i64,
+    pub uses_total: i64,
+    pub uses_remaining: i64,
+    pub token_hash: Option<String>,
+    pub token_issued_at: Option<Timestamp>,
+    /// Pending: when the request lapses. Approved: when the token stops working.
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+const COLUMNS: &str = "p.id, p.agent_id, a.name, p.action, p.resource, p.requested_scope, p.scope,
+    p.context, p.status, p.reason, p.rule, p.policy_version, p.decided_by, p.decided_at,
+    p.ttl_secs, p.uses_total, p.uses_remaining, p.token_hash, p.token_issued_at, p.expires_at,
+    p.created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<PermissionRow> {
+    let status: String = r.get(8)?;
+    Ok(PermissionRow {
+        id: RequestId(r.get(0)?),
+        agent_id: AgentId(r.get(1)?),
+        agent_name: r.get(2)?,
+        action: r.get(3)?,
+        resource: r.get(4)?,
+        requested_scope: json_column(r, 5)?,
+        scope: json_column(r, 6)?,
+        context: json_column(r, 7)?,
+        status: status.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into())
+        })?,
+        reason: r.get(9)?,
+        rule: r.get(10)?,
+        policy_version: r.get(11)?,
+        decided_by: r.get(12)?,
+        decided_at: r.get::<_, Option<i64>>(13)?.map(Timestamp),
+        ttl_secs: r.get(14)?,
+        uses_total: r.get(15)?,
+        uses_remaining: r.get(16)?,
+        token_hash: r.get(17)?,
+        token_issued_at: r.get::<_, Option<i64>>(18)?.map(Timestamp),
+        expires_at: Timestamp(r.get(19)?),
+        created_at: Timestamp(r.get(20)?),
+    })
+}
+
+/// Stores a new request.
+pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO permissions(id, agent_id, action, resource, requested_scope, scope, context,
+            status, reason, rule, policy_version, decided_by, decided_at, ttl_secs, uses_total,
+            uses_remaining, token_hash, token_issued_at, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20)",
+        params![
+            p.id.as_str(),
+            p.agent_id.as_str(),
+            p.action,
+            p.resource,
+            serde_json::to_string(&p.requested_scope)?,
+            serde_json::to_string(&p.scope)?,
+            serde_json::to_string(&p.context)?,
+            p.status.as_str(),
+            p.reason,
+            p.rule,
+            p.policy_version,
+            p.decided_by,
+            p.decided_at.map(|t| t.0),
+            p.ttl_secs,
+            p.uses_total,
+            p.uses_remaining,
+            p.token_hash,
+            p.token_issued_at.map(|t| t.0),
+            p.expires_at.0,
+            p.created_at.0,
+        ],
+    )?;
+    Ok(())
+}
+
+/// One request by id.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<PermissionRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
+    );
+    Ok(conn.query_row(&sql, [id], from_row).optional()?)
+}
+
+/// What a decision writes.
+#[derive(Debug, Clone)]
+pub struct DecisionUpdate<'a> {
+    pub to: Status,
+    pub decided_by: &'a str,
+    pub at: Timestamp,
+    pub reason: Option<&'a str>,
+    /// For approvals: the granted scope, uses and token lifetime.
+    pub scope: &'a Map<String, Value>,
+    pub ttl_secs: i64,
+    pub uses: i64,
+    pub expires_at: Timestamp,
+}
+
+/// Decides a pending request; `Ok(false)` when it was no longer pending.
+pub fn decide(
+    tx: &Transaction<'_>,
+    id: &RequestId,
+    d: &DecisionUpdate<'_>,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE permissions SET status = ?2, decided_by = ?3, decided_at = ?4, reason = ?5,
+            scope = ?6, ttl_secs = ?7, uses_total = ?8, uses_remaining = ?8, expires_at = ?9
+         WHERE id = ?1 AND status = 'pending'",
+        params![
+            id.as_str(),
+            d.to.as_str(),
+            d.decided_by,
+            d.at.0,
+            d.reason,
+            serde_json::to_string(d.scope)?,
+            d.ttl_secs,
+            d.uses,
+            d.expires_at.0
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Records the hash of the token minted for an approved request; `Ok(false)` if one already was.
+pub fn set_token(
+    tx: &Transaction<'_>,
+    id: &RequestId,
+    token_hash: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE permissions SET token_hash = ?2, token_issued_at = ?3
+         WHERE id = ?1 AND status = 'approved' AND token_hash IS NULL",
+        params![id.as_str(), token_hash, at.0],
+    )?;
+    Ok(n == 1)
+}
+
+/// Takes one use when exactly `remaining` are left; the last use makes the request `used`.
+pub fn consume_use(
+    tx: &Transaction<'_>,
+    id: &RequestId,
+    remaining: i64,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE permissions SET uses_remaining = uses_remaining - 1,
+            status = CASE WHEN uses_remaining = 1 THEN 'used' ELSE status END
+         WHERE id = ?1 AND status = 'approved' AND uses_remaining = ?2 AND uses_remaining > 0",
+        params![id.as_str(), remaining],
+    )?;
+    Ok(n == 1)
+}
+
+/// Moves a live request (`pending` or `approved`) to a final status; `Ok(false)` if it was not live.
+pub fn end(
+    tx: &Transaction<'_>,
+    id: &RequestId,
+    from: Status,
+    to: Status,
+    by: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    // A pending request that ends is also decided by whoever ended it.
+    let n = tx.execute(
+        "UPDATE permissions SET status = ?3,
+            decided_by = CASE WHEN status = 'pending' THEN ?4 ELSE decided_by END,
+            decided_at = CASE WHEN status = 'pending' THEN ?5 ELSE decided_at END
+         WHERE id = ?1 AND status = ?2",
+        params![id.as_str(), from.as_str(), to.as_str(), by, at.0],
+    )?;
+    Ok(n == 1)
+}
+
+/// Live requests whose time is up: `(id, agent id, status)`, at most `limit`.
+pub fn due_to_expire(
+    conn: &Connection,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(RequestId, AgentId, Status)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, agent_id, status FROM permissions
+         WHERE status IN ('pending', 'approved') AND expires_at <= ?1
+         ORDER BY expires_at LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![now.0, limit], |r| {
+            let status: String = r.get(2)?;
+            Ok((RequestId(r.get(0)?), AgentId(r.get(1)?), status))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, agent, s)| Ok((id, agent, s.parse().map_err(StoreError::Corrupt)?)))
+        .collect()
+}
+
+/// Filters for listing requests; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub agent_id: Option<AgentId>,
+}
+
+/// Newest requests first, one page, plus the total matching.
+pub fn page(
+    conn: &Connection,
+    filter: &Filter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<PermissionRow>, i64), StoreError> {
+    const WHERE: &str = "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.agent_id = ?2)";
+    let status = filter.status.map(Status::as_str);
+    let agent = filter.agent_id.as_ref().map(AgentId::as_str);
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM permissions p {WHERE}"),
+        params![status, agent],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM permissions p JOIN agents a ON a.id = p.agent_id {WHERE}
+         ORDER BY p.created_at DESC, p.id LIMIT ?3 OFFSET ?4"
+    ))?;
+    let rows = stmt
+        .query_map(params![status, agent, limit, offset], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((rows, total))
+}

@@ -1,0 +1,227 @@
+//! Hostile or broken input gets a clear 4xx in the envelope and writes nothing.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "k": inner }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_request_bodies_are_refused_and_change_nothing() {
+    let s = TestServer::start().await;
+    let key = s.agent("fuzzy").await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "body"),
+        (json!({"action": ""}), "action"),
+        (json!({"action": 42}), "body"),
+        (json!({"action": "a".repeat(256)}), "action"),
+        (
+            json!({"action": "a", "resource": "r".repeat(1025)}),
+            "resource",
+        ),
+        (json!({"action": "a", "ttl": 29}), "ttl"),
+        (json!({"action": "a", "ttl": 3601}), "ttl"),
+        (json!({"action": "a", "ttl": "300"}), "body"),
+        (json!({"action": "a", "uses": 0}), "uses"),
+        (json!({"action": "a", "uses": 101}), "uses"),
+        (json!({"action": "a", "scope": [1, 2]}), "body"),
+        (
+            json!({"action": "a", "scope": {"subject_pattern": "("}}),
+            "scope.subject_pattern",
+        ),
+        (
+            json!({"action": "a", "scope": {"allowed_recipients": "x"}}),
+            "scope.allowed_recipients",
+        ),
+        (json!({"action": "a", "context": nested(12)}), "context"),
+        (json!({"action": "a", "unknownField": true}), "body"),
+        (json!({"action": "a", "waitForApproval": true}), "body"),
+        (
+            json!({"action": "a", "context": {"reason": "x".repeat(20_000)}}),
+            "context",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, v) = s
+            .post(&key, "/api/v1/permissions/request", body.clone())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error"]["code"], "VALIDATION_ERROR", "{v}");
+        assert!(
+            v["error"]["details"].get(field).is_some(),
+            "{body} should name {field}: {v}"
+        );
+    }
+    assert_eq!(s.permission_count().await, 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_oversize_and_wrongly_typed_payloads() {
+    let s = TestServer::start().await;
+    let key = s.agent("raw").await;
+    let url = s.url("/api/v1/permissions/request");
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        let req = s
+            .http
+            .post(&url)
+            .bearer_auth(&key)
+            .header("Content-Type", content_type)
+            .body(body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap();
+            (status, v)
+        }
+    };
+    let cases: Vec<(Vec<u8>, &str, StatusCode)> = vec![
+        (
+            b"{\"action\": ".to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            b"not json at all".to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            b"{\"action\":\"\xff\xfe\"}".to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            b"{\"action\":\"a\"}".to_vec(),
+            "text/plain",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "[".repeat(200).into_bytes(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!(
+                "{{\"action\":\"a\",\"context\":{{\"x\":\"{}\"}}}}",
+                "y".repeat(70_000)
+            )
+            .into_bytes(),
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (body, ct, expected) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
+        let (status, v) = send(body, ct).await;
+        assert_eq!(status, expected, "{shown} as {ct}: {v}");
+        assert_eq!(v["success"], false);
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    // Unknown routes and wrong methods answer in the envelope too.
+    let (status, v) = s.get(&key, "/api/v1/nope").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
+    );
+    let (status, _) = s.get(&key, "/api/v1/permissions/request").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(s.permission_count().await, 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_use_and_decision_bodies_change_nothing() {
+    let s = TestServer::start().await;
+    let key = s.agent("careful").await;
+    let (_, data) = s
+        .request(&key, json!({"action": "file.read", "uses": 2}))
+        .await;
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    for body in [
+        json!({}),
+        json!({"token": ""}),
+        json!({"token": token, "extra": 1}),
+        json!({"token": token, "actionDetails": 5}),
+    ] {
+        let (status, v) = s
+            .post(&key, &format!("/api/v1/permissions/{id}/use"), body.clone())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+    let (_, v) = s
+        .post(
+            &key,
+            &format!("/api/v1/permissions/{id}/verify"),
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(v["data"]["usesRemaining"], 2, "no bad body consumed a use");
+
+    let (_, pending) = s.request(&key, json!({"action": "bank.transfer"})).await;
+    let pid = pending["id"].as_str().unwrap();
+    for body in [
+        json!({"ttl": 10}),
+        json!({"uses": 0}),
+        json!({"bogus": 1}),
+        json!({"note": "x".repeat(1001)}),
+    ] {
+        let (status, v) = s
+            .post(
+                &s.admin,
+                &format!("/api/v1/admin/permissions/{pid}/approve"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{pid}")).await;
+    assert_eq!(v["data"]["status"], "pending");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_policy_file_stops_start_up_with_line_and_column() {
+    let cases = [
+        (
+            "policies:\n  - name: a\n    conditions: {}\n    action: auto_approve\n    scope_template: {}\n",
+            "scope_template",
+        ),
+        (
+            "policies:\n  - name: a\n    conditions:\n      action: { equalz: x }\n    action: deny\n",
+            "equalz",
+        ),
+        (
+            "policies:\n  - name: a\n    conditions:\n      action: { matches: \"(\" }\n    action: deny\n",
+            "regex",
+        ),
+        (
+            "policies:\n  - name: a\n    name: b\n    conditions: {}\n    action: deny\n",
+            "duplicate",
+        ),
+    ];
+    for (yaml, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = agent_otp::config::Config::new(dir.path().join("data"));
+        config.policies = dir.path().join("policies.yaml");
+        std::fs::write(&config.policies, yaml).unwrap();
+        let err = agent_otp::app::start(config)
+            .await
+            .err()
+            .expect("start must fail")
+            .to_string();
+        assert!(err.contains("line"), "{what}: {err}");
+        assert!(err.to_lowercase().contains(what), "{what}: {err}");
+    }
+}

@@ -1,0 +1,137 @@
+//! The operator commands, run as the real binary against a data directory that a live server
+//! is using at the same time.
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::TestServer;
+
+/// Runs an operator command on `data_dir`.
+fn agent_otp(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let dir = data_dir.to_str().unwrap();
+    run(&[args, &["--data-dir", dir]].concat())
+}
+
+/// Runs the binary; returns success, stdout and stderr.
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args(args)
+        .env_remove("AGENT_OTP_DATA_DIR")
+        .env_remove("AGENT_OTP_POLICIES")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_commands_work_beside_a_running_server() {
+    let s = TestServer::start().await;
+    let data = s.dir.path().join("data");
+
+    let (ok, stdout, stderr) = agent_otp(&data, &["agent", "create", "cron-bot"]);
+    assert!(ok, "{stderr}");
+    let key = stdout.trim();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "the key is alone on stdout: {stdout}"
+    );
+    assert!(key.starts_with("ak_"));
+    let (status, _) = s.request(key, json!({"action": "file.read"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (ok, _, stderr) = agent_otp(&data, &["agent", "create", "cron-bot"]);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    let (ok, _, stderr) = agent_otp(&data, &["agent", "create", "bad name!"]);
+    assert!(!ok && stderr.contains("name"), "{stderr}");
+
+    let (ok, stdout, _) = agent_otp(&data, &["agent", "list"]);
+    assert!(
+        ok && stdout.contains("cron-bot") && stdout.contains("active"),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", "cron-bot"]);
+    assert!(ok, "{stderr}");
+    let (status, _) = s
+        .post(
+            key,
+            "/api/v1/permissions/request",
+            json!({"action": "file.read"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, stdout, _) = agent_otp(&data, &["agent", "list"]);
+    assert!(stdout.contains("revoked"), "{stdout}");
+
+    let (ok, stdout, stderr) = agent_otp(&data, &["admin", "token", "create", "--name", "bob"]);
+    assert!(ok, "{stderr}");
+    let admin = stdout.trim();
+    assert!(admin.starts_with("adm_"));
+    let (status, _) = s.get(admin, "/api/v1/admin/agents").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (ok, stdout, stderr) = agent_otp(&data, &["audit", "verify"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("audit chain ok:"), "{stdout}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_is_a_consistent_copy_taken_while_serving() {
+    let s = TestServer::start().await;
+    let key = s.agent("backed-up").await;
+    for _ in 0..5 {
+        s.request(&key, json!({"action": "file.read"})).await;
+    }
+    let data = s.dir.path().join("data");
+    let file = s.dir.path().join("copy.db");
+    let (ok, _, stderr) = agent_otp(&data, &["backup", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+
+    let copy = rusqlite_count(&file);
+    assert_eq!(copy, 5);
+    // The copy opens as a data directory of its own and its audit chain verifies.
+    let restored = s.dir.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(&file, restored.join("agent-otp.db")).unwrap();
+    let (ok, stdout, _) = agent_otp(&restored, &["audit", "verify"]);
+    assert!(ok, "{stdout}");
+    s.stop().await;
+}
+
+fn rusqlite_count(path: &std::path::Path) -> i64 {
+    let store = agent_otp::store::Store::open(path).unwrap();
+    store
+        .read_blocking(|c| {
+            c.query_row("SELECT count(*) FROM permissions", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(agent_otp::store::StoreError::from)
+        })
+        .unwrap()
+}
+
+#[test]
+fn policy_check_accepts_the_example_and_rejects_typos_with_a_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/policies.example.yaml");
+    let (ok, stdout, stderr) = run(&["policy", "check", example]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ok"), "{stdout}");
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "policies:\n  - name: typo\n    conditions: {}\n    action: auto_approve\n    scope_template: {}\n").unwrap();
+    let (ok, _, stderr) = run(&["policy", "check", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("line ") && stderr.contains("scope_template"),
+        "{stderr}"
+    );
+}

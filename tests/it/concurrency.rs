@@ -1,0 +1,89 @@
+//! Races: concurrent uses of one token and concurrent decisions on one request.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::TestServer;
+
+/// Awaits every task, in order.
+async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_uses_of_a_one_use_token_succeed_once() {
+    let s = TestServer::start().await;
+    let key = s.agent("racer").await;
+    let (_, data) = s.request(&key, json!({"action": "file.read"})).await;
+    let id = data["id"].as_str().unwrap().to_owned();
+    let token = data["token"].as_str().unwrap().to_owned();
+    let tasks = (0..50)
+        .map(|_| {
+            let (http, url, key, token) = (
+                s.http.clone(),
+                s.url(&format!("/api/v1/permissions/{id}/use")),
+                key.clone(),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                let resp = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({"token": token}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                let v: serde_json::Value = resp.json().await.unwrap();
+                v["data"]["success"].as_bool().unwrap()
+            })
+        })
+        .collect();
+    let results = join_all(tasks).await;
+    assert_eq!(
+        results.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one use may succeed"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decisions_first_writer_wins_the_other_gets_409() {
+    let s = TestServer::start().await;
+    let key = s.agent("contested").await;
+    for round in 0..5 {
+        let (_, data) = s.request(&key, json!({"action": "bank.transfer"})).await;
+        let id = data["id"].as_str().unwrap().to_owned();
+        let decide = |verb: &'static str| {
+            let (http, url, admin) = (
+                s.http.clone(),
+                s.url(&format!("/api/v1/admin/permissions/{id}/{verb}")),
+                s.admin.clone(),
+            );
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(admin)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        // Alternate approve/approve and approve/deny races.
+        let second = if round % 2 == 0 { "approve" } else { "deny" };
+        let statuses = join_all(vec![decide("approve"), decide(second)]).await;
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        let conflict = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count();
+        assert_eq!((ok, conflict), (1, 1), "round {round}: {statuses:?}");
+    }
+    s.stop().await;
+}

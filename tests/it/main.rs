@@ -1,0 +1,12 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Integration tests: a real server on 127.0.0.1:0 over a temp-file SQLite database, driven with
+//! a real HTTP client. One test binary, one module per area.
+
+mod support;
+
+mod bad_input;
+mod cli;
+mod concurrency;
+mod flows;
+mod scopes;
+mod security;

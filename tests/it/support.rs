@@ -1,0 +1,180 @@
+//! A running server per test, with helpers to make agents and call the API.
+
+use std::time::Duration;
+
+use agent_otp::app::{self, AppHandle};
+use agent_otp::clock::{Clock, Timestamp};
+use agent_otp::config::Config;
+use agent_otp::domain::Actor;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A policy with one rule per decision, keyed on the action.
+pub const TEST_POLICY: &str = r#"
+policies:
+  - name: deny-shell
+    description: shell commands are never allowed
+    conditions:
+      action: { startsWith: "shell." }
+    action: deny
+    priority: 100
+  - name: auto-file-read
+    conditions:
+      action: { equals: "file.read" }
+    action: auto_approve
+  - name: capped-email
+    conditions:
+      action: { equals: "email.send" }
+    action: auto_approve
+    scopeTemplate:
+      max_recipients: 2
+      allowed_domains: ["example.com", "example.org"]
+      blocked_recipients: ["ceo@example.com"]
+      cc_required: false
+  - name: everything-else
+    conditions: {}
+    action: require_approval
+    priority: -10
+"#;
+
+pub struct TestServer {
+    pub handle: Option<AppHandle>,
+    pub dir: TempDir,
+    pub http: reqwest::Client,
+    pub clock: Clock,
+    pub admin: String,
+}
+
+impl TestServer {
+    /// A server running [`TEST_POLICY`].
+    pub async fn start() -> TestServer {
+        TestServer::with_policy(Some(TEST_POLICY)).await
+    }
+
+    /// A server with this policy file (or none: the built-in rule).
+    pub async fn with_policy(policy: Option<&str>) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path().join("data"));
+        config.policies = dir.path().join("policies.yaml");
+        if let Some(p) = policy {
+            std::fs::write(&config.policies, p).unwrap();
+        }
+        config.sweep_interval = Duration::from_millis(50);
+        config.clock = Clock::manual(Timestamp(1_780_000_000_000));
+        let clock = config.clock.clone();
+        let handle = app::start(config).await.unwrap();
+        let now = clock.now();
+        let admin = handle
+            .service
+            .store
+            .write(move |tx| {
+                agent_otp::agents::create_admin_token(tx, "alice", &Actor::Operator, now)
+            })
+            .await
+            .unwrap()
+            .expose()
+            .to_owned();
+        TestServer {
+            handle: Some(handle),
+            dir,
+            http: reqwest::Client::new(),
+            clock,
+            admin,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.handle.as_ref().unwrap().url())
+    }
+
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("data").join("agent-otp.db")
+    }
+
+    /// Creates an agent through the admin API and returns its key.
+    pub async fn agent(&self, name: &str) -> String {
+        let (status, body) = self
+            .call(
+                &self.admin,
+                "POST",
+                "/api/v1/admin/agents",
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a request with `Authorization: Bearer <auth>` and a JSON body; returns status and JSON.
+    pub async fn call(
+        &self,
+        auth: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, self.url(path));
+        if !auth.is_empty() {
+            req = req.bearer_auth(auth);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+        (status, json)
+    }
+
+    pub async fn post(&self, auth: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(auth, "POST", path, Some(body)).await
+    }
+
+    pub async fn get(&self, auth: &str, path: &str) -> (StatusCode, Value) {
+        self.call(auth, "GET", path, None).await
+    }
+
+    /// Asks for a permission; returns status and `data`.
+    pub async fn request(&self, key: &str, body: Value) -> (StatusCode, Value) {
+        let (status, body) = self.post(key, "/api/v1/permissions/request", body).await;
+        assert_eq!(body["success"], json!(true), "{body}");
+        (status, body["data"].clone())
+    }
+
+    /// Uses a token; returns `data`.
+    pub async fn use_token(
+        &self,
+        key: &str,
+        id: &str,
+        token: &str,
+        details: Option<Value>,
+    ) -> Value {
+        let mut body = json!({ "token": token });
+        if let Some(d) = details {
+            body["actionDetails"] = d;
+        }
+        let (status, body) = self
+            .post(key, &format!("/api/v1/permissions/{id}/use"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].clone()
+    }
+
+    /// How many permission requests exist (through the admin API).
+    pub async fn permission_count(&self) -> i64 {
+        let (status, body) = self
+            .get(&self.admin, "/api/v1/admin/permissions?limit=1")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["meta"]["total"].as_i64().unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+}
