@@ -25,6 +25,8 @@ pub mod domain;
 pub mod error;
 /// The policy in force, swapped whole on reload.
 pub mod live_policy;
+/// One-time login links for humans (web sessions start here).
+pub mod login_links;
 /// In-process fan-out of "request changed" events.
 pub mod notify;
 /// YAML policy: parsing, validation, evaluation, explain.

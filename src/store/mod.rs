@@ -8,6 +8,7 @@
 pub mod admin_tokens;
 pub mod agents;
 pub mod audit;
+pub mod login_links;
 pub mod permissions;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,10 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 /// Migrations, applied in order; the database's `PRAGMA user_version` is how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_login_links.sql"),
+];
 
 /// Storage failures. Shown to operators, never to API clients.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,147 @@
+//! One-time login links: how a human gets a web session without a password. `agent-otp login`,
+//! the first start on an empty database, and Telegram (`/login`, and the per-request link in each
+//! approval message) all issue them here. A link is usable once, until it expires; only its
+//! SHA-256 is stored; issuing and redeeming are audited (never the secret).
+
+use rusqlite::Transaction;
+use serde_json::json;
+
+use crate::audit::NewEvent;
+use crate::clock::Timestamp;
+use crate::domain::Actor;
+use crate::error::Result;
+use crate::secret::{self, Secret};
+use crate::store::{audit, login_links as sql};
+
+/// How long a login link printed by `agent-otp login` stays valid, in seconds.
+pub const DEFAULT_TTL_SECS: i64 = 600;
+
+/// Prefix of login link secrets.
+pub const PREFIX: &str = "ll_";
+
+/// Who a redeemed link logs in, and where to send them afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemed {
+    pub human: String,
+    /// A local path such as `/requests/<id>`, if the link was made for one page.
+    pub next: Option<String>,
+}
+
+/// Issues a link for `human`, valid until `expires_at`, optionally leading to the local path
+/// `next` (must start with `/`). Returns the secret; [`url`] makes the link from it.
+pub fn issue(
+    tx: &Transaction<'_>,
+    human: &str,
+    next: Option<&str>,
+    by: &Actor,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Secret> {
+    crate::agents::check_name(human)?;
+    let next = next.filter(|n| is_local_path(n));
+    let link = secret::generate(PREFIX)?;
+    sql::insert(tx, &link.hash(), human, next, now, expires_at)?;
+    let d = json!({ "human": human, "next": next, "expiresAt": expires_at });
+    audit::append(tx, now, &NewEvent::new(by, "login_link.issued", d))?;
+    Ok(link)
+}
+
+/// Redeems a presented link secret once. A wrong, used or expired link is audited as a failed
+/// login and gives `None`; the caller commits either way.
+pub fn redeem(tx: &Transaction<'_>, presented: &str, now: Timestamp) -> Result<Option<Redeemed>> {
+    let hash = secret::sha256_hex(presented.as_bytes());
+    let found =
+        sql::redeem(tx, &hash, now)?.filter(|(stored, _, _)| secret::hashes_equal(stored, &hash));
+    match found {
+        Some((_, human, next)) => {
+            let d = json!({ "human": human });
+            audit::append(
+                tx,
+                now,
+                &NewEvent::new(Actor::Human(human.clone()), "login", d),
+            )?;
+            Ok(Some(Redeemed { human, next }))
+        }
+        None => {
+            let d = json!({ "reason": "unknown, used or expired login link" });
+            audit::append(tx, now, &NewEvent::new(Actor::System, "login.failed", d))?;
+            Ok(None)
+        }
+    }
+}
+
+/// The link a human opens: `<public_url>/login/<secret>`.
+pub fn url(public_url: &str, link: &Secret) -> String {
+    format!("{public_url}/login/{}", link.expose())
+}
+
+/// Only same-site paths may follow a login (no `//host`, no scheme): no open redirect.
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/') && !p.starts_with("//") && !p.contains(['\\', '\r', '\n']) && p.len() <= 512
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_link_works_once_and_not_after_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let t0 = Timestamp(1_000_000);
+        let expires = t0.plus_secs(DEFAULT_TTL_SECS);
+        let (a, b) = store
+            .write_blocking(|tx| {
+                let a = issue(
+                    tx,
+                    "alice",
+                    Some("/requests/r1"),
+                    &Actor::Operator,
+                    t0,
+                    expires,
+                )?;
+                let b = issue(
+                    tx,
+                    "bob",
+                    Some("//evil.example"),
+                    &Actor::Operator,
+                    t0,
+                    expires,
+                )?;
+                Ok::<_, crate::error::Error>((a, b))
+            })
+            .unwrap();
+        let redeem_at = |s: &Secret, at: Timestamp| {
+            store
+                .write_blocking(|tx| redeem(tx, s.expose(), at))
+                .unwrap()
+        };
+        let first = redeem_at(&a, t0.plus_secs(1)).unwrap();
+        assert_eq!(
+            first,
+            Redeemed {
+                human: "alice".into(),
+                next: Some("/requests/r1".into())
+            }
+        );
+        assert_eq!(redeem_at(&a, t0.plus_secs(2)), None, "used once");
+        assert_eq!(redeem_at(&b, expires), None, "expired at expires_at");
+        assert_eq!(redeem_at(&Secret::new("ll_nope"), t0), None);
+        assert!(url("https://x.example", &a).starts_with("https://x.example/login/ll_"));
+    }
+
+    #[test]
+    fn next_must_be_a_local_path() {
+        assert!(is_local_path("/requests/abc"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "requests",
+            "/\\evil",
+            "/a\r\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! SQL for one-time login links (hashes only).
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::StoreError;
+use crate::clock::Timestamp;
+
+/// Stores a new link.
+pub fn insert(
+    tx: &Transaction<'_>,
+    secret_hash: &str,
+    human: &str,
+    next_path: Option<&str>,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO login_links(secret_hash, human, next_path, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![secret_hash, human, next_path, now.0, expires_at.0],
+    )?;
+    Ok(())
+}
+
+/// Marks an unused, unexpired link used and returns `(stored hash, human, next path)`;
+/// `None` when there is no such live link.
+pub fn redeem(
+    tx: &Transaction<'_>,
+    secret_hash: &str,
+    now: Timestamp,
+) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+    let found = tx
+        .query_row(
+            "UPDATE login_links SET used_at = ?2
+             WHERE secret_hash = ?1 AND used_at IS NULL AND expires_at > ?2
+             RETURNING secret_hash, human, next_path",
+            params![secret_hash, now.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(found)
+}
