@@ -9,4 +9,5 @@ mod cli;
 mod concurrency;
 mod flows;
 mod scopes;
+mod sdk_compat;
 mod security;
