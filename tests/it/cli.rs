@@ -135,3 +135,51 @@ fn policy_check_accepts_the_example_and_rejects_typos_with_a_location() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(cwd.path())
+        .env_remove("AGENT_OTP_DATA_DIR")
+        .env_remove("AGENT_OTP_POLICIES")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("agent-otp listening") {
+            break;
+        }
+    }
+    assert!(
+        log.contains("policies.example.yaml"),
+        "tells how to start a policy: {log}"
+    );
+    assert!(
+        cwd.path().join("data/agent-otp.db").exists(),
+        "default data dir ./data"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful stop exits 0: {exit:?} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("agent-otp stopped")),
+        "{rest:?}"
+    );
+}
