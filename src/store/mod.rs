@@ -10,6 +10,7 @@ pub mod agents;
 pub mod audit;
 pub mod login_links;
 pub mod permissions;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,12 +44,15 @@ pub enum StoreError {
     },
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
+    #[error("commit failed: {0}")]
+    Commit(String),
 }
 
 /// A pool of SQLite connections to one database file.
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    writer: writer::Writer,
     path: PathBuf,
 }
 
@@ -69,6 +73,7 @@ impl Store {
             .build(manager)?;
         Ok(Store {
             pool,
+            writer: writer::Writer::start(path)?,
             path: path.to_owned(),
         })
     }
@@ -89,15 +94,16 @@ impl Store {
         off_async(move || store.read_blocking(f)).await
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, off the async threads; commits on `Ok`.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer thread, grouped with other
+    /// writes waiting at the same moment (see `writer`); its changes are kept only if it returns
+    /// `Ok`, and the answer comes once they are durably committed.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let store = self.clone();
-        off_async(move || store.write_blocking(f)).await
+        self.writer.write(f).await
     }
 
     /// [`Store::read`] for synchronous callers (the command line).
@@ -110,7 +116,8 @@ impl Store {
         f(&conn)
     }
 
-    /// [`Store::write`] for synchronous callers (the command line).
+    /// A write for synchronous callers (the command line), in its own `BEGIN IMMEDIATE`
+    /// transaction on a pooled connection.
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, E>,
