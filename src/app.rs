@@ -76,7 +76,9 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(crate::web::security_headers())
             .configure(crate::api::configure)
+            .configure(crate::web::configure)
     })
     .listen(listener)
     .map_err(|source| StartError::Bind { addr, source })?
@@ -93,6 +95,9 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         cancel.clone(),
     ));
     tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
+    if let Err(e) = crate::web::announce_first_login(&service).await {
+        tracing::error!(error = %e, "cannot issue the first login link");
+    }
     Ok(AppHandle {
         addr,
         service,

@@ -2,6 +2,7 @@
 //! while the server runs. A secret a command prints is alone on its own stdout line; everything
 //! else goes to stderr, so scripts can take the secret with `$(…)`.
 
+mod login;
 mod operator;
 
 use std::path::PathBuf;
@@ -36,12 +37,30 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a one-time web login link, valid for 10 minutes, on its own line.
+    Login(LoginArgs),
     /// Write a consistent copy of the live database to FILE.
     Backup {
         file: PathBuf,
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+/// Flags of `agent-otp login`.
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    /// Who logs in; web decisions are recorded as `human:<name>`.
+    #[arg(long, default_value = "admin")]
+    pub name: String,
+    /// Page to open after logging in, e.g. /requests/<id> (default: the pending list).
+    #[arg(long)]
+    pub next: Option<String>,
+    /// Base of the link (default: the public URL the server last started with).
+    #[arg(long, env = "AGENT_OTP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +126,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     config::warn_unknown_env();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Login(args) => tokio::task::spawn_blocking(move || login::run(args))
+            .await
+            .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
         other => tokio::task::spawn_blocking(move || operator::run(other))
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),

@@ -11,3 +11,4 @@ mod flows;
 mod scopes;
 mod sdk_compat;
 mod security;
+mod web;
