@@ -12,3 +12,4 @@ mod scopes;
 mod sdk_compat;
 mod security;
 mod web;
+mod web_browser;
