@@ -72,6 +72,10 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         clock: config.clock.clone(),
         public_url,
     });
+    // Before "listening": whoever waits for that line (an operator, a test) has the link by then.
+    if let Err(e) = crate::web::announce_first_login(&service).await {
+        tracing::error!(error = %e, "cannot issue the first login link");
+    }
     let data = web::Data::from(Arc::clone(&service));
     let server = HttpServer::new(move || {
         App::new()
@@ -95,9 +99,6 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         cancel.clone(),
     ));
     tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
-    if let Err(e) = crate::web::announce_first_login(&service).await {
-        tracing::error!(error = %e, "cannot issue the first login link");
-    }
     Ok(AppHandle {
         addr,
         service,
