@@ -72,11 +72,17 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         clock: config.clock.clone(),
         public_url,
     });
+    // Before "listening": whoever waits for that line (an operator, a test) has the link by then.
+    if let Err(e) = crate::web::announce_first_login(&service).await {
+        tracing::error!(error = %e, "cannot issue the first login link");
+    }
     let data = web::Data::from(Arc::clone(&service));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(crate::web::security_headers())
             .configure(crate::api::configure)
+            .configure(crate::web::configure)
     })
     .listen(listener)
     .map_err(|source| StartError::Bind { addr, source })?

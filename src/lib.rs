@@ -37,5 +37,9 @@ pub mod scope;
 pub mod secret;
 /// The operations every channel (API, web, Telegram) shares.
 pub mod service;
+/// Web sessions of humans: cookie secrets stored hashed, CSRF tokens, expiry and revocation.
+pub mod sessions;
 /// SQLite: migrations, pool, and all SQL.
 pub mod store;
+/// The askama pages for humans: login, pending list, approval page, history, agents, audit.
+pub mod web;

@@ -75,9 +75,42 @@ pub fn url(public_url: &str, link: &Secret) -> String {
     format!("{public_url}/login/{}", link.expose())
 }
 
-/// Only same-site paths may follow a login (no `//host`, no scheme): no open redirect.
-fn is_local_path(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.contains(['\\', '\r', '\n']) && p.len() <= 512
+/// Issues a [`DEFAULT_TTL_SECS`] link for `human` (optionally leading to the local path `next`)
+/// and returns its URL. This is what `agent-otp serve` prints on first start and what Telegram's
+/// `/login` sends to a linked approver.
+pub async fn issue_url(
+    service: &crate::service::Service,
+    human: &str,
+    next: Option<&str>,
+    by: Actor,
+) -> Result<String> {
+    let now = service.clock.now();
+    let (human, next) = (human.to_owned(), next.map(str::to_owned));
+    let link = service
+        .store
+        .write(move |tx| {
+            issue(
+                tx,
+                &human,
+                next.as_deref(),
+                &by,
+                now,
+                now.plus_secs(DEFAULT_TTL_SECS),
+            )
+        })
+        .await?;
+    Ok(url(&service.public_url, &link))
+}
+
+/// Only same-site paths of visible ASCII may follow a login (no `//host`, no scheme, no
+/// backslash, no whitespace — browsers drop tabs and newlines, so `/\t/evil.example` would become
+/// `//evil.example`): no open redirect.
+pub fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && p.len() <= 512
+        && p.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(test)]
@@ -140,6 +173,7 @@ mod tests {
             "requests",
             "/\\evil",
             "/a\r\nb",
+            "/\t/evil.example",
         ] {
             assert!(!is_local_path(bad), "{bad}");
         }

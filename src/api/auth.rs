@@ -1,25 +1,28 @@
 //! Who is calling. Agents present `Authorization: Bearer ak_…` (a bare `ak_…` value works too);
-//! humans scripting the admin API present an `adm_…` admin token. Presented secrets are hashed
-//! and the hash looked up, then compared again in constant time. An agent key never passes as a
-//! human: on admin routes it gets 403.
+//! humans scripting the admin API present an `adm_…` admin token, or use the session cookie of
+//! the web pages (then a state-changing call must also carry the session's CSRF token in
+//! `X-CSRF-Token`). Presented secrets are hashed and the hash looked up, then compared again in
+//! constant time. An agent key never passes as a human: on admin routes it gets 403.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::error::Error;
 use crate::secret::{ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret, hashes_equal};
 use crate::service::Service;
+use crate::sessions;
 use crate::store::admin_tokens;
 use crate::store::agents::{self, AgentRow};
 
 /// An authenticated, unrevoked agent.
 pub struct AgentAuth(pub AgentRow);
 
-/// An authenticated human, by the name of their admin token.
+/// An authenticated human, by the name of their admin token or web login.
 pub struct HumanAuth {
     pub name: String,
 }
@@ -79,11 +82,33 @@ impl FromRequest for HumanAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let svc = service(req);
         let cred = credential(req);
+        let cookie = req.cookie(sessions::COOKIE).map(|c| Secret::new(c.value()));
+        let csrf = req
+            .headers()
+            .get(sessions::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD);
         Box::pin(async move {
             let svc = svc?;
-            let unauthorized = || Error::Unauthorized("an admin token is required".into());
+            let unauthorized =
+                || Error::Unauthorized("an admin token or a web session is required".into());
             let Some(cred) = cred else {
-                return Err(unauthorized());
+                let Some(cookie) = cookie else {
+                    return Err(unauthorized());
+                };
+                let Some(session) = crate::web::auth::lookup(&svc, &cookie).await? else {
+                    return Err(unauthorized());
+                };
+                if changes_state && !csrf.is_some_and(|t| sessions::csrf_ok(cookie.expose(), &t)) {
+                    return Err(Error::Forbidden(format!(
+                        "with a web session, send its CSRF token in the {} header",
+                        sessions::CSRF_HEADER
+                    )));
+                }
+                return Ok(HumanAuth {
+                    name: session.human,
+                });
             };
             if cred.expose().starts_with(AGENT_KEY_PREFIX) {
                 return Err(Error::Forbidden(

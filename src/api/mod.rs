@@ -16,7 +16,8 @@ use crate::error::Error;
 /// Largest JSON body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Registers every API route, the body and query rules, and the JSON 404.
+/// Registers every API route, the body and query rules, and the JSON 404 under `/api/v1`
+/// (other paths belong to the web pages, which answer with an HTML 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
@@ -32,8 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(permissions::configure)
             .configure(admin::configure)
             .default_service(web::to(not_found)),
-    )
-    .default_service(web::to(not_found));
+    );
 }
 
 /// A resource whose other methods answer 405 in the envelope.

@@ -2,6 +2,7 @@
 //! while the server runs. A secret a command prints is alone on its own stdout line; everything
 //! else goes to stderr, so scripts can take the secret with `$(…)`.
 
+mod login;
 mod operator;
 
 use std::path::PathBuf;
@@ -36,12 +37,30 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a one-time web login link, valid for 10 minutes, on its own line.
+    Login(LoginArgs),
     /// Write a consistent copy of the live database to FILE.
     Backup {
         file: PathBuf,
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+/// Flags of `agent-otp login`.
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    /// Who logs in; web decisions are recorded as `human:<name>`.
+    #[arg(long, default_value = "admin")]
+    pub name: String,
+    /// Page to open after logging in, e.g. /requests/<id> (default: the pending list).
+    #[arg(long)]
+    pub next: Option<String>,
+    /// Base of the link (default: the public URL the server last started with).
+    #[arg(long, env = "AGENT_OTP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +126,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     config::warn_unknown_env();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Login(args) => tokio::task::spawn_blocking(move || login::run(args))
+            .await
+            .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
         other => tokio::task::spawn_blocking(move || operator::run(other))
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
@@ -122,24 +144,33 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = Config::from_args(args).map_err(|e| e.to_string())?;
+    // Listen before starting, so a SIGTERM that arrives during start-up still stops cleanly.
+    let stop = stop_signal();
     let handle = app::start(config).await.map_err(|e| e.to_string())?;
-    wait_for_stop_signal().await;
+    stop.await;
     tracing::info!("stop signal received, shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_stop_signal() {
+/// Resolves on SIGTERM or Ctrl-C; the handlers are installed when this is called.
+fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            });
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -17,6 +17,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
     let now = Clock::System.now();
     match command {
         Command::Serve(_) => Err("serve is not an operator command".into()),
+        Command::Login(args) => super::login::run(args),
         Command::Agent(AgentCommand::Create { name, data }) => {
             let store = open(&data)?;
             let (agent, key) = store

@@ -40,3 +40,19 @@ pub fn redeem(
         .optional()?;
     Ok(found)
 }
+
+/// Looks at a link without using it: `(next path, still usable)`, or `None` for an unknown link.
+pub fn peek(
+    conn: &rusqlite::Connection,
+    secret_hash: &str,
+    now: Timestamp,
+) -> Result<Option<(Option<String>, bool)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT next_path, used_at IS NULL AND expires_at > ?2 FROM login_links
+             WHERE secret_hash = ?1",
+            params![secret_hash, now.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}

@@ -402,6 +402,9 @@ async fn the_audit_trail_records_every_step_and_verifies() {
         .read_blocking(|c| agent_otp::store::audit::for_each(c, |e| verifier.push(&e).is_ok()))
         .unwrap();
     let (count, _) = verifier.finish();
-    assert_eq!(count, 6, "admin token, agent, request, issue, use, refusal");
+    assert_eq!(
+        count, 7,
+        "first login link, admin token, agent, request, issue, use, refusal"
+    );
     s.stop().await;
 }

@@ -11,3 +11,5 @@ mod flows;
 mod scopes;
 mod sdk_compat;
 mod security;
+mod web;
+mod web_browser;

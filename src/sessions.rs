@@ -1,0 +1,136 @@
+//! Web sessions of humans. A redeemed login link starts one; the browser keeps its random secret
+//! in an HttpOnly, SameSite=Strict cookie (Secure when the public URL is https); only the
+//! secret's SHA-256 is stored. A session lasts [`TTL_SECS`] from login, until logout or revocation.
+//!
+//! The CSRF token of a session is derived from its secret (`SHA-256("agent-otp csrf\0" ‖ secret)`),
+//! so it needs no storage, differs per session, cannot be computed from the stored hash, and is
+//! compared in constant time. Starting and ending sessions is audited (never the secret).
+
+use rusqlite::{Connection, Transaction};
+use serde_json::json;
+
+use crate::audit::NewEvent;
+use crate::clock::Timestamp;
+use crate::domain::Actor;
+use crate::error::{Error, Result};
+use crate::secret::{self, Secret};
+use crate::store::sessions::{self as sql, SessionRow};
+use crate::store::{StoreError, audit};
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "agent_otp_session";
+/// Prefix of session secrets.
+pub const PREFIX: &str = "ses_";
+/// How long a session lasts from login, in seconds (7 days).
+pub const TTL_SECS: i64 = 7 * 24 * 3600;
+/// Header that carries the CSRF token when the admin JSON API is used with a session cookie.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// `last_seen_at` is written at most this often per session, in milliseconds.
+const TOUCH_EVERY_MS: i64 = 60_000;
+/// Longest user agent kept for the sessions page.
+const USER_AGENT_MAX_CHARS: usize = 200;
+
+/// Starts a session for `human`; returns it and the secret for the cookie.
+pub fn create(
+    tx: &Transaction<'_>,
+    human: &str,
+    user_agent: Option<&str>,
+    now: Timestamp,
+) -> Result<(SessionRow, Secret)> {
+    let secret = secret::generate(PREFIX)?;
+    let row = SessionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        secret_hash: secret.hash(),
+        human: human.to_owned(),
+        user_agent: user_agent.map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now.plus_secs(TTL_SECS),
+    };
+    sql::insert(tx, &row)?;
+    let d = json!({ "session": row.id, "expiresAt": row.expires_at });
+    audit::append(
+        tx,
+        now,
+        &NewEvent::new(Actor::Human(human.to_owned()), "session.started", d),
+    )?;
+    Ok((row, secret))
+}
+
+/// The live session for a presented cookie secret, if any.
+pub fn authenticate(
+    conn: &Connection,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<SessionRow>, StoreError> {
+    if !presented.starts_with(PREFIX) || presented.len() > 128 {
+        return Ok(None);
+    }
+    let hash = secret::sha256_hex(presented.as_bytes());
+    Ok(
+        sql::live_by_hash(conn, &hash, now)?
+            .filter(|s| secret::hashes_equal(&s.secret_hash, &hash)),
+    )
+}
+
+/// Whether `last_seen_at` of `session` is worth rewriting at `now` (at most once a minute).
+pub fn needs_touch(session: &SessionRow, now: Timestamp) -> bool {
+    now.0 - session.last_seen_at.0 >= TOUCH_EVERY_MS
+}
+
+/// Ends the live session `id` (logout, or revocation from the sessions page).
+pub fn end(tx: &Transaction<'_>, id: &str, by: &Actor, now: Timestamp) -> Result<()> {
+    let Some(human) = sql::revoke(tx, id, now)? else {
+        return Err(Error::NotFound("no live session with this id".into()));
+    };
+    let d = json!({ "session": id, "human": human });
+    audit::append(tx, now, &NewEvent::new(by, "session.ended", d))?;
+    Ok(())
+}
+
+/// The CSRF token of the session whose cookie secret is `secret`.
+pub fn csrf_token(secret: &str) -> String {
+    let mut input = Vec::with_capacity(16 + secret.len());
+    input.extend_from_slice(b"agent-otp csrf\0");
+    input.extend_from_slice(secret.as_bytes());
+    secret::sha256_hex(&input)
+}
+
+/// Whether `presented` is the CSRF token of the session with cookie secret `secret`.
+pub fn csrf_ok(secret: &str, presented: &str) -> bool {
+    secret::hashes_equal(&csrf_token(secret), presented)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_session_authenticates_until_it_ends_or_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let t0 = Timestamp(1_000_000);
+        let (row, secret) = store
+            .write_blocking(|tx| create(tx, "alice", Some("phone"), t0))
+            .unwrap();
+        let auth = |at: Timestamp, s: &str| {
+            store
+                .read_blocking(|c| authenticate(c, s, at))
+                .unwrap()
+                .map(|s| s.human)
+        };
+        assert_eq!(auth(t0, secret.expose()), Some("alice".into()));
+        assert_eq!(auth(t0, "ses_wrong"), None);
+        assert_eq!(auth(t0.plus_secs(TTL_SECS), secret.expose()), None);
+        assert!(csrf_ok(secret.expose(), &csrf_token(secret.expose())));
+        assert!(!csrf_ok(secret.expose(), &csrf_token("ses_other")));
+        assert!(!csrf_ok(secret.expose(), ""));
+        store
+            .write_blocking(|tx| end(tx, &row.id, &Actor::Human("alice".into()), t0))
+            .unwrap();
+        assert_eq!(auth(t0, secret.expose()), None);
+        let again = store.write_blocking(|tx| end(tx, &row.id, &Actor::System, t0));
+        assert!(matches!(again, Err(Error::NotFound(_))));
+    }
+}

@@ -1,0 +1,108 @@
+//! SQL for web sessions (hashes only) and the "has anyone ever logged in" check.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::StoreError;
+use crate::clock::Timestamp;
+
+/// A session as stored (the cookie secret itself is never stored).
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    /// Public handle, safe to show and to put in a form.
+    pub id: String,
+    pub secret_hash: String,
+    pub human: String,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+const COLUMNS: &str = "id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.get(0)?,
+        secret_hash: r.get(1)?,
+        human: r.get(2)?,
+        user_agent: r.get(3)?,
+        created_at: Timestamp(r.get(4)?),
+        last_seen_at: Timestamp(r.get(5)?),
+        expires_at: Timestamp(r.get(6)?),
+    })
+}
+
+/// Stores a new session.
+pub fn insert(tx: &Transaction<'_>, s: &SessionRow) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            s.id,
+            s.secret_hash,
+            s.human,
+            s.user_agent,
+            s.created_at.0,
+            s.last_seen_at.0,
+            s.expires_at.0
+        ],
+    )?;
+    Ok(())
+}
+
+/// The live (unrevoked, unexpired) session whose secret hashes to `secret_hash`.
+pub fn live_by_hash(
+    conn: &Connection,
+    secret_hash: &str,
+    now: Timestamp,
+) -> Result<Option<SessionRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions
+         WHERE secret_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2"
+    );
+    Ok(conn
+        .query_row(&sql, params![secret_hash, now.0], from_row)
+        .optional()?)
+}
+
+/// Every live session, most recently used first.
+pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<SessionRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1
+         ORDER BY last_seen_at DESC, id"
+    ))?;
+    let rows = stmt
+        .query_map([now.0], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Records that a session was used at `at`.
+pub fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at < ?2",
+        params![id, at.0],
+    )?;
+    Ok(())
+}
+
+/// Revokes a live session; returns its human, or `None` when there was no live session `id`.
+pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_row(
+            "UPDATE sessions SET revoked_at = ?2
+             WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING human",
+            params![id, at.0],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Whether any login link or session was ever issued (the first start prints a link if not).
+pub fn anyone_ever_logged_in(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM login_links) OR EXISTS(SELECT 1 FROM sessions)",
+        [],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,144 @@
+//! `application/x-www-form-urlencoded` bodies, with repeated keys (checkbox lists), and turning
+//! the approval form into [`ApprovalEdits`]: the page offers only narrowing edits, and whatever
+//! arrives is still checked by `service.approve`, which refuses any widening.
+
+use serde_json::{Map, Number, Value};
+
+use crate::domain::request::ApprovalEdits;
+use crate::service::PermissionView;
+
+/// A parsed form: every `(name, value)` pair in order.
+#[derive(Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parses an urlencoded body (malformed escapes decode lossily, as browsers send them).
+    pub fn parse(body: &[u8]) -> Form {
+        Form(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, trimmed, or `None` when missing or blank.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// Every value of `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Form field names of the approval page, keyed by scope key.
+pub fn number_field(key: &str) -> String {
+    format!("num:{key}")
+}
+pub fn list_field(key: &str) -> String {
+    format!("list:{key}")
+}
+pub fn flag_field(key: &str) -> String {
+    format!("flag:{key}")
+}
+
+/// Builds the edits of the "approve" form against the request as it is. Field problems are
+/// returned as one sentence for the page.
+pub fn approval_edits(form: &Form, req: &PermissionView) -> Result<ApprovalEdits, String> {
+    let int = |name: &str| -> Result<Option<i64>, String> {
+        match form.text(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| format!("{name}: {v:?} is not a whole number")),
+        }
+    };
+    let ttl = int("ttl")?;
+    let uses = int("uses")?;
+    let mut scope = Map::new();
+    // Only keys the page offered are read; an edit to any other key is ignored, not applied.
+    for (key, current) in &req.scope {
+        match current {
+            Value::Number(_) => {
+                let Some(raw) = form.text(&number_field(key)) else {
+                    continue;
+                };
+                scope.insert(
+                    key.clone(),
+                    parse_number(&raw).ok_or_else(|| format!("{key}: {raw:?} is not a number"))?,
+                );
+            }
+            Value::Array(items) if form.get(&format!("has:{key}")).is_some() => {
+                let mut keep = Vec::new();
+                for raw in form.all(&list_field(key)) {
+                    let i: usize = raw
+                        .parse()
+                        .map_err(|_| format!("{key}: {raw:?} is not an entry of the list"))?;
+                    let item = items
+                        .get(i)
+                        .ok_or_else(|| format!("{key}: entry {i} is not in the list"))?;
+                    if !keep.contains(item) {
+                        keep.push(item.clone());
+                    }
+                }
+                scope.insert(key.clone(), Value::Array(keep));
+            }
+            Value::Bool(_) if form.get(&format!("has:{key}")).is_some() => {
+                scope.insert(
+                    key.clone(),
+                    Value::Bool(form.get(&flag_field(key)).is_some()),
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(ApprovalEdits {
+        ttl,
+        uses,
+        scope: (!scope.is_empty()).then_some(scope),
+        note: form.text("note"),
+    })
+}
+
+fn parse_number(raw: &str) -> Option<Value> {
+    if let Ok(i) = raw.parse::<i64>() {
+        return Some(Value::Number(i.into()));
+    }
+    raw.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_and_escapes() {
+        let f = Form::parse(b"a=1&list%3Ax=0&list%3Ax=2&note=hi+there&empty=");
+        assert_eq!(f.get("a"), Some("1"));
+        assert_eq!(f.all("list:x").collect::<Vec<_>>(), ["0", "2"]);
+        assert_eq!(f.text("note").as_deref(), Some("hi there"));
+        assert_eq!(f.text("empty"), None);
+        assert_eq!(parse_number("2.5"), Some(serde_json::json!(2.5)));
+        assert_eq!(parse_number("7"), Some(serde_json::json!(7)));
+        assert_eq!(parse_number("NaN"), None);
+    }
+}

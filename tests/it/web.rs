@@ -1,0 +1,710 @@
+//! The web pages over plain HTTP (no browser): sessions from login links, redirects to login,
+//! agent keys kept out, CSRF, narrowing only, escaping of agent text, and the security headers.
+
+use std::process::Command;
+use std::time::Duration;
+
+use agent_otp::domain::Actor;
+use agent_otp::login_links;
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+/// A browser-like client: no automatic redirects, cookies handled by hand.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A page fetched: status, headers, body.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The `Set-Cookie` header for `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+async fn fetch(req: reqwest::RequestBuilder) -> Page {
+    let resp = req.send().await.unwrap();
+    Page {
+        status: resp.status(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+/// A logged-in browser: its session cookie and CSRF token.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> Page {
+        fetch(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .header(header::COOKIE, &self.cookie),
+        )
+        .await
+    }
+
+    /// Posts a form; `csrf` is added unless `pairs` already has one.
+    pub async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Page {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        if !pairs.iter().any(|(k, _)| *k == "csrf") {
+            form.append_pair("csrf", &self.csrf);
+        }
+        for (k, v) in pairs {
+            form.append_pair(k, v);
+        }
+        self.post_raw(path, form.finish()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: String) -> Page {
+        fetch(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header(header::COOKIE, &self.cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await
+    }
+}
+
+/// The value of the session cookie in a `Set-Cookie` header, as a `Cookie` header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The first CSRF token in a page.
+fn csrf_in(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("page has a CSRF field")
+        + 19;
+    body[at..at + 64].to_owned()
+}
+
+/// Logs `human` in through a fresh login link, as a browser would.
+pub async fn login(s: &TestServer, human: &str) -> Session {
+    let svc = &s.handle.as_ref().unwrap().service;
+    let link = login_links::issue_url(svc, human, None, Actor::Operator)
+        .await
+        .unwrap();
+    let http = client();
+    let page = fetch(http.get(&link)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let cookie = cookie_pair(&page.set_cookie("agent_otp_session").unwrap());
+    let mut session = Session {
+        cookie,
+        csrf: String::new(),
+        base: s.url(""),
+        http,
+    };
+    let home = session.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    session.csrf = csrf_in(&home.body);
+    session
+}
+
+/// A pending request (the test policy requires approval for unknown actions); returns its id.
+pub async fn pending(s: &TestServer, key: &str, body: Value) -> String {
+    let (status, data) = s.request(key, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{data}");
+    data["id"].as_str().unwrap().to_owned()
+}
+
+async fn status_of(s: &TestServer, id: &str) -> String {
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    v["data"]["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_pages_need_a_session_and_agent_keys_open_none() {
+    let s = TestServer::start().await;
+    let key = s.agent("pager").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let http = client();
+    let paths = [
+        "/".to_owned(),
+        format!("/requests/{id}"),
+        "/history".to_owned(),
+        "/agents".to_owned(),
+        "/audit".to_owned(),
+        "/policy".to_owned(),
+        "/sessions".to_owned(),
+    ];
+    for path in &paths {
+        for auth in ["", key.as_str(), s.admin.as_str()] {
+            let mut req = http.get(s.url(path));
+            if !auth.is_empty() {
+                req = req.bearer_auth(auth);
+            }
+            let page = fetch(req).await;
+            assert_eq!(page.status, StatusCode::SEE_OTHER, "{path} with {auth:.4}");
+            let want: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            assert_eq!(page.location(), format!("/login?next={want}"));
+            assert!(!page.body.contains("deploy.prod"));
+        }
+    }
+    // The login page it leads to says how to get in and remembers where to come back to.
+    let login_page = fetch(http.get(s.url(&format!("/login?next=/requests/{id}")))).await;
+    assert_eq!(login_page.status, StatusCode::OK);
+    assert!(
+        login_page.body.contains("agent-otp login"),
+        "{}",
+        login_page.body
+    );
+    assert!(login_page.set_cookie("agent_otp_next").is_some());
+
+    // A session opens the admin API too, but an agent key never does, cookie or not.
+    let web = login(&s, "alice").await;
+    let (status, _) = s.get(&key, "/api/v1/admin/permissions").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let as_agent = fetch(
+        http.get(s.url("/api/v1/admin/permissions"))
+            .bearer_auth(&key)
+            .header(header::COOKIE, &web.cookie),
+    )
+    .await;
+    assert_eq!(as_agent.status, StatusCode::FORBIDDEN, "{}", as_agent.body);
+    let listed = fetch(
+        http.get(s.url("/api/v1/admin/permissions?status=pending"))
+            .header(header::COOKIE, &web.cookie),
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    // With a cookie, a state-changing API call needs the CSRF header.
+    let approve = s.url(&format!("/api/v1/admin/permissions/{id}/deny"));
+    let no_csrf = fetch(http.post(&approve).header(header::COOKIE, &web.cookie)).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "{}", no_csrf.body);
+    assert_eq!(status_of(&s, &id).await, "pending");
+    let with_csrf = fetch(
+        http.post(&approve)
+            .header(header::COOKIE, &web.cookie)
+            .header("X-CSRF-Token", &web.csrf),
+    )
+    .await;
+    assert_eq!(with_csrf.status, StatusCode::OK, "{}", with_csrf.body);
+    assert_eq!(status_of(&s, &id).await, "denied");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_security_headers_and_html_404() {
+    let s = TestServer::start().await;
+    let web = login(&s, "alice").await;
+    let http = client();
+    for page in [
+        web.get("/").await,
+        web.get("/no/such/page").await,
+        fetch(http.get(s.url("/login"))).await,
+        fetch(http.get(s.url("/api/v1/nope"))).await,
+    ] {
+        let h = |name: &str| {
+            page.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let csp = h("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"));
+        assert_eq!(h("x-frame-options"), "DENY");
+        assert_eq!(h("referrer-policy"), "no-referrer");
+        assert_eq!(h("x-content-type-options"), "nosniff");
+    }
+    let missing = web.get("/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let api_missing = fetch(http.get(s.url("/api/v1/nope"))).await;
+    assert!(
+        api_missing.body.contains("\"NOT_FOUND\""),
+        "{}",
+        api_missing.body
+    );
+    let css = fetch(http.get(s.url("/static/style.css"))).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.body.contains("min-height: 44px"));
+    // No inline script anywhere: the policy forbids it, and the pages do not need it.
+    assert!(!web.get("/").await.body.contains("<script"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_login_link_works_once_and_not_after_ten_minutes() {
+    let s = TestServer::start().await;
+    let svc = &s.handle.as_ref().unwrap().service;
+    let http = client();
+    let link = login_links::issue_url(svc, "alice", None, Actor::Operator)
+        .await
+        .unwrap();
+    let first = fetch(http.get(&link)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let set = first.set_cookie("agent_otp_session").unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: {set}");
+    assert!(
+        first
+            .body
+            .contains("http-equiv=\"refresh\" content=\"0; url=/\""),
+        "{}",
+        first.body
+    );
+
+    // Used: a stranger gets nothing; the logged-in browser is just sent on.
+    let again = fetch(http.get(&link)).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert!(again.set_cookie("agent_otp_session").is_none());
+    let cookie = cookie_pair(&set);
+    let relogin = fetch(http.get(&link).header(header::COOKIE, &cookie)).await;
+    assert_eq!(relogin.status, StatusCode::SEE_OTHER);
+    assert_eq!(relogin.location(), "/");
+
+    // A fresh link is dead after 10 minutes.
+    let late = login_links::issue_url(svc, "alice", None, Actor::Operator)
+        .await
+        .unwrap();
+    s.clock.advance(Duration::from_secs(601));
+    let expired = fetch(http.get(&late)).await;
+    assert_eq!(expired.status, StatusCode::FORBIDDEN);
+    assert!(expired.body.contains("does not work"));
+    let wrong = fetch(http.get(s.url("/login/ll_nope"))).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+
+    // Opening a request page first, then a link without its own page, leads back to the request.
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let bounce = fetch(http.get(s.url(&format!("/login?next=/requests/{id}")))).await;
+    let next = cookie_pair(&bounce.set_cookie("agent_otp_next").unwrap());
+    let link = login_links::issue_url(svc, "bob", None, Actor::Operator)
+        .await
+        .unwrap();
+    let back = fetch(http.get(&link).header(header::COOKIE, &next)).await;
+    assert!(
+        back.body.contains(&format!("url=/requests/{id}\"")),
+        "{}",
+        back.body
+    );
+    // Tabs or a second slash never make it an off-site redirect.
+    let sneaky = fetch(http.get(s.url("/login?next=/%09/evil.example"))).await;
+    assert!(sneaky.set_cookie("agent_otp_next").is_none());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_sessions_end_on_logout_and_on_revocation() {
+    let s = TestServer::start().await;
+    let phone = login(&s, "alice").await;
+    let laptop = login(&s, "alice").await;
+    let list = phone.get("/sessions").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body.matches("action=\"/sessions/").count(), 2);
+    assert!(list.body.contains("(this browser)"));
+    let laptop_id = {
+        let mine = laptop.get("/sessions").await.body;
+        let at = mine.find("(this browser)").unwrap();
+        let form = mine[at..].find("action=\"/sessions/").unwrap() + at + 18;
+        mine[form..form + 36].to_owned()
+    };
+    let revoked = phone
+        .post(&format!("/sessions/{laptop_id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(laptop.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(phone.get("/").await.status, StatusCode::OK);
+
+    let out = phone.post("/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        out.set_cookie("agent_otp_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(phone.get("/").await.status, StatusCode::SEE_OTHER);
+
+    // Sessions expire after 7 days.
+    let later = login(&s, "alice").await;
+    s.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(later.get("/").await.status, StatusCode::SEE_OTHER);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_forms_without_the_csrf_token_are_refused_and_change_nothing() {
+    let s = TestServer::start().await;
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let alice = login(&s, "alice").await;
+    let bob = login(&s, "bob").await;
+    for path in [
+        format!("/requests/{id}/approve"),
+        format!("/requests/{id}/deny"),
+    ] {
+        let none = alice.post_raw(&path, "note=hi".to_owned()).await;
+        assert_eq!(none.status, StatusCode::FORBIDDEN, "{path}");
+        let wrong = alice.post(&path, &[("csrf", &"0".repeat(64))]).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{path}");
+        let others = alice.post(&path, &[("csrf", &bob.csrf)]).await;
+        assert_eq!(others.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(others.body.contains("Form expired"));
+    }
+    assert_eq!(status_of(&s, &id).await, "pending");
+    let agent = alice
+        .post("/agents", &[("csrf", ""), ("name", "sneaky")])
+        .await;
+    assert_eq!(agent.status, StatusCode::FORBIDDEN);
+    assert!(!alice.get("/agents").await.body.contains("sneaky"));
+    let out = alice.post("/logout", &[("csrf", "x")]).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN);
+    assert_eq!(alice.get("/").await.status, StatusCode::OK);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_approval_narrows_and_refuses_widening() {
+    let s = TestServer::start().await;
+    let key = s.agent("payer").await;
+    let scope = json!({
+        "max_amount": 100,
+        "allowed_recipients": ["a@example.com", "b@example.com", "c@example.com"],
+        "notify": true,
+        "currency": "EUR",
+    });
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.send", "scope": scope, "ttl": 600, "uses": 3}),
+    )
+    .await;
+    let web = login(&s, "alice").await;
+    let page = web.get(&format!("/requests/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for field in ["num:max_amount", "list:allowed_recipients", "flag:notify"] {
+        assert!(page.body.contains(field), "{field}");
+    }
+    assert!(page.body.contains("currency") && page.body.contains("EUR"));
+
+    let approve = format!("/requests/{id}/approve");
+    for (widening, why) in [
+        (vec![("num:max_amount", "1000")], "would widen"),
+        (vec![("ttl", "7200")], "ttl"),
+        (vec![("uses", "4")], "uses"),
+        (
+            vec![
+                ("has:allowed_recipients", "1"),
+                ("list:allowed_recipients", "7"),
+            ],
+            "not in the list",
+        ),
+    ] {
+        let refused = web.post(&approve, &widening).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{widening:?}");
+        assert!(refused.body.contains(why), "{why}: {}", refused.body);
+        assert!(
+            refused.body.contains("id=\"approve\""),
+            "the form is still offered"
+        );
+        assert_eq!(status_of(&s, &id).await, "pending");
+    }
+
+    let ok = web
+        .post(
+            &approve,
+            &[
+                ("ttl", "120"),
+                ("uses", "1"),
+                ("num:max_amount", "40"),
+                ("has:allowed_recipients", "1"),
+                ("list:allowed_recipients", "1"),
+                ("has:notify", "1"),
+                ("note", "only bob, only 40"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.location(), format!("/requests/{id}"));
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    let data = &v["data"];
+    assert_eq!(data["status"], "approved");
+    assert_eq!(data["decidedBy"], "human:alice");
+    assert!(data["token"].as_str().unwrap().starts_with("otp_"));
+    assert_eq!(data["usesRemaining"], 1);
+    assert_eq!(data["ttl"], 120);
+    assert_eq!(
+        data["scope"],
+        json!({"max_amount": 40, "allowed_recipients": ["b@example.com"], "notify": false, "currency": "EUR"})
+    );
+    // The page now shows the outcome and offers no buttons; a second decision changes nothing.
+    let after = web.get(&format!("/requests/{id}")).await;
+    assert!(after.body.contains("id=\"outcome\"") && !after.body.contains("id=\"approve\""));
+    assert!(after.body.contains("only bob, only 40"));
+    let late = web.post(&format!("/requests/{id}/deny"), &[]).await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert!(late.body.contains("already approved"), "{}", late.body);
+    assert_eq!(status_of(&s, &id).await, "approved");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_deny_wakes_the_agent_and_expired_requests_offer_no_buttons() {
+    let s = TestServer::start().await;
+    let key = s.agent("deployer").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let web = login(&s, "alice").await;
+    let poll = {
+        let (http, url, key) = (
+            s.http.clone(),
+            s.url(&format!("/api/v1/permissions/{id}?wait=30")),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            let resp = http.get(url).bearer_auth(key).send().await.unwrap();
+            resp.json::<Value>().await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let denied = web
+        .post(
+            &format!("/requests/{id}/deny"),
+            &[("note", "not on a Friday")],
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER);
+    let v = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v["data"]["status"], "denied");
+    assert_eq!(v["data"]["reason"], "not on a Friday");
+    assert!(v["data"].get("token").is_none());
+
+    let lapsed = pending(&s, &key, json!({"action": "deploy.prod", "ttl": 30})).await;
+    s.clock.advance(Duration::from_secs(301));
+    let page = web.get(&format!("/requests/{lapsed}")).await;
+    assert!(page.body.contains("status-expired"), "{}", page.body);
+    assert!(!page.body.contains("id=\"approve\"") && !page.body.contains("id=\"deny\""));
+    let tried = web.post(&format!("/requests/{lapsed}/approve"), &[]).await;
+    assert_eq!(tried.status, StatusCode::CONFLICT);
+    assert!(!web.get("/").await.body.contains(&lapsed));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_agent_supplied_text_is_escaped() {
+    let s = TestServer::start().await;
+    let key = s.agent("mallory").await;
+    let evil = "<script>alert(1)</script>";
+    let id = pending(
+        &s,
+        &key,
+        json!({
+            "action": format!("x.{evil}"),
+            "resource": format!("\"><img src=x onerror=alert(2)>{evil}"),
+            "scope": { evil: [evil], "max_<b>": 3 },
+            "context": { "reason": evil, "other": evil },
+        }),
+    )
+    .await;
+    let web = login(&s, "alice").await;
+    for path in [
+        "/".to_owned(),
+        format!("/requests/{id}"),
+        "/history".to_owned(),
+        "/audit".to_owned(),
+    ] {
+        let page = web.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.body.contains("<script"), "{path}: {}", page.body);
+        assert!(!page.body.contains("<img"), "{path}");
+        assert!(!page.body.contains("<b>"), "{path}");
+        // Shown, as text (askama writes `<` as `&#60;`).
+        assert!(
+            page.body.contains("&#60;script&#62;alert(1)"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_agents_page_shows_a_new_key_once_and_revokes() {
+    let s = TestServer::start().await;
+    let web = login(&s, "alice").await;
+    let created = web.post("/agents", &[("name", "new-bot")]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let at = created.body.find("ak_").unwrap();
+    let key: String = created.body[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric_or_underscore)
+        .collect();
+    let (status, _) = s.request(&key, json!({"action": "file.read"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let listed = web.get("/agents").await;
+    assert!(listed.body.contains("new-bot") && !listed.body.contains("ak_"));
+    let dup = web.post("/agents", &[("name", "new-bot")]).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    let (_, agents) = s.get(&s.admin, "/api/v1/admin/agents").await;
+    let agent_id = agents["data"][0]["id"].as_str().unwrap().to_owned();
+    let revoked = web.post(&format!("/agents/{agent_id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let (status, _) = s
+        .post(
+            &key,
+            "/api/v1/permissions/request",
+            json!({"action": "file.read"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for page in [
+        "/audit",
+        "/policy",
+        "/history?status=approved",
+        "/audit?page=2",
+    ] {
+        assert_eq!(web.get(page).await.status, StatusCode::OK, "{page}");
+    }
+    assert!(web.get("/policy").await.body.contains("capped-email"));
+    assert!(web.get("/audit").await.body.contains("agent.revoked"));
+    s.stop().await;
+}
+
+trait KeyChar {
+    fn is_ascii_alphanumeric_or_underscore(&self) -> bool;
+}
+impl KeyChar for char {
+    fn is_ascii_alphanumeric_or_underscore(&self) -> bool {
+        self.is_ascii_alphanumeric() || *self == '_'
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_cli_login_prints_a_link_and_first_start_issues_one() {
+    let s = TestServer::start().await;
+    let data = s.dir.path().join("data");
+    // The first start on an empty database issued exactly one link, for admin.
+    let links = count(
+        &s.db_path(),
+        "SELECT count(*) FROM login_links WHERE human = 'admin'",
+    );
+    assert_eq!(links, 1);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args([
+            "login",
+            "--name",
+            "carol",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env_remove("AGENT_OTP_PUBLIC_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let link = stdout.trim();
+    assert!(
+        link.starts_with(&format!("{}/login/ll_", s.url(""))),
+        "{link}"
+    );
+    let page = fetch(client().get(link)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.set_cookie("agent_otp_session").is_some());
+
+    let other = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args([
+            "login",
+            "--public-url",
+            "https://otp.example.com/",
+            "--next",
+            "/history",
+        ])
+        .args(["--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(other.stdout).unwrap();
+    assert!(
+        stdout.starts_with("https://otp.example.com/login/ll_"),
+        "{stdout}"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args([
+            "login",
+            "--next",
+            "https://evil.example",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    // Someone has logged in now: a restart prints no new link.
+    s.stop().await;
+    let fresh = tempfile::tempdir().unwrap();
+    let mut config = agent_otp::config::Config::new(data.clone());
+    config.policies = fresh.path().join("none.yaml");
+    let again = agent_otp::app::start(config).await.unwrap();
+    again.shutdown().await;
+    let db = data.join("agent-otp.db");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM login_links WHERE human = 'admin'"
+        ),
+        1
+    );
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let store = agent_otp::store::Store::open(db).unwrap();
+    store
+        .read_blocking(|c| {
+            c.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map_err(agent_otp::store::StoreError::from)
+        })
+        .unwrap()
+}
