@@ -39,3 +39,5 @@ pub mod secret;
 pub mod service;
 /// SQLite: migrations, pool, and all SQL.
 pub mod store;
+/// Telegram approvals: linking approvers, Approve/Deny buttons, messages that follow the decision.
+pub mod telegram;

@@ -3,6 +3,7 @@
 //! else goes to stderr, so scripts can take the secret with `$(…)`.
 
 mod operator;
+mod telegram;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage who may approve from Telegram.
+    #[command(subcommand)]
+    Telegram(TelegramCommand),
     /// Write a consistent copy of the live database to FILE.
     Backup {
         file: PathBuf,
@@ -97,6 +101,26 @@ pub enum PolicyCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; exit 0 if intact, 1 naming the first broken event.
     Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TelegramCommand {
+    /// Print a one-time code; sending `/start CODE` to the bot links that Telegram user.
+    Link {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List linked approvers.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Unlink an approver by Telegram user id; their unused login links stop working.
+    Unlink {
+        user_id: i64,
         #[command(flatten)]
         data: DataArgs,
     },

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod audit;
 pub mod login_links;
 pub mod permissions;
+pub mod telegram;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_login_links.sql"),
+    include_str!("migrations/004_telegram.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.
