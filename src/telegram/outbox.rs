@@ -22,8 +22,11 @@ use crate::service::PermissionView;
 use crate::store::permissions::Filter;
 use crate::store::telegram::{self as sql, ApproverRow};
 
-/// Most pending requests handled in one sweep or shown by `/pending`.
+/// Most pending requests handled in one sweep.
 const PENDING_MAX: i64 = 50;
+/// Most pending requests `/pending` sends at once (Telegram allows about one message a second
+/// per chat); the rest are on the web page.
+const PENDING_SHOWN: i64 = 10;
 
 /// How one call to Telegram ended.
 pub(super) enum Delivery<T> {
@@ -250,8 +253,8 @@ impl Telegram {
             status: Some(Status::Pending),
             agent_id: None,
         };
-        let pending = match self.service.list(filter, 0, PENDING_MAX).await {
-            Ok((views, _)) => views,
+        let (pending, total) = match self.service.list(filter, 0, PENDING_SHOWN).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list pending requests");
                 return;
@@ -265,10 +268,19 @@ impl Telegram {
             self.reply(a.chat_id, "Nothing is waiting for a decision.".to_owned())
                 .await;
         }
+        let shown = i64::try_from(pending.len()).unwrap_or(0);
         for v in pending {
             if let Err(e) = self.send_approval(&v, a).await {
                 tracing::error!(request = %v.id, error = %e, "cannot send pending request");
             }
+        }
+        if total > shown {
+            let more = format!(
+                "… and {} more waiting: see <a href=\"{}/\">the web interface</a> (/login to log in).",
+                total - shown,
+                render::escape(&self.service.public_url)
+            );
+            self.reply(a.chat_id, more).await;
         }
     }
 

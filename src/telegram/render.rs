@@ -11,7 +11,10 @@ use crate::service::PermissionView;
 
 /// Longest piece of agent text shown on one line, in characters.
 const FIELD_MAX_CHARS: usize = 300;
-/// Most scope lines shown; the rest are summarised.
+/// Longest scope key or value shown, in characters.
+const SCOPE_MAX_CHARS: usize = 100;
+/// Most scope lines shown; the rest are summarised. With the caps above a message stays well
+/// under Telegram's 4096-character limit whatever the agent sends.
 const SCOPE_MAX_LINES: usize = 15;
 
 /// A button's choice.
@@ -89,7 +92,8 @@ fn details(v: &PermissionView) -> String {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            out.push_str(&format!("• {}: {}\n", field(key), field(&value)));
+            let (key, value) = (cut(key, SCOPE_MAX_CHARS), cut(&value, SCOPE_MAX_CHARS));
+            out.push_str(&format!("• {}: {}\n", escape(&key), escape(&value)));
         }
         if v.scope.len() > SCOPE_MAX_LINES {
             let more = v.scope.len() - SCOPE_MAX_LINES;
@@ -250,6 +254,28 @@ mod tests {
     fn long_text_is_cut_and_callbacks_round_trip() {
         let long = "é".repeat(1000);
         assert_eq!(cut(&long, 300).chars().count(), 301);
+        let mut v = view(Status::Pending);
+        v.action = "<".repeat(5000);
+        v.resource = Some("&".repeat(5000));
+        v.context
+            .insert("reason".into(), Value::String("x".repeat(5000)));
+        for i in 0..100 {
+            v.scope.insert(
+                format!("{i}{}", "k".repeat(500)),
+                Value::String("v".repeat(5000)),
+            );
+        }
+        let t = approval_text(
+            &v,
+            Timestamp(0),
+            Some("https://x.example/login/ll_0123456789"),
+        );
+        let visible = t.replace("&lt;", "<").replace("&amp;", "&");
+        assert!(
+            visible.chars().count() < 4096,
+            "{} chars",
+            visible.chars().count()
+        );
         assert_eq!(duration(3725), "1 h 2 min");
         assert_eq!(duration(59), "59 s");
         assert_eq!(duration(299), "4 min 59 s");

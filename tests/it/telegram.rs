@@ -369,7 +369,12 @@ async fn a_decision_through_the_admin_api_edits_every_approvers_message() {
         );
         assert!(after.reply_markup.is_none());
     }
+    // One cancellation token stops the poller mid long-poll together with the HTTP server.
+    let started = std::time::Instant::now();
     s.stop().await;
+    let took = started.elapsed();
+    eprintln!("graceful stop with telegram running: {took:?}");
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
     fake.stop().await;
 }
 
