@@ -108,7 +108,7 @@ async fn connect(tg: &Telegram) -> Option<String> {
                 let saved = tg
                     .service
                     .store
-                    .read(move |c| set_meta(c, "telegram_bot_username", &name))
+                    .write(move |tx| set_meta(tx, "telegram_bot_username", &name))
                     .await;
                 if let Err(e) = saved {
                     tracing::warn!(error = %e, "cannot remember the bot's username");
