@@ -29,6 +29,8 @@ pub enum StartError {
     },
     #[error("cannot record start-up: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("telegram: {0}")]
+    Telegram(String),
 }
 
 /// A running service.
@@ -41,6 +43,8 @@ pub struct AppHandle {
     server: actix_web::dev::ServerHandle,
     http: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    /// The Telegram poller and outbox, when a bot token is set.
+    telegram: Option<JoinHandle<()>>,
 }
 
 /// Starts the service and returns once it accepts connections.
@@ -50,6 +54,12 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         &config.policies,
         config.clock.now(),
     )?);
+    let telegram = config
+        .telegram
+        .clone()
+        .map(crate::telegram::Client::new)
+        .transpose()
+        .map_err(StartError::Telegram)?;
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
@@ -98,6 +108,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         config.sweep_interval,
         cancel.clone(),
     ));
+    let telegram = telegram.map(|tg| tg.spawn(Arc::clone(&service), cancel.clone()));
     tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
     Ok(AppHandle {
         addr,
@@ -106,6 +117,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         server: server_handle,
         http,
         sweeper,
+        telegram,
     })
 }
 
@@ -124,6 +136,11 @@ impl AppHandle {
         }
         if let Err(e) = self.sweeper.await {
             tracing::error!(error = %e, "sweeper task failed");
+        }
+        if let Some(telegram) = self.telegram
+            && let Err(e) = telegram.await
+        {
+            tracing::error!(error = %e, "telegram task failed");
         }
         tracing::info!("agent-otp stopped");
     }

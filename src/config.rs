@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::secret::Secret;
 use crate::store::{Store, StoreError};
+use crate::telegram::{DEFAULT_API_URL, TelegramConfig};
 
 /// Every environment variable the service reads; others starting `AGENT_OTP_` are warned about.
 pub const KNOWN_ENV: &[&str] = &[
@@ -16,7 +18,13 @@ pub const KNOWN_ENV: &[&str] = &[
     "AGENT_OTP_POLICIES",
     "AGENT_OTP_URL",
     "AGENT_OTP_KEY",
+    "AGENT_OTP_TELEGRAM_TOKEN",
+    "AGENT_OTP_TELEGRAM_API_URL",
+    "AGENT_OTP_TELEGRAM_APPROVERS",
 ];
+
+/// The bot token's variable (also read from the file named by `AGENT_OTP_TELEGRAM_TOKEN_FILE`).
+pub const TELEGRAM_TOKEN_ENV: &str = "AGENT_OTP_TELEGRAM_TOKEN";
 
 /// Where the database lives; shared by `serve` and the operator commands.
 #[derive(clap::Args, Debug, Clone)]
@@ -48,6 +56,21 @@ pub struct ServeArgs {
     /// Policy file; if it does not exist every request requires human approval.
     #[arg(long, env = "AGENT_OTP_POLICIES", default_value = "policies.yaml")]
     pub policies: PathBuf,
+    #[command(flatten)]
+    pub telegram: TelegramArgs,
+}
+
+/// Telegram flags of `agent-otp serve`. The bot token is read only from the environment
+/// (`AGENT_OTP_TELEGRAM_TOKEN` or `AGENT_OTP_TELEGRAM_TOKEN_FILE`), never from a flag, so it does
+/// not show in the process list; without it the service runs without Telegram.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TelegramArgs {
+    /// Base URL of the Telegram Bot API (Telegram's, or a self-hosted Bot API server).
+    #[arg(long = "telegram-api-url", env = "AGENT_OTP_TELEGRAM_API_URL", default_value = DEFAULT_API_URL)]
+    pub api_url: String,
+    /// Telegram user ids (comma-separated numbers) that are approvers without linking.
+    #[arg(long = "telegram-approvers", env = "AGENT_OTP_TELEGRAM_APPROVERS")]
+    pub approvers: Option<String>,
 }
 
 /// A setting that cannot be used, with what to do about it.
@@ -66,6 +89,16 @@ pub enum ConfigError {
     },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error("{name}: {why}")]
+    Secret { name: String, why: String },
+    #[error(
+        "invalid AGENT_OTP_TELEGRAM_APPROVERS {value:?}: {why} (give numeric Telegram user ids separated by commas, e.g. 12345678,87654321)"
+    )]
+    TelegramApprovers { value: String, why: String },
+    #[error(
+        "invalid Telegram API URL {url:?}: must start with http:// or https:// (set --telegram-api-url or AGENT_OTP_TELEGRAM_API_URL, default {DEFAULT_API_URL})"
+    )]
+    TelegramApiUrl { url: String },
 }
 
 /// Everything `app::start` needs.
@@ -79,6 +112,8 @@ pub struct Config {
     /// How often the sweeper expires lapsed requests.
     pub sweep_interval: Duration,
     pub clock: Clock,
+    /// Telegram approvals; `None` when no bot token is set.
+    pub telegram: Option<TelegramConfig>,
 }
 
 impl Config {
@@ -92,6 +127,7 @@ impl Config {
             data_dir,
             sweep_interval: Duration::from_secs(1),
             clock: Clock::System,
+            telegram: None,
         }
     }
 
@@ -102,10 +138,15 @@ impl Config {
             .as_deref()
             .map(validate_public_url)
             .transpose()?;
+        let telegram = telegram_config(&args.telegram, |k| std::env::var(k).ok())?;
+        if telegram.is_none() {
+            tracing::info!("telegram disabled: {TELEGRAM_TOKEN_ENV} is not set");
+        }
         Ok(Config {
             listen: args.listen,
             public_url,
             policies: args.policies,
+            telegram,
             ..Config::new(args.data.data_dir)
         })
     }
@@ -149,6 +190,84 @@ pub fn validate_public_url(url: &str) -> Result<String, ConfigError> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Reads a secret from `name`, or from the file named by `<name>_FILE` (trailing whitespace
+/// dropped). Setting both is an error; an empty value counts as unset.
+pub fn secret_from_env(
+    name: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    let err = |why: String| ConfigError::Secret {
+        name: name.to_owned(),
+        why,
+    };
+    let file_var = format!("{name}_FILE");
+    let value = env(name).filter(|v| !v.is_empty());
+    let file = env(&file_var).filter(|v| !v.is_empty());
+    match (value, file) {
+        (Some(_), Some(_)) => Err(err(format!("set either {name} or {file_var}, not both"))),
+        (Some(v), None) => Ok(Some(Secret::new(v.trim()))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(format!("cannot read {file_var}={path}: {e}")))?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(err(format!("the file {path} named by {file_var} is empty")));
+            }
+            Ok(Some(Secret::new(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The Telegram settings, or `None` when no bot token is set.
+pub fn telegram_config(
+    args: &TelegramArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<TelegramConfig>, ConfigError> {
+    let Some(token) = secret_from_env(TELEGRAM_TOKEN_ENV, env)? else {
+        return Ok(None);
+    };
+    let looks_right = token.expose().split_once(':').is_some_and(|(id, rest)| {
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
+    });
+    if !looks_right {
+        return Err(ConfigError::Secret {
+            name: TELEGRAM_TOKEN_ENV.to_owned(),
+            why: "does not look like a bot token (BotFather gives one like 123456789:AAE…)"
+                .to_owned(),
+        });
+    }
+    let url = args.api_url.trim_end_matches('/');
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError::TelegramApiUrl {
+            url: url.to_owned(),
+        });
+    }
+    let approvers = match &args.approvers {
+        Some(list) => parse_approvers(list)?,
+        None => Vec::new(),
+    };
+    Ok(Some(TelegramConfig {
+        api_url: url.to_owned(),
+        approvers,
+        ..TelegramConfig::new(token)
+    }))
+}
+
+fn parse_approvers(list: &str) -> Result<Vec<i64>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(id),
+            _ => Err(ConfigError::TelegramApprovers {
+                value: list.to_owned(),
+                why: format!("{s:?} is not a user id"),
+            }),
+        })
+        .collect()
+}
+
 /// Logs a warning for each `AGENT_OTP_*` variable that nothing reads (usually a typo).
 pub fn warn_unknown_env() {
     for (name, _) in std::env::vars_os() {
@@ -178,5 +297,55 @@ mod tests {
             let e = validate_public_url(bad).unwrap_err().to_string();
             assert!(e.contains("AGENT_OTP_PUBLIC_URL"), "{e}");
         }
+    }
+
+    #[test]
+    fn telegram_settings_from_env_and_files() {
+        let args = TelegramArgs {
+            api_url: "http://127.0.0.1:9/".into(),
+            approvers: Some(" 11, 22,".into()),
+        };
+        let none = telegram_config(&args, |_| None).unwrap();
+        assert!(none.is_none(), "no token: no Telegram");
+
+        let env = |k: &str| (k == TELEGRAM_TOKEN_ENV).then(|| "123:abc".to_owned());
+        let tg = telegram_config(&args, env).unwrap().unwrap();
+        assert_eq!(tg.token.expose(), "123:abc");
+        assert_eq!(
+            format!("{tg:?}").matches("123:abc").count(),
+            0,
+            "Debug hides the token"
+        );
+        assert_eq!(tg.api_url, "http://127.0.0.1:9");
+        assert_eq!(tg.approvers, [11, 22]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "456:def\n").unwrap();
+        let path = file.display().to_string();
+        let env = |k: &str| (k == "AGENT_OTP_TELEGRAM_TOKEN_FILE").then(|| path.clone());
+        let tg = telegram_config(&args, env).unwrap().unwrap();
+        assert_eq!(tg.token.expose(), "456:def");
+
+        let both = |_: &str| Some("1:x".to_owned());
+        assert!(
+            telegram_config(&args, both)
+                .unwrap_err()
+                .to_string()
+                .contains("not both")
+        );
+        let bad = |k: &str| (k == TELEGRAM_TOKEN_ENV).then(|| "nope".to_owned());
+        assert!(
+            telegram_config(&args, bad)
+                .unwrap_err()
+                .to_string()
+                .contains("BotFather")
+        );
+        let ids = TelegramArgs {
+            approvers: Some("12,@bob".into()),
+            ..args
+        };
+        let e = telegram_config(&ids, env).unwrap_err().to_string();
+        assert!(e.contains("\"@bob\" is not a user id"), "{e}");
     }
 }

@@ -41,5 +41,7 @@ pub mod service;
 pub mod sessions;
 /// SQLite: migrations, pool, and all SQL.
 pub mod store;
+/// Telegram approvals: linking approvers, Approve/Deny buttons, messages that follow the decision.
+pub mod telegram;
 /// The askama pages for humans: login, pending list, approval page, history, agents, audit.
 pub mod web;

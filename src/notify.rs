@@ -71,6 +71,17 @@ impl Listener {
             }
         }
     }
+
+    /// The next change of any request; `None` when changes may have been missed (the caller
+    /// re-reads everything it follows).
+    pub async fn next(&mut self) -> Option<Change> {
+        match self.rx.recv().await {
+            Ok(change) => Some(change),
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            // Every sender is gone, so nothing will ever change again.
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
 }
 
 #[cfg(test)]

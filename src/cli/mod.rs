@@ -4,6 +4,7 @@
 
 mod login;
 mod operator;
+mod telegram;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print a one-time web login link, valid for 10 minutes, on its own line.
     Login(LoginArgs),
+    /// Manage who may approve from Telegram.
+    #[command(subcommand)]
+    Telegram(TelegramCommand),
     /// Write a consistent copy of the live database to FILE.
     Backup {
         file: PathBuf,
@@ -116,6 +120,26 @@ pub enum PolicyCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; exit 0 if intact, 1 naming the first broken event.
     Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TelegramCommand {
+    /// Print a one-time code; sending `/start CODE` to the bot links that Telegram user.
+    Link {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List linked approvers.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Unlink an approver by Telegram user id; their unused login links stop working.
+    Unlink {
+        user_id: i64,
         #[command(flatten)]
         data: DataArgs,
     },

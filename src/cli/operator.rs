@@ -79,6 +79,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Err(e) => Err(e.to_string()),
         },
         Command::Audit(AuditCommand::Verify { data }) => verify_audit(&open(&data)?),
+        Command::Telegram(cmd) => super::telegram::run(cmd),
         Command::Backup { file, data } => {
             let store = open(&data)?;
             store.backup_to(&file).map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod login_links;
 pub mod permissions;
 pub mod sessions;
+pub mod telegram;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_login_links.sql"),
     include_str!("migrations/003_sessions.sql"),
+    include_str!("migrations/004_telegram.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.

@@ -248,7 +248,7 @@ pub fn page(
     )?;
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM permissions p JOIN agents a ON a.id = p.agent_id {WHERE}
-         ORDER BY p.created_at DESC, p.id LIMIT ?3 OFFSET ?4"
+         ORDER BY p.created_at DESC, p.rowid DESC LIMIT ?3 OFFSET ?4"
     ))?;
     let rows = stmt
         .query_map(params![status, agent, limit, offset], from_row)?

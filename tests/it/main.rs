@@ -2,6 +2,7 @@
 //! Integration tests: a real server on 127.0.0.1:0 over a temp-file SQLite database, driven with
 //! a real HTTP client. One test binary, one module per area.
 
+mod fake_telegram;
 mod support;
 
 mod bad_input;
@@ -11,5 +12,6 @@ mod flows;
 mod scopes;
 mod sdk_compat;
 mod security;
+mod telegram;
 mod web;
 mod web_browser;

@@ -40,6 +40,8 @@ policies:
 
 pub struct TestServer {
     pub handle: Option<AppHandle>,
+    /// The settings it runs with (for [`TestServer::restart`]).
+    pub config: Config,
     pub dir: TempDir,
     pub http: reqwest::Client,
     pub clock: Clock,
@@ -54,6 +56,11 @@ impl TestServer {
 
     /// A server with this policy file (or none: the built-in rule).
     pub async fn with_policy(policy: Option<&str>) -> TestServer {
+        TestServer::with_config(policy, |_| {}).await
+    }
+
+    /// A server with this policy and settings changed by `tweak` before it starts.
+    pub async fn with_config(policy: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new(dir.path().join("data"));
         config.policies = dir.path().join("policies.yaml");
@@ -62,8 +69,9 @@ impl TestServer {
         }
         config.sweep_interval = Duration::from_millis(50);
         config.clock = Clock::manual(Timestamp(1_780_000_000_000));
+        tweak(&mut config);
         let clock = config.clock.clone();
-        let handle = app::start(config).await.unwrap();
+        let handle = app::start(config.clone()).await.unwrap();
         let now = clock.now();
         let admin = handle
             .service
@@ -77,6 +85,7 @@ impl TestServer {
             .to_owned();
         TestServer {
             handle: Some(handle),
+            config,
             dir,
             http: reqwest::Client::new(),
             clock,
@@ -170,6 +179,14 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["meta"]["total"].as_i64().unwrap()
+    }
+
+    /// Stops the server and starts it again on the same data directory and settings.
+    pub async fn restart(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+        self.handle = Some(app::start(self.config.clone()).await.unwrap());
     }
 
     pub async fn stop(mut self) {

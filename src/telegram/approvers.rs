@@ -1,0 +1,210 @@
+//! Who may decide from Telegram, and how they become an approver: the operator prints a one-time
+//! code (`agent-otp telegram link`), the person sends `/start CODE` to the bot in a private chat,
+//! and their user id and chat id are stored. Ids listed in `AGENT_OTP_TELEGRAM_APPROVERS` are
+//! approvers too (their private chat id is their user id). Every change is audited in the same
+//! transaction; codes are stored only as SHA-256.
+
+use rusqlite::{Connection, Transaction};
+use serde_json::json;
+
+use crate::audit::NewEvent;
+use crate::clock::Timestamp;
+use crate::domain::Actor;
+use crate::error::{Error, Result};
+use crate::secret::{self, Secret};
+use crate::store::telegram::{self as sql, ApproverRow};
+use crate::store::{StoreError, audit};
+
+/// How long a link code stays valid, in seconds.
+pub const LINK_CODE_TTL_SECS: i64 = 600;
+
+/// Characters in a link code (base62, ≈ 95 bits): short enough to type, too many to guess.
+const LINK_CODE_CHARS: usize = 16;
+
+/// The human name an approver acts as (`decidedBy` is `human:tg-<user id>`; also their web login).
+pub fn human_name(user_id: i64) -> String {
+    format!("tg-{user_id}")
+}
+
+/// Issues a one-time link code valid for [`LINK_CODE_TTL_SECS`].
+pub fn issue_code(tx: &Transaction<'_>, by: &Actor, now: Timestamp) -> Result<Secret> {
+    let random = secret::generate("")?;
+    let code = Secret::new(
+        random
+            .expose()
+            .chars()
+            .take(LINK_CODE_CHARS)
+            .collect::<String>(),
+    );
+    let expires_at = now.plus_secs(LINK_CODE_TTL_SECS);
+    sql::insert_link_code(tx, &code.hash(), now, expires_at)?;
+    let d = json!({ "expiresAt": expires_at });
+    audit::append(tx, now, &NewEvent::new(by, "telegram.link_code_issued", d))?;
+    Ok(code)
+}
+
+/// Who is trying to link, as Telegram tells us.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub user_id: i64,
+    pub chat_id: i64,
+    pub name: String,
+}
+
+/// Links `who` if `code` is live; a wrong, used or expired code is audited and gives `None`.
+pub fn link(
+    tx: &Transaction<'_>,
+    code: &str,
+    who: &Candidate,
+    now: Timestamp,
+) -> Result<Option<ApproverRow>> {
+    let actor = Actor::Human(human_name(who.user_id));
+    let hash = secret::sha256_hex(code.trim().as_bytes());
+    if !sql::redeem_link_code(tx, &hash, now, who.user_id)? {
+        let d = json!({ "userId": who.user_id, "reason": "unknown, used or expired code" });
+        audit::append(tx, now, &NewEvent::new(actor, "telegram.link_failed", d))?;
+        return Ok(None);
+    }
+    let row = ApproverRow {
+        user_id: who.user_id,
+        chat_id: who.chat_id,
+        name: who.name.chars().take(64).collect(),
+        linked_at: now,
+    };
+    let new = sql::upsert_approver(tx, &row)?;
+    let d =
+        json!({ "userId": row.user_id, "chatId": row.chat_id, "name": row.name, "relinked": !new });
+    audit::append(
+        tx,
+        now,
+        &NewEvent::new(actor, "telegram.approver_linked", d),
+    )?;
+    Ok(Some(row))
+}
+
+/// Unlinks an approver and retires their unused login links.
+pub fn unlink(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<ApproverRow> {
+    let row = sql::remove_approver(tx, user_id)?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "no linked Telegram approver with user id {user_id}"
+        ))
+    })?;
+    let links = sql::retire_login_links(tx, &human_name(user_id))?;
+    let d = json!({ "userId": row.user_id, "name": row.name, "loginLinksRetired": links });
+    audit::append(tx, now, &NewEvent::new(by, "telegram.approver_unlinked", d))?;
+    Ok(row)
+}
+
+/// Records a button press by someone who is not an approver.
+pub fn unauthorized_press(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    username: Option<&str>,
+    request_id: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    let d = json!({ "userId": user_id, "username": username, "requestId": request_id });
+    let mut ev = NewEvent::new(Actor::System, "telegram.unauthorized_press", d);
+    if let Some(id) = request_id {
+        ev = ev.request(id);
+    }
+    audit::append(tx, now, &ev)?;
+    Ok(())
+}
+
+/// The approver with this user id: linked, or listed in the settings.
+pub fn find(
+    conn: &Connection,
+    configured: &[i64],
+    user_id: i64,
+) -> Result<Option<ApproverRow>, StoreError> {
+    if let Some(row) = sql::find_approver(conn, user_id)? {
+        return Ok(Some(row));
+    }
+    Ok(configured
+        .contains(&user_id)
+        .then(|| configured_row(user_id)))
+}
+
+/// Every approver: linked ones, then configured ones not linked.
+pub fn all(conn: &Connection, configured: &[i64]) -> Result<Vec<ApproverRow>, StoreError> {
+    let mut rows = sql::list_approvers(conn)?;
+    for id in configured {
+        if !rows.iter().any(|r| r.user_id == *id) {
+            rows.push(configured_row(*id));
+        }
+    }
+    Ok(rows)
+}
+
+fn configured_row(user_id: i64) -> ApproverRow {
+    ApproverRow {
+        user_id,
+        chat_id: user_id,
+        name: human_name(user_id),
+        linked_at: Timestamp(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_code_links_once_and_unlink_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let t0 = Timestamp(1_000_000);
+        let code = store
+            .write_blocking(|tx| issue_code(tx, &Actor::Operator, t0))
+            .unwrap();
+        assert_eq!(code.expose().len(), LINK_CODE_CHARS);
+        let who = Candidate {
+            user_id: 42,
+            chat_id: 42,
+            name: "Ann".into(),
+        };
+        let linked = store
+            .write_blocking(|tx| link(tx, code.expose(), &who, t0.plus_secs(1)))
+            .unwrap();
+        assert_eq!(linked.unwrap().chat_id, 42);
+        let again = store
+            .write_blocking(|tx| link(tx, code.expose(), &who, t0.plus_secs(2)))
+            .unwrap();
+        assert!(again.is_none(), "a code works once");
+
+        let late = store
+            .write_blocking(|tx| issue_code(tx, &Actor::Operator, t0))
+            .unwrap();
+        let expired = store
+            .write_blocking(|tx| link(tx, late.expose(), &who, t0.plus_secs(LINK_CODE_TTL_SECS)))
+            .unwrap();
+        assert!(expired.is_none(), "a code expires");
+
+        let all_now = store.read_blocking(|c| all(c, &[7, 42])).unwrap();
+        assert_eq!(
+            all_now.iter().map(|r| r.user_id).collect::<Vec<_>>(),
+            [42, 7]
+        );
+        store
+            .write_blocking(|tx| unlink(tx, 42, &Actor::Operator, t0))
+            .unwrap();
+        assert!(store.read_blocking(|c| find(c, &[], 42)).unwrap().is_none());
+        assert!(
+            store
+                .read_blocking(|c| find(c, &[42], 42))
+                .unwrap()
+                .is_some()
+        );
+        let e = store
+            .write_blocking(|tx| unlink(tx, 42, &Actor::Operator, t0))
+            .unwrap_err();
+        assert_eq!(e.code(), "NOT_FOUND");
+    }
+}

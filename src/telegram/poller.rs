@@ -1,0 +1,310 @@
+//! The update loop: `getUpdates` long polling, one update at a time, each remembered as handled
+//! in the database (so a restart asks Telegram for the next one and never handles one twice).
+//! Handlers are idempotent where a crash could repeat them: a link code works once, and a
+//! decision that already happened answers "too late".
+
+use std::sync::Arc;
+
+use teloxide::RequestError;
+use teloxide::prelude::*;
+use teloxide::types::{AllowedUpdate, CallbackQuery, UpdateKind};
+use teloxide::utils::command::BotCommands;
+
+use super::Telegram;
+use super::approvers::{self, Candidate, human_name};
+use super::outbox::Delivery;
+use super::render::{self, Choice};
+use crate::domain::request::ApprovalEdits;
+use crate::domain::{Actor, RequestId};
+use crate::error::Error;
+use crate::login_links;
+use crate::store::telegram::{self as sql, ApproverRow};
+use crate::store::{StoreError, set_meta};
+
+/// The bot's commands.
+#[derive(BotCommands, Clone, Debug)]
+#[command(rename_rule = "lowercase")]
+enum Command {
+    /// `/start CODE` links this chat.
+    Start(String),
+    Pending,
+    Login,
+    Help,
+}
+
+/// Runs until the service stops.
+pub(super) async fn run(tg: Arc<Telegram>) {
+    let Some(username) = connect(&tg).await else {
+        return;
+    };
+    let mut offset = match tg.service.store.read(sql::last_update_id).await {
+        Ok(last) => last.map_or(0, next_offset),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the last telegram update id");
+            0
+        }
+    };
+    let timeout = u32::try_from(tg.config.poll_timeout.as_secs()).unwrap_or(10);
+    let mut failures = 0;
+    loop {
+        let req = tg
+            .bot
+            .get_updates()
+            .offset(offset)
+            .timeout(timeout)
+            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let got = tokio::select! {
+            () = tg.cancel.cancelled() => return,
+            r = req.send() => r,
+        };
+        let wait = match got {
+            Ok(updates) => {
+                failures = 0;
+                for update in updates {
+                    let id = i64::from(update.id.0);
+                    tg.handle(update.kind, &username).await;
+                    let stored = tg
+                        .service
+                        .store
+                        .write(move |tx| sql::set_last_update_id(tx, id))
+                        .await;
+                    if let Err(e) = stored {
+                        tracing::error!(error = %e, update = id, "cannot remember telegram update");
+                    }
+                    offset = next_offset(id);
+                }
+                continue;
+            }
+            Err(RequestError::RetryAfter(secs)) => secs.duration(),
+            Err(e) => {
+                let wait = tg.backoff(failures);
+                failures += 1;
+                tracing::warn!(error = %e, retry_in = ?wait, "telegram getUpdates failed");
+                wait
+            }
+        };
+        if !tg.pause(wait).await {
+            return;
+        }
+    }
+}
+
+fn next_offset(last: i64) -> i32 {
+    i32::try_from(last + 1).unwrap_or(i32::MAX)
+}
+
+/// Asks `getMe` until it answers (Telegram may be down at start); returns the bot's username.
+async fn connect(tg: &Telegram) -> Option<String> {
+    let mut failures = 0;
+    loop {
+        let got = tokio::select! {
+            () = tg.cancel.cancelled() => return None,
+            r = tg.bot.get_me().send() => r,
+        };
+        match got {
+            Ok(me) => {
+                let username = me.username.clone().unwrap_or_default();
+                let name = username.clone();
+                let saved = tg
+                    .service
+                    .store
+                    .write(move |tx| set_meta(tx, "telegram_bot_username", &name))
+                    .await;
+                if let Err(e) = saved {
+                    tracing::warn!(error = %e, "cannot remember the bot's username");
+                }
+                tracing::info!(bot = %username, "telegram connected");
+                return Some(username);
+            }
+            Err(e) => {
+                let wait = tg.backoff(failures);
+                failures += 1;
+                tracing::warn!(error = %e, retry_in = ?wait, "telegram not reachable yet");
+                if !tg.pause(wait).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Telegram {
+    async fn handle(&self, update: UpdateKind, username: &str) {
+        match update {
+            UpdateKind::Message(msg) => self.on_message(msg, username).await,
+            UpdateKind::CallbackQuery(q) => self.on_press(q).await,
+            _ => {}
+        }
+    }
+
+    async fn approver(&self, user_id: i64) -> Option<ApproverRow> {
+        let configured = self.config.approvers.clone();
+        match self
+            .service
+            .store
+            .read(move |c| approvers::find(c, &configured, user_id))
+            .await
+        {
+            Ok(found) => found,
+            Err::<_, StoreError>(e) => {
+                tracing::error!(error = %e, "cannot read telegram approvers");
+                None
+            }
+        }
+    }
+
+    async fn on_message(&self, msg: Message, username: &str) {
+        // Approval messages and login links go to private chats only, never to a group.
+        let (Some(from), true) = (msg.from.as_ref(), msg.chat.is_private()) else {
+            return;
+        };
+        let Ok(user_id) = i64::try_from(from.id.0) else {
+            return;
+        };
+        let chat = msg.chat.id.0;
+        let approver = self.approver(user_id).await;
+        let command = msg.text().and_then(|t| Command::parse(t, username).ok());
+        match (command, approver) {
+            (Some(Command::Start(code)), _) if !code.trim().is_empty() => {
+                let who = Candidate {
+                    user_id,
+                    chat_id: chat,
+                    name: from.username.clone().unwrap_or_else(|| from.full_name()),
+                };
+                self.link(&code, &who).await;
+            }
+            (Some(Command::Pending), Some(a)) => self.send_pending(&a).await,
+            (Some(Command::Login), Some(a)) => self.send_login(&a).await,
+            (_, approver) => self.reply(chat, render::help(approver.is_some())).await,
+        }
+    }
+
+    async fn link(&self, code: &str, who: &Candidate) {
+        let now = self.service.clock.now();
+        let (code, cand) = (code.to_owned(), who.clone());
+        let linked = self
+            .service
+            .store
+            .write(move |tx| approvers::link(tx, &code, &cand, now))
+            .await;
+        let text = match linked {
+            Ok(Some(_)) => {
+                tracing::info!(user = who.user_id, "telegram approver linked");
+                "✅ Linked. Approval requests will arrive in this chat. /pending shows what is waiting now."
+            }
+            Ok(None) => {
+                "That code is unknown, used or expired. Ask the operator for a new one \
+                 (<code>agent-otp telegram link</code>)."
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot link telegram approver");
+                "Something went wrong; please try again."
+            }
+        };
+        self.reply(who.chat_id, text.to_owned()).await;
+    }
+
+    async fn send_login(&self, a: &ApproverRow) {
+        let now = self.service.clock.now();
+        let human = human_name(a.user_id);
+        let expires = now.plus_secs(login_links::DEFAULT_TTL_SECS);
+        let issued = self
+            .service
+            .store
+            .write(move |tx| login_links::issue(tx, &human, None, &Actor::System, now, expires))
+            .await;
+        let text = match issued {
+            Ok(link) => {
+                let url = render::escape(&login_links::url(&self.service.public_url, &link));
+                format!(
+                    "Your one-time login link, valid for {} (do not forward it):\n<a href=\"{url}\">{url}</a>",
+                    render::duration(login_links::DEFAULT_TTL_SECS)
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot issue a login link");
+                "Something went wrong; please try again.".to_owned()
+            }
+        };
+        self.reply(a.chat_id, text).await;
+    }
+
+    async fn on_press(&self, q: CallbackQuery) {
+        let Ok(user_id) = i64::try_from(q.from.id.0) else {
+            return;
+        };
+        let pressed = q.data.as_deref().and_then(render::parse_callback);
+        let (text, alert, stale) = match (self.approver(user_id).await, pressed) {
+            (None, pressed) => {
+                let now = self.service.clock.now();
+                let username = q.from.username.clone();
+                let request = pressed.map(|(_, id)| id.to_owned());
+                tracing::warn!(user = user_id, "button press from a non-approver refused");
+                let audited = self
+                    .service
+                    .store
+                    .write(move |tx| {
+                        approvers::unauthorized_press(
+                            tx,
+                            user_id,
+                            username.as_deref(),
+                            request.as_deref(),
+                            now,
+                        )
+                    })
+                    .await;
+                if let Err(e) = audited {
+                    tracing::error!(error = %e, "cannot audit a refused button press");
+                }
+                (
+                    "Only linked approvers can decide. This attempt was recorded.".to_owned(),
+                    true,
+                    None,
+                )
+            }
+            (Some(_), None) => ("Unknown button.".to_owned(), true, None),
+            (Some(a), Some((choice, id))) => {
+                let human = human_name(a.user_id);
+                let decided = match choice {
+                    Choice::Approve => {
+                        self.service
+                            .approve(&human, id, ApprovalEdits::default())
+                            .await
+                    }
+                    Choice::Deny => self.service.deny(&human, id, None).await,
+                };
+                match decided {
+                    Ok(v) => (render::answer_for(v.status).to_owned(), false, None),
+                    Err(Error::Conflict(why)) => (
+                        format!("Too late: {why}."),
+                        true,
+                        Some(RequestId(id.to_owned())),
+                    ),
+                    Err(Error::NotFound(_)) => {
+                        ("This request no longer exists.".to_owned(), true, None)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "telegram decision failed");
+                        (
+                            "Something went wrong; try the web page.".to_owned(),
+                            true,
+                            None,
+                        )
+                    }
+                }
+            }
+        };
+        let req = self
+            .bot
+            .answer_callback_query(q.id)
+            .text(text)
+            .show_alert(alert);
+        if let Delivery::Rejected(e) = self.deliver("answer press", user_id, req).await {
+            tracing::warn!(error = %e, "telegram refused a press answer");
+        }
+        // The message showed buttons for a request already decided: bring it up to date.
+        if let Some(id) = stale {
+            self.sync(&id).await;
+        }
+    }
+}

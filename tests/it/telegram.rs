@@ -1,0 +1,545 @@
+//! Telegram approvals against the fake Bot API in `fake_telegram.rs`, with the service's real
+//! teloxide client: linking, the approval message, presses by approvers and by strangers,
+//! messages that follow decisions from other channels and expiry, and Telegram misbehaving.
+
+use std::process::Command;
+use std::time::Duration;
+
+use agent_otp::secret::Secret;
+use agent_otp::telegram::TelegramConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fake_telegram::{Failure, FakeTelegram, Sent, TOKEN, eventually};
+use crate::support::{TEST_POLICY, TestServer};
+
+const ANN: i64 = 777;
+const BEN: i64 = 778;
+
+fn settings(api_url: &str, approvers: &[i64]) -> TelegramConfig {
+    TelegramConfig {
+        api_url: api_url.to_owned(),
+        approvers: approvers.to_vec(),
+        poll_timeout: Duration::from_secs(1),
+        retry_base: Duration::from_millis(50),
+        ..TelegramConfig::new(Secret::new(TOKEN))
+    }
+}
+
+async fn server(api_url: &str, approvers: &[i64]) -> TestServer {
+    let tg = settings(api_url, approvers);
+    TestServer::with_config(Some(TEST_POLICY), move |c| c.telegram = Some(tg)).await
+}
+
+/// A request that needs a human; returns its id.
+async fn pending(s: &TestServer, key: &str, body: Value) -> String {
+    let (status, data) = s.request(key, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{data}");
+    data["id"].as_str().unwrap().to_owned()
+}
+
+/// The message in `chat` whose buttons are for request `id` (waits for it).
+async fn message_for(fake: &FakeTelegram, chat: i64, id: &str) -> Sent {
+    let data = format!("a:{id}");
+    eventually(10, "an approval message", || {
+        fake.sent_to(chat).into_iter().find(|m| {
+            m.reply_markup
+                .as_ref()
+                .is_some_and(|k| k.to_string().contains(&data))
+        })
+    })
+    .await
+}
+
+/// Waits until message `m` has been edited, and returns it.
+async fn edited(fake: &FakeTelegram, m: &Sent) -> Sent {
+    eventually(10, "the message to be edited", || {
+        fake.sent_to(m.chat_id)
+            .into_iter()
+            .find(|x| x.message_id == m.message_id && x.edits > 0)
+    })
+    .await
+}
+
+/// Replies to `chat` that contain `needle` (command answers, not approval messages).
+fn replies(fake: &FakeTelegram, chat: i64, needle: &str) -> usize {
+    fake.sent_to(chat)
+        .iter()
+        .filter(|m| m.text.contains(needle))
+        .count()
+}
+
+async fn audit_count(s: &TestServer, event: &str) -> i64 {
+    let (st, body) = s
+        .get(&s.admin, &format!("/api/v1/admin/audit?event={event}"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    body["meta"]["total"].as_i64().unwrap()
+}
+
+fn cli(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args(args)
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .env_remove("AGENT_OTP_DATA_DIR")
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[]).await;
+    let data = s.dir.path().join("data");
+    eventually(10, "the bot to connect", || {
+        (!fake.calls("getMe").is_empty()).then_some(())
+    })
+    .await;
+
+    let (ok, code, stderr) = cli(&data, &["telegram", "link"]);
+    assert!(ok, "{stderr}");
+    let code = code.trim().to_owned();
+    assert_eq!(code.len(), 16, "{code}");
+    assert!(
+        stderr.contains(&format!("https://t.me/agent_otp_test_bot?start={code}")),
+        "{stderr}"
+    );
+
+    fake.user_says(ANN, "hello");
+    eventually(10, "help for a stranger", || {
+        (replies(&fake, ANN, "not linked yet") == 1).then_some(())
+    })
+    .await;
+    fake.user_says(ANN, "/pending");
+    eventually(10, "no pending list for a stranger", || {
+        (replies(&fake, ANN, "not linked yet") == 2).then_some(())
+    })
+    .await;
+
+    fake.user_says(ANN, &format!("/start {code}"));
+    eventually(10, "the link to be confirmed", || {
+        (replies(&fake, ANN, "Linked") == 1).then_some(())
+    })
+    .await;
+    fake.user_says(BEN, &format!("/start {code}"));
+    eventually(10, "a used code to be refused", || {
+        (replies(&fake, BEN, "unknown, used or expired") == 1).then_some(())
+    })
+    .await;
+    assert_eq!(audit_count(&s, "telegram.approver_linked").await, 1);
+    assert_eq!(audit_count(&s, "telegram.link_failed").await, 1);
+
+    let (ok, list, _) = cli(&data, &["telegram", "list"]);
+    assert!(
+        ok && list.contains("777") && list.contains("user777") && !list.contains("778"),
+        "{list}"
+    );
+
+    // Linked: /pending answers, /login sends a one-time web login link.
+    fake.user_says(ANN, "/pending");
+    eventually(10, "an empty pending list", || {
+        (replies(&fake, ANN, "Nothing is waiting") == 1).then_some(())
+    })
+    .await;
+    fake.user_says(ANN, "/login");
+    let login = eventually(10, "a login link", || {
+        fake.sent_to(ANN)
+            .into_iter()
+            .find(|m| m.text.contains("one-time login link"))
+    })
+    .await;
+    assert!(
+        login.text.contains(&format!("{}/login/ll_", s.url(""))),
+        "{}",
+        login.text
+    );
+
+    let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(audit_count(&s, "telegram.approver_unlinked").await, 1);
+    let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
+    assert!(
+        !ok && stderr.contains("no linked Telegram approver"),
+        "{stderr}"
+    );
+    fake.user_says(ANN, "/pending");
+    eventually(10, "an unlinked user to be a stranger again", || {
+        (replies(&fake, ANN, "not linked yet") == 3).then_some(())
+    })
+    .await;
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_who() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "deploy<b>x</b> & co", "resource": "a&b <i>",
+               "scope": {"max_emails": 1, "to": "<script>"},
+               "context": {"reason": "<b>urgent</b> & now"}}),
+    )
+    .await;
+    let m = message_for(&fake, ANN, &id).await;
+
+    // Text: every piece of agent text escaped, our own markup intact.
+    let t = &m.text;
+    assert!(t.starts_with("🔐 <b>Approval needed</b>"), "{t}");
+    assert!(t.contains("Agent: <b>mailer</b>"), "{t}");
+    assert!(
+        t.contains("Action: <code>deploy&lt;b&gt;x&lt;/b&gt; &amp; co</code>"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Resource: <code>a&amp;b &lt;i&gt;</code>"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Reason: <i>&lt;b&gt;urgent&lt;/b&gt; &amp; now</i>"),
+        "{t}"
+    );
+    assert!(t.contains("• max_emails: 1\n• to: &lt;script&gt;"), "{t}");
+    assert!(t.contains("Rule: everything-else"), "{t}");
+    assert!(t.contains("Time left: 5 min (until "), "{t}");
+    assert!(
+        !t.contains("<b>x") && !t.contains("<script>") && !t.contains("<b>urgent"),
+        "{t}"
+    );
+    let body = &fake.calls("sendMessage")[0].body;
+    assert_eq!(body["parse_mode"], "HTML");
+    assert_eq!(body["link_preview_options"]["is_disabled"], true);
+    let buttons = &m.reply_markup.as_ref().unwrap()["inline_keyboard"][0];
+    assert_eq!(buttons[0]["text"], "✅ Approve");
+    assert_eq!(buttons[0]["callback_data"], format!("a:{id}"));
+    assert_eq!(buttons[1]["text"], "❌ Deny");
+    assert_eq!(buttons[1]["callback_data"], format!("d:{id}"));
+
+    // The per-request login link: for this approver, leading to the request's page.
+    let prefix = format!("<a href=\"{}/login/", s.url(""));
+    let start = t.find(&prefix).expect("a login link") + prefix.len();
+    let secret = &t[start..start + t[start..].find('"').unwrap()];
+    assert!(secret.starts_with("ll_") && secret.len() == 43, "{secret}");
+    let (secret, now) = (secret.to_owned(), s.clock.now());
+    let store = &s.handle.as_ref().unwrap().service.store;
+    let redeemed = store
+        .write(move |tx| agent_otp::login_links::redeem(tx, &secret, now))
+        .await
+        .unwrap()
+        .expect("a live login link");
+    assert_eq!(redeemed.human, "tg-777");
+    assert_eq!(
+        redeemed.next.as_deref(),
+        Some(format!("/requests/{id}").as_str())
+    );
+
+    // The agent waits; the approver presses Approve; the agent gets its token.
+    let poll = {
+        let (http, url, key) = (
+            s.http.clone(),
+            s.url(&format!("/api/v1/permissions/{id}?wait=30")),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            let v: Value = http
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fake.press(ANN, &m, &format!("a:{id}"));
+    let got = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got["data"]["status"], "approved", "{got}");
+    assert_eq!(got["data"]["decidedBy"], "human:tg-777");
+    assert!(
+        got["data"]["token"].as_str().unwrap().starts_with("otp_"),
+        "{got}"
+    );
+
+    let answer = eventually(10, "the press to be answered", || {
+        fake.calls("answerCallbackQuery").pop()
+    })
+    .await;
+    assert_eq!(answer.body["text"], "Approved ✅");
+    assert_ne!(answer.body["show_alert"], true);
+    let after = edited(&fake, &m).await;
+    assert!(
+        after.text.starts_with("✅ <b>Approved</b> by tg-777 at "),
+        "{}",
+        after.text
+    );
+    assert!(
+        after.text.contains("Action: <code>deploy&lt;b&gt;"),
+        "{}",
+        after.text
+    );
+    assert!(after.reply_markup.is_none(), "the buttons are gone");
+    assert!(!after.text.contains("/login/"), "the login link is gone");
+
+    // A second press is too late and changes nothing.
+    fake.press(ANN, &m, &format!("d:{id}"));
+    let late = eventually(10, "a late press to be answered", || {
+        let calls = fake.calls("answerCallbackQuery");
+        (calls.len() == 2).then(|| calls[1].clone())
+    })
+    .await;
+    assert!(
+        late.body["text"].as_str().unwrap().contains("Too late"),
+        "{:?}",
+        late.body
+    );
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    assert_eq!(v["data"]["status"], "approved");
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_press_from_someone_not_an_approver_changes_nothing_and_is_audited() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
+    let m = message_for(&fake, ANN, &id).await;
+
+    fake.press(999, &m, &format!("a:{id}"));
+    let answer = eventually(10, "the press to be answered", || {
+        fake.calls("answerCallbackQuery").pop()
+    })
+    .await;
+    assert_eq!(answer.body["show_alert"], true);
+    assert!(
+        answer.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("Only linked approvers"),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(audit_count(&s, "telegram.unauthorized_press").await, 1);
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "pending");
+    assert_eq!(fake.sent_to(ANN)[0].edits, 0, "the message is untouched");
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_through_the_admin_api_edits_every_approvers_message() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN, BEN]).await;
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
+    let (a, b) = (
+        message_for(&fake, ANN, &id).await,
+        message_for(&fake, BEN, &id).await,
+    );
+
+    let (st, v) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{id}/deny"),
+            json!({"reason": "not today"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    for m in [a, b] {
+        let after = edited(&fake, &m).await;
+        assert!(
+            after.text.starts_with("❌ <b>Denied</b> by alice at "),
+            "{}",
+            after.text
+        );
+        assert!(after.reply_markup.is_none());
+    }
+    // One cancellation token stops the poller mid long-poll together with the HTTP server.
+    let started = std::time::Instant::now();
+    s.stop().await;
+    let took = started.elapsed();
+    eprintln!("graceful stop with telegram running: {took:?}");
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiry_edits_the_message() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "gmail.send", "ttl": 30})).await;
+    let m = message_for(&fake, ANN, &id).await;
+    assert!(m.text.contains("Time left: 30 s"), "{}", m.text);
+
+    s.clock.advance(Duration::from_secs(31));
+    let after = edited(&fake, &m).await;
+    assert!(
+        after.text.starts_with("⌛ <b>Expired</b> at "),
+        "{}",
+        after.text
+    );
+    assert!(after.reply_markup.is_none());
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_and_server_errors_are_survived() {
+    let fake = FakeTelegram::start().await;
+    fake.fail_next("getUpdates", 1, Failure::Server(502));
+    fake.fail_next("sendMessage", 1, Failure::RetryAfter(1));
+    fake.fail_next("sendMessage", 1, Failure::Server(500));
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
+
+    // teloxide itself waits 10 s after any 5xx before it reports it, hence the long bound.
+    let m = eventually(40, "the message despite 429 and 500", || {
+        fake.sent_to(ANN)
+            .into_iter()
+            .find(|m| m.text.contains("Approval needed"))
+    })
+    .await;
+    let sends = fake.calls("sendMessage");
+    assert_eq!(sends.len(), 3, "429, 500, then delivered");
+    let waited = sends[1].at - sends[0].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "retry_after honoured: waited {waited:?}"
+    );
+
+    // The poller survived its 502 too: a press still works.
+    fake.press(ANN, &m, &format!("a:{id}"));
+    let after = edited(&fake, &m).await;
+    assert!(after.text.contains("Approved"), "{}", after.text);
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_that_blocked_the_bot_is_skipped() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN, BEN]).await;
+    fake.fail_next("sendMessage", 1, Failure::Blocked);
+    let key = s.agent("mailer").await;
+    let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
+    let b = message_for(&fake, BEN, &id).await;
+    assert!(fake.sent_to(ANN).is_empty(), "ANN blocked the bot");
+
+    let (st, _) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    edited(&fake, &b).await;
+    let to_ann = fake
+        .calls("sendMessage")
+        .iter()
+        .filter(|c| c.body["chat_id"] == ANN)
+        .count();
+    assert_eq!(to_ann, 1, "a blocked chat is not retried");
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn telegram_unreachable_at_start_does_not_stop_the_api() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let s = server(&url, &[ANN]).await;
+    let (st, _) = s.get("", "/health").await;
+    assert_eq!(st, StatusCode::OK);
+    let key = s.agent("mailer").await;
+    let started = std::time::Instant::now();
+    pending(&s, &key, json!({"action": "gmail.send"})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the API does not wait for Telegram"
+    );
+    tokio::time::timeout(Duration::from_secs(10), s.stop())
+        .await
+        .expect("a prompt shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
+    let fake = FakeTelegram::start().await;
+    let mut s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let help = fake.user_says(ANN, "/help");
+    eventually(10, "help", || {
+        (replies(&fake, ANN, "/pending –") == 1).then_some(())
+    })
+    .await;
+    let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
+    let m = message_for(&fake, ANN, &id).await;
+    let store = s.handle.as_ref().unwrap().service.store.clone();
+    eventually(10, "the update to be remembered", || {
+        let last = store
+            .read_blocking(agent_otp::store::telegram::last_update_id)
+            .unwrap();
+        (last == Some(help)).then_some(())
+    })
+    .await;
+
+    let polls_before = fake.calls("getUpdates").len();
+    s.restart().await;
+    fake.forget_confirmations();
+    let first = eventually(10, "polling after the restart", || {
+        fake.calls("getUpdates").get(polls_before).cloned()
+    })
+    .await;
+    assert_eq!(
+        first.body["offset"],
+        help + 1,
+        "resumes after the last handled update"
+    );
+    eventually(10, "a few polls", || {
+        (fake.calls("getUpdates").len() > polls_before + 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        replies(&fake, ANN, "/pending –"),
+        1,
+        "the help was not sent twice"
+    );
+
+    fake.press(ANN, &m, &format!("a:{id}"));
+    let after = edited(&fake, &m).await;
+    assert!(
+        after.text.contains("Approved</b> by tg-777"),
+        "{}",
+        after.text
+    );
+    let approval_messages = fake
+        .sent_to(ANN)
+        .iter()
+        .filter(|x| x.text.contains("Action:"))
+        .count();
+    assert_eq!(
+        approval_messages, 1,
+        "no duplicate approval message after the restart"
+    );
+    s.stop().await;
+    fake.stop().await;
+}
