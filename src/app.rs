@@ -1,5 +1,5 @@
 //! `start(config) -> AppHandle`: opens the store, loads the policy, binds the HTTP server and
-//! starts the background tasks, all under one cancellation token. `main` and every integration
+//! starts the background tasks (expiry sweeper, policy watcher), all under one cancellation token. `main` and every integration
 //! test run exactly this.
 
 use std::net::SocketAddr;
@@ -41,6 +41,7 @@ pub struct AppHandle {
     server: actix_web::dev::ServerHandle,
     http: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    policy_watcher: JoinHandle<()>,
 }
 
 /// Starts the service and returns once it accepts connections.
@@ -92,6 +93,8 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         config.sweep_interval,
         cancel.clone(),
     ));
+    let policy_watcher =
+        crate::policy_watch::spawn(Arc::clone(&service), config.policy_debounce, cancel.clone());
     tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
     Ok(AppHandle {
         addr,
@@ -100,6 +103,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         server: server_handle,
         http,
         sweeper,
+        policy_watcher,
     })
 }
 
@@ -118,6 +122,9 @@ impl AppHandle {
         }
         if let Err(e) = self.sweeper.await {
             tracing::error!(error = %e, "sweeper task failed");
+        }
+        if let Err(e) = self.policy_watcher.await {
+            tracing::error!(error = %e, "policy watcher task failed");
         }
         tracing::info!("agent-otp stopped");
     }

@@ -78,6 +78,8 @@ pub struct Config {
     pub policies: PathBuf,
     /// How often the sweeper expires lapsed requests.
     pub sweep_interval: Duration,
+    /// How long the policy directory must be quiet before a change is reloaded.
+    pub policy_debounce: Duration,
     pub clock: Clock,
 }
 
@@ -91,6 +93,7 @@ impl Config {
             policies: data_dir.join("policies.yaml"),
             data_dir,
             sweep_interval: Duration::from_secs(1),
+            policy_debounce: Duration::from_millis(250),
             clock: Clock::System,
         }
     }

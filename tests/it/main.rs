@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod flows;
+mod policy_reload;
 mod scopes;
 mod sdk_compat;
 mod security;
