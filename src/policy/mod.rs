@@ -5,8 +5,10 @@
 //! compiles it once, so `evaluate` is a walk over compiled conditions. Rules are tried by priority
 //! (higher first, ties in file order); the first match decides; no match means `require_approval`.
 //! Submodules: `model` (the file as written), `compile` (checks and compilation), `eval`
-//! (matching), `explain` (why each rule did or did not match).
+//! (matching), `explain` (why each rule did or did not match), `cases` (the `policy test --cases`
+//! file, read by the same strict YAML rules).
 
+mod cases;
 mod compile;
 mod eval;
 mod explain;
@@ -17,6 +19,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use cases::{Case, parse_cases};
 pub use explain::{Explanation, RuleMiss, Seen};
 
 /// Largest policy file accepted, in bytes.
@@ -180,7 +183,19 @@ pub fn parse(yaml: &str) -> Result<Policy, PolicyError> {
                 .to_owned(),
         ));
     }
-    let options = serde_saphyr::Options {
+    let options = yaml_options();
+    let raw: model::RawFile =
+        serde_saphyr::from_str_with_options(yaml, options).map_err(|e| yaml_problem(e, yaml))?;
+    let rules = compile::compile(raw).map_err(|problems| PolicyError { problems })?;
+    Ok(Policy {
+        version: sha256_hex(yaml.as_bytes()),
+        rules,
+    })
+}
+
+/// The strict reading rules shared by policy files and `policy test` case files.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::Options {
         budget: Some(serde_saphyr::Budget {
             max_reader_input_bytes: Some(MAX_POLICY_BYTES),
             max_events: 500_000,
@@ -200,14 +215,7 @@ pub fn parse(yaml: &str) -> Result<Policy, PolicyError> {
         strict_booleans: true,
         with_snippet: false,
         ..serde_saphyr::Options::default()
-    };
-    let raw: model::RawFile =
-        serde_saphyr::from_str_with_options(yaml, options).map_err(|e| yaml_problem(e, yaml))?;
-    let rules = compile::compile(raw).map_err(|problems| PolicyError { problems })?;
-    Ok(Policy {
-        version: sha256_hex(yaml.as_bytes()),
-        rules,
-    })
+    }
 }
 
 /// A serde-saphyr error as a `Problem`: location split out, a hint added for near-miss keys.

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod flows;
+mod policy_cli;
 mod policy_reload;
 mod scopes;
 mod sdk_compat;
