@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit_trail;
 mod bad_input;
 mod cli;
 mod concurrency;
