@@ -152,16 +152,18 @@ async fn record(
 }
 
 /// Starts the watcher task: file changes (debounced) and SIGHUP both call [`reload`].
+/// SIGHUP is registered before this returns, so a signal sent once the server answers is never
+/// lost to the default action (which would end the process).
 pub fn spawn(svc: Arc<Service>, debounce: Duration, cancel: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(run(svc, debounce, cancel))
+    let hup = hangup_signal();
+    tokio::spawn(run(svc, debounce, cancel, hup))
 }
 
-async fn run(svc: Arc<Service>, debounce: Duration, cancel: CancellationToken) {
+async fn run(svc: Arc<Service>, debounce: Duration, cancel: CancellationToken, mut hup: Hangup) {
     let (tx, mut changes) = mpsc::unbounded_channel();
     // Both kept for the life of the task: the watcher (dropping it stops the watch) and a
     // sender, so `recv` waits rather than ends if the watcher could not start.
     let _watcher = watch_dir(svc.policy.path(), tx.clone());
-    let mut hup = hangup_signal();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,

@@ -190,24 +190,39 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = Config::from_args(args).map_err(|e| e.to_string())?;
+    // Installed before the server starts, so a SIGTERM sent as soon as it listens is a graceful
+    // stop rather than the default (immediate) termination.
+    let stop = stop_signal();
     let handle = app::start(config).await.map_err(|e| e.to_string())?;
-    wait_for_stop_signal().await;
+    stop.await;
     tracing::info!("stop signal received, shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_stop_signal() {
+/// Registers SIGTERM and SIGINT handlers now; the returned future ends when either arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
