@@ -1,5 +1,5 @@
 //! `start(config) -> AppHandle`: opens the store, loads the policy, binds the HTTP server and
-//! starts the background tasks, all under one cancellation token. `main` and every integration
+//! starts the background tasks (expiry sweeper, policy watcher), all under one cancellation token. `main` and every integration
 //! test run exactly this.
 
 use std::net::SocketAddr;
@@ -45,6 +45,7 @@ pub struct AppHandle {
     sweeper: JoinHandle<()>,
     /// The Telegram poller and outbox, when a bot token is set.
     telegram: Option<JoinHandle<()>>,
+    policy_watcher: JoinHandle<()>,
 }
 
 /// Starts the service and returns once it accepts connections.
@@ -109,6 +110,8 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         cancel.clone(),
     ));
     let telegram = telegram.map(|tg| tg.spawn(Arc::clone(&service), cancel.clone()));
+    let policy_watcher =
+        crate::policy_watch::spawn(Arc::clone(&service), config.policy_debounce, cancel.clone());
     tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
     Ok(AppHandle {
         addr,
@@ -118,6 +121,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         http,
         sweeper,
         telegram,
+        policy_watcher,
     })
 }
 
@@ -141,6 +145,9 @@ impl AppHandle {
             && let Err(e) = telegram.await
         {
             tracing::error!(error = %e, "telegram task failed");
+        }
+        if let Err(e) = self.policy_watcher.await {
+            tracing::error!(error = %e, "policy watcher task failed");
         }
         tracing::info!("agent-otp stopped");
     }

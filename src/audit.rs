@@ -111,6 +111,23 @@ pub fn chain_hash(prev_hash: &str, seq: i64, at: Timestamp, ev: &NewEvent) -> St
 }
 
 impl StoredEvent {
+    /// One line of `agent-otp audit export`: the hashed fields exactly as hashed (`at` in Unix
+    /// milliseconds), plus `time` (the same instant in RFC 3339, not hashed), `prevHash` and `hash`.
+    pub fn export_json(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "at": self.at.0,
+            "time": self.at.rfc3339(),
+            "actor": self.actor,
+            "event": self.event,
+            "requestId": self.request_id,
+            "agentId": self.agent_id,
+            "details": self.details,
+            "prevHash": self.prev_hash,
+            "hash": self.hash,
+        })
+    }
+
     /// Recomputes this event's hash from its contents and its stored `prev_hash`.
     pub fn recompute_hash(&self) -> String {
         Hashed {
@@ -126,11 +143,61 @@ impl StoredEvent {
     }
 }
 
+/// What kind of tampering a break looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakKind {
+    /// A row's contents no longer match its hash (a field was edited).
+    Changed,
+    /// A row is missing from its place (deleted, or its `seq` edited away).
+    Missing,
+    /// A row sits where it does not belong (rows swapped or moved).
+    Reordered,
+}
+
+impl BreakKind {
+    /// A short name for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Changed => "changed",
+            BreakKind::Missing => "missing",
+            BreakKind::Reordered => "reordered",
+        }
+    }
+}
+
 /// Where and why a chain stops verifying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Break {
+    /// The first `seq` at which the chain does not hold.
     pub seq: i64,
+    pub kind: BreakKind,
     pub why: String,
+    /// For a link that does not fit: the row's `prev_hash`, which [`Break::refine`] can look up.
+    pub dangling_prev: Option<String>,
+}
+
+impl Break {
+    /// Sharpens a broken link once the caller has looked up which row, if any, has the hash
+    /// this row points back to: another row's hash means the rows were reordered; none means
+    /// the row's `prev_hash` itself was edited.
+    pub fn refine(mut self, linked_seq: Option<i64>) -> Break {
+        if self.dangling_prev.take().is_some() {
+            match linked_seq {
+                Some(other) => {
+                    self.kind = BreakKind::Reordered;
+                    self.why = format!(
+                        "this row follows event {other}, not event {} (rows swapped or moved)",
+                        self.seq - 1
+                    );
+                }
+                None => {
+                    self.kind = BreakKind::Changed;
+                    self.why = "prev_hash matches no event (prev_hash edited?)".to_owned();
+                }
+            }
+        }
+        self
+    }
 }
 
 /// Checks events one at a time, in `seq` order, without holding them all.
@@ -153,28 +220,33 @@ impl ChainVerifier {
     /// Checks the next event against the chain so far.
     pub fn push(&mut self, e: &StoredEvent) -> Result<(), Break> {
         let expected_seq = self.count + 1;
-        if e.seq != expected_seq {
-            let why = if e.seq > expected_seq {
-                format!("event {expected_seq} is missing (deleted rows?)")
-            } else {
-                "sequence goes backwards (reordered rows?)".to_owned()
-            };
-            return Err(Break { seq: e.seq, why });
+        let broken = |seq, kind, why: String| Break {
+            seq,
+            kind,
+            why,
+            dangling_prev: None,
+        };
+        if e.seq > expected_seq {
+            let why = format!(
+                "event {expected_seq} is missing (next is {}: row deleted?)",
+                e.seq
+            );
+            return Err(broken(expected_seq, BreakKind::Missing, why));
+        }
+        if e.seq < expected_seq {
+            let why = "sequence goes backwards (reordered rows?)".to_owned();
+            return Err(broken(e.seq, BreakKind::Reordered, why));
         }
         if e.prev_hash != self.prev {
-            let why =
-                "prev_hash does not match the previous event's hash (deleted or reordered rows?)";
+            let why = "prev_hash does not match the previous event's hash".to_owned();
             return Err(Break {
-                seq: e.seq,
-                why: why.to_owned(),
+                dangling_prev: Some(e.prev_hash.clone()),
+                ..broken(e.seq, BreakKind::Reordered, why)
             });
         }
         if e.recompute_hash() != e.hash {
-            let why = "hash does not match the event's contents (row changed?)";
-            return Err(Break {
-                seq: e.seq,
-                why: why.to_owned(),
-            });
+            let why = "hash does not match the event's contents (row edited?)".to_owned();
+            return Err(broken(e.seq, BreakKind::Changed, why));
         }
         self.prev.clone_from(&e.hash);
         self.count += 1;
@@ -289,10 +361,25 @@ mod tests {
 
         let mut deleted = events.clone();
         deleted.remove(1);
-        assert_eq!(verify(deleted).unwrap_err().seq, 3);
+        let b = verify(deleted).unwrap_err();
+        assert_eq!((b.seq, b.kind), (2, BreakKind::Missing));
 
-        let mut swapped = events;
-        swapped.swap(1, 2);
-        assert_eq!(verify(swapped).unwrap_err().seq, 3);
+        // Swapped rows keep their seq values in the table: seq 2 now holds event 3's contents.
+        let mut swapped = events.clone();
+        let (a, b) = (swapped[1].clone(), swapped[2].clone());
+        swapped[1] = StoredEvent { seq: 2, ..b };
+        swapped[2] = StoredEvent { seq: 3, ..a };
+        let b = verify(swapped).unwrap_err();
+        assert_eq!(b.seq, 2);
+        let linked = events
+            .iter()
+            .find(|e| Some(&e.hash) == b.dangling_prev.as_ref())
+            .map(|e| e.seq);
+        assert_eq!(b.refine(linked).kind, BreakKind::Reordered);
+
+        let mut edited = events;
+        edited[3].prev_hash = "f".repeat(64);
+        let b = verify(edited).unwrap_err();
+        assert_eq!((b.seq, b.refine(None).kind), (4, BreakKind::Changed));
     }
 }

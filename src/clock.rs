@@ -33,6 +33,15 @@ impl Timestamp {
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_else(|| self.0.to_string())
     }
+
+    /// Parses an RFC 3339 instant (e.g. `2026-01-31T12:00:00Z`), as operators type them.
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+        let t = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| format!("not an RFC 3339 time like 2026-01-31T12:00:00Z ({e})"))?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .map(Timestamp)
+            .map_err(|_| "time out of range".to_owned())
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -107,5 +116,14 @@ mod tests {
                 .secs_until(Timestamp(0).plus_secs(300)),
             210
         );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2023-11-14T22:13:20.123Z"),
+            Ok(Timestamp(1_700_000_000_123))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Ok(Timestamp(1_700_000_000_000))
+        );
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
     }
 }

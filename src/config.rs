@@ -111,6 +111,8 @@ pub struct Config {
     pub policies: PathBuf,
     /// How often the sweeper expires lapsed requests.
     pub sweep_interval: Duration,
+    /// How long the policy directory must be quiet before a change is reloaded.
+    pub policy_debounce: Duration,
     pub clock: Clock,
     /// Telegram approvals; `None` when no bot token is set.
     pub telegram: Option<TelegramConfig>,
@@ -126,6 +128,7 @@ impl Config {
             policies: data_dir.join("policies.yaml"),
             data_dir,
             sweep_interval: Duration::from_secs(1),
+            policy_debounce: Duration::from_millis(250),
             clock: Clock::System,
             telegram: None,
         }

@@ -31,6 +31,8 @@ pub mod login_links;
 pub mod notify;
 /// YAML policy: parsing, validation, evaluation, explain.
 pub mod policy;
+/// Hot reload of the policy file: directory watch, debounce, SIGHUP, audit.
+pub mod policy_watch;
 /// Scope narrowing and enforcement.
 pub mod scope;
 /// Random secrets, hashing and constant-time comparison.

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::auth::HumanAuth;
 use super::{PageQuery, envelope, optional_json, resource};
 use crate::agents;
+use crate::clock::Timestamp;
 use crate::domain::Actor;
 use crate::domain::request::ApprovalEdits;
 use crate::error::{Error, Result};
@@ -163,11 +164,15 @@ async fn revoke_agent(
     Ok(envelope::ok(StatusCode::OK, agent))
 }
 
+/// `GET /admin/audit` filters: `agent` (name or id), `request`, `event` (type, e.g.
+/// `token.used`), `since` (inclusive) and `until` (exclusive) as RFC 3339; newest first, paged.
 #[derive(Debug, Deserialize)]
 struct AuditFilter {
     request: Option<String>,
     agent: Option<String>,
     event: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 }
 
 async fn list_audit(
@@ -177,10 +182,35 @@ async fn list_audit(
     paging: web::Query<PageQuery>,
 ) -> Result<HttpResponse> {
     let (page, limit, offset) = paging.resolve()?;
+    let query = query.into_inner();
+    let time = |field: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| Timestamp::parse_rfc3339(v).map_err(|e| Error::invalid(field, e)))
+            .transpose()
+    };
+    let (since, until) = (time("since", &query.since)?, time("until", &query.until)?);
+    let agent_id = match query.agent {
+        Some(a) => {
+            let found = svc
+                .store
+                .read(move |c| agent_sql::by_id_or_name(c, &a))
+                .await?;
+            Some(
+                found
+                    .ok_or_else(|| Error::invalid("agent", "no such agent"))?
+                    .id
+                    .0,
+            )
+        }
+        None => None,
+    };
     let filter = audit::Filter {
-        request_id: query.request.clone(),
-        agent_id: query.agent.clone(),
-        event: query.event.clone(),
+        request_id: query.request,
+        agent_id,
+        event: query.event,
+        since,
+        until,
     };
     let (events, total) = svc
         .store

@@ -2,8 +2,10 @@
 //! while the server runs. A secret a command prints is alone on its own stdout line; everything
 //! else goes to stderr, so scripts can take the secret with `$(…)`.
 
+mod audit;
 mod login;
 mod operator;
+mod policy;
 mod telegram;
 
 use std::path::PathBuf;
@@ -32,7 +34,7 @@ pub enum Command {
     /// Manage admin tokens for the admin API.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Check policy files.
+    /// Check and try out policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Inspect the audit trail.
@@ -109,17 +111,83 @@ pub enum AdminTokenCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
-    /// Validate a policy file; exit 0 when it can be loaded.
+    /// Validate a policy file: exit 0 with a summary, or 1 with every problem (file:line:column).
+    /// Warns about rules that can never match.
     Check {
         #[arg(default_value = "policies.yaml", env = "AGENT_OTP_POLICIES")]
         file: PathBuf,
     },
+    /// Show how a policy decides one request (and why each earlier rule did not match), or check
+    /// a file of cases with `--cases`; exit 1 on any mismatch.
+    Test(PolicyTestArgs),
+}
+
+/// Arguments of `agent-otp policy test`.
+#[derive(clap::Args, Debug)]
+pub struct PolicyTestArgs {
+    /// The policy file.
+    #[arg(default_value = "policies.yaml", env = "AGENT_OTP_POLICIES")]
+    pub file: PathBuf,
+    /// The requesting agent's name.
+    #[arg(long, required_unless_present = "cases")]
+    pub agent: Option<String>,
+    /// The requesting agent's id (default: the name).
+    #[arg(long)]
+    pub agent_id: Option<String>,
+    /// The requested action, e.g. file.read.
+    #[arg(long, required_unless_present = "cases")]
+    pub action: Option<String>,
+    /// The requested resource.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// The requested scope, a JSON object.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The request's context, a JSON object.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// A YAML file of cases (`tests:` list of request + expected decision) to check instead.
+    #[arg(long, conflicts_with_all = ["agent", "agent_id", "action", "resource", "scope", "context"])]
+    pub cases: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit 0 if intact, 1 naming the first broken event.
+    /// Walk the hash chain. Exit 0: intact (prints count and head hash); 3: a row was changed;
+    /// 4: a row is missing; 5: rows were reordered; 1: could not check.
     Verify {
+        /// Also require that this hash (a head noted earlier with `audit head`) is still in the
+        /// chain, which detects rows cut off its end.
+        #[arg(long)]
+        expect_head: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Write events as JSON Lines (with their hashes) to stdout, oldest first.
+    Export {
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only events about this agent (name or id).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only events about this permission request (id).
+        #[arg(long)]
+        request: Option<String>,
+        /// Only events of this type, e.g. token.used.
+        #[arg(long)]
+        event: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print the hash of the newest event (to note down elsewhere), without verifying.
+    Head {
         #[command(flatten)]
         data: DataArgs,
     },
@@ -168,7 +236,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = Config::from_args(args).map_err(|e| e.to_string())?;
-    // Listen before starting, so a SIGTERM that arrives during start-up still stops cleanly.
+    // Installed before the server starts, so a SIGTERM sent as soon as it listens is a graceful
+    // stop rather than the default (immediate) termination.
     let stop = stop_signal();
     let handle = app::start(config).await.map_err(|e| e.to_string())?;
     stop.await;
@@ -177,24 +246,29 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM or Ctrl-C; the handlers are installed when this is called.
-fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+/// Registers SIGTERM and SIGINT handlers now; the returned future ends when either arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            return Box::pin(async move {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            });
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
-    Box::pin(async {
+    #[cfg(not(unix))]
+    async {
         let _ = tokio::signal::ctrl_c().await;
-    })
+    }
 }

@@ -3,13 +3,12 @@
 
 use std::process::ExitCode;
 
-use super::{AdminCommand, AdminTokenCommand, AgentCommand, AuditCommand, Command, PolicyCommand};
+use super::{AdminCommand, AdminTokenCommand, AgentCommand, Command};
 use crate::audit;
 use crate::clock::Clock;
 use crate::config::DataArgs;
 use crate::domain::Actor;
 use crate::error::Error;
-use crate::live_policy;
 use crate::store::{self, Store, StoreError};
 
 /// Runs one operator command to completion.
@@ -66,19 +65,8 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             println!("{}", token.expose());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Policy(PolicyCommand::Check { file }) => match live_policy::load_file(&file) {
-            Ok(policy) => {
-                println!(
-                    "{}: ok, {} rules, version {}",
-                    file.display(),
-                    policy.rules().len(),
-                    policy.version()
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => Err(e.to_string()),
-        },
-        Command::Audit(AuditCommand::Verify { data }) => verify_audit(&open(&data)?),
+        Command::Policy(cmd) => super::policy::run(cmd),
+        Command::Audit(cmd) => super::audit::run(cmd),
         Command::Telegram(cmd) => super::telegram::run(cmd),
         Command::Backup { file, data } => {
             let store = open(&data)?;
@@ -97,34 +85,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-fn verify_audit(store: &Store) -> Result<ExitCode, String> {
-    let mut verifier = audit::ChainVerifier::default();
-    let mut broken = None;
-    store
-        .read_blocking(|c| {
-            store::audit::for_each(c, |e| match verifier.push(&e) {
-                Ok(()) => true,
-                Err(b) => {
-                    broken = Some(b);
-                    false
-                }
-            })
-        })
-        .map_err(|e| e.to_string())?;
-    match broken {
-        None => {
-            let (count, head) = verifier.finish();
-            println!("audit chain ok: {count} events, head {head}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(b) => {
-            println!("audit chain broken at seq {}: {}", b.seq, b.why);
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn open(data: &DataArgs) -> Result<Store, String> {
+pub(super) fn open(data: &DataArgs) -> Result<Store, String> {
     data.open_store().map_err(|e| e.to_string())
 }
 

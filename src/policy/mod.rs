@@ -5,8 +5,10 @@
 //! compiles it once, so `evaluate` is a walk over compiled conditions. Rules are tried by priority
 //! (higher first, ties in file order); the first match decides; no match means `require_approval`.
 //! Submodules: `model` (the file as written), `compile` (checks and compilation), `eval`
-//! (matching), `explain` (why each rule did or did not match).
+//! (matching), `explain` (why each rule did or did not match), `cases` (the `policy test --cases`
+//! file, read by the same strict YAML rules).
 
+mod cases;
 mod compile;
 mod eval;
 mod explain;
@@ -17,6 +19,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use cases::{Case, parse_cases};
 pub use explain::{Explanation, RuleMiss, Seen};
 
 /// Largest policy file accepted, in bytes.
@@ -104,7 +107,7 @@ pub struct Decision<'p> {
 }
 
 /// One thing wrong with a policy file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// 1-based line, when known.
     pub line: Option<u64>,
@@ -180,7 +183,19 @@ pub fn parse(yaml: &str) -> Result<Policy, PolicyError> {
                 .to_owned(),
         ));
     }
-    let options = serde_saphyr::Options {
+    let options = yaml_options();
+    let raw: model::RawFile =
+        serde_saphyr::from_str_with_options(yaml, options).map_err(|e| yaml_problem(e, yaml))?;
+    let rules = compile::compile(raw).map_err(|problems| PolicyError { problems })?;
+    Ok(Policy {
+        version: sha256_hex(yaml.as_bytes()),
+        rules,
+    })
+}
+
+/// The strict reading rules shared by policy files and `policy test` case files.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::Options {
         budget: Some(serde_saphyr::Budget {
             max_reader_input_bytes: Some(MAX_POLICY_BYTES),
             max_events: 500_000,
@@ -200,20 +215,14 @@ pub fn parse(yaml: &str) -> Result<Policy, PolicyError> {
         strict_booleans: true,
         with_snippet: false,
         ..serde_saphyr::Options::default()
-    };
-    let raw: model::RawFile =
-        serde_saphyr::from_str_with_options(yaml, options).map_err(yaml_problem)?;
-    let rules = compile::compile(raw).map_err(|problems| PolicyError { problems })?;
-    Ok(Policy {
-        version: sha256_hex(yaml.as_bytes()),
-        rules,
-    })
+    }
 }
 
 /// A serde-saphyr error as a `Problem`: location split out, a hint added for near-miss keys.
-fn yaml_problem(err: serde_saphyr::Error) -> PolicyError {
+fn yaml_problem(err: serde_saphyr::Error, yaml: &str) -> PolicyError {
     let location = err.location();
     let mut message = err.to_string();
+    let mut at = location.map(|l| (l.line(), l.column()));
     if let Some(loc) = location {
         let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
         if let Some(stripped) = message.strip_suffix(&suffix) {
@@ -234,15 +243,50 @@ fn yaml_problem(err: serde_saphyr::Error) -> PolicyError {
         && let Some(expected) = tail.strip_prefix(", expected one of ")
     {
         let known: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
-        message.push_str(&compile::hint(field, &known));
+        let hint = compile::hint(field, &known);
+        at = at.map(|(line, column)| {
+            key_location(yaml, line, column, field).unwrap_or((line, column))
+        });
+        message.push_str(&hint);
     }
     PolicyError {
         problems: vec![Problem {
-            line: location.map(|l| l.line()),
-            column: location.map(|l| l.column()),
+            line: at.map(|(l, _)| l),
+            column: at.map(|(_, c)| c),
             message,
         }],
     }
+}
+
+/// serde-saphyr places an unknown field at the start of its mapping; this finds the key itself:
+/// the first line of that mapping (same indentation, from `line`) that starts with `key:`.
+fn key_location(yaml: &str, line: u64, column: u64, key: &str) -> Option<(u64, u64)> {
+    let indent = usize::try_from(column.checked_sub(1)?).ok()?;
+    let first = usize::try_from(line.checked_sub(1)?).ok()?;
+    for (n, text) in yaml.lines().enumerate().skip(first) {
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let col = text.len() - trimmed.len();
+        let (col, rest) = match trimmed.strip_prefix("- ") {
+            Some(after) if n == first => (
+                col + 2 + after.len() - after.trim_start().len(),
+                after.trim_start(),
+            ),
+            _ => (col, trimmed),
+        };
+        if col < indent && n > first {
+            return None; // left the mapping
+        }
+        let is_key = rest
+            .strip_prefix(key)
+            .is_some_and(|after| after.trim_start().starts_with(':'));
+        if col == indent && is_key {
+            return Some((u64::try_from(n + 1).ok()?, column));
+        }
+    }
+    None
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

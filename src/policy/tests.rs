@@ -36,14 +36,14 @@ fn rejects_each_problem_with_line_and_column() {
         // unknown keys, including the snake_case typo that once made a rule match everything
         (
             "policies:\n  - name: a\n    conditions: {}\n    action: deny\n    scope_template: {}\n",
-            2,
+            5,
             5,
             "unknown field `scope_template`",
         ),
         ("policy:\n  - name: a\n", 1, 1, "unknown field `policy`"),
         (
             "policies:\n  - name: a\n    conditions: {}\n    action: deny\n    effect: deny\n",
-            2,
+            5,
             5,
             "unknown field `effect`",
         ),

@@ -39,12 +39,35 @@ pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64,
     Ok(seq)
 }
 
-/// Filters for listing events; `None` means any.
+/// Filters for listing and exporting events; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     pub request_id: Option<String>,
     pub agent_id: Option<String>,
     pub event: Option<String>,
+    /// Only events at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Only events before this instant.
+    pub until: Option<Timestamp>,
+}
+
+const WHERE: &str = "WHERE (?1 IS NULL OR request_id = ?1)
+                       AND (?2 IS NULL OR agent_id = ?2)
+                       AND (?3 IS NULL OR event = ?3)
+                       AND (?4 IS NULL OR at >= ?4)
+                       AND (?5 IS NULL OR at < ?5)";
+
+impl Filter {
+    fn args(&self) -> [Option<rusqlite::types::Value>; 5] {
+        use rusqlite::types::Value as V;
+        [
+            self.request_id.clone().map(V::Text),
+            self.agent_id.clone().map(V::Text),
+            self.event.clone().map(V::Text),
+            self.since.map(|t| V::Integer(t.0)),
+            self.until.map(|t| V::Integer(t.0)),
+        ]
+    }
 }
 
 /// Newest events first, one page, plus the total matching.
@@ -54,46 +77,66 @@ pub fn page(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
-    const WHERE: &str = "WHERE (?1 IS NULL OR request_id = ?1)
-                           AND (?2 IS NULL OR agent_id = ?2)
-                           AND (?3 IS NULL OR event = ?3)";
-    let args = params![filter.request_id, filter.agent_id, filter.event];
+    let [a, b, c, d, e] = filter.args();
     let total: i64 = conn.query_row(
         &format!("SELECT count(*) FROM audit_events {WHERE}"),
-        args,
+        params![a, b, c, d, e],
         |r| r.get(0),
     )?;
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
+        "SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
     ))?;
     let rows = stmt
-        .query_map(
-            params![
-                filter.request_id,
-                filter.agent_id,
-                filter.event,
-                limit,
-                offset
-            ],
-            from_row,
-        )?
+        .query_map(params![a, b, c, d, e, limit, offset], from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((rows, total))
 }
 
-/// Calls `f` with every event in `seq` order (for verify and export), without loading them all.
-pub fn for_each(
+/// Calls `f` with every event in `seq` order (for verify and export), without loading them all;
+/// stops early when `f` returns false.
+pub fn for_each(conn: &Connection, f: impl FnMut(StoredEvent) -> bool) -> Result<(), StoreError> {
+    for_each_matching(conn, &Filter::default(), f)
+}
+
+/// [`for_each`] over the events that match `filter`.
+pub fn for_each_matching(
     conn: &Connection,
+    filter: &Filter,
     mut f: impl FnMut(StoredEvent) -> bool,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))?;
-    let mut rows = stmt.query([])?;
+    let [a, b, c, d, e] = filter.args();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq"
+    ))?;
+    let mut rows = stmt.query(params![a, b, c, d, e])?;
     while let Some(row) = rows.next()? {
         if !f(from_row(row)?) {
             break;
         }
     }
     Ok(())
+}
+
+/// The `seq` of the event whose hash is `hash`, if any (to tell reordered rows from edited ones).
+pub fn seq_of_hash(conn: &Connection, hash: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM audit_events WHERE hash = ?1 LIMIT 1",
+            [hash],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The last event's `seq` and hash, unverified; `None` for an empty trail.
+pub fn head(conn: &Connection) -> Result<Option<(i64, String, Timestamp)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, hash, at FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, Timestamp(r.get(2)?))),
+        )
+        .optional()?)
 }
 
 const COLUMNS: &str = "seq, at, actor, event, request_id, agent_id, details, prev_hash, hash";

@@ -5,10 +5,13 @@
 mod fake_telegram;
 mod support;
 
+mod audit_trail;
 mod bad_input;
 mod cli;
 mod concurrency;
 mod flows;
+mod policy_cli;
+mod policy_reload;
 mod scopes;
 mod sdk_compat;
 mod security;

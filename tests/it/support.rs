@@ -195,3 +195,95 @@ impl TestServer {
         }
     }
 }
+
+/// Polls `f` every 25 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The real `agent-otp serve` binary as a child process, with its stderr (the log) in a file.
+pub struct ChildServer {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+impl ChildServer {
+    /// Starts `agent-otp serve` on a free loopback port and waits until `/health` answers.
+    pub async fn start(
+        data_dir: &std::path::Path,
+        policies: &std::path::Path,
+        rust_log: &str,
+    ) -> ChildServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = data_dir.with_extension("log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--policies")
+            .arg(policies)
+            .env("RUST_LOG", rust_log)
+            .env_remove("AGENT_OTP_PUBLIC_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let server = ChildServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = reqwest::Client::new();
+        let url = format!("{}/health", server.base);
+        eventually(30, "the child server to answer", || {
+            let (http, url) = (http.clone(), url.clone());
+            async move { http.get(&url).send().await.ok().map(|_| ()) }
+        })
+        .await;
+        server
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`) with the `kill` tool.
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Stops the server with SIGTERM and returns its log.
+    pub fn stop(mut self) -> String {
+        self.signal("TERM");
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
