@@ -16,6 +16,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "AGENT_OTP_POLICIES",
     "AGENT_OTP_URL",
     "AGENT_OTP_KEY",
+    "AGENT_OTP_KEY_FILE",
 ];
 
 /// Where the database lives; shared by `serve` and the operator commands.

@@ -232,10 +232,10 @@ pub fn narrow_by_human(
     edits: &Map<String, Value>,
 ) -> Result<Map<String, Value>, ScopeError> {
     let out = apply_edits("", current, edits)?;
-    if let Err(problems) = validate(&out) {
-        if let Some((key, reason)) = problems.into_iter().find(|(k, _)| edits.contains_key(k)) {
-            return Err(ScopeError { key, reason });
-        }
+    if let Err(problems) = validate(&out)
+        && let Some((key, reason)) = problems.into_iter().find(|(k, _)| edits.contains_key(k))
+    {
+        return Err(ScopeError { key, reason });
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! while the server runs. A secret a command prints is alone on its own stdout line; everything
 //! else goes to stderr, so scripts can take the secret with `$(…)`.
 
+mod client;
 mod operator;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    #[command(flatten)]
+    Client(Box<client::ClientCommand>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +110,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     config::warn_unknown_env();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Client(command) => client::run(*command).await,
         other => tokio::task::spawn_blocking(move || operator::run(other))
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),

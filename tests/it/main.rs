@@ -6,8 +6,10 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod client;
 mod concurrency;
 mod flows;
+mod mcp;
 mod scopes;
 mod sdk_compat;
 mod security;
