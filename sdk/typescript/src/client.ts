@@ -67,7 +67,9 @@ export class AgentOTPClient {
       throw new AuthenticationError('API key is required');
     }
     this.apiKey = config.apiKey;
-    const envUrl = typeof process !== 'undefined' ? process.env?.AGENT_OTP_URL : undefined;
+    // Read without Node's types, so the package also works in Deno, Bun and browsers.
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    const envUrl = env?.AGENT_OTP_URL;
     this.baseUrl = (config.baseUrl ?? envUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     this.timeout = config.timeout ?? 30_000;
     this.retryAttempts = config.retryAttempts ?? 3;
