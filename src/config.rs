@@ -21,6 +21,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "AGENT_OTP_TELEGRAM_TOKEN",
     "AGENT_OTP_TELEGRAM_API_URL",
     "AGENT_OTP_TELEGRAM_APPROVERS",
+    "AGENT_OTP_KEY_FILE",
 ];
 
 /// The bot token's variable (also read from the file named by `AGENT_OTP_TELEGRAM_TOKEN_FILE`).

@@ -15,6 +15,8 @@ pub mod app;
 pub mod audit;
 /// The command line: argument types and the operator commands.
 pub mod cli;
+/// An HTTP client for the agent API (CLI client commands, MCP server).
+pub mod client;
 /// Injected time, so TTL logic is testable without sleeping.
 pub mod clock;
 /// Settings layered defaults → env → flags, with validation.
@@ -27,6 +29,8 @@ pub mod error;
 pub mod live_policy;
 /// One-time login links for humans (web sessions start here).
 pub mod login_links;
+/// The stdio MCP server exposing the agent tools.
+pub mod mcp;
 /// In-process fan-out of "request changed" events.
 pub mod notify;
 /// YAML policy: parsing, validation, evaluation, explain.

@@ -3,6 +3,7 @@
 //! else goes to stderr, so scripts can take the secret with `$(…)`.
 
 mod audit;
+mod client;
 mod login;
 mod operator;
 mod policy;
@@ -51,6 +52,8 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    #[command(flatten)]
+    Client(Box<client::ClientCommand>),
 }
 
 /// Flags of `agent-otp login`.
@@ -221,6 +224,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Login(args) => tokio::task::spawn_blocking(move || login::run(args))
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
+        Command::Client(command) => client::run(*command).await,
         other => tokio::task::spawn_blocking(move || operator::run(other))
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),

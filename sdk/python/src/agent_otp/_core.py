@@ -1,0 +1,187 @@
+"""What the sync and async clients share: settings, URLs, the envelope rule, the retry rule and
+the reading of a request's state. No I/O here."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import quote
+
+import httpx
+
+from .errors import (
+    AuthenticationError,
+    InvalidTokenError,
+    PermissionDeniedError,
+    PermissionExpiredError,
+    TimeoutError,
+    ValidationError,
+    error_from_response,
+)
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8787"
+#: The server's longest long-poll, in seconds.
+MAX_WAIT_SECS = 60
+
+
+@dataclass
+class Permission:
+    """A permission request as the server reports it. ``raw`` holds every field sent."""
+
+    id: str
+    status: str
+    token: Optional[str] = None
+    scope: Dict[str, Any] = field(default_factory=dict)
+    uses_remaining: Optional[int] = None
+    expires_at: Optional[str] = None
+    approval_url: Optional[str] = None
+    webhook_url: Optional[str] = None
+    reason: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> "Permission":
+        return cls(
+            id=str(data.get("id", "")),
+            status=str(data.get("status", "")),
+            token=data.get("token"),
+            scope=dict(data.get("scope") or {}),
+            uses_remaining=data.get("usesRemaining"),
+            expires_at=data.get("expiresAt"),
+            approval_url=data.get("approvalUrl"),
+            webhook_url=data.get("webhookUrl"),
+            reason=data.get("reason"),
+            raw=dict(data),
+        )
+
+    def __repr__(self) -> str:  # never print the token
+        token = "***" if self.token else None
+        return f"Permission(id={self.id!r}, status={self.status!r}, token={token!r})"
+
+
+@dataclass
+class PendingApproval:
+    """Given to ``on_pending_approval`` when a request waits for a human."""
+
+    permission_id: str
+    approval_url: str
+    webhook_url: str
+    expires_at: str
+
+
+@dataclass
+class Settings:
+    api_key: str
+    base_url: str
+    timeout: float
+    retry_attempts: int
+    retry_delay: float
+    max_retry_after: float
+
+
+def settings(
+    api_key: Optional[str],
+    base_url: Optional[str],
+    timeout: float,
+    retry_attempts: int,
+    retry_delay: float,
+    max_retry_after: float,
+) -> Settings:
+    """Resolves the key (argument, ``AGENT_OTP_KEY``, ``AGENT_OTP_KEY_FILE``) and base URL."""
+    key = api_key or os.environ.get("AGENT_OTP_KEY")
+    key_file = os.environ.get("AGENT_OTP_KEY_FILE")
+    if not key and key_file:
+        key = Path(key_file).read_text().strip()
+    if not key:
+        raise AuthenticationError(
+            "API key is required: pass api_key or set AGENT_OTP_KEY / AGENT_OTP_KEY_FILE"
+        )
+    url = (base_url or os.environ.get("AGENT_OTP_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return Settings(key.strip(), url, timeout, retry_attempts, retry_delay, max_retry_after)
+
+
+def url(base: str, *segments: str) -> str:
+    for s in segments:
+        if s in ("", ".", ".."):
+            raise ValidationError(f"invalid permission id {s!r}", details={"id": "invalid"})
+    # Each segment is percent-encoded, so an id cannot walk to another route.
+    return base + "/api/v1/" + "/".join(quote(s, safe="") for s in segments)
+
+
+def request_body(
+    action: str,
+    resource: Optional[str],
+    scope: Optional[Mapping[str, Any]],
+    context: Optional[Mapping[str, Any]],
+    ttl: Optional[int],
+    uses: Optional[int],
+) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"action": action}
+    for k, v in (("resource", resource), ("scope", scope), ("context", context), ("ttl", ttl), ("uses", uses)):
+        if v is not None:
+            body[k] = dict(v) if isinstance(v, Mapping) else v
+    return body
+
+
+def retry_after(response: httpx.Response) -> Optional[float]:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def read_envelope(response: httpx.Response) -> Any:
+    """The envelope's ``data``, or the typed error: any non-2xx status or ``success`` that is
+    not ``true`` is an error (the v0.1 rule)."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, ValueError):
+        body = None
+    if response.is_success and isinstance(body, dict) and body.get("success") is True:
+        return body.get("data")
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    message = error.get("message") or f"HTTP {response.status_code}: {response.text[:200]}"
+    raise error_from_response(
+        response.status_code, error.get("code"), message, error.get("details"), retry_after(response)
+    )
+
+
+def is_connect_error(exc: Exception) -> bool:
+    """Nothing reached the server: safe to retry any call."""
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
+def denied(p: Permission) -> PermissionDeniedError:
+    return PermissionDeniedError(p.reason or "permission denied", p.reason, p.id)
+
+
+def settle(p: Permission, timed_out: bool) -> Optional[Permission]:
+    """After a wait: the approved permission, a raised error, or None to keep waiting."""
+    if p.status == "approved":
+        if not p.token:
+            raise InvalidTokenError(
+                "approved, but its token was already delivered to an earlier read",
+                code="TOKEN_ALREADY_ISSUED",
+            )
+        return p
+    if p.status == "denied":
+        raise denied(p)
+    if p.status == "expired":
+        raise PermissionExpiredError("permission request expired", p.id)
+    if p.status == "pending":
+        if timed_out:
+            raise TimeoutError("waiting for approval timed out", p.id)
+        return None
+    code = "TOKEN_REVOKED" if p.status == "revoked" else "TOKEN_USED"
+    raise InvalidTokenError(f"the permission request is {p.status}", code=code)
+
+
+def wait_secs(deadline: float, now: float) -> int:
+    left = deadline - now
+    return max(0, min(MAX_WAIT_SECS, int(left) + (1 if left % 1 else 0)))
+

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the release server, installs the SDKs' test dependencies, and runs the TypeScript and
+# Python suites against the real binary (each suite starts its own server on 127.0.0.1:0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need node || ! need npm; then
+  echo "== installing node and npm"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+fi
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+  echo "== installing python3-venv"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
+fi
+
+echo "== release build of the server"
+cargo build --release --locked
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export AGENT_OTP_BIN="$target_dir/release/agent-otp"
+echo "server binary: $AGENT_OTP_BIN"
+
+echo "== TypeScript SDK: install, typecheck, build, test"
+(
+  cd sdk/typescript
+  npm ci --no-audit --no-fund
+  npm run typecheck
+  npm run build
+  npm test
+)
+
+echo "== Python SDK: venv, install (with the langchain extra), test"
+(
+  cd sdk/python
+  python3 -m venv .venv
+  .venv/bin/pip install -q -e ".[langchain,test]"
+  status=0
+  .venv/bin/python -m pytest -q || status=$?
+  if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: failing" >&2
+    exit 1
+  fi
+  exit "$status"
+)
+echo "== SDK suites passed"

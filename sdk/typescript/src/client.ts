@@ -1,0 +1,320 @@
+/**
+ * AgentOTPClient: the v0.1 surface over a self-hosted agent-otp server, with v0.1's defects
+ * fixed — it long-polls instead of polling every 2 s, maps errors by the server's code, never
+ * retries a write whose answer was lost, honours `Retry-After`, and `executeWithPermission`
+ * uses the token (atomically, on the server) *before* running the operation.
+ */
+
+import {
+  AgentOTPError,
+  AuthenticationError,
+  InvalidTokenError,
+  NetworkError,
+  PermissionDeniedError,
+  PermissionExpiredError,
+  RateLimitError,
+  TimeoutError,
+  errorFromResponse,
+  tokenError,
+} from './errors.js';
+import type {
+  AgentOTPClientConfig,
+  ExecuteWithPermissionOptions,
+  PermissionResult,
+  RequestPermissionOptions,
+  TokenUsageResult,
+  TokenVerificationResult,
+  UseTokenInput,
+} from './types.js';
+
+const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
+/** The server's longest long-poll, in seconds. */
+const MAX_WAIT_SECS = 60;
+/** Errors from Node's fetch (undici) that mean the request never reached the server. */
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+interface Envelope<T> {
+  success?: boolean;
+  data?: T;
+  error?: { code?: string; message?: string; details?: Record<string, unknown> };
+}
+
+interface CallOptions {
+  body?: unknown;
+  /** Seconds the server may hold the answer (long-poll). */
+  waitSecs?: number;
+}
+
+/** A client for one agent (one key) on one server. */
+export class AgentOTPClient {
+  private readonly apiKey: string;
+  private readonly baseUrl: string;
+  private readonly timeout: number;
+  private readonly retryAttempts: number;
+  private readonly retryDelay: number;
+  private readonly maxRetryAfter: number;
+  private readonly fetchFn: typeof fetch;
+
+  constructor(config: AgentOTPClientConfig) {
+    if (!config?.apiKey) {
+      throw new AuthenticationError('API key is required');
+    }
+    this.apiKey = config.apiKey;
+    // Read without Node's types, so the package also works in Deno, Bun and browsers.
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    const envUrl = env?.AGENT_OTP_URL;
+    this.baseUrl = (config.baseUrl ?? envUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
+    this.timeout = config.timeout ?? 30_000;
+    this.retryAttempts = config.retryAttempts ?? 3;
+    this.retryDelay = config.retryDelay ?? 1_000;
+    this.maxRetryAfter = config.maxRetryAfter ?? 60_000;
+    this.fetchFn = config.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /**
+   * Asks for a permission. Approved → returns it with its token. Denied → throws
+   * {@link PermissionDeniedError}. Pending → returns it as is, or with `waitForApproval` calls
+   * `onPendingApproval` and waits (long-poll) until a human decides ({@link PermissionDeniedError}),
+   * it expires ({@link PermissionExpiredError}) or `timeout` ms pass ({@link TimeoutError}).
+   */
+  async requestPermission(options: RequestPermissionOptions): Promise<PermissionResult> {
+    const { action, resource, scope, context, ttl, uses } = options;
+    const result = await this.call<PermissionResult>('POST', ['permissions', 'request'], {
+      body: { action, resource, scope, context, ttl, uses },
+    });
+    if (result.status === 'denied') {
+      throw denied(result);
+    }
+    if (result.status !== 'pending' || !options.waitForApproval) {
+      return result;
+    }
+    if (options.onPendingApproval && result.approvalUrl && result.webhookUrl) {
+      options.onPendingApproval({
+        permissionId: result.id,
+        approvalUrl: result.approvalUrl,
+        webhookUrl: result.webhookUrl,
+        expiresAt: result.expiresAt,
+      });
+    }
+    return this.waitForPermission(result.id, { timeout: options.timeout ?? 60_000 });
+  }
+
+  /**
+   * Waits (long-poll) for a pending request's decision and returns it once approved, with the
+   * token. Throws {@link PermissionDeniedError}, {@link PermissionExpiredError} or
+   * {@link TimeoutError} (after `timeout` ms, default 60 s).
+   */
+  async waitForPermission(
+    permissionId: string,
+    options: { timeout?: number } = {},
+  ): Promise<PermissionResult> {
+    const deadline = Date.now() + (options.timeout ?? 60_000);
+    for (;;) {
+      const left = deadline - Date.now();
+      const waitSecs = Math.max(0, Math.min(MAX_WAIT_SECS, Math.ceil(left / 1000)));
+      const status = await this.getPermissionStatus(permissionId, { wait: waitSecs });
+      switch (status.status) {
+        case 'approved':
+          if (!status.token) {
+            throw new InvalidTokenError(
+              'Approved, but its token was already delivered to an earlier read',
+              'TOKEN_ALREADY_ISSUED',
+            );
+          }
+          return status;
+        case 'denied':
+          throw denied(status);
+        case 'pending':
+          if (Date.now() >= deadline) {
+            throw new TimeoutError('Waiting for approval timed out', permissionId);
+          }
+          break;
+        case 'expired':
+          throw new PermissionExpiredError('Permission request expired', permissionId);
+        default:
+          throw new InvalidTokenError(
+            `The permission request is ${status.status}`,
+            status.status === 'revoked' ? 'TOKEN_REVOKED' : 'TOKEN_USED',
+          );
+      }
+    }
+  }
+
+  /**
+   * Reads a request. With `wait` (seconds, ≤ 60) the server answers as soon as it leaves
+   * `pending`. The first read after a human approval carries the token, once.
+   */
+  async getPermissionStatus(
+    permissionId: string,
+    options: { wait?: number } = {},
+  ): Promise<PermissionResult> {
+    const waitSecs = Math.max(0, Math.min(MAX_WAIT_SECS, Math.floor(options.wait ?? 0)));
+    return this.call<PermissionResult>('GET', ['permissions', permissionId], { waitSecs });
+  }
+
+  /** Checks a token without consuming it. */
+  async verifyToken(permissionId: string, token: string): Promise<TokenVerificationResult> {
+    return this.call('POST', ['permissions', permissionId, 'verify'], { body: { token } });
+  }
+
+  /**
+   * Uses a token once (atomically on the server). Returns `{success: false, code, reason}`
+   * when refused; `actionDetails` is checked against the granted scope.
+   */
+  async useToken(
+    permissionId: string,
+    token: string,
+    input?: UseTokenInput,
+  ): Promise<TokenUsageResult> {
+    return this.call('POST', ['permissions', permissionId, 'use'], {
+      body: { token, actionDetails: input?.actionDetails },
+    });
+  }
+
+  /** Revokes a request; its token stops working at once. */
+  async revokeToken(permissionId: string): Promise<PermissionResult> {
+    return this.call('POST', ['permissions', permissionId, 'revoke'], {});
+  }
+
+  /**
+   * Requests permission (waiting for a human by default), uses the token, and only then runs
+   * `operation(token, scope)`. If the use is refused, throws the token's error
+   * ({@link InvalidTokenError} or a subclass) and the operation does not run.
+   */
+  async executeWithPermission<T>(
+    options: ExecuteWithPermissionOptions,
+    operation: (token: string, scope: Record<string, unknown>) => Promise<T>,
+  ): Promise<T> {
+    const permission = await this.requestPermission({
+      ...options,
+      waitForApproval: options.waitForApproval ?? true,
+    });
+    if (permission.status !== 'approved' || !permission.token) {
+      throw new PermissionDeniedError(
+        `Permission not approved (status ${permission.status})`,
+        permission.reason ?? undefined,
+        permission.id,
+      );
+    }
+    const used = await this.useToken(permission.id, permission.token, {
+      actionDetails: options.actionDetails,
+    });
+    if (!used.success) {
+      throw tokenError(used.code, used.reason);
+    }
+    return operation(permission.token, permission.scope ?? {});
+  }
+
+  /** One API call with the retry rules; returns the envelope's `data`. */
+  private async call<T>(method: string, segments: string[], opts: CallOptions): Promise<T> {
+    const query = opts.waitSecs ? `?wait=${opts.waitSecs}` : '';
+    const url = `${this.baseUrl}/api/v1/${segments.map(pathSegment).join('/')}${query}`;
+    const idempotent = method === 'GET';
+    const timeoutMs = this.timeout + (opts.waitSecs ?? 0) * 1000;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.fetchFn(url, {
+          method,
+          headers: {
+            'Content-Type': 'application/json',
+            Authorization: `Bearer ${this.apiKey}`,
+          },
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (error) {
+        if (isAbort(error)) {
+          throw new TimeoutError(`No answer from the server within ${timeoutMs} ms`);
+        }
+        // A refused connection reached nothing: always safe to retry. Anything else may have
+        // reached the server, so only reads are repeated.
+        const retry = attempt < this.retryAttempts && (idempotent || isConnectError(error));
+        if (!retry) {
+          throw new NetworkError(`Cannot reach ${this.baseUrl}: ${describe(error)}`, error);
+        }
+        await sleep(this.retryDelay * 2 ** attempt);
+        continue;
+      }
+      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+      if (response.status === 429 && attempt < this.retryAttempts) {
+        const pause = (retryAfter ?? this.retryDelay / 1000) * 1000;
+        if (pause <= this.maxRetryAfter) {
+          await response.body?.cancel();
+          await sleep(pause);
+          continue;
+        }
+      }
+      return readEnvelope<T>(response, retryAfter);
+    }
+  }
+}
+
+async function readEnvelope<T>(response: Response, retryAfter?: number): Promise<T> {
+  const text = await response.text();
+  let json: Envelope<T> | undefined;
+  try {
+    json = JSON.parse(text) as Envelope<T>;
+  } catch {
+    json = undefined;
+  }
+  if (response.ok && json?.success === true) {
+    return json.data as T;
+  }
+  const message =
+    json?.error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200) || 'no body'}`;
+  throw errorFromResponse(
+    response.status,
+    json?.error?.code,
+    message,
+    json?.error?.details,
+    retryAfter,
+  );
+}
+
+function denied(result: PermissionResult): PermissionDeniedError {
+  const reason = result.reason ?? undefined;
+  return new PermissionDeniedError(reason ?? 'Permission denied', reason, result.id);
+}
+
+/** One encoded path segment: an id cannot walk to another route. */
+function pathSegment(s: string): string {
+  if (s === '' || s === '.' || s === '..') {
+    throw new AgentOTPError(`Invalid permission id ${JSON.stringify(s)}`, 'VALIDATION_ERROR');
+  }
+  return encodeURIComponent(s);
+}
+
+function parseRetryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const secs = Number(value.trim());
+  if (Number.isFinite(secs) && secs >= 0) return secs;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
+
+function isConnectError(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
+  return typeof cause?.code === 'string' && CONNECT_ERRORS.has(cause.code);
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

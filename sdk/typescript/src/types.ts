@@ -1,0 +1,112 @@
+/** Wire types of the agent-otp API (`/api/v1`), camelCase as sent. */
+
+/** Where a permission request is in its life. */
+export type PermissionStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used' | 'revoked';
+
+/** Settings of an {@link AgentOTPClient}. */
+export interface AgentOTPClientConfig {
+  /** Agent key, `ak_…` (from `agent-otp agent create NAME`). */
+  apiKey: string;
+  /** Base URL of your server. @default process.env.AGENT_OTP_URL ?? 'http://127.0.0.1:8787' */
+  baseUrl?: string;
+  /** Time allowed for one HTTP exchange, in ms, on top of any long-poll wait. @default 30000 */
+  timeout?: number;
+  /** Retries after a refused connection (any call), a broken one (reads only) or a 429. @default 3 */
+  retryAttempts?: number;
+  /** First pause between network retries, in ms (doubles each time). @default 1000 */
+  retryDelay?: number;
+  /** Longest `Retry-After` honoured before a 429 is thrown as {@link RateLimitError}, in ms. @default 60000 */
+  maxRetryAfter?: number;
+  /** A `fetch` implementation (tests, proxies). @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/** What to ask for. */
+export interface RequestPermissionInput {
+  /** What the agent wants to do, e.g. `gmail.send`. */
+  action: string;
+  /** What it acts on, e.g. `email:client@example.com`. */
+  resource?: string;
+  /** Constraints asked for; the granted scope can only be narrower. */
+  scope?: Record<string, unknown>;
+  /** Why, shown to the human. */
+  context?: Record<string, unknown>;
+  /** Lifetime in seconds (30–3600). @default 300 (server side) */
+  ttl?: number;
+  /** How many times the token may be used (1–100). @default 1 (server side) */
+  uses?: number;
+}
+
+/** {@link RequestPermissionInput} plus how to wait for a human. */
+export interface RequestPermissionOptions extends RequestPermissionInput {
+  /** Wait while a human decides (long-poll). @default false */
+  waitForApproval?: boolean;
+  /** Longest wait for the decision, in ms. @default 60000 */
+  timeout?: number;
+  /** Called once when the request needs a human, before waiting. */
+  onPendingApproval?: (info: PendingApprovalInfo) => void;
+  /** Accepted for v0.1 compatibility and ignored: the SDK long-polls instead of polling. */
+  pollingInterval?: number;
+}
+
+/** A request that waits for a human. */
+export interface PendingApprovalInfo {
+  permissionId: string;
+  /** The human's approval page (needs a human login; grants the agent nothing). */
+  approvalUrl: string;
+  /** Where the agent can long-poll for the decision. */
+  webhookUrl: string;
+  expiresAt: string;
+}
+
+/** A permission request as the server reports it. */
+export interface PermissionResult {
+  id: string;
+  status: PermissionStatus;
+  /** Present once: in the answer that approved it (or the first read after a human approval). */
+  token?: string;
+  /** The granted scope (may be narrower than asked). */
+  scope?: Record<string, unknown>;
+  usesRemaining?: number;
+  approvalUrl?: string;
+  webhookUrl?: string;
+  expiresAt: string;
+  reason?: string | null;
+  action?: string;
+  resource?: string | null;
+  context?: Record<string, unknown>;
+  decidedBy?: string | null;
+  decidedAt?: string | null;
+  createdAt?: string;
+  tokenIssued?: boolean;
+  [key: string]: unknown;
+}
+
+/** The answer of `verify`. */
+export interface TokenVerificationResult {
+  valid: boolean;
+  scope?: Record<string, unknown>;
+  usesRemaining?: number;
+  expiresAt?: string;
+  reason?: string;
+}
+
+/** The answer of `use`. */
+export interface TokenUsageResult {
+  success: boolean;
+  usesRemaining: number;
+  reason?: string;
+  /** Why it was refused: `TOKEN_USED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`, `INVALID_TOKEN`, `NOT_APPROVED`, `SCOPE_VIOLATION`. */
+  code?: string;
+}
+
+/** Extra input of `useToken`. */
+export interface UseTokenInput {
+  /** What is being done, checked against the granted scope. */
+  actionDetails?: Record<string, unknown>;
+}
+
+/** {@link RequestPermissionOptions} for `executeWithPermission`, plus the details to use the token with. */
+export interface ExecuteWithPermissionOptions extends RequestPermissionOptions {
+  actionDetails?: Record<string, unknown>;
+}
