@@ -82,6 +82,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         hub: Hub::new(),
         clock: config.clock.clone(),
         public_url,
+        limiter: crate::rate_limit::RateLimiter::new(config.limits.clone()),
     });
     // Before "listening": whoever waits for that line (an operator, a test) has the link by then.
     if let Err(e) = crate::web::announce_first_login(&service).await {
@@ -92,6 +93,9 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         App::new()
             .app_data(data.clone())
             .wrap(crate::web::security_headers())
+            .wrap(actix_web::middleware::from_fn(
+                crate::rate_limit::quota_headers,
+            ))
             .configure(crate::api::configure)
             .configure(crate::web::configure)
     })

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::rate_limit::{Limits, Rate};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::telegram::{DEFAULT_API_URL, TelegramConfig};
@@ -22,6 +23,12 @@ pub const KNOWN_ENV: &[&str] = &[
     "AGENT_OTP_TELEGRAM_API_URL",
     "AGENT_OTP_TELEGRAM_APPROVERS",
     "AGENT_OTP_KEY_FILE",
+    "AGENT_OTP_RATE_LIMIT_AGENT",
+    "AGENT_OTP_RATE_LIMIT_AUTH_FAILURES",
+    "AGENT_OTP_RATE_LIMIT_LOGIN",
+    "AGENT_OTP_RATE_LIMIT_TELEGRAM_LINK",
+    "AGENT_OTP_MAX_PENDING_PER_AGENT",
+    "AGENT_OTP_TRUST_FORWARDED_FOR",
 ];
 
 /// The bot token's variable (also read from the file named by `AGENT_OTP_TELEGRAM_TOKEN_FILE`).
@@ -59,6 +66,55 @@ pub struct ServeArgs {
     pub policies: PathBuf,
     #[command(flatten)]
     pub telegram: TelegramArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Rate limits and caps of `agent-otp serve` (see docs/limits.md). A rate is `N/s`, `N/min` or
+/// `N/h` — a burst of N, refilled evenly over the period — or `off`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Requests per agent key, all agent routes together.
+    #[arg(long, env = "AGENT_OTP_RATE_LIMIT_AGENT", default_value = "600/min", value_parser = parse_rate)]
+    pub rate_limit_agent: RateArg,
+    /// Failed agent-key or admin-token authentications per client address.
+    #[arg(long, env = "AGENT_OTP_RATE_LIMIT_AUTH_FAILURES", default_value = "30/min", value_parser = parse_rate)]
+    pub rate_limit_auth_failures: RateArg,
+    /// Failed login-link redemptions per client address.
+    #[arg(long, env = "AGENT_OTP_RATE_LIMIT_LOGIN", default_value = "10/min", value_parser = parse_rate)]
+    pub rate_limit_login: RateArg,
+    /// Failed Telegram link codes (`/start CODE`) per Telegram user.
+    #[arg(long, env = "AGENT_OTP_RATE_LIMIT_TELEGRAM_LINK", default_value = "10/h", value_parser = parse_rate)]
+    pub rate_limit_telegram_link: RateArg,
+    /// Requests one agent may have waiting for a human at once (0: no cap).
+    #[arg(long, env = "AGENT_OTP_MAX_PENDING_PER_AGENT", default_value_t = 20)]
+    pub max_pending_per_agent: u32,
+    /// Take the client address from the last X-Forwarded-For entry; set only behind a reverse
+    /// proxy that appends it, or clients can pick their own address.
+    #[arg(long, env = "AGENT_OTP_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+}
+
+impl LimitArgs {
+    fn into_limits(self) -> Limits {
+        Limits {
+            agent: self.rate_limit_agent.0,
+            auth_failures: self.rate_limit_auth_failures.0,
+            login: self.rate_limit_login.0,
+            telegram_link: self.rate_limit_telegram_link.0,
+            max_pending_per_agent: self.max_pending_per_agent,
+            trust_forwarded_for: self.trust_forwarded_for,
+        }
+    }
+}
+
+/// A rate flag's value; `None` is `off`. (A newtype, because clap reads a bare `Option` field
+/// as "flag may be absent".)
+#[derive(Debug, Clone, Copy)]
+pub struct RateArg(pub Option<Rate>);
+
+fn parse_rate(text: &str) -> Result<RateArg, String> {
+    Rate::parse(text).map(RateArg)
 }
 
 /// Telegram flags of `agent-otp serve`. The bot token is read only from the environment
@@ -117,6 +173,8 @@ pub struct Config {
     pub clock: Clock,
     /// Telegram approvals; `None` when no bot token is set.
     pub telegram: Option<TelegramConfig>,
+    /// Rate limits and the pending-requests cap.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -132,6 +190,7 @@ impl Config {
             policy_debounce: Duration::from_millis(250),
             clock: Clock::System,
             telegram: None,
+            limits: Limits::default(),
         }
     }
 
@@ -151,6 +210,7 @@ impl Config {
             public_url,
             policies: args.policies,
             telegram,
+            limits: args.limits.into_limits(),
             ..Config::new(args.data.data_dir)
         })
     }

@@ -30,6 +30,13 @@ pub enum Error {
     /// Too many requests; try again after this many seconds.
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// The agent already has as many requests waiting for a human as it may; one frees up when
+    /// a request is decided or expires (the first in `retry_after_secs` at the latest).
+    #[error(
+        "this agent already has {limit} requests waiting for a human (the most allowed); \
+         wait until one is decided or expires"
+    )]
+    TooManyPending { limit: u32, retry_after_secs: u64 },
     /// Anything else. The string is for the log only, never for the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,7 +77,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
             Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
-            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::RateLimited { .. } | Error::TooManyPending { .. } => "RATE_LIMITED",
             Error::Internal(_) => "INTERNAL_ERROR",
         }
     }

@@ -37,6 +37,8 @@ pub mod notify;
 pub mod policy;
 /// Hot reload of the policy file: directory watch, debounce, SIGHUP, audit.
 pub mod policy_watch;
+/// In-memory rate limits: per agent key, per client address, per Telegram user.
+pub mod rate_limit;
 /// Scope narrowing and enforcement.
 pub mod scope;
 /// Random secrets, hashing and constant-time comparison.

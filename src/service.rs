@@ -37,6 +37,8 @@ pub struct Service {
     pub clock: Clock,
     /// Base of the links handed out, without a trailing slash.
     pub public_url: String,
+    /// Rate limits and the pending-requests cap.
+    pub limiter: crate::rate_limit::RateLimiter,
 }
 
 /// What `POST /permissions/request` answers.
@@ -227,8 +229,19 @@ impl Service {
 
         let stored = row.clone();
         let effect = decision.effect;
+        let max_pending = self.limiter.limits.max_pending_per_agent;
         self.store
             .write(move |tx| {
+                if stored.status == Status::Pending && max_pending > 0 {
+                    let (count, first_lapse) = sql::pending_of_agent(tx, &stored.agent_id, now)?;
+                    if count >= i64::from(max_pending) {
+                        let lapse = first_lapse.unwrap_or(now);
+                        return Err(Error::TooManyPending {
+                            limit: max_pending,
+                            retry_after_secs: u64::try_from(now.secs_until(lapse) + 1).unwrap_or(1),
+                        });
+                    }
+                }
                 sql::insert(tx, &stored)?;
                 let details = json!({
                     "action": stored.action,

@@ -3,6 +3,10 @@
 //! the web pages (then a state-changing call must also carry the session's CSRF token in
 //! `X-CSRF-Token`). Presented secrets are hashed and the hash looked up, then compared again in
 //! constant time. An agent key never passes as a human: on admin routes it gets 403.
+//!
+//! Rate limits ([`crate::rate_limit`]) are applied around the lookup: a known key over its rate,
+//! or an unknown key from an address with too many failed authentications, is refused before
+//! the database is asked.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +56,7 @@ impl FromRequest for AgentAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let svc = service(req);
         let cred = credential(req);
+        let req = req.clone();
         Box::pin(async move {
             let svc = svc?;
             let unauthorized = || Error::Unauthorized("a valid agent key is required".into());
@@ -60,17 +65,17 @@ impl FromRequest for AgentAuth {
                 return Err(unauthorized());
             };
             let hash = cred.hash();
+            let now = svc.clock.now();
+            let attempt = svc.limiter.before_lookup(&req, &hash, true, now)?;
             let lookup = hash.clone();
             let agent = svc
                 .store
                 .read(move |c| agents::by_key_hash(c, &lookup))
-                .await?;
-            match agent {
-                Some(a) if a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash) => {
-                    Ok(AgentAuth(a))
-                }
-                _ => Err(unauthorized()),
-            }
+                .await?
+                .filter(|a| a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash));
+            svc.limiter
+                .after_lookup(&req, attempt, &hash, true, agent.is_some(), now)?;
+            agent.map(AgentAuth).ok_or_else(unauthorized)
         })
     }
 }
@@ -89,6 +94,7 @@ impl FromRequest for HumanAuth {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD);
+        let req = req.clone();
         Box::pin(async move {
             let svc = svc?;
             let unauthorized =
@@ -119,15 +125,19 @@ impl FromRequest for HumanAuth {
                 return Err(unauthorized());
             }
             let hash = cred.hash();
+            let now = svc.clock.now();
+            let attempt = svc.limiter.before_lookup(&req, &hash, false, now)?;
             let lookup = hash.clone();
             let found = svc
                 .store
                 .read(move |c| admin_tokens::live_by_hash(c, &lookup))
-                .await?;
-            match found {
-                Some((name, stored)) if hashes_equal(&stored, &hash) => Ok(HumanAuth { name }),
-                _ => Err(unauthorized()),
-            }
+                .await?
+                .filter(|(_, stored)| hashes_equal(stored, &hash));
+            svc.limiter
+                .after_lookup(&req, attempt, &hash, false, found.is_some(), now)?;
+            found
+                .map(|(name, _)| HumanAuth { name })
+                .ok_or_else(unauthorized)
         })
     }
 }

@@ -25,6 +25,8 @@ pub const JSON_DEPTH_MAX: usize = 8;
 pub const JSON_BYTES_MAX: usize = 16 * 1024;
 /// Most keys at any one level of `scope`, `context` or `actionDetails`.
 pub const JSON_KEYS_MAX: usize = 64;
+/// Longest list anywhere inside `scope`, `context` or `actionDetails`.
+pub const JSON_ITEMS_MAX: usize = 256;
 /// Longest human note or deny reason, in characters.
 pub const NOTE_MAX_CHARS: usize = 1000;
 
@@ -254,6 +256,38 @@ fn check_object(problems: &mut Vec<(String, String)>, field: &str, obj: &Map<Str
             field.to_owned(),
             format!("must have at most {JSON_KEYS_MAX} keys per object"),
         ));
+    } else if let Some(path) = long_list(obj) {
+        problems.push((
+            format!("{field}.{path}"),
+            format!("must be a list of at most {JSON_ITEMS_MAX} items"),
+        ));
+    }
+}
+
+/// The dotted path of the first list longer than [`JSON_ITEMS_MAX`], if any.
+fn long_list(obj: &Map<String, Value>) -> Option<String> {
+    obj.iter()
+        .find_map(|(k, v)| long_list_in(v).map(|p| join_path(k, p)))
+}
+
+/// Like [`long_list`] for any value; `Some("")` when `v` itself is too long.
+fn long_list_in(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(items) if items.len() > JSON_ITEMS_MAX => Some(String::new()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| long_list_in(item).map(|p| join_path(&i.to_string(), p))),
+        Value::Object(m) => long_list(m),
+        _ => None,
+    }
+}
+
+fn join_path(head: &str, rest: String) -> String {
+    if rest.is_empty() {
+        head.to_owned()
+    } else {
+        format!("{head}.{rest}")
     }
 }
 
@@ -330,6 +364,14 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(bad_fields(e), ["context"]);
+        let items: Vec<Value> = (0..JSON_ITEMS_MAX).map(|i| json!(i)).collect();
+        let ok = input(json!({"action": "a", "scope": {"allowed_ids": items}})).validate();
+        assert!(ok.is_ok());
+        let long: Vec<Value> = (0..=JSON_ITEMS_MAX).map(|i| json!(i)).collect();
+        let e = input(json!({"action": "a", "context": {"a": {"b": long}}}))
+            .validate()
+            .unwrap_err();
+        assert_eq!(bad_fields(e), ["context.a.b"]);
     }
 
     #[test]

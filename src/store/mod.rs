@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_login_links.sql"),
     include_str!("migrations/003_sessions.sql"),
     include_str!("migrations/004_telegram.sql"),
+    include_str!("migrations/005_pending_by_agent.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.

@@ -71,6 +71,21 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PermissionRow> {
     })
 }
 
+/// How many of `agent`'s requests are pending and not yet lapsed at `now`, and when the first of
+/// them lapses.
+pub fn pending_of_agent(
+    conn: &Connection,
+    agent: &AgentId,
+    now: Timestamp,
+) -> Result<(i64, Option<Timestamp>), StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*), min(expires_at) FROM permissions
+         WHERE agent_id = ?1 AND status = 'pending' AND expires_at > ?2",
+        params![agent.as_str(), now.0],
+        |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(Timestamp))),
+    )?)
+}
+
 /// Stores a new request.
 pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError> {
     tx.execute(

@@ -181,6 +181,16 @@ impl Telegram {
 
     async fn link(&self, code: &str, who: &Candidate) {
         let now = self.service.clock.now();
+        // Failed codes are limited per user before the database is asked (and audited).
+        let tries = &self.service.limiter.telegram_link;
+        if let Err(denied) = tries.check(who.user_id, now) {
+            let text = format!(
+                "Too many wrong codes. Try again in {}.",
+                render::duration(i64::try_from(denied.retry_after_secs).unwrap_or(i64::MAX))
+            );
+            self.reply(who.chat_id, text).await;
+            return;
+        }
         let (code, cand) = (code.to_owned(), who.clone());
         let linked = self
             .service
@@ -189,6 +199,7 @@ impl Telegram {
             .await;
         let text = match linked {
             Ok(Some(_)) => {
+                tries.refund(who.user_id);
                 tracing::info!(user = who.user_id, "telegram approver linked");
                 "✅ Linked. Approval requests will arrive in this chat. /pending shows what is waiting now."
             }
@@ -197,6 +208,7 @@ impl Telegram {
                  (<code>agent-otp telegram link</code>)."
             }
             Err(e) => {
+                tries.refund(who.user_id);
                 tracing::error!(error = %e, "cannot link telegram approver");
                 "Something went wrong; please try again."
             }

@@ -20,6 +20,7 @@ use super::{WebError, html, secure, see_other};
 use crate::domain::Actor;
 use crate::error::Error;
 use crate::login_links;
+use crate::rate_limit;
 use crate::secret::{Secret, sha256_hex};
 use crate::service::Service;
 use crate::sessions;
@@ -104,11 +105,34 @@ async fn redeem(
 ) -> Result<HttpResponse, WebError> {
     let presented = secret.into_inner();
     let now = svc.clock.now();
+    // Each redemption takes from the address's bucket up front and gives it back unless it
+    // failed, so only failed links count and a guessing flood never reaches the database.
+    let client = rate_limit::client_key(&req, svc.limiter.limits.trust_forwarded_for);
+    match svc.limiter.login.check(client, now) {
+        Ok(quota) => quota.into_iter().for_each(|q| rate_limit::record(&req, q)),
+        Err(denied) => {
+            rate_limit::record(&req, denied.quota);
+            return Err(Error::from(denied).into());
+        }
+    }
+    let result = redeem_link(&svc, &req, presented, now).await;
+    if !matches!(&result, Ok(resp) if resp.status() == StatusCode::FORBIDDEN) {
+        svc.limiter.login.refund(client);
+    }
+    result
+}
+
+async fn redeem_link(
+    svc: &Service,
+    req: &HttpRequest,
+    presented: String,
+    now: crate::clock::Timestamp,
+) -> Result<HttpResponse, WebError> {
     let remembered = req
         .cookie(NEXT_COOKIE)
         .map(|c| c.value().to_owned())
         .filter(|n| crate::login_links::is_local_path(n));
-    if current_session(&svc, &req).await?.is_some() {
+    if current_session(svc, req).await?.is_some() {
         // Already logged in: a used or expired link just leads on, without a failed login.
         let hash = sha256_hex(presented.as_bytes());
         let peeked = svc
@@ -139,7 +163,7 @@ async fn redeem(
             Ok::<_, Error>(Some((link, secret)))
         })
         .await?;
-    let secure = secure(&svc);
+    let secure = secure(svc);
     let Some((link, secret)) = started else {
         let page = LoginPage {
             me: None,

@@ -125,6 +125,21 @@ impl ResponseError for WebError {
                 )
             }
             WebError::Service(e @ Error::NotFound(_)) => ("Not found", e.to_string()),
+            WebError::Service(Error::RateLimited { retry_after_secs }) => {
+                let mut resp = html(
+                    self.status_code(),
+                    &ErrorPage {
+                        me: None,
+                        title: "Too many attempts",
+                        message: format!(
+                            "Too many failed attempts from your network. Try again in {retry_after_secs} seconds."
+                        ),
+                    },
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                return resp;
+            }
             WebError::Service(e) => ("Cannot do that", e.to_string()),
         };
         html(
