@@ -281,6 +281,15 @@ impl Limiter {
         })
     }
 
+    /// Where `key` stands now, taking nothing (`None` when there is no limit).
+    pub fn quota(&self, key: impl Hash, now: Timestamp) -> Option<Quota> {
+        let rate = self.rate?;
+        let now = micros(now);
+        let (h, shard) = self.slot(key);
+        let tat = lock(shard).map.get(&h).map_or(now, |c| c.tat);
+        Some(quota(rate, tat.max(now) - now))
+    }
+
     /// Charges one failure to `key` even if its bucket is already empty (a caller who keeps
     /// failing keeps being refused).
     pub fn charge(&self, key: impl Hash, now: Timestamp) {

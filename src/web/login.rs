@@ -108,16 +108,17 @@ async fn redeem(
     // Each redemption takes from the address's bucket up front and gives it back unless it
     // failed, so only failed links count and a guessing flood never reaches the database.
     let client = rate_limit::client_key(&req, svc.limiter.limits.trust_forwarded_for);
-    match svc.limiter.login.check(client, now) {
-        Ok(quota) => quota.into_iter().for_each(|q| rate_limit::record(&req, q)),
-        Err(denied) => {
-            rate_limit::record(&req, denied.quota);
-            return Err(Error::from(denied).into());
-        }
+    let tries = &svc.limiter.login;
+    if let Err(denied) = tries.check(client, now) {
+        rate_limit::record(&req, denied.quota);
+        return Err(Error::from(denied).into());
     }
     let result = redeem_link(&svc, &req, presented, now).await;
     if !matches!(&result, Ok(resp) if resp.status() == StatusCode::FORBIDDEN) {
-        svc.limiter.login.refund(client);
+        tries.refund(client);
+    }
+    if let Some(q) = tries.quota(client, now) {
+        rate_limit::record(&req, q);
     }
     result
 }

@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod concurrency;
 mod flows;
+mod limits;
 mod mcp;
 mod policy_cli;
 mod policy_reload;
