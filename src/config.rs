@@ -364,6 +364,42 @@ mod tests {
     }
 
     #[test]
+    fn limit_flags_parse_into_limits() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            limits: LimitArgs,
+        }
+        use clap::Parser;
+        let defaults = Cli::try_parse_from(["x"]).unwrap().limits.into_limits();
+        let d = Limits::default();
+        assert_eq!(defaults.agent, d.agent);
+        assert_eq!(defaults.auth_failures, d.auth_failures);
+        assert_eq!(defaults.login, d.login);
+        assert_eq!(defaults.telegram_link, d.telegram_link);
+        assert_eq!(defaults.max_pending_per_agent, d.max_pending_per_agent);
+        let set = Cli::try_parse_from([
+            "x",
+            "--rate-limit-agent",
+            "off",
+            "--rate-limit-login",
+            "3/h",
+            "--max-pending-per-agent",
+            "0",
+            "--trust-forwarded-for",
+        ])
+        .unwrap()
+        .limits
+        .into_limits();
+        assert_eq!(set.agent, None);
+        assert_eq!(set.login, Rate::parse("3/h").unwrap());
+        assert_eq!(set.max_pending_per_agent, 0);
+        assert!(set.trust_forwarded_for);
+        let bad = Cli::try_parse_from(["x", "--rate-limit-agent", "lots"]);
+        assert!(bad.is_err());
+    }
+
+    #[test]
     fn telegram_settings_from_env_and_files() {
         let args = TelegramArgs {
             api_url: "http://127.0.0.1:9/".into(),

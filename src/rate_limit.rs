@@ -190,8 +190,12 @@ pub struct Limiter {
     /// How long a key stays tracked after its last request even once its bucket is full, µs.
     keep_us: i64,
     hasher: RandomState,
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Padded]>,
 }
+
+/// A shard on cache lines of its own, so threads on neighbouring shards do not slow each other.
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
 
 impl Limiter {
     /// A limiter that forgets a key as soon as its bucket has refilled.
@@ -205,7 +209,9 @@ impl Limiter {
             rate,
             keep_us: i64::try_from(keep.as_micros()).unwrap_or(i64::MAX),
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Padded(Mutex::new(Shard::default())))
+                .collect(),
         }
     }
 
@@ -216,7 +222,7 @@ impl Limiter {
 
     fn slot(&self, key: impl Hash) -> (u64, &Mutex<Shard>) {
         let h = self.hasher.hash_one(key);
-        (h, &self.shards[(h as usize) & (SHARDS - 1)])
+        (h, &self.shards[(h as usize) & (SHARDS - 1)].0)
     }
 
     /// Takes one request from `key`'s bucket, or says when to come back.
@@ -332,7 +338,7 @@ impl Limiter {
 
     /// Entries held across all shards (for tests and diagnostics).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).map.len()).sum()
+        self.shards.iter().map(|s| lock(&s.0).map.len()).sum()
     }
 
     /// Whether no key is tracked.

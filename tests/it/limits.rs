@@ -451,3 +451,56 @@ async fn every_input_limit_answers_400_naming_the_field_and_writes_nothing() {
     assert_eq!(v["error"]["code"], "PAYLOAD_TOO_LARGE");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_telegram_link_codes_are_limited_per_user() {
+    use crate::fake_telegram::{FakeTelegram, TOKEN, eventually};
+    let fake = FakeTelegram::start().await;
+    let tg = agent_otp::telegram::TelegramConfig {
+        api_url: fake.url.clone(),
+        poll_timeout: Duration::from_secs(1),
+        retry_base: Duration::from_millis(50),
+        ..agent_otp::telegram::TelegramConfig::new(agent_otp::secret::Secret::new(TOKEN))
+    };
+    let s = TestServer::with_config(Some(crate::support::TEST_POLICY), move |c| {
+        c.telegram = Some(tg);
+        c.limits.telegram_link = rate("2/h");
+    })
+    .await;
+    let (mallory, ann) = (901, 902);
+    let said = |chat: i64, needle: &'static str, n: usize| {
+        let fake = &fake;
+        async move {
+            eventually(10, needle, || {
+                let seen = fake
+                    .sent_to(chat)
+                    .iter()
+                    .filter(|m| m.text.contains(needle))
+                    .count();
+                (seen == n).then_some(())
+            })
+            .await;
+        }
+    };
+    for (i, code) in ["AAAA", "BBBB"].iter().enumerate() {
+        fake.user_says(mallory, &format!("/start {code}"));
+        said(mallory, "unknown, used or expired", i + 1).await;
+    }
+    fake.user_says(mallory, "/start CCCC");
+    said(mallory, "Too many wrong codes. Try again in 30 min", 1).await;
+    let (_, body) = s
+        .get(&s.admin, "/api/v1/admin/audit?event=telegram.link_failed")
+        .await;
+    assert_eq!(
+        body["meta"]["total"], 2,
+        "the refused try is not even looked up"
+    );
+
+    // Another user is not affected; time lets the first one try again.
+    fake.user_says(ann, "/start DDDD");
+    said(ann, "unknown, used or expired", 1).await;
+    s.clock.advance(Duration::from_secs(1800));
+    fake.user_says(mallory, "/start EEEE");
+    said(mallory, "unknown, used or expired", 3).await;
+    s.stop().await;
+}
