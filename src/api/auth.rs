@@ -61,10 +61,7 @@ impl FromRequest for AgentAuth {
             };
             let hash = cred.hash();
             let lookup = hash.clone();
-            let agent = svc
-                .store
-                .read(move |c| agents::by_key_hash(c, &lookup))
-                .await?;
+            let agent = svc.store.lookup(|c| agents::by_key_hash(c, &lookup))?;
             match agent {
                 Some(a) if a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash) => {
                     Ok(AgentAuth(a))

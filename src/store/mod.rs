@@ -98,6 +98,19 @@ impl Store {
         off_async(move || store.read_blocking(f)).await
     }
 
+    /// Runs a point lookup (one row by primary or unique key) right here on the calling thread.
+    ///
+    /// For the hot path only: such a read is a few B-tree pages, almost always cached, and in WAL
+    /// mode never waits for a writer, so it costs microseconds — less than the hop to the blocking
+    /// pool and back that [`Store::read`] pays. Anything that scans goes through [`Store::read`].
+    pub fn lookup<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        self.read_blocking(f)
+    }
+
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer thread, grouped with other
     /// writes waiting at the same moment (see `writer`); its changes are kept only if it returns
     /// `Ok`, and the answer comes once they are durably committed.
@@ -177,6 +190,8 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    // Every statement in this module is prepared once per connection and reused.
+    conn.set_prepared_statement_cache_capacity(128);
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
