@@ -73,6 +73,8 @@ impl Store {
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
         let pool = r2d2::Pool::builder()
             .max_size(8)
+            // A local file connection does not go stale; checking it costs a query per checkout.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         Ok(Store {
