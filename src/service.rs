@@ -617,13 +617,11 @@ impl Service {
     }
 
     async fn load(&self, id: &str) -> Result<PermissionRow> {
-        let id = id.to_owned();
-        self.store.read(move |c| any_row(c, &id)).await
+        self.store.lookup(|c| any_row(c, id))
     }
 
     async fn owned(&self, agent: &AgentId, id: &str) -> Result<PermissionRow> {
-        let (agent, id) = (agent.clone(), id.to_owned());
-        self.store.read(move |c| owned_row(c, &agent, &id)).await
+        self.store.lookup(|c| owned_row(c, agent, id))
     }
 }
 

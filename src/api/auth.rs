@@ -70,8 +70,7 @@ impl FromRequest for AgentAuth {
             let lookup = hash.clone();
             let agent = svc
                 .store
-                .read(move |c| agents::by_key_hash(c, &lookup))
-                .await?
+                .lookup(|c| agents::by_key_hash(c, &lookup))?
                 .filter(|a| a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash));
             svc.limiter
                 .after_lookup(&req, attempt, &hash, true, agent.is_some(), now)?;

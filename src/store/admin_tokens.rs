@@ -13,10 +13,10 @@ pub fn insert(
     token_hash: &str,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO admin_tokens(id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name, token_hash, at.0],
-    )?;
+    )?
+    .execute(params![id, name, token_hash, at.0])?;
     Ok(())
 }
 
@@ -26,8 +26,7 @@ pub fn live_by_hash(
     token_hash: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT name, token_hash FROM admin_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+        .prepare_cached("SELECT name, token_hash FROM admin_tokens WHERE token_hash = ?1 AND revoked_at IS NULL")?.query_row(
             [token_hash],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -33,23 +33,27 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
 
 /// Inserts a new agent; `Ok(false)` when the name is taken.
 pub fn insert(tx: &Transaction<'_>, agent: &AgentRow) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "INSERT INTO agents(id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO agents(id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(name) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             agent.id.as_str(),
             agent.name,
             agent.key_hash,
             agent.created_at.0
-        ],
-    )?;
+        ])?;
     Ok(n == 1)
 }
 
 /// The agent whose key hashes to `key_hash`, revoked or not.
 pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<AgentRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM agents WHERE key_hash = ?1");
-    Ok(conn.query_row(&sql, [key_hash], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([key_hash], from_row)
+        .optional()?)
 }
 
 /// The agent with this id or, failing that, this name.
@@ -58,12 +62,15 @@ pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<Agent
         "SELECT {COLUMNS} FROM agents WHERE id = ?1
          UNION ALL SELECT {COLUMNS} FROM agents WHERE name = ?1 LIMIT 1"
     );
-    Ok(conn.query_row(&sql, [id_or_name], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id_or_name], from_row)
+        .optional()?)
 }
 
 /// Every agent, oldest first.
 pub fn list(conn: &Connection) -> Result<Vec<AgentRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM agents ORDER BY created_at, name"
     ))?;
     let rows = stmt
@@ -74,9 +81,8 @@ pub fn list(conn: &Connection) -> Result<Vec<AgentRow>, StoreError> {
 
 /// Marks an agent revoked; `Ok(false)` when it already was.
 pub fn revoke(tx: &Transaction<'_>, id: &AgentId, at: Timestamp) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "UPDATE agents SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id.as_str(), at.0],
-    )?;
+    let n = tx
+        .prepare_cached("UPDATE agents SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+        .execute(params![id.as_str(), at.0])?;
     Ok(n == 1)
 }

@@ -10,20 +10,16 @@ use crate::clock::Timestamp;
 /// Appends `ev` at time `at` to the chain; returns its `seq`.
 pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64, StoreError> {
     let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev_hash) = match head {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS_HASH.to_owned()),
     };
     let hash = chain_hash(&prev_hash, seq, at, ev);
-    tx.execute(
-        "INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    tx.prepare_cached("INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
         params![
             seq,
             at.0,
@@ -78,12 +74,10 @@ pub fn page(
     limit: i64,
 ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
     let [a, b, c, d, e] = filter.args();
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM audit_events {WHERE}"),
-        params![a, b, c, d, e],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM audit_events {WHERE}"))?
+        .query_row(params![a, b, c, d, e], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
     ))?;
     let rows = stmt
@@ -105,7 +99,7 @@ pub fn for_each_matching(
     mut f: impl FnMut(StoredEvent) -> bool,
 ) -> Result<(), StoreError> {
     let [a, b, c, d, e] = filter.args();
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq"
     ))?;
     let mut rows = stmt.query(params![a, b, c, d, e])?;
@@ -120,22 +114,16 @@ pub fn for_each_matching(
 /// The `seq` of the event whose hash is `hash`, if any (to tell reordered rows from edited ones).
 pub fn seq_of_hash(conn: &Connection, hash: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT seq FROM audit_events WHERE hash = ?1 LIMIT 1",
-            [hash],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT seq FROM audit_events WHERE hash = ?1 LIMIT 1")?
+        .query_row([hash], |r| r.get(0))
         .optional()?)
 }
 
 /// The last event's `seq` and hash, unverified; `None` for an empty trail.
 pub fn head(conn: &Connection) -> Result<Option<(i64, String, Timestamp)>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT seq, hash, at FROM audit_events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, Timestamp(r.get(2)?))),
-        )
+        .prepare_cached("SELECT seq, hash, at FROM audit_events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, Timestamp(r.get(2)?))))
         .optional()?)
 }
 

@@ -14,11 +14,11 @@ pub fn insert(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO login_links(secret_hash, human, next_path, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![secret_hash, human, next_path, now.0, expires_at.0],
-    )?;
+    )?
+    .execute(params![secret_hash, human, next_path, now.0, expires_at.0])?;
     Ok(())
 }
 
@@ -30,13 +30,14 @@ pub fn redeem(
     now: Timestamp,
 ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
     let found = tx
-        .query_row(
+        .prepare_cached(
             "UPDATE login_links SET used_at = ?2
              WHERE secret_hash = ?1 AND used_at IS NULL AND expires_at > ?2
              RETURNING secret_hash, human, next_path",
-            params![secret_hash, now.0],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![secret_hash, now.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     Ok(found)
 }
@@ -48,11 +49,10 @@ pub fn peek(
     now: Timestamp,
 ) -> Result<Option<(Option<String>, bool)>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT next_path, used_at IS NULL AND expires_at > ?2 FROM login_links
              WHERE secret_hash = ?1",
-            params![secret_hash, now.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![secret_hash, now.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }

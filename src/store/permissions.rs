@@ -88,35 +88,35 @@ pub fn pending_of_agent(
 
 /// Stores a new request.
 pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO permissions(id, agent_id, action, resource, requested_scope, scope, context,
             status, reason, rule, policy_version, decided_by, decided_at, ttl_secs, uses_total,
             uses_remaining, token_hash, token_issued_at, expires_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
             ?19, ?20)",
-        params![
-            p.id.as_str(),
-            p.agent_id.as_str(),
-            p.action,
-            p.resource,
-            serde_json::to_string(&p.requested_scope)?,
-            serde_json::to_string(&p.scope)?,
-            serde_json::to_string(&p.context)?,
-            p.status.as_str(),
-            p.reason,
-            p.rule,
-            p.policy_version,
-            p.decided_by,
-            p.decided_at.map(|t| t.0),
-            p.ttl_secs,
-            p.uses_total,
-            p.uses_remaining,
-            p.token_hash,
-            p.token_issued_at.map(|t| t.0),
-            p.expires_at.0,
-            p.created_at.0,
-        ],
-    )?;
+    )?
+    .execute(params![
+        p.id.as_str(),
+        p.agent_id.as_str(),
+        p.action,
+        p.resource,
+        serde_json::to_string(&p.requested_scope)?,
+        serde_json::to_string(&p.scope)?,
+        serde_json::to_string(&p.context)?,
+        p.status.as_str(),
+        p.reason,
+        p.rule,
+        p.policy_version,
+        p.decided_by,
+        p.decided_at.map(|t| t.0),
+        p.ttl_secs,
+        p.uses_total,
+        p.uses_remaining,
+        p.token_hash,
+        p.token_issued_at.map(|t| t.0),
+        p.expires_at.0,
+        p.created_at.0,
+    ])?;
     Ok(())
 }
 
@@ -125,7 +125,10 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<PermissionRow>, StoreEr
     let sql = format!(
         "SELECT {COLUMNS} FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
     );
-    Ok(conn.query_row(&sql, [id], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?)
 }
 
 /// What a decision writes.
@@ -148,11 +151,13 @@ pub fn decide(
     id: &RequestId,
     d: &DecisionUpdate<'_>,
 ) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "UPDATE permissions SET status = ?2, decided_by = ?3, decided_at = ?4, reason = ?5,
+    let n = tx
+        .prepare_cached(
+            "UPDATE permissions SET status = ?2, decided_by = ?3, decided_at = ?4, reason = ?5,
             scope = ?6, ttl_secs = ?7, uses_total = ?8, uses_remaining = ?8, expires_at = ?9
          WHERE id = ?1 AND status = 'pending'",
-        params![
+        )?
+        .execute(params![
             id.as_str(),
             d.to.as_str(),
             d.decided_by,
@@ -162,8 +167,7 @@ pub fn decide(
             d.ttl_secs,
             d.uses,
             d.expires_at.0
-        ],
-    )?;
+        ])?;
     Ok(n == 1)
 }
 
@@ -174,11 +178,12 @@ pub fn set_token(
     token_hash: &str,
     at: Timestamp,
 ) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "UPDATE permissions SET token_hash = ?2, token_issued_at = ?3
+    let n = tx
+        .prepare_cached(
+            "UPDATE permissions SET token_hash = ?2, token_issued_at = ?3
          WHERE id = ?1 AND status = 'approved' AND token_hash IS NULL",
-        params![id.as_str(), token_hash, at.0],
-    )?;
+        )?
+        .execute(params![id.as_str(), token_hash, at.0])?;
     Ok(n == 1)
 }
 
@@ -188,12 +193,13 @@ pub fn consume_use(
     id: &RequestId,
     remaining: i64,
 ) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "UPDATE permissions SET uses_remaining = uses_remaining - 1,
+    let n = tx
+        .prepare_cached(
+            "UPDATE permissions SET uses_remaining = uses_remaining - 1,
             status = CASE WHEN uses_remaining = 1 THEN 'used' ELSE status END
          WHERE id = ?1 AND status = 'approved' AND uses_remaining = ?2 AND uses_remaining > 0",
-        params![id.as_str(), remaining],
-    )?;
+        )?
+        .execute(params![id.as_str(), remaining])?;
     Ok(n == 1)
 }
 
@@ -207,13 +213,14 @@ pub fn end(
     at: Timestamp,
 ) -> Result<bool, StoreError> {
     // A pending request that ends is also decided by whoever ended it.
-    let n = tx.execute(
-        "UPDATE permissions SET status = ?3,
+    let n = tx
+        .prepare_cached(
+            "UPDATE permissions SET status = ?3,
             decided_by = CASE WHEN status = 'pending' THEN ?4 ELSE decided_by END,
             decided_at = CASE WHEN status = 'pending' THEN ?5 ELSE decided_at END
          WHERE id = ?1 AND status = ?2",
-        params![id.as_str(), from.as_str(), to.as_str(), by, at.0],
-    )?;
+        )?
+        .execute(params![id.as_str(), from.as_str(), to.as_str(), by, at.0])?;
     Ok(n == 1)
 }
 
@@ -223,7 +230,7 @@ pub fn due_to_expire(
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<(RequestId, AgentId, Status)>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, agent_id, status FROM permissions
          WHERE status IN ('pending', 'approved') AND expires_at <= ?1
          ORDER BY expires_at LIMIT ?2",
@@ -256,12 +263,10 @@ pub fn page(
     const WHERE: &str = "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.agent_id = ?2)";
     let status = filter.status.map(Status::as_str);
     let agent = filter.agent_id.as_ref().map(AgentId::as_str);
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM permissions p {WHERE}"),
-        params![status, agent],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM permissions p {WHERE}"))?
+        .query_row(params![status, agent], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM permissions p JOIN agents a ON a.id = p.agent_id {WHERE}
          ORDER BY p.created_at DESC, p.rowid DESC LIMIT ?3 OFFSET ?4"
     ))?;

@@ -34,9 +34,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
 
 /// Stores a new session.
 pub fn insert(tx: &Transaction<'_>, s: &SessionRow) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    tx.prepare_cached("INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
         params![
             s.id,
             s.secret_hash,
@@ -61,13 +60,14 @@ pub fn live_by_hash(
          WHERE secret_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2"
     );
     Ok(conn
-        .query_row(&sql, params![secret_hash, now.0], from_row)
+        .prepare_cached(&sql)?
+        .query_row(params![secret_hash, now.0], from_row)
         .optional()?)
 }
 
 /// Every live session, most recently used first.
 pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<SessionRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1
          ORDER BY last_seen_at DESC, id"
     ))?;
@@ -79,30 +79,29 @@ pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<SessionRow>, StoreE
 
 /// Records that a session was used at `at`.
 pub fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at < ?2",
-        params![id, at.0],
-    )?;
+    )?
+    .execute(params![id, at.0])?;
     Ok(())
 }
 
 /// Revokes a live session; returns its human, or `None` when there was no live session `id`.
 pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<Option<String>, StoreError> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "UPDATE sessions SET revoked_at = ?2
              WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING human",
-            params![id, at.0],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![id, at.0], |r| r.get(0))
         .optional()?)
 }
 
 /// Whether any login link or session was ever issued (the first start prints a link if not).
 pub fn anyone_ever_logged_in(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM login_links) OR EXISTS(SELECT 1 FROM sessions)",
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM login_links) OR EXISTS(SELECT 1 FROM sessions)",
+        )?
+        .query_row([], |r| r.get(0))?)
 }

@@ -28,11 +28,11 @@ pub struct OpenMessage {
 /// Links (or re-links, e.g. from a new chat) an approver; `true` when they were not linked.
 pub fn upsert_approver(tx: &Transaction<'_>, a: &ApproverRow) -> Result<bool, StoreError> {
     let existed = find_approver(tx, a.user_id)?.is_some();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO telegram_approvers(user_id, chat_id, name, linked_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(user_id) DO UPDATE SET chat_id = excluded.chat_id, name = excluded.name",
-        params![a.user_id, a.chat_id, a.name, a.linked_at.0],
-    )?;
+    )?
+    .execute(params![a.user_id, a.chat_id, a.name, a.linked_at.0])?;
     Ok(!existed)
 }
 
@@ -42,29 +42,27 @@ pub fn remove_approver(
     user_id: i64,
 ) -> Result<Option<ApproverRow>, StoreError> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "DELETE FROM telegram_approvers WHERE user_id = ?1
              RETURNING user_id, chat_id, name, linked_at",
-            [user_id],
-            approver,
-        )
+        )?
+        .query_row([user_id], approver)
         .optional()?)
 }
 
 /// One linked approver by Telegram user id.
 pub fn find_approver(conn: &Connection, user_id: i64) -> Result<Option<ApproverRow>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT user_id, chat_id, name, linked_at FROM telegram_approvers WHERE user_id = ?1",
-            [user_id],
-            approver,
-        )
+        )?
+        .query_row([user_id], approver)
         .optional()?)
 }
 
 /// All linked approvers, oldest link first.
 pub fn list_approvers(conn: &Connection) -> Result<Vec<ApproverRow>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT user_id, chat_id, name, linked_at FROM telegram_approvers ORDER BY linked_at, user_id",
     )?;
     let rows = stmt.query_map([], approver)?.collect::<Result<_, _>>()?;
@@ -87,10 +85,10 @@ pub fn insert_link_code(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO telegram_link_codes(code_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
-        params![code_hash, now.0, expires_at.0],
-    )?;
+    )?
+    .execute(params![code_hash, now.0, expires_at.0])?;
     Ok(())
 }
 
@@ -101,11 +99,12 @@ pub fn redeem_link_code(
     now: Timestamp,
     user_id: i64,
 ) -> Result<bool, StoreError> {
-    let n = tx.execute(
-        "UPDATE telegram_link_codes SET used_at = ?2, used_by = ?3
+    let n = tx
+        .prepare_cached(
+            "UPDATE telegram_link_codes SET used_at = ?2, used_by = ?3
          WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-        params![code_hash, now.0, user_id],
-    )?;
+        )?
+        .execute(params![code_hash, now.0, user_id])?;
     Ok(n == 1)
 }
 
@@ -120,25 +119,25 @@ pub fn insert_message(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let closed = message_id.is_none().then_some(now.0);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO telegram_messages(request_id, chat_id, message_id, login_link_hash, sent_at,
             closed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            request_id.as_str(),
-            chat_id,
-            message_id,
-            login_link_hash,
-            now.0,
-            closed
-        ],
-    )?;
+    )?
+    .execute(params![
+        request_id.as_str(),
+        chat_id,
+        message_id,
+        login_link_hash,
+        now.0,
+        closed
+    ])?;
     Ok(())
 }
 
 /// Chats that already got (or could not get) a message for this request.
 pub fn chats_messaged(conn: &Connection, request_id: &RequestId) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT chat_id FROM telegram_messages WHERE request_id = ?1 ORDER BY chat_id",
     )?;
     let rows = stmt
@@ -152,7 +151,7 @@ pub fn open_messages(
     conn: &Connection,
     request_id: &RequestId,
 ) -> Result<Vec<OpenMessage>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, chat_id, message_id FROM telegram_messages
          WHERE request_id = ?1 AND closed_at IS NULL ORDER BY id",
     )?;
@@ -170,7 +169,7 @@ pub fn open_messages(
 
 /// Requests that have a message still showing buttons.
 pub fn requests_with_open_messages(conn: &Connection) -> Result<Vec<RequestId>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT request_id FROM telegram_messages WHERE closed_at IS NULL ORDER BY request_id",
     )?;
     let rows = stmt
@@ -182,12 +181,11 @@ pub fn requests_with_open_messages(conn: &Connection) -> Result<Vec<RequestId>, 
 /// Marks a message as showing the outcome, and retires the unused login link it carried.
 pub fn close_message(tx: &Transaction<'_>, id: i64, now: Timestamp) -> Result<(), StoreError> {
     let link: Option<Option<String>> = tx
-        .query_row(
+        .prepare_cached(
             "UPDATE telegram_messages SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL
              RETURNING login_link_hash",
-            params![id, now.0],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![id, now.0], |r| r.get(0))
         .optional()?;
     if let Some(Some(hash)) = link {
         retire_login_link(tx, &hash)?;
@@ -197,37 +195,30 @@ pub fn close_message(tx: &Transaction<'_>, id: i64, now: Timestamp) -> Result<()
 
 /// Retires one login link if it was not used yet.
 pub fn retire_login_link(tx: &Transaction<'_>, hash: &str) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM login_links WHERE secret_hash = ?1 AND used_at IS NULL",
-        [hash],
-    )?;
+    tx.prepare_cached("DELETE FROM login_links WHERE secret_hash = ?1 AND used_at IS NULL")?
+        .execute([hash])?;
     Ok(())
 }
 
 /// Retires every unused login link of `human` (an unlinked approver keeps no way in).
 pub fn retire_login_links(tx: &Transaction<'_>, human: &str) -> Result<usize, StoreError> {
-    Ok(tx.execute(
-        "DELETE FROM login_links WHERE human = ?1 AND used_at IS NULL",
-        [human],
-    )?)
+    Ok(tx
+        .prepare_cached("DELETE FROM login_links WHERE human = ?1 AND used_at IS NULL")?
+        .execute([human])?)
 }
 
 /// The id of the last update handled, if any.
 pub fn last_update_id(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT last_update_id FROM telegram_poll_state WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT last_update_id FROM telegram_poll_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?)
 }
 
 /// Remembers that update `id` was handled.
 pub fn set_last_update_id(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO telegram_poll_state(id, last_update_id) VALUES (1, ?1)
-         ON CONFLICT(id) DO UPDATE SET last_update_id = max(last_update_id, excluded.last_update_id)",
+    tx.prepare_cached("INSERT INTO telegram_poll_state(id, last_update_id) VALUES (1, ?1)
+         ON CONFLICT(id) DO UPDATE SET last_update_id = max(last_update_id, excluded.last_update_id)")?.execute(
         [id],
     )?;
     Ok(())
