@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the release server, installs the SDKs' test dependencies, and runs the TypeScript and
-# Python suites against the real binary (each suite starts its own server on 127.0.0.1:0).
+# Builds the release server (unless AGENT_OTP_BIN names one already built, as .ci/run does),
+# installs the SDKs' test dependencies, and runs the TypeScript and Python suites against the
+# real binary (each suite starts its own server on 127.0.0.1:0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,11 +15,11 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
 fi
 
-echo "== release build of the server"
-cargo build --release --locked
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-export AGENT_OTP_BIN="$target_dir/release/agent-otp"
+if [ -z "${AGENT_OTP_BIN:-}" ]; then
+  echo "== release build of the server (scripts/build-release.sh)"
+  AGENT_OTP_BIN=$(scripts/build-release.sh)
+fi
+export AGENT_OTP_BIN
 echo "server binary: $AGENT_OTP_BIN"
 
 echo "== TypeScript SDK: install, typecheck, build, test"

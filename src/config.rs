@@ -337,7 +337,8 @@ pub fn warn_unknown_env() {
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
         let base = name.strip_suffix("_FILE").unwrap_or(name);
-        if name.starts_with("AGENT_OTP_") && !KNOWN_ENV.contains(&base) {
+        // AGENT_OTP_BIN names the server binary for the test suites (crash test, SDKs).
+        if name.starts_with("AGENT_OTP_") && !KNOWN_ENV.contains(&base) && name != "AGENT_OTP_BIN" {
             tracing::warn!(variable = name, "unknown environment variable ignored");
         }
     }

@@ -1,5 +1,6 @@
 //! The `agent-otp` binary: parses the command line and hands over to the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,6 +13,8 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: `docker logs`, journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     agent_otp::cli::run(agent_otp::cli::Cli::parse()).await
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod client;
+mod health;
 mod login;
 mod operator;
 mod policy;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Manage who may approve from Telegram.
     #[command(subcommand)]
     Telegram(TelegramCommand),
+    /// Check that a running server answers `GET /health` (exit 0) or not (exit 1); for
+    /// container health checks.
+    Health(health::HealthArgs),
     /// Write a consistent copy of the live database to FILE.
     Backup {
         file: PathBuf,
@@ -225,6 +229,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
         Command::Client(command) => client::run(*command).await,
+        Command::Health(args) => health::run(args).await,
         other => tokio::task::spawn_blocking(move || operator::run(other))
             .await
             .unwrap_or_else(|e| Err(format!("command failed: {e}"))),

@@ -15,7 +15,9 @@ use crate::store::{self, Store, StoreError};
 pub(super) fn run(command: Command) -> Result<ExitCode, String> {
     let now = Clock::System.now();
     match command {
-        Command::Serve(_) | Command::Client(_) => Err("not an operator command".into()),
+        Command::Serve(_) | Command::Client(_) | Command::Health(_) => {
+            Err("not an operator command".into())
+        }
         Command::Login(args) => super::login::run(args),
         Command::Agent(AgentCommand::Create { name, data }) => {
             let store = open(&data)?;

@@ -10,6 +10,8 @@ mod bad_input;
 mod cli;
 mod client;
 mod concurrency;
+mod crash;
+mod deploy;
 mod flows;
 mod limits;
 mod mcp;
