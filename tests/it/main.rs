@@ -12,6 +12,7 @@ mod client;
 mod concurrency;
 mod flows;
 mod mcp;
+mod openapi;
 mod policy_cli;
 mod policy_reload;
 mod scopes;
