@@ -54,7 +54,7 @@ impl NewEvent {
 }
 
 /// An event as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredEvent {
     pub seq: i64,

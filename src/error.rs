@@ -101,5 +101,42 @@ impl From<crate::secret::RngError> for Error {
     }
 }
 
+/// Every code the API can send: one per variant, plus `METHOD_NOT_ALLOWED` from the router.
+pub const CODES: &[&str] = &[
+    "VALIDATION_ERROR",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+];
+
 /// Shorthand used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed() {
+        let all = [
+            Error::invalid("f", "p"),
+            Error::Unauthorized(String::new()),
+            Error::Forbidden(String::new()),
+            Error::NotFound(String::new()),
+            Error::Conflict(String::new()),
+            Error::PayloadTooLarge(String::new()),
+            Error::RateLimited {
+                retry_after_secs: 1,
+            },
+            Error::Internal(String::new()),
+        ];
+        for e in all {
+            assert!(CODES.contains(&e.code()), "{} is missing", e.code());
+        }
+    }
+}

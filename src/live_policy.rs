@@ -92,7 +92,7 @@ pub fn load_file(path: &Path) -> Result<Policy, LoadError> {
 }
 
 /// Why the last reload was refused. Cleared by the next successful one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReloadFailure {
     /// When the reload was attempted.
@@ -106,7 +106,7 @@ pub struct ReloadFailure {
 }
 
 /// What `/health` and the web policy page show.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyStatus {
     /// SHA-256 of the policy in force.

@@ -11,6 +11,9 @@ use std::time::Duration;
 use rusqlite::Transaction;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use crate::api::schema;
 
 use crate::audit::NewEvent;
 use crate::clock::{Clock, Timestamp};
@@ -65,7 +68,7 @@ pub enum RequestOutcome {
 }
 
 /// A request as shown to its agent or to a human.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionView {
     pub id: RequestId,
@@ -74,8 +77,13 @@ pub struct PermissionView {
     pub agent_name: String,
     pub action: String,
     pub resource: Option<String>,
+    /// What the token allows: the request narrowed by the policy and the human.
+    #[schema(schema_with = schema::scope)]
     pub scope: Map<String, Value>,
+    /// The scope as the agent asked for it.
+    #[schema(schema_with = schema::scope)]
     pub requested_scope: Map<String, Value>,
+    #[schema(schema_with = schema::json_object)]
     pub context: Map<String, Value>,
     pub reason: Option<String>,
     pub rule: Option<String>,
@@ -84,6 +92,7 @@ pub struct PermissionView {
     pub decided_at: Option<Timestamp>,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
+    /// Token lifetime in seconds.
     pub ttl: i64,
     pub uses_remaining: i64,
     pub token_issued: bool,
@@ -120,30 +129,38 @@ impl PermissionView {
 }
 
 /// What `verify` answers.
-#[derive(Debug, Serialize)]
-#[serde(untagged, rename_all_fields = "camelCase")]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
 pub enum VerifyOutcome {
+    #[serde(rename_all = "camelCase")]
     Valid {
+        #[schema(schema_with = schema::always_true)]
         valid: bool,
+        #[schema(schema_with = schema::scope)]
         scope: Map<String, Value>,
         uses_remaining: i64,
         expires_at: Timestamp,
     },
     Invalid {
+        #[schema(schema_with = schema::always_false)]
         valid: bool,
         reason: String,
     },
 }
 
 /// What `use` answers.
-#[derive(Debug, Serialize)]
-#[serde(untagged, rename_all_fields = "camelCase")]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
 pub enum UseOutcome {
+    #[serde(rename_all = "camelCase")]
     Used {
+        #[schema(schema_with = schema::always_true)]
         success: bool,
         uses_remaining: i64,
     },
+    #[serde(rename_all = "camelCase")]
     Refused {
+        #[schema(schema_with = schema::always_false)]
         success: bool,
         uses_remaining: i64,
         reason: String,

@@ -1,42 +1,78 @@
 //! The admin routes, for humans scripting decisions: list and read requests, approve (narrowing
 //! only), deny, revoke, manage agents, read the audit trail. Agent keys get 403 here.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::HumanAuth;
-use super::{PageQuery, envelope, optional_json, resource};
+use super::envelope::{self, Failure, Page, Success};
+use super::{Endpoint, Object, PageQuery, optional_json, schema};
 use crate::agents;
+use crate::audit::StoredEvent;
 use crate::clock::Timestamp;
-use crate::domain::Actor;
 use crate::domain::request::ApprovalEdits;
+use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
-use crate::service::Service;
+use crate::service::{PermissionView, Service};
+use crate::store::agents::AgentRow;
 use crate::store::{agents as agent_sql, audit, permissions};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/admin/permissions").route(web::get().to(list_permissions)))
-        .service(resource("/admin/permissions/{id}").route(web::get().to(get_permission)))
-        .service(resource("/admin/permissions/{id}/approve").route(web::post().to(approve)))
-        .service(resource("/admin/permissions/{id}/deny").route(web::post().to(deny)))
-        .service(resource("/admin/permissions/{id}/revoke").route(web::post().to(revoke)))
-        .service(
-            resource("/admin/agents")
-                .route(web::get().to(list_agents))
-                .route(web::post().to(create_agent)),
-        )
-        .service(resource("/admin/agents/{id}").route(web::delete().to(revoke_agent)))
-        .service(resource("/admin/audit").route(web::get().to(list_audit)));
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::GET, "/admin/permissions", list_permissions),
+        Endpoint::new(Method::GET, "/admin/permissions/{id}", get_permission),
+        Endpoint::new(Method::POST, "/admin/permissions/{id}/approve", approve),
+        Endpoint::new(Method::POST, "/admin/permissions/{id}/deny", deny),
+        Endpoint::new(Method::POST, "/admin/permissions/{id}/revoke", revoke),
+        Endpoint::new(Method::GET, "/admin/agents", list_agents),
+        Endpoint::new(Method::POST, "/admin/agents", create_agent),
+        Endpoint::new(Method::DELETE, "/admin/agents/{id}", revoke_agent),
+        Endpoint::new(Method::GET, "/admin/audit", list_audit),
+    ]
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_permissions,
+    get_permission,
+    approve,
+    deny,
+    revoke,
+    list_agents,
+    create_agent,
+    revoke_agent,
+    list_audit
+))]
+pub(super) struct Doc;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PermissionFilter {
-    status: Option<String>,
+    /// Only requests with this status.
+    #[param(inline)]
+    status: Option<Status>,
+    /// Only this agent's requests (id or name).
     agent: Option<String>,
 }
 
+/// Lists requests, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/permissions",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(PermissionFilter, PageQuery),
+    responses(
+        (status = 200, description = "One page of requests", body = Page<PermissionView>),
+        (status = 400, description = "Bad filter or paging", body = Failure),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key", body = Failure),
+        (status = 404, description = "No such agent", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn list_permissions(
     svc: web::Data<Service>,
     _human: HumanAuth,
@@ -44,23 +80,9 @@ async fn list_permissions(
     paging: web::Query<PageQuery>,
 ) -> Result<HttpResponse> {
     let (page, limit, offset) = paging.resolve()?;
-    let status = match &query.status {
-        Some(s) => Some(s.parse().map_err(|e: String| Error::invalid("status", e))?),
-        None => None,
-    };
+    let status = query.status;
     let agent_id = match &query.agent {
-        Some(a) => {
-            let a = a.clone();
-            let found = svc
-                .store
-                .read(move |c| agent_sql::by_id_or_name(c, &a))
-                .await?;
-            Some(
-                found
-                    .ok_or_else(|| Error::invalid("agent", "no such agent"))?
-                    .id,
-            )
-        }
+        Some(a) => Some(agent_named(&svc, a).await?.id),
         None => None,
     };
     let filter = permissions::Filter { status, agent_id };
@@ -68,6 +90,31 @@ async fn list_permissions(
     Ok(envelope::page(items, page, limit, total))
 }
 
+/// The agent filter of the lists: an agent that does not exist is a 404, not an empty list,
+/// so a typo does not read as "no activity".
+async fn agent_named(svc: &Service, id_or_name: &str) -> Result<AgentRow> {
+    let a = id_or_name.to_owned();
+    svc.store
+        .read(move |c| agent_sql::by_id_or_name(c, &a))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no agent with id or name {id_or_name:?}")))
+}
+
+/// Reads any request (never shows a token).
+#[utoipa::path(
+    get,
+    path = "/admin/permissions/{id}",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "The request", body = Success<PermissionView>),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key", body = Failure),
+        (status = 404, description = "No such request", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn get_permission(
     svc: web::Data<Service>,
     _human: HumanAuth,
@@ -76,7 +123,25 @@ async fn get_permission(
     Ok(envelope::ok(StatusCode::OK, svc.get_for_human(&id).await?))
 }
 
-/// An empty body is allowed: approve as asked.
+/// Approves a pending request, optionally narrowing it. An empty body approves as asked.
+#[utoipa::path(
+    post,
+    path = "/admin/permissions/{id}/approve",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    request_body(content = Option<ApprovalEdits>, description = "Optional narrowing"),
+    responses(
+        (status = 200, description = "Approved; the agent collects the token on its next read", body = Success<PermissionView>),
+        (status = 400, description = "Bad body, or an edit that would widen the request", body = Failure),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
+        (status = 404, description = "No such request", body = Failure),
+        (status = 409, description = "Already decided or expired", body = Failure),
+        (status = 413, description = "Body larger than 64 KiB", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn approve(
     svc: web::Data<Service>,
     human: HumanAuth,
@@ -90,12 +155,34 @@ async fn approve(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Why the request is denied.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DenyBody {
+pub struct DenyBody {
+    /// Shown to the agent.
+    #[schema(schema_with = schema::note)]
     reason: Option<String>,
 }
 
+/// Denies a pending request. An empty body gives the default reason.
+#[utoipa::path(
+    post,
+    path = "/admin/permissions/{id}/deny",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    request_body(content = Option<DenyBody>, description = "Optional reason"),
+    responses(
+        (status = 200, description = "Denied", body = Success<PermissionView>),
+        (status = 400, description = "Bad body", body = Failure),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
+        (status = 404, description = "No such request", body = Failure),
+        (status = 409, description = "Already decided or expired", body = Failure),
+        (status = 413, description = "Body larger than 64 KiB", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn deny(
     svc: web::Data<Service>,
     human: HumanAuth,
@@ -109,6 +196,22 @@ async fn deny(
     ))
 }
 
+/// Revokes a pending or approved request; its token stops working at once.
+#[utoipa::path(
+    post,
+    path = "/admin/permissions/{id}/revoke",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Revoked", body = Success<PermissionView>),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
+        (status = 404, description = "No such request", body = Failure),
+        (status = 409, description = "Already denied, expired, used or revoked", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn revoke(
     svc: web::Data<Service>,
     human: HumanAuth,
@@ -118,6 +221,19 @@ async fn revoke(
     Ok(envelope::ok(StatusCode::OK, view))
 }
 
+/// Lists every agent, oldest first.
+#[utoipa::path(
+    get,
+    path = "/admin/agents",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    responses(
+        (status = 200, description = "Every agent", body = Success<Vec<AgentRow>>),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn list_agents(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpResponse> {
     let list = svc
         .store
@@ -126,29 +242,75 @@ async fn list_agents(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpR
     Ok(envelope::ok(StatusCode::OK, list))
 }
 
-#[derive(Debug, Deserialize)]
+/// The agent to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewAgent {
+pub struct NewAgent {
+    #[schema(schema_with = schema::agent_name)]
     name: String,
 }
 
+/// A new agent and its key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAgent {
+    #[serde(flatten)]
+    agent: AgentRow,
+    /// `ak_…`; only its hash is stored.
+    key: String,
+}
+
+/// Creates an agent; the answer holds its key, which is never shown again.
+#[utoipa::path(
+    post,
+    path = "/admin/agents",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    request_body = NewAgent,
+    responses(
+        (status = 201, description = "Created", body = Success<CreatedAgent>),
+        (status = 400, description = "Bad body or name", body = Failure),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
+        (status = 409, description = "The name is taken", body = Failure),
+        (status = 413, description = "Body larger than 64 KiB", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn create_agent(
     svc: web::Data<Service>,
     human: HumanAuth,
-    body: web::Json<NewAgent>,
+    body: web::Json<Object<NewAgent>>,
 ) -> Result<HttpResponse> {
-    let name = body.into_inner().name;
+    let name = body.into_inner().0.name;
     let now = svc.clock.now();
     let by = Actor::Human(human.name);
     let (agent, key) = svc
         .store
         .write(move |tx| agents::create(tx, &name, &by, now))
         .await?;
-    let mut data = serde_json::to_value(&agent).map_err(|e| Error::Internal(e.to_string()))?;
-    data["key"] = json!(key.expose());
-    Ok(envelope::ok(StatusCode::CREATED, data))
+    let created = CreatedAgent {
+        agent,
+        key: key.expose().to_owned(),
+    };
+    Ok(envelope::ok(StatusCode::CREATED, created))
 }
 
+/// Revokes an agent by id or name; its key stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/admin/agents/{id}",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(("id" = String, Path, description = "Agent id or name")),
+    responses(
+        (status = 200, description = "Revoked", body = Success<AgentRow>),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
+        (status = 404, description = "No such agent", body = Failure),
+        (status = 409, description = "Already revoked", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn revoke_agent(
     svc: web::Data<Service>,
     human: HumanAuth,
@@ -166,15 +328,39 @@ async fn revoke_agent(
 
 /// `GET /admin/audit` filters: `agent` (name or id), `request`, `event` (type, e.g.
 /// `token.used`), `since` (inclusive) and `until` (exclusive) as RFC 3339; newest first, paged.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditFilter {
+    /// Only events about this request id.
     request: Option<String>,
+    /// Only events about this agent (id or name).
     agent: Option<String>,
+    /// Only events of this type, e.g. `token.used`.
     event: Option<String>,
+    /// From this instant (inclusive), RFC 3339.
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Before this instant (exclusive), RFC 3339.
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 
+/// Reads the audit trail, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin",
+    security(("adminToken" = []), ("webSession" = [])),
+    params(AuditFilter, PageQuery),
+    responses(
+        (status = 200, description = "One page of events", body = Page<StoredEvent>),
+        (status = 400, description = "Bad filter or paging", body = Failure),
+        (status = 401, description = "No admin token or web session", body = Failure),
+        (status = 403, description = "An agent key", body = Failure),
+        (status = 404, description = "No such agent", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn list_audit(
     svc: web::Data<Service>,
     _human: HumanAuth,
@@ -190,19 +376,8 @@ async fn list_audit(
             .transpose()
     };
     let (since, until) = (time("since", &query.since)?, time("until", &query.until)?);
-    let agent_id = match query.agent {
-        Some(a) => {
-            let found = svc
-                .store
-                .read(move |c| agent_sql::by_id_or_name(c, &a))
-                .await?;
-            Some(
-                found
-                    .ok_or_else(|| Error::invalid("agent", "no such agent"))?
-                    .id
-                    .0,
-            )
-        }
+    let agent_id = match &query.agent {
+        Some(a) => Some(agent_named(&svc, a).await?.id.0),
         None => None,
     };
     let filter = audit::Filter {

@@ -1,28 +1,95 @@
 //! The response envelope: `{"success":true,"data":…[,"meta":…]}` or
 //! `{"success":false,"error":{"code","message","details"}}`, and the mapping of
-//! [`Error`](crate::error::Error) to HTTP status codes.
+//! [`Error`](crate::error::Error) to HTTP status codes. The types here are also the envelope's
+//! OpenAPI schemas, so the document describes exactly what is sent.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
+use super::schema;
 use crate::error::Error;
+
+/// A success: `data` is the answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Success<T> {
+    /// Always `true`.
+    #[schema(schema_with = schema::always_true)]
+    pub success: bool,
+    pub data: T,
+}
+
+/// A success carrying one page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    /// Always `true`.
+    #[schema(schema_with = schema::always_true)]
+    pub success: bool,
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
+/// Where a page sits in its list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageMeta {
+    /// This page, from 1.
+    pub page: i64,
+    /// Items per page.
+    pub limit: i64,
+    /// Items in the whole list.
+    pub total: i64,
+    /// Pages in the whole list (0 when it is empty).
+    pub total_pages: i64,
+}
+
+/// A failure: no `data`, only `error`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Failure<'a> {
+    /// Always `false`.
+    #[schema(schema_with = schema::always_false)]
+    pub success: bool,
+    pub error: ErrorBody<'a>,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// A stable machine code.
+    #[schema(schema_with = schema::error_code)]
+    pub code: &'a str,
+    /// A sentence for a human.
+    pub message: &'a str,
+    /// For `VALIDATION_ERROR`: each bad field (or `body`, `query`) with its problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
+    pub details: Option<&'a Map<String, Value>>,
+}
 
 /// A success envelope with `status`.
 pub fn ok<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "success": true, "data": data }))
+    HttpResponse::build(status).json(Success {
+        success: true,
+        data,
+    })
 }
 
 /// A success envelope for one page of a list.
 pub fn page<T: Serialize>(items: Vec<T>, page: i64, limit: i64, total: i64) -> HttpResponse {
     let total_pages = (total + limit - 1) / limit;
-    HttpResponse::Ok().json(json!({
-        "success": true,
-        "data": items,
-        "meta": { "page": page, "limit": limit, "total": total, "totalPages": total_pages },
-    }))
+    HttpResponse::Ok().json(Page {
+        success: true,
+        data: items,
+        meta: PageMeta {
+            page,
+            limit,
+            total,
+            total_pages,
+        },
+    })
 }
 
 /// An error envelope.
@@ -32,11 +99,14 @@ pub fn error_response(
     message: &str,
     details: Option<&Map<String, Value>>,
 ) -> HttpResponse {
-    let mut error = json!({ "code": code, "message": message });
-    if let Some(d) = details {
-        error["details"] = Value::Object(d.clone());
-    }
-    HttpResponse::build(status).json(json!({ "success": false, "error": error }))
+    HttpResponse::build(status).json(Failure {
+        success: false,
+        error: ErrorBody {
+            code,
+            message,
+            details,
+        },
+    })
 }
 
 impl ResponseError for Error {

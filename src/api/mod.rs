@@ -1,20 +1,79 @@
-//! The JSON API under `/api/v1`: agent routes, admin routes and health. Each area registers its
-//! own routes; request bodies are size-limited and strictly parsed, and every error leaves in the
-//! one envelope of [`envelope`].
+//! The JSON API under `/api/v1`: agent routes, admin routes, health, and the OpenAPI document
+//! that describes them. Each area lists its endpoints; one table per prefix drives both the
+//! router and [`routes`], which the OpenAPI test compares with the document. Request bodies are
+//! size-limited and strictly parsed, and every error leaves in the one envelope of [`envelope`].
 
 mod admin;
 mod auth;
 pub mod envelope;
 mod health;
+pub mod openapi;
 mod permissions;
+pub mod schema;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::Method;
+use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, web};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 
 use crate::error::Error;
 
 /// Largest JSON body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where the versioned API lives.
+pub const PREFIX: &str = "/api/v1";
+
+/// One route: a method on a path (relative to its prefix) and its handler.
+struct Endpoint {
+    method: Method,
+    path: &'static str,
+    route: Route,
+}
+
+impl Endpoint {
+    fn new<F, Args>(method: Method, path: &'static str, handler: F) -> Endpoint
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Endpoint {
+            route: web::method(method.clone()).to(handler),
+            method,
+            path,
+        }
+    }
+}
+
+/// Endpoints outside `/api/v1`.
+fn root_endpoints() -> Vec<Endpoint> {
+    let mut all = health::endpoints();
+    all.extend(openapi::endpoints());
+    all
+}
+
+/// Endpoints under `/api/v1`.
+fn versioned_endpoints() -> Vec<Endpoint> {
+    let mut all = health::endpoints();
+    all.extend(permissions::endpoints());
+    all.extend(admin::endpoints());
+    all
+}
+
+/// Every `(method, full path)` the API serves, in registration order.
+pub fn routes() -> Vec<(Method, String)> {
+    let root = root_endpoints()
+        .into_iter()
+        .map(|e| (e.method, e.path.to_owned()));
+    let versioned = versioned_endpoints()
+        .into_iter()
+        .map(|e| (e.method, format!("{PREFIX}{}", e.path)));
+    root.chain(versioned).collect()
+}
 
 /// Registers every API route, the body and query rules, and the JSON 404 under `/api/v1`
 /// (other paths belong to the web pages, which answer with an HTML 404).
@@ -26,32 +85,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
     .app_data(web::QueryConfig::default().error_handler(query_error))
-    .configure(health::configure)
+    .configure(|cfg| register(cfg, root_endpoints()))
     .service(
-        web::scope("/api/v1")
-            .configure(health::configure)
-            .configure(permissions::configure)
-            .configure(admin::configure)
+        web::scope(PREFIX)
+            .configure(|cfg| register(cfg, versioned_endpoints()))
             .default_service(web::to(not_found)),
     );
 }
 
-/// A resource whose other methods answer 405 in the envelope.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// One resource per path, in first-seen order; other methods on it answer 405 with `Allow`.
+fn register(cfg: &mut web::ServiceConfig, endpoints: Vec<Endpoint>) {
+    let mut paths: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
+    for e in endpoints {
+        match paths.iter_mut().find(|(p, ..)| *p == e.path) {
+            Some((_, methods, routes)) => {
+                methods.push(e.method);
+                routes.push(e.route);
+            }
+            None => paths.push((e.path, vec![e.method], vec![e.route])),
+        }
+    }
+    for (path, methods, routes) in paths {
+        let allow = methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let resource = routes
+            .into_iter()
+            .fold(web::resource(path), |r, route| r.route(route))
+            .default_service(web::to(move || method_not_allowed(allow.clone())));
+        cfg.service(resource);
+    }
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound("no such route".into()))
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    envelope::error_response(
+async fn method_not_allowed(allow: String) -> HttpResponse {
+    let mut resp = envelope::error_response(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
         "this method is not allowed on this route",
         None,
-    )
+    );
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(ALLOW, v);
+    }
+    resp
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -71,19 +153,50 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     Error::invalid("query", err.to_string()).into()
 }
 
-/// A JSON body that may be left out entirely (then `T::default()`); if present it is parsed as
-/// strictly as any other body.
-fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+/// A JSON body that must be an object. Serde alone would also read a struct from an array of
+/// its fields in order (`["email.send"]`), which no client means and the document does not allow.
+struct Object<T>(T);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(d)?;
+        serde_json::from_value(Value::Object(map))
+            .map(Object)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A JSON body that may be left out entirely or be `null` (then `T::default()`); otherwise it
+/// must be an object, parsed as strictly as any other body.
+fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error> {
+    // JSON's own whitespace only: a form feed is not "nothing", it is a malformed body.
+    let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = body
+        .iter()
+        .position(|b| !json_space(b))
+        .unwrap_or(body.len());
+    let end = body
+        .iter()
+        .rposition(|b| !json_space(b))
+        .map_or(start, |i| i + 1);
+    let text = &body[start..end];
+    if text.is_empty() || text == b"null" {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| Error::invalid("body", e.to_string()))
+    serde_json::from_slice::<Object<T>>(text)
+        .map(|o| o.0)
+        .map_err(|e| Error::invalid("body", e.to_string()))
 }
 
 /// `?page=&limit=` for lists: page from 1, limit 1–100 (default 20).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 

@@ -3,36 +3,105 @@
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AgentAuth;
-use super::{envelope, resource};
-use crate::domain::Actor;
+use super::envelope::{self, Failure, Success};
+use super::{Endpoint, Object, schema};
+use crate::clock::Timestamp;
 use crate::domain::request::{RequestInput, check_action_details};
+use crate::domain::{Actor, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::service::{MAX_WAIT_SECS, RequestOutcome, Service};
+use crate::service::{
+    MAX_WAIT_SECS, PermissionView, RequestOutcome, Service, UseOutcome, VerifyOutcome,
+};
 
 /// Longest token string looked at; real ones are 44 characters.
-const MAX_TOKEN_CHARS: usize = 256;
+pub const MAX_TOKEN_CHARS: usize = 256;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/permissions/request").route(web::post().to(request)))
-        .service(resource("/permissions/{id}").route(web::get().to(get)))
-        .service(resource("/permissions/{id}/verify").route(web::post().to(verify)))
-        .service(resource("/permissions/{id}/use").route(web::post().to(use_token)))
-        .service(resource("/permissions/{id}/revoke").route(web::post().to(revoke)));
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/permissions/request", request),
+        Endpoint::new(Method::GET, "/permissions/{id}", get),
+        Endpoint::new(Method::POST, "/permissions/{id}/verify", verify),
+        Endpoint::new(Method::POST, "/permissions/{id}/use", use_token),
+        Endpoint::new(Method::POST, "/permissions/{id}/revoke", revoke),
+    ]
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(request, get, verify, use_token, revoke))]
+pub(super) struct Doc;
+
+/// The policy denied the request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDenied {
+    id: RequestId,
+    #[schema(schema_with = schema::status_denied)]
+    status: Status,
+    reason: String,
+    expires_at: Timestamp,
+}
+
+/// The policy approved the request: here is the token, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestApproved {
+    id: RequestId,
+    #[schema(schema_with = schema::status_approved)]
+    status: Status,
+    /// `otp_…`; only its hash is stored.
+    token: String,
+    #[schema(schema_with = schema::scope)]
+    scope: Map<String, Value>,
+    uses_remaining: i64,
+    expires_at: Timestamp,
+}
+
+/// A human must decide: wait on `webhookUrl` (or poll the request).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestPending {
+    id: RequestId,
+    #[schema(schema_with = schema::status_pending)]
+    status: Status,
+    /// The human's approval page (it needs a human login).
+    approval_url: String,
+    /// Where the agent can wait for the decision (`GET` this request with `?wait=60`).
+    webhook_url: String,
+    expires_at: Timestamp,
+}
+
+/// Asks for permission to do one thing; the policy decides at once or asks a human.
+#[utoipa::path(
+    post,
+    path = "/permissions/request",
+    operation_id = "request_permission",
+    tag = "agent",
+    security(("agentKey" = [])),
+    request_body = RequestInput,
+    responses(
+        (status = 200, description = "Denied by policy", body = Success<RequestDenied>),
+        (status = 201, description = "Approved by policy; the token is in the answer", body = Success<RequestApproved>),
+        (status = 202, description = "Waiting for a human", body = Success<RequestPending>),
+        (status = 400, description = "Bad body (every bad field in `details`)", body = Failure),
+        (status = 401, description = "Missing, unknown or revoked agent key", body = Failure),
+        (status = 413, description = "Body larger than 64 KiB", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn request(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
-    body: web::Json<RequestInput>,
+    body: web::Json<Object<RequestInput>>,
 ) -> Result<HttpResponse> {
-    let valid = body.into_inner().validate()?;
+    let valid = body.into_inner().0.validate()?;
     Ok(match svc.request(&agent, valid).await? {
         RequestOutcome::Denied {
             id,
@@ -40,7 +109,12 @@ async fn request(
             expires_at,
         } => envelope::ok(
             StatusCode::OK,
-            json!({ "id": id, "status": "denied", "reason": reason, "expiresAt": expires_at }),
+            RequestDenied {
+                id,
+                status: Status::Denied,
+                reason,
+                expires_at,
+            },
         ),
         RequestOutcome::Approved {
             id,
@@ -50,14 +124,14 @@ async fn request(
             expires_at,
         } => envelope::ok(
             StatusCode::CREATED,
-            json!({
-                "id": id,
-                "status": "approved",
-                "token": token.expose(),
-                "scope": scope,
-                "usesRemaining": uses_remaining,
-                "expiresAt": expires_at,
-            }),
+            RequestApproved {
+                id,
+                status: Status::Approved,
+                token: token.expose().to_owned(),
+                scope,
+                uses_remaining,
+                expires_at,
+            },
         ),
         RequestOutcome::Pending {
             id,
@@ -66,22 +140,41 @@ async fn request(
             expires_at,
         } => envelope::ok(
             StatusCode::ACCEPTED,
-            json!({
-                "id": id,
-                "status": "pending",
-                "approvalUrl": approval_url,
-                "webhookUrl": webhook_url,
-                "expiresAt": expires_at,
-            }),
+            RequestPending {
+                id,
+                status: Status::Pending,
+                approval_url,
+                webhook_url,
+                expires_at,
+            },
         ),
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WaitQuery {
+    /// Seconds to wait while the request is pending (0–60).
+    #[param(minimum = 0, maximum = 60)]
     wait: Option<u64>,
 }
 
+/// Reads one of the caller's requests. The first read after a human approval carries the token.
+#[utoipa::path(
+    get,
+    path = "/permissions/{id}",
+    operation_id = "get_own_permission",
+    tag = "agent",
+    security(("agentKey" = [])),
+    params(("id" = String, Path, description = "Request id"), WaitQuery),
+    responses(
+        (status = 200, description = "The request", body = Success<PermissionView>),
+        (status = 400, description = "Bad `wait`", body = Failure),
+        (status = 401, description = "Missing, unknown or revoked agent key", body = Failure),
+        (status = 404, description = "No such request, or another agent's", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn get(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
@@ -101,17 +194,23 @@ async fn get(
     Ok(envelope::ok(StatusCode::OK, view))
 }
 
-#[derive(Deserialize)]
+/// A token to check.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VerifyBody {
+pub struct VerifyBody {
+    #[schema(schema_with = schema::token)]
     token: String,
 }
 
-#[derive(Deserialize)]
+/// A token to use, with what is being done.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct UseBody {
+pub struct UseBody {
+    #[schema(schema_with = schema::token)]
     token: String,
+    /// Checked against the granted scope.
     #[serde(default)]
+    #[schema(schema_with = schema::nullable_json_object)]
     action_details: Option<Map<String, Value>>,
 }
 
@@ -125,27 +224,63 @@ fn token_from(raw: String) -> Result<Secret> {
     Ok(Secret::new(raw))
 }
 
+/// Checks a token without using it.
+#[utoipa::path(
+    post,
+    path = "/permissions/{id}/verify",
+    operation_id = "verify_token",
+    tag = "agent",
+    security(("agentKey" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "Whether the token is valid now", body = Success<VerifyOutcome>),
+        (status = 400, description = "Bad body", body = Failure),
+        (status = 401, description = "Missing, unknown or revoked agent key", body = Failure),
+        (status = 404, description = "No such request, or another agent's", body = Failure),
+        (status = 413, description = "Body larger than 64 KiB", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn verify(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
     id: web::Path<String>,
-    body: web::Json<VerifyBody>,
+    body: web::Json<Object<VerifyBody>>,
 ) -> Result<HttpResponse> {
-    let token = token_from(body.into_inner().token)?;
+    let token = token_from(body.into_inner().0.token)?;
     let outcome = svc.verify(&agent.id, &id, token.expose()).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
 
+/// Uses a token once; `actionDetails` must fit its scope.
+#[utoipa::path(
+    post,
+    path = "/permissions/{id}/use",
+    operation_id = "use_token",
+    tag = "agent",
+    security(("agentKey" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    request_body = UseBody,
+    responses(
+        (status = 200, description = "Used, or refused with a reason and code", body = Success<UseOutcome>),
+        (status = 400, description = "Bad body", body = Failure),
+        (status = 401, description = "Missing, unknown or revoked agent key", body = Failure),
+        (status = 404, description = "No such request, or another agent's", body = Failure),
+        (status = 413, description = "Body larger than 64 KiB", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn use_token(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
     id: web::Path<String>,
-    body: web::Json<UseBody>,
+    body: web::Json<Object<UseBody>>,
 ) -> Result<HttpResponse> {
     let UseBody {
         token,
         action_details,
-    } = body.into_inner();
+    } = body.into_inner().0;
     let token = token_from(token)?;
     if let Some(details) = &action_details {
         check_action_details(details)?;
@@ -154,6 +289,22 @@ async fn use_token(
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
 
+/// Revokes one of the caller's pending or approved requests; its token stops working at once.
+#[utoipa::path(
+    post,
+    path = "/permissions/{id}/revoke",
+    operation_id = "revoke_own_permission",
+    tag = "agent",
+    security(("agentKey" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Revoked", body = Success<PermissionView>),
+        (status = 401, description = "Missing, unknown or revoked agent key", body = Failure),
+        (status = 404, description = "No such request, or another agent's", body = Failure),
+        (status = 409, description = "Already denied, expired, used or revoked", body = Failure),
+        (status = 500, description = "Internal error", body = Failure),
+    )
+)]
 async fn revoke(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,

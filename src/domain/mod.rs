@@ -6,7 +6,7 @@ pub mod request;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
@@ -14,7 +14,7 @@ use crate::clock::Timestamp;
 ///
 /// `pending → approved | denied | expired | revoked`; `approved → used | revoked | expired`.
 /// `denied`, `expired`, `used` and `revoked` are final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
@@ -105,7 +105,7 @@ impl fmt::Display for Actor {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
         pub struct $name(pub String);
 

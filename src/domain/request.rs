@@ -1,8 +1,11 @@
 //! What an agent may ask for, and what a human may change when approving: the input limits of
 //! the wire contract, checked all at once so the caller learns every bad field in one answer.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::api::schema;
 
 use crate::error::{Error, Result};
 use crate::scope;
@@ -31,20 +34,51 @@ pub const JSON_ITEMS_MAX: usize = 256;
 pub const NOTE_MAX_CHARS: usize = 1000;
 
 /// The body of `POST /permissions/request`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RequestInput {
+    /// What the agent wants to do, e.g. `email.send`.
+    #[schema(schema_with = schema::action)]
     pub action: String,
+    /// What it acts on, e.g. a path or an address.
     #[serde(default)]
+    #[schema(schema_with = schema::resource)]
     pub resource: Option<String>,
+    /// Constraints the agent accepts; the policy and the human may only narrow them.
     #[serde(default)]
+    #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
+    /// Why, for the human deciding (never enforced).
     #[serde(default)]
+    #[schema(schema_with = schema::nullable_json_object)]
     pub context: Option<Map<String, Value>>,
-    #[serde(default)]
+    /// Token lifetime in seconds (default 300).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 30, maximum = 3600)]
     pub ttl: Option<i64>,
-    #[serde(default)]
+    /// How many times the token may be used (default 1).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 100)]
     pub uses: Option<i64>,
+}
+
+/// An optional whole number, also when written `300.0` (JSON Schema's `integer` allows that,
+/// and so do clients whose numbers are all floats).
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        // Out-of-range values saturate and then fail the range check with a clear message.
+        #[allow(clippy::cast_possible_truncation)]
+        Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid number {n}, expected a whole number"
+        ))),
+    }
 }
 
 /// A request that passed every input rule.
@@ -102,16 +136,24 @@ impl RequestInput {
 }
 
 /// What a human may change when approving: each only narrows what was asked.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApprovalEdits {
-    #[serde(default)]
+    /// A shorter token lifetime, in seconds (at most what was asked).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 30, maximum = 3600)]
     pub ttl: Option<i64>,
-    #[serde(default)]
+    /// Fewer uses (at most what was asked).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 100)]
     pub uses: Option<i64>,
+    /// Narrower scope values: smaller numbers, shorter lists, `false` booleans.
     #[serde(default)]
+    #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
+    /// A note for the audit trail.
     #[serde(default)]
+    #[schema(schema_with = schema::note)]
     pub note: Option<String>,
 }
 

@@ -107,7 +107,7 @@ pub struct Decision<'p> {
 }
 
 /// One thing wrong with a policy file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// 1-based line, when known.
     pub line: Option<u64>,

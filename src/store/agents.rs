@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::domain::AgentId;
 
 /// An agent as stored (the key itself is never stored).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentRow {
     pub id: AgentId,

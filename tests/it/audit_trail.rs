@@ -490,13 +490,16 @@ async fn the_admin_api_filters_and_pages_the_trail() {
     for bad in [
         "?since=yesterday",
         "?until=2026-13-01T00:00:00Z",
-        "?agent=nobody",
         "?limit=0",
     ] {
         let (st, v) = s.get(&s.admin, &format!("/api/v1/admin/audit{bad}")).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
         assert_eq!(v["error"]["code"], "VALIDATION_ERROR");
     }
+    // A well-formed filter naming an agent that does not exist: 404, not an empty page.
+    let (st, v) = s.get(&s.admin, "/api/v1/admin/audit?agent=nobody").await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(v["error"]["code"], "NOT_FOUND");
     let key = s.agent("nosy").await;
     let (st, _) = s.get(&key, "/api/v1/admin/audit").await;
     assert!(
