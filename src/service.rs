@@ -334,7 +334,7 @@ impl Service {
             let status = row.status.effective(row.expires_at, now);
             if status == Status::Expired && row.status != Status::Expired {
                 // Write the expiry down, then show the row as it now is.
-                self.expire(&row.id, row.status).await?;
+                self.expire(&row).await?;
                 continue;
             }
             if status == Status::Approved && row.token_hash.is_none() {
@@ -415,7 +415,7 @@ impl Service {
                 if let Err(refusal) = checked {
                     let mut changed = None;
                     if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
-                        expire_in(tx, &row.id, row.status, now)?;
+                        expire_in(tx, &row.id, &row.agent_id, row.status, now)?;
                         changed = Some((row.id.clone(), Status::Expired));
                     }
                     let d = json!({ "code": refusal.code, "reason": refusal.reason, "actionDetails": details });
@@ -586,8 +586,21 @@ impl Service {
                 .read(move |c| sql::due_to_expire(c, now, BATCH))
                 .await?;
             let n = due.len();
-            for (id, _, status) in due {
-                self.expire(&id, status).await?;
+            // One write for the whole batch: one commit, however many lapsed at once.
+            let expired = self
+                .store
+                .write(move |tx| {
+                    let mut expired = Vec::with_capacity(due.len());
+                    for (id, agent, from) in due {
+                        if expire_in(tx, &id, &agent, from, now)? {
+                            expired.push(id);
+                        }
+                    }
+                    Ok::<_, Error>(expired)
+                })
+                .await?;
+            for id in &expired {
+                self.hub.publish(id, Status::Expired);
             }
             total += n;
             if i64::try_from(n).unwrap_or(0) < BATCH {
@@ -596,15 +609,16 @@ impl Service {
         }
     }
 
-    async fn expire(&self, id: &RequestId, from: Status) -> Result<()> {
+    /// Writes down that a live request's time is up.
+    async fn expire(&self, row: &PermissionRow) -> Result<()> {
         let now = self.clock.now();
-        let id_owned = id.clone();
+        let (id, agent, from) = (row.id.clone(), row.agent_id.clone(), row.status);
         let changed = self
             .store
-            .write(move |tx| expire_in(tx, &id_owned, from, now))
+            .write(move |tx| expire_in(tx, &id, &agent, from, now))
             .await?;
         if changed {
-            self.hub.publish(id, Status::Expired);
+            self.hub.publish(&row.id, Status::Expired);
         }
         Ok(())
     }
@@ -634,11 +648,13 @@ impl Service {
     }
 
     async fn load(&self, id: &str) -> Result<PermissionRow> {
-        self.store.lookup(|c| any_row(c, id))
+        let id = id.to_owned();
+        self.store.lookup(move |c| any_row(c, &id)).await
     }
 
     async fn owned(&self, agent: &AgentId, id: &str) -> Result<PermissionRow> {
-        self.store.lookup(|c| owned_row(c, agent, id))
+        let (agent, id) = (agent.clone(), id.to_owned());
+        self.store.lookup(move |c| owned_row(c, &agent, &id)).await
     }
 }
 
@@ -663,15 +679,20 @@ fn pending_row(conn: &rusqlite::Connection, id: &str, now: Timestamp) -> Result<
     }
 }
 
-fn expire_in(tx: &Transaction<'_>, id: &RequestId, from: Status, now: Timestamp) -> Result<bool> {
+/// Ends a live request whose time is up, with its audit event; `false` if it was no longer `from`.
+fn expire_in(
+    tx: &Transaction<'_>,
+    id: &RequestId,
+    agent: &AgentId,
+    from: Status,
+    now: Timestamp,
+) -> Result<bool> {
     if !sql::end(tx, id, from, Status::Expired, "timeout", now)? {
         return Ok(false);
     }
-    let mut ev =
-        NewEvent::new(Actor::System, "permission.expired", json!({ "was": from })).request(id);
-    if let Some(row) = sql::get(tx, id.as_str())? {
-        ev = ev.agent(&row.agent_id);
-    }
+    let ev = NewEvent::new(Actor::System, "permission.expired", json!({ "was": from }))
+        .request(id)
+        .agent(agent);
     audit::append(tx, now, &ev)?;
     Ok(true)
 }

@@ -70,7 +70,8 @@ impl FromRequest for AgentAuth {
             let lookup = hash.clone();
             let agent = svc
                 .store
-                .lookup(|c| agents::by_key_hash(c, &lookup))?
+                .lookup(move |c| agents::by_key_hash(c, &lookup))
+                .await?
                 .filter(|a| a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash));
             svc.limiter
                 .after_lookup(&req, attempt, &hash, true, agent.is_some(), now)?;

@@ -101,17 +101,23 @@ impl Store {
         off_async(move || store.read_blocking(f)).await
     }
 
-    /// Runs a point lookup (one row by primary or unique key) right here on the calling thread.
+    /// Runs a point lookup (one row by primary or unique key) right here on the calling thread
+    /// when a pooled connection is free at once, else like [`Store::read`].
     ///
     /// For the hot path only: such a read is a few B-tree pages, almost always cached, and in WAL
     /// mode never waits for a writer, so it costs microseconds — less than the hop to the blocking
-    /// pool and back that [`Store::read`] pays. Anything that scans goes through [`Store::read`].
-    pub fn lookup<T, E, F>(&self, f: F) -> Result<T, E>
+    /// pool and back that [`Store::read`] pays. It never waits for a connection on an async
+    /// thread. Anything that scans goes through [`Store::read`].
+    pub async fn lookup<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E>,
-        E: From<StoreError>,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
-        self.read_blocking(f)
+        match self.pool.try_get() {
+            Some(conn) => f(&conn),
+            None => self.read(f).await,
+        }
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer thread, grouped with other

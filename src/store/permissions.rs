@@ -171,7 +171,8 @@ pub fn decide(
     Ok(n == 1)
 }
 
-/// Records the hash of the token minted for an approved request; `Ok(false)` if one already was.
+/// Records the hash of the token minted for an approved, unexpired request; `Ok(false)` if one
+/// already was or the grant has lapsed.
 pub fn set_token(
     tx: &Transaction<'_>,
     id: &RequestId,
@@ -181,7 +182,7 @@ pub fn set_token(
     let n = tx
         .prepare_cached(
             "UPDATE permissions SET token_hash = ?2, token_issued_at = ?3
-         WHERE id = ?1 AND status = 'approved' AND token_hash IS NULL",
+         WHERE id = ?1 AND status = 'approved' AND token_hash IS NULL AND expires_at > ?3",
         )?
         .execute(params![id.as_str(), token_hash, at.0])?;
     Ok(n == 1)

@@ -147,7 +147,20 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
             return;
         }
     };
-    let finishers: Vec<Finish> = batch.into_iter().map(|job| job.run(&tx)).collect();
+    let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        finishers.push(job.run(&tx));
+        // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then nothing
+        // may run outside it, and every job so far has lost its writes.
+        if tx.is_autocommit() {
+            let e = StoreError::Commit("the batch's transaction was rolled back".into());
+            tracing::error!(error = %e, jobs = finishers.len(), "group commit aborted");
+            jobs.for_each(|job| job.fail(&e));
+            finishers.into_iter().for_each(|finish| finish(Err(&e)));
+            return;
+        }
+    }
     let committed = tx.commit().map_err(StoreError::from);
     if let Err(e) = &committed {
         tracing::error!(error = %e, jobs = finishers.len(), "group commit failed");

@@ -34,8 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/sessions/{id}/revoke").route(web::post().to(revoke_session)));
 }
 
-/// Issues a first login link when no one has ever logged in, and logs it: the way into a new
-/// installation. Later starts print nothing; `agent-otp login` makes more links.
+/// Issues a first login link when no one has ever logged in and prints it alone on a line of
+/// stdout (never in the log, which may be shipped elsewhere): the way into a new installation.
+/// Later starts print nothing; `agent-otp login` makes more links.
 pub async fn announce_first_login(svc: &Service) -> Result<(), Error> {
     let ever = svc.store.read(session_sql::anyone_ever_logged_in).await?;
     if ever {
@@ -43,10 +44,10 @@ pub async fn announce_first_login(svc: &Service) -> Result<(), Error> {
     }
     let url = login_links::issue_url(svc, "admin", None, Actor::System).await?;
     tracing::warn!(
-        %url,
-        "first start: open this one-time login link within 10 minutes to log in as admin \
-         (later: agent-otp login)"
+        "first start: a one-time login link for admin was printed on stdout; open it within \
+         10 minutes (later: agent-otp login)"
     );
+    println!("{url}");
     Ok(())
 }
 

@@ -224,7 +224,7 @@ async fn policy_page(svc: web::Data<Service>, human: Human) -> PolicyPage {
             }
         },
         loaded_at: view::short_time(loaded.loaded_at),
-        last_error: None,
+        last_error: svc.policy.last_error().map(|f| f.message),
         rules: loaded
             .policy
             .rules()

@@ -604,6 +604,26 @@ async fn web_agents_page_shows_a_new_key_once_and_revokes() {
     }
     assert!(web.get("/policy").await.body.contains("capped-email"));
     assert!(web.get("/audit").await.body.contains("agent.revoked"));
+
+    // A rejected reload is shown on the policy page, and the old policy stays in force.
+    std::fs::write(
+        s.dir.path().join("policies.yaml"),
+        "policies:\n  - name: typo\n    conditions: {}\n    action: auto_approve\n    scope_template: {}\n",
+    )
+    .unwrap();
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = web.get("/policy").await.body;
+        if shown.contains("The last reload failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(shown.contains("The last reload failed"), "{shown}");
+    assert!(
+        shown.contains("scope_template") && shown.contains("capped-email"),
+        "{shown}"
+    );
     s.stop().await;
 }
 
