@@ -6,11 +6,11 @@ use serde_json::json;
 
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
-use crate::domain::{Actor, AgentId};
+use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret};
 use crate::store::agents::{self as sql, AgentRow};
-use crate::store::{admin_tokens, audit};
+use crate::store::{admin_tokens, audit, permissions};
 
 /// Longest agent or admin token name.
 pub const NAME_MAX_CHARS: usize = 64;
@@ -55,13 +55,15 @@ pub fn create(
     Ok((agent, key))
 }
 
-/// Revokes an agent by id or name; its key stops working at once. Already revoked → conflict.
+/// Revokes an agent by id or name; its key stops working at once, and its pending and approved
+/// requests end as `revoked` (an approver must not be asked about, nor a token outlive, a dead
+/// agent). Returns the agent and the requests it ended. Already revoked → conflict.
 pub fn revoke(
     tx: &Transaction<'_>,
     id_or_name: &str,
     by: &Actor,
     now: Timestamp,
-) -> Result<AgentRow> {
+) -> Result<(AgentRow, Vec<RequestId>)> {
     let Some(mut agent) = sql::by_id_or_name(tx, id_or_name)? else {
         return Err(Error::NotFound(format!(
             "no agent with id or name {id_or_name:?}"
@@ -75,8 +77,19 @@ pub fn revoke(
     }
     let ev = NewEvent::new(by, "agent.revoked", json!({ "name": agent.name })).agent(&agent.id);
     audit::append(tx, now, &ev)?;
+    let mut ended = Vec::new();
+    for (id, status) in permissions::live_for_agent(tx, &agent.id)? {
+        if permissions::end(tx, &id, status, Status::Revoked, &by.to_string(), now)? {
+            let d = json!({ "was": status, "why": "the agent was revoked" });
+            let ev = NewEvent::new(by, "permission.revoked", d)
+                .request(&id)
+                .agent(&agent.id);
+            audit::append(tx, now, &ev)?;
+            ended.push(id);
+        }
+    }
     agent.revoked_at = Some(now);
-    Ok(agent)
+    Ok((agent, ended))
 }
 
 /// Creates an admin token for the human called `name`; returns it once.

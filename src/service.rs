@@ -575,6 +575,20 @@ impl Service {
         self.get_for_human(row.id.as_str()).await
     }
 
+    /// Revokes an agent (by id or name) and ends its live requests; see [`crate::agents::revoke`].
+    pub async fn revoke_agent(&self, by: Actor, id_or_name: &str) -> Result<AgentRow> {
+        let now = self.clock.now();
+        let id_or_name = id_or_name.to_owned();
+        let (agent, ended) = self
+            .store
+            .write(move |tx| crate::agents::revoke(tx, &id_or_name, &by, now))
+            .await?;
+        for id in &ended {
+            self.hub.publish(id, Status::Revoked);
+        }
+        Ok(agent)
+    }
+
     /// Marks every live request whose time is up as expired; returns how many.
     pub async fn sweep(&self) -> Result<usize> {
         const BATCH: i64 = 500;

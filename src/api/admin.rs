@@ -316,13 +316,7 @@ async fn revoke_agent(
     human: HumanAuth,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
-    let now = svc.clock.now();
-    let by = Actor::Human(human.name);
-    let agent = svc
-        .store
-        .write(move |tx| agents::revoke(tx, &id, &by, now))
-        .await?;
+    let agent = svc.revoke_agent(Actor::Human(human.name), &id).await?;
     Ok(envelope::ok(StatusCode::OK, agent))
 }
 

@@ -51,10 +51,15 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::Revoke { name, data }) => {
-            let agent = open(&data)?
+            let (agent, ended) = open(&data)?
                 .write_blocking(|tx| crate::agents::revoke(tx, &name, &Actor::Operator, now))
                 .map_err(describe)?;
-            eprintln!("revoked agent {:?} (id {})", agent.name, agent.id);
+            eprintln!(
+                "revoked agent {:?} (id {}); {} pending or approved requests revoked with it",
+                agent.name,
+                agent.id,
+                ended.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(AdminCommand::Token(AdminTokenCommand::Create { name, data })) => {

@@ -225,6 +225,25 @@ pub fn end(
     Ok(n == 1)
 }
 
+/// An agent's live (`pending` or `approved`) requests.
+pub fn live_for_agent(
+    conn: &Connection,
+    agent: &AgentId,
+) -> Result<Vec<(RequestId, Status)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, status FROM permissions
+         WHERE agent_id = ?1 AND status IN ('pending', 'approved')",
+    )?;
+    let rows = stmt
+        .query_map([agent.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, s)| Ok((RequestId(id), s.parse().map_err(StoreError::Corrupt)?)))
+        .collect()
+}
+
 /// Live requests whose time is up: `(id, agent id, status)`, at most `limit`.
 pub fn due_to_expire(
     conn: &Connection,

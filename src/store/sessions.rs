@@ -97,6 +97,19 @@ pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<Option<St
         .optional()?)
 }
 
+/// Ends every live session of `human` (e.g. an unlinked approver); returns how many.
+pub fn revoke_all_of(
+    tx: &Transaction<'_>,
+    human: &str,
+    at: Timestamp,
+) -> Result<usize, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = ?2 WHERE human = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![human, at.0])?)
+}
+
 /// Whether any login link or session was ever issued (the first start prints a link if not).
 pub fn anyone_ever_logged_in(conn: &Connection) -> Result<bool, StoreError> {
     Ok(conn

@@ -94,8 +94,16 @@ pub fn unlink(
             "no linked Telegram approver with user id {user_id}"
         ))
     })?;
-    let links = sql::retire_login_links(tx, &human_name(user_id))?;
-    let d = json!({ "userId": row.user_id, "name": row.name, "loginLinksRetired": links });
+    let human = human_name(user_id);
+    let links = sql::retire_login_links(tx, &human)?;
+    // The web sessions they opened through their links end with the link to Telegram.
+    let sessions = crate::store::sessions::revoke_all_of(tx, &human, now)?;
+    let d = json!({
+        "userId": row.user_id,
+        "name": row.name,
+        "loginLinksRetired": links,
+        "sessionsRevoked": sessions,
+    });
     audit::append(tx, now, &NewEvent::new(by, "telegram.approver_unlinked", d))?;
     Ok(row)
 }

@@ -124,11 +124,8 @@ async fn revoke_agent(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     human.check_csrf(&Form::parse(&body))?;
-    let now = svc.clock.now();
-    let (by, id) = (Actor::Human(human.name.clone()), id.into_inner());
     let revoked = svc
-        .store
-        .write(move |tx| agents::revoke(tx, &id, &by, now))
+        .revoke_agent(Actor::Human(human.name.clone()), &id)
         .await;
     match revoked {
         Ok(_) => Ok(see_other("/agents")),

@@ -169,3 +169,47 @@ async fn the_database_holds_no_plaintext_token_or_key() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_an_agent_ends_its_live_requests() {
+    let s = TestServer::start().await;
+    let key = s.agent("doomed").await;
+    let other = s.agent("bystander").await;
+    let (_, pending) = s.request(&key, json!({"action": "bank.transfer"})).await;
+    let (_, granted) = s.request(&key, json!({"action": "file.read"})).await;
+    let (_, theirs) = s.request(&other, json!({"action": "bank.transfer"})).await;
+    let (status, _) = s
+        .call(&s.admin, "DELETE", "/api/v1/admin/agents/doomed", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The pending one is decided by whoever revoked the agent; the granted one keeps its decider.
+    for (data, decided_by) in [(&pending, "human:alice"), (&granted, "policy")] {
+        let id = data["id"].as_str().unwrap();
+        let (_, v) = s
+            .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+            .await;
+        assert_eq!(v["data"]["status"], "revoked", "{v}");
+        assert_eq!(v["data"]["decidedBy"], decided_by, "{v}");
+    }
+    let id = pending["id"].as_str().unwrap();
+    let (status, _) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a dead agent's request cannot be approved"
+    );
+    let (_, v) = s
+        .get(
+            &other,
+            &format!("/api/v1/permissions/{}", theirs["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(v["data"]["status"], "pending", "other agents are untouched");
+    s.stop().await;
+}

@@ -156,9 +156,35 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
         login.text
     );
 
+    // The link opens a web session, which works on the admin API...
+    let base = format!("{}/login/ll_", s.url(""));
+    let start = login.text.find(&base).unwrap();
+    let link: String = login.text[start..]
+        .chars()
+        .take_while(|c| !matches!(c, '"' | '<' | ' ' | '\n'))
+        .collect();
+    let opened = s.http.get(&link).send().await.unwrap();
+    let cookie = opened
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("agent_otp_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let with_session = || {
+        s.http
+            .get(s.url("/api/v1/admin/agents"))
+            .header("Cookie", &cookie)
+            .send()
+    };
+    assert_eq!(with_session().await.unwrap().status(), 200);
+
     let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
     assert!(ok, "{stderr}");
     assert_eq!(audit_count(&s, "telegram.approver_unlinked").await, 1);
+    // ...and ends with the unlink.
+    assert_eq!(with_session().await.unwrap().status(), 401);
     let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
     assert!(
         !ok && stderr.contains("no linked Telegram approver"),
