@@ -96,5 +96,5 @@ load: wrk -t1 -c$CONNS -d$DURATION, server pinned to core 0, wrk to core 1
 | approval → waiting agent's long-poll returns (200 rounds) | p50 $WAKE_P50 ms, p99 $WAKE_P99 ms, max $WAKE_MAX ms | |
 | RSS idle / peak under load | $((IDLE_RSS / 1024)) MB / $((LOAD_RSS / 1024)) MB | |
 | start-up to ready: first serve / restart after the load above | $(( (T1 - T0) / 1000000 )) ms / $(( (T3 - T2) / 1000000 )) ms | |
-| release binary | $(( $(stat -c %s $BIN) / 1024 / 1024 )) MB | |
+| release binary | $(awk -v b="$(stat -c %s $BIN)" 'BEGIN { printf "%.1f MiB", b/1048576 }') | |
 TABLE
