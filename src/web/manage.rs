@@ -50,6 +50,14 @@ struct AgentsPage {
     problem: Option<String>,
     /// The agent just created and its key, shown only on this one response.
     created: Option<(String, String)>,
+    /// Humans linked to approve from Telegram (`agent-otp telegram link|unlink` manages them).
+    approvers: Vec<ApproverLine>,
+}
+
+struct ApproverLine {
+    name: String,
+    user_id: i64,
+    linked: String,
 }
 
 async fn agents_page(
@@ -58,11 +66,23 @@ async fn agents_page(
     problem: Option<String>,
     created: Option<(String, String)>,
 ) -> Result<AgentsPage, Error> {
-    let rows = svc
+    let (rows, approvers) = svc
         .store
-        .read(|c| agent_sql::list(c).map_err(Error::from))
+        .read(|c| {
+            let agents = agent_sql::list(c)?;
+            let approvers = crate::store::telegram::list_approvers(c)?;
+            Ok::<_, Error>((agents, approvers))
+        })
         .await?;
     Ok(AgentsPage {
+        approvers: approvers
+            .into_iter()
+            .map(|a| ApproverLine {
+                name: a.name,
+                user_id: a.user_id,
+                linked: view::short_time(a.linked_at),
+            })
+            .collect(),
         me: Some(Me::from(human)),
         csrf: human.csrf.clone(),
         agents: rows

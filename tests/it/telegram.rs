@@ -179,6 +179,18 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
             .send()
     };
     assert_eq!(with_session().await.unwrap().status(), 200);
+    // The web agents page lists the linked approver.
+    let agents_page = s
+        .http
+        .get(s.url("/agents"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(agents_page.contains("Telegram user 777"), "{agents_page}");
 
     let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
     assert!(ok, "{stderr}");
