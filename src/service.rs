@@ -168,6 +168,16 @@ pub enum UseOutcome {
     },
 }
 
+/// What a human decision writes, and what its audit event says.
+struct Verdict {
+    reason: Option<String>,
+    scope: Map<String, Value>,
+    ttl_secs: i64,
+    uses: i64,
+    expires_at: Timestamp,
+    details: Value,
+}
+
 /// Why a token was refused: a stable code and a sentence.
 struct Refusal {
     code: &'static str,
@@ -494,43 +504,27 @@ impl Service {
         id: &str,
         edits: ApprovalEdits,
     ) -> Result<PermissionView> {
-        let now = self.clock.now();
-        let by = Actor::Human(human.to_owned());
-        let id = id.to_owned();
-        let row = self
-            .store
-            .write(move |tx| {
-                let row = pending_row(tx, &id, now)?;
-                let terms = edits.narrow(row.ttl_secs, row.uses_total, &row.scope)?;
-                let decided_by = by.to_string();
-                let update = DecisionUpdate {
-                    to: Status::Approved,
-                    decided_by: &decided_by,
-                    at: now,
-                    reason: terms.note.as_deref(),
-                    scope: &terms.scope,
-                    ttl_secs: terms.ttl_secs,
-                    uses: terms.uses,
-                    expires_at: now.plus_secs(terms.ttl_secs),
-                };
-                if !sql::decide(tx, &row.id, &update)? {
-                    return Err(Error::Conflict("the request was decided meanwhile".into()));
-                }
-                let d = json!({
-                    "note": terms.note,
-                    "ttl": terms.ttl_secs,
-                    "uses": terms.uses,
-                    "scope": terms.scope,
-                    "narrowed": terms.ttl_secs != row.ttl_secs
-                        || terms.uses != row.uses_total
-                        || terms.scope != row.scope,
-                });
-                audit::append(tx, now, &event(by, "permission.approved", d, &row))?;
-                Ok::<_, Error>(row)
+        self.decide_pending(human, id, Status::Approved, move |row, now| {
+            let terms = edits.narrow(row.ttl_secs, row.uses_total, &row.scope)?;
+            let details = json!({
+                "note": terms.note,
+                "ttl": terms.ttl_secs,
+                "uses": terms.uses,
+                "scope": terms.scope,
+                "narrowed": terms.ttl_secs != row.ttl_secs
+                    || terms.uses != row.uses_total
+                    || terms.scope != row.scope,
+            });
+            Ok(Verdict {
+                expires_at: now.plus_secs(terms.ttl_secs),
+                reason: terms.note,
+                scope: terms.scope,
+                ttl_secs: terms.ttl_secs,
+                uses: terms.uses,
+                details,
             })
-            .await?;
-        self.hub.publish(&row.id, Status::Approved);
-        self.get_for_human(row.id.as_str()).await
+        })
+        .await
     }
 
     /// A human denies a pending request. First decision wins.
@@ -541,37 +535,65 @@ impl Service {
         reason: Option<String>,
     ) -> Result<PermissionView> {
         check_note("reason", reason.as_deref())?;
+        let default_reason = format!("denied by {}", Actor::Human(human.to_owned()));
+        self.decide_pending(human, id, Status::Denied, move |row, now| {
+            let reason = reason.unwrap_or(default_reason);
+            Ok(Verdict {
+                details: json!({ "reason": reason }),
+                reason: Some(reason),
+                scope: row.scope.clone(),
+                ttl_secs: row.ttl_secs,
+                uses: row.uses_total,
+                expires_at: now,
+            })
+        })
+        .await
+    }
+
+    /// The one way a human decides: in one transaction, the request must still be pending, the
+    /// conditional update must win, and the audit event (`permission.approved|denied`) is
+    /// appended; then waiters are woken and the request is shown as it now is.
+    async fn decide_pending<F>(
+        &self,
+        human: &str,
+        id: &str,
+        to: Status,
+        verdict: F,
+    ) -> Result<PermissionView>
+    where
+        F: FnOnce(&PermissionRow, Timestamp) -> Result<Verdict> + Send + 'static,
+    {
         let now = self.clock.now();
         let by = Actor::Human(human.to_owned());
         let id = id.to_owned();
+        let kind = match to {
+            Status::Approved => "permission.approved",
+            _ => "permission.denied",
+        };
         let row = self
             .store
             .write(move |tx| {
                 let row = pending_row(tx, &id, now)?;
+                let v = verdict(&row, now)?;
                 let decided_by = by.to_string();
-                let reason = reason.unwrap_or_else(|| format!("denied by {by}"));
                 let update = DecisionUpdate {
-                    to: Status::Denied,
+                    to,
                     decided_by: &decided_by,
                     at: now,
-                    reason: Some(&reason),
-                    scope: &row.scope,
-                    ttl_secs: row.ttl_secs,
-                    uses: row.uses_total,
-                    expires_at: now,
+                    reason: v.reason.as_deref(),
+                    scope: &v.scope,
+                    ttl_secs: v.ttl_secs,
+                    uses: v.uses,
+                    expires_at: v.expires_at,
                 };
                 if !sql::decide(tx, &row.id, &update)? {
                     return Err(Error::Conflict("the request was decided meanwhile".into()));
                 }
-                audit::append(
-                    tx,
-                    now,
-                    &event(by, "permission.denied", json!({ "reason": reason }), &row),
-                )?;
+                audit::append(tx, now, &event(by, kind, v.details, &row))?;
                 Ok::<_, Error>(row)
             })
             .await?;
-        self.hub.publish(&row.id, Status::Denied);
+        self.hub.publish(&row.id, to);
         self.get_for_human(row.id.as_str()).await
     }
 
