@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::secret::{ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret, hashes_equal};
 use crate::service::Service;
 use crate::sessions;
+use crate::store::StoreError;
 use crate::store::admin_tokens;
 use crate::store::agents::{self, AgentRow};
 
@@ -49,6 +50,31 @@ fn service(req: &HttpRequest) -> Result<web::Data<Service>, Error> {
         .ok_or_else(|| Error::Internal("service missing from app data".into()))
 }
 
+/// Finds the live owner of a presented secret by its SHA-256 (`lookup` by hash, then `stored`
+/// gives the owner's stored hash — `None` if the owner is not live — compared in constant time),
+/// under the failed-authentication limits: a flood of bad secrets is refused before the database.
+async fn limited_lookup<T: Send + 'static>(
+    svc: &Service,
+    req: &HttpRequest,
+    cred: &Secret,
+    is_agent: bool,
+    lookup: fn(&rusqlite::Connection, &str) -> Result<Option<T>, StoreError>,
+    stored: fn(&T) -> Option<&str>,
+) -> Result<Option<T>, Error> {
+    let hash = cred.hash();
+    let now = svc.clock.now();
+    let attempt = svc.limiter.before_lookup(req, &hash, is_agent, now)?;
+    let key = hash.clone();
+    let found = svc
+        .store
+        .lookup(move |c| lookup(c, &key).map_err(Error::from))
+        .await?
+        .filter(|owner| stored(owner).is_some_and(|h| hashes_equal(h, &hash)));
+    svc.limiter
+        .after_lookup(req, attempt, &hash, is_agent, found.is_some(), now)?;
+    Ok(found)
+}
+
 impl FromRequest for AgentAuth {
     type Error = Error;
     type Future = Pending<AgentAuth>;
@@ -64,17 +90,10 @@ impl FromRequest for AgentAuth {
             let Some(cred) = cred else {
                 return Err(unauthorized());
             };
-            let hash = cred.hash();
-            let now = svc.clock.now();
-            let attempt = svc.limiter.before_lookup(&req, &hash, true, now)?;
-            let lookup = hash.clone();
-            let agent = svc
-                .store
-                .lookup(move |c| agents::by_key_hash(c, &lookup))
-                .await?
-                .filter(|a| a.revoked_at.is_none() && hashes_equal(&a.key_hash, &hash));
-            svc.limiter
-                .after_lookup(&req, attempt, &hash, true, agent.is_some(), now)?;
+            let agent = limited_lookup(&svc, &req, &cred, true, agents::by_key_hash, |a| {
+                a.revoked_at.is_none().then_some(a.key_hash.as_str())
+            })
+            .await?;
             agent.map(AgentAuth).ok_or_else(unauthorized)
         })
     }
@@ -124,17 +143,15 @@ impl FromRequest for HumanAuth {
             if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {
                 return Err(unauthorized());
             }
-            let hash = cred.hash();
-            let now = svc.clock.now();
-            let attempt = svc.limiter.before_lookup(&req, &hash, false, now)?;
-            let lookup = hash.clone();
-            let found = svc
-                .store
-                .read(move |c| admin_tokens::live_by_hash(c, &lookup))
-                .await?
-                .filter(|(_, stored)| hashes_equal(stored, &hash));
-            svc.limiter
-                .after_lookup(&req, attempt, &hash, false, found.is_some(), now)?;
+            let found = limited_lookup(
+                &svc,
+                &req,
+                &cred,
+                false,
+                admin_tokens::live_by_hash,
+                |(_, stored): &(String, String)| Some(stored.as_str()),
+            )
+            .await?;
             found
                 .map(|(name, _)| HumanAuth { name })
                 .ok_or_else(unauthorized)
