@@ -110,24 +110,7 @@ async fn human_approval_wakes_the_long_poll_with_a_one_time_token() {
     assert_eq!(v["data"]["status"], "pending");
     assert_eq!(v["data"]["context"]["reason"], "monthly invoice");
 
-    let poll = {
-        let http = s.http.clone();
-        let url = s.url(&format!("/api/v1/permissions/{id}?wait=30"));
-        let key = key.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let v: serde_json::Value = http
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (v, started.elapsed())
-        })
-    };
+    let poll = s.long_poll(&key, &id);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (st, approved) = s
         .post(
@@ -204,26 +187,10 @@ async fn pending_requests_expire_on_read_and_by_the_sweeper() {
     let a = a["id"].as_str().unwrap().to_owned();
 
     // A waiting agent is woken by the sweeper when time runs out.
-    let poll = {
-        let http = s.http.clone();
-        let url = s.url(&format!("/api/v1/permissions/{a}?wait=30"));
-        let key = key.clone();
-        tokio::spawn(async move {
-            let v: serde_json::Value = http
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v
-        })
-    };
+    let poll = s.long_poll(&key, &a);
     tokio::time::sleep(Duration::from_millis(100)).await;
     s.clock.advance(Duration::from_secs(61));
-    let v = tokio::time::timeout(Duration::from_secs(10), poll)
+    let (v, _) = tokio::time::timeout(Duration::from_secs(10), poll)
         .await
         .unwrap()
         .unwrap();

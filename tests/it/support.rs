@@ -153,6 +153,20 @@ impl TestServer {
         (status, body["data"].clone())
     }
 
+    /// Starts the agent's long-poll `GET /permissions/:id?wait=30` in the background; the task
+    /// yields the JSON answer and how long the call took.
+    pub fn long_poll(&self, key: &str, id: &str) -> tokio::task::JoinHandle<(Value, Duration)> {
+        let request = self
+            .http
+            .get(self.url(&format!("/api/v1/permissions/{id}?wait=30")))
+            .bearer_auth(key);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let v: Value = request.send().await.unwrap().json().await.unwrap();
+            (v, started.elapsed())
+        })
+    }
+
     /// Uses a token; returns `data`.
     pub async fn use_token(
         &self,

@@ -277,28 +277,10 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     );
 
     // The agent waits; the approver presses Approve; the agent gets its token.
-    let poll = {
-        let (http, url, key) = (
-            s.http.clone(),
-            s.url(&format!("/api/v1/permissions/{id}?wait=30")),
-            key.clone(),
-        );
-        tokio::spawn(async move {
-            let v: Value = http
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v
-        })
-    };
+    let poll = s.long_poll(&key, &id);
     tokio::time::sleep(Duration::from_millis(100)).await;
     fake.press(ANN, &m, &format!("a:{id}"));
-    let got = tokio::time::timeout(Duration::from_secs(10), poll)
+    let (got, _) = tokio::time::timeout(Duration::from_secs(10), poll)
         .await
         .unwrap()
         .unwrap();

@@ -488,17 +488,7 @@ async fn web_deny_wakes_the_agent_and_expired_requests_offer_no_buttons() {
     let key = s.agent("deployer").await;
     let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
     let web = login(&s, "alice").await;
-    let poll = {
-        let (http, url, key) = (
-            s.http.clone(),
-            s.url(&format!("/api/v1/permissions/{id}?wait=30")),
-            key.clone(),
-        );
-        tokio::spawn(async move {
-            let resp = http.get(url).bearer_auth(key).send().await.unwrap();
-            resp.json::<Value>().await.unwrap()
-        })
-    };
+    let poll = s.long_poll(&key, &id);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let denied = web
         .post(
@@ -507,7 +497,7 @@ async fn web_deny_wakes_the_agent_and_expired_requests_offer_no_buttons() {
         )
         .await;
     assert_eq!(denied.status, StatusCode::SEE_OTHER);
-    let v = tokio::time::timeout(Duration::from_secs(5), poll)
+    let (v, _) = tokio::time::timeout(Duration::from_secs(5), poll)
         .await
         .unwrap()
         .unwrap();

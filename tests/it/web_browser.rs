@@ -15,7 +15,7 @@ use agent_otp::domain::Actor;
 use agent_otp::login_links;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::TestServer;
 use crate::web::pending;
@@ -238,17 +238,7 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     screenshot(c, "approval-page.png").await;
 
     // The agent is already waiting when the human decides.
-    let poll = {
-        let (http, url, key) = (
-            s.http.clone(),
-            s.url(&format!("/api/v1/permissions/{id}?wait=30")),
-            key.clone(),
-        );
-        tokio::spawn(async move {
-            let resp = http.get(url).bearer_auth(key).send().await.unwrap();
-            resp.json::<Value>().await.unwrap()
-        })
-    };
+    let poll = s.long_poll(&key, &id);
 
     c.find(Locator::Css("details.changes summary"))
         .await
@@ -292,7 +282,7 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     );
     screenshot(c, "approved.png").await;
 
-    let v = tokio::time::timeout(Duration::from_secs(10), poll)
+    let (v, _) = tokio::time::timeout(Duration::from_secs(10), poll)
         .await
         .unwrap()
         .unwrap();
