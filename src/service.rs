@@ -254,13 +254,13 @@ impl Service {
             row.decided_at = Some(now);
         }
 
-        let stored = row.clone();
         let effect = decision.effect;
         let max_pending = self.limiter.limits.max_pending_per_agent;
-        self.store
+        let row = self
+            .store
             .write(move |tx| {
-                if stored.status == Status::Pending && max_pending > 0 {
-                    let (count, first_lapse) = sql::pending_of_agent(tx, &stored.agent_id, now)?;
+                if row.status == Status::Pending && max_pending > 0 {
+                    let (count, first_lapse) = sql::pending_of_agent(tx, &row.agent_id, now)?;
                     if count >= i64::from(max_pending) {
                         let lapse = first_lapse.unwrap_or(now);
                         return Err(Error::TooManyPending {
@@ -269,35 +269,34 @@ impl Service {
                         });
                     }
                 }
-                sql::insert(tx, &stored)?;
+                sql::insert(tx, &row)?;
                 let details = json!({
-                    "action": stored.action,
-                    "resource": stored.resource,
-                    "requestedScope": stored.requested_scope,
-                    "grantedScope": stored.scope,
-                    "context": stored.context,
-                    "ttl": stored.ttl_secs,
-                    "uses": stored.uses_total,
+                    "action": row.action,
+                    "resource": row.resource,
+                    "requestedScope": row.requested_scope,
+                    "grantedScope": row.scope,
+                    "context": row.context,
+                    "ttl": row.ttl_secs,
+                    "uses": row.uses_total,
                     "decision": effect.as_str(),
-                    "rule": stored.rule,
-                    "policyVersion": stored.policy_version,
+                    "rule": row.rule,
+                    "policyVersion": row.policy_version,
                 });
-                let actor = Actor::Agent(stored.agent_id.0.clone());
+                let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(
                     tx,
                     now,
-                    &event(actor, "permission.requested", details, &stored),
+                    &event(actor, "permission.requested", details, &row),
                 )?;
-                if stored.token_hash.is_some() {
-                    let details =
-                        json!({ "expiresAt": stored.expires_at, "uses": stored.uses_total });
+                if row.token_hash.is_some() {
+                    let details = json!({ "expiresAt": row.expires_at, "uses": row.uses_total });
                     audit::append(
                         tx,
                         now,
-                        &event(Actor::Policy, "token.issued", details, &stored),
+                        &event(Actor::Policy, "token.issued", details, &row),
                     )?;
                 }
-                Ok::<_, Error>(())
+                Ok::<_, Error>(row)
             })
             .await?;
         if row.status == Status::Pending {
@@ -337,7 +336,9 @@ impl Service {
         wait: Duration,
     ) -> Result<PermissionView> {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut listener = self.hub.subscribe();
+        // Subscribe before the first read, so a decision landing in between is not missed; a
+        // plain read (no wait) needs no subscription.
+        let mut listener = (!wait.is_zero()).then(|| self.hub.subscribe());
         loop {
             let row = self.owned(agent, id).await?;
             let now = self.clock.now();
@@ -353,9 +354,11 @@ impl Service {
             if status != Status::Pending || tokio::time::Instant::now() >= deadline {
                 return Ok(PermissionView::new(row, now, None));
             }
-            let request_id = row.id.clone();
+            let Some(listener) = listener.as_mut() else {
+                return Ok(PermissionView::new(row, now, None));
+            };
             // Either the request changes or time is up; both end in a fresh read.
-            let _ = tokio::time::timeout_at(deadline, listener.changed(&request_id)).await;
+            let _ = tokio::time::timeout_at(deadline, listener.changed(&row.id)).await;
         }
     }
 
