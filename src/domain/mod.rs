@@ -110,9 +110,10 @@ macro_rules! id_type {
         pub struct $name(pub String);
 
         impl $name {
-            /// A fresh random id (UUID v4).
+            /// A fresh id: a UUID v7, which starts with the time and ends in 74 random bits, so
+            /// new rows append to the id index instead of dirtying a random page of it.
             pub fn new_random() -> $name {
-                $name(uuid::Uuid::new_v4().to_string())
+                $name(uuid::Uuid::now_v7().to_string())
             }
 
             /// The id as text.

@@ -108,17 +108,17 @@ where
     F: FnOnce(&Transaction<'_>) -> Result<T, E>,
     E: From<StoreError>,
 {
-    if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+    // Prepared once per connection: these run around every job.
+    let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    if let Err(e) = run("SAVEPOINT job") {
         return Ok(Err(E::from(StoreError::from(e))));
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| f(tx)));
-    let keep = matches!(outcome, Ok(Ok(_)));
-    let end = if keep {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
+    let ended = match outcome {
+        Ok(Ok(_)) => run("RELEASE job"),
+        _ => run("ROLLBACK TO job").and_then(|_| run("RELEASE job")),
     };
-    if let Err(e) = tx.execute_batch(end) {
+    if let Err(e) = ended {
         return Ok(Err(E::from(StoreError::from(e))));
     }
     outcome
