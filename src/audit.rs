@@ -81,23 +81,46 @@ struct Hashed<'a> {
 
 impl Hashed<'_> {
     fn hash_after(&self, prev_hash: &str) -> String {
-        let body = json!({
-            "seq": self.seq,
-            "at": self.at.0,
-            "actor": self.actor,
-            "event": self.event,
-            "requestId": self.request_id,
-            "agentId": self.agent_id,
-            "details": self.details,
-        });
-        let mut bytes = prev_hash.as_bytes().to_vec();
-        bytes.extend_from_slice(canonical_json(&body).as_bytes());
-        sha256_hex(&bytes)
+        self.hash_with(prev_hash, &canonical_json(self.details))
+    }
+
+    /// The hash, given `details` already in canonical JSON. The body is written directly in
+    /// canonical form: its keys are fixed, so their byte order is too.
+    fn hash_with(&self, prev_hash: &str, details: &str) -> String {
+        let mut body = String::with_capacity(prev_hash.len() + details.len() + 256);
+        body.push_str(prev_hash);
+        body.push_str("{\"actor\":");
+        write_str(self.actor, &mut body);
+        body.push_str(",\"agentId\":");
+        write_opt_str(self.agent_id, &mut body);
+        body.push_str(",\"at\":");
+        body.push_str(&self.at.0.to_string());
+        body.push_str(",\"details\":");
+        body.push_str(details);
+        body.push_str(",\"event\":");
+        write_str(self.event, &mut body);
+        body.push_str(",\"requestId\":");
+        write_opt_str(self.request_id, &mut body);
+        body.push_str(",\"seq\":");
+        body.push_str(&self.seq.to_string());
+        body.push('}');
+        sha256_hex(body.as_bytes())
     }
 }
 
 /// The hash of a new event numbered `seq`, given the hash before it.
 pub fn chain_hash(prev_hash: &str, seq: i64, at: Timestamp, ev: &NewEvent) -> String {
+    chain_hash_canonical(prev_hash, seq, at, ev, &canonical_json(&ev.details))
+}
+
+/// [`chain_hash`] when the caller already has `ev.details` in canonical JSON (and stores it).
+pub fn chain_hash_canonical(
+    prev_hash: &str,
+    seq: i64,
+    at: Timestamp,
+    ev: &NewEvent,
+    details: &str,
+) -> String {
     Hashed {
         seq,
         at,
@@ -107,7 +130,7 @@ pub fn chain_hash(prev_hash: &str, seq: i64, at: Timestamp, ev: &NewEvent) -> St
         agent_id: ev.agent_id.as_deref(),
         details: &ev.details,
     }
-    .hash_after(prev_hash)
+    .hash_with(prev_hash, details)
 }
 
 impl StoredEvent {
@@ -288,8 +311,22 @@ fn write_canonical(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        // Scalars: serde_json's own encoding is already canonical for them.
+        Value::String(text) => write_str(text, out),
+        // Other scalars: serde_json's own encoding is already canonical for them.
         other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A JSON string literal, escaped as serde_json escapes it.
+fn write_str(text: &str, out: &mut String) {
+    // Serializing a `str` cannot fail.
+    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+}
+
+fn write_opt_str(text: Option<&str>, out: &mut String) {
+    match text {
+        Some(t) => write_str(t, out),
+        None => out.push_str("null"),
     }
 }
 
@@ -301,7 +338,7 @@ fn write_object(map: &Map<String, Value>, out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&Value::String(k.clone()).to_string());
+        write_str(k, out);
         out.push(':');
         write_canonical(&map[k], out);
     }
@@ -347,6 +384,34 @@ mod tests {
             canonical_json(&v),
             r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn hash_body_is_the_canonical_json_of_the_event() {
+        for (request_id, agent_id) in [(None, None), (Some("r\"1"), Some("a-é"))] {
+            let details = json!({"z": 1, "a": ["x", {"k": null}], "ü": 1.5});
+            let hashed = Hashed {
+                seq: 7,
+                at: Timestamp(1_700_000_000_123),
+                actor: "human:bob \"b\"",
+                event: "permission.approved",
+                request_id,
+                agent_id,
+                details: &details,
+            };
+            let body = json!({
+                "seq": 7,
+                "at": 1_700_000_000_123_i64,
+                "actor": "human:bob \"b\"",
+                "event": "permission.approved",
+                "requestId": request_id,
+                "agentId": agent_id,
+                "details": details,
+            });
+            let expected =
+                sha256_hex(format!("{GENESIS_HASH}{}", canonical_json(&body)).as_bytes());
+            assert_eq!(hashed.hash_after(GENESIS_HASH), expected);
+        }
     }
 
     #[test]
