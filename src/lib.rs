@@ -25,6 +25,8 @@ pub mod config;
 pub mod domain;
 /// The one error type, with a stable machine code per kind.
 pub mod error;
+/// Agents that authenticated recently, remembered so the hot path skips a read.
+pub mod known_agents;
 /// The policy in force, swapped whole on reload.
 pub mod live_policy;
 /// One-time login links for humans (web sessions start here).

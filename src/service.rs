@@ -20,12 +20,13 @@ use crate::clock::{Clock, Timestamp};
 use crate::domain::request::{ApprovalEdits, ValidRequest, capped_uses, check_note};
 use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
+use crate::known_agents::KnownAgents;
 use crate::live_policy::LivePolicy;
 use crate::notify::Hub;
 use crate::policy::{Effect, EvalInput};
 use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
-use crate::store::agents::AgentRow;
+use crate::store::agents::{self, AgentRow};
 use crate::store::permissions::{self as sql, DecisionUpdate, PermissionRow};
 use crate::store::{Store, audit};
 
@@ -42,6 +43,8 @@ pub struct Service {
     pub public_url: String,
     /// Rate limits and the pending-requests cap.
     pub limiter: crate::rate_limit::RateLimiter,
+    /// Agents that authenticated recently; each operation below confirms its caller.
+    pub known_agents: KnownAgents,
 }
 
 /// What `POST /permissions/request` answers.
@@ -185,8 +188,13 @@ struct Refusal {
 }
 
 impl Service {
-    /// Decides a new request by policy and stores it with its audit trail.
-    pub async fn request(&self, agent: &AgentRow, req: ValidRequest) -> Result<RequestOutcome> {
+    /// Decides a new request by policy and stores it with its audit trail, in the transaction
+    /// that confirms the agent is still live.
+    pub async fn request(
+        &self,
+        agent: &Arc<AgentRow>,
+        req: ValidRequest,
+    ) -> Result<RequestOutcome> {
         let loaded = self.policy.current();
         let decision = loaded.policy.evaluate(&EvalInput {
             action: &req.action,
@@ -256,9 +264,11 @@ impl Service {
 
         let effect = decision.effect;
         let max_pending = self.limiter.limits.max_pending_per_agent;
-        let row = self
+        let caller = Arc::clone(agent);
+        let written = self
             .store
             .write(move |tx| {
+                confirm_live(tx, &caller)?;
                 if row.status == Status::Pending && max_pending > 0 {
                     let (count, first_lapse) = sql::pending_of_agent(tx, &row.agent_id, now)?;
                     if count >= i64::from(max_pending) {
@@ -298,7 +308,8 @@ impl Service {
                 }
                 Ok::<_, Error>(row)
             })
-            .await?;
+            .await;
+        let row = self.confirmed(agent, written)?;
         if row.status == Status::Pending {
             self.hub.publish(&id, Status::Pending);
         }
@@ -331,7 +342,7 @@ impl Service {
     /// read after a human approval mints the token and returns it; later reads never do.
     pub async fn get_for_agent(
         &self,
-        agent: &AgentId,
+        agent: &Arc<AgentRow>,
         id: &str,
         wait: Duration,
     ) -> Result<PermissionView> {
@@ -389,7 +400,12 @@ impl Service {
     }
 
     /// Checks a token without consuming it.
-    pub async fn verify(&self, agent: &AgentId, id: &str, token: &str) -> Result<VerifyOutcome> {
+    pub async fn verify(
+        &self,
+        agent: &Arc<AgentRow>,
+        id: &str,
+        token: &str,
+    ) -> Result<VerifyOutcome> {
         let row = self.owned(agent, id).await?;
         let now = self.clock.now();
         Ok(match check_token(&row, token, now) {
@@ -409,22 +425,22 @@ impl Service {
     /// Uses a token once, checking `actionDetails` against its scope. Refusals are audited.
     pub async fn use_token(
         &self,
-        agent: &AgentId,
+        agent: &Arc<AgentRow>,
         id: &str,
         token: Secret,
         details: Option<Map<String, Value>>,
     ) -> Result<UseOutcome> {
         let now = self.clock.now();
-        let (agent, id) = (agent.clone(), id.to_owned());
-        let (outcome, changed) = self
+        let (caller, id) = (Arc::clone(agent), id.to_owned());
+        let written = self
             .store
             .write(move |tx| {
-                let row = owned_row(tx, &agent, &id)?;
+                let row = owned_row(tx, &caller, &id)?;
                 let checked = check_token(&row, token.expose(), now).and_then(|()| {
                     scope::enforce(&row.scope, details.as_ref())
                         .map_err(|v| Refusal { code: "SCOPE_VIOLATION", reason: v.to_string() })
                 });
-                let actor = Actor::Agent(agent.0.clone());
+                let actor = Actor::Agent(caller.id.0.clone());
                 if let Err(refusal) = checked {
                     let mut changed = None;
                     if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
@@ -450,7 +466,8 @@ impl Service {
                 let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
                 Ok::<_, Error>((UseOutcome::Used { success: true, uses_remaining: left }, changed))
             })
-            .await?;
+            .await;
+        let (outcome, changed) = self.confirmed(agent, written)?;
         if let Some((id, status)) = changed {
             self.hub.publish(&id, status);
         }
@@ -462,15 +479,15 @@ impl Service {
     pub async fn revoke(
         &self,
         by: Actor,
-        owner: Option<&AgentId>,
+        owner: Option<&Arc<AgentRow>>,
         id: &str,
     ) -> Result<PermissionView> {
         let now = self.clock.now();
-        let (owner, id) = (owner.cloned(), id.to_owned());
-        let row = self
+        let (caller, id) = (owner.cloned(), id.to_owned());
+        let written = self
             .store
             .write(move |tx| {
-                let row = match &owner {
+                let row = match &caller {
                     Some(agent) => owned_row(tx, agent, &id)?,
                     None => any_row(tx, &id)?,
                 };
@@ -495,7 +512,11 @@ impl Service {
                 )?;
                 Ok::<_, Error>(row)
             })
-            .await?;
+            .await;
+        let row = match owner {
+            Some(agent) => self.confirmed(agent, written)?,
+            None => written?,
+        };
         self.hub.publish(&row.id, Status::Revoked);
         self.get_for_human(row.id.as_str()).await
     }
@@ -608,6 +629,7 @@ impl Service {
             .store
             .write(move |tx| crate::agents::revoke(tx, &id_or_name, &by, now))
             .await?;
+        self.known_agents.forget_agent(&agent.id);
         for id in &ended {
             self.hub.publish(id, Status::Revoked);
         }
@@ -691,9 +713,32 @@ impl Service {
         self.store.lookup(move |c| any_row(c, &id)).await
     }
 
-    async fn owned(&self, agent: &AgentId, id: &str) -> Result<PermissionRow> {
-        let (agent, id) = (agent.clone(), id.to_owned());
-        self.store.lookup(move |c| owned_row(c, &agent, &id)).await
+    async fn owned(&self, agent: &Arc<AgentRow>, id: &str) -> Result<PermissionRow> {
+        let (caller, id) = (Arc::clone(agent), id.to_owned());
+        let read = self.store.lookup(move |c| owned_row(c, &caller, &id)).await;
+        self.confirmed(agent, read)
+    }
+
+    /// Passes on the result of an operation that confirmed `agent`; a refused confirmation
+    /// also drops the remembered claim, so the next call authenticates from the database.
+    fn confirmed<T>(&self, agent: &AgentRow, result: Result<T>) -> Result<T> {
+        if let Err(Error::Unauthorized(_)) = &result {
+            self.known_agents.forget_key(&agent.key_hash);
+        }
+        result
+    }
+}
+
+/// The answer for an agent key that is no longer valid.
+fn unauthorized() -> Error {
+    Error::Unauthorized("a valid agent key is required".into())
+}
+
+/// Confirms, inside a write, that `agent` is live and still has the key it authenticated with.
+fn confirm_live(conn: &rusqlite::Connection, agent: &AgentRow) -> Result<()> {
+    match agents::live_key_hash(conn, &agent.id)? {
+        Some(stored) if secret::hashes_equal(&stored, &agent.key_hash) => Ok(()),
+        _ => Err(unauthorized()),
     }
 }
 
@@ -701,11 +746,22 @@ fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<PermissionRow> {
     sql::get(conn, id)?.ok_or_else(|| Error::NotFound("no permission request with this id".into()))
 }
 
-/// The request if `agent` owns it; someone else's looks exactly like a missing one.
-fn owned_row(conn: &rusqlite::Connection, agent: &AgentId, id: &str) -> Result<PermissionRow> {
-    match sql::get(conn, id)? {
-        Some(row) if &row.agent_id == agent => Ok(row),
-        _ => Err(Error::NotFound("no permission request with this id".into())),
+/// The request if `agent` owns it, confirming in the same read that the agent is live and still
+/// has the key it authenticated with (401 otherwise). Someone else's request looks exactly like
+/// a missing one.
+fn owned_row(conn: &rusqlite::Connection, agent: &AgentRow, id: &str) -> Result<PermissionRow> {
+    match sql::get_with_owner(conn, id)? {
+        Some((row, owner)) if row.agent_id == agent.id => {
+            if owner.revoked || !secret::hashes_equal(&owner.key_hash, &agent.key_hash) {
+                return Err(unauthorized());
+            }
+            Ok(row)
+        }
+        _ => {
+            // No row of its own to confirm the agent with: ask the agents table instead.
+            confirm_live(conn, agent)?;
+            Err(Error::NotFound("no permission request with this id".into()))
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
@@ -20,12 +21,12 @@ use crate::error::Error;
 use crate::secret::{ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret, hashes_equal};
 use crate::service::Service;
 use crate::sessions;
-use crate::store::StoreError;
 use crate::store::admin_tokens;
 use crate::store::agents::{self, AgentRow};
 
-/// An authenticated, unrevoked agent.
-pub struct AgentAuth(pub AgentRow);
+/// An authenticated, unrevoked agent. When it came from memory, the operation confirms it
+/// against the database in its own read or write (see [`crate::known_agents`]).
+pub struct AgentAuth(pub Arc<AgentRow>);
 
 /// An authenticated human, by the name of their admin token or web login.
 pub struct HumanAuth {
@@ -50,28 +51,43 @@ fn service(req: &HttpRequest) -> Result<web::Data<Service>, Error> {
         .ok_or_else(|| Error::Internal("service missing from app data".into()))
 }
 
-/// Finds the live owner of a presented secret by its SHA-256 (`lookup` by hash, then `stored`
-/// gives the owner's stored hash — `None` if the owner is not live — compared in constant time),
-/// under the failed-authentication limits: a flood of bad secrets is refused before the database.
-async fn limited_lookup<T: Send + 'static>(
+/// Finds the live owner of a presented secret by its SHA-256 (`find` looks the hash up, then
+/// `stored` gives the owner's stored hash — `None` if the owner is not live — compared in
+/// constant time), under the failed-authentication limits: a flood of bad secrets is refused
+/// before the database.
+async fn limited_lookup<T>(
     svc: &Service,
     req: &HttpRequest,
     cred: &Secret,
     is_agent: bool,
-    lookup: fn(&rusqlite::Connection, &str) -> Result<Option<T>, StoreError>,
+    find: impl AsyncFnOnce(String) -> Result<Option<T>, Error>,
     stored: fn(&T) -> Option<&str>,
 ) -> Result<Option<T>, Error> {
     let hash = cred.hash();
     let now = svc.clock.now();
     let attempt = svc.limiter.before_lookup(req, &hash, is_agent, now)?;
-    let key = hash.clone();
-    let found = svc
-        .store
-        .lookup(move |c| lookup(c, &key).map_err(Error::from))
+    let found = find(hash.clone())
         .await?
         .filter(|owner| stored(owner).is_some_and(|h| hashes_equal(h, &hash)));
     svc.limiter
         .after_lookup(req, attempt, &hash, is_agent, found.is_some(), now)?;
+    Ok(found)
+}
+
+/// The agent with this key hash: remembered (a claim each operation confirms, see
+/// [`crate::known_agents`]) or read from the agents table and then remembered.
+async fn find_agent(svc: &Service, key_hash: String) -> Result<Option<Arc<AgentRow>>, Error> {
+    if let Some(known) = svc.known_agents.get(&key_hash) {
+        return Ok(Some(known));
+    }
+    let found = svc
+        .store
+        .lookup(move |c| agents::by_key_hash(c, &key_hash).map_err(Error::from))
+        .await?
+        .map(Arc::new);
+    if let Some(agent) = &found {
+        svc.known_agents.remember(agent);
+    }
     Ok(found)
 }
 
@@ -90,7 +106,8 @@ impl FromRequest for AgentAuth {
             let Some(cred) = cred else {
                 return Err(unauthorized());
             };
-            let agent = limited_lookup(&svc, &req, &cred, true, agents::by_key_hash, |a| {
+            let find = async |hash| find_agent(&svc, hash).await;
+            let agent = limited_lookup(&svc, &req, &cred, true, find, |a| {
                 a.revoked_at.is_none().then_some(a.key_hash.as_str())
             })
             .await?;
@@ -143,14 +160,15 @@ impl FromRequest for HumanAuth {
             if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {
                 return Err(unauthorized());
             }
-            let found = limited_lookup(
-                &svc,
-                &req,
-                &cred,
-                false,
-                admin_tokens::live_by_hash,
-                |(_, stored): &(String, String)| Some(stored.as_str()),
-            )
+            let find = async |hash: String| {
+                let store = &svc.store;
+                store
+                    .lookup(move |c| admin_tokens::live_by_hash(c, &hash).map_err(Error::from))
+                    .await
+            };
+            let found = limited_lookup(&svc, &req, &cred, false, find, |(_, stored)| {
+                Some(stored.as_str())
+            })
             .await?;
             found
                 .map(|(name, _)| HumanAuth { name })

@@ -189,7 +189,7 @@ async fn get(
         ));
     }
     let view = svc
-        .get_for_agent(&agent.id, &id, Duration::from_secs(wait))
+        .get_for_agent(&agent, &id, Duration::from_secs(wait))
         .await?;
     Ok(envelope::ok(StatusCode::OK, view))
 }
@@ -249,7 +249,7 @@ async fn verify(
     body: web::Json<Object<VerifyBody>>,
 ) -> Result<HttpResponse> {
     let token = token_from(body.into_inner().0.token)?;
-    let outcome = svc.verify(&agent.id, &id, token.expose()).await?;
+    let outcome = svc.verify(&agent, &id, token.expose()).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
 
@@ -285,7 +285,7 @@ async fn use_token(
     if let Some(details) = &action_details {
         check_action_details(details)?;
     }
-    let outcome = svc.use_token(&agent.id, &id, token, action_details).await?;
+    let outcome = svc.use_token(&agent, &id, token, action_details).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
 
@@ -311,6 +311,6 @@ async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let actor = Actor::Agent(agent.id.0.clone());
-    let view = svc.revoke(actor, Some(&agent.id), &id).await?;
+    let view = svc.revoke(actor, Some(&agent), &id).await?;
     Ok(envelope::ok(StatusCode::OK, view))
 }

@@ -56,6 +56,14 @@ pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<AgentRow>
         .optional()?)
 }
 
+/// The key hash of the agent with this id, if it is not revoked.
+pub fn live_key_hash(conn: &Connection, id: &AgentId) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT key_hash FROM agents WHERE id = ?1 AND revoked_at IS NULL")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?)
+}
+
 /// The agent with this id or, failing that, this name.
 pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<AgentRow>, StoreError> {
     let sql = format!(

@@ -37,10 +37,15 @@ pub struct PermissionRow {
     pub created_at: Timestamp,
 }
 
-const COLUMNS: &str = "p.id, p.agent_id, a.name, p.action, p.resource, p.requested_scope, p.scope,
-    p.context, p.status, p.reason, p.rule, p.policy_version, p.decided_by, p.decided_at,
-    p.ttl_secs, p.uses_total, p.uses_remaining, p.token_hash, p.token_issued_at, p.expires_at,
-    p.created_at";
+macro_rules! columns {
+    () => {
+        "p.id, p.agent_id, a.name, p.action, p.resource, p.requested_scope, p.scope,
+        p.context, p.status, p.reason, p.rule, p.policy_version, p.decided_by, p.decided_at,
+        p.ttl_secs, p.uses_total, p.uses_remaining, p.token_hash, p.token_issued_at, p.expires_at,
+        p.created_at"
+    };
+}
+const COLUMNS: &str = columns!();
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PermissionRow> {
     let status: String = r.get(8)?;
@@ -122,12 +127,44 @@ pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError>
 
 /// One request by id.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<PermissionRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
     );
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(SQL)?
         .query_row([id], from_row)
+        .optional()?)
+}
+
+/// The owning agent's credentials as they are now, read together with its request.
+#[derive(Clone)]
+pub struct Owner {
+    pub key_hash: String,
+    pub revoked: bool,
+}
+
+/// One request by id with its owner's credentials, so the caller is confirmed in the same read.
+pub fn get_with_owner(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(PermissionRow, Owner)>, StoreError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        ", a.key_hash, a.revoked_at IS NOT NULL",
+        " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
+    );
+    Ok(conn
+        .prepare_cached(SQL)?
+        .query_row([id], |r| {
+            let owner = Owner {
+                key_hash: r.get(21)?,
+                revoked: r.get(22)?,
+            };
+            Ok((from_row(r)?, owner))
+        })
         .optional()?)
 }
 

@@ -83,6 +83,63 @@ async fn operator_commands_work_beside_a_running_server() {
     s.stop().await;
 }
 
+/// The server remembers agents that authenticated; a revocation written by another process
+/// must still stop every one of the agent's calls at once (each call confirms the agent in the
+/// read or write it does).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_revoked_by_the_cli_is_refused_on_every_route_at_once() {
+    let s = TestServer::start().await;
+    let key = s.agent("remembered").await;
+    let (status, body) = s
+        .request(&key, json!({"action": "file.read", "uses": 3}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let token = body["token"].as_str().unwrap().to_owned();
+    let verify = format!("/api/v1/permissions/{id}/verify");
+    let (status, body) = s.post(&key, &verify, json!({"token": token})).await;
+    assert_eq!(
+        (status, &body["data"]["valid"]),
+        (StatusCode::OK, &json!(true))
+    );
+
+    let (ok, _, stderr) = agent_otp(
+        &s.dir.path().join("data"),
+        &["agent", "revoke", "remembered"],
+    );
+    assert!(ok, "{stderr}");
+
+    let calls = [
+        ("POST", verify.clone(), Some(json!({"token": token}))),
+        (
+            "POST",
+            format!("/api/v1/permissions/{id}/use"),
+            Some(json!({"token": token})),
+        ),
+        ("GET", format!("/api/v1/permissions/{id}"), None),
+        ("POST", format!("/api/v1/permissions/{id}/revoke"), None),
+        (
+            "GET",
+            "/api/v1/permissions/no-such-request".to_owned(),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/permissions/request".to_owned(),
+            Some(json!({"action": "file.read"})),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let (status, answer) = s.call(&key, method, &path, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {answer}"
+        );
+    }
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_is_a_consistent_copy_taken_while_serving() {
     let s = TestServer::start().await;
