@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # The project's benchmark (not a test): starts the release server and a bare actix-web JSON
 # handler, loads both with the same wrk settings and core pinning (server on core 0, load on
-# core 1), and prints a markdown table for the README.
+# core 1), measures auto-approve latency at a fixed half of its peak rate, and prints a
+# markdown table for the README.
 #
-#   bench/run.sh            # defaults: 10 s per run, 32 connections
+#   bench/run.sh            # defaults: 10 s per run, 32 connections, pinned
 #   DURATION=30s CONNS=64 bench/run.sh
+#   PIN=0 bench/run.sh      # no pinning: server and load share every core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
+PIN=${PIN:-1}
+if [ "$PIN" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi
 PORT_BARE=18080
 PORT_OTP=18787
 BIN=target/release/agent-otp
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin agent-otp --example bare_json --example wake_latency
+cargo build --release --quiet --bin agent-otp --example bare_json --example wake_latency --example fixed_rate
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -25,7 +29,7 @@ trap cleanup EXIT
 # wrk_run URL BODY KEY → "req/s p50 p99" (latencies in ms)
 wrk_run() {
   local out
-  out=$(BODY="$2" KEY="$3" taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s bench/post.lua "$1")
+  out=$(BODY="$2" KEY="$3" $LOAD_CPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s bench/post.lua "$1")
   echo "$out" >>"$WORK/wrk.log"
   local rps p50 p99
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
@@ -40,7 +44,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
 # 1. Bare actix-web JSON handler.
-taskset -c 0 target/release/examples/bare_json 127.0.0.1:$PORT_BARE & PIDS+=($!)
+$SERVER_CPU target/release/examples/bare_json 127.0.0.1:$PORT_BARE & PIDS+=($!)
 sleep 0.5
 read -r BARE_RPS BARE_P50 BARE_P99 < <(wrk_run "http://127.0.0.1:$PORT_BARE/" '{"action":"bench.auto"}' "")
 
@@ -52,7 +56,7 @@ export AGENT_OTP_RATE_LIMIT_AGENT=1000000/s
 KEY=$($BIN agent create bench 2>/dev/null)
 ADMIN=$($BIN admin token create --name bench 2>/dev/null)
 start_server() {
-  taskset -c 0 $BIN serve --listen 127.0.0.1:$PORT_OTP --policies bench/policy.yaml 2>>"$WORK/server.log" &
+  $SERVER_CPU $BIN serve --listen 127.0.0.1:$PORT_OTP --policies bench/policy.yaml 2>>"$WORK/server.log" &
   OTP_PID=$!
   PIDS+=($OTP_PID)
 }
@@ -68,13 +72,18 @@ URL="http://127.0.0.1:$PORT_OTP"
 PIDS+=($!)
 read -r AUTO_RPS AUTO_P50 AUTO_P99 < <(wrk_run "$URL/api/v1/permissions/request" '{"action":"bench.auto"}' "$KEY")
 
+# Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
+HALF_RPS=$(awk -v r="$AUTO_RPS" 'BEGIN { printf "%d", r / 2 }')
+read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/release/examples/fixed_rate \
+  "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "${DURATION%s}")
+
 GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
 ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")
 TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])' <<<"$GRANT")
 read -r VERIFY_RPS VERIFY_P50 VERIFY_P99 < <(wrk_run "$URL/api/v1/permissions/$ID/verify" "{\"token\":\"$TOKEN\"}" "$KEY")
 LOAD_RSS=$(cat "$WORK/peak")
 
-read -r WAKE_P50 WAKE_P99 WAKE_MAX < <(taskset -c 1 target/release/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
+read -r WAKE_P50 WAKE_P99 WAKE_MAX < <($LOAD_CPU target/release/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
 
 # 3. Start-up to ready on the now well-filled database.
 kill "$OTP_PID"; wait "$OTP_PID" 2>/dev/null || true
@@ -86,12 +95,13 @@ T3=$(date +%s%N)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100*a/b }'; }
 cat <<TABLE
 machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)
-load: wrk -t1 -c$CONNS -d$DURATION, server pinned to core 0, wrk to core 1
+load: wrk -t1 -c$CONNS -d$DURATION, $([ "$PIN" = 1 ] && echo "server pinned to core 0, load to core 1" || echo "no pinning")
 
 | measure | result | vs bare actix-web |
 |---|---|---|
 | bare actix-web JSON handler | $BARE_RPS req/s, p50 $BARE_P50 ms, p99 $BARE_P99 ms | 100% |
 | auto-approve round trip (request → 201 + token, durable commit) | $AUTO_RPS req/s, p50 $AUTO_P50 ms, p99 $AUTO_P99 ms | $(ratio "$AUTO_RPS" "$BARE_RPS") |
+| auto-approve at half of peak, fixed rate ($HALF_ACHIEVED req/s, $HALF_FAILED failed) | p50 $HALF_P50 ms, p99 $HALF_P99 ms, max $HALF_MAX ms | |
 | verify | $VERIFY_RPS req/s, p50 $VERIFY_P50 ms, p99 $VERIFY_P99 ms | $(ratio "$VERIFY_RPS" "$BARE_RPS") |
 | approval → waiting agent's long-poll returns (200 rounds) | p50 $WAKE_P50 ms, p99 $WAKE_P99 ms, max $WAKE_MAX ms | |
 | RSS idle / peak under load | $((IDLE_RSS / 1024)) MB / $((LOAD_RSS / 1024)) MB | |

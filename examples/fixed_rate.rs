@@ -1,0 +1,122 @@
+//! Open-loop load for `bench/run.sh`: POSTs a JSON body at a fixed rate and reports latency the
+//! way a caller sees it. Request `i` is due at `start + i / rate`; its latency runs from that due
+//! time (not from when it was actually sent) to the answer, so a stalled server cannot hide its
+//! stall by slowing the load down (no coordinated omission).
+//!
+//! The client is a plain HTTP/1.1 writer over a fixed set of keep-alive connections (a request
+//! waits for a free one, and that wait counts): a general client costs too much per request to
+//! drive the server on one core.
+//!
+//! Usage: `fixed_rate HOST:PORT PATH AGENT_KEY BODY RATE SECONDS [CONNECTIONS]`; prints
+//! `achieved_rps p50_ms p99_ms max_ms failures`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (addr, path, key, body) = (&args[1], &args[2], &args[3], &args[4]);
+    let rate: f64 = args[5].parse().unwrap();
+    let seconds: f64 = args[6].parse().unwrap();
+    let connections: usize = args.get(7).map_or(64, |c| c.parse().unwrap());
+    let total = (rate * seconds) as usize;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+
+    // Pacing runs on its own thread with the OS's sleep: tokio's timer ticks in whole
+    // milliseconds, which would add up to 1 ms to every latency measured from the due time.
+    let start = Instant::now() + Duration::from_millis(200);
+    let (due_tx, due_rx) = mpsc::unbounded_channel::<Instant>();
+    let pacer_start = start.into_std();
+    std::thread::spawn(move || {
+        for i in 0..total {
+            let due = pacer_start + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if due_tx.send(Instant::from_std(due)).is_err() {
+                return;
+            }
+        }
+    });
+
+    let due_rx = Arc::new(Mutex::new(due_rx));
+    let request = Arc::new(request);
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.set_nodelay(true).unwrap();
+        let (due_rx, request) = (Arc::clone(&due_rx), Arc::clone(&request));
+        workers.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                let Some(due) = due_rx.lock().await.recv().await else {
+                    return samples;
+                };
+                conn.write_all(&request).await.unwrap();
+                let ok = read_response(&mut conn, &mut buf).await;
+                samples.push((due.elapsed(), ok));
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut failures = 0;
+    for w in workers {
+        for (latency, ok) in w.await.unwrap() {
+            failures += usize::from(!ok);
+            latencies.push(latency);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let ms = |q: f64| {
+        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len() - 1);
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    println!(
+        "{:.0} {:.2} {:.2} {:.2} {failures}",
+        total as f64 / elapsed,
+        ms(0.50),
+        ms(0.99),
+        ms(1.0)
+    );
+}
+
+/// Reads one response (head, then `Content-Length` bytes of body); true for a 2xx status.
+async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    head.starts_with("http/1.1 2")
+}
