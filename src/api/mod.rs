@@ -17,7 +17,6 @@ use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
 
 use crate::error::Error;
 
@@ -157,12 +156,25 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
 /// its fields in order (`["email.send"]`), which no client means and the document does not allow.
 struct Object<T>(T);
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = Map::<String, Value>::deserialize(d)?;
-        serde_json::from_value(Value::Object(map))
+        /// Accepts only a map, and hands its entries straight to `T` (no intermediate value).
+        struct OnlyMap<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OnlyMap<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        d.deserialize_map(OnlyMap(std::marker::PhantomData))
             .map(Object)
-            .map_err(serde::de::Error::custom)
     }
 }
 
