@@ -492,6 +492,16 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// A key that authenticated from memory turned out revoked or replaced: charge the failure to
+    /// the client's address, as a refused lookup would be, and stop treating the key as known.
+    pub fn refuse_remembered(&self, req: &actix_web::HttpRequest, key_hash: &str, now: Timestamp) {
+        let client = client_key(req, self.limits.trust_forwarded_for);
+        self.auth_failures.charge(client, now);
+        self.agents.forget(key_hash);
+    }
+}
+
 /// The client's address as a limiter key: IPv4 as is, IPv6 by its /64 (one customer's network),
 /// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`) the last `X-Forwarded-For`
 /// entry — the one the proxy itself appended — is used, since earlier ones are the client's word.

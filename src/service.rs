@@ -360,7 +360,7 @@ impl Service {
                 continue;
             }
             if status == Status::Approved && row.token_hash.is_none() {
-                return self.mint(row).await;
+                return self.mint(agent, row).await;
             }
             if status != Status::Pending || tokio::time::Instant::now() >= deadline {
                 return Ok(PermissionView::new(row, now, None));
@@ -684,14 +684,16 @@ impl Service {
         Ok(())
     }
 
-    async fn mint(&self, row: PermissionRow) -> Result<PermissionView> {
+    async fn mint(&self, agent: &Arc<AgentRow>, row: PermissionRow) -> Result<PermissionView> {
         let now = self.clock.now();
         let token = secret::generate(PERMISSION_TOKEN_PREFIX)?;
         let hash = token.hash();
         let id = row.id.clone();
-        let minted = self
+        let caller = Arc::clone(agent);
+        let written = self
             .store
             .write(move |tx| {
+                confirm_live(tx, &caller)?;
                 if !sql::set_token(tx, &row.id, &hash, now)? {
                     return Ok(None);
                 }
@@ -700,7 +702,8 @@ impl Service {
                 audit::append(tx, now, &event(actor, "token.issued", d, &row))?;
                 Ok::<_, Error>(Some(row))
             })
-            .await?;
+            .await;
+        let minted = self.confirmed(agent, written)?;
         match minted {
             Some(row) => Ok(PermissionView::new(row, now, Some(token))),
             // Another read minted it first: this one shows `tokenIssued` only.
@@ -730,7 +733,7 @@ impl Service {
 }
 
 /// The answer for an agent key that is no longer valid.
-fn unauthorized() -> Error {
+pub(crate) fn unauthorized() -> Error {
     Error::Unauthorized("a valid agent key is required".into())
 }
 

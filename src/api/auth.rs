@@ -12,10 +12,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
 use crate::error::Error;
 use crate::secret::{ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret, hashes_equal};
@@ -74,10 +77,20 @@ async fn limited_lookup<T>(
     Ok(found)
 }
 
+/// Marks a call whose agent came from memory; [`confirm_remembered`] reads it.
+#[derive(Clone)]
+struct Remembered(Arc<AgentRow>);
+
 /// The agent with this key hash: remembered (a claim each operation confirms, see
-/// [`crate::known_agents`]) or read from the agents table and then remembered.
-async fn find_agent(svc: &Service, key_hash: String) -> Result<Option<Arc<AgentRow>>, Error> {
+/// [`crate::known_agents`], and marked on the request for [`confirm_remembered`]) or read from
+/// the agents table and then remembered.
+async fn find_agent(
+    svc: &Service,
+    req: &HttpRequest,
+    key_hash: String,
+) -> Result<Option<Arc<AgentRow>>, Error> {
     if let Some(known) = svc.known_agents.get(&key_hash) {
+        req.extensions_mut().insert(Remembered(Arc::clone(&known)));
         return Ok(Some(known));
     }
     let found = svc
@@ -106,7 +119,7 @@ impl FromRequest for AgentAuth {
             let Some(cred) = cred else {
                 return Err(unauthorized());
             };
-            let find = async |hash| find_agent(&svc, hash).await;
+            let find = async |hash| find_agent(&svc, &req, hash).await;
             let agent = limited_lookup(&svc, &req, &cred, true, find, |a| {
                 a.revoked_at.is_none().then_some(a.key_hash.as_str())
             })
@@ -175,4 +188,42 @@ impl FromRequest for HumanAuth {
                 .ok_or_else(unauthorized)
         })
     }
+}
+
+/// Middleware for calls whose agent came from memory. An operation that reached the database
+/// confirmed the agent there; one that failed earlier (a bad body, say) did not, so before such
+/// an error leaves, the agent is confirmed now: a revoked or replaced key answers 401, never
+/// anything else. Either way a refused remembered key is forgotten and charged to the client's
+/// address as a failed authentication.
+pub async fn confirm_remembered(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let claim = res.request().extensions().get::<Remembered>().cloned();
+    let status = res.status();
+    let Some(Remembered(agent)) = claim.filter(|_| status.is_client_error()) else {
+        return Ok(res.map_into_left_body());
+    };
+    let svc = service(res.request())?;
+    let refused = status == StatusCode::UNAUTHORIZED || {
+        let id = agent.id.clone();
+        let live = svc
+            .store
+            .lookup(move |c| agents::live_key_hash(c, &id).map_err(Error::from))
+            .await?;
+        !live.is_some_and(|stored| hashes_equal(&stored, &agent.key_hash))
+    };
+    if !refused {
+        return Ok(res.map_into_left_body());
+    }
+    svc.known_agents.forget_key(&agent.key_hash);
+    svc.limiter
+        .refuse_remembered(res.request(), &agent.key_hash, svc.clock.now());
+    if status == StatusCode::UNAUTHORIZED {
+        return Ok(res.map_into_left_body());
+    }
+    let (req, _) = res.into_parts();
+    let answer = crate::service::unauthorized().error_response();
+    Ok(ServiceResponse::new(req, answer).map_into_right_body())
 }

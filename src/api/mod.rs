@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+pub use auth::confirm_remembered;
 pub mod envelope;
 mod health;
 pub mod openapi;

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::TestServer;
 
@@ -84,58 +84,46 @@ async fn operator_commands_work_beside_a_running_server() {
 }
 
 /// The server remembers agents that authenticated; a revocation written by another process
-/// must still stop every one of the agent's calls at once (each call confirms the agent in the
-/// read or write it does).
+/// must still stop the agent's very next call, on every route and also when the call would have
+/// failed for another reason first (a bad body never reaches the database). Each call gets its
+/// own freshly remembered agent, since the first refusal makes the server forget the key.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_revoked_by_the_cli_is_refused_on_every_route_at_once() {
     let s = TestServer::start().await;
-    let key = s.agent("remembered").await;
-    let (status, body) = s
-        .request(&key, json!({"action": "file.read", "uses": 3}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
-    let token = body["token"].as_str().unwrap().to_owned();
-    let verify = format!("/api/v1/permissions/{id}/verify");
-    let (status, body) = s.post(&key, &verify, json!({"token": token})).await;
-    assert_eq!(
-        (status, &body["data"]["valid"]),
-        (StatusCode::OK, &json!(true))
-    );
-
-    let (ok, _, stderr) = agent_otp(
-        &s.dir.path().join("data"),
-        &["agent", "revoke", "remembered"],
-    );
-    assert!(ok, "{stderr}");
-
-    let calls = [
-        ("POST", verify.clone(), Some(json!({"token": token}))),
-        (
-            "POST",
-            format!("/api/v1/permissions/{id}/use"),
-            Some(json!({"token": token})),
-        ),
-        ("GET", format!("/api/v1/permissions/{id}"), None),
-        ("POST", format!("/api/v1/permissions/{id}/revoke"), None),
-        (
-            "GET",
-            "/api/v1/permissions/no-such-request".to_owned(),
-            None,
-        ),
-        (
-            "POST",
-            "/api/v1/permissions/request".to_owned(),
-            Some(json!({"action": "file.read"})),
-        ),
+    let data = s.dir.path().join("data");
+    let calls: [(&str, &str, Option<Value>); 10] = [
+        ("POST", "/request", Some(json!({"action": ""}))),
+        ("POST", "/request", Some(json!({"nope": 1}))),
+        ("POST", "/request", Some(json!({"action": "file.read"}))),
+        ("GET", "/{id}?wait=999", None),
+        ("GET", "/{id}", None),
+        ("GET", "/no-such-request", None),
+        ("POST", "/{id}/verify", Some(json!({"token": ""}))),
+        ("POST", "/{id}/verify", Some(json!({"token": "{token}"}))),
+        ("POST", "/{id}/use", Some(json!({"token": "{token}"}))),
+        ("POST", "/{id}/revoke", None),
     ];
-    for (method, path, body) in calls {
-        let (status, answer) = s.call(&key, method, &path, body).await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{method} {path}: {answer}"
+    for (i, (method, path, body)) in calls.into_iter().enumerate() {
+        let name = format!("remembered-{i}");
+        let key = s.agent(&name).await;
+        let (status, grant) = s
+            .request(&key, json!({"action": "file.read", "uses": 3}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{grant}");
+        let (id, token) = (
+            grant["id"].as_str().unwrap(),
+            grant["token"].as_str().unwrap(),
         );
+        let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", &name]);
+        assert!(ok, "{stderr}");
+
+        let path = format!("/api/v1/permissions{}", path.replace("{id}", id));
+        let body =
+            body.map(|b| serde_json::from_str(&b.to_string().replace("{token}", token)).unwrap());
+        let (status, answer) = s.call(&key, method, &path, body.clone()).await;
+        let call = format!("{method} {path} {body:?}: {answer}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{call}");
+        assert_eq!(answer["error"]["code"], "UNAUTHORIZED", "{call}");
     }
     s.stop().await;
 }
