@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
+case "$DURATION" in # wrk's forms; fixed_rate wants seconds
+  *[0-9]s) SECS=${DURATION%s} ;; *[0-9]m) SECS=$(( ${DURATION%m} * 60 )) ;; *[0-9]) SECS=$DURATION ;;
+  *) echo "DURATION must look like 10s, 2m or 30" >&2; exit 2 ;;
+esac
 CONNS=${CONNS:-32}
 PIN=${PIN:-1}
 if [ "$PIN" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi
@@ -75,7 +79,7 @@ read -r AUTO_RPS AUTO_P50 AUTO_P99 < <(wrk_run "$URL/api/v1/permissions/request"
 # Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
 HALF_RPS=$(awk -v r="$AUTO_RPS" 'BEGIN { printf "%d", r / 2 }')
 read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/release/examples/fixed_rate \
-  "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "${DURATION%s}")
+  "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS")
 
 GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
 ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")

@@ -28,6 +28,7 @@ async fn main() {
     let seconds: f64 = args[6].parse().unwrap();
     let connections: usize = args.get(7).map_or(64, |c| c.parse().unwrap());
     let total = (rate * seconds) as usize;
+    assert!(total > 0, "RATE × SECONDS must be at least one request");
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -56,9 +57,9 @@ async fn main() {
     let request = Arc::new(request);
     let mut workers = Vec::new();
     for _ in 0..connections {
-        let mut conn = TcpStream::connect(addr).await.unwrap();
-        conn.set_nodelay(true).unwrap();
+        let mut conn = connect(addr).await;
         let (due_rx, request) = (Arc::clone(&due_rx), Arc::clone(&request));
+        let addr = addr.clone();
         workers.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut buf = Vec::with_capacity(4096);
@@ -66,13 +67,20 @@ async fn main() {
                 let Some(due) = due_rx.lock().await.recv().await else {
                     return samples;
                 };
-                conn.write_all(&request).await.unwrap();
-                let ok = read_response(&mut conn, &mut buf).await;
-                samples.push((due.elapsed(), ok));
+                let answer = match conn.write_all(&request).await {
+                    Ok(()) => read_response(&mut conn, &mut buf).await,
+                    Err(e) => Err(e),
+                };
+                // A failed exchange counts (as a failure, with its latency); the next request
+                // goes out on a new connection.
+                if answer.is_err() {
+                    conn = connect(&addr).await;
+                }
+                samples.push((due.elapsed(), answer.unwrap_or(false)));
             }
         }));
     }
-    let mut latencies = Vec::with_capacity(total);
+    let mut latencies: Vec<Duration> = Vec::with_capacity(total);
     let mut failures = 0;
     for w in workers {
         for (latency, ok) in w.await.unwrap() {
@@ -82,41 +90,54 @@ async fn main() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort();
+    // Nearest rank: the smallest latency at or above which lies the fraction q of all samples.
     let ms = |q: f64| {
-        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len() - 1);
-        latencies[i].as_secs_f64() * 1000.0
+        let rank = (latencies.len() as f64 * q).ceil() as usize;
+        latencies[rank.clamp(1, latencies.len()) - 1].as_secs_f64() * 1000.0
     };
     println!(
         "{:.0} {:.2} {:.2} {:.2} {failures}",
-        total as f64 / elapsed,
+        latencies.len() as f64 / elapsed,
         ms(0.50),
         ms(0.99),
         ms(1.0)
     );
 }
 
+async fn connect(addr: &str) -> TcpStream {
+    let conn = TcpStream::connect(addr).await.unwrap();
+    conn.set_nodelay(true).unwrap();
+    conn
+}
+
 /// Reads one response (head, then `Content-Length` bytes of body); true for a 2xx status.
-async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
     buf.clear();
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        let mut chunk = [0u8; 4096];
-        let n = conn.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(conn, buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let length: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
-        .map_or(0, |v| v.trim().parse().unwrap());
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
     while buf.len() < head_end + length {
-        let mut chunk = [0u8; 4096];
-        let n = conn.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(conn, buf).await?;
     }
-    head.starts_with("http/1.1 2")
+    Ok(head.starts_with("http/1.1 2"))
+}
+
+async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    match conn.read(&mut chunk).await? {
+        0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        n => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+    }
 }

@@ -110,8 +110,9 @@ macro_rules! id_type {
         pub struct $name(pub String);
 
         impl $name {
-            /// A fresh id: a UUID v7, which starts with the time and ends in 74 random bits, so
-            /// new rows append to the id index instead of dirtying a random page of it.
+            /// A fresh id: a UUID v7, which starts with the time (then a counter and random
+            /// bits), so new rows append to the id index instead of dirtying a random page of
+            /// it. Ids are not secrets: every route that takes one also checks the caller.
             pub fn new_random() -> $name {
                 $name(uuid::Uuid::now_v7().to_string())
             }
