@@ -108,13 +108,9 @@ impl Hashed<'_> {
     }
 }
 
-/// The hash of a new event numbered `seq`, given the hash before it.
-pub fn chain_hash(prev_hash: &str, seq: i64, at: Timestamp, ev: &NewEvent) -> String {
-    chain_hash_canonical(prev_hash, seq, at, ev, &canonical_json(&ev.details))
-}
-
-/// [`chain_hash`] when the caller already has `ev.details` in canonical JSON (and stores it).
-pub fn chain_hash_canonical(
+/// The hash of a new event numbered `seq`, given the hash before it and the event's details in
+/// canonical JSON (which the caller also stores).
+pub fn chain_hash(
     prev_hash: &str,
     seq: i64,
     at: Timestamp,
@@ -359,7 +355,8 @@ mod tests {
                     json!({"n": seq, "b": [1, "é"]}),
                 )
                 .request(format!("r{seq}"));
-                let hash = chain_hash(&prev, seq, Timestamp(seq * 1000), &ev);
+                let details = canonical_json(&ev.details);
+                let hash = chain_hash(&prev, seq, Timestamp(seq * 1000), &ev, &details);
                 let stored = StoredEvent {
                     seq,
                     at: Timestamp(seq * 1000),

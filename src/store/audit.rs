@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{StoreError, json_column};
-use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, canonical_json, chain_hash_canonical};
+use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, canonical_json, chain_hash};
 use crate::clock::Timestamp;
 
 /// Appends `ev` at time `at` to the chain; returns its `seq`.
@@ -19,7 +19,7 @@ pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64,
     };
     // Stored as hashed: canonical JSON (the same object, keys sorted).
     let details = canonical_json(&ev.details);
-    let hash = chain_hash_canonical(&prev_hash, seq, at, ev, &details);
+    let hash = chain_hash(&prev_hash, seq, at, ev, &details);
     tx.prepare_cached("INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
         params![
