@@ -43,7 +43,8 @@ pub struct Service {
     pub public_url: String,
     /// Rate limits and the pending-requests cap.
     pub limiter: crate::rate_limit::RateLimiter,
-    /// Agents that authenticated recently; each operation below confirms its caller.
+    /// Agents that authenticated recently; each operation below confirms its caller (a refused
+    /// one is forgotten by [`crate::api::confirm_remembered`]).
     pub known_agents: KnownAgents,
 }
 
@@ -265,7 +266,7 @@ impl Service {
         let effect = decision.effect;
         let max_pending = self.limiter.limits.max_pending_per_agent;
         let caller = Arc::clone(agent);
-        let written = self
+        let row = self
             .store
             .write(move |tx| {
                 confirm_live(tx, &caller)?;
@@ -308,8 +309,7 @@ impl Service {
                 }
                 Ok::<_, Error>(row)
             })
-            .await;
-        let row = self.confirmed(agent, written)?;
+            .await?;
         if row.status == Status::Pending {
             self.hub.publish(&id, Status::Pending);
         }
@@ -432,7 +432,7 @@ impl Service {
     ) -> Result<UseOutcome> {
         let now = self.clock.now();
         let (caller, id) = (Arc::clone(agent), id.to_owned());
-        let written = self
+        let (outcome, changed) = self
             .store
             .write(move |tx| {
                 let row = owned_row(tx, &caller, &id)?;
@@ -466,8 +466,7 @@ impl Service {
                 let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
                 Ok::<_, Error>((UseOutcome::Used { success: true, uses_remaining: left }, changed))
             })
-            .await;
-        let (outcome, changed) = self.confirmed(agent, written)?;
+            .await?;
         if let Some((id, status)) = changed {
             self.hub.publish(&id, status);
         }
@@ -484,7 +483,7 @@ impl Service {
     ) -> Result<PermissionView> {
         let now = self.clock.now();
         let (caller, id) = (owner.cloned(), id.to_owned());
-        let written = self
+        let row = self
             .store
             .write(move |tx| {
                 let row = match &caller {
@@ -512,11 +511,7 @@ impl Service {
                 )?;
                 Ok::<_, Error>(row)
             })
-            .await;
-        let row = match owner {
-            Some(agent) => self.confirmed(agent, written)?,
-            None => written?,
-        };
+            .await?;
         self.hub.publish(&row.id, Status::Revoked);
         self.get_for_human(row.id.as_str()).await
     }
@@ -690,7 +685,7 @@ impl Service {
         let hash = token.hash();
         let id = row.id.clone();
         let caller = Arc::clone(agent);
-        let written = self
+        let minted = self
             .store
             .write(move |tx| {
                 confirm_live(tx, &caller)?;
@@ -702,8 +697,7 @@ impl Service {
                 audit::append(tx, now, &event(actor, "token.issued", d, &row))?;
                 Ok::<_, Error>(Some(row))
             })
-            .await;
-        let minted = self.confirmed(agent, written)?;
+            .await?;
         match minted {
             Some(row) => Ok(PermissionView::new(row, now, Some(token))),
             // Another read minted it first: this one shows `tokenIssued` only.
@@ -718,17 +712,7 @@ impl Service {
 
     async fn owned(&self, agent: &Arc<AgentRow>, id: &str) -> Result<PermissionRow> {
         let (caller, id) = (Arc::clone(agent), id.to_owned());
-        let read = self.store.lookup(move |c| owned_row(c, &caller, &id)).await;
-        self.confirmed(agent, read)
-    }
-
-    /// Passes on the result of an operation that confirmed `agent`; a refused confirmation
-    /// also drops the remembered claim, so the next call authenticates from the database.
-    fn confirmed<T>(&self, agent: &AgentRow, result: Result<T>) -> Result<T> {
-        if let Err(Error::Unauthorized(_)) = &result {
-            self.known_agents.forget_key(&agent.key_hash);
-        }
-        result
+        self.store.lookup(move |c| owned_row(c, &caller, &id)).await
     }
 }
 
