@@ -145,6 +145,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn request_ids_are_uuid_v7_in_creation_order() {
+        let ids: Vec<RequestId> = (0..1000).map(|_| RequestId::new_random()).collect();
+        for id in &ids {
+            let parsed = uuid::Uuid::parse_str(id.as_str()).unwrap();
+            assert_eq!(parsed.get_version_num(), 7, "{id}");
+        }
+        // Time first, then a counter: later ids sort after earlier ones, so they append.
+        assert!(ids.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
+    }
+
+    #[test]
     fn live_requests_expire_on_read_final_ones_do_not() {
         let t = Timestamp(10_000);
         assert_eq!(
