@@ -3,11 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
-
-fn nested(depth: usize) -> Value {
-    (0..depth).fold(json!(1), |inner, _| json!({ "k": inner }))
-}
+use crate::support::{TestServer, nested};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_request_bodies_are_refused_and_change_nothing() {
@@ -160,13 +156,7 @@ async fn bad_use_and_decision_bodies_change_nothing() {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
     }
-    let (_, v) = s
-        .post(
-            &key,
-            &format!("/api/v1/permissions/{id}/verify"),
-            json!({"token": token}),
-        )
-        .await;
+    let (_, v) = s.verify(&key, id, token).await;
     assert_eq!(v["data"]["usesRemaining"], 2, "no bad body consumed a use");
 
     let (_, pending) = s.request(&key, json!({"action": "bank.transfer"})).await;

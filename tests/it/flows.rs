@@ -25,13 +25,7 @@ async fn auto_approve_then_verify_does_not_consume_then_use_once() {
     let id = data["id"].as_str().unwrap();
 
     for _ in 0..2 {
-        let (st, v) = s
-            .post(
-                &key,
-                &format!("/api/v1/permissions/{id}/verify"),
-                json!({"token": token}),
-            )
-            .await;
+        let (st, v) = s.verify(&key, id, token).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(v["data"]["valid"], true, "{v}");
         assert_eq!(v["data"]["usesRemaining"], 1, "verify must not consume");
@@ -234,13 +228,7 @@ async fn approved_tokens_stop_working_at_expires_at() {
     let refused = s.use_token(&key, id, token, None).await;
     assert_eq!(refused["code"], "TOKEN_EXPIRED", "{refused}");
     assert_eq!(refused["usesRemaining"], 2);
-    let (_, v) = s
-        .post(
-            &key,
-            &format!("/api/v1/permissions/{id}/verify"),
-            json!({"token": token}),
-        )
-        .await;
+    let (_, v) = s.verify(&key, id, token).await;
     assert_eq!(
         v["data"],
         json!({"valid": false, "reason": "the token has expired"})

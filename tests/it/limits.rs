@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, nested};
 
 fn rate(text: &str) -> Option<Rate> {
     Rate::parse(text).unwrap()
@@ -308,10 +308,6 @@ fn items(n: usize) -> Vec<Value> {
     (0..n).map(|i| json!(format!("r{i}@example.com"))).collect()
 }
 
-fn nested(depth: usize) -> Value {
-    (0..depth).fold(json!(1), |inner, _| json!({ "k": inner }))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_input_limit_answers_400_naming_the_field_and_writes_nothing() {
     let s = TestServer::start().await;
@@ -389,13 +385,7 @@ async fn every_input_limit_answers_400_naming_the_field_and_writes_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
         assert!(v["error"]["details"].get(field).is_some(), "{field}: {v}");
     }
-    let (_, v) = s
-        .post(
-            &key,
-            &format!("/api/v1/permissions/{id}/verify"),
-            json!({"token": token}),
-        )
-        .await;
+    let (_, v) = s.verify(&key, id, token).await;
     assert_eq!(v["data"]["usesRemaining"], 1, "no use was spent: {v}");
     assert_eq!(audit_count(&s).await, events);
 

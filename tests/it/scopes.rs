@@ -143,13 +143,7 @@ async fn each_convention_is_enforced_at_use() {
             "{details}: {v}"
         );
     }
-    let (_, v) = s
-        .post(
-            &key,
-            &format!("/api/v1/permissions/{id}/verify"),
-            json!({"token": token}),
-        )
-        .await;
+    let (_, v) = s.verify(&key, id, token).await;
     assert_eq!(v["data"]["scope"]["note_for_service"], "passed through");
     s.stop().await;
 }

@@ -20,12 +20,7 @@ async fn an_agent_cannot_touch_another_agents_request() {
 
     let attempts = [
         s.get(&mallory, &format!("/api/v1/permissions/{id}")).await,
-        s.post(
-            &mallory,
-            &format!("/api/v1/permissions/{id}/verify"),
-            json!({"token": token}),
-        )
-        .await,
+        s.verify(&mallory, id, token).await,
         s.post(
             &mallory,
             &format!("/api/v1/permissions/{id}/use"),

@@ -167,6 +167,12 @@ impl TestServer {
         })
     }
 
+    /// Verifies a token (never consumes it); returns status and the whole answer.
+    pub async fn verify(&self, key: &str, id: &str, token: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/permissions/{id}/verify");
+        self.post(key, &path, json!({ "token": token })).await
+    }
+
     /// Uses a token; returns `data`.
     pub async fn use_token(
         &self,
@@ -300,4 +306,9 @@ impl Drop for ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A JSON value nested `depth` objects deep: `{"k": {"k": … 1}}`.
+pub fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "k": inner }))
 }

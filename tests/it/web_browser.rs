@@ -293,13 +293,7 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
         json!({"max_amount": 40, "allowed_recipients": ["b@example.com"], "currency": "EUR"});
     assert_eq!(data["scope"], narrowed);
     let token = data["token"].as_str().unwrap();
-    let (_, checked) = s
-        .post(
-            &key,
-            &format!("/api/v1/permissions/{id}/verify"),
-            json!({"token": token}),
-        )
-        .await;
+    let (_, checked) = s.verify(&key, &id, token).await;
     assert_eq!(checked["data"]["valid"], true);
     assert_eq!(checked["data"]["scope"], narrowed);
     assert_eq!(checked["data"]["usesRemaining"], 1);
