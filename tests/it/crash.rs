@@ -280,14 +280,17 @@ impl Load {
         }
     }
 
+    /// Asks for `uses` uses of `action`; `None` when the outcome is unknown.
+    async fn ask(&self, action: &str, uses: i64) -> Option<(u16, Value)> {
+        let body = json!({"action": action, "uses": uses, "ttl": 3600});
+        self.counts.requests_asked.fetch_add(1, Ordering::Relaxed);
+        self.call("POST", "/api/v1/permissions/request", &self.key, Some(body))
+            .await
+    }
+
     async fn auto_request(&self, rng: &mut XorShift) {
         let uses = 1 + rng.below(5) as i64;
-        let body = json!({"action": "crash.auto", "uses": uses, "ttl": 3600});
-        self.counts.requests_asked.fetch_add(1, Ordering::Relaxed);
-        let Some((status, v)) = self
-            .call("POST", "/api/v1/permissions/request", &self.key, Some(body))
-            .await
-        else {
+        let Some((status, v)) = self.ask("crash.auto", uses).await else {
             return;
         };
         let d = &v["data"];
@@ -310,12 +313,7 @@ impl Load {
 
     async fn human_request(&self, rng: &mut XorShift) {
         let uses = 1 + rng.below(3) as i64;
-        let body = json!({"action": "crash.human", "uses": uses, "ttl": 3600});
-        self.counts.requests_asked.fetch_add(1, Ordering::Relaxed);
-        let Some((status, v)) = self
-            .call("POST", "/api/v1/permissions/request", &self.key, Some(body))
-            .await
-        else {
+        let Some((status, v)) = self.ask("crash.human", uses).await else {
             return;
         };
         if status != 202 || v["data"]["status"] != "pending" {
