@@ -93,10 +93,6 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            // Innermost: an answer it replaces still gets the headers below.
-            .wrap(actix_web::middleware::from_fn(
-                crate::api::confirm_remembered,
-            ))
             .wrap(crate::web::security_headers())
             .wrap(actix_web::middleware::from_fn(
                 crate::rate_limit::quota_headers,

@@ -44,7 +44,7 @@ pub struct Service {
     /// Rate limits and the pending-requests cap.
     pub limiter: crate::rate_limit::RateLimiter,
     /// Agents that authenticated recently; each operation below confirms its caller (a refused
-    /// one is forgotten by [`crate::api::confirm_remembered`]).
+    /// one is forgotten by the `confirm_remembered` middleware of `api`).
     pub known_agents: KnownAgents,
 }
 

@@ -5,7 +5,7 @@
 
 mod admin;
 mod auth;
-pub use auth::confirm_remembered;
+use auth::confirm_remembered;
 pub mod envelope;
 mod health;
 pub mod openapi;
@@ -88,6 +88,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(|cfg| register(cfg, root_endpoints()))
     .service(
         web::scope(PREFIX)
+            // Only agent routes remember agents; inside the app's middleware, so an answer it
+            // replaces still gets the security headers.
+            .wrap(actix_web::middleware::from_fn(confirm_remembered))
             .configure(|cfg| register(cfg, versioned_endpoints()))
             .default_service(web::to(not_found)),
     );
