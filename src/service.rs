@@ -6,7 +6,7 @@
 //! and is announced on the [`Hub`] only after it committed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Transaction;
 use serde::Serialize;
@@ -24,10 +24,11 @@ use crate::known_agents::KnownAgents;
 use crate::live_policy::LivePolicy;
 use crate::notify::Hub;
 use crate::policy::{Effect, EvalInput};
+use crate::recent_reads::RecentReads;
 use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::store::agents::{self, AgentRow};
-use crate::store::permissions::{self as sql, DecisionUpdate, PermissionRow};
+use crate::store::permissions::{self as sql, DecisionUpdate, Owner, PermissionRow};
 use crate::store::{Store, audit};
 
 /// Longest `?wait=` an agent may ask for, in seconds.
@@ -46,6 +47,8 @@ pub struct Service {
     /// Agents that authenticated recently; each operation below confirms its caller (a refused
     /// one is forgotten by the `confirm_remembered` middleware of `api`).
     pub known_agents: KnownAgents,
+    /// Requests `verify` read recently, with their owners (see `recent_reads`).
+    pub recent_reads: RecentReads<(PermissionRow, Owner)>,
 }
 
 /// What `POST /permissions/request` answers.
@@ -406,12 +409,13 @@ impl Service {
         id: &str,
         token: &str,
     ) -> Result<VerifyOutcome> {
-        let row = self.owned(agent, id).await?;
+        let read = self.owned_recent(agent, id).await?;
+        let row = &read.0;
         let now = self.clock.now();
-        Ok(match check_token(&row, token, now) {
+        Ok(match check_token(row, token, now) {
             Ok(()) => VerifyOutcome::Valid {
                 valid: true,
-                scope: row.scope,
+                scope: row.scope.clone(),
                 uses_remaining: row.uses_remaining,
                 expires_at: row.expires_at,
             },
@@ -714,6 +718,49 @@ impl Service {
         let (caller, id) = (Arc::clone(agent), id.to_owned());
         self.store.lookup(move |c| owned_row(c, &caller, &id)).await
     }
+
+    /// [`Service::owned`] answered from a recent read when one may still answer (see
+    /// `recent_reads`), with the same checks of the caller.
+    async fn owned_recent(
+        &self,
+        agent: &Arc<AgentRow>,
+        id: &str,
+    ) -> Result<Arc<(PermissionRow, Owner)>> {
+        let generation = self.store.write_generation();
+        let read = match self.recent_reads.get(id, generation) {
+            Some(read) => read,
+            None => {
+                let read_at = Instant::now();
+                let key = id.to_owned();
+                let read = self
+                    .store
+                    .lookup(move |c| sql::get_with_owner(c, &key))
+                    .await?;
+                let Some(read) = read else {
+                    return Err(self.not_owned(agent).await);
+                };
+                let read = Arc::new(read);
+                self.recent_reads
+                    .put(id, Arc::clone(&read), generation, read_at);
+                read
+            }
+        };
+        if read.0.agent_id != agent.id {
+            return Err(self.not_owned(agent).await);
+        }
+        confirm_owner(&read.1, agent)?;
+        Ok(read)
+    }
+
+    /// The answer for a request id that is not the caller's: 404, or 401 if the caller is no
+    /// longer live (the agents table decides, as there is no row of its own to confirm it with).
+    async fn not_owned(&self, agent: &Arc<AgentRow>) -> Error {
+        let caller = Arc::clone(agent);
+        match self.store.lookup(move |c| confirm_live(c, &caller)).await {
+            Ok(()) => no_such_request(),
+            Err(e) => e,
+        }
+    }
 }
 
 /// The answer for an agent key that is no longer valid.
@@ -729,8 +776,12 @@ fn confirm_live(conn: &rusqlite::Connection, agent: &AgentRow) -> Result<()> {
     }
 }
 
+fn no_such_request() -> Error {
+    Error::NotFound("no permission request with this id".into())
+}
+
 fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<PermissionRow> {
-    sql::get(conn, id)?.ok_or_else(|| Error::NotFound("no permission request with this id".into()))
+    sql::get(conn, id)?.ok_or_else(no_such_request)
 }
 
 /// The request if `agent` owns it, confirming in the same read that the agent is live and still
@@ -739,17 +790,23 @@ fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<PermissionRow> {
 fn owned_row(conn: &rusqlite::Connection, agent: &AgentRow, id: &str) -> Result<PermissionRow> {
     match sql::get_with_owner(conn, id)? {
         Some((row, owner)) if row.agent_id == agent.id => {
-            if owner.revoked || !secret::hashes_equal(&owner.key_hash, &agent.key_hash) {
-                return Err(unauthorized());
-            }
+            confirm_owner(&owner, agent)?;
             Ok(row)
         }
         _ => {
             // No row of its own to confirm the agent with: ask the agents table instead.
             confirm_live(conn, agent)?;
-            Err(Error::NotFound("no permission request with this id".into()))
+            Err(no_such_request())
         }
     }
+}
+
+/// Confirms `agent` against its own row's owner as read with the request: live, same key.
+fn confirm_owner(owner: &Owner, agent: &AgentRow) -> Result<()> {
+    if owner.revoked || !secret::hashes_equal(&owner.key_hash, &agent.key_hash) {
+        return Err(unauthorized());
+    }
+    Ok(())
 }
 
 /// The request if it can still be decided.

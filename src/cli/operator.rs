@@ -54,6 +54,9 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             let (agent, ended) = open(&data)?
                 .write_blocking(|tx| crate::agents::revoke(tx, &name, &Actor::Operator, now))
                 .map_err(describe)?;
+            // A server running on this database may answer `verify` from a read taken just
+            // before this commit; it trusts such a read for one lease at most.
+            std::thread::sleep(crate::recent_reads::LEASE);
             eprintln!(
                 "revoked agent {:?} (id {}); {} pending or approved requests revoked with it",
                 agent.name,

@@ -15,6 +15,8 @@ pub mod telegram;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -59,6 +61,8 @@ pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
     writer: writer::Writer,
     path: PathBuf,
+    /// Write transactions committed through this handle (and its clones) so far.
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -78,16 +82,26 @@ impl Store {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
+        let generation = Arc::new(AtomicU64::new(0));
         Ok(Store {
             pool,
-            writer: writer::Writer::start(path)?,
+            writer: writer::Writer::start(path, Arc::clone(&generation))?,
             path: path.to_owned(),
+            generation,
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many write transactions this process has committed through the store. It moves
+    /// after each commit and before the writers hear back, so a value read before a read of the
+    /// database that is still current afterwards means no write of this process committed in
+    /// between. (Other processes' writes are not counted.)
+    pub fn write_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Runs read-only work on a pooled connection, off the async threads.
@@ -154,7 +168,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         let out = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
+        let committed = tx.commit();
+        self.generation.fetch_add(1, Ordering::Release);
+        committed.map_err(StoreError::from)?;
         Ok(out)
     }
 

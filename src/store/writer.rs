@@ -9,7 +9,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -71,13 +72,14 @@ pub struct Writer {
 
 impl Writer {
     /// Opens the writing connection and starts its thread (it ends when every handle is gone).
-    pub fn start(path: &Path) -> Result<Writer, StoreError> {
+    /// The thread adds one to `generation` after each commit, before it answers the writers.
+    pub fn start(path: &Path, generation: Arc<AtomicU64>) -> Result<Writer, StoreError> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("agent-otp-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &generation))
             .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { jobs })
     }
@@ -124,7 +126,7 @@ where
     outcome
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, generation: &AtomicU64) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -133,11 +135,11 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch);
+        commit_batch(&mut conn, batch, generation);
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
+fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, generation: &AtomicU64) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -162,6 +164,8 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
         }
     }
     let committed = tx.commit().map_err(StoreError::from);
+    // Moved whatever the outcome: a failed commit may still have changed something.
+    generation.fetch_add(1, Ordering::Release);
     if let Err(e) = &committed {
         tracing::error!(error = %e, jobs = finishers.len(), "group commit failed");
     }

@@ -128,6 +128,33 @@ async fn an_agent_revoked_by_the_cli_is_refused_on_every_route_at_once() {
     s.stop().await;
 }
 
+/// Another process's write does not move the server's write generation, so `verify` may answer
+/// from a read taken before it; `agent revoke` returns only after such a read has lapsed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verify_right_after_the_cli_revokes_its_agent_is_refused() {
+    let s = TestServer::start().await;
+    let data = s.dir.path().join("data");
+    let key = s.agent("verifier").await;
+    let (_, grant) = s
+        .request(&key, json!({"action": "file.read", "uses": 3}))
+        .await;
+    let (id, token) = (
+        grant["id"].as_str().unwrap(),
+        grant["token"].as_str().unwrap(),
+    );
+    let (status, v) = s.verify(&key, id, token).await;
+    assert_eq!(
+        (status, v["data"]["valid"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+
+    let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", "verifier"]);
+    assert!(ok, "{stderr}");
+    let (status, v) = s.verify(&key, id, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_is_a_consistent_copy_taken_while_serving() {
     let s = TestServer::start().await;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::TestServer;
 
@@ -44,6 +44,61 @@ async fn auto_approve_then_verify_does_not_consume_then_use_once() {
     assert!(
         v["data"].get("token").is_none(),
         "a stored token is never shown again"
+    );
+    s.stop().await;
+}
+
+/// `verify` may answer from a recent read (`recent_reads`); every write this server commits
+/// makes the next `verify` read again, so each answer below shows the write just before it,
+/// although they all come well within one lease of each other.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_answers_after_each_write_as_the_database_does() {
+    let s = TestServer::start().await;
+    let key = s.agent("checker").await;
+    let (_, grant) = s
+        .request(&key, json!({"action": "file.read", "uses": 3}))
+        .await;
+    let (id, token) = (
+        grant["id"].as_str().unwrap(),
+        grant["token"].as_str().unwrap(),
+    );
+    let remaining = |v: &Value| v["data"]["usesRemaining"].clone();
+
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(remaining(&v), 3, "{v}");
+    s.use_token(&key, id, token, None).await;
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(remaining(&v), 2, "the use is seen: {v}");
+
+    // A write to another request moves the store's generation too.
+    let (_, other) = s.request(&key, json!({"action": "file.read"})).await;
+    assert_eq!(other["status"], "approved");
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(remaining(&v), 2, "{v}");
+
+    let (st, _) = s
+        .post(&key, &format!("/api/v1/permissions/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(v["data"]["valid"], false, "the revocation is seen: {v}");
+
+    let (_, third) = s.request(&key, json!({"action": "file.read"})).await;
+    let (id3, token3) = (
+        third["id"].as_str().unwrap(),
+        third["token"].as_str().unwrap(),
+    );
+    let (st, _) = s.verify(&key, id3, token3).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = s
+        .call(&s.admin, "DELETE", "/api/v1/admin/agents/checker", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = s.verify(&key, id3, token3).await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "the agent's revocation is seen: {v}"
     );
     s.stop().await;
 }
