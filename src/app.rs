@@ -84,7 +84,6 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         public_url,
         limiter: crate::rate_limit::RateLimiter::new(config.limits.clone()),
         known_agents: crate::known_agents::KnownAgents::default(),
-        recent_reads: crate::recent_reads::RecentReads::default(),
     });
     // Before "listening": whoever waits for that line (an operator, a test) has the link by then.
     if let Err(e) = crate::web::announce_first_login(&service).await {

@@ -41,8 +41,6 @@ pub mod policy;
 pub mod policy_watch;
 /// In-memory rate limits: per agent key, per client address, per Telegram user.
 pub mod rate_limit;
-/// Requests `verify` read recently, trusted until a write commits or a short lease ends.
-pub mod recent_reads;
 /// Scope narrowing and enforcement.
 pub mod scope;
 /// Random secrets, hashing and constant-time comparison.

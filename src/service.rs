@@ -6,7 +6,7 @@
 //! and is announced on the [`Hub`] only after it committed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::Transaction;
 use serde::Serialize;
@@ -24,11 +24,10 @@ use crate::known_agents::KnownAgents;
 use crate::live_policy::LivePolicy;
 use crate::notify::Hub;
 use crate::policy::{Effect, EvalInput};
-use crate::recent_reads::RecentReads;
 use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::store::agents::{self, AgentRow};
-use crate::store::permissions::{self as sql, DecisionUpdate, Owner, PermissionRow};
+use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner, PermissionRow};
 use crate::store::{Store, audit};
 
 /// Longest `?wait=` an agent may ask for, in seconds.
@@ -47,8 +46,6 @@ pub struct Service {
     /// Agents that authenticated recently; each operation below confirms its caller (a refused
     /// one is forgotten by the `confirm_remembered` middleware of `api`).
     pub known_agents: KnownAgents,
-    /// Requests `verify` read recently, with their owners (see `recent_reads`).
-    pub recent_reads: RecentReads<(PermissionRow, Owner)>,
 }
 
 /// What `POST /permissions/request` answers.
@@ -410,7 +407,7 @@ impl Service {
         token: &str,
     ) -> Result<VerifyOutcome> {
         let read = self.owned_recent(agent, id).await?;
-        let row = &read.0;
+        let row = &read.row;
         let now = self.clock.now();
         Ok(match check_token(row, token, now) {
             Ok(()) => VerifyOutcome::Valid {
@@ -719,37 +716,16 @@ impl Service {
         self.store.lookup(move |c| owned_row(c, &caller, &id)).await
     }
 
-    /// [`Service::owned`] answered from a recent read when one may still answer (see
-    /// `recent_reads`), with the same checks of the caller.
-    async fn owned_recent(
-        &self,
-        agent: &Arc<AgentRow>,
-        id: &str,
-    ) -> Result<Arc<(PermissionRow, Owner)>> {
-        let generation = self.store.write_generation();
-        let read = match self.recent_reads.get(id, generation) {
-            Some(read) => read,
-            None => {
-                let read_at = Instant::now();
-                let key = id.to_owned();
-                let read = self
-                    .store
-                    .lookup(move |c| sql::get_with_owner(c, &key))
-                    .await?;
-                let Some(read) = read else {
-                    return Err(self.not_owned(agent).await);
-                };
-                let read = Arc::new(read);
-                self.recent_reads
-                    .put(id, Arc::clone(&read), generation, read_at);
-                read
+    /// [`Service::owned`] for `verify`, which may answer from a recent read (see
+    /// `store::recent`), with the same checks of the caller.
+    async fn owned_recent(&self, agent: &Arc<AgentRow>, id: &str) -> Result<Arc<OwnedRow>> {
+        match self.store.request_with_owner(id).await? {
+            Some(read) if read.row.agent_id == agent.id => {
+                confirm_owner(&read.owner, agent)?;
+                Ok(read)
             }
-        };
-        if read.0.agent_id != agent.id {
-            return Err(self.not_owned(agent).await);
+            _ => Err(self.not_owned(agent).await),
         }
-        confirm_owner(&read.1, agent)?;
-        Ok(read)
     }
 
     /// The answer for a request id that is not the caller's: 404, or 401 if the caller is no
@@ -789,9 +765,9 @@ fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<PermissionRow> {
 /// a missing one.
 fn owned_row(conn: &rusqlite::Connection, agent: &AgentRow, id: &str) -> Result<PermissionRow> {
     match sql::get_with_owner(conn, id)? {
-        Some((row, owner)) if row.agent_id == agent.id => {
-            confirm_owner(&owner, agent)?;
-            Ok(row)
+        Some(read) if read.row.agent_id == agent.id => {
+            confirm_owner(&read.owner, agent)?;
+            Ok(read.row)
         }
         _ => {
             // No row of its own to confirm the agent with: ask the agents table instead.

@@ -56,7 +56,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 .map_err(describe)?;
             // A server running on this database may answer `verify` from a read taken just
             // before this commit; it trusts such a read for one lease at most.
-            std::thread::sleep(crate::recent_reads::LEASE);
+            std::thread::sleep(crate::store::recent::LEASE);
             eprintln!(
                 "revoked agent {:?} (id {}); {} pending or approved requests revoked with it",
                 agent.name,

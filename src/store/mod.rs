@@ -10,17 +10,20 @@ pub mod agents;
 pub mod audit;
 pub mod login_links;
 pub mod permissions;
+pub mod recent;
 pub mod sessions;
 pub mod telegram;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use permissions::OwnedRow;
+use recent::{Changes, RecentReads};
 
 /// Migrations, applied in order; the database's `PRAGMA user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -61,8 +64,8 @@ pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
     writer: writer::Writer,
     path: PathBuf,
-    /// Write transactions committed through this handle (and its clones) so far.
-    generation: Arc<AtomicU64>,
+    /// Requests read recently for `verify`, forgotten as writes change them.
+    recent: Arc<RecentReads<OwnedRow>>,
 }
 
 impl Store {
@@ -82,26 +85,18 @@ impl Store {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        let generation = Arc::new(AtomicU64::new(0));
+        let recent = Arc::new(RecentReads::default());
         Ok(Store {
             pool,
-            writer: writer::Writer::start(path, Arc::clone(&generation))?,
+            writer: writer::Writer::start(path, Arc::clone(&recent))?,
             path: path.to_owned(),
-            generation,
+            recent,
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// How many write transactions this process has committed through the store. It moves
-    /// after each commit and before the writers hear back, so a value read before a read of the
-    /// database that is still current afterwards means no write of this process committed in
-    /// between. (Other processes' writes are not counted.)
-    pub fn write_generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
     }
 
     /// Runs read-only work on a pooled connection, off the async threads.
@@ -132,6 +127,26 @@ impl Store {
             Some(conn) => f(&conn),
             None => self.read(f).await,
         }
+    }
+
+    /// One request by id with its owner's credentials, possibly as read a moment ago (see
+    /// `recent`: never after this process changed it, never older than [`recent::LEASE`]).
+    /// For `verify`, which a protected service may call for every action it takes.
+    pub async fn request_with_owner(&self, id: &str) -> Result<Option<Arc<OwnedRow>>, StoreError> {
+        let start = match self.recent.get(id) {
+            Ok(read) => return Ok(Some(read)),
+            Err(start) => start,
+        };
+        let key = id.to_owned();
+        let Some(read) = self
+            .lookup(move |c| permissions::get_with_owner(c, &key))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let read = Arc::new(read);
+        self.recent.put(id, read.rowid, Arc::clone(&read), start);
+        Ok(Some(read))
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer thread, grouped with other
@@ -169,7 +184,8 @@ impl Store {
             .map_err(StoreError::from)?;
         let out = f(&tx)?;
         let committed = tx.commit();
-        self.generation.fetch_add(1, Ordering::Release);
+        // This connection has no update hook: whatever it wrote, no remembered read may stand.
+        self.recent.committed(Changes::everything());
         committed.map_err(StoreError::from)?;
         Ok(out)
     }

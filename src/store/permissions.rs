@@ -145,25 +145,33 @@ pub struct Owner {
     pub revoked: bool,
 }
 
+/// A request read together with its owner's credentials.
+pub struct OwnedRow {
+    pub row: PermissionRow,
+    pub owner: Owner,
+    /// SQLite's rowid of the request, which the writer's update hook reports.
+    pub rowid: i64,
+}
+
 /// One request by id with its owner's credentials, so the caller is confirmed in the same read.
-pub fn get_with_owner(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<(PermissionRow, Owner)>, StoreError> {
+pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
-        ", a.key_hash, a.revoked_at IS NOT NULL",
+        ", a.key_hash, a.revoked_at IS NOT NULL, p.rowid",
         " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
     );
     Ok(conn
         .prepare_cached(SQL)?
         .query_row([id], |r| {
-            let owner = Owner {
-                key_hash: r.get(21)?,
-                revoked: r.get(22)?,
-            };
-            Ok((from_row(r)?, owner))
+            Ok(OwnedRow {
+                row: from_row(r)?,
+                owner: Owner {
+                    key_hash: r.get(21)?,
+                    revoked: r.get(22)?,
+                },
+                rowid: r.get(23)?,
+            })
         })
         .optional()?)
 }

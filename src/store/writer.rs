@@ -9,11 +9,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::permissions::OwnedRow;
+use super::recent::{Changes, RecentReads};
 use super::{StoreError, configure};
 
 /// Most jobs committed together.
@@ -72,14 +73,21 @@ pub struct Writer {
 
 impl Writer {
     /// Opens the writing connection and starts its thread (it ends when every handle is gone).
-    /// The thread adds one to `generation` after each commit, before it answers the writers.
-    pub fn start(path: &Path, generation: Arc<AtomicU64>) -> Result<Writer, StoreError> {
+    /// After each commit, before the writers hear back, the thread tells `recent` which rows
+    /// the transaction wrote (SQLite's update hook collects them).
+    pub fn start(path: &Path, recent: Arc<RecentReads<OwnedRow>>) -> Result<Writer, StoreError> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
+        let changes = Arc::new(Mutex::new(Changes::default()));
+        let noted = Arc::clone(&changes);
+        conn.update_hook(Some(move |_, _: &str, table: &str, rowid| {
+            lock(&noted).note(table, rowid);
+        }))?;
+        let settle = move || recent.committed(std::mem::take(&mut *lock(&changes)));
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("agent-otp-writer".into())
-            .spawn(move || run(conn, rx, &generation))
+            .spawn(move || run(conn, rx, &settle))
             .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { jobs })
     }
@@ -126,7 +134,12 @@ where
     outcome
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, generation: &AtomicU64) {
+fn lock(changes: &Mutex<Changes>) -> std::sync::MutexGuard<'_, Changes> {
+    changes.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `settle` runs after each batch's transaction ends (committed or not), before any answer.
+fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, settle: &dyn Fn()) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -135,11 +148,11 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, generation: &Atom
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch, generation);
+        commit_batch(&mut conn, batch, settle);
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, generation: &AtomicU64) {
+fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, settle: &dyn Fn()) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -158,14 +171,15 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, generation: &At
         if tx.is_autocommit() {
             let e = StoreError::Commit("the batch's transaction was rolled back".into());
             tracing::error!(error = %e, jobs = finishers.len(), "group commit aborted");
+            settle();
             jobs.for_each(|job| job.fail(&e));
             finishers.into_iter().for_each(|finish| finish(Err(&e)));
             return;
         }
     }
     let committed = tx.commit().map_err(StoreError::from);
-    // Moved whatever the outcome: a failed commit may still have changed something.
-    generation.fetch_add(1, Ordering::Release);
+    // Whatever the outcome: a failed commit is not proof that nothing changed.
+    settle();
     if let Err(e) = &committed {
         tracing::error!(error = %e, jobs = finishers.len(), "group commit failed");
     }

@@ -48,9 +48,9 @@ async fn auto_approve_then_verify_does_not_consume_then_use_once() {
     s.stop().await;
 }
 
-/// `verify` may answer from a recent read (`recent_reads`); every write this server commits
-/// makes the next `verify` read again, so each answer below shows the write just before it,
-/// although they all come well within one lease of each other.
+/// `verify` may answer from a recent read (`store::recent`); a write this server commits to the
+/// request or to its agent makes the next `verify` read again, so each answer below shows the
+/// write just before it, although they all come well within one lease of each other.
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_answers_after_each_write_as_the_database_does() {
     let s = TestServer::start().await;
@@ -70,7 +70,7 @@ async fn verify_answers_after_each_write_as_the_database_does() {
     let (_, v) = s.verify(&key, id, token).await;
     assert_eq!(remaining(&v), 2, "the use is seen: {v}");
 
-    // A write to another request moves the store's generation too.
+    // A write to another request leaves this one's answer as it was.
     let (_, other) = s.request(&key, json!({"action": "file.read"})).await;
     assert_eq!(other["status"], "approved");
     let (_, v) = s.verify(&key, id, token).await;
