@@ -145,7 +145,9 @@ impl Store {
             return Ok(None);
         };
         let read = Arc::new(read);
-        self.recent.put(id, read.rowid, Arc::clone(&read), start);
+        let weight = read.json_bytes;
+        self.recent
+            .put(id, read.rowid, weight, Arc::clone(&read), start);
         Ok(Some(read))
     }
 

@@ -151,6 +151,8 @@ pub struct OwnedRow {
     pub owner: Owner,
     /// SQLite's rowid of the request, which the writer's update hook reports.
     pub rowid: i64,
+    /// Bytes of its stored JSON (scopes and context): roughly what keeping it in memory costs.
+    pub json_bytes: usize,
 }
 
 /// One request by id with its owner's credentials, so the caller is confirmed in the same read.
@@ -158,7 +160,8 @@ pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, S
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
-        ", a.key_hash, a.revoked_at IS NOT NULL, p.rowid",
+        ", a.key_hash, a.revoked_at IS NOT NULL, p.rowid,",
+        " length(p.requested_scope) + length(p.scope) + length(p.context)",
         " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
     );
     Ok(conn
@@ -171,6 +174,7 @@ pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, S
                     revoked: r.get(22)?,
                 },
                 rowid: r.get(23)?,
+                json_bytes: usize::try_from(r.get::<_, i64>(24)?).unwrap_or(usize::MAX),
             })
         })
         .optional()?)

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 /// Longest a read is trusted without reading again.
 pub const LEASE: Duration = Duration::from_millis(200);
 
-/// Most reads remembered; a full table first drops what has lapsed, then starts over.
+/// Most reads remembered, and most bytes of their JSON (a request's scopes and context may be
+/// 48 KiB together); past either, the table first drops what has lapsed, then starts over.
 const CAPACITY: usize = 4096;
+const WEIGHT_BUDGET: usize = 1 << 20;
 
 /// Rows written by one transaction, as far as remembered reads are concerned.
 #[derive(Default, Debug)]
@@ -65,14 +67,46 @@ pub struct ReadStart {
 struct Entry<V> {
     read: Arc<V>,
     rowid: i64,
+    weight: usize,
     at: Instant,
 }
 
 struct Inner<V> {
     by_id: HashMap<String, Entry<V>>,
     id_of: HashMap<i64, String>,
+    /// Sum of the entries' weights.
+    weight: usize,
     /// Commits that changed something remembered reads are made of.
     commits: u64,
+}
+
+impl<V> Inner<V> {
+    /// Forgets the read of `id`, with its rowid mapping if that is still its own.
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.by_id.remove(id) {
+            self.weight -= old.weight;
+            if self
+                .id_of
+                .get(&old.rowid)
+                .is_some_and(|mapped| mapped == id)
+            {
+                self.id_of.remove(&old.rowid);
+            }
+        }
+    }
+
+    /// Keeps only the entries `keep` accepts.
+    fn retain(&mut self, mut keep: impl FnMut(&Entry<V>) -> bool) {
+        let gone: Vec<String> = self
+            .by_id
+            .iter()
+            .filter(|(_, e)| !keep(e))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.remove(&id);
+        }
+    }
 }
 
 /// Recent reads by request id.
@@ -86,6 +120,7 @@ impl<V> Default for RecentReads<V> {
             inner: Mutex::new(Inner {
                 by_id: HashMap::new(),
                 id_of: HashMap::new(),
+                weight: 0,
                 commits: 0,
             }),
         }
@@ -106,31 +141,34 @@ impl<V> RecentReads<V> {
         }
     }
 
-    /// Remembers a read of `id` (row `rowid`) begun at `start`, unless a commit changed
-    /// something since then.
-    pub fn put(&self, id: &str, rowid: i64, read: Arc<V>, start: ReadStart) {
+    /// Remembers a read of `id` (row `rowid`, costing `weight` bytes) begun at `start`, unless
+    /// a commit changed something since then.
+    pub fn put(&self, id: &str, rowid: i64, weight: usize, read: Arc<V>, start: ReadStart) {
         let mut inner = self.lock();
-        if inner.commits != start.commits {
+        if inner.commits != start.commits || weight > WEIGHT_BUDGET {
             return;
         }
-        if inner.by_id.len() >= CAPACITY && !inner.by_id.contains_key(id) {
+        inner.remove(id);
+        if inner.by_id.len() >= CAPACITY || inner.weight + weight > WEIGHT_BUDGET {
             let now = Instant::now();
-            inner.by_id.retain(|_, e| now.duration_since(e.at) < LEASE);
-            if inner.by_id.len() >= CAPACITY {
-                inner.by_id.clear();
+            inner.retain(|e| now.duration_since(e.at) < LEASE);
+            if inner.by_id.len() >= CAPACITY || inner.weight + weight > WEIGHT_BUDGET {
+                inner.retain(|_| false);
             }
-            let Inner { by_id, id_of, .. } = &mut *inner;
-            id_of.retain(|_, id| by_id.contains_key(id));
         }
+        // Rowids stay put (nothing VACUUMs the live database); should one ever name another
+        // request, that request's read goes, since its row's writes could no longer find it.
+        if let Some(other) = inner.id_of.insert(rowid, id.to_owned()) {
+            inner.remove(&other);
+        }
+        inner.weight += weight;
         let entry = Entry {
             read,
             rowid,
+            weight,
             at: start.at,
         };
-        if let Some(old) = inner.by_id.insert(id.to_owned(), entry) {
-            inner.id_of.remove(&old.rowid);
-        }
-        inner.id_of.insert(rowid, id.to_owned());
+        inner.by_id.insert(id.to_owned(), entry);
     }
 
     /// A transaction that made `changes` has committed (or failed, which may have changed as
@@ -142,13 +180,12 @@ impl<V> RecentReads<V> {
         let mut inner = self.lock();
         inner.commits += 1;
         if changes.everything {
-            inner.by_id.clear();
-            inner.id_of.clear();
+            inner.retain(|_| false);
             return;
         }
         for rowid in changes.requests {
-            if let Some(id) = inner.id_of.remove(&rowid) {
-                inner.by_id.remove(&id);
+            if let Some(id) = inner.id_of.get(&rowid).cloned() {
+                inner.remove(&id);
             }
         }
     }
@@ -170,8 +207,9 @@ mod tests {
     }
 
     fn remember<V: std::fmt::Debug>(recent: &RecentReads<V>, id: &str, rowid: i64, read: V) {
-        let start = recent.get(id).unwrap_err();
-        recent.put(id, rowid, Arc::new(read), start);
+        // Where a read starts does not depend on the id; "-" is never remembered here.
+        let start = recent.get("-").unwrap_err();
+        recent.put(id, rowid, 10, Arc::new(read), start);
     }
 
     #[test]
@@ -202,12 +240,12 @@ mod tests {
         let recent = RecentReads::default();
         let start = recent.get("r1").unwrap_err();
         recent.committed(changes("permissions", 9));
-        recent.put("r1", 1, Arc::new("maybe stale"), start);
+        recent.put("r1", 1, 10, Arc::new("maybe stale"), start);
         assert!(recent.get("r1").is_err());
         // A commit that touched nothing remembered does not count.
         let start = recent.get("r1").unwrap_err();
         recent.committed(changes("sessions", 9));
-        recent.put("r1", 1, Arc::new("row"), start);
+        recent.put("r1", 1, 10, Arc::new("row"), start);
         assert!(recent.get("r1").is_ok());
     }
 
@@ -216,7 +254,7 @@ mod tests {
         let recent = RecentReads::default();
         let mut start = recent.get("r1").unwrap_err();
         start.at -= LEASE;
-        recent.put("r1", 1, Arc::new("row"), start);
+        recent.put("r1", 1, 10, Arc::new("row"), start);
         assert!(recent.get("r1").is_err());
     }
 
@@ -228,12 +266,55 @@ mod tests {
             if i > 0 {
                 start.at -= LEASE;
             }
-            recent.put(&format!("r{i}"), i as i64, Arc::new(i), start);
+            recent.put(&format!("r{i}"), i as i64, 10, Arc::new(i), start);
         }
         remember(&recent, "new", -1, 0);
         let inner = recent.lock();
-        assert_eq!((inner.by_id.len(), inner.id_of.len()), (2, 2));
+        assert_eq!(
+            (inner.by_id.len(), inner.id_of.len(), inner.weight),
+            (2, 2, 20)
+        );
         drop(inner);
         assert!(recent.get("r0").is_ok() && recent.get("new").is_ok());
+    }
+
+    #[test]
+    fn remembered_json_stays_within_its_budget() {
+        let recent = RecentReads::default();
+        let big = WEIGHT_BUDGET / 4;
+        for i in 0..10 {
+            let start = recent.get("x").unwrap_err();
+            recent.put(&format!("r{i}"), i, big, Arc::new(i), start);
+            assert!(recent.lock().weight <= WEIGHT_BUDGET);
+        }
+        assert!(recent.get("r9").is_ok(), "the newest read is kept");
+        let start = recent.get("huge").unwrap_err();
+        recent.put("huge", 99, WEIGHT_BUDGET + 1, Arc::new(0), start);
+        assert!(recent.get("huge").is_err(), "never remembered");
+
+        recent.committed(Changes::everything());
+        let inner = recent.lock();
+        assert_eq!(
+            (inner.by_id.len(), inner.id_of.len(), inner.weight),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_rowid_names_one_remembered_read() {
+        let recent = RecentReads::default();
+        remember(&recent, "r1", 1, "row");
+        remember(&recent, "r1", 2, "row");
+        remember(&recent, "r3", 1, "row");
+        remember(&recent, "r4", 2, "row");
+        assert!(recent.get("r1").is_err(), "its rowid now names r4");
+        recent.committed(changes("permissions", 1));
+        recent.committed(changes("permissions", 2));
+        assert!(recent.get("r3").is_err() && recent.get("r4").is_err());
+        let inner = recent.lock();
+        assert_eq!(
+            (inner.by_id.len(), inner.id_of.len(), inner.weight),
+            (0, 0, 0)
+        );
     }
 }

@@ -6,6 +6,8 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use agent_otp::store::recent::LEASE;
+
 use crate::support::TestServer;
 
 /// Runs an operator command on `data_dir`.
@@ -148,10 +150,47 @@ async fn a_verify_right_after_the_cli_revokes_its_agent_is_refused() {
         (StatusCode::OK, json!(true))
     );
 
+    let began = std::time::Instant::now();
     let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", "verifier"]);
     assert!(ok, "{stderr}");
+    assert!(began.elapsed() >= LEASE, "the command waits out the lease");
     let (status, v) = s.verify(&key, id, token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    s.stop().await;
+}
+
+/// What bounds another process's write: `verify` answers from its remembered read (the change
+/// is not seen) for at most one lease, then reads again.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_sees_another_process_write_within_one_lease() {
+    let s = TestServer::start().await;
+    let key = s.agent("leased").await;
+    let (_, grant) = s
+        .request(&key, json!({"action": "file.read", "uses": 3}))
+        .await;
+    let (id, token) = (
+        grant["id"].as_str().unwrap(),
+        grant["token"].as_str().unwrap(),
+    );
+    let remaining = |v: &Value| v["data"]["usesRemaining"].clone();
+    let before_read = std::time::Instant::now();
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(remaining(&v), 3, "{v}");
+
+    let other = rusqlite::Connection::open(s.db_path()).unwrap();
+    other
+        .execute(
+            "UPDATE permissions SET uses_remaining = 1 WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let (_, v) = s.verify(&key, id, token).await;
+    if before_read.elapsed() < LEASE {
+        assert_eq!(remaining(&v), 3, "answered from the remembered read: {v}");
+    }
+    tokio::time::sleep(LEASE).await;
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(remaining(&v), 1, "read again after the lease: {v}");
     s.stop().await;
 }
 
