@@ -95,6 +95,12 @@ impl<V> Inner<V> {
         }
     }
 
+    fn clear(&mut self) {
+        self.by_id.clear();
+        self.id_of.clear();
+        self.weight = 0;
+    }
+
     /// Keeps only the entries `keep` accepts.
     fn retain(&mut self, mut keep: impl FnMut(&Entry<V>) -> bool) {
         let gone: Vec<String> = self
@@ -153,7 +159,7 @@ impl<V> RecentReads<V> {
             let now = Instant::now();
             inner.retain(|e| now.duration_since(e.at) < LEASE);
             if inner.by_id.len() >= CAPACITY || inner.weight + weight > WEIGHT_BUDGET {
-                inner.retain(|_| false);
+                inner.clear();
             }
         }
         // Rowids stay put (nothing VACUUMs the live database); should one ever name another
@@ -180,7 +186,7 @@ impl<V> RecentReads<V> {
         let mut inner = self.lock();
         inner.commits += 1;
         if changes.everything {
-            inner.retain(|_| false);
+            inner.clear();
             return;
         }
         for rowid in changes.requests {
