@@ -31,6 +31,13 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("telegram: {0}")]
     Telegram(String),
+    #[error("another agent-otp server is already serving {}", .data_dir.display())]
+    AlreadyServing { data_dir: std::path::PathBuf },
+    #[error("cannot lock {}: {source}", .path.display())]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A running service.
@@ -46,10 +53,13 @@ pub struct AppHandle {
     /// The Telegram poller and outbox, when a bot token is set.
     telegram: Option<JoinHandle<()>>,
     policy_watcher: JoinHandle<()>,
+    /// Held while serving: one server per data directory (see [`lock_data_dir`]).
+    _serving: std::fs::File,
 }
 
 /// Starts the service and returns once it accepts connections.
 pub async fn start(config: Config) -> Result<AppHandle, StartError> {
+    let serving = lock_data_dir(&config.data_dir)?;
     let store = open_store(&config.data_dir)?;
     let policy = Arc::new(LivePolicy::load_at_start(
         &config.policies,
@@ -127,7 +137,35 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         sweeper,
         telegram,
         policy_watcher,
+        _serving: serving,
     })
+}
+
+/// Takes the data directory for this server alone, before anything in it is opened. Two
+/// servers on one database would each run the sweeper and the Telegram bot, and neither would
+/// see the other's writes in the reads it remembers (`store::recent`). The lock is an `flock`
+/// on `<data-dir>/serve.lock`, so it goes with the process however that ends; the command-line
+/// tools do not take it.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    let path = data_dir.join("serve.lock");
+    let lock_error = |source| StartError::Lock {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(lock_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::AlreadyServing {
+            data_dir: data_dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(lock_error(e)),
+    }
 }
 
 impl AppHandle {

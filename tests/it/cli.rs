@@ -194,6 +194,26 @@ async fn verify_sees_another_process_write_within_one_lease() {
     s.stop().await;
 }
 
+/// One server per data directory: a second one stops before it opens anything there, and the
+/// directory is free again once the first has stopped (`restart` starts on it anew).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_on_one_data_directory_is_refused() {
+    let mut s = TestServer::start().await;
+    let refused = match agent_otp::app::start(s.config.clone()).await {
+        Ok(_) => panic!("a second server started on the same data directory"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(refused, agent_otp::app::StartError::AlreadyServing { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("already serving"), "{refused}");
+    s.restart().await;
+    let key = s.agent("after-restart").await;
+    assert!(key.starts_with("ak_"));
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_is_a_consistent_copy_taken_while_serving() {
     let s = TestServer::start().await;
