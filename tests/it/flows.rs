@@ -49,8 +49,10 @@ async fn auto_approve_then_verify_does_not_consume_then_use_once() {
 }
 
 /// `verify` may answer from a recent read (`store::recent`); a write this server commits to the
-/// request or to its agent makes the next `verify` read again, so each answer below shows the
-/// write just before it, although they all come well within one lease of each other.
+/// request makes the next `verify` read it again, so each answer below shows the write just
+/// before it, although they all come well within one lease of each other. (Revoking the agent
+/// also revokes its live requests and makes the server forget its key, so that last answer does
+/// not depend on remembered reads alone; `store::recent`'s unit tests cover agent writes.)
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_answers_after_each_write_as_the_database_does() {
     let s = TestServer::start().await;
