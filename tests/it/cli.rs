@@ -137,14 +137,8 @@ async fn a_verify_right_after_the_cli_revokes_its_agent_is_refused() {
     let s = TestServer::start().await;
     let data = s.dir.path().join("data");
     let key = s.agent("verifier").await;
-    let (_, grant) = s
-        .request(&key, json!({"action": "file.read", "uses": 3}))
-        .await;
-    let (id, token) = (
-        grant["id"].as_str().unwrap(),
-        grant["token"].as_str().unwrap(),
-    );
-    let (status, v) = s.verify(&key, id, token).await;
+    let (id, token) = s.grant(&key, 3).await;
+    let (status, v) = s.verify(&key, &id, &token).await;
     assert_eq!(
         (status, v["data"]["valid"].clone()),
         (StatusCode::OK, json!(true))
@@ -154,7 +148,7 @@ async fn a_verify_right_after_the_cli_revokes_its_agent_is_refused() {
     let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", "verifier"]);
     assert!(ok, "{stderr}");
     assert!(began.elapsed() >= LEASE, "the command waits out the lease");
-    let (status, v) = s.verify(&key, id, token).await;
+    let (status, v) = s.verify(&key, &id, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
     s.stop().await;
 }
@@ -165,13 +159,8 @@ async fn a_verify_right_after_the_cli_revokes_its_agent_is_refused() {
 async fn verify_sees_another_process_write_within_one_lease() {
     let s = TestServer::start().await;
     let key = s.agent("leased").await;
-    let (_, grant) = s
-        .request(&key, json!({"action": "file.read", "uses": 3}))
-        .await;
-    let (id, token) = (
-        grant["id"].as_str().unwrap(),
-        grant["token"].as_str().unwrap(),
-    );
+    let (id, token) = s.grant(&key, 3).await;
+    let (id, token) = (id.as_str(), token.as_str());
     let remaining = |v: &Value| v["data"]["usesRemaining"].clone();
     let before_read = std::time::Instant::now();
     let (_, v) = s.verify(&key, id, token).await;

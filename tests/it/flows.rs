@@ -57,13 +57,8 @@ async fn auto_approve_then_verify_does_not_consume_then_use_once() {
 async fn verify_answers_after_each_write_as_the_database_does() {
     let s = TestServer::start().await;
     let key = s.agent("checker").await;
-    let (_, grant) = s
-        .request(&key, json!({"action": "file.read", "uses": 3}))
-        .await;
-    let (id, token) = (
-        grant["id"].as_str().unwrap(),
-        grant["token"].as_str().unwrap(),
-    );
+    let (id, token) = s.grant(&key, 3).await;
+    let (id, token) = (id.as_str(), token.as_str());
     let remaining = |v: &Value| v["data"]["usesRemaining"].clone();
 
     let (_, v) = s.verify(&key, id, token).await;
@@ -85,18 +80,14 @@ async fn verify_answers_after_each_write_as_the_database_does() {
     let (_, v) = s.verify(&key, id, token).await;
     assert_eq!(v["data"]["valid"], false, "the revocation is seen: {v}");
 
-    let (_, third) = s.request(&key, json!({"action": "file.read"})).await;
-    let (id3, token3) = (
-        third["id"].as_str().unwrap(),
-        third["token"].as_str().unwrap(),
-    );
-    let (st, _) = s.verify(&key, id3, token3).await;
+    let (id3, token3) = s.grant(&key, 1).await;
+    let (st, _) = s.verify(&key, &id3, &token3).await;
     assert_eq!(st, StatusCode::OK);
     let (st, _) = s
         .call(&s.admin, "DELETE", "/api/v1/admin/agents/checker", None)
         .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, v) = s.verify(&key, id3, token3).await;
+    let (st, v) = s.verify(&key, &id3, &token3).await;
     assert_eq!(
         st,
         StatusCode::UNAUTHORIZED,

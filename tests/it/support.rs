@@ -167,6 +167,17 @@ impl TestServer {
         })
     }
 
+    /// A `file.read` request with `uses` uses, which [`TEST_POLICY`] approves at once: its id and
+    /// token.
+    pub async fn grant(&self, key: &str, uses: i64) -> (String, String) {
+        let (status, data) = self
+            .request(key, json!({"action": "file.read", "uses": uses}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{data}");
+        let field = |name: &str| data[name].as_str().unwrap().to_owned();
+        (field("id"), field("token"))
+    }
+
     /// Verifies a token (never consumes it); returns status and the whole answer.
     pub async fn verify(&self, key: &str, id: &str, token: &str) -> (StatusCode, Value) {
         let path = format!("/api/v1/permissions/{id}/verify");
