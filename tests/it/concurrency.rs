@@ -87,3 +87,48 @@ async fn concurrent_decisions_first_writer_wins_the_other_gets_409() {
     }
     s.stop().await;
 }
+
+/// Verifies race the uses of a token. Once every use has returned, `verify` answers what they
+/// wrote, whatever it had remembered while they ran. (The narrow case of a read that overlaps
+/// the last commit is rarely hit here; `store::recent`'s unit tests pin it down.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn once_racing_uses_return_verify_sees_the_last_of_them() {
+    let s = TestServer::with_config(Some(crate::support::TEST_POLICY), |c| {
+        c.limits.agent = None; // 640 calls from one key in well under a second
+    })
+    .await;
+    let key = s.agent("checked").await;
+    for round in 0..10 {
+        let uses = 8;
+        let (id, token) = s.grant(&key, uses).await;
+        let tasks = (0..uses * 8)
+            .map(|i| {
+                let action = if i % 8 == 0 { "use" } else { "verify" };
+                let (http, url, key, token) = (
+                    s.http.clone(),
+                    s.url(&format!("/api/v1/permissions/{id}/{action}")),
+                    key.clone(),
+                    token.clone(),
+                );
+                tokio::spawn(async move {
+                    let resp = http
+                        .post(url)
+                        .bearer_auth(key)
+                        .json(&json!({"token": token}))
+                        .send()
+                        .await
+                        .unwrap();
+                    resp.status()
+                })
+            })
+            .collect();
+        let statuses = join_all(tasks).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        let (_, v) = s.verify(&key, &id, &token).await;
+        assert_eq!(v["data"]["valid"], false, "round {round}: {v}");
+    }
+    s.stop().await;
+}
