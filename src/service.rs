@@ -728,14 +728,13 @@ impl Service {
         }
     }
 
-    /// The answer for a request id that is not the caller's: 404, or 401 if the caller is no
-    /// longer live (the agents table decides, as there is no row of its own to confirm it with).
+    /// [`not_owned`], read on a pooled connection.
     async fn not_owned(&self, agent: &Arc<AgentRow>) -> Error {
         let caller = Arc::clone(agent);
-        match self.store.lookup(move |c| confirm_live(c, &caller)).await {
-            Ok(()) => no_such_request(),
-            Err(e) => e,
-        }
+        self.store
+            .lookup(move |c| Ok::<_, Error>(not_owned(c, &caller)))
+            .await
+            .unwrap_or_else(|e| e)
     }
 }
 
@@ -769,11 +768,16 @@ fn owned_row(conn: &rusqlite::Connection, agent: &AgentRow, id: &str) -> Result<
             confirm_owner(&read.owner, agent)?;
             Ok(read.row)
         }
-        _ => {
-            // No row of its own to confirm the agent with: ask the agents table instead.
-            confirm_live(conn, agent)?;
-            Err(no_such_request())
-        }
+        _ => Err(not_owned(conn, agent)),
+    }
+}
+
+/// The answer for a request id that is not the caller's: 404, or 401 if the caller is no
+/// longer live (the agents table decides, as there is no row of its own to confirm it with).
+fn not_owned(conn: &rusqlite::Connection, agent: &AgentRow) -> Error {
+    match confirm_live(conn, agent) {
+        Ok(()) => no_such_request(),
+        Err(e) => e,
     }
 }
 
