@@ -5,6 +5,33 @@ use serde_json::json;
 
 use crate::support::TestServer;
 
+/// Posts `{token}` to `/permissions/{id}/{action}` on a task of its own: the status and body.
+fn spawn_token_call(
+    s: &TestServer,
+    key: &str,
+    id: &str,
+    action: &str,
+    token: &str,
+) -> tokio::task::JoinHandle<(StatusCode, serde_json::Value)> {
+    let (http, url, key, body) = (
+        s.http.clone(),
+        s.url(&format!("/api/v1/permissions/{id}/{action}")),
+        key.to_owned(),
+        json!({ "token": token }),
+    );
+    tokio::spawn(async move {
+        let resp = http
+            .post(url)
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    })
+}
+
 /// Awaits every task, in order.
 async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(tasks.len());
@@ -22,30 +49,17 @@ async fn fifty_concurrent_uses_of_a_one_use_token_succeed_once() {
     let id = data["id"].as_str().unwrap().to_owned();
     let token = data["token"].as_str().unwrap().to_owned();
     let tasks = (0..50)
-        .map(|_| {
-            let (http, url, key, token) = (
-                s.http.clone(),
-                s.url(&format!("/api/v1/permissions/{id}/use")),
-                key.clone(),
-                token.clone(),
-            );
-            tokio::spawn(async move {
-                let resp = http
-                    .post(url)
-                    .bearer_auth(key)
-                    .json(&json!({"token": token}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), StatusCode::OK);
-                let v: serde_json::Value = resp.json().await.unwrap();
-                v["data"]["success"].as_bool().unwrap()
-            })
-        })
+        .map(|_| spawn_token_call(&s, &key, &id, "use", &token))
         .collect();
     let results = join_all(tasks).await;
+    for (status, v) in &results {
+        assert_eq!(*status, StatusCode::OK, "{v}");
+    }
     assert_eq!(
-        results.iter().filter(|ok| **ok).count(),
+        results
+            .iter()
+            .filter(|(_, v)| v["data"]["success"].as_bool().unwrap())
+            .count(),
         1,
         "exactly one use may succeed"
     );
@@ -104,25 +118,14 @@ async fn once_racing_uses_return_verify_sees_the_last_of_them() {
         let tasks = (0..uses * 8)
             .map(|i| {
                 let action = if i % 8 == 0 { "use" } else { "verify" };
-                let (http, url, key, token) = (
-                    s.http.clone(),
-                    s.url(&format!("/api/v1/permissions/{id}/{action}")),
-                    key.clone(),
-                    token.clone(),
-                );
-                tokio::spawn(async move {
-                    let resp = http
-                        .post(url)
-                        .bearer_auth(key)
-                        .json(&json!({"token": token}))
-                        .send()
-                        .await
-                        .unwrap();
-                    resp.status()
-                })
+                spawn_token_call(&s, &key, &id, action, &token)
             })
             .collect();
-        let statuses = join_all(tasks).await;
+        let statuses: Vec<_> = join_all(tasks)
+            .await
+            .into_iter()
+            .map(|(st, _)| st)
+            .collect();
         assert!(
             statuses.iter().all(|s| *s == StatusCode::OK),
             "{statuses:?}"
