@@ -266,9 +266,11 @@ impl Service {
         let effect = decision.effect;
         let max_pending = self.limiter.limits.max_pending_per_agent;
         let caller = Arc::clone(agent);
-        let row = self
-            .store
+        let row = Arc::new(row);
+        let written = Arc::clone(&row);
+        self.store
             .write(move |tx| {
+                let row = &*written;
                 confirm_live(tx, &caller)?;
                 if row.status == Status::Pending && max_pending > 0 {
                     let (count, first_lapse) = sql::pending_of_agent(tx, &row.agent_id, now)?;
@@ -280,7 +282,7 @@ impl Service {
                         });
                     }
                 }
-                sql::insert(tx, &row)?;
+                sql::insert(tx, row)?;
                 let details = json!({
                     "action": row.action,
                     "resource": row.resource,
@@ -294,22 +296,16 @@ impl Service {
                     "policyVersion": row.policy_version,
                 });
                 let actor = Actor::Agent(row.agent_id.0.clone());
-                audit::append(
-                    tx,
-                    now,
-                    &event(actor, "permission.requested", details, &row),
-                )?;
+                audit::append(tx, now, &event(actor, "permission.requested", details, row))?;
                 if row.token_hash.is_some() {
                     let details = json!({ "expiresAt": row.expires_at, "uses": row.uses_total });
-                    audit::append(
-                        tx,
-                        now,
-                        &event(Actor::Policy, "token.issued", details, &row),
-                    )?;
+                    audit::append(tx, now, &event(Actor::Policy, "token.issued", details, row))?;
                 }
-                Ok::<_, Error>(row)
+                Ok::<_, Error>(())
             })
             .await?;
+        // The writer has dropped its share by now, so this does not copy.
+        let row = Arc::unwrap_or_clone(row);
         if row.status == Status::Pending {
             self.hub.publish(&id, Status::Pending);
         }
@@ -508,7 +504,12 @@ impl Service {
                 audit::append(
                     tx,
                     now,
-                    &event(by, "permission.revoked", json!({ "was": status }), &row),
+                    &event(
+                        by.clone(),
+                        "permission.revoked",
+                        json!({ "was": status }),
+                        &row,
+                    ),
                 )?;
                 Ok::<_, Error>(row)
             })
@@ -525,7 +526,9 @@ impl Service {
         edits: ApprovalEdits,
     ) -> Result<PermissionView> {
         self.decide_pending(human, id, Status::Approved, move |row, now| {
-            let terms = edits.narrow(row.ttl_secs, row.uses_total, &row.scope)?;
+            let terms = edits
+                .clone()
+                .narrow(row.ttl_secs, row.uses_total, &row.scope)?;
             let details = json!({
                 "note": terms.note,
                 "ttl": terms.ttl_secs,
@@ -557,7 +560,7 @@ impl Service {
         check_note("reason", reason.as_deref())?;
         let default_reason = format!("denied by {}", Actor::Human(human.to_owned()));
         self.decide_pending(human, id, Status::Denied, move |row, now| {
-            let reason = reason.unwrap_or(default_reason);
+            let reason = reason.clone().unwrap_or_else(|| default_reason.clone());
             Ok(Verdict {
                 details: json!({ "reason": reason }),
                 reason: Some(reason),
@@ -581,7 +584,7 @@ impl Service {
         verdict: F,
     ) -> Result<PermissionView>
     where
-        F: FnOnce(&PermissionRow, Timestamp) -> Result<Verdict> + Send + 'static,
+        F: Fn(&PermissionRow, Timestamp) -> Result<Verdict> + Send + 'static,
     {
         let now = self.clock.now();
         let by = Actor::Human(human.to_owned());
@@ -609,7 +612,7 @@ impl Service {
                 if !sql::decide(tx, &row.id, &update)? {
                     return Err(Error::Conflict("the request was decided meanwhile".into()));
                 }
-                audit::append(tx, now, &event(by, kind, v.details, &row))?;
+                audit::append(tx, now, &event(by.clone(), kind, v.details, &row))?;
                 Ok::<_, Error>(row)
             })
             .await?;
@@ -648,9 +651,9 @@ impl Service {
                 .store
                 .write(move |tx| {
                     let mut expired = Vec::with_capacity(due.len());
-                    for (id, agent, from) in due {
-                        if expire_in(tx, &id, &agent, from, now)? {
-                            expired.push(id);
+                    for (id, agent, from) in &due {
+                        if expire_in(tx, id, agent, *from, now)? {
+                            expired.push(id.clone());
                         }
                     }
                     Ok::<_, Error>(expired)
@@ -686,23 +689,30 @@ impl Service {
         let hash = token.hash();
         let id = row.id.clone();
         let caller = Arc::clone(agent);
+        let row = Arc::new(row);
+        let written = Arc::clone(&row);
         let minted = self
             .store
             .write(move |tx| {
+                let row = &*written;
                 confirm_live(tx, &caller)?;
                 if !sql::set_token(tx, &row.id, &hash, now)? {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let d = json!({ "expiresAt": row.expires_at, "uses": row.uses_total });
                 let actor = Actor::Agent(row.agent_id.0.clone());
-                audit::append(tx, now, &event(actor, "token.issued", d, &row))?;
-                Ok::<_, Error>(Some(row))
+                audit::append(tx, now, &event(actor, "token.issued", d, row))?;
+                Ok::<_, Error>(true)
             })
             .await?;
         match minted {
-            Some(row) => Ok(PermissionView::new(row, now, Some(token))),
+            true => Ok(PermissionView::new(
+                Arc::unwrap_or_clone(row),
+                now,
+                Some(token),
+            )),
             // Another read minted it first: this one shows `tokenIssued` only.
-            None => self.get_for_human(id.as_str()).await,
+            false => self.get_for_human(id.as_str()).await,
         }
     }
 

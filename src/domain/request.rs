@@ -136,7 +136,7 @@ impl RequestInput {
 }
 
 /// What a human may change when approving: each only narrows what was asked.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApprovalEdits {
     /// A shorter token lifetime, in seconds (at most what was asked).

@@ -153,10 +153,12 @@ impl Store {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer thread, grouped with other
     /// writes waiting at the same moment (see `writer`); its changes are kept only if it returns
-    /// `Ok`, and the answer comes once they are durably committed.
+    /// `Ok`, and the answer comes once they are durably committed. `f` may run more than once
+    /// (when another job in its batch fails after writing), so it must do nothing but its
+    /// database work: only the result of the run that was committed is returned.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        F: Fn(&Transaction<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
