@@ -6,7 +6,7 @@
 //!
 //! A job that fails (returns `Err` or panics) keeps none of its writes; the others still commit.
 //! Almost every failing job fails before it writes, so jobs run without a savepoint each (a
-//! savepoint copies every page its job touches to a sub-journal: an eighth of an auto-approval's
+//! savepoint copies every page its job touches to a sub-journal: about a tenth of an auto-approval's
 //! CPU). When a job does fail after changing rows (`total_changes` moved), the whole batch is
 //! rolled back, that job is answered with its failure, and the rest run again, this time each in
 //! its own savepoint. So a job may run twice (jobs are `Fn`); only the run that was committed
