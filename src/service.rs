@@ -705,14 +705,15 @@ impl Service {
                 Ok::<_, Error>(true)
             })
             .await?;
-        match minted {
-            true => Ok(PermissionView::new(
+        if minted {
+            Ok(PermissionView::new(
                 Arc::unwrap_or_clone(row),
                 now,
                 Some(token),
-            )),
+            ))
+        } else {
             // Another read minted it first: this one shows `tokenIssued` only.
-            false => self.get_for_human(id.as_str()).await,
+            self.get_for_human(id.as_str()).await
         }
     }
 

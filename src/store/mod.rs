@@ -155,7 +155,9 @@ impl Store {
     /// writes waiting at the same moment (see `writer`); its changes are kept only if it returns
     /// `Ok`, and the answer comes once they are durably committed. `f` may run more than once
     /// (when another job in its batch fails after writing), so it must do nothing but its
-    /// database work: only the result of the run that was committed is returned.
+    /// database work: only the result of the run that was committed is returned. It must change
+    /// the database only with `INSERT`, `UPDATE` and `DELETE` (no DDL or `PRAGMA`): those are
+    /// the changes SQLite counts, which is how a failed run is known to need undoing.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: Fn(&Transaction<'_>) -> Result<T, E> + Send + 'static,

@@ -34,8 +34,11 @@ trait Job: Send {
     /// Runs inside the batch's transaction and keeps the outcome (a later run replaces it);
     /// returns whether the job succeeded (`Ok`, no panic).
     fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Forgets the kept outcome: the run that produced it was rolled back.
+    fn reset(&mut self);
     /// Answers the caller with the kept outcome, now that the batch's fate (`Ok` = committed)
-    /// is known. A job that never ran gets the batch's error.
+    /// is known: a failure (`Err` or panic) is answered as such whatever the batch's fate. A job
+    /// without an outcome gets the batch's error.
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
 }
 
@@ -56,6 +59,10 @@ where
         let succeeded = matches!(outcome, Ok(Ok(_)));
         self.outcome = Some(outcome);
         succeeded
+    }
+
+    fn reset(&mut self) {
+        self.outcome = None;
     }
 
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>) {
@@ -167,8 +174,8 @@ enum Pass {
     Ran,
     /// The job at this index failed after changing rows, outside a savepoint.
     Spoiled(usize),
-    /// SQLite rolled back the whole transaction (disk full, I/O error, a savepoint that
-    /// could not be opened or undone).
+    /// The transaction cannot go on: SQLite rolled it back (disk full, I/O error), or a
+    /// savepoint could not be opened, undone or released.
     Aborted(StoreError),
 }
 
@@ -198,6 +205,12 @@ fn run_jobs(tx: &Transaction<'_>, batch: &mut [Box<dyn Job>], savepoints: bool) 
 fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>, settle: &dyn Fn()) {
     let mut savepoints = false;
     loop {
+        // A transaction left open by a rollback that failed would make every later BEGIN fail.
+        if !conn.is_autocommit()
+            && let Err(e) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "cannot end a failed write transaction");
+        }
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
@@ -221,11 +234,18 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>, settle: &dy
                 return;
             }
             Pass::Spoiled(i) => {
-                // Dropping the transaction rolls it back; the failed job's writes go with it.
-                drop(tx);
+                // The failed job's writes go with everyone else's; it answers its own failure.
+                let rolled_back = tx.rollback().map_err(StoreError::from);
                 settle();
-                let e = StoreError::Commit("the job failed and was rolled back".into());
+                if let Err(e) = &rolled_back {
+                    tracing::error!(error = %e, jobs = batch.len(), "cannot roll back a batch");
+                }
+                let e = StoreError::Commit("rolled back".into());
                 batch.remove(i).answer(Err(&e));
+                if batch.is_empty() {
+                    return;
+                }
+                batch.iter_mut().for_each(|job| job.reset());
                 savepoints = true;
             }
             Pass::Aborted(e) => {
@@ -301,18 +321,19 @@ mod tests {
     /// How a test job's caller was answered.
     #[derive(Debug, PartialEq)]
     enum Heard {
-        Committed,
+        /// Committed; the value its run returned (which run it was).
+        Committed(usize),
         Refused,
         Panicked,
     }
 
-    type Answer = tokio::sync::oneshot::Receiver<Outcome<(), StoreError>>;
+    type Answer = tokio::sync::oneshot::Receiver<Outcome<usize, StoreError>>;
 
     /// A job inserting `key` into `meta` as `does` says, counting its runs in `runs`.
     fn job(key: &'static str, does: Does, runs: &Arc<AtomicUsize>) -> (Box<dyn Job>, Answer) {
         let runs = Arc::clone(runs);
         let f = move |tx: &Transaction<'_>| {
-            runs.fetch_add(1, Ordering::SeqCst);
+            let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
             if let Does::RefuseFirst = does {
                 return Err(StoreError::Corrupt("refused before writing".into()));
             }
@@ -322,7 +343,7 @@ mod tests {
                     Err(StoreError::Corrupt("refused after writing".into()))
                 }
                 Does::PanicAfterWriting => panic!("boom after writing"),
-                Does::Write | Does::RefuseFirst => Ok(()),
+                Does::Write | Does::RefuseFirst => Ok(run),
             }
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -363,7 +384,7 @@ mod tests {
             .zip(answers)
             .map(|(runs, mut answer)| {
                 let heard = match answer.try_recv().expect("every job is answered") {
-                    Ok(Ok(())) => Heard::Committed,
+                    Ok(Ok(run)) => Heard::Committed(run),
                     Ok(Err(_)) => Heard::Refused,
                     Err(_) => Heard::Panicked,
                 };
@@ -383,7 +404,7 @@ mod tests {
     fn a_job_refused_before_it_writes_costs_the_others_nothing() {
         let (heard, kept) = batch(&[Does::Write, Does::RefuseFirst, Does::Write]);
         use Heard::*;
-        assert_eq!(heard, [(1, Committed), (1, Refused), (1, Committed)]);
+        assert_eq!(heard, [(1, Committed(1)), (1, Refused), (1, Committed(1))]);
         assert_eq!(kept, ["a", "c"]);
     }
 
@@ -391,26 +412,51 @@ mod tests {
     fn a_job_refused_after_writing_is_undone_and_the_others_run_again() {
         let does = [
             Does::Write,
+            Does::RefuseFirst,
+            Does::RefuseAfterWriting,
+            Does::Write,
+        ];
+        let (heard, kept) = batch(&does);
+        // a and b ran before c's failure and again after it, and a answers its second run; d
+        // first ran in the second pass.
+        use Heard::*;
+        assert_eq!(
+            heard,
+            [
+                (2, Committed(2)),
+                (2, Refused),
+                (1, Refused),
+                (1, Committed(1))
+            ]
+        );
+        assert_eq!(kept, ["a", "d"]);
+    }
+
+    #[test]
+    fn in_the_second_pass_a_failed_job_is_undone_by_its_own_savepoint() {
+        let does = [
             Does::RefuseAfterWriting,
             Does::Write,
             Does::RefuseAfterWriting,
         ];
         let (heard, kept) = batch(&does);
-        // a ran before b's failure and again after it; c and d first ran in the second pass,
-        // where d's failure is undone by its own savepoint.
         use Heard::*;
-        assert_eq!(
-            heard,
-            [(2, Committed), (1, Refused), (1, Committed), (1, Refused)]
-        );
-        assert_eq!(kept, ["a", "c"]);
+        assert_eq!(heard, [(1, Refused), (1, Committed(1)), (1, Refused)]);
+        assert_eq!(kept, ["b"]);
+    }
+
+    #[test]
+    fn a_batch_of_one_job_refused_after_writing_keeps_nothing() {
+        let (heard, kept) = batch(&[Does::RefuseAfterWriting]);
+        assert_eq!(heard, [(1, Heard::Refused)]);
+        assert!(kept.is_empty());
     }
 
     #[test]
     fn a_job_panicking_after_writing_is_undone_and_panics_its_caller() {
         let (heard, kept) = batch(&[Does::Write, Does::PanicAfterWriting, Does::Write]);
         use Heard::*;
-        assert_eq!(heard, [(2, Committed), (1, Panicked), (1, Committed)]);
+        assert_eq!(heard, [(2, Committed(2)), (1, Panicked), (1, Committed(1))]);
         assert_eq!(kept, ["a", "c"]);
     }
 
