@@ -24,12 +24,14 @@ use crate::service::{
 /// Longest token string looked at; real ones are 44 characters.
 pub const MAX_TOKEN_CHARS: usize = 256;
 
+/// In the order actix tries them: `request` before `{id}` (so it is never taken for an id), then
+/// the hottest routes, since each one tried before the match costs a regex search.
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/permissions/request", request),
-        Endpoint::new(Method::GET, "/permissions/{id}", get),
         Endpoint::new(Method::POST, "/permissions/{id}/verify", verify),
         Endpoint::new(Method::POST, "/permissions/{id}/use", use_token),
+        Endpoint::new(Method::GET, "/permissions/{id}", get),
         Endpoint::new(Method::POST, "/permissions/{id}/revoke", revoke),
     ]
 }

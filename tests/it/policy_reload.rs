@@ -252,6 +252,8 @@ async fn requests_in_flight_during_reloads_see_one_whole_policy() {
             "{pair:?}"
         );
         seen.insert(pair.0);
+        // Paced: unpaced, a fast build sends more than the agent's default rate limit allows.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     flipper.await.unwrap();
     assert!(!seen.is_empty());
