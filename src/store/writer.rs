@@ -138,16 +138,14 @@ impl Writer {
 }
 
 /// Runs one job inside a savepoint, undoing only its own changes if it fails or panics.
-fn run_in_savepoint(tx: &Transaction<'_>, job: &mut dyn Job) -> Result<bool, rusqlite::Error> {
+fn run_in_savepoint(tx: &Transaction<'_>, job: &mut dyn Job) -> Result<(), rusqlite::Error> {
     // Prepared once per connection.
     let run = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
     run("SAVEPOINT job")?;
-    let succeeded = job.run(tx);
-    if !succeeded {
+    if !job.run(tx) {
         run("ROLLBACK TO job")?;
     }
-    run("RELEASE job")?;
-    Ok(succeeded)
+    run("RELEASE job").map(drop)
 }
 
 fn lock(changes: &Mutex<Changes>) -> std::sync::MutexGuard<'_, Changes> {
@@ -181,21 +179,22 @@ enum Pass {
 
 fn run_jobs(tx: &Transaction<'_>, batch: &mut [Box<dyn Job>], savepoints: bool) -> Pass {
     for (i, job) in batch.iter_mut().enumerate() {
-        let before = tx.total_changes();
-        let succeeded = if savepoints {
-            match run_in_savepoint(tx, job.as_mut()) {
-                Ok(succeeded) => succeeded,
-                Err(e) => return Pass::Aborted(e.into()),
+        let spoiled = if savepoints {
+            if let Err(e) = run_in_savepoint(tx, job.as_mut()) {
+                return Pass::Aborted(e.into());
             }
+            false
         } else {
-            job.run(tx)
+            // Outside a savepoint, only a failure that changed nothing can stay in the batch.
+            let before = tx.total_changes();
+            !job.run(tx) && tx.total_changes() != before
         };
         if tx.is_autocommit() {
             return Pass::Aborted(StoreError::Commit(
                 "the batch's transaction was rolled back".into(),
             ));
         }
-        if !succeeded && !savepoints && tx.total_changes() != before {
+        if spoiled {
             return Pass::Spoiled(i);
         }
     }
