@@ -53,5 +53,7 @@ pub mod sessions;
 pub mod store;
 /// Telegram approvals: linking approvers, Approve/Deny buttons, messages that follow the decision.
 pub mod telegram;
+/// Hidden characters in agent text: refused in identifiers, shown as markers elsewhere.
+pub mod text;
 /// The askama pages for humans: login, pending list, approval page, history, agents, audit.
 pub mod web;

@@ -91,6 +91,20 @@ fn classify(key: &str) -> Kind<'_> {
     }
 }
 
+/// What agent-otp enforces for a scope key, in a few words for the person approving (`None`: the
+/// key is passed on to the protected service, which alone applies it). Every channel that shows
+/// a scope labels its keys with this, so nothing is shown as enforced that is not.
+pub fn meaning(key: &str) -> Option<&'static str> {
+    match classify(key) {
+        Kind::MaxUses => Some("uses at most"),
+        Kind::Max(_) => Some("at most"),
+        Kind::Allowed(_) => Some("only these"),
+        Kind::Blocked(_) => Some("never these"),
+        Kind::Pattern(_) => Some("must match"),
+        Kind::Other => None,
+    }
+}
+
 /// A non-negative whole number that fits `u64`, also when written as `3.0`.
 fn whole_number(value: &Value) -> Option<u64> {
     match value {

@@ -128,21 +128,9 @@ pub fn text(v: &Value) -> String {
     }
 }
 
-/// What a scope key means under the conventions the service enforces.
+/// What a scope key means under the conventions the service enforces (empty: passed on).
 fn hint(key: &str) -> &'static str {
-    if key == "max_uses" {
-        "uses at most"
-    } else if key.starts_with("max_") {
-        "at most"
-    } else if key.starts_with("allowed_") {
-        "only these"
-    } else if key.starts_with("blocked_") {
-        "never these"
-    } else if key.ends_with("_pattern") {
-        "must match"
-    } else {
-        ""
-    }
+    crate::scope::meaning(key).unwrap_or("")
 }
 
 /// The narrowing controls for a pending request's scope: numbers can go down, list entries can

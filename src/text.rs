@@ -1,0 +1,88 @@
+//! Text from agents as people will see it. Some characters change what a reader sees without
+//! being seen themselves: control characters (a newline can start a forged line), bidi controls
+//! (U+202E makes `evil.exe` read `exe.live`) and zero-width or other format characters (two keys
+//! that look the same). Identifiers (action, resource, scope keys) refuse them; free text keeps
+//! them but every channel shows them as visible markers through [`with_markers`].
+
+use std::borrow::Cow;
+
+/// True for a character that is invisible or changes how the text around it is displayed:
+/// C0/C1 controls (newline and tab included), bidi embeddings, overrides, isolates and marks,
+/// zero-width characters, and the other Unicode format characters (category Cf) in use.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'                // soft hyphen
+            | '\u{034F}'              // combining grapheme joiner
+            | '\u{061C}'              // Arabic letter mark
+            | '\u{115F}' | '\u{1160}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
+            | '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}' // line/paragraph separators, bidi embeddings and overrides
+            | '\u{205F}'..='\u{206F}' // word joiner, invisible operators, bidi isolates
+            | '\u{3164}'              // Hangul filler
+            | '\u{FE00}'..='\u{FE0F}' // variation selectors
+            | '\u{FEFF}'              // zero-width no-break space (BOM)
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+            | '\u{E0000}'..='\u{E007F}' // tags
+            | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
+        )
+}
+
+/// The first hidden character of `s`, if any.
+pub fn first_hidden(s: &str) -> Option<char> {
+    s.chars().find(|c| is_hidden(*c))
+}
+
+/// `s` with each hidden character replaced by a visible marker such as `[U+202E]`, so nothing
+/// can reorder, hide or forge the text that follows it. Borrowed when there is nothing to mark.
+pub fn with_markers(s: &str) -> Cow<'_, str> {
+    if first_hidden(s).is_none() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_hidden(c) {
+            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_characters_are_found() {
+        for c in [
+            '\n',
+            '\t',
+            '\u{0}',
+            '\u{7F}',
+            '\u{85}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{200B}',
+            '\u{FEFF}',
+            '\u{E0041}',
+        ] {
+            assert!(is_hidden(c), "{:04X}", u32::from(c));
+        }
+        for c in ['a', ' ', 'é', 'ж', '€', '😀', '\u{05D0}'] {
+            assert!(!is_hidden(c), "{:04X}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn markers_make_hidden_characters_visible() {
+        assert_eq!(with_markers("plain text"), "plain text");
+        assert!(matches!(with_markers("plain"), Cow::Borrowed(_)));
+        assert_eq!(with_markers("evil\u{202E}exe.txt"), "evil[U+202E]exe.txt");
+        assert_eq!(with_markers("a\nb\u{200B}"), "a[U+000A]b[U+200B]");
+    }
+}
