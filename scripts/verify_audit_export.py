@@ -4,9 +4,12 @@
 Independent of the Rust code: Python standard library only, following docs/audit.md.
 
     agent-otp audit export > audit.jsonl
-    python3 scripts/verify_audit_export.py audit.jsonl      # or read stdin with "-"
+    python3 scripts/verify_audit_export.py --key-file data/audit.key audit.jsonl   # or "-" for stdin
 
-For every line it checks hash == SHA-256(prevHash || canonical JSON of the event). Where lines
+For every line it checks hash == HMAC-SHA-256(key, "agent-otp audit chain v1\n" || prevHash ||
+canonical JSON of the event) for keyed lines ("keyed": true; the key is the 64 hex characters of
+the audit key file), and hash == SHA-256(prevHash || canonical JSON) for lines written before the
+chain was keyed. No unkeyed line may follow a keyed one. Where lines
 are consecutive (seq n then n+1) it also checks prevHash == the previous line's hash, and a line
 with seq 1 must have the all-zero prevHash. A full export therefore verifies the whole chain; a
 filtered one (--agent, --since, ...) verifies each row and every unbroken run.
@@ -15,10 +18,12 @@ Exit 0 and "ok: N events, head HASH" when everything holds; exit 1 naming the fi
 """
 
 import hashlib
+import hmac
 import json
 import sys
 
 GENESIS = "0" * 64
+CHAIN_LABEL = b"agent-otp audit chain v1\n"
 HASHED_FIELDS = ("seq", "at", "actor", "event", "requestId", "agentId", "details")
 
 
@@ -47,31 +52,47 @@ def canonical(value):
     raise ValueError("unexpected JSON value %r" % (value,))
 
 
-def event_hash(prev_hash, line):
+def event_hash(prev_hash, line, key):
     body = {field: line[field] for field in HASHED_FIELDS}
     data = prev_hash.encode("ascii") + canonical(body).encode("utf-8")
+    if line.get("keyed"):
+        return hmac.new(key, CHAIN_LABEL + data, hashlib.sha256).hexdigest()
     return hashlib.sha256(data).hexdigest()
 
 
 def main(argv):
-    if len(argv) != 2:
+    args = argv[1:]
+    key = None
+    if len(args) == 3 and args[0] == "--key-file":
+        with open(args[1], encoding="ascii") as f:
+            key = bytes.fromhex(f.read().strip())
+        args = args[2:]
+    if len(args) != 1:
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        print("usage: verify_audit_export.py FILE|-", file=sys.stderr)
+        print("usage: verify_audit_export.py [--key-file FILE] FILE|-", file=sys.stderr)
         return 2
-    stream = sys.stdin if argv[1] == "-" else open(argv[1], encoding="utf-8")
-    count, prev = 0, None
+    stream = sys.stdin if args[0] == "-" else open(args[0], encoding="utf-8")
+    count, prev, keyed_seen = 0, None, False
     for number, text in enumerate(stream, start=1):
         if not text.strip():
             continue
         line = json.loads(text, parse_int=Number, parse_float=Number)
         seq = int(line["seq"])
+        if line.get("keyed"):
+            if key is None:
+                print("cannot check seq %d: it is keyed; pass --key-file" % seq)
+                return 1
+            keyed_seen = True
+        elif keyed_seen:
+            print("broken at seq %d: an unkeyed event after keyed ones" % seq)
+            return 1
         if prev is not None and seq == prev[0] + 1 and line["prevHash"] != prev[1]:
             print("broken at seq %d: prevHash does not match the hash of seq %d" % (seq, prev[0]))
             return 1
         if seq == 1 and line["prevHash"] != GENESIS:
             print("broken at seq 1: prevHash is not the genesis hash")
             return 1
-        if event_hash(line["prevHash"], line) != line["hash"]:
+        if not hmac.compare_digest(event_hash(line["prevHash"], line, key), line["hash"]):
             print("broken at seq %d: hash does not match the event's contents (line %d)" % (seq, number))
             return 1
         count, prev = count + 1, (seq, line["hash"])

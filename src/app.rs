@@ -50,6 +50,8 @@ pub struct AppHandle {
     server: actix_web::dev::ServerHandle,
     http: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    /// Writes signed checkpoints of the audit chain, and a last one at shutdown.
+    anchor: JoinHandle<()>,
     /// The Telegram poller and outbox, when a bot token is set.
     telegram: Option<JoinHandle<()>>,
     policy_watcher: JoinHandle<()>,
@@ -122,6 +124,12 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     let sweeper = tokio::spawn(sweep_until_cancelled(
         Arc::clone(&service),
         config.sweep_interval,
+        config.retention,
+        cancel.clone(),
+    ));
+    let anchor = tokio::spawn(checkpoint_until_cancelled(
+        Arc::clone(&service),
+        config.audit_checkpoint_interval,
         cancel.clone(),
     ));
     let telegram = telegram.map(|tg| tg.spawn(Arc::clone(&service), cancel.clone()));
@@ -135,6 +143,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         server: server_handle,
         http,
         sweeper,
+        anchor,
         telegram,
         policy_watcher,
         _serving: serving,
@@ -192,17 +201,26 @@ impl AppHandle {
         if let Err(e) = self.policy_watcher.await {
             tracing::error!(error = %e, "policy watcher task failed");
         }
+        // Last: a checkpoint covering everything this server wrote.
+        if let Err(e) = self.anchor.await {
+            tracing::error!(error = %e, "audit checkpoint task failed");
+        }
         tracing::info!("agent-otp stopped");
     }
 }
 
+/// Expires lapsed requests every `every`, and (about hourly) prunes finished requests older than
+/// `retention`.
 async fn sweep_until_cancelled(
     service: Arc<Service>,
     every: std::time::Duration,
+    retention: Option<std::time::Duration>,
     cancel: CancellationToken,
 ) {
+    const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_prune = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -212,6 +230,42 @@ async fn sweep_until_cancelled(
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired lapsed requests"),
             Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+        }
+        if let Some(keep) = retention
+            && tokio::time::Instant::now() >= next_prune
+        {
+            next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+            match service.prune(keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "pruned finished requests past retention"),
+                Err(e) => tracing::error!(error = %e, "pruning finished requests failed"),
+            }
+        }
+    }
+}
+
+/// Writes a signed checkpoint of the audit chain at start, every `every` while it grows, and
+/// once more when cancelled (after the HTTP server has stopped).
+async fn checkpoint_until_cancelled(
+    service: Arc<Service>,
+    every: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            () = cancel.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let (store, now) = (service.store.clone(), service.clock.now());
+        match tokio::task::spawn_blocking(move || store.checkpoint(now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot write the audit checkpoint"),
+            Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+        }
+        if stop {
+            return;
         }
     }
 }

@@ -29,7 +29,14 @@ pub const KNOWN_ENV: &[&str] = &[
     "AGENT_OTP_RATE_LIMIT_TELEGRAM_LINK",
     "AGENT_OTP_MAX_PENDING_PER_AGENT",
     "AGENT_OTP_TRUST_FORWARDED_FOR",
+    "AGENT_OTP_AUDIT_KEY",
+    "AGENT_OTP_AUDIT_KEY_FILE",
+    "AGENT_OTP_AUDIT_CHECKPOINT_SECS",
+    "AGENT_OTP_RETENTION_DAYS",
 ];
+
+/// Days finished requests are kept by default (`--retention-days`).
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 
 /// The bot token's variable (also read from the file named by `AGENT_OTP_TELEGRAM_TOKEN_FILE`).
 pub const TELEGRAM_TOKEN_ENV: &str = "AGENT_OTP_TELEGRAM_TOKEN";
@@ -68,6 +75,22 @@ pub struct ServeArgs {
     pub telegram: TelegramArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// Audit trail and retention settings of `agent-otp serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Seconds between signed checkpoints of the audit chain while it grows (also written at
+    /// start and at shutdown).
+    #[arg(long, env = "AGENT_OTP_AUDIT_CHECKPOINT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub audit_checkpoint_secs: u64,
+    /// Days a finished request (denied, expired, used, revoked) is kept before its row is
+    /// pruned; its audit events stay. 0 keeps every request.
+    #[arg(long, env = "AGENT_OTP_RETENTION_DAYS", default_value_t = DEFAULT_RETENTION_DAYS)]
+    pub retention_days: u64,
 }
 
 /// Rate limits and caps of `agent-otp serve` (see docs/limits.md). A rate is `N/s`, `N/min` or
@@ -175,6 +198,11 @@ pub struct Config {
     pub telegram: Option<TelegramConfig>,
     /// Rate limits and the pending-requests cap.
     pub limits: Limits,
+    /// How often the server writes a signed checkpoint of the audit chain while it grows.
+    pub audit_checkpoint_interval: Duration,
+    /// How long finished requests are kept before their rows are pruned (their audit events
+    /// stay); `None` keeps them forever.
+    pub retention: Option<Duration>,
 }
 
 impl Config {
@@ -191,6 +219,8 @@ impl Config {
             clock: Clock::System,
             telegram: None,
             limits: Limits::default(),
+            audit_checkpoint_interval: Duration::from_secs(60),
+            retention: Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400)),
         }
     }
 
@@ -211,6 +241,9 @@ impl Config {
             policies: args.policies,
             telegram,
             limits: args.limits.into_limits(),
+            audit_checkpoint_interval: Duration::from_secs(args.audit.audit_checkpoint_secs),
+            retention: (args.audit.retention_days > 0)
+                .then(|| Duration::from_secs(args.audit.retention_days.saturating_mul(86_400))),
             ..Config::new(args.data.data_dir)
         })
     }

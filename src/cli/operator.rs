@@ -131,7 +131,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
         Command::Telegram(cmd) => super::telegram::run(cmd),
         Command::Backup { file, data } => {
             let store = open(&data)?;
-            store.backup_to(&file).map_err(|e| e.to_string())?;
+            let anchor = store.backup_to(&file).map_err(|e| e.to_string())?;
             let ev = audit::NewEvent::new(
                 Actor::Operator,
                 "backup.made",
@@ -140,7 +140,12 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             store
                 .write_blocking(|tx| store::audit::append(tx, now, &ev))
                 .map_err(|e: StoreError| e.to_string())?;
-            eprintln!("backup written to {}", file.display());
+            eprintln!(
+                "backup written to {} and its audit checkpoint to {} (restore both, with the \
+                 audit key, see docs/operations.md)",
+                file.display(),
+                anchor.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

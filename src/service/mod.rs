@@ -383,8 +383,13 @@ impl Service {
                 }
                 let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(tx, now, &event(actor, "permission.requested", details, row))?;
-                if row.token_hash.is_some() {
-                    let details = json!({ "expiresAt": row.expires_at, "uses": row.uses_total });
+                if let Some(hash) = &row.token_hash {
+                    // The hash, never the token: `audit verify` replays it against the row.
+                    let details = json!({
+                        "expiresAt": row.expires_at,
+                        "uses": row.uses_total,
+                        "tokenHash": hash,
+                    });
                     audit::append(tx, now, &event(Actor::Policy, "token.issued", details, row))?;
                 }
                 Ok::<_, Error>(())
@@ -726,6 +731,45 @@ impl Service {
         }
     }
 
+    /// Prunes the rows of finished requests whose time ended more than `keep` ago; each leaves
+    /// a `permission.pruned` event in the same transaction, so the trail still says what became
+    /// of it and `audit verify` knows the row is gone on purpose. Returns how many.
+    pub async fn prune(&self, keep: Duration) -> Result<usize> {
+        const BATCH: i64 = 500;
+        let mut total = 0;
+        loop {
+            let now = self.clock.now();
+            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = Timestamp(now.0.saturating_sub(keep_ms));
+            let due = self
+                .store
+                .read(move |c| sql::finished_before(c, cutoff, BATCH))
+                .await?;
+            let n = due.len();
+            self.store
+                .write(move |tx| {
+                    for (id, agent) in &due {
+                        if sql::delete_finished(tx, id)? {
+                            let ev = NewEvent::new(
+                                Actor::System,
+                                "permission.pruned",
+                                json!({ "retentionDays": keep.as_secs() / 86_400 }),
+                            )
+                            .request(id)
+                            .agent(agent);
+                            audit::append(tx, now, &ev)?;
+                        }
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await?;
+            total += n;
+            if i64::try_from(n).unwrap_or(0) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Writes down that a live request's time is up.
     async fn expire(&self, row: &PermissionRow) -> Result<()> {
         let now = self.clock.now();
@@ -756,7 +800,11 @@ impl Service {
                 if !sql::set_token(tx, &row.id, &hash, now)? {
                     return Ok(false);
                 }
-                let d = json!({ "expiresAt": row.expires_at, "uses": row.uses_total });
+                let d = json!({
+                    "expiresAt": row.expires_at,
+                    "uses": row.uses_total,
+                    "tokenHash": hash,
+                });
                 let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(tx, now, &event(actor, "token.issued", d, row))?;
                 Ok::<_, Error>(true)

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{StoreError, json_column};
-use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, canonical_json, chain_hash};
+use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, canonical_json, chain_body};
 use crate::clock::Timestamp;
 
 /// Appends `ev` at time `at` to the chain; returns its `seq`.
@@ -19,9 +19,10 @@ pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64,
     };
     // Stored as hashed: canonical JSON (the same object, keys sorted).
     let details = canonical_json(&ev.details);
-    let hash = chain_hash(&prev_hash, seq, at, ev, &details);
-    tx.prepare_cached("INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
+    let body = chain_body(&prev_hash, seq, at, ev, &details);
+    // Keyed by the connection's audit key (see `configure`), in the same statement as the insert.
+    tx.prepare_cached("INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash, keyed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, agent_otp_audit_mac(?9), 1)")?.execute(
         params![
             seq,
             at.0,
@@ -31,7 +32,7 @@ pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64,
             ev.agent_id,
             details,
             prev_hash,
-            hash
+            body
         ],
     )?;
     Ok(seq)
@@ -129,7 +130,15 @@ pub fn head(conn: &Connection) -> Result<Option<(i64, String, Timestamp)>, Store
         .optional()?)
 }
 
-const COLUMNS: &str = "seq, at, actor, event, request_id, agent_id, details, prev_hash, hash";
+/// The `seq` of the first keyed event, if any.
+pub fn keyed_from(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT min(seq) FROM audit_events WHERE keyed = 1")?
+        .query_row([], |r| r.get(0))?)
+}
+
+const COLUMNS: &str =
+    "seq, at, actor, event, request_id, agent_id, details, prev_hash, hash, keyed";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -142,5 +151,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         details: json_column(r, 6)?,
         prev_hash: r.get(7)?,
         hash: r.get(8)?,
+        keyed: r.get(9)?,
     })
 }

@@ -23,6 +23,10 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::audit::AuditKey;
+use crate::audit::checkpoint::Checkpoint;
 use permissions::OwnedRow;
 use recent::{Changes, RecentReads};
 
@@ -34,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_telegram.sql"),
     include_str!("migrations/005_pending_by_agent.sql"),
     include_str!("migrations/006_bound_tokens.sql"),
+    include_str!("migrations/007_keyed_audit.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.
@@ -58,6 +63,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("commit failed: {0}")]
     Commit(String),
+    #[error("{0}")]
+    Key(String),
 }
 
 /// A pool of SQLite connections to one database file.
@@ -68,19 +75,67 @@ pub struct Store {
     path: PathBuf,
     /// Requests read recently for `verify`, forgotten as writes change them.
     recent: Arc<RecentReads<OwnedRow>>,
+    /// Keys the audit chain and signs checkpoints (see [`crate::audit::key`]).
+    audit_key: Arc<AuditKey>,
+    /// The `seq` of the last checkpoint this process wrote.
+    checkpointed: Arc<AtomicI64>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed, readable by its owner only) the database at `path` and brings
+    /// its schema up to date. The audit key comes from the environment or the key file beside
+    /// the database (created on first use); see [`crate::audit::key`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        // A key is made only for a chain that has none yet: once events are keyed, a missing
+        // key is an error, never silently a new key that could not verify them.
+        let keyed = path.exists() && {
+            let conn = Connection::open(path)?;
+            let has_column = conn
+                .prepare("SELECT 1 FROM pragma_table_info('audit_events') WHERE name = 'keyed'")?
+                .exists([])?;
+            has_column && audit::keyed_from(&conn)?.is_some()
+        };
+        let key = AuditKey::resolve(dir, |k| std::env::var(k).ok(), !keyed).map_err(|e| {
+            StoreError::Key(if keyed {
+                format!(
+                    "{e}; this database's audit chain is keyed, so its key is needed (restore \
+                     {} from your backup, or set AGENT_OTP_AUDIT_KEY_FILE)",
+                    crate::audit::key::default_path(dir).display()
+                )
+            } else {
+                e.to_string()
+            })
+        })?;
+        Store::open_with_key(path, key)
+    }
+
+    /// [`Store::open`] with the audit key given.
+    pub fn open_with_key(path: &Path, key: AuditKey) -> Result<Store, StoreError> {
+        if !path.exists() {
+            // SQLite gives the -wal and -shm files the database file's permissions.
+            match create_private(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "cannot create {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let key = Arc::new(key);
         let mut conn = Connection::open(path)?;
         // WAL is a property of the file: set once here, before the pool opens more connections.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        configure(&conn)?;
+        configure(&conn, &key)?;
         migrate(&mut conn, path)?;
         drop(conn);
 
-        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let init_key = Arc::clone(&key);
+        let manager =
+            SqliteConnectionManager::file(path).with_init(move |c| configure(c, &init_key));
         let pool = r2d2::Pool::builder()
             .max_size(8)
             // A local file connection does not go stale; checking it costs a query per checkout.
@@ -90,10 +145,43 @@ impl Store {
         let recent = Arc::new(RecentReads::default());
         Ok(Store {
             pool,
-            writer: writer::Writer::start(path, Arc::clone(&recent))?,
+            writer: writer::Writer::start(path, Arc::clone(&recent), &key)?,
             path: path.to_owned(),
             recent,
+            audit_key: key,
+            checkpointed: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// The audit key (for `audit verify`).
+    pub fn audit_key(&self) -> &AuditKey {
+        &self.audit_key
+    }
+
+    /// Where this database's checkpoints are kept.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        crate::audit::checkpoint::path(self.path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Writes a signed checkpoint of the chain's head if it moved since this process last wrote
+    /// one, to the checkpoint file and the log; returns it. The head is read as committed.
+    pub fn checkpoint(
+        &self,
+        now: crate::clock::Timestamp,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let (head, keyed_from) =
+            self.read_blocking(|c| Ok::<_, StoreError>((audit::head(c)?, audit::keyed_from(c)?)))?;
+        let Some((seq, hash, _)) = head else {
+            return Ok(None);
+        };
+        if self.checkpointed.fetch_max(seq, Ordering::SeqCst) >= seq {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::new(&self.audit_key, seq, &hash, now, keyed_from);
+        crate::audit::checkpoint::append(&self.checkpoint_path(), &checkpoint)
+            .map_err(|e| StoreError::Corrupt(format!("cannot write the audit checkpoint: {e}")))?;
+        tracing::info!(seq, head = %hash, mac = %checkpoint.mac, "audit checkpoint");
+        Ok(Some(checkpoint))
     }
 
     /// The database file.
@@ -195,18 +283,34 @@ impl Store {
         // This connection has no update hook: whatever it wrote, no remembered read may stand.
         self.recent.committed(Changes::everything());
         committed.map_err(StoreError::from)?;
+        drop(conn);
+        // The command line has no periodic checkpoint: it leaves one after each change.
+        self.checkpoint(crate::clock::Clock::System.now())?;
         Ok(out)
     }
 
-    /// Writes a consistent copy of the live database to `dest` (atomically replacing it).
-    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+    /// Writes a consistent copy of the live database to `dest` (atomically replacing it), and
+    /// beside it `<dest>.checkpoints`, a signed checkpoint of the copy's own audit head: restored
+    /// as `audit.checkpoints` (with the audit key), it anchors the restored chain.
+    pub fn backup_to(&self, dest: &Path) -> Result<PathBuf, StoreError> {
         let tmp = dest.with_extension("partial");
         let _ = std::fs::remove_file(&tmp);
         let conn = self.pool.get()?;
         conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy()])?;
         std::fs::rename(&tmp, dest)
             .map_err(|e| StoreError::Corrupt(format!("cannot move backup into place: {e}")))?;
-        Ok(())
+        let copy = Connection::open_with_flags(dest, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let (head, keyed_from) = (audit::head(&copy)?, audit::keyed_from(&copy)?);
+        let anchor = PathBuf::from(format!("{}.checkpoints", dest.display()));
+        let _ = std::fs::remove_file(&anchor);
+        if let Some((seq, hash, _)) = head {
+            let now = crate::clock::Clock::System.now();
+            let checkpoint = Checkpoint::new(&self.audit_key, seq, &hash, now, keyed_from);
+            crate::audit::checkpoint::append(&anchor, &checkpoint).map_err(|e| {
+                StoreError::Corrupt(format!("cannot write {}: {e}", anchor.display()))
+            })?;
+        }
+        Ok(anchor)
     }
 }
 
@@ -238,7 +342,46 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+/// Creates a new file readable and writable by its owner only (mode 0600 on Unix); fails if it
+/// exists.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Opens a file for appending, creating it with mode 0600 if it does not exist.
+pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The SQL function that keys the audit chain, `audit_mac(body)`: the key lives in the
+/// connection, never in a table.
+const AUDIT_MAC_FN: &str = "agent_otp_audit_mac";
+
+fn configure(conn: &Connection, key: &Arc<AuditKey>) -> Result<(), rusqlite::Error> {
+    use rusqlite::functions::FunctionFlags;
+    let key = Arc::clone(key);
+    conn.create_scalar_function(
+        AUDIT_MAC_FN,
+        1,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_DIRECTONLY,
+        move |ctx| {
+            let body = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            Ok(crate::audit::link_hash(Some(&key), body))
+        },
+    )?;
     // Every statement in this module is prepared once per connection and reused.
     conn.set_prepared_statement_cache_capacity(128);
     conn.execute_batch(

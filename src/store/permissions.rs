@@ -193,6 +193,26 @@ pub fn get_by_token_hash(
         .optional()?)
 }
 
+/// Calls `f` with every request's state (for `audit verify`'s replay), without loading them all.
+pub fn for_each_state(
+    conn: &Connection,
+    mut f: impl FnMut(crate::audit::replay::StoredState),
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, status, uses_remaining, scope, token_hash FROM permissions")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        f(crate::audit::replay::StoredState {
+            id: r.get(0)?,
+            status: r.get(1)?,
+            uses_remaining: r.get(2)?,
+            scope: json_column(r, 3)?,
+            token_hash: r.get(4)?,
+        });
+    }
+    Ok(())
+}
+
 /// One request by id with its owner's credentials, so the caller is confirmed in the same read.
 pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, StoreError> {
     const SQL: &str = concat!(
@@ -353,6 +373,40 @@ pub fn due_to_expire(
     rows.into_iter()
         .map(|(id, agent, s)| Ok((id, agent, s.parse().map_err(StoreError::Corrupt)?)))
         .collect()
+}
+
+/// Finished requests (denied, expired, used, revoked) whose time ended before `cutoff`:
+/// `(id, agent id)`, oldest first, at most `limit`.
+pub fn finished_before(
+    conn: &Connection,
+    cutoff: Timestamp,
+    limit: i64,
+) -> Result<Vec<(RequestId, AgentId)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, agent_id FROM permissions
+         WHERE status IN ('denied', 'expired', 'used', 'revoked') AND expires_at < ?1
+         ORDER BY expires_at LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![cutoff.0, limit], |r| {
+            Ok((RequestId(r.get(0)?), AgentId(r.get(1)?)))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Deletes a finished request's row and what hangs off it (its Telegram messages); `Ok(false)`
+/// when it is gone or not finished.
+pub fn delete_finished(tx: &Transaction<'_>, id: &RequestId) -> Result<bool, StoreError> {
+    tx.prepare_cached("DELETE FROM telegram_messages WHERE request_id = ?1")?
+        .execute([id.as_str()])?;
+    let n = tx
+        .prepare_cached(
+            "DELETE FROM permissions
+             WHERE id = ?1 AND status IN ('denied', 'expired', 'used', 'revoked')",
+        )?
+        .execute([id.as_str()])?;
+    Ok(n == 1)
 }
 
 /// Filters for listing requests; `None` means any.

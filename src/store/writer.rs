@@ -22,6 +22,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::permissions::OwnedRow;
 use super::recent::{Changes, RecentReads};
 use super::{StoreError, configure};
+use crate::audit::AuditKey;
 
 /// Most jobs committed together.
 pub const MAX_BATCH: usize = 128;
@@ -95,9 +96,13 @@ impl Writer {
     /// Opens the writing connection and starts its thread (it ends when every handle is gone).
     /// After each commit, before the writers hear back, the thread tells `recent` which rows
     /// the transaction wrote (SQLite's update hook collects them).
-    pub fn start(path: &Path, recent: Arc<RecentReads<OwnedRow>>) -> Result<Writer, StoreError> {
+    pub fn start(
+        path: &Path,
+        recent: Arc<RecentReads<OwnedRow>>,
+        audit_key: &Arc<AuditKey>,
+    ) -> Result<Writer, StoreError> {
         let conn = Connection::open(path)?;
-        configure(&conn)?;
+        configure(&conn, audit_key)?;
         let changes = Arc::new(Mutex::new(Changes::default()));
         let noted = Arc::clone(&changes);
         conn.update_hook(Some(move |_, _: &str, table: &str, rowid| {

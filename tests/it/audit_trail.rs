@@ -148,14 +148,26 @@ async fn workload_database() -> (tempfile::TempDir, PathBuf, TestServer) {
     (dir, base, s)
 }
 
-/// A data directory holding a copy of `base` changed by `sql`.
-fn tampered(dir: &Path, base: &Path, name: &str, sql: &str) -> PathBuf {
+/// A data directory holding a copy of `base` changed by `sql`, with the audit key and the
+/// checkpoints of the server's data directory `source` beside it (as an intruder who has only
+/// the database file would leave them).
+fn tampered(dir: &Path, base: &Path, source: &Path, name: &str, sql: &str) -> PathBuf {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
     let db = data.join("agent-otp.db");
     std::fs::copy(base, &db).unwrap();
-    sqlite3(&db, sql);
+    copy_anchor(source, &data);
+    if !sql.is_empty() {
+        sqlite3(&db, sql);
+    }
     data
+}
+
+/// Copies the audit key and the checkpoint file from one data directory to another.
+fn copy_anchor(from: &Path, to: &Path) {
+    for file in ["audit.key", "audit.checkpoints"] {
+        std::fs::copy(from.join(file), to.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
 }
 
 fn verify(data: &Path, extra: &[&str]) -> (i32, String) {
@@ -171,8 +183,9 @@ fn verify(data: &Path, extra: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_tampering_is_found_at_the_right_seq() {
-    let (dir, base, s) = workload_database().await;
-    s.stop().await;
+    let (dir, base, mut s) = workload_database().await;
+    let source = s.dir.path().join("data");
+    s.shut_down().await;
     let count: i64 = sqlite3(&base, "SELECT count(*) FROM audit_events")
         .trim()
         .parse()
@@ -203,9 +216,7 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
         );
     }
 
-    let intact = dir.path().join("intact");
-    std::fs::create_dir_all(&intact).unwrap();
-    std::fs::copy(&base, intact.join("agent-otp.db")).unwrap();
+    let intact = tampered(dir.path(), &base, &source, "intact", "");
     let (code, out) = verify(&intact, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -229,6 +240,7 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
             let data = tampered(
                 dir.path(),
                 &base,
+                &source,
                 &format!("{field}-{seq}"),
                 &format!("UPDATE audit_events SET {set} WHERE seq = {seq}"),
             );
@@ -245,6 +257,7 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
     let data = tampered(
         dir.path(),
         &base,
+        &source,
         "seq",
         &format!("UPDATE audit_events SET seq = 1000000 WHERE seq = {mid}"),
     );
@@ -260,6 +273,7 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
         let data = tampered(
             dir.path(),
             &base,
+            &source,
             &format!("delete-{seq}"),
             &format!("DELETE FROM audit_events WHERE seq = {seq}"),
         );
@@ -270,7 +284,8 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
             "{out}"
         );
     }
-    // Deleting the newest rows leaves a valid shorter chain: only a head noted earlier shows it.
+    // Deleting the newest rows leaves a valid shorter chain: the checkpoint written at shutdown
+    // shows it without any head noted by hand (and a noted head shows it too).
     let head = sqlite3(
         &base,
         &format!("SELECT hash FROM audit_events WHERE seq = {count}"),
@@ -281,10 +296,19 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
     let data = tampered(
         dir.path(),
         &base,
+        &source,
         "truncated",
         &format!("DELETE FROM audit_events WHERE seq = {count}"),
     );
-    assert_eq!(verify(&data, &[]).0, 0);
+    let (code, out) = verify(&data, &[]);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "audit chain broken after seq {} (missing)",
+            count - 1
+        )),
+        "{out}"
+    );
     let (code, out) = verify(&data, &["--expect-head", head]);
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("is not in the chain"), "{out}");
@@ -295,6 +319,7 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
         let data = tampered(
             dir.path(),
             &base,
+            &source,
             &format!("swap-{a}-{b}"),
             &format!(
                 "UPDATE audit_events SET seq = -1 WHERE seq = {a};
@@ -314,10 +339,9 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_independent_script_recomputes_the_exported_chain() {
     let (dir, base, s) = workload_database().await;
-    let data = dir.path().join("export");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::copy(&base, data.join("agent-otp.db")).unwrap();
+    let data = tampered(dir.path(), &base, &s.dir.path().join("data"), "export", "");
     let d = data.to_str().unwrap();
+    let key_file = data.join("audit.key");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/scripts/verify_audit_export.py"
@@ -325,6 +349,8 @@ async fn an_independent_script_recomputes_the_exported_chain() {
     let python = |file: &Path| {
         let out = Command::new("python3")
             .arg(script)
+            .arg("--key-file")
+            .arg(&key_file)
             .arg(file)
             .output()
             .unwrap();
@@ -358,6 +384,7 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         "details",
         "prevHash",
         "hash",
+        "keyed",
     ] {
         assert!(first.get(field).is_some(), "{field} in {first}");
     }

@@ -404,7 +404,7 @@ async fn the_audit_trail_records_every_step_and_verifies() {
     assert_eq!(refused["details"]["code"], "INVALID_TOKEN");
 
     let store = agent_otp::store::Store::open(&s.db_path()).unwrap();
-    let mut verifier = agent_otp::audit::ChainVerifier::default();
+    let mut verifier = agent_otp::audit::ChainVerifier::new(Some(store.audit_key().clone()));
     store
         .read_blocking(|c| agent_otp::store::audit::for_each(c, |e| verifier.push(&e).is_ok()))
         .unwrap();

@@ -5,6 +5,7 @@
 mod fake_telegram;
 mod support;
 
+mod audit_anchor;
 mod audit_trail;
 mod bad_input;
 mod cli;

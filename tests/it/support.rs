@@ -235,6 +235,11 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// Stops the server but keeps its data directory (to inspect what it left there).
+    pub async fn shut_down(&mut self) {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }

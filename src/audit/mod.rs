@@ -1,19 +1,32 @@
-//! The audit trail: an append-only list of events, each chained to the one before by SHA-256.
+//! The audit trail: an append-only list of events, each chained to the one before.
 //!
 //! Event `seq` stores `prev_hash` (the previous event's `hash`, or 64 zeros for the first) and
-//! `hash = SHA-256(prev_hash ‖ canonical JSON of the event)`, hex-encoded. The canonical JSON is
-//! the object `{seq, at, actor, event, requestId, agentId, details}` with every object's keys
-//! sorted by their UTF-8 bytes, no whitespace, strings escaped as JSON requires (non-ASCII kept
-//! as UTF-8), and numbers as `serde_json` prints them (integers in decimal). `at` is Unix
-//! milliseconds. Changing, deleting or reordering a row breaks the chain at that row.
+//! `hash = HMAC-SHA-256(audit key, "agent-otp audit chain v1\n" ‖ prev_hash ‖ canonical JSON of
+//! the event)`, hex-encoded ([`key`]: the key is kept outside the database). Events written before
+//! the chain was keyed (`keyed = false`, databases from earlier versions) keep their plain
+//! `SHA-256(prev_hash ‖ canonical JSON)` and still verify; once a keyed event exists, every later
+//! one must be keyed too. The canonical JSON is the object `{seq, at, actor, event, requestId,
+//! agentId, details}` with every object's keys sorted by their UTF-8 bytes, no whitespace,
+//! strings escaped as JSON requires (non-ASCII kept as UTF-8), and numbers as `serde_json` prints
+//! them (integers in decimal). `at` is Unix milliseconds. Changing, deleting or reordering a row
+//! breaks the chain at that row; signed [`checkpoint`]s kept beside the database catch a cut-off
+//! tail or a chain rebuilt from scratch, and [`replay`] catches state rows edited behind the
+//! service's back.
 //!
 //! Events never carry a token, key, session id or link secret.
+
+pub mod checkpoint;
+pub mod key;
+pub mod replay;
+
+pub use key::AuditKey;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Timestamp;
-use crate::secret::sha256_hex;
+use crate::secret::{self, sha256_hex};
+use key::Purpose;
 
 /// `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -66,6 +79,9 @@ pub struct StoredEvent {
     pub details: Value,
     pub prev_hash: String,
     pub hash: String,
+    /// Whether `hash` is keyed (HMAC with the audit key) or, for events from before keys, plain
+    /// SHA-256.
+    pub keyed: bool,
 }
 
 /// The parts of an event that its hash covers (besides `prev_hash`).
@@ -76,17 +92,12 @@ struct Hashed<'a> {
     event: &'a str,
     request_id: Option<&'a str>,
     agent_id: Option<&'a str>,
-    details: &'a Value,
 }
 
 impl Hashed<'_> {
-    fn hash_after(&self, prev_hash: &str) -> String {
-        self.hash_with(prev_hash, &canonical_json(self.details))
-    }
-
-    /// The hash, given `details` already in canonical JSON. The body is written directly in
-    /// canonical form: its keys are fixed, so their byte order is too.
-    fn hash_with(&self, prev_hash: &str, details: &str) -> String {
+    /// What the hash covers, given `details` already in canonical JSON: `prev_hash` and then
+    /// the event in canonical form (its keys are fixed, so their byte order is too).
+    fn body(&self, prev_hash: &str, details: &str) -> String {
         let mut body = String::with_capacity(prev_hash.len() + details.len() + 256);
         body.push_str(prev_hash);
         body.push_str("{\"actor\":");
@@ -104,13 +115,22 @@ impl Hashed<'_> {
         body.push_str(",\"seq\":");
         body.push_str(&self.seq.to_string());
         body.push('}');
-        sha256_hex(body.as_bytes())
+        body
     }
 }
 
-/// The hash of a new event numbered `seq`, given the hash before it and the event's details in
-/// canonical JSON (which the caller also stores).
-pub fn chain_hash(
+/// The hash of a chain link's body: keyed with the audit key, or plain SHA-256 (events from
+/// before the chain was keyed).
+pub fn link_hash(key: Option<&AuditKey>, body: &str) -> String {
+    match key {
+        Some(key) => key.mac(Purpose::Chain, body.as_bytes()),
+        None => sha256_hex(body.as_bytes()),
+    }
+}
+
+/// What the hash of a new event numbered `seq` covers, given the hash before it and the event's
+/// details in canonical JSON (which the caller also stores); see [`link_hash`].
+pub fn chain_body(
     prev_hash: &str,
     seq: i64,
     at: Timestamp,
@@ -124,9 +144,8 @@ pub fn chain_hash(
         event: ev.event,
         request_id: ev.request_id.as_deref(),
         agent_id: ev.agent_id.as_deref(),
-        details: &ev.details,
     }
-    .hash_with(prev_hash, details)
+    .body(prev_hash, details)
 }
 
 impl StoredEvent {
@@ -144,21 +163,27 @@ impl StoredEvent {
             "details": self.details,
             "prevHash": self.prev_hash,
             "hash": self.hash,
+            "keyed": self.keyed,
         })
     }
 
-    /// Recomputes this event's hash from its contents and its stored `prev_hash`.
-    pub fn recompute_hash(&self) -> String {
-        Hashed {
+    /// Recomputes this event's hash from its contents and its stored `prev_hash` (`key` for a
+    /// keyed event; `None` there yields a hash that cannot match).
+    pub fn recompute_hash(&self, key: Option<&AuditKey>) -> String {
+        let body = Hashed {
             seq: self.seq,
             at: self.at,
             actor: &self.actor,
             event: &self.event,
             request_id: self.request_id.as_deref(),
             agent_id: self.agent_id.as_deref(),
-            details: &self.details,
         }
-        .hash_after(&self.prev_hash)
+        .body(&self.prev_hash, &canonical_json(&self.details));
+        match (self.keyed, key) {
+            (false, _) => link_hash(None, &body),
+            (true, Some(key)) => link_hash(Some(key), &body),
+            (true, None) => String::new(),
+        }
     }
 }
 
@@ -171,6 +196,8 @@ pub enum BreakKind {
     Missing,
     /// A row sits where it does not belong (rows swapped or moved).
     Reordered,
+    /// A row cannot be checked (it is keyed, and the key is not at hand).
+    Unverifiable,
 }
 
 impl BreakKind {
@@ -180,6 +207,7 @@ impl BreakKind {
             BreakKind::Changed => "changed",
             BreakKind::Missing => "missing",
             BreakKind::Reordered => "reordered",
+            BreakKind::Unverifiable => "unverifiable",
         }
     }
 }
@@ -224,18 +252,27 @@ impl Break {
 pub struct ChainVerifier {
     prev: String,
     count: i64,
-}
-
-impl Default for ChainVerifier {
-    fn default() -> ChainVerifier {
-        ChainVerifier {
-            prev: GENESIS_HASH.to_owned(),
-            count: 0,
-        }
-    }
+    key: Option<AuditKey>,
+    /// The first keyed event seen, if any: no unkeyed event may follow it.
+    keyed_from: Option<i64>,
 }
 
 impl ChainVerifier {
+    /// A verifier that checks keyed events with `key` (without it, a keyed event cannot verify).
+    pub fn new(key: Option<AuditKey>) -> ChainVerifier {
+        ChainVerifier {
+            prev: GENESIS_HASH.to_owned(),
+            count: 0,
+            key,
+            keyed_from: None,
+        }
+    }
+
+    /// The `seq` of the first keyed event verified so far.
+    pub fn keyed_from(&self) -> Option<i64> {
+        self.keyed_from
+    }
+
     /// Checks the next event against the chain so far.
     pub fn push(&mut self, e: &StoredEvent) -> Result<(), Break> {
         let expected_seq = self.count + 1;
@@ -263,9 +300,21 @@ impl ChainVerifier {
                 ..broken(e.seq, BreakKind::Reordered, why)
             });
         }
-        if e.recompute_hash() != e.hash {
+        if !e.keyed && self.keyed_from.is_some() {
+            let why =
+                "an unkeyed event after keyed ones (chain rebuilt without the key?)".to_owned();
+            return Err(broken(e.seq, BreakKind::Changed, why));
+        }
+        if e.keyed && self.key.is_none() {
+            let why = "the event is keyed and no audit key was given to check it".to_owned();
+            return Err(broken(e.seq, BreakKind::Unverifiable, why));
+        }
+        if !secret::hashes_equal(&e.recompute_hash(self.key.as_ref()), &e.hash) {
             let why = "hash does not match the event's contents (row edited?)".to_owned();
             return Err(broken(e.seq, BreakKind::Changed, why));
+        }
+        if e.keyed && self.keyed_from.is_none() {
+            self.keyed_from = Some(e.seq);
         }
         self.prev.clone_from(&e.hash);
         self.count += 1;
@@ -279,8 +328,11 @@ impl ChainVerifier {
 }
 
 /// Walks events in `seq` order; returns the count and head hash, or the first broken link.
-pub fn verify<I: IntoIterator<Item = StoredEvent>>(events: I) -> Result<(i64, String), Break> {
-    let mut v = ChainVerifier::default();
+pub fn verify<I: IntoIterator<Item = StoredEvent>>(
+    events: I,
+    key: Option<AuditKey>,
+) -> Result<(i64, String), Break> {
+    let mut v = ChainVerifier::new(key);
     for e in events {
         v.push(&e)?;
     }
@@ -345,10 +397,16 @@ fn write_object(map: &Map<String, Value>, out: &mut String) {
 mod tests {
     use super::*;
 
+    /// `n` events; those from `keyed_from` on keyed with `key`.
     fn chain(n: i64) -> Vec<StoredEvent> {
+        mixed_chain(n, None, None)
+    }
+
+    fn mixed_chain(n: i64, key: Option<&AuditKey>, keyed_from: Option<i64>) -> Vec<StoredEvent> {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
+                let keyed = keyed_from.is_some_and(|k| seq >= k);
                 let ev = NewEvent::new(
                     "policy",
                     "permission.requested",
@@ -356,7 +414,8 @@ mod tests {
                 )
                 .request(format!("r{seq}"));
                 let details = canonical_json(&ev.details);
-                let hash = chain_hash(&prev, seq, Timestamp(seq * 1000), &ev, &details);
+                let body = chain_body(&prev, seq, Timestamp(seq * 1000), &ev, &details);
+                let hash = link_hash(key.filter(|_| keyed), &body);
                 let stored = StoredEvent {
                     seq,
                     at: Timestamp(seq * 1000),
@@ -367,6 +426,7 @@ mod tests {
                     details: ev.details,
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
+                    keyed,
                 };
                 prev = hash;
                 stored
@@ -394,7 +454,6 @@ mod tests {
                 event: "permission.approved",
                 request_id,
                 agent_id,
-                details: &details,
             };
             let body = json!({
                 "seq": 7,
@@ -407,23 +466,24 @@ mod tests {
             });
             let expected =
                 sha256_hex(format!("{GENESIS_HASH}{}", canonical_json(&body)).as_bytes());
-            assert_eq!(hashed.hash_after(GENESIS_HASH), expected);
+            let got = link_hash(None, &hashed.body(GENESIS_HASH, &canonical_json(&details)));
+            assert_eq!(got, expected);
         }
     }
 
     #[test]
     fn intact_chain_verifies_and_tampering_is_located() {
         let events = chain(5);
-        let (count, head) = verify(events.clone()).unwrap();
+        let (count, head) = verify(events.clone(), None).unwrap();
         assert_eq!((count, head.as_str()), (5, events[4].hash.as_str()));
 
         let mut changed = events.clone();
         changed[2].details = json!({"n": 99});
-        assert_eq!(verify(changed).unwrap_err().seq, 3);
+        assert_eq!(verify(changed, None).unwrap_err().seq, 3);
 
         let mut deleted = events.clone();
         deleted.remove(1);
-        let b = verify(deleted).unwrap_err();
+        let b = verify(deleted, None).unwrap_err();
         assert_eq!((b.seq, b.kind), (2, BreakKind::Missing));
 
         // Swapped rows keep their seq values in the table: seq 2 now holds event 3's contents.
@@ -431,7 +491,7 @@ mod tests {
         let (a, b) = (swapped[1].clone(), swapped[2].clone());
         swapped[1] = StoredEvent { seq: 2, ..b };
         swapped[2] = StoredEvent { seq: 3, ..a };
-        let b = verify(swapped).unwrap_err();
+        let b = verify(swapped, None).unwrap_err();
         assert_eq!(b.seq, 2);
         let linked = events
             .iter()
@@ -441,7 +501,46 @@ mod tests {
 
         let mut edited = events;
         edited[3].prev_hash = "f".repeat(64);
-        let b = verify(edited).unwrap_err();
+        let b = verify(edited, None).unwrap_err();
         assert_eq!((b.seq, b.refine(None).kind), (4, BreakKind::Changed));
+    }
+
+    #[test]
+    fn a_keyed_chain_needs_its_key_and_cannot_be_rebuilt_without_it() {
+        let key = AuditKey::from_hex(&"42".repeat(32)).unwrap();
+        let other = AuditKey::from_hex(&"43".repeat(32)).unwrap();
+        // Events 1–3 from before keys, 4–6 keyed: the old part still verifies as it is.
+        let events = mixed_chain(6, Some(&key), Some(4));
+        let mut v = ChainVerifier::new(Some(key.clone()));
+        for e in &events {
+            v.push(e).unwrap();
+        }
+        assert_eq!(v.keyed_from(), Some(4));
+        assert_eq!(
+            verify(events.clone(), None).unwrap_err().kind,
+            BreakKind::Unverifiable
+        );
+        assert_eq!(verify(events.clone(), Some(other)).unwrap_err().seq, 4);
+
+        // An intruder without the key edits event 5 and rebuilds the chain from there with plain
+        // SHA-256: the unkeyed event after keyed ones gives it away.
+        let mut rebuilt = mixed_chain(6, Some(&key), Some(4));
+        rebuilt[4].details = json!({"n": 99});
+        let mut prev = rebuilt[3].hash.clone();
+        for e in rebuilt.iter_mut().skip(4) {
+            e.prev_hash = prev.clone();
+            e.keyed = false;
+            e.hash = e.recompute_hash(None);
+            prev = e.hash.clone();
+        }
+        let b = verify(rebuilt, Some(key.clone())).unwrap_err();
+        assert_eq!((b.seq, b.kind), (5, BreakKind::Changed));
+        assert!(b.why.contains("unkeyed"), "{}", b.why);
+
+        // Rebuilding the keyed part with a guessed key fails at its first event.
+        let mut guessed = mixed_chain(6, Some(&key), Some(4));
+        guessed[4].details = json!({"n": 99});
+        let b = verify(guessed, Some(key)).unwrap_err();
+        assert_eq!((b.seq, b.kind), (5, BreakKind::Changed));
     }
 }
