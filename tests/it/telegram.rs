@@ -279,7 +279,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let id = pending(
         &s,
         &key,
-        json!({"action": "deploy<b>x</b> & co", "resource": "a&b <i>",
+        json!({"action": "deploy.x", "resource": "a&b <i>",
                "scope": {"max_emails": 1, "to": "<script>"},
                "context": {"reason": "<b>urgent</b> & now"}}),
     )
@@ -290,10 +290,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let t = &m.text;
     assert!(t.starts_with("🔐 <b>Approval needed</b>"), "{t}");
     assert!(t.contains("Agent: <b>mailer</b>"), "{t}");
-    assert!(
-        t.contains("Action: <code>deploy&lt;b&gt;x&lt;/b&gt; &amp; co</code>"),
-        "{t}"
-    );
+    assert!(t.contains("Action: <code>deploy.x</code>"), "{t}");
     assert!(
         t.contains("Resource: <code>a&amp;b &lt;i&gt;</code>"),
         "{t}"
@@ -314,7 +311,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     assert!(t.contains("Rule: everything-else"), "{t}");
     assert!(t.contains("Time left: 5 min (until "), "{t}");
     assert!(
-        !t.contains("<b>x") && !t.contains("<script>") && !t.contains("<b>urgent"),
+        !t.contains("<i>") && !t.contains("<script>") && !t.contains("<b>urgent"),
         "{t}"
     );
     let body = &fake.calls("sendMessage")[0].body;
@@ -372,7 +369,9 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
         after.text
     );
     assert!(
-        after.text.contains("Action: <code>deploy&lt;b&gt;"),
+        after
+            .text
+            .contains("Resource: <code>a&amp;b &lt;i&gt;</code>"),
         "{}",
         after.text
     );
