@@ -195,6 +195,12 @@ fn detail_lines(v: &PermissionView) -> Vec<String> {
         out.push("<b>Passed on to the service (not checked here):</b>".to_owned());
         passed.iter().for_each(|e| entry_lines(e, &mut out));
     }
+    if let Some(details) = &v.action_details {
+        out.push("<b>Exact details (the token works for these only):</b>".to_owned());
+        shown::context(details, &[])
+            .iter()
+            .for_each(|e| entry_lines(e, &mut out));
+    }
     let context = shown::context(&v.context, shown::context_skip(&v.context));
     if !context.is_empty() {
         out.push("<b>Context:</b>".to_owned());
@@ -428,6 +434,7 @@ mod tests {
             "<b>agent-otp enforces:</b>",
             "<b>Passed on to the service (not checked here):</b>",
             "<b>Context:</b>",
+            "<b>Exact details (the token works for these only):</b>",
             "• ",
             "    ◦ <code>",
             "Time left: ",
@@ -523,6 +530,22 @@ mod tests {
             t.matches("Resource: ").count(),
             2,
             "one of ours, one quoted"
+        );
+        assert_lines_are_ours(&t);
+    }
+
+    #[test]
+    fn exact_details_are_shown_whole() {
+        let mut v = view(Status::Pending);
+        v.action_details = Some(obj(json!({"to": ["a@x", "b@x"], "amount": 40})));
+        let t = approval(&v, Timestamp(0), None).text;
+        assert!(
+            t.contains(
+                "<b>Exact details (the token works for these only):</b>\n\
+                 • to (2 items):\n    ◦ <code>a@x</code>\n    ◦ <code>b@x</code>\n\
+                 • amount: <code>40</code>\n"
+            ),
+            "{t}"
         );
         assert_lines_are_ours(&t);
     }

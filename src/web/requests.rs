@@ -91,6 +91,8 @@ struct RequestPage {
     /// The scope as the agent asked for it, when the policy narrowed it.
     requested_scope: Option<Vec<Entry>>,
     context: Vec<Entry>,
+    /// The exact `actionDetails` the token is bound to, if the request carried them.
+    exact_details: Option<Vec<Entry>>,
     edits: Vec<Edit>,
     ttl_min: i64,
 }
@@ -122,6 +124,7 @@ impl RequestPage {
             requested_scope: (v.requested_scope != v.scope)
                 .then(|| shown::scope(&v.requested_scope)),
             context: view::context(&v.context),
+            exact_details: v.action_details.as_ref().map(|d| shown::context(d, &[])),
             edits: if decidable {
                 view::edits(&v.scope)
             } else {

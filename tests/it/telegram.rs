@@ -93,6 +93,7 @@ fn assert_lines_are_ours(text: &str) {
         "<b>agent-otp enforces:</b>",
         "<b>Passed on to the service (not checked here):</b>",
         "<b>Context:</b>",
+        "<b>Exact details (the token works for these only):</b>",
         "• ",
         "    ◦ <code>",
         "Time left: ",
@@ -695,7 +696,8 @@ async fn every_list_entry_is_shown_one_per_line() {
         &key,
         json!({"action": "gmail.send",
                "scope": {"allowed_recipients": people, "max_emails": 30,
-                         "subject": "x".repeat(300)}}),
+                         "subject": "x".repeat(300)},
+               "actionDetails": {"to": ["person1@example.com", "person2@example.com"]}}),
     )
     .await;
     let m = message_for(&fake, ANN, &id).await;
@@ -717,6 +719,12 @@ async fn every_list_entry_is_shown_one_per_line() {
     let passed = t.find("Passed on to the service").unwrap();
     assert!(t.find("• subject:").unwrap() > passed, "{t}");
     assert!(t.find("• max_emails at most:").unwrap() < passed, "{t}");
+    assert!(
+        t.contains(
+            "<b>Exact details (the token works for these only):</b>\n• to (2 items):\n    ◦ <code>person1@example.com</code>\n    ◦ <code>person2@example.com</code>\n"
+        ),
+        "{t}"
+    );
     assert_eq!(button_texts(&m), ["✅ Approve", "❌ Deny"]);
     assert_lines_are_ours(t);
     s.stop().await;

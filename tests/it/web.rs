@@ -568,6 +568,7 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
             "scope": {"max_amount": 100, "allowed_recipients": people, "currency": "EUR",
                       "limits": {"max_per_day": 3}},
             "context": {"reason": "pay\nnow \u{202E}gnp.exe", "ref": "a\u{200B}b"},
+            "actionDetails": {"recipient": "p1@example.com", "amount": 40},
         }),
     )
     .await;
@@ -609,6 +610,12 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
         "{passed}"
     );
     assert!(body.contains("Passed on to the service (not checked here)"));
+    let exact = section("exact-details");
+    assert!(
+        exact.contains("<bdi>recipient</bdi></dt>\n<dd><bdi>p1@example.com</bdi></dd>")
+            && exact.contains("<bdi>amount</bdi></dt>\n<dd><bdi>40</bdi></dd>"),
+        "{exact}"
+    );
     // Hidden characters as markers, in isolated text.
     assert!(
         body.contains("<bdi>pay[U+000A]now [U+202E]gnp.exe</bdi>"),
