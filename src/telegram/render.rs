@@ -185,7 +185,7 @@ fn detail_lines(v: &PermissionView) -> Vec<String> {
     let entries = shown::scope(&v.scope);
     let (enforced, passed): (Vec<_>, Vec<_>) = entries.iter().partition(|e| e.enforced.is_some());
     if entries.is_empty() {
-        out.push("Scope: none (the token allows this action as asked)".to_owned());
+        out.push("Scope: none (no constraint on this action)".to_owned());
     }
     if !enforced.is_empty() {
         out.push("<b>agent-otp enforces:</b>".to_owned());
