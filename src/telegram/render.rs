@@ -1,11 +1,11 @@
 //! What the bot writes: approval messages, their outcome after a decision, the buttons, and the
 //! help. Pure functions over a [`PermissionView`].
 //!
-//! A message shows the whole request or offers no Approve button. Every piece of agent text has
-//! its hidden characters as visible markers, long runs of spaces counted, is HTML-escaped
-//! (Telegram's HTML parse mode), set in `<code>` and, when it is not plain ASCII, wrapped in a
-//! Unicode isolate; and it never starts a line: each line begins with our own label or bullet, so
-//! nothing an agent writes can pass for a line of ours or reorder what follows it. Every scope
+//! A message shows the whole request or offers no Approve button. Agent text is shown with its
+//! hidden characters as visible markers and long runs of spaces counted, HTML-escaped (Telegram's
+//! HTML parse mode), set in `<code>`, and wrapped in a Unicode isolate unless plain ASCII. It
+//! never starts a line: each line begins with our own label or bullet, so nothing an agent writes
+//! can pass for a line of ours or reorder what follows it. Every scope
 //! entry is shown whole, a list one item per line, what agent-otp enforces apart from what it
 //! passes on to the service. When that does not fit in one Telegram message the message says so,
 //! shows the lines that fit as a partial view and offers only Deny and the link to the web page;
@@ -99,7 +99,7 @@ fn code(s: &str) -> String {
     format!("<code>{}</code>", isolated(&with_markers(s)))
 }
 
-/// Text of ours that may quote others (rule names, who decided): marked and escaped.
+/// Text shown without `<code>` (keys, names, rule names, who decided): marked, escaped, isolated.
 fn plain(s: &str) -> String {
     isolated(&with_markers(s))
 }
@@ -240,8 +240,12 @@ fn fitting(lines: &[String], budget: usize) -> (String, usize) {
 
 /// Whether the request fits in one message in full, so that it may be approved from Telegram.
 pub fn shows_in_full(v: &PermissionView) -> bool {
-    let lines = detail_lines(v);
-    fitting(&lines, DETAILS_MAX).1 == 0
+    whole(&detail_lines(v))
+}
+
+/// Whether all of these detail lines fit beside the heading, time left and link.
+fn whole(lines: &[String]) -> bool {
+    fitting(lines, DETAILS_MAX).1 == 0
 }
 
 /// The lines that fit in what is left of a message after `frame`, marked as partial.
@@ -259,7 +263,7 @@ fn partial(lines: &[String], frame: &str) -> String {
 /// The message asking an approver to decide, with a link to the request's page if given.
 pub fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Approval {
     let lines = detail_lines(v);
-    let complete = fitting(&lines, DETAILS_MAX).1 == 0;
+    let complete = whole(&lines);
     let mut tail = format!(
         "\nTime left: {} (until {})\n",
         duration(now.secs_until(v.expires_at)),
@@ -285,7 +289,7 @@ pub fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Appro
     let head = "🔐 <b>Approval needed — too long to show here</b>\n\n\
         This request is too long to show in full in Telegram, so it cannot be approved here: \
         open it in the browser to see all of it and decide. Here you can only deny it.\n\n\
-        <b>Partial view</b> (only the first lines):\n";
+        <b>Partial view</b> (what fits here):\n";
     let shown = partial(&lines, &format!("{head}{tail}"));
     Approval {
         text: format!("{head}{shown}{tail}"),

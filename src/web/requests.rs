@@ -1,7 +1,7 @@
 //! The pages a human decides on: the pending list (newest first, reloading itself), the approval
 //! page of one request with Approve / Deny / approve with narrower terms, and the history.
-//! Approve and Deny are separate forms: Deny's reason is its own field, and no key press in a
-//! field of an approve form can approve (see `request.html`).
+//! Approve and Deny are separate forms, Deny's reason is its own field, and Enter in a field
+//! submits no form: only a tap on a button decides (see `request.html`).
 //! Decisions go through `service.approve` / `service.deny`, so the first decision wins, is audited
 //! in the same transaction and wakes the waiting agent, exactly as from the admin API.
 
