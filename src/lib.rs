@@ -51,6 +51,8 @@ pub mod service;
 pub mod service_keys;
 /// Web sessions of humans: cookie secrets stored hashed, CSRF tokens, expiry and revocation.
 pub mod sessions;
+/// How a request reads to the person deciding, the same in every channel.
+pub mod shown;
 /// SQLite: migrations, pool, and all SQL.
 pub mod store;
 /// Telegram approvals: linking approvers, Approve/Deny buttons, messages that follow the decision.

@@ -208,14 +208,13 @@ impl Telegram {
             })
             .await?;
         let url = login_links::url(&self.service.public_url, &link);
+        // Without Approve when the request is too long to show whole (see `render`).
+        let message = render::approval(view, now, Some(&url));
         let req = self
             .bot
-            .send_message(
-                ChatId(a.chat_id),
-                render::approval_text(view, now, Some(&url)),
-            )
+            .send_message(ChatId(a.chat_id), message.text)
             .parse_mode(ParseMode::Html)
-            .reply_markup(render::keyboard(view.id.as_str()))
+            .reply_markup(message.keyboard)
             .link_preview_options(no_preview());
         // Some(message id or None when the chat is unreachable); None: try again on a later sync.
         let outcome = match self.deliver("send approval", a.chat_id, req).await {

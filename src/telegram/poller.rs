@@ -15,7 +15,7 @@ use super::approvers::{self, Candidate, human_name};
 use super::outbox::Delivery;
 use super::render::{self, Choice};
 use crate::domain::request::ApprovalEdits;
-use crate::domain::{Actor, RequestId};
+use crate::domain::{Actor, RequestId, Status};
 use crate::error::Error;
 use crate::login_links;
 use crate::store::telegram::{self as sql, ApproverRow};
@@ -241,6 +241,19 @@ impl Telegram {
         self.reply(a.chat_id, text).await;
     }
 
+    /// Whether `id` is a pending request that Telegram cannot show in full, so cannot approve.
+    async fn too_long_to_approve(&self, id: &str) -> bool {
+        match self.service.get_for_human(id).await {
+            Ok(v) => v.status == Status::Pending && !render::shows_in_full(&v),
+            // Gone: the decision answers that.
+            Err(Error::NotFound(_)) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a request before approving it");
+                true
+            }
+        }
+    }
+
     async fn on_press(&self, q: CallbackQuery) {
         let Ok(user_id) = i64::try_from(q.from.id.0) else {
             return;
@@ -275,6 +288,11 @@ impl Telegram {
                 )
             }
             (Some(_), None) => ("Unknown button.".to_owned(), true, None),
+            (Some(a), Some((Choice::Approve, id))) if self.too_long_to_approve(id).await => {
+                // No Approve button was offered; this press is forged or from an old client.
+                tracing::warn!(user = a.user_id, request = %id, "approve press for a request too long to show refused");
+                (render::TOO_LONG_TO_APPROVE.to_owned(), true, None)
+            }
             (Some(a), Some((choice, id))) => {
                 let human = human_name(a.user_id);
                 let decided = match choice {

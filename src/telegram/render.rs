@@ -1,27 +1,46 @@
 //! What the bot writes: approval messages, their outcome after a decision, the buttons, and the
-//! help. Pure functions over a [`PermissionView`]; every piece of agent text is HTML-escaped
-//! (Telegram's HTML parse mode) and cut to a readable length first.
+//! help. Pure functions over a [`PermissionView`].
+//!
+//! A message shows the whole request or offers no Approve button. Agent text is shown with its
+//! hidden characters as visible markers and long runs of spaces counted, HTML-escaped (Telegram's
+//! HTML parse mode), set in `<code>`, and wrapped in a Unicode isolate unless plain ASCII. It
+//! never starts a line: each line begins with our own label or bullet, so nothing an agent writes
+//! can pass for a line of ours or reorder what follows it. Every scope
+//! entry is shown whole, a list one item per line, what agent-otp enforces apart from what it
+//! passes on to the service. When that does not fit in one Telegram message the message says so,
+//! shows the lines that fit as a partial view and offers only Deny and the link to the web page;
+//! [`shows_in_full`] is also what the press handler checks before it approves.
 
-use serde_json::Value;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::clock::Timestamp;
 use crate::domain::Status;
 use crate::service::PermissionView;
+use crate::shown::{self, Entry};
+use crate::text::with_markers;
 
-/// Longest piece of agent text shown on one line, in characters.
-const FIELD_MAX_CHARS: usize = 300;
-/// Longest scope key or value shown, in characters.
-const SCOPE_MAX_CHARS: usize = 100;
-/// Most scope lines shown; the rest are summarised. With the caps above a message stays well
-/// under Telegram's 4096-character limit whatever the agent sends.
-const SCOPE_MAX_LINES: usize = 15;
+/// Most text in one message, in UTF-16 units after Telegram parses the HTML (its limit is 4096).
+const MESSAGE_MAX: usize = 3900;
+/// What the request's details may take in a message whose Approve button is offered: the rest
+/// is for the heading, the time left and the link, which are ours and short.
+const DETAILS_MAX: usize = MESSAGE_MAX - 500;
+/// Longest run of spaces shown as spaces; a longer one could push agent text onto a wrapped line
+/// of its own, so it is shown counted, e.g. `[40 spaces]`.
+const SPACES_SHOWN_MAX: usize = 3;
 
 /// A button's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     Approve,
     Deny,
+}
+
+/// A message asking an approver to decide, with the buttons it may offer.
+pub struct Approval {
+    pub text: String,
+    pub keyboard: InlineKeyboardMarkup,
+    /// False when the request was too long to show: the message is partial and has no Approve.
+    pub complete: bool,
 }
 
 /// Escapes text for Telegram's HTML parse mode.
@@ -39,17 +58,71 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Cuts untrusted text to `max` characters (before escaping, so no entity is split).
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
+/// Runs of more than [`SPACES_SHOWN_MAX`] whitespace characters as ` [N spaces] `.
+fn count_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let n = run.chars().count();
+        if n > SPACES_SHOWN_MAX {
+            out.push_str(&format!(" [{n} spaces] "));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_whitespace() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Agent text (already marked) as it goes into a message: spaces counted, escaped, and isolated
+/// (FSI … PDI) unless plain ASCII, which cannot change the direction of what follows.
+fn isolated(marked: &str) -> String {
+    let text = escape(&count_spaces(marked));
+    if text.is_ascii() {
+        text
+    } else {
+        format!("\u{2068}{text}\u{2069}")
     }
 }
 
-/// Escaped, cut agent text.
-fn field(s: &str) -> String {
-    escape(&cut(s, FIELD_MAX_CHARS))
+/// Agent text, marked and isolated, in `<code>`.
+fn code(s: &str) -> String {
+    format!("<code>{}</code>", isolated(&with_markers(s)))
+}
+
+/// Text shown without `<code>` (keys, names, rule names, who decided): marked, escaped, isolated.
+fn plain(s: &str) -> String {
+    isolated(&with_markers(s))
+}
+
+/// How many characters Telegram counts in `html` once parsed: tags are not text, an entity is
+/// one character, and length is in UTF-16 units.
+pub fn visible_len(html: &str) -> usize {
+    let (mut n, mut in_tag, mut in_entity) = (0, false, false);
+    for c in html.chars() {
+        match c {
+            '<' if !in_entity => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            '&' => {
+                in_entity = true;
+                n += 1;
+            }
+            ';' if in_entity => in_entity = false,
+            _ if in_entity => {}
+            c => n += c.len_utf16(),
+        }
+    }
+    n
 }
 
 /// `2026-05-28 07:05:00 UTC`.
@@ -72,62 +145,163 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
+/// One scope or context entry: `• key: value`, or the key and one list item per line.
+fn entry_lines(e: &Entry, out: &mut Vec<String>) {
+    let what = e.enforced.map(|m| format!(" {m}")).unwrap_or_default();
+    let key = plain(&e.key);
+    match (e.list, e.values.as_slice()) {
+        (false, [one]) => out.push(format!("• {key}{what}: {}", code(one))),
+        (_, []) => out.push(format!("• {key}{what}: (empty list)")),
+        (_, items) => {
+            let n = items.len();
+            let s = if n == 1 { "" } else { "s" };
+            out.push(format!("• {key}{what} ({n} item{s}):"));
+            out.extend(items.iter().map(|i| format!("    ◦ {}", code(i))));
+        }
+    }
+}
+
 /// The lines describing a request, shared by the approval message and its outcome.
-fn details(v: &PermissionView) -> String {
-    let mut out = format!(
-        "Agent: <b>{}</b>\nAction: <code>{}</code>\n",
-        field(&v.agent_name),
-        field(&v.action)
-    );
+fn detail_lines(v: &PermissionView) -> Vec<String> {
+    let mut out = vec![
+        format!("Agent: <b>{}</b>", plain(&v.agent_name)),
+        format!("Action: {}", code(&v.action)),
+    ];
     if let Some(resource) = &v.resource {
-        out.push_str(&format!("Resource: <code>{}</code>\n", field(resource)));
+        out.push(format!("Resource: {}", code(resource)));
     }
-    if let Some(Value::String(reason)) = v.context.get("reason") {
-        out.push_str(&format!("Reason: <i>{}</i>\n", field(reason)));
+    if let Some(reason) = shown::reason(&v.context) {
+        out.push(format!("Reason: {}", code(&reason)));
     }
-    if !v.scope.is_empty() {
-        out.push_str("Scope:\n");
-        for (key, value) in v.scope.iter().take(SCOPE_MAX_LINES) {
-            let value = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let (key, value) = (cut(key, SCOPE_MAX_CHARS), cut(&value, SCOPE_MAX_CHARS));
-            out.push_str(&format!("• {}: {}\n", escape(&key), escape(&value)));
-        }
-        if v.scope.len() > SCOPE_MAX_LINES {
-            let more = v.scope.len() - SCOPE_MAX_LINES;
-            out.push_str(&format!("• … and {more} more (see the web page)\n"));
-        }
-    }
+    let uses = v.uses_remaining;
+    out.push(format!(
+        "Token: valid {}, {uses} use{}",
+        duration(v.ttl),
+        if uses == 1 { "" } else { "s" }
+    ));
     if let Some(rule) = &v.rule {
-        out.push_str(&format!("Rule: {}\n", field(rule)));
+        out.push(format!("Rule: {}", plain(rule)));
+    }
+    let entries = shown::scope(&v.scope);
+    let (enforced, passed): (Vec<_>, Vec<_>) = entries.iter().partition(|e| e.enforced.is_some());
+    if entries.is_empty() {
+        out.push("Scope: none (no constraint on this action)".to_owned());
+    }
+    if !enforced.is_empty() {
+        out.push("<b>agent-otp enforces:</b>".to_owned());
+        enforced.iter().for_each(|e| entry_lines(e, &mut out));
+    }
+    if !passed.is_empty() {
+        out.push("<b>Passed on to the service (not checked here):</b>".to_owned());
+        passed.iter().for_each(|e| entry_lines(e, &mut out));
+    }
+    if let Some(details) = &v.action_details {
+        out.push("<b>Exact details (the token works for these only):</b>".to_owned());
+        shown::context(details, &[])
+            .iter()
+            .for_each(|e| entry_lines(e, &mut out));
+    }
+    let context = shown::context(&v.context, shown::context_skip(&v.context));
+    if !context.is_empty() {
+        out.push("<b>Context:</b>".to_owned());
+        context.iter().for_each(|e| entry_lines(e, &mut out));
     }
     out
 }
 
+/// Placeholder for lines left out of a partial view.
+const LEFT_OUT: &str = "✂️ …";
+
+/// The `lines` that fit in `budget` visible characters (one more each for its line break), in
+/// order; each run of lines that do not fit leaves a [`LEFT_OUT`] line. Also how many were left out.
+fn fitting(lines: &[String], budget: usize) -> (String, usize) {
+    let placeholder = visible_len(LEFT_OUT) + 1;
+    let (mut text, mut used, mut left, mut gap) = (String::new(), 0, 0, false);
+    for line in lines {
+        let cost = visible_len(line) + 1;
+        // Room is kept for one more placeholder after this line.
+        if used + cost + placeholder <= budget {
+            used += cost;
+            text.push_str(line);
+            text.push('\n');
+            gap = false;
+        } else {
+            left += 1;
+            if !gap {
+                used += placeholder;
+                text.push_str(LEFT_OUT);
+                text.push('\n');
+                gap = true;
+            }
+        }
+    }
+    (text, left)
+}
+
+/// Whether the request fits in one message in full, so that it may be approved from Telegram.
+pub fn shows_in_full(v: &PermissionView) -> bool {
+    whole(&detail_lines(v))
+}
+
+/// Whether all of these detail lines fit beside the heading, time left and link.
+fn whole(lines: &[String]) -> bool {
+    fitting(lines, DETAILS_MAX).1 == 0
+}
+
+/// The lines that fit in what is left of a message after `frame`, marked as partial.
+fn partial(lines: &[String], frame: &str) -> String {
+    const CUT_NOTE: usize = 80;
+    let budget = MESSAGE_MAX.saturating_sub(visible_len(frame) + CUT_NOTE);
+    let (mut text, left) = fitting(lines, budget);
+    text.push_str(&format!(
+        "✂️ <b>{left} line{} not shown here.</b> The web page shows all of it.\n",
+        if left == 1 { "" } else { "s" }
+    ));
+    text
+}
+
 /// The message asking an approver to decide, with a link to the request's page if given.
-pub fn approval_text(v: &PermissionView, now: Timestamp, link: Option<&str>) -> String {
-    let mut out = String::from("🔐 <b>Approval needed</b>\n\n");
-    out.push_str(&details(v));
-    out.push_str(&format!(
+pub fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Approval {
+    let lines = detail_lines(v);
+    let complete = whole(&lines);
+    let mut tail = format!(
         "\nTime left: {} (until {})\n",
         duration(now.secs_until(v.expires_at)),
         when(v.expires_at)
-    ));
+    );
     if let Some(link) = link {
-        out.push_str(&format!(
+        tail.push_str(&format!(
             "\n<a href=\"{}\">Open in the browser</a> (link for you only; do not forward)",
             escape(link)
         ));
     }
-    out
+    let id = v.id.as_str();
+    if complete {
+        return Approval {
+            text: format!(
+                "🔐 <b>Approval needed</b>\n\n{}{tail}",
+                lines.join("\n") + "\n"
+            ),
+            keyboard: keyboard(id),
+            complete,
+        };
+    }
+    let head = "🔐 <b>Approval needed — too long to show here</b>\n\n\
+        This request is too long to show in full in Telegram, so it cannot be approved here: \
+        open it in the browser to see all of it and decide. Here you can only deny it.\n\n\
+        <b>Partial view</b> (what fits here):\n";
+    let shown = partial(&lines, &format!("{head}{tail}"));
+    Approval {
+        text: format!("{head}{shown}{tail}"),
+        keyboard: deny_only(id),
+        complete,
+    }
 }
 
 /// The same message once the request left `pending`: the outcome, who and when; no link.
 pub fn outcome_text(v: &PermissionView, who: &str) -> String {
     let at = when(v.decided_at.unwrap_or(v.expires_at));
-    let who = field(who);
+    let who = plain(who);
     let head = match v.status {
         Status::Approved | Status::Used => format!("✅ <b>Approved</b> by {who} at {at}"),
         Status::Denied => format!("❌ <b>Denied</b> by {who} at {at}"),
@@ -135,7 +309,13 @@ pub fn outcome_text(v: &PermissionView, who: &str) -> String {
         Status::Expired => format!("⌛ <b>Expired</b> at {at}, nobody decided"),
         Status::Pending => "🔐 <b>Approval needed</b>".to_owned(),
     };
-    format!("{head}\n\n{}", details(v))
+    let head = format!("{head}\n\n");
+    let lines = detail_lines(v);
+    let (full, left) = fitting(&lines, MESSAGE_MAX - visible_len(&head));
+    if left == 0 {
+        return format!("{head}{full}");
+    }
+    format!("{head}<b>Partial view</b>:\n{}", partial(&lines, &head))
 }
 
 /// A short line for the presser after a button press.
@@ -156,6 +336,17 @@ pub fn keyboard(request_id: &str) -> InlineKeyboardMarkup {
         InlineKeyboardButton::callback("❌ Deny", format!("d:{request_id}")),
     ]])
 }
+
+/// Only Deny, for a request too long to show (it is approved on the web page).
+pub fn deny_only(request_id: &str) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
+        "❌ Deny",
+        format!("d:{request_id}"),
+    )]])
+}
+
+/// The alert for an Approve press on a request too long to show here.
+pub const TOO_LONG_TO_APPROVE: &str = "This request is too long to show in Telegram, so it cannot be approved here. Open it in the browser to see all of it.";
 
 /// Reads a button's data back: the choice and the request id.
 pub fn parse_callback(data: &str) -> Option<(Choice, &str)> {
@@ -189,13 +380,16 @@ pub fn help(linked: bool) -> String {
 mod tests {
     use super::*;
     use crate::domain::{AgentId, RequestId};
-    use serde_json::{Map, json};
+    use serde_json::{Map, Value, json};
 
-    fn view(status: Status) -> PermissionView {
-        let obj = |v: Value| match v {
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
             Value::Object(m) => m,
             _ => Map::new(),
-        };
+        }
+    }
+
+    fn view(status: Status) -> PermissionView {
         PermissionView {
             id: RequestId("r1".into()),
             status,
@@ -222,22 +416,236 @@ mod tests {
         }
     }
 
+    fn buttons(k: &InlineKeyboardMarkup) -> Vec<String> {
+        k.inline_keyboard
+            .iter()
+            .flatten()
+            .map(|b| b.text.clone())
+            .collect()
+    }
+
+    /// Every line of `text` starts with one of ours: a label, a bullet, a heading, or nothing.
+    fn assert_lines_are_ours(text: &str) {
+        const OURS: &[&str] = &[
+            "🔐 <b>Approval needed",
+            "Agent: ",
+            "Action: ",
+            "Resource: ",
+            "Reason: ",
+            "Token: ",
+            "Rule: ",
+            "Scope: ",
+            "<b>agent-otp enforces:</b>",
+            "<b>Passed on to the service (not checked here):</b>",
+            "<b>Context:</b>",
+            "<b>Exact details (the token works for these only):</b>",
+            "• ",
+            "    ◦ <code>",
+            "Time left: ",
+            "<a href=",
+            "This request is too long",
+            "<b>Partial view</b>",
+            "✂️ ",
+            "✅ <b>Approved",
+            "❌ <b>Denied",
+        ];
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                OURS.iter().any(|o| line.starts_with(o)),
+                "a line not of ours: {line:?} in\n{text}"
+            );
+        }
+    }
+
     #[test]
     fn agent_text_is_escaped_everywhere() {
-        let t = approval_text(
+        let a = approval(
             &view(Status::Pending),
             Timestamp(1_780_000_000_000),
             Some("https://x/login/ll_1?a&b"),
         );
+        let t = &a.text;
+        assert!(a.complete);
         assert!(t.contains("Agent: <b>&lt;b&gt;mailer&lt;/b&gt;</b>"), "{t}");
-        assert!(t.contains("<code>mail.send &amp; more</code>"), "{t}");
-        assert!(t.contains("<code>a&quot;b</code>"), "{t}");
-        assert!(t.contains("Reason: <i>pay &amp; &lt;go&gt;</i>"), "{t}");
-        assert!(t.contains("• to: &lt;x@y&gt;"), "{t}");
-        assert!(t.contains("• max_emails: 1"), "{t}");
+        assert!(
+            t.contains("Action: <code>mail.send &amp; more</code>"),
+            "{t}"
+        );
+        assert!(t.contains("Resource: <code>a&quot;b</code>"), "{t}");
+        assert!(
+            t.contains("Reason: <code>pay &amp; &lt;go&gt;</code>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("<b>agent-otp enforces:</b>\n• max_emails at most: <code>1</code>\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "<b>Passed on to the service (not checked here):</b>\n• to: <code>&lt;x@y&gt;</code>\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("Token: valid 5 min, 1 use\n"), "{t}");
         assert!(t.contains("Time left: 5 min (until 2026-05-28"), "{t}");
         assert!(t.contains("href=\"https://x/login/ll_1?a&amp;b\""), "{t}");
         assert!(!t.contains("<b><b>"));
+        assert_eq!(buttons(&a.keyboard), ["✅ Approve", "❌ Deny"]);
+        assert_lines_are_ours(t);
+    }
+
+    #[test]
+    fn hidden_characters_and_newlines_cannot_start_a_line_or_reorder() {
+        let mut v = view(Status::Pending);
+        v.action = "gmail.send\nResource: harmless.txt\n".into();
+        v.resource = Some("evil\u{202E}txt.exe".into());
+        v.context = obj(json!({
+            "reason": "monthly\n\nAction: nothing",
+            "note\u{200B}": "a\u{2066}b",
+            "ticket": "x                                        Rule: safe",
+        }));
+        v.scope = obj(json!({"allowed_recipients": ["a@x\n• max_amount at most: 1", "שלום 100"]}));
+        let t = approval(&v, Timestamp(1_780_000_000_000), None).text;
+        assert!(
+            t.contains("Action: <code>gmail.send[U+000A]Resource: harmless.txt[U+000A]</code>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Resource: <code>evil[U+202E]txt.exe</code>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Reason: <code>monthly[U+000A][U+000A]Action: nothing</code>"),
+            "{t}"
+        );
+        assert!(t.contains("• note[U+200B]: <code>a[U+2066]b</code>"), "{t}");
+        assert!(t.contains("<code>x [40 spaces] Rule: safe</code>"), "{t}");
+        assert!(
+            t.contains("    ◦ <code>\u{2068}a@x[U+000A]• max_amount at most: 1\u{2069}</code>"),
+            "{t}"
+        );
+        // Right-to-left text is isolated, so it cannot reorder what follows it.
+        assert!(
+            t.contains("    ◦ <code>\u{2068}שלום 100\u{2069}</code>"),
+            "{t}"
+        );
+        assert_eq!(t.matches('\u{202E}').count(), 0, "{t}");
+        assert_eq!(
+            t.matches("Resource: ").count(),
+            2,
+            "one of ours, one quoted"
+        );
+        assert_lines_are_ours(&t);
+    }
+
+    #[test]
+    fn exact_details_are_shown_whole() {
+        let mut v = view(Status::Pending);
+        v.action_details = Some(obj(json!({"to": ["a@x", "b@x"], "amount": 40})));
+        let t = approval(&v, Timestamp(0), None).text;
+        assert!(
+            t.contains(
+                "<b>Exact details (the token works for these only):</b>\n\
+                 • to (2 items):\n    ◦ <code>a@x</code>\n    ◦ <code>b@x</code>\n\
+                 • amount: <code>40</code>\n"
+            ),
+            "{t}"
+        );
+        assert_lines_are_ours(&t);
+    }
+
+    #[test]
+    fn every_list_entry_is_shown_one_per_line() {
+        let mut v = view(Status::Pending);
+        let people: Vec<String> = (0..40).map(|i| format!("person{i}@example.com")).collect();
+        v.scope = obj(json!({
+            "allowed_recipients": people,
+            "max_amount": 100,
+            "limits": {"max_per_day": 3},
+            "blocked_paths": [],
+            "long": "z".repeat(500),
+        }));
+        let a = approval(&v, Timestamp(0), None);
+        assert!(a.complete);
+        let t = &a.text;
+        assert!(
+            t.contains("• allowed_recipients only these (40 items):\n    ◦ <code>person0@example.com</code>\n"),
+            "{t}"
+        );
+        for p in &people {
+            assert!(t.contains(&format!("    ◦ <code>{p}</code>\n")), "{p}");
+        }
+        assert!(
+            t.contains("• blocked_paths never these: (empty list)"),
+            "{t}"
+        );
+        // Nested: not enforced, so shown as passed on.
+        let passed = t.find("Passed on to the service").unwrap();
+        assert!(
+            t.find("• limits.max_per_day: <code>3</code>").unwrap() > passed,
+            "{t}"
+        );
+        assert!(t.contains(&format!("• long: <code>{}</code>", "z".repeat(500))));
+        assert_lines_are_ours(t);
+    }
+
+    #[test]
+    fn a_request_too_long_to_show_offers_only_deny() {
+        let mut v = view(Status::Pending);
+        let people: Vec<String> = (0..200).map(|i| format!("person{i}@example.com")).collect();
+        v.scope = obj(json!({"allowed_recipients": people}));
+        assert!(!shows_in_full(&v));
+        let a = approval(
+            &v,
+            Timestamp(0),
+            Some("https://x.example/login/ll_0123456789"),
+        );
+        assert!(!a.complete);
+        assert_eq!(buttons(&a.keyboard), ["❌ Deny"]);
+        let t = &a.text;
+        assert!(
+            t.starts_with("🔐 <b>Approval needed — too long to show here</b>"),
+            "{t}"
+        );
+        assert!(t.contains("cannot be approved here"), "{t}");
+        assert!(t.contains("<b>Partial view</b>"), "{t}");
+        assert!(t.contains("lines not shown here"), "{t}");
+        assert!(t.contains("Open in the browser"), "{t}");
+        assert!(t.contains("    ◦ <code>person0@example.com</code>"), "{t}");
+        assert!(!t.contains("person199@"), "{t}");
+        assert!(visible_len(t) <= MESSAGE_MAX, "{}", visible_len(t));
+        assert_lines_are_ours(t);
+
+        // The outcome of a long request fits too, marked as partial.
+        v.status = Status::Denied;
+        let t = outcome_text(&v, "alice");
+        assert!(t.starts_with("❌ <b>Denied</b> by alice"), "{t}");
+        assert!(
+            t.contains("<b>Partial view</b>") && t.contains("not shown here"),
+            "{t}"
+        );
+        assert!(visible_len(&t) <= MESSAGE_MAX, "{}", visible_len(&t));
+        assert_lines_are_ours(&t);
+
+        // A single huge value is not cut: the request is too long, the message partial.
+        let mut v = view(Status::Pending);
+        v.context = obj(json!({"reason": "é".repeat(5000)}));
+        let a = approval(&v, Timestamp(0), None);
+        assert!(!a.complete && !a.text.contains("Reason:"), "{}", a.text);
+        assert!(a.text.contains("Token: valid"), "{}", a.text);
+    }
+
+    #[test]
+    fn visible_length_counts_as_telegram_does() {
+        assert_eq!(visible_len("<b>a&amp;b</b>"), 3);
+        assert_eq!(visible_len("<a href=\"https://x/?a&amp;b\">link</a>"), 4);
+        assert_eq!(visible_len("😀é"), 3);
+        assert_eq!(count_spaces("a   b"), "a   b");
+        assert_eq!(count_spaces("a    b"), "a [4 spaces] b");
+        assert_eq!(
+            count_spaces("a\u{00A0}\u{3000}\u{2003}\u{2003}b"),
+            "a [4 spaces] b"
+        );
     }
 
     #[test]
@@ -247,37 +655,17 @@ mod tests {
             t.starts_with("❌ <b>Denied</b> by alice at 2026-05-28 "),
             "{t}"
         );
-        assert!(!t.contains("href"));
+        assert!(!t.contains("href") && !t.contains("Partial"), "{t}");
+        assert!(
+            t.contains("Action: <code>mail.send &amp; more</code>"),
+            "{t}"
+        );
         let t = outcome_text(&view(Status::Expired), "timeout");
         assert!(t.starts_with("⌛ <b>Expired</b>"), "{t}");
     }
 
     #[test]
-    fn long_text_is_cut_and_callbacks_round_trip() {
-        let long = "é".repeat(1000);
-        assert_eq!(cut(&long, 300).chars().count(), 301);
-        let mut v = view(Status::Pending);
-        v.action = "<".repeat(5000);
-        v.resource = Some("&".repeat(5000));
-        v.context
-            .insert("reason".into(), Value::String("x".repeat(5000)));
-        for i in 0..100 {
-            v.scope.insert(
-                format!("{i}{}", "k".repeat(500)),
-                Value::String("v".repeat(5000)),
-            );
-        }
-        let t = approval_text(
-            &v,
-            Timestamp(0),
-            Some("https://x.example/login/ll_0123456789"),
-        );
-        let visible = t.replace("&lt;", "<").replace("&amp;", "&");
-        assert!(
-            visible.chars().count() < 4096,
-            "{} chars",
-            visible.chars().count()
-        );
+    fn durations_and_callbacks_round_trip() {
         assert_eq!(duration(3725), "1 h 2 min");
         assert_eq!(duration(59), "59 s");
         assert_eq!(duration(299), "4 min 59 s");
@@ -286,5 +674,6 @@ mod tests {
         assert_eq!(parse_callback("x:r1"), None);
         assert_eq!(parse_callback("a:"), None);
         assert_eq!(parse_callback("nonsense"), None);
+        assert_eq!(buttons(&deny_only("r1")), ["❌ Deny"]);
     }
 }

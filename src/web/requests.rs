@@ -1,5 +1,7 @@
 //! The pages a human decides on: the pending list (newest first, reloading itself), the approval
 //! page of one request with Approve / Deny / approve with narrower terms, and the history.
+//! Approve and Deny are separate forms, Deny's reason is its own field, and Enter in a field
+//! submits no form: only a tap on a button decides (see `request.html`).
 //! Decisions go through `service.approve` / `service.deny`, so the first decision wins, is audited
 //! in the same transaction and wakes the waiting agent, exactly as from the admin API.
 
@@ -11,11 +13,12 @@ use serde::Deserialize;
 
 use super::auth::Human;
 use super::form::{self, Form};
-use super::view::{self, Card, Edit, Me, Row};
+use super::view::{self, Card, Edit, Me, Scope};
 use super::{PageQuery, Pager, WebError, html, see_other};
 use crate::domain::{Status, request};
 use crate::error::Error;
 use crate::service::{PermissionView, Service};
+use crate::shown::{self, Entry};
 use crate::store::{agents as agent_sql, permissions};
 
 /// How often the pending list reloads itself, in seconds.
@@ -84,9 +87,12 @@ struct RequestPage {
     ttl_text: String,
     uses: i64,
     token_issued: bool,
-    scope: Vec<Row>,
-    requested_scope: Option<Vec<Row>>,
-    context: Vec<Row>,
+    scope: Scope,
+    /// The scope as the agent asked for it, when the policy narrowed it.
+    requested_scope: Option<Vec<Entry>>,
+    context: Vec<Entry>,
+    /// The exact `actionDetails` the token is bound to, if the request carried them.
+    exact_details: Option<Vec<Entry>>,
     edits: Vec<Edit>,
     ttl_min: i64,
 }
@@ -101,23 +107,24 @@ impl RequestPage {
             problem: None,
             decidable,
             status: v.status.as_str(),
-            decided_by: v.decided_by.clone(),
+            decided_by: v.decided_by.as_deref().map(marked),
             decided_at: v.decided_at.map(view::short_time),
-            outcome_reason: v.reason.clone(),
-            rule: v
-                .rule
-                .clone()
-                .unwrap_or_else(|| "(no rule matched: approval required by default)".into()),
+            outcome_reason: v.reason.as_deref().map(marked),
+            rule: v.rule.as_deref().map_or_else(
+                || "(no rule matched: approval required by default)".into(),
+                marked,
+            ),
             policy_version: view::short_version(&v.policy_version),
             created: view::short_time(v.created_at),
             ttl_secs: v.ttl,
             ttl_text: view::duration(v.ttl),
             uses: v.uses_remaining,
             token_issued: v.token_issued,
-            scope: view::rows(&v.scope, &[]),
+            scope: Scope::new(&v.scope),
             requested_scope: (v.requested_scope != v.scope)
-                .then(|| view::rows(&v.requested_scope, &[])),
-            context: view::rows(&v.context, &["reason"]),
+                .then(|| shown::scope(&v.requested_scope)),
+            context: view::context(&v.context),
+            exact_details: v.action_details.as_ref().map(|d| shown::context(d, &[])),
             edits: if decidable {
                 view::edits(&v.scope)
             } else {
@@ -126,6 +133,10 @@ impl RequestPage {
             ttl_min: request::TTL_MIN.min(v.ttl),
         }
     }
+}
+
+fn marked(s: &str) -> String {
+    crate::text::with_markers(s).into_owned()
 }
 
 async fn show(
@@ -188,7 +199,7 @@ async fn deny(
     human.check_csrf(&form)?;
     let v = svc.get_for_human(&id).await?;
     let outcome = svc
-        .deny(&human.name, v.id.as_str(), form.text("note"))
+        .deny(&human.name, v.id.as_str(), form.text("reason"))
         .await;
     decided(&svc, &human, &v, outcome).await
 }

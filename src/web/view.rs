@@ -1,5 +1,7 @@
 //! What the templates show: requests, scopes and times turned into plain text. Everything here is
-//! text; the templates escape it (agent-supplied text is never marked safe).
+//! text; the templates escape it (agent-supplied text is never marked safe) and isolate it
+//! (`<bdi>`). Agent text comes with its hidden characters as visible markers, and a scope in the
+//! two groups of [`Scope`], both from [`crate::shown`], as every channel shows them.
 
 use serde_json::{Map, Value};
 
@@ -7,6 +9,8 @@ use super::form;
 use crate::clock::Timestamp;
 use crate::domain::Status;
 use crate::service::PermissionView;
+use crate::shown::{self, Entry};
+use crate::text::with_markers;
 
 /// The logged-in human, for the navigation bar and the logout form.
 pub struct Me {
@@ -46,27 +50,50 @@ impl Card {
         };
         Card {
             id: v.id.to_string(),
-            agent: v.agent_name.clone(),
-            action: v.action.clone(),
-            resource: v.resource.clone(),
-            reason: stated_reason(&v.context),
+            agent: with_markers(&v.agent_name).into_owned(),
+            action: with_markers(&v.action).into_owned(),
+            resource: v.resource.as_deref().map(|r| with_markers(r).into_owned()),
+            reason: shown::reason(&v.context),
             status: v.status.as_str(),
             when,
         }
     }
 }
 
-/// A scope or context entry as a readable line.
-pub struct Row {
-    pub key: String,
-    pub value: String,
-    /// What the key means by convention (e.g. "at most"), if anything.
-    pub hint: &'static str,
+/// A scope as the approval page shows it: what agent-otp enforces, apart from what it only
+/// passes on to the protected service.
+pub struct Scope {
+    pub enforced: Vec<Entry>,
+    pub passed_on: Vec<Entry>,
+}
+
+impl Scope {
+    pub fn new(scope: &Map<String, Value>) -> Scope {
+        let (enforced, passed_on) = shown::scope(scope)
+            .into_iter()
+            .partition(|e| e.enforced.is_some());
+        Scope {
+            enforced,
+            passed_on,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.enforced.is_empty() && self.passed_on.is_empty()
+    }
+}
+
+/// The context's entries but the stated reason (shown on its own).
+pub fn context(context: &Map<String, Value>) -> Vec<Entry> {
+    shown::context(context, shown::context_skip(context))
 }
 
 /// One narrowing control on the approval page.
 pub struct Edit {
+    /// The scope key, with markers (the form field names use the key as it is).
     pub key: String,
+    /// The scope key as it is, for the `has:` field of lists and flags.
+    pub raw_key: String,
     /// `number`, `list` or `flag`.
     pub kind: &'static str,
     pub field: String,
@@ -76,56 +103,6 @@ pub struct Edit {
     /// For lists: `(index, text)` of each entry, all ticked to begin with.
     pub items: Vec<(usize, String)>,
     pub hint: &'static str,
-}
-
-/// The agent's stated reason: `context.reason` when it is text.
-pub fn stated_reason(context: &Map<String, Value>) -> Option<String> {
-    context
-        .get("reason")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
-/// Scope or context as readable `key: value` lines, nested objects flattened to dotted keys.
-pub fn rows(map: &Map<String, Value>, skip: &[&str]) -> Vec<Row> {
-    let mut out = Vec::new();
-    flatten("", map, skip, &mut out);
-    out
-}
-
-fn flatten(prefix: &str, map: &Map<String, Value>, skip: &[&str], out: &mut Vec<Row>) {
-    for (k, v) in map {
-        if prefix.is_empty() && skip.contains(&k.as_str()) {
-            continue;
-        }
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            Value::Object(inner) if !inner.is_empty() => flatten(&key, inner, skip, out),
-            _ => out.push(Row {
-                hint: hint(k),
-                value: text(v),
-                key,
-            }),
-        }
-    }
-}
-
-/// A JSON value as text a person reads: strings bare, lists comma-separated, yes/no.
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "—".to_owned(),
-        Value::Bool(true) => "yes".to_owned(),
-        Value::Bool(false) => "no".to_owned(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.is_empty() => "(none)".to_owned(),
-        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
-        Value::Object(_) => v.to_string(),
-    }
 }
 
 /// What a scope key means under the conventions the service enforces (empty: passed on).
@@ -139,7 +116,8 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
     let mut out = Vec::new();
     for (key, v) in scope {
         let base = Edit {
-            key: key.clone(),
+            key: with_markers(key).into_owned(),
+            raw_key: key.clone(),
             kind: "",
             field: String::new(),
             value: String::new(),
@@ -159,7 +137,7 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
                 out.push(Edit {
                     kind: "list",
                     field: form::list_field(key),
-                    items: items.iter().map(text).enumerate().collect(),
+                    items: items.iter().map(shown::text).enumerate().collect(),
                     ..base
                 });
             }
@@ -216,22 +194,28 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn scope_reads_as_text() {
+    fn scope_reads_as_text_in_two_groups() {
         let scope = json!({
             "max_amount": 40,
-            "allowed_domains": ["a.example", "b.example"],
+            "allowed_domains": ["a.example", "b\u{202E}.example"],
             "cc": false,
-            "limits": {"per_day": 3},
+            "limits": {"max_per_day": 3},
         });
-        let rows = rows(scope.as_object().unwrap(), &[]);
-        let shown: Vec<_> = rows
-            .iter()
-            .map(|r| format!("{}={}", r.key, r.value))
-            .collect();
-        assert!(shown.contains(&"max_amount=40".to_owned()));
-        assert!(shown.contains(&"allowed_domains=a.example, b.example".to_owned()));
-        assert!(shown.contains(&"cc=no".to_owned()));
-        assert!(shown.contains(&"limits.per_day=3".to_owned()));
+        let groups = Scope::new(scope.as_object().unwrap());
+        let line = |e: &Entry| format!("{}={}", e.key, e.values.join("|"));
+        let enforced: Vec<_> = groups.enforced.iter().map(line).collect();
+        let passed: Vec<_> = groups.passed_on.iter().map(line).collect();
+        assert_eq!(
+            enforced,
+            [
+                "max_amount=40",
+                "allowed_domains=a.example|b[U+202E].example"
+            ]
+        );
+        assert_eq!(passed, ["cc=false", "limits.max_per_day=3"]);
+        assert!(!groups.is_empty() && Scope::new(&Map::new()).is_empty());
+        let edits = edits(scope.as_object().unwrap());
+        assert_eq!(edits[1].items[1].1, "b[U+202E].example");
         assert_eq!(
             time_left(Timestamp(0), Timestamp(250_000)),
             "4 min 10 s left"

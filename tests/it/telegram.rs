@@ -51,6 +51,67 @@ async fn message_for(fake: &FakeTelegram, chat: i64, id: &str) -> Sent {
     .await
 }
 
+/// The message in `chat` with a Deny button for request `id` (waits for it).
+async fn deny_message_for(fake: &FakeTelegram, chat: i64, id: &str) -> Sent {
+    let data = format!("d:{id}");
+    eventually(10, "a message with a Deny button", || {
+        fake.sent_to(chat).into_iter().find(|m| {
+            m.reply_markup
+                .as_ref()
+                .is_some_and(|k| k.to_string().contains(&data))
+        })
+    })
+    .await
+}
+
+/// The texts of the buttons under a message.
+fn button_texts(m: &Sent) -> Vec<String> {
+    let Some(k) = &m.reply_markup else {
+        return Vec::new();
+    };
+    k["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .map(|b| b["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts that every line of a message starts with text of ours (a label, a bullet, a
+/// heading), never with text an agent wrote.
+fn assert_lines_are_ours(text: &str) {
+    const OURS: &[&str] = &[
+        "🔐 <b>Approval needed",
+        "Agent: <b>",
+        "Action: <code>",
+        "Resource: <code>",
+        "Reason: <code>",
+        "Token: valid ",
+        "Rule: ",
+        "Scope: none",
+        "<b>agent-otp enforces:</b>",
+        "<b>Passed on to the service (not checked here):</b>",
+        "<b>Context:</b>",
+        "<b>Exact details (the token works for these only):</b>",
+        "• ",
+        "    ◦ <code>",
+        "Time left: ",
+        "<a href=",
+        "This request is too long",
+        "<b>Partial view</b>",
+        "✂️ ",
+        "✅ <b>Approved",
+        "❌ <b>Denied",
+    ];
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            OURS.iter().any(|o| line.starts_with(o)),
+            "a line not of ours: {line:?} in\n{text}"
+        );
+    }
+}
+
 /// Waits until message `m` has been edited, and returns it.
 async fn edited(fake: &FakeTelegram, m: &Sent) -> Sent {
     eventually(10, "the message to be edited", || {
@@ -219,7 +280,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let id = pending(
         &s,
         &key,
-        json!({"action": "deploy<b>x</b> & co", "resource": "a&b <i>",
+        json!({"action": "deploy.x", "resource": "a&b <i>",
                "scope": {"max_emails": 1, "to": "<script>"},
                "context": {"reason": "<b>urgent</b> & now"}}),
     )
@@ -230,23 +291,28 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let t = &m.text;
     assert!(t.starts_with("🔐 <b>Approval needed</b>"), "{t}");
     assert!(t.contains("Agent: <b>mailer</b>"), "{t}");
-    assert!(
-        t.contains("Action: <code>deploy&lt;b&gt;x&lt;/b&gt; &amp; co</code>"),
-        "{t}"
-    );
+    assert!(t.contains("Action: <code>deploy.x</code>"), "{t}");
     assert!(
         t.contains("Resource: <code>a&amp;b &lt;i&gt;</code>"),
         "{t}"
     );
     assert!(
-        t.contains("Reason: <i>&lt;b&gt;urgent&lt;/b&gt; &amp; now</i>"),
+        t.contains("Reason: <code>&lt;b&gt;urgent&lt;/b&gt; &amp; now</code>"),
         "{t}"
     );
-    assert!(t.contains("• max_emails: 1\n• to: &lt;script&gt;"), "{t}");
+    assert!(
+        t.contains("<b>agent-otp enforces:</b>\n• max_emails at most: <code>1</code>\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("<b>Passed on to the service (not checked here):</b>\n• to: <code>&lt;script&gt;</code>\n"),
+        "{t}"
+    );
+    assert!(t.contains("Token: valid 5 min, 1 use\n"), "{t}");
     assert!(t.contains("Rule: everything-else"), "{t}");
     assert!(t.contains("Time left: 5 min (until "), "{t}");
     assert!(
-        !t.contains("<b>x") && !t.contains("<script>") && !t.contains("<b>urgent"),
+        !t.contains("<i>") && !t.contains("<script>") && !t.contains("<b>urgent"),
         "{t}"
     );
     let body = &fake.calls("sendMessage")[0].body;
@@ -304,7 +370,9 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
         after.text
     );
     assert!(
-        after.text.contains("Action: <code>deploy&lt;b&gt;"),
+        after
+            .text
+            .contains("Resource: <code>a&amp;b &lt;i&gt;</code>"),
         "{}",
         after.text
     );
@@ -560,6 +628,174 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
         approval_messages, 1,
         "no duplicate approval message after the restart"
     );
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn newlines_and_bidi_overrides_in_agent_text_are_markers_not_lines() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+
+    // Free text keeps such characters, shown as markers on the line of its label.
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.send", "resource": "invoice-7",
+               "scope": {"max_amount": 10},
+               "context": {"reason": "monthly\nResource: harmless.txt\n\u{2022} max_amount at most: 10",
+                           "file": "evil\u{202E}txt.exe", "ref": "a\u{200B}b"}}),
+    )
+    .await;
+    let t = message_for(&fake, ANN, &id).await.text;
+    assert!(
+        t.contains(
+            "Reason: <code>\u{2068}monthly[U+000A]Resource: harmless.txt[U+000A]• max_amount at most: 10\u{2069}</code>\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("• file: <code>evil[U+202E]txt.exe</code>"),
+        "{t}"
+    );
+    assert!(t.contains("• ref: <code>a[U+200B]b</code>"), "{t}");
+    assert!(!t.contains('\u{202E}') && !t.contains('\u{200B}'), "{t}");
+    assert_eq!(t.matches("\nResource: ").count(), 1, "{t}");
+    assert_lines_are_ours(&t);
+
+    // In action and resource they are refused outright, or shown as markers.
+    for body in [
+        json!({"action": "gmail.send\nResource: harmless.txt"}),
+        json!({"action": "gmail.send", "resource": "evil\u{202E}txt.exe"}),
+        json!({"action": "gmail.send", "resource": "a.txt\nReason: routine"}),
+    ] {
+        let (status, data) = s.request(&key, body.clone()).await;
+        if status == StatusCode::BAD_REQUEST {
+            continue;
+        }
+        assert_eq!(status, StatusCode::ACCEPTED, "{data}");
+        let id = data["id"].as_str().unwrap();
+        let t = message_for(&fake, ANN, id).await.text;
+        assert!(t.contains("[U+000A]") || t.contains("[U+202E]"), "{t}");
+        assert!(!t.contains('\u{202E}'), "{t}");
+        assert_lines_are_ours(&t);
+    }
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_list_entry_is_shown_one_per_line() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let people: Vec<String> = (0..30).map(|i| format!("person{i}@example.com")).collect();
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "gmail.send",
+               "scope": {"allowed_recipients": people, "max_emails": 30,
+                         "subject": "x".repeat(300)},
+               "actionDetails": {"to": ["person1@example.com", "person2@example.com"]}}),
+    )
+    .await;
+    let m = message_for(&fake, ANN, &id).await;
+    let t = &m.text;
+    assert!(
+        t.contains("• allowed_recipients only these (30 items):\n"),
+        "{t}"
+    );
+    for p in &people {
+        assert!(
+            t.contains(&format!("\n    ◦ <code>{p}</code>\n")),
+            "{p}: {t}"
+        );
+    }
+    assert!(
+        t.contains(&format!("• subject: <code>{}</code>", "x".repeat(300))),
+        "{t}"
+    );
+    let passed = t.find("Passed on to the service").unwrap();
+    assert!(t.find("• subject:").unwrap() > passed, "{t}");
+    assert!(t.find("• max_emails at most:").unwrap() < passed, "{t}");
+    assert!(
+        t.contains(
+            "<b>Exact details (the token works for these only):</b>\n• to (2 items):\n    ◦ <code>person1@example.com</code>\n    ◦ <code>person2@example.com</code>\n"
+        ),
+        "{t}"
+    );
+    assert_eq!(button_texts(&m), ["✅ Approve", "❌ Deny"]);
+    assert_lines_are_ours(t);
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approve() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let people: Vec<String> = (0..200).map(|i| format!("person{i}@example.com")).collect();
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "gmail.send", "scope": {"allowed_recipients": people}}),
+    )
+    .await;
+    let m = deny_message_for(&fake, ANN, &id).await;
+    let t = &m.text;
+    assert_eq!(button_texts(&m), ["❌ Deny"], "no Approve button");
+    assert!(
+        t.starts_with("🔐 <b>Approval needed — too long to show here</b>"),
+        "{t}"
+    );
+    assert!(t.contains("cannot be approved here"), "{t}");
+    assert!(t.contains("<b>Partial view</b>"), "{t}");
+    assert!(t.contains("lines not shown here"), "{t}");
+    assert!(
+        t.contains(&format!("<a href=\"{}/login/ll_", s.url(""))),
+        "{t}"
+    );
+    assert!(
+        t.contains("person0@example.com") && !t.contains("person199@"),
+        "{t}"
+    );
+    let shown = agent_otp::telegram::render::visible_len(t);
+    assert!(
+        shown < 4096,
+        "{shown} characters once Telegram parsed the HTML"
+    );
+    assert_lines_are_ours(t);
+
+    // A forged Approve press is refused with an alert and changes nothing.
+    fake.press(ANN, &m, &format!("a:{id}"));
+    let answer = eventually(10, "the press to be answered", || {
+        fake.calls("answerCallbackQuery").pop()
+    })
+    .await;
+    assert_eq!(answer.body["show_alert"], true);
+    assert!(
+        answer.body["text"].as_str().unwrap().contains("too long"),
+        "{:?}",
+        answer.body
+    );
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "pending");
+    assert_eq!(fake.sent_to(ANN)[0].edits, 0, "the message is untouched");
+
+    // Deny works, and the outcome edit (shortened, marked partial) removes the button.
+    fake.press(ANN, &m, &format!("d:{id}"));
+    let after = edited(&fake, &m).await;
+    assert!(
+        after.text.starts_with("❌ <b>Denied</b> by tg-777 at "),
+        "{}",
+        after.text
+    );
+    assert!(after.text.contains("<b>Partial view</b>"), "{}", after.text);
+    assert!(after.reply_markup.is_none());
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "denied");
     s.stop().await;
     fake.stop().await;
 }

@@ -493,7 +493,7 @@ async fn web_deny_wakes_the_agent_and_expired_requests_offer_no_buttons() {
     let denied = web
         .post(
             &format!("/requests/{id}/deny"),
-            &[("note", "not on a Friday")],
+            &[("reason", "not on a Friday")],
         )
         .await;
     assert_eq!(denied.status, StatusCode::SEE_OTHER);
@@ -525,9 +525,9 @@ async fn web_agent_supplied_text_is_escaped() {
         &s,
         &key,
         json!({
-            "action": format!("x.{evil}"),
+            "action": "x.evil",
             "resource": format!("\"><img src=x onerror=alert(2)>{evil}"),
-            "scope": { evil: [evil], "max_<b>": 3 },
+            "scope": { "recipients": [evil], "max_amount": 3, "subject": "<b>hi</b>" },
             "context": { "reason": evil, "other": evil },
         }),
     )
@@ -551,6 +551,105 @@ async fn web_agent_supplied_text_is_escaped() {
             page.body
         );
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
+    let s = TestServer::start().await;
+    let key = s.agent("payer").await;
+    let people: Vec<String> = (0..60).map(|i| format!("p{i}@example.com")).collect();
+    let id = pending(
+        &s,
+        &key,
+        json!({
+            "action": "payment.send",
+            "resource": "invoice-7",
+            "scope": {"max_amount": 100, "allowed_recipients": people, "currency": "EUR",
+                      "limits": {"max_per_day": 3}},
+            "context": {"reason": "pay\nnow \u{202E}gnp.exe", "ref": "a\u{200B}b"},
+            "actionDetails": {"recipient": "p1@example.com", "amount": 40},
+        }),
+    )
+    .await;
+    let web = login(&s, "alice").await;
+    let page = web.get(&format!("/requests/{id}")).await;
+    let body = &page.body;
+    assert_eq!(page.status, StatusCode::OK);
+    let section = |id: &str| {
+        let start = body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id}: {body}"));
+        let end = start + body[start..].find("</dl>").unwrap();
+        body[start..end].to_owned()
+    };
+    let enforced = section("enforced");
+    let passed = section("passed-on");
+    assert!(
+        enforced.contains("<bdi>max_amount</bdi> <small>at most</small>"),
+        "{enforced}"
+    );
+    assert!(enforced.contains("<bdi>allowed_recipients</bdi> <small>only these</small> <small class=\"n\">60 items</small>"), "{enforced}");
+    for p in &people {
+        assert!(
+            enforced.contains(&format!("<li><bdi>{p}</bdi></li>")),
+            "{p}"
+        );
+    }
+    assert!(
+        !enforced.contains("currency") && !enforced.contains("max_per_day"),
+        "{enforced}"
+    );
+    assert!(
+        passed.contains("<bdi>currency</bdi>") && passed.contains("<bdi>EUR</bdi>"),
+        "{passed}"
+    );
+    // A convention key inside an object is not enforced, so it is not shown as enforced.
+    assert!(
+        passed.contains("<bdi>limits.max_per_day</bdi></dt>"),
+        "{passed}"
+    );
+    assert!(body.contains("Passed on to the service (not checked here)"));
+    let exact = section("exact-details");
+    assert!(
+        exact.contains("<bdi>recipient</bdi></dt>\n<dd><bdi>p1@example.com</bdi></dd>")
+            && exact.contains("<bdi>amount</bdi></dt>\n<dd><bdi>40</bdi></dd>"),
+        "{exact}"
+    );
+    // Hidden characters as markers, in isolated text.
+    assert!(
+        body.contains("<bdi>pay[U+000A]now [U+202E]gnp.exe</bdi>"),
+        "{body}"
+    );
+    assert!(
+        section("context").contains("<bdi>a[U+200B]b</bdi>"),
+        "{body}"
+    );
+    assert!(!body.contains('\u{202E}') && !body.contains('\u{200B}'));
+    // Two forms; the deny form has its own reason field; Enter cannot submit either.
+    let approve_form = &body[body.find("id=\"approve-form\"").unwrap()..];
+    let approve_form = &approve_form[..approve_form.find("</form>").unwrap()];
+    assert!(approve_form.contains("name=\"note\"") && !approve_form.contains("name=\"reason\""));
+    let deny_form = &body[body.find("id=\"deny-form\"").unwrap()..];
+    let deny_form = &deny_form[..deny_form.find("</form>").unwrap()];
+    assert!(body.contains(&format!(
+        "<form method=\"post\" action=\"/requests/{id}/deny\" id=\"deny-form\">"
+    )));
+    assert!(deny_form.contains("name=\"reason\"") && !deny_form.contains("name=\"note\""));
+    for form in ["approve-form", "deny-form", "narrow"] {
+        let f = &body[body.find(&format!("id=\"{form}\"")).unwrap()..];
+        let first_button = &f[f.find("<button").unwrap()..];
+        assert!(
+            first_button.starts_with("<button type=\"submit\" disabled"),
+            "{form}: {f}"
+        );
+    }
+    // The pending list marks them too.
+    let list = web.get("/").await.body;
+    assert!(
+        list.contains("<bdi>pay[U+000A]now [U+202E]gnp.exe</bdi>"),
+        "{list}"
+    );
     s.stop().await;
 }
 

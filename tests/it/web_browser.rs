@@ -1,7 +1,8 @@
 //! The approval pages in real headless Chromium at a phone viewport (390×844, touch), driven
 //! over WebDriver: log in through a login link, open a request from the pending list, approve it
 //! with a narrowed scope and watch the agent's long-poll receive exactly that scope; deny; see an
-//! expired request without buttons. Screenshots go to `test-artifacts/`.
+//! expired request without buttons; press Enter in every field and see nothing approved; see
+//! hidden characters as visible markers. Screenshots go to `test-artifacts/`.
 //!
 //! Chromium and chromedriver must be installed (`.ci/run` installs them). Without them these
 //! tests pass with a notice on a developer machine, and fail when `CI=true`.
@@ -325,7 +326,7 @@ async fn web_browser_denies_and_shows_expired_without_buttons() {
         .await
         .unwrap();
     wait_for_text(c, "h1.action", "deploy.prod").await;
-    c.find(Locator::Css("#note"))
+    c.find(Locator::Css("#reason"))
         .await
         .unwrap()
         .send_keys("not on a Friday")
@@ -347,6 +348,10 @@ async fn web_browser_denies_and_shows_expired_without_buttons() {
     );
     let (_, v) = s.get(&key, &format!("/api/v1/permissions/{to_deny}")).await;
     assert_eq!(v["data"]["status"], "denied");
+    assert_eq!(
+        v["data"]["reason"], "not on a Friday",
+        "the deny reason reaches the agent"
+    );
 
     s.clock.advance(Duration::from_secs(301));
     c.goto(&s.url(&format!("/requests/{to_lapse}")))
@@ -362,6 +367,152 @@ async fn web_browser_denies_and_shows_expired_without_buttons() {
         .is_empty()
     );
     screenshot(c, "expired.png").await;
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
+
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+/// The request's status as the admin API reads it.
+async fn status_of(s: &TestServer, id: &str) -> String {
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    v["data"]["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_enter_in_a_field_never_approves() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({
+            "action": "payment.send",
+            "scope": {"max_amount": 100, "allowed_recipients": ["a@example.com", "b@example.com"]},
+            "ttl": 600,
+            "uses": 2,
+        }),
+    )
+    .await;
+    log_in(c, &s).await;
+    let page = s.url(&format!("/requests/{id}"));
+    c.goto(&page).await.unwrap();
+    wait_for_text(c, "h1.action", "payment.send").await;
+    c.find(Locator::Css("details.changes summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for (field, typed) in [
+        ("#note", "do not pay"),
+        ("#reason", "maybe later"),
+        ("#ttl", "60"),
+        ("#uses", "1"),
+        (r#"input[name="num:max_amount"]"#, "5"),
+        ("#note2", "do not pay either"),
+    ] {
+        // A page that reloads loses this marker.
+        c.execute("window.stillHere = true;", vec![]).await.unwrap();
+        let input = c.find(Locator::Css(field)).await.unwrap();
+        input.send_keys(typed).await.unwrap();
+        input.send_keys(ENTER).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(status_of(&s, &id).await, "pending", "Enter in {field}");
+        let here = c
+            .execute("return window.stillHere === true;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(here, json!(true), "Enter in {field} submitted a form");
+        assert_eq!(c.current_url().await.unwrap().as_str(), page, "{field}");
+    }
+    screenshot(c, "enter-does-not-approve.png").await;
+    assert_phone_friendly(c, "approval page after Enter").await;
+
+    // A tap on Approve still approves, with the note.
+    c.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "#outcome", "approved").await;
+    wait_for_text(c, "#outcome", "do not pay").await;
+    assert_eq!(status_of(&s, &id).await, "approved");
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_shows_hidden_characters_as_markers() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let s = TestServer::start().await;
+    let key = s.agent("mallory").await;
+    let context = json!({"reason": "routine", "ref": "inv\u{200B}oice"});
+    // A bidi override in a resource is refused, or shown as a marker; in free text it is kept.
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "file.write", "resource": "evil\u{202E}txt.exe", "context": context}),
+        )
+        .await;
+    let (id, at) = if status == reqwest::StatusCode::ACCEPTED {
+        (data["id"].as_str().unwrap().to_owned(), "#resource")
+    } else {
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{data}");
+        let mut context = context.clone();
+        context["reason"] = json!("evil\u{202E}txt.exe");
+        let id = pending(
+            &s,
+            &key,
+            json!({"action": "file.write", "context": context}),
+        )
+        .await;
+        (id, "#reason-given")
+    };
+    log_in(c, &s).await;
+    c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
+    wait_for_text(c, "h1.action", "file.write").await;
+    wait_for_text(c, at, "evil[U+202E]txt.exe").await;
+    wait_for_text(c, "#context", "inv[U+200B]oice").await;
+    let v = c
+        .execute(
+            "const t = document.querySelector('main').innerText;
+             const b = document.querySelector(arguments[0] + ' bdi');
+             return [t.includes('\\u202E') || t.includes('\\u200B'), getComputedStyle(b).unicodeBidi];",
+            vec![json!(at)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        json!([false, "isolate"]),
+        "no raw hidden character; agent text isolated"
+    );
+    assert_phone_friendly(c, "markers").await;
+    screenshot(c, "markers.png").await;
+    let v = c
+        .execute(
+            "document.querySelector('#decide').scrollIntoView();
+             return [...document.querySelectorAll('button[disabled]')].map(b => b.offsetParent === null);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        json!([true, true, true]),
+        "the Enter guards are not shown"
+    );
+    screenshot(c, "decide-forms.png").await;
     c.clone().close().await.unwrap();
     s.stop().await;
 }

@@ -1,0 +1,164 @@
+//! How a request reads to the person deciding, the same in every channel: scope and context as
+//! one entry per key (nested objects as dotted keys), a list item by item, every piece of agent
+//! text with its hidden characters as visible markers ([`with_markers`]), and each scope entry
+//! labelled with what agent-otp enforces for it ([`scope::meaning`]) or as passed on to the
+//! protected service. The channels only lay these entries out (HTML page, Telegram message).
+
+use serde_json::{Map, Value};
+
+use crate::scope;
+use crate::text::with_markers;
+
+/// One key of a scope or context, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key, nested keys joined with `.`, hidden characters as markers.
+    pub key: String,
+    /// What agent-otp enforces for this key (e.g. "at most"); `None`: passed on to the service.
+    pub enforced: Option<&'static str>,
+    /// The value as text; a list has one item per element (and may be empty).
+    pub values: Vec<String>,
+    /// Whether the value is a list (then `values` are its items, in order).
+    pub list: bool,
+}
+
+/// What agent-otp enforces for a scope entry at `path` (outermost key first). Conventions are
+/// enforced on top-level keys only ([`scope`] module docs), so a `max_…` key inside an object is
+/// shown as passed on, never as a cap that nobody applies.
+fn enforced_at(path: &[&str]) -> Option<&'static str> {
+    match path {
+        [key] => scope::meaning(key),
+        _ => None,
+    }
+}
+
+/// The scope's entries, each with what agent-otp enforces for it.
+pub fn scope(map: &Map<String, Value>) -> Vec<Entry> {
+    let mut out = Vec::new();
+    flatten(&mut Vec::new(), map, &[], enforced_at, &mut out);
+    out
+}
+
+/// The context's entries (nothing in a context is enforced), leaving out the top-level `skip` keys.
+pub fn context(map: &Map<String, Value>, skip: &[&str]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    flatten(&mut Vec::new(), map, skip, |_| None, &mut out);
+    out
+}
+
+/// The agent's stated reason, `context.reason`, when it is text (markers applied).
+pub fn reason(context: &Map<String, Value>) -> Option<String> {
+    context
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(|s| with_markers(s).into_owned())
+}
+
+/// The context keys shown on their own rather than among the entries: `reason` when it is text.
+pub fn context_skip(context: &Map<String, Value>) -> &'static [&'static str] {
+    if reason(context).is_some() {
+        &["reason"]
+    } else {
+        &[]
+    }
+}
+
+fn flatten<'m>(
+    path: &mut Vec<&'m str>,
+    map: &'m Map<String, Value>,
+    skip: &[&str],
+    enforced: fn(&[&str]) -> Option<&'static str>,
+    out: &mut Vec<Entry>,
+) {
+    for (k, v) in map {
+        if path.is_empty() && skip.contains(&k.as_str()) {
+            continue;
+        }
+        path.push(k);
+        match v {
+            Value::Object(inner) if !inner.is_empty() => flatten(path, inner, skip, enforced, out),
+            _ => out.push(Entry {
+                key: path
+                    .iter()
+                    .map(|p| with_markers(p))
+                    .collect::<Vec<_>>()
+                    .join("."),
+                enforced: enforced(path),
+                list: v.is_array(),
+                values: match v {
+                    Value::Array(items) => items.iter().map(text).collect(),
+                    other => vec![text(other)],
+                },
+            }),
+        }
+        path.pop();
+    }
+}
+
+/// A JSON value as text a person reads: strings bare, everything else as JSON, with hidden
+/// characters as markers (JSON escapes controls but not bidi or zero-width characters).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => with_markers(s).into_owned(),
+        other => with_markers(&other.to_string()).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn entries_are_flat_marked_and_labelled() {
+        let s = obj(json!({
+            "max_amount": 40,
+            "allowed_recipients": ["a@example.com", "evil\u{202E}exe.txt"],
+            "blocked_paths": [],
+            "limits": {"max_per_day": 3, "note": "x\ny"},
+            "notify": false,
+            "empty": {},
+            "items": [{"a": 1}, [2, "\u{200B}"]],
+        }));
+        let got = scope(&s);
+        let find = |k: &str| got.iter().find(|e| e.key == k).unwrap().clone();
+        assert_eq!(find("max_amount").enforced, Some("at most"));
+        assert_eq!(find("max_amount").values, ["40"]);
+        assert!(!find("max_amount").list);
+        let r = find("allowed_recipients");
+        assert_eq!(r.enforced, Some("only these"));
+        assert!(r.list);
+        assert_eq!(r.values, ["a@example.com", "evil[U+202E]exe.txt"]);
+        assert!(find("blocked_paths").list && find("blocked_paths").values.is_empty());
+        // Nested convention keys are not enforced, so they are not shown as enforced.
+        assert_eq!(find("limits.max_per_day").enforced, None);
+        assert_eq!(find("limits.note").values, ["x[U+000A]y"]);
+        assert_eq!(find("notify").values, ["false"]);
+        assert_eq!(find("empty").values, ["{}"]);
+        assert_eq!(find("items").values, ["{\"a\":1}", "[2,\"[U+200B]\"]"]);
+        assert_eq!(got.len(), 8);
+    }
+
+    #[test]
+    fn context_keeps_a_reason_that_is_not_text() {
+        let c = obj(json!({"reason": "pay\u{202E}now", "ticket": 7}));
+        assert_eq!(reason(&c).as_deref(), Some("pay[U+202E]now"));
+        let shown = context(&c, context_skip(&c));
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].key, "ticket");
+        assert_eq!(shown[0].enforced, None);
+        let c = obj(json!({"reason": {"why": "x"}, "k\u{200B}": "v"}));
+        assert_eq!(reason(&c), None);
+        let shown = context(&c, context_skip(&c));
+        // In the order the agent sent them.
+        assert_eq!(shown[0].key, "reason.why");
+        assert_eq!(shown[1].key, "k[U+200B]");
+    }
+}
