@@ -51,9 +51,20 @@ class Server:
         )
         assert r.status_code == 200, r.text
 
-    def approve_later(self, permission_id: str, delay: float = 0.3) -> None:
-        """Approves from another thread, once the client is already waiting."""
-        threading.Timer(delay, self.decide, (permission_id, "approve")).start()
+    def approve_later(self, permission_id: str, delay: float = 0.3, verdict: str = "approve") -> None:
+        """Approves (or another verdict: ``deny``, ``revoke``) from another thread, once the
+        client is already waiting."""
+        threading.Timer(delay, self.decide, (permission_id, verdict)).start()
+
+    def pending(self) -> list:
+        """The pending requests, as a human sees them (admin API)."""
+        r = httpx.get(
+            f"{self.url}/api/v1/admin/permissions",
+            params={"status": "pending", "limit": 100},
+            headers={"Authorization": f"Bearer {self.admin}"},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import socket
+import threading
 import time
 
 import httpx
@@ -17,7 +18,9 @@ from agent_otp import (
     PendingApproval,
     PermissionDeniedError,
     PermissionExpiredError,
+    PermissionRevokedError,
     RateLimitError,
+    TokenUsedError,
     ScopeViolationError,
     TimeoutError,
     ValidationError,
@@ -79,6 +82,36 @@ def test_denied_by_policy_and_by_a_human(otp, server):
     with pytest.raises(PermissionDeniedError) as e:
         otp.request_permission("db.drop", wait_for_approval=True, timeout=30, on_pending_approval=deny)
     assert e.value.reason == "not today"
+
+
+def test_revoked_while_waiting_or_before_the_token_was_read(otp, server):
+    started = time.monotonic()
+    with pytest.raises(PermissionRevokedError) as e:
+        otp.request_permission(
+            "db.truncate", wait_for_approval=True, timeout=30,
+            on_pending_approval=lambda info: server.approve_later(info.permission_id, verdict="revoke"),
+        )
+    assert isinstance(e.value, PermissionDeniedError), "handled wherever a denial is"
+    assert e.value.code == "PERMISSION_REVOKED" and e.value.permission_id
+    assert e.value.revoked_by.startswith("human:")
+    assert time.monotonic() - started < 5, "woke on the revocation, did not wait out the timeout"
+
+    # Approved, then revoked before the agent read its token.
+    p = otp.request_permission("db.reindex")
+    assert p.status == "pending"
+    server.decide(p.id, "approve")
+    server.decide(p.id, "revoke")
+    with pytest.raises(PermissionRevokedError):
+        otp.wait_for_permission(p.id, timeout=5)
+
+
+def test_waiting_after_the_token_went_elsewhere_and_was_used(otp, server):
+    p = otp.request_permission("db.export")
+    server.decide(p.id, "approve")
+    first = otp.get_permission_status(p.id)  # this read gets the token, once
+    assert otp.use_token(p.id, first.token)["success"] is True
+    with pytest.raises(TokenUsedError):
+        otp.wait_for_permission(p.id, timeout=5)
 
 
 def test_expiry_while_waiting(otp):

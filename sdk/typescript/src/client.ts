@@ -1,8 +1,9 @@
 /**
  * AgentOTPClient: the v0.1 surface over a self-hosted agent-otp server, with v0.1's defects
  * fixed — it long-polls instead of polling every 2 s, maps errors by the server's code, never
- * retries a write whose answer was lost, honours `Retry-After`, and `executeWithPermission`
- * uses the token (atomically, on the server) *before* running the operation.
+ * retries a write whose answer was lost, honours `Retry-After`, reports a revocation while
+ * waiting as {@link PermissionRevokedError}, and `executeWithPermission` uses the token
+ * (atomically, on the server) *before* running the operation and throws when the use is refused.
  */
 
 import {
@@ -12,13 +13,17 @@ import {
   NetworkError,
   PermissionDeniedError,
   PermissionExpiredError,
+  PermissionRevokedError,
   RateLimitError,
   TimeoutError,
+  TokenUsedError,
   errorFromResponse,
   tokenError,
 } from './errors.js';
 import type {
   AgentOTPClientConfig,
+  ApprovedPermission,
+  RequestedPermission,
   ExecuteWithPermissionOptions,
   PermissionResult,
   RequestPermissionOptions,
@@ -62,13 +67,14 @@ export class AgentOTPClient {
   private readonly maxRetryAfter: number;
   private readonly fetchFn: typeof fetch;
 
-  constructor(config: AgentOTPClientConfig) {
-    if (!config?.apiKey) {
-      throw new AuthenticationError('API key is required');
-    }
-    this.apiKey = config.apiKey;
+  constructor(config: AgentOTPClientConfig = {}) {
     // Read without Node's types, so the package also works in Deno, Bun and browsers.
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    const apiKey = config?.apiKey ?? env?.AGENT_OTP_KEY;
+    if (!apiKey) {
+      throw new AuthenticationError('API key is required: pass apiKey or set AGENT_OTP_KEY');
+    }
+    this.apiKey = apiKey;
     const envUrl = env?.AGENT_OTP_URL;
     this.baseUrl = (config.baseUrl ?? envUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     this.timeout = config.timeout ?? 30_000;
@@ -81,10 +87,11 @@ export class AgentOTPClient {
   /**
    * Asks for a permission. Approved → returns it with its token. Denied → throws
    * {@link PermissionDeniedError}. Pending → returns it as is, or with `waitForApproval` calls
-   * `onPendingApproval` and waits (long-poll) until a human decides ({@link PermissionDeniedError}),
-   * it expires ({@link PermissionExpiredError}) or `timeout` ms pass ({@link TimeoutError}).
+   * `onPendingApproval` and waits (long-poll) until a human decides: approved (returned, with its
+   * token), denied ({@link PermissionDeniedError}), revoked ({@link PermissionRevokedError}),
+   * expired ({@link PermissionExpiredError}), or `timeout` ms pass ({@link TimeoutError}).
    */
-  async requestPermission(options: RequestPermissionOptions): Promise<PermissionResult> {
+  async requestPermission(options: RequestPermissionOptions): Promise<RequestedPermission> {
     const { action, resource, scope, context, ttl, uses } = options;
     const result = await this.call<PermissionResult>('POST', ['permissions', 'request'], {
       body: { action, resource, scope, context, ttl, uses },
@@ -92,8 +99,17 @@ export class AgentOTPClient {
     if (result.status === 'denied') {
       throw denied(result);
     }
-    if (result.status !== 'pending' || !options.waitForApproval) {
-      return result;
+    if (result.status === 'approved') {
+      if (!result.token) {
+        throw new InvalidTokenError('Approved, but the answer carries no token', 'TOKEN_MISSING');
+      }
+      return result as ApprovedPermission;
+    }
+    if (result.status !== 'pending') {
+      throw new AgentOTPError(`Unexpected status ${JSON.stringify(result.status)}`, 'UNEXPECTED_STATUS');
+    }
+    if (!options.waitForApproval) {
+      return result as RequestedPermission;
     }
     if (options.onPendingApproval && result.approvalUrl && result.webhookUrl) {
       options.onPendingApproval({
@@ -108,13 +124,15 @@ export class AgentOTPClient {
 
   /**
    * Waits (long-poll) for a pending request's decision and returns it once approved, with the
-   * token. Throws {@link PermissionDeniedError}, {@link PermissionExpiredError} or
-   * {@link TimeoutError} (after `timeout` ms, default 60 s).
+   * token. Throws {@link PermissionDeniedError} (denied), {@link PermissionRevokedError} (revoked
+   * before its token reached this read), {@link PermissionExpiredError}, {@link TokenUsedError}
+   * (the token went to an earlier read and was used) or {@link TimeoutError} (after `timeout` ms,
+   * default 60 s; the request stays pending).
    */
   async waitForPermission(
     permissionId: string,
     options: { timeout?: number } = {},
-  ): Promise<PermissionResult> {
+  ): Promise<ApprovedPermission> {
     const deadline = Date.now() + (options.timeout ?? 60_000);
     for (;;) {
       const left = deadline - Date.now();
@@ -128,7 +146,7 @@ export class AgentOTPClient {
               'TOKEN_ALREADY_ISSUED',
             );
           }
-          return status;
+          return status as ApprovedPermission;
         case 'denied':
           throw denied(status);
         case 'pending':
@@ -138,10 +156,19 @@ export class AgentOTPClient {
           break;
         case 'expired':
           throw new PermissionExpiredError('Permission request expired', permissionId);
+        case 'revoked':
+          throw new PermissionRevokedError(
+            `Permission request was revoked${status.decidedBy ? ` by ${status.decidedBy}` : ''}`,
+            permissionId,
+            status.decidedBy ?? undefined,
+          );
+        case 'used':
+          // Approved, its token delivered to another read, and used there.
+          throw new TokenUsedError('The permission was approved and its token already used');
         default:
-          throw new InvalidTokenError(
-            `The permission request is ${status.status}`,
-            status.status === 'revoked' ? 'TOKEN_REVOKED' : 'TOKEN_USED',
+          throw new AgentOTPError(
+            `Unexpected status ${JSON.stringify(status.status)} while waiting`,
+            'UNEXPECTED_STATUS',
           );
       }
     }
@@ -185,29 +212,40 @@ export class AgentOTPClient {
 
   /**
    * Requests permission (waiting for a human by default), uses the token, and only then runs
-   * `operation(token, scope)`. If the use is refused, throws the token's error
-   * ({@link InvalidTokenError} or a subclass) and the operation does not run.
+   * `operation(token, scope)`; returns what the operation returns.
+   *
+   * Order: the token is used *before* the operation runs. The use is the server's atomic gate
+   * (a 1-use token gives exactly one success however many callers race), and it is where a
+   * revoked, expired or out-of-scope token is refused; asking after the operation could only
+   * report a refusal once the email is already sent. The price: if the operation itself fails
+   * after the use, the token is spent and a retry needs a new request (fail closed).
+   *
+   * Anything but a successful use throws and the operation does not run: a refused use throws
+   * the token's error ({@link InvalidTokenError} or a subclass such as
+   * {@link ScopeViolationError}, {@link TokenRevokedError}); a denial, revocation, expiry or
+   * timeout while waiting throws as {@link requestPermission} does; a lost answer throws
+   * {@link NetworkError} (the use is never repeated). Without `actionDetails` the use is
+   * recorded unchecked by agent-otp (strict checks belong to the protected service).
    */
   async executeWithPermission<T>(
     options: ExecuteWithPermissionOptions,
     operation: (token: string, scope: Record<string, unknown>) => Promise<T>,
   ): Promise<T> {
+    const { actionDetails, ...request } = options;
     const permission = await this.requestPermission({
-      ...options,
+      ...request,
       waitForApproval: options.waitForApproval ?? true,
     });
-    if (permission.status !== 'approved' || !permission.token) {
+    if (permission.status !== 'approved') {
       throw new PermissionDeniedError(
-        `Permission not approved (status ${permission.status})`,
-        permission.reason ?? undefined,
+        `Permission not approved yet (status ${permission.status}; waitForApproval is false)`,
+        undefined,
         permission.id,
       );
     }
-    const used = await this.useToken(permission.id, permission.token, {
-      actionDetails: options.actionDetails,
-    });
-    if (!used.success) {
-      throw tokenError(used.code, used.reason);
+    const used = await this.useToken(permission.id, permission.token, { actionDetails });
+    if (used?.success !== true) {
+      throw tokenError(used?.code, used?.reason);
     }
     return operation(permission.token, permission.scope ?? {});
   }

@@ -103,8 +103,26 @@ export class PermissionDeniedError extends AgentOTPError {
     message = 'Permission denied',
     public readonly reason?: string,
     public readonly permissionId?: string,
+    code = 'PERMISSION_DENIED',
   ) {
-    super(message, 'PERMISSION_DENIED', { reason, permissionId });
+    super(message, code, { reason, permissionId });
+  }
+}
+
+/**
+ * The request was revoked (by a human, or by the agent itself) while the SDK waited for the
+ * decision, or after approval before its token was delivered. A subclass of
+ * {@link PermissionDeniedError}, so code that handles "not allowed" also handles it; test for this
+ * class first to tell the two apart.
+ */
+export class PermissionRevokedError extends PermissionDeniedError {
+  constructor(
+    message = 'Permission request was revoked',
+    permissionId?: string,
+    /** Who revoked it (`human:<name>` or the agent's id), as the server reports it. */
+    public readonly revokedBy?: string,
+  ) {
+    super(message, undefined, permissionId, 'PERMISSION_REVOKED');
   }
 }
 

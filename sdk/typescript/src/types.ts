@@ -5,8 +5,8 @@ export type PermissionStatus = 'pending' | 'approved' | 'denied' | 'expired' | '
 
 /** Settings of an {@link AgentOTPClient}. */
 export interface AgentOTPClientConfig {
-  /** Agent key, `ak_…` (from `agent-otp agent create NAME`). */
-  apiKey: string;
+  /** Agent key, `ak_…` (from `agent-otp agent create NAME`). @default process.env.AGENT_OTP_KEY */
+  apiKey?: string;
   /** Base URL of your server. @default process.env.AGENT_OTP_URL ?? 'http://127.0.0.1:8787' */
   baseUrl?: string;
   /** Time allowed for one HTTP exchange, in ms, on top of any long-poll wait. @default 30000 */
@@ -82,6 +82,15 @@ export interface PermissionResult {
   [key: string]: unknown;
 }
 
+/** A permission that was approved and carries its token (as `requestPermission` returns it). */
+export type ApprovedPermission = PermissionResult & { status: 'approved'; token: string };
+
+/**
+ * What `requestPermission` returns: approved with its token, or (without `waitForApproval`)
+ * still pending. A denial, revocation, expiry or timeout is thrown instead.
+ */
+export type RequestedPermission = ApprovedPermission | (PermissionResult & { status: 'pending' });
+
 /** The answer of `verify`. */
 export interface TokenVerificationResult {
   valid: boolean;
@@ -95,6 +104,11 @@ export interface TokenVerificationResult {
 export interface TokenUsageResult {
   success: boolean;
   usesRemaining: number;
+  /**
+   * On success: whether `actionDetails` were checked against the scope (`true`) or the use was
+   * recorded without details, unchecked (`false`).
+   */
+  checked?: boolean;
   reason?: string;
   /** Why it was refused: `TOKEN_USED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`, `INVALID_TOKEN`, `NOT_APPROVED`, `SCOPE_VIOLATION`. */
   code?: string;

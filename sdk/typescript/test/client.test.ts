@@ -12,6 +12,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PermissionExpiredError,
+  PermissionRevokedError,
   RateLimitError,
   ScopeViolationError,
   TimeoutError,
@@ -98,6 +99,50 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
       }),
       (e: unknown) => e instanceof PermissionDeniedError && e.reason === 'not today',
     );
+  });
+
+  test('revoked while waiting, or before the token was read → PermissionRevokedError, not a timeout', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      otp.requestPermission({
+        action: 'db.truncate',
+        waitForApproval: true,
+        timeout: 30_000,
+        onPendingApproval: (info) => void setTimeout(() => void server.revoke(info.permissionId), 300),
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof PermissionRevokedError, `got ${String(e)}`);
+        assert.ok(e instanceof PermissionDeniedError, 'handled wherever a denial is');
+        assert.equal(e.code, 'PERMISSION_REVOKED');
+        assert.ok(e.permissionId);
+        assert.match(e.revokedBy ?? '', /^human:/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 5_000, 'woke on the revocation, did not wait out the timeout');
+
+    // Approved, then revoked before the agent read its token: the wait reports the revocation.
+    const p = await otp.requestPermission({ action: 'db.reindex' });
+    assert.equal(p.status, 'pending');
+    await server.approve(p.id);
+    await server.revoke(p.id);
+    await assert.rejects(otp.waitForPermission(p.id, { timeout: 5_000 }), PermissionRevokedError);
+
+    // Revoked by the agent itself (another of its processes) while this one waits.
+    const q = await otp.requestPermission({ action: 'db.analyze' });
+    setTimeout(() => void otp.revokeToken(q.id), 300);
+    await assert.rejects(
+      otp.waitForPermission(q.id, { timeout: 30_000 }),
+      (e: unknown) => e instanceof PermissionRevokedError && !(e instanceof TimeoutError),
+    );
+  });
+
+  test('waiting after the token went to another read and was used → TokenUsedError', async () => {
+    const p = await otp.requestPermission({ action: 'db.export' });
+    await server.approve(p.id);
+    const first = await otp.getPermissionStatus(p.id); // this read gets the token, once
+    assert.equal((await otp.useToken(p.id, first.token!)).success, true);
+    await assert.rejects(otp.waitForPermission(p.id, { timeout: 5_000 }), TokenUsedError);
   });
 
   test('expiry while waiting → PermissionExpiredError', { timeout: 60_000 }, async () => {

@@ -21,6 +21,10 @@ export interface TestServer {
   agent(name: string): string;
   approve(id: string): Promise<void>;
   deny(id: string, reason?: string): Promise<void>;
+  /** Revokes a request as a human (admin API). */
+  revoke(id: string): Promise<void>;
+  /** The pending requests, as a human sees them (admin API). */
+  pending(): Promise<Array<Record<string, unknown> & { id: string }>>;
   stop(): Promise<void>;
 }
 
@@ -61,7 +65,7 @@ export async function startServer(): Promise<TestServer> {
   });
   child.stderr!.resume();
 
-  const decide = async (id: string, verdict: 'approve' | 'deny', body: object): Promise<void> => {
+  const decide = async (id: string, verdict: 'approve' | 'deny' | 'revoke', body: object): Promise<void> => {
     const res = await fetch(`${url}/api/v1/admin/permissions/${id}/${verdict}`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
@@ -77,6 +81,14 @@ export async function startServer(): Promise<TestServer> {
     agent: (name) => operator('agent', 'create', name),
     approve: (id) => decide(id, 'approve', {}),
     deny: (id, reason) => decide(id, 'deny', reason ? { reason } : {}),
+    revoke: (id) => decide(id, 'revoke', {}),
+    pending: async () => {
+      const res = await fetch(`${url}/api/v1/admin/permissions?status=pending&limit=100`, {
+        headers: { Authorization: `Bearer ${admin}` },
+      });
+      if (res.status !== 200) throw new Error(`list failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: Array<Record<string, unknown> & { id: string }> }).data;
+    },
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

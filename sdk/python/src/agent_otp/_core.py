@@ -13,11 +13,14 @@ from urllib.parse import quote
 import httpx
 
 from .errors import (
+    AgentOTPError,
     AuthenticationError,
     InvalidTokenError,
     PermissionDeniedError,
     PermissionExpiredError,
+    PermissionRevokedError,
     TimeoutError,
+    TokenUsedError,
     ValidationError,
     error_from_response,
 )
@@ -173,12 +176,19 @@ def settle(p: Permission, timed_out: bool) -> Optional[Permission]:
         raise denied(p)
     if p.status == "expired":
         raise PermissionExpiredError("permission request expired", p.id)
+    if p.status == "revoked":
+        by = p.raw.get("decidedBy")
+        raise PermissionRevokedError(
+            "permission request was revoked" + (f" by {by}" if by else ""), p.id, by
+        )
     if p.status == "pending":
         if timed_out:
             raise TimeoutError("waiting for approval timed out", p.id)
         return None
-    code = "TOKEN_REVOKED" if p.status == "revoked" else "TOKEN_USED"
-    raise InvalidTokenError(f"the permission request is {p.status}", code=code)
+    if p.status == "used":
+        # Approved, its token delivered to another read, and used there.
+        raise TokenUsedError("the permission was approved and its token already used")
+    raise AgentOTPError(f"unexpected status {p.status!r} while waiting", code="UNEXPECTED_STATUS")
 
 
 def wait_secs(deadline: float, now: float) -> int:

@@ -116,8 +116,9 @@ class AgentOTPClient(_Base):
     ) -> Permission:
         """Asks for a permission. Approved: returned with its token. Denied: raises
         :class:`PermissionDeniedError`. Pending: returned as is, or with ``wait_for_approval``
-        waits until a human decides, it expires (:class:`PermissionExpiredError`) or ``timeout``
-        seconds pass (:class:`TimeoutError`)."""
+        waits until a human decides: approved (returned, with its token), denied
+        (:class:`PermissionDeniedError`), revoked (:class:`PermissionRevokedError`), expired
+        (:class:`PermissionExpiredError`), or ``timeout`` seconds pass (:class:`TimeoutError`)."""
         body = _core.request_body(action, resource, scope, context, ttl, uses)
         p = Permission.from_wire(self._call("POST", "permissions", "request", body=body))
         if p.status == "denied":
@@ -130,7 +131,10 @@ class AgentOTPClient(_Base):
         return self.wait_for_permission(p.id, timeout=timeout)
 
     def wait_for_permission(self, permission_id: str, timeout: float = 60.0) -> Permission:
-        """Long-polls until the request is decided; returns it approved, with its token."""
+        """Long-polls until the request is decided; returns it approved, with its token. Raises
+        :class:`PermissionDeniedError`, :class:`PermissionRevokedError` (revoked before its token
+        reached this read), :class:`PermissionExpiredError`, :class:`TokenUsedError` (the token
+        went to an earlier read and was used) or :class:`TimeoutError` (still pending)."""
         deadline = time.monotonic() + timeout
         while True:
             p = self.get_permission_status(permission_id, wait=_core.wait_secs(deadline, time.monotonic()))
@@ -166,6 +170,7 @@ class AgentOTPClient(_Base):
         scope: Optional[JSON] = None,
         context: Optional[JSON] = None,
         ttl: Optional[int] = None,
+        uses: Optional[int] = None,
         *,
         action_details: Optional[JSON] = None,
         wait_for_approval: bool = True,
@@ -173,15 +178,27 @@ class AgentOTPClient(_Base):
         on_pending_approval: Optional[Callable[[PendingApproval], None]] = None,
     ) -> Iterator[Permission]:
         """``with otp.permission("email.send", ...) as p:`` — asks (waiting for a human), uses the
-        token once, and only then runs the block. A refusal raises before the block runs."""
+        token once, and only then runs the block.
+
+        Order: the token is used *before* the block runs. The use is the server's atomic gate (a
+        1-use token gives exactly one success however many callers race) and where a revoked,
+        expired or out-of-scope token is refused; a use after the block could only report a
+        refusal once the email is already sent. The price: if the block fails after the use, the
+        token is spent and a retry needs a new request (fail closed).
+
+        Anything but a successful use raises before the block runs: a refused use raises the
+        token's error (:class:`InvalidTokenError` or a subclass such as
+        :class:`ScopeViolationError`); a denial, revocation, expiry or timeout raises as
+        :meth:`request_permission` does; a lost answer raises :class:`NetworkError` (the use is
+        never repeated). Without ``action_details`` the use is recorded unchecked by agent-otp
+        (strict checks belong to the protected service)."""
         p = self.request_permission(
-            action, resource, scope, context, ttl,
+            action, resource, scope, context, ttl, uses,
             wait_for_approval=wait_for_approval, timeout=timeout, on_pending_approval=on_pending_approval,
         )
         _ensure_approved(p)
         used = self.use_token(p.id, p.token or "", action_details)
-        if not used.get("success"):
-            raise token_error(used.get("code"), used.get("reason"))
+        _ensure_used(used)
         yield p
 
     def execute_with_permission(self, operation: Callable[[str, Dict[str, Any]], T], action: str, **kw: Any) -> T:
@@ -287,6 +304,7 @@ class AsyncAgentOTPClient(_Base):
         scope: Optional[JSON] = None,
         context: Optional[JSON] = None,
         ttl: Optional[int] = None,
+        uses: Optional[int] = None,
         *,
         action_details: Optional[JSON] = None,
         wait_for_approval: bool = True,
@@ -295,13 +313,12 @@ class AsyncAgentOTPClient(_Base):
     ) -> AsyncIterator[Permission]:
         """``async with otp.permission(...) as p:`` — see :meth:`AgentOTPClient.permission`."""
         p = await self.request_permission(
-            action, resource, scope, context, ttl,
+            action, resource, scope, context, ttl, uses,
             wait_for_approval=wait_for_approval, timeout=timeout, on_pending_approval=on_pending_approval,
         )
         _ensure_approved(p)
         used = await self.use_token(p.id, p.token or "", action_details)
-        if not used.get("success"):
-            raise token_error(used.get("code"), used.get("reason"))
+        _ensure_used(used)
         yield p
 
     async def execute_with_permission(
@@ -309,6 +326,13 @@ class AsyncAgentOTPClient(_Base):
     ) -> T:
         async with self.permission(action, **kw) as p:
             return await operation(p.token or "", p.scope)
+
+
+def _ensure_used(used: Any) -> None:
+    """Anything but an explicit ``success: true`` is a refusal: never run the operation on doubt."""
+    if not isinstance(used, Mapping) or used.get("success") is not True:
+        used = used if isinstance(used, Mapping) else {}
+        raise token_error(used.get("code"), used.get("reason"))
 
 
 def _ensure_approved(p: Permission) -> None:
