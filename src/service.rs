@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::known_agents::KnownAgents;
 use crate::live_policy::LivePolicy;
 use crate::notify::Hub;
-use crate::policy::{Effect, EvalInput};
+use crate::policy::{Bind, Effect, EvalInput};
 use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::store::agents::{self, AgentRow};
@@ -100,6 +100,12 @@ pub struct PermissionView {
     pub ttl: i64,
     pub uses_remaining: i64,
     pub token_issued: bool,
+    /// The exact details the request said it will perform (the token is bound to them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schema::nullable_json_object)]
+    pub action_details: Option<Map<String, Value>>,
+    /// A use must carry `actionDetails` (the rule's `requireActionDetails`, or exact binding).
+    pub require_action_details: bool,
     /// Present exactly once: in the owning agent's first read after a human approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -128,6 +134,8 @@ impl PermissionView {
             created_at: row.created_at,
             ttl: row.ttl_secs,
             uses_remaining: row.uses_remaining,
+            action_details: row.action_details,
+            require_action_details: row.require_details,
         }
     }
 }
@@ -161,6 +169,9 @@ pub enum UseOutcome {
         #[schema(schema_with = schema::always_true)]
         success: bool,
         uses_remaining: i64,
+        /// `false` when the use carried no `actionDetails`: consumed, but the scope was not
+        /// checked here (the protected service must apply it).
+        checked: bool,
     },
     #[serde(rename_all = "camelCase")]
     Refused {
@@ -209,6 +220,17 @@ impl Service {
             Some(template) => scope::narrow(&req.scope, template),
             None => req.scope.clone(),
         };
+        let bind_exact = decision.rule.is_some_and(|r| r.bind == Some(Bind::Exact));
+        if bind_exact && req.action_details.is_none() {
+            return Err(Error::invalid_fields(vec![(
+                "actionDetails".to_owned(),
+                "this action needs the exact actionDetails the agent will perform (policy \
+                 rule with `bind: exact`)"
+                    .to_owned(),
+            )]));
+        }
+        let require_details = bind_exact || decision.rule.is_some_and(|r| r.require_action_details);
+        let details_digest = req.action_details.as_ref().map(details_digest);
         let rule = decision.rule.map(|r| r.name.clone());
         let now = self.clock.now();
         let id = RequestId::new_random();
@@ -235,6 +257,9 @@ impl Service {
             token_issued_at: None,
             expires_at: now.plus_secs(req.ttl_secs),
             created_at: now,
+            require_details: require_details || details_digest.is_some(),
+            action_details: req.action_details,
+            details_digest,
         };
         let mut token = None;
         match decision.effect {
@@ -295,6 +320,14 @@ impl Service {
                     "rule": row.rule,
                     "policyVersion": row.policy_version,
                 });
+                let mut details = details;
+                if let Some(d) = &row.action_details {
+                    details["actionDetails"] = Value::Object(d.clone());
+                    details["detailsDigest"] = json!(row.details_digest);
+                }
+                if row.require_details {
+                    details["requireActionDetails"] = json!(true);
+                }
                 let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(tx, now, &event(actor, "permission.requested", details, row))?;
                 if row.token_hash.is_some() {
@@ -433,10 +466,8 @@ impl Service {
             .store
             .write(move |tx| {
                 let row = owned_row(tx, &caller, &id)?;
-                let checked = check_token(&row, token.expose(), now).and_then(|()| {
-                    scope::enforce(&row.scope, details.as_ref())
-                        .map_err(|v| Refusal { code: "SCOPE_VIOLATION", reason: v.to_string() })
-                });
+                let checked = check_token(&row, token.expose(), now)
+                    .and_then(|()| check_details(&row, details.as_ref()));
                 let actor = Actor::Agent(caller.id.0.clone());
                 if let Err(refusal) = checked {
                     let mut changed = None;
@@ -458,10 +489,15 @@ impl Service {
                     return Err(Error::Internal("use raced inside an immediate transaction".into()));
                 }
                 let left = row.uses_remaining - 1;
-                let d = json!({ "actionDetails": details, "usesRemaining": left });
+                let checked = details.is_some();
+                let mut d = json!({ "actionDetails": details, "usesRemaining": left, "checked": checked });
+                if !checked {
+                    d["note"] = json!(UNCHECKED_USE);
+                }
                 audit::append(tx, now, &event(actor, "token.used", d, &row))?;
                 let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
-                Ok::<_, Error>((UseOutcome::Used { success: true, uses_remaining: left }, changed))
+                let used = UseOutcome::Used { success: true, uses_remaining: left, checked };
+                Ok::<_, Error>((used, changed))
             })
             .await?;
         if let Some((id, status)) = changed {
@@ -852,6 +888,42 @@ fn check_token(row: &PermissionRow, token: &str, now: Timestamp) -> Result<(), R
             refuse("NOT_APPROVED", "the permission is not approved")
         }
     }
+}
+
+/// What the audit and the answer say of a use that carried no `actionDetails`.
+const UNCHECKED_USE: &str = "details not given, scope not checked here";
+
+/// SHA-256 (hex) of the canonical JSON of `details`: what an exactly bound token is bound to.
+fn details_digest(details: &Map<String, Value>) -> String {
+    let canonical = crate::audit::canonical_json(&Value::Object(details.clone()));
+    secret::sha256_hex(canonical.as_bytes())
+}
+
+/// A use's `actionDetails` against the grant: required by the rule, equal to the exact details
+/// the request was bound to, and within the scope. A use without details (when the rule allows
+/// it) is not checked here.
+fn check_details(row: &PermissionRow, details: Option<&Map<String, Value>>) -> Result<(), Refusal> {
+    let Some(details) = details else {
+        if row.require_details {
+            return Err(Refusal {
+                code: "DETAILS_REQUIRED",
+                reason: "this permission must be used with the actionDetails it performs".into(),
+            });
+        }
+        return Ok(());
+    };
+    if let Some(bound) = &row.details_digest
+        && !secret::hashes_equal(bound, &details_digest(details))
+    {
+        return Err(Refusal {
+            code: "DETAILS_MISMATCH",
+            reason: "actionDetails differ from the exact details that were approved".into(),
+        });
+    }
+    scope::enforce(&row.scope, Some(details)).map_err(|v| Refusal {
+        code: "SCOPE_VIOLATION",
+        reason: v.to_string(),
+    })
 }
 
 fn event(actor: Actor, kind: &'static str, details: Value, row: &PermissionRow) -> NewEvent {

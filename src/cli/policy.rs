@@ -26,9 +26,10 @@ fn check(file: &Path) -> Result<ExitCode, String> {
     };
     warn_shadowed(file, &policy);
     println!(
-        "{}: ok, {} rules, version {}",
+        "{}: ok, {} rule{}, version {}",
         file.display(),
         policy.rules().len(),
+        if policy.rules().len() == 1 { "" } else { "s" },
         policy.version()
     );
     Ok(ExitCode::SUCCESS)

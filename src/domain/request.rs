@@ -60,6 +60,11 @@ pub struct RequestInput {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 100)]
     pub uses: Option<i64>,
+    /// The exact details the agent will perform, if it knows them: the human sees them in full,
+    /// and the token is bound to them (every use must present the same details).
+    #[serde(default)]
+    #[schema(schema_with = schema::nullable_json_object)]
+    pub action_details: Option<Map<String, Value>>,
 }
 
 /// An optional whole number, also when written `300.0` (JSON Schema's `integer` allows that,
@@ -90,6 +95,7 @@ pub struct ValidRequest {
     pub context: Map<String, Value>,
     pub ttl_secs: i64,
     pub uses: i64,
+    pub action_details: Option<Map<String, Value>>,
 }
 
 impl RequestInput {
@@ -114,6 +120,9 @@ impl RequestInput {
         let context = self.context.unwrap_or_default();
         check_object(&mut problems, "scope", &scope);
         check_object(&mut problems, "context", &context);
+        if let Some(details) = &self.action_details {
+            check_object(&mut problems, "actionDetails", details);
+        }
         if let Err(bad) = scope::validate(&scope) {
             problems.extend(bad.into_iter().map(|(k, p)| (format!("scope.{k}"), p)));
         }
@@ -131,6 +140,7 @@ impl RequestInput {
             context,
             ttl_secs,
             uses,
+            action_details: self.action_details,
         })
     }
 }

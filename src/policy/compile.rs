@@ -189,6 +189,8 @@ fn compile_rule(raw: RawRule, problems: &mut Vec<Problem>) -> Option<Rule> {
         effect: raw.action,
         priority: raw.priority.unwrap_or(0),
         scope_template: raw.scope_template.map(|t| t.value),
+        require_action_details: raw.require_action_details,
+        bind: raw.bind,
         conditions,
     })
 }

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 pub use cases::{Case, parse_cases};
 pub use explain::{Explanation, RuleMiss, Seen};
+pub use model::Bind;
 
 /// Largest policy file accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
@@ -63,6 +64,10 @@ pub struct Rule {
     pub priority: i64,
     /// Constraints merged into the granted scope (see `scope::narrow`).
     pub scope_template: Option<Map<String, Value>>,
+    /// A use of the grant must carry `actionDetails` (checked against the scope).
+    pub require_action_details: bool,
+    /// `bind: exact`: the request must carry its exact `actionDetails`, and each use the same.
+    pub bind: Option<Bind>,
     conditions: Vec<compile::Condition>,
 }
 
@@ -178,10 +183,10 @@ pub fn parse(yaml: &str) -> Result<Policy, PolicyError> {
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
     if blank {
-        return Err(PolicyError::one(
-            "policy file is empty (expected a mapping with one key, `policies`, holding a list of rules)"
-                .to_owned(),
-        ));
+        return Err(PolicyError::one(format!(
+            "policy file is empty (expected {})",
+            model::TOP_LEVEL
+        )));
     }
     let options = yaml_options();
     let raw: model::RawFile =
@@ -229,13 +234,47 @@ fn yaml_problem(err: serde_saphyr::Error, yaml: &str) -> PolicyError {
             message = stripped.to_owned();
         }
     }
+    if let Some(rest) = message.strip_prefix("unknown top-level key `")
+        && let Some((key, _)) = rest.split_once('`')
+        && at.is_none()
+    {
+        // Raised by our own top-level visitor, which serde-saphyr does not locate.
+        at = key_location(yaml, 1, 1, key);
+    }
     if message == "invalid i64" {
         message = "expected a whole number".to_owned();
     } else if let Some(rest) = message.strip_prefix("invalid type: unit value") {
         message = format!("empty value{rest}");
-    } else if message.starts_with("multiple YAML documents") {
-        message = "more than one YAML document (one `policies` list per file; remove the `---`)"
+    } else if let Some(rest) = message.strip_prefix("invalid type: ") {
+        message = format!("found {}", plain_type(rest));
+    } else if let Some(tab) = tab_near(yaml, at, &message) {
+        message = "a tab character: YAML indents with spaces only".to_owned();
+        at = Some(tab);
+    } else if message.contains("did not find expected key")
+        || message.contains("mapping values are not allowed")
+    {
+        message = "this line is indented differently from the keys above it (the keys of one \
+                   mapping, e.g. of one rule, must start in the same column)"
             .to_owned();
+    } else if message.starts_with("unexpected event: expected mapping start") {
+        message = "expected a rule here: a mapping such as `- name: …` with `conditions:` and \
+                   `action:` beneath it"
+            .to_owned();
+    } else if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        message = format!(
+            "the rule has no `{field}` (every rule needs `name`, `conditions` and `action`{}; \
+             is it indented differently from the rule's other keys?)",
+            if field == "conditions" {
+                ", `conditions: {}` matches every request"
+            } else {
+                ""
+            }
+        );
+    } else if message.starts_with("multiple YAML documents") {
+        message =
+            "more than one YAML document (one list of rules per file; remove the `---`)".to_owned();
     } else if message.starts_with("YAML budget breached") {
         message.push_str(" (the file is too large, too deeply nested or uses too many aliases)");
     } else if let Some(rest) = message.strip_prefix("unknown field `")
@@ -256,6 +295,41 @@ fn yaml_problem(err: serde_saphyr::Error, yaml: &str) -> PolicyError {
             message,
         }],
     }
+}
+
+/// serde's `invalid type: map, expected …` in words: `found a mapping, expected …`.
+fn plain_type(rest: &str) -> String {
+    for (raw, plain) in [
+        ("map,", "a mapping,"),
+        ("sequence,", "a list,"),
+        ("string ", "the text "),
+        ("boolean ", "the boolean "),
+        ("integer ", "the number "),
+        ("floating point ", "the number "),
+    ] {
+        if let Some(tail) = rest.strip_prefix(raw) {
+            return format!("{plain}{tail}");
+        }
+    }
+    rest.to_owned()
+}
+
+/// For a scanner error caused by a tab (its messages do not always say so, nor point at it):
+/// where the first tab at or after the error's line is.
+fn tab_near(yaml: &str, at: Option<(u64, u64)>, message: &str) -> Option<(u64, u64)> {
+    let scanner = message.contains("tab") || message.starts_with("while ");
+    let from = at.and_then(|(line, _)| usize::try_from(line).ok())?;
+    if !scanner {
+        return None;
+    }
+    yaml.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .take(2)
+        .find_map(|(n, text)| {
+            let column = text.chars().position(|c| c == '\t')?;
+            Some((u64::try_from(n + 1).ok()?, u64::try_from(column + 1).ok()?))
+        })
 }
 
 /// serde-saphyr places an unknown field at the start of its mapping; this finds the key itself:
@@ -321,6 +395,8 @@ impl Policy {
                 effect: Effect::RequireApproval,
                 priority: 0,
                 scope_template: None,
+                require_action_details: false,
+                bind: None,
                 conditions: Vec::new(),
             }],
         })

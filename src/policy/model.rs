@@ -8,17 +8,83 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use super::Effect;
 
-/// Top level: one key, `policies`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Top level: a list of rules, either bare (the original Agent OTP's form) or under the one key
+/// `policies`. Both forms are read by the same strict rule types.
+#[derive(Debug)]
 pub(crate) struct RawFile {
     pub(crate) policies: Vec<Spanned<RawRule>>,
+}
+
+/// What the top level must be, in the words every shape error uses.
+pub(crate) const TOP_LEVEL: &str = "a list of rules (or `policies:` followed by a list)";
+
+struct FileVisitor;
+
+impl<'de> Visitor<'de> for FileVisitor {
+    type Value = RawFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(TOP_LEVEL)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawFile, A::Error> {
+        let mut policies = Vec::new();
+        while let Some(rule) = seq.next_element()? {
+            policies.push(rule);
+        }
+        Ok(RawFile { policies })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFile, A::Error> {
+        let mut policies = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "policies" {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown top-level key `{key}` (expected {TOP_LEVEL})"
+                )));
+            }
+            if policies.is_some() {
+                return Err(serde::de::Error::duplicate_field("policies"));
+            }
+            policies = Some(map.next_value::<RulesList>()?.0);
+        }
+        policies
+            .map(|policies| RawFile { policies })
+            .ok_or_else(|| serde::de::Error::missing_field("policies"))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FileVisitor)
+    }
+}
+
+/// The list under `policies:`; anything else there is the same shape error as at the top.
+struct RulesList(Vec<Spanned<RawRule>>);
+
+impl<'de> Deserialize<'de> for RulesList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = RulesList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of rules under `policies:` (each starting with `- name:`)")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RulesList, A::Error> {
+                FileVisitor
+                    .visit_seq(seq)
+                    .map(|file| RulesList(file.policies))
+            }
+        }
+        deserializer.deserialize_any(ListVisitor)
+    }
 }
 
 /// One rule as written.
@@ -36,6 +102,18 @@ pub(crate) struct RawRule {
     pub(crate) priority: Option<i64>,
     #[serde(default)]
     pub(crate) scope_template: Option<Spanned<Map<String, Value>>>,
+    #[serde(default)]
+    pub(crate) require_action_details: bool,
+    #[serde(default)]
+    pub(crate) bind: Option<Bind>,
+}
+
+/// How tightly a grant is bound to what the request said it will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bind {
+    /// The request must carry the exact `actionDetails`; every use must present the same.
+    Exact,
 }
 
 /// `path -> operator map`, in file order. A null or non-mapping value is rejected.

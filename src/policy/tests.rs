@@ -40,7 +40,62 @@ fn rejects_each_problem_with_line_and_column() {
             5,
             "unknown field `scope_template`",
         ),
-        ("policy:\n  - name: a\n", 1, 1, "unknown field `policy`"),
+        (
+            "policy:\n  - name: a\n",
+            1,
+            1,
+            "unknown top-level key `policy` (expected a list of rules (or `policies:` followed by a list))",
+        ),
+        // the common mistakes of a person writing the file by hand, in words
+        (
+            "- name: a\n\tconditions: {}\n  action: deny\n",
+            2,
+            1,
+            "a tab character: YAML indents with spaces only",
+        ),
+        ("policies:\n\t- name: a\n", 2, 1, "a tab character"),
+        (
+            "- name: a\n  conditions: {}\n  action: deny\n- just a string\n",
+            4,
+            3,
+            "expected a rule here: a mapping such as `- name: …`",
+        ),
+        (
+            "- name: a\n  conditions: {}\n   action: deny\n",
+            3,
+            4,
+            "indented differently from the keys above it",
+        ),
+        (
+            "- name: a\n  conditions:\n    action: { equals: x }\n   scope.x: { equals: 1 }\n  action: deny\n",
+            4,
+            4,
+            "indented differently from the keys above it",
+        ),
+        (
+            "- name: a\n  action: deny\n",
+            1,
+            3,
+            "the rule has no `conditions` (every rule needs `name`, `conditions` and `action`, `conditions: {}` matches every request",
+        ),
+        (
+            "hello\n",
+            0,
+            0,
+            "found the text \"hello\", expected a list of rules (or `policies:` followed by a list)",
+        ),
+        (
+            "policies:\n  name: a\n",
+            2,
+            3,
+            "found a mapping, expected a list of rules under `policies:`",
+        ),
+        (
+            "- name: a\n  conditions: {}\n  action: deny\n  scope_template: {}\n",
+            4,
+            3,
+            "unknown field `scope_template`",
+        ),
         (
             "policies:\n  - name: a\n    conditions: {}\n    action: deny\n    effect: deny\n",
             5,
@@ -109,12 +164,17 @@ fn rejects_each_problem_with_line_and_column() {
             7,
             "mapping of operators",
         ),
-        ("policies: {}\n", 1, 11, ""),
+        (
+            "policies: {}\n",
+            1,
+            11,
+            "found a mapping, expected a list of rules under `policies:`",
+        ),
         (
             "policies:\n  - name: a\n    action: deny\n",
             2,
             5,
-            "missing field `conditions`",
+            "the rule has no `conditions`",
         ),
         // duplicate key (at every level)
         (
@@ -199,7 +259,8 @@ fn rejects_each_problem_with_line_and_column() {
         };
         let first = &err.problems()[0];
         let shown = err.to_string();
-        let located = *line == 0 || shown.starts_with(&format!("line {line}, column {column}: "));
+        let located = (*line == 0 && first.line.is_none())
+            || shown.starts_with(&format!("line {line}, column {column}: "));
         if !first.message.contains(text) || !located || shown.contains(" at line ") {
             failures.push(format!("{yaml}=> {shown}"));
         }
@@ -387,4 +448,94 @@ fn example_file_parses_and_behaves() {
     assert_eq!(decide("email.send", &empty, &internal), Effect::AutoApprove);
     assert_eq!(decide("email.send", &empty, &external), Effect::Deny);
     assert_eq!(decide("rm.rf", &empty, &empty), Effect::Deny);
+}
+
+/// The policy file of the original Agent OTP v0.1 README, byte for byte: a bare list of rules.
+const ORIGINAL: &str = include_str!("../../tests/fixtures/original-v0.1-policies.yaml");
+
+/// The same rules under `policies:`, each line indented by two spaces.
+fn under_policies(bare: &str) -> String {
+    let mut out = String::from("policies:\n");
+    for line in bare.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_original_policy_file_loads_in_both_forms_and_decides_as_written() {
+    assert!(
+        ORIGINAL
+            .starts_with("# Auto-approve small file reads\n- name: \"Auto-approve file reads\"")
+    );
+    let bare = parse(ORIGINAL).unwrap_or_else(|e| panic!("{e}"));
+    let mapped = parse(&under_policies(ORIGINAL)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bare.rules().len(), 4);
+    let empty = Map::new();
+    let small = obj(json!({"size_limit": 1000}));
+    let big = obj(json!({"size_limit": 2_000_000}));
+    let internal = obj(json!({"recipient": "ann@mycompany.com"}));
+    let lookalike = obj(json!({"recipient": "ann@mycompanyXcom"}));
+    // (action, scope, context, effect, deciding rule)
+    type Case<'a> = (
+        &'a str,
+        &'a Map<String, Value>,
+        &'a Map<String, Value>,
+        Effect,
+        &'a str,
+    );
+    let cases: [Case<'_>; 6] = [
+        (
+            "file.read",
+            &small,
+            &empty,
+            Effect::AutoApprove,
+            "Auto-approve file reads",
+        ),
+        ("file.read", &big, &empty, Effect::Deny, "Default deny"),
+        (
+            "bank.transfer",
+            &empty,
+            &empty,
+            Effect::RequireApproval,
+            "Financial operations require approval",
+        ),
+        (
+            "gmail.send",
+            &empty,
+            &internal,
+            Effect::AutoApprove,
+            "Auto-approve internal emails",
+        ),
+        // `\\.` in double quotes is a regex `\.`: a literal dot, not any character.
+        (
+            "gmail.send",
+            &empty,
+            &lookalike,
+            Effect::Deny,
+            "Default deny",
+        ),
+        ("shell.exec", &empty, &empty, Effect::Deny, "Default deny"),
+    ];
+    for policy in [&bare, &mapped] {
+        for (action, scope, context, effect, rule) in cases {
+            let decision = policy.evaluate(&input(action, scope, context));
+            assert_eq!(decision.effect, effect, "{action} {scope:?} {context:?}");
+            assert_eq!(decision.rule.map(|r| r.name.as_str()), Some(rule));
+        }
+    }
+    let template = bare
+        .rules()
+        .iter()
+        .find(|r| r.name == "Auto-approve file reads");
+    assert_eq!(
+        template.and_then(|r| r.scope_template.clone()),
+        Some(obj(
+            json!({"max_size": 1048576, "allowed_extensions": [".txt", ".md", ".json"]})
+        ))
+    );
 }

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_sessions.sql"),
     include_str!("migrations/004_telegram.sql"),
     include_str!("migrations/005_pending_by_agent.sql"),
+    include_str!("migrations/006_bound_tokens.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.

@@ -35,6 +35,12 @@ pub struct PermissionRow {
     /// Pending: when the request lapses. Approved: when the token stops working.
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
+    /// A use must carry `actionDetails` (the deciding rule's `requireActionDetails`).
+    pub require_details: bool,
+    /// The exact details the request said it will perform, if it gave them.
+    pub action_details: Option<Map<String, Value>>,
+    /// SHA-256 (hex) of `action_details`' canonical JSON: every use must present the same.
+    pub details_digest: Option<String>,
 }
 
 macro_rules! columns {
@@ -42,10 +48,12 @@ macro_rules! columns {
         "p.id, p.agent_id, a.name, p.action, p.resource, p.requested_scope, p.scope,
         p.context, p.status, p.reason, p.rule, p.policy_version, p.decided_by, p.decided_at,
         p.ttl_secs, p.uses_total, p.uses_remaining, p.token_hash, p.token_issued_at, p.expires_at,
-        p.created_at"
+        p.created_at, p.require_details, p.action_details, p.details_digest"
     };
 }
 const COLUMNS: &str = columns!();
+/// How many columns `columns!()` selects (what a query adds after them starts here).
+const COLUMN_COUNT: usize = 24;
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PermissionRow> {
     let status: String = r.get(8)?;
@@ -73,6 +81,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PermissionRow> {
         token_issued_at: r.get::<_, Option<i64>>(18)?.map(Timestamp),
         expires_at: Timestamp(r.get(19)?),
         created_at: Timestamp(r.get(20)?),
+        require_details: r.get(21)?,
+        action_details: match r.get::<_, Option<String>>(22)? {
+            Some(_) => Some(json_column(r, 22)?),
+            None => None,
+        },
+        details_digest: r.get(23)?,
     })
 }
 
@@ -96,9 +110,10 @@ pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError>
     tx.prepare_cached(
         "INSERT INTO permissions(id, agent_id, action, resource, requested_scope, scope, context,
             status, reason, rule, policy_version, decided_by, decided_at, ttl_secs, uses_total,
-            uses_remaining, token_hash, token_issued_at, expires_at, created_at)
+            uses_remaining, token_hash, token_issued_at, expires_at, created_at, require_details,
+            action_details, details_digest)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20)",
+            ?19, ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         p.id.as_str(),
@@ -121,6 +136,12 @@ pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError>
         p.token_issued_at.map(|t| t.0),
         p.expires_at.0,
         p.created_at.0,
+        p.require_details,
+        p.action_details
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
+        p.details_digest,
     ])?;
     Ok(())
 }
@@ -162,6 +183,7 @@ pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, S
         columns!(),
         ", a.key_hash, a.revoked_at IS NOT NULL, p.rowid,",
         " length(p.requested_scope) + length(p.scope) + length(p.context)",
+        " + coalesce(length(p.action_details), 0)",
         " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.id = ?1"
     );
     Ok(conn
@@ -170,11 +192,12 @@ pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, S
             Ok(OwnedRow {
                 row: from_row(r)?,
                 owner: Owner {
-                    key_hash: r.get(21)?,
-                    revoked: r.get(22)?,
+                    key_hash: r.get(COLUMN_COUNT)?,
+                    revoked: r.get(COLUMN_COUNT + 1)?,
                 },
-                rowid: r.get(23)?,
-                json_bytes: usize::try_from(r.get::<_, i64>(24)?).unwrap_or(usize::MAX),
+                rowid: r.get(COLUMN_COUNT + 2)?,
+                json_bytes: usize::try_from(r.get::<_, i64>(COLUMN_COUNT + 3)?)
+                    .unwrap_or(usize::MAX),
             })
         })
         .optional()?)

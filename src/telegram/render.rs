@@ -216,6 +216,8 @@ mod tests {
             ttl: 300,
             uses_remaining: 1,
             token_issued: false,
+            action_details: None,
+            require_action_details: false,
             token: None,
         }
     }

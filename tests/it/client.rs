@@ -97,7 +97,10 @@ async fn auto_approve_then_verify_then_use_once() {
     );
     let r = cli(&url, &key, &["use", id, "--token", token]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.json, json!({"success": true, "usesRemaining": 0}));
+    assert_eq!(
+        r.json,
+        json!({"success": true, "usesRemaining": 0, "checked": false})
+    );
 
     let r = cli(&url, &key, &["use", id, "--token", token]).await;
     assert_eq!(r.code, 7, "a used token is refused");

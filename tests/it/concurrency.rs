@@ -41,6 +41,38 @@ async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     out
 }
 
+/// Uses without `actionDetails` consume unchecked, so a constrained scope must not open a gap:
+/// 50 of them racing on a one-use token still give exactly one success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_details_less_uses_of_a_scoped_token_succeed_once() {
+    let s = TestServer::start().await;
+    let key = s.agent("racer").await;
+    let scope = json!({"max_size": 10, "path_pattern": "^/srv/"});
+    let (_, data) = s
+        .request(&key, json!({"action": "file.read", "scope": scope}))
+        .await;
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let tasks = (0..50)
+        .map(|_| spawn_token_call(&s, &key, id, "use", token))
+        .collect();
+    let results = join_all(tasks).await;
+    let won: Vec<_> = results
+        .iter()
+        .filter(|(_, v)| v["data"]["success"] == true)
+        .collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert_eq!(won[0].1["data"]["checked"], false);
+    assert!(
+        results.iter().all(|(st, v)| *st == StatusCode::OK
+            && (v["data"]["success"] == true || v["data"]["code"] == "TOKEN_USED")),
+        "{results:?}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_uses_of_a_one_use_token_succeed_once() {
     let s = TestServer::start().await;

@@ -32,7 +32,11 @@ async fn auto_approve_then_verify_does_not_consume_then_use_once() {
     }
 
     let used = s.use_token(&key, id, token, None).await;
-    assert_eq!(used, json!({"success": true, "usesRemaining": 0}));
+    assert_eq!(
+        used,
+        json!({"success": true, "usesRemaining": 0, "checked": false}),
+        "a use without actionDetails consumes, unchecked"
+    );
     let again = s.use_token(&key, id, token, None).await;
     assert_eq!(again["success"], false);
     assert_eq!(again["code"], "TOKEN_USED");

@@ -22,5 +22,6 @@ mod scopes;
 mod sdk_compat;
 mod security;
 mod telegram;
+mod uses;
 mod web;
 mod web_browser;

@@ -287,3 +287,68 @@ fn evaluation_order_table() {
         assert_eq!(tried, order[..upto], "rules {rules:?}");
     }
 }
+
+const ORIGINAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/original-v0.1-policies.yaml"
+);
+
+/// The original Agent OTP v0.1 README's policy file, byte for byte (a bare list of rules): `policy
+/// check` accepts it, `serve` loads it, and each of its four rules decides a request as written.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_original_readme_policy_file_checks_loads_and_decides() {
+    let (code, stdout, stderr) = run(&["policy", "check", ORIGINAL]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(": ok, 4 rules, version "), "{stdout}");
+
+    let text = std::fs::read_to_string(ORIGINAL).unwrap();
+    let s = crate::support::TestServer::with_policy(Some(&text)).await;
+    let key = s.agent("assistant").await;
+    // (request body, HTTP status, status, deciding rule)
+    let cases = [
+        (
+            json!({"action": "file.read", "resource": "/notes.md", "scope": {"size_limit": 1000}}),
+            201,
+            "approved",
+            "Auto-approve file reads",
+        ),
+        (
+            json!({"action": "bank.transfer", "scope": {"amount": 40}}),
+            202,
+            "pending",
+            "Financial operations require approval",
+        ),
+        (
+            json!({"action": "gmail.send", "context": {"recipient": "ann@mycompany.com"}}),
+            201,
+            "approved",
+            "Auto-approve internal emails",
+        ),
+        (
+            json!({"action": "gmail.send", "context": {"recipient": "ann@mycompanyXcom"}}),
+            200,
+            "denied",
+            "Default deny",
+        ),
+    ];
+    for (body, http, status, rule) in cases {
+        let (code, data) = s.request(&key, body.clone()).await;
+        assert_eq!(code.as_u16(), http, "{body} -> {data}");
+        assert_eq!(data["status"], status, "{body} -> {data}");
+        let id = data["id"].as_str().unwrap();
+        let (_, read) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+        assert_eq!(read["data"]["rule"], rule, "{body} -> {read}");
+    }
+    // The template narrowed the auto-approved read as the file says.
+    let (_, data) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "scope": {"size_limit": 10}}),
+        )
+        .await;
+    assert_eq!(data["scope"]["max_size"], 1048576);
+    assert_eq!(
+        data["scope"]["allowed_extensions"],
+        json!([".txt", ".md", ".json"])
+    );
+}

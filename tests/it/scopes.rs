@@ -126,7 +126,7 @@ async fn each_convention_is_enforced_at_use() {
         remaining -= 1;
         assert_eq!(
             v,
-            json!({"success": true, "usesRemaining": remaining}),
+            json!({"success": true, "usesRemaining": remaining, "checked": true}),
             "{details}"
         );
     }

@@ -105,7 +105,10 @@ async fn the_v01_sdk_flows_work_unchanged() {
         Some(json!({"token": token, "actionDetails": {"emails": 1}})),
     )
     .await;
-    assert_eq!(used, json!({"success": true, "usesRemaining": 0}));
+    assert_eq!(
+        used,
+        json!({"success": true, "usesRemaining": 0, "checked": true})
+    );
 
     // getPermissionStatus after use; the SDK maps 404 to NotFoundError for unknown ids.
     let status = sdk_call(&s, &key, "GET", &format!("/permissions/{id}"), None).await;
