@@ -39,7 +39,8 @@ def test_auto_approve_verify_then_use_once(otp):
     assert "otp_" not in repr(p), "repr never shows the token"
     v = otp.verify_token(p.id, p.token)
     assert v["valid"] is True and v["usesRemaining"] == 1
-    assert otp.use_token(p.id, p.token) == {"success": True, "usesRemaining": 0}
+    # No action_details: consumed, and the answer says agent-otp did not check the scope.
+    assert otp.use_token(p.id, p.token) == {"success": True, "usesRemaining": 0, "checked": False}
     again = otp.use_token(p.id, p.token)
     assert again["success"] is False and again["code"] == "TOKEN_USED"
     assert otp.get_permission_status(p.id).status == "used"
@@ -114,6 +115,47 @@ def test_waiting_after_the_token_went_elsewhere_and_was_used(otp, server):
         otp.wait_for_permission(p.id, timeout=5)
 
 
+def test_readme_flow(otp, server):
+    """The original README's flow in Python: wait, a person approves from the side (finding the
+    request in the pending list by its reason), send, use without details; a second use is
+    refused."""
+    reason = "Sending monthly invoice to client (python)"
+    found: list[str] = []
+
+    def human() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            mine = [p for p in server.pending() if p["context"].get("reason") == reason]
+            if mine:
+                server.decide(mine[0]["id"], "approve")
+                found.append(mine[0]["id"])
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=human, daemon=True).start()
+    printed: list[str] = []
+    sent: list[dict] = []
+    permission = otp.request_permission(
+        "gmail.send",
+        resource="email:client@example.com",
+        scope={"max_emails": 1, "subject_pattern": "^Invoice.*"},
+        context={"reason": reason},
+        wait_for_approval=True,
+        on_pending_approval=lambda info: printed.append(f"Waiting for approval: {info.approval_url}"),
+    )
+    if permission.status == "approved":
+        sent.append({"to": "client@example.com", "subject": "Invoice #123", "otp_token": permission.token})
+        otp.use_token(permission.id, permission.token)
+
+    assert found == [permission.id]
+    assert len(printed) == 1 and printed[0].startswith("Waiting for approval: http")
+    assert printed[0].endswith(f"/requests/{permission.id}")
+    assert sent and sent[0]["otp_token"].startswith("otp_")
+    assert otp.get_permission_status(permission.id).status == "used"
+    again = otp.use_token(permission.id, permission.token)
+    assert (again["success"], again["code"]) == (False, "TOKEN_USED")
+
+
 def test_expiry_while_waiting(otp):
     with pytest.raises(PermissionExpiredError) as e:
         otp.request_permission("db.vacuum", ttl=30, wait_for_approval=True, timeout=50)
@@ -163,6 +205,19 @@ def test_permission_context_manager_uses_the_token_before_the_block(otp):
             ran.append(1)
     assert ran == []
     assert otp.execute_with_permission(lambda token, scope: token[:4], "file.read") == "otp_"
+
+
+def test_permission_without_details_consumes(otp, server):
+    def approve(info: PendingApproval) -> None:
+        server.decide(info.permission_id, "approve")
+
+    ran = []
+    with otp.permission("gmail.send", resource="email:client@example.com", scope={"max_emails": 1},
+                        timeout=30, on_pending_approval=approve) as p:
+        ran.append(p.id)
+    assert otp.get_permission_status(p.id).status == "used"
+    assert ran == [p.id]
+    assert otp.use_token(p.id, p.token)["code"] == "TOKEN_USED"
 
 
 def test_revoke(otp):

@@ -41,7 +41,12 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
     const v = await otp.verifyToken(p.id, p.token!);
     assert.equal(v.valid, true);
     assert.equal(v.usesRemaining, 1);
-    assert.deepEqual(await otp.useToken(p.id, p.token!), { success: true, usesRemaining: 0 });
+    // No actionDetails: consumed, and the answer says agent-otp did not check the scope.
+    assert.deepEqual(await otp.useToken(p.id, p.token!), {
+      success: true,
+      usesRemaining: 0,
+      checked: false,
+    });
     const again = await otp.useToken(p.id, p.token!);
     assert.equal(again.success, false);
     assert.equal(again.code, 'TOKEN_USED');
@@ -207,6 +212,31 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
       ScopeViolationError,
     );
     assert.equal(ran, 1);
+  });
+
+  test('executeWithPermission without actionDetails: the use consumes, the operation runs once', async () => {
+    let token = '';
+    let permissionId = '';
+    const result = await otp.executeWithPermission(
+      {
+        action: 'gmail.send',
+        resource: 'email:client@example.com',
+        scope: { max_emails: 1 },
+        timeout: 30_000,
+        onPendingApproval: (info) => {
+          permissionId = info.permissionId;
+          void server.approve(info.permissionId);
+        },
+      },
+      async (t) => {
+        token = t;
+        return 'sent';
+      },
+    );
+    assert.equal(result, 'sent');
+    assert.equal((await otp.getPermissionStatus(permissionId)).status, 'used');
+    const again = await otp.useToken(permissionId, token);
+    assert.deepEqual([again.success, again.code], [false, 'TOKEN_USED']);
   });
 
   test('revokeToken stops the token at once', async () => {
