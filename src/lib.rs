@@ -47,6 +47,8 @@ pub mod scope;
 pub mod secret;
 /// The operations every channel (API, web, Telegram) shares.
 pub mod service;
+/// Protected services and their keys: who may introspect and use tokens for which actions.
+pub mod service_keys;
 /// Web sessions of humans: cookie secrets stored hashed, CSRF tokens, expiry and revocation.
 pub mod sessions;
 /// SQLite: migrations, pool, and all SQL.

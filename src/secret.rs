@@ -19,6 +19,8 @@ pub const RANDOM_CHARS: usize = 40;
 pub const AGENT_KEY_PREFIX: &str = "ak_";
 /// Prefix of admin API tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "adm_";
+/// Prefix of protected services' keys.
+pub const SERVICE_KEY_PREFIX: &str = "sk_";
 /// Prefix of permission tokens.
 pub const PERMISSION_TOKEN_PREFIX: &str = "otp_";
 

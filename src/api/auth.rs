@@ -21,15 +21,22 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
 use crate::error::Error;
-use crate::secret::{ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret, hashes_equal};
+use crate::secret::{
+    ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, SERVICE_KEY_PREFIX, Secret, hashes_equal,
+};
 use crate::service::Service;
 use crate::sessions;
 use crate::store::admin_tokens;
 use crate::store::agents::{self, AgentRow};
+use crate::store::services::{self, ServiceRow};
 
 /// An authenticated, unrevoked agent. When it came from memory, the operation confirms it
 /// against the database in its own read or write (see [`crate::known_agents`]).
 pub struct AgentAuth(pub Arc<AgentRow>);
+
+/// An authenticated, unrevoked protected service (`Authorization: Bearer sk_…`). Each operation
+/// confirms it again in the read or write it does.
+pub struct ServiceAuth(pub Arc<ServiceRow>);
 
 /// An authenticated human, by the name of their admin token or web login.
 pub struct HumanAuth {
@@ -129,6 +136,37 @@ impl FromRequest for AgentAuth {
     }
 }
 
+impl FromRequest for ServiceAuth {
+    type Error = Error;
+    type Future = Pending<ServiceAuth>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let svc = service(req);
+        let cred = credential(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let svc = svc?;
+            let unauthorized = || Error::Unauthorized("a valid service key is required".into());
+            let cred = cred.filter(|c| c.expose().starts_with(SERVICE_KEY_PREFIX));
+            let Some(cred) = cred else {
+                return Err(unauthorized());
+            };
+            let find = async |hash: String| {
+                svc.store
+                    .lookup(move |c| services::live_by_key_hash(c, &hash).map_err(Error::from))
+                    .await
+            };
+            let found = limited_lookup(&svc, &req, &cred, false, find, |s| {
+                Some(s.key_hash.as_str())
+            })
+            .await?;
+            found
+                .map(|s| ServiceAuth(Arc::new(s)))
+                .ok_or_else(unauthorized)
+        })
+    }
+}
+
 impl FromRequest for HumanAuth {
     type Error = Error;
     type Future = Pending<HumanAuth>;
@@ -168,6 +206,11 @@ impl FromRequest for HumanAuth {
             if cred.expose().starts_with(AGENT_KEY_PREFIX) {
                 return Err(Error::Forbidden(
                     "agent keys cannot use admin routes".into(),
+                ));
+            }
+            if cred.expose().starts_with(SERVICE_KEY_PREFIX) {
+                return Err(Error::Forbidden(
+                    "service keys cannot use admin routes".into(),
                 ));
             }
             if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {

@@ -11,6 +11,7 @@ mod health;
 pub mod openapi;
 mod permissions;
 pub mod schema;
+mod tokens;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::Method;
@@ -60,6 +61,7 @@ fn root_endpoints() -> Vec<Endpoint> {
 fn versioned_endpoints() -> Vec<Endpoint> {
     let mut all = health::endpoints();
     all.extend(permissions::endpoints());
+    all.extend(tokens::endpoints());
     all.extend(admin::endpoints());
     all
 }

@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, HeaderBuilder, OpenApi as Document, Ref, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::envelope::Failure;
-use super::{Endpoint, PREFIX, admin, health, permissions};
+use super::{Endpoint, PREFIX, admin, health, permissions, tokens};
 use crate::error::Error;
 use crate::sessions;
 
@@ -36,7 +36,8 @@ answers 404 `NOT_FOUND`.
 Agents authenticate with `Authorization: Bearer ak_…` (`agentKey`). The admin routes take an \
 admin token, `Authorization: Bearer adm_…` (`adminToken`), or the web session cookie \
 (`webSession`), which must also send its CSRF token in `X-CSRF-Token` on state-changing calls. \
-An agent key on an admin route gets 403.";
+A protected service introspects and uses tokens with its service key, `Authorization: Bearer sk_…` \
+(`serviceKey`), for the actions it serves. An agent or service key on an admin route gets 403.";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,6 +47,7 @@ An agent key on an admin route gets 403.";
     modifiers(&Security),
     tags(
         (name = "agent", description = "Routes for agents (agent key)"),
+        (name = "service", description = "Routes for protected services that check tokens themselves (service key)"),
         (name = "admin", description = "Routes for humans scripting decisions (admin token or web session)"),
         (name = "health", description = "Liveness and the policy in force"),
         (name = "meta", description = "This document"),
@@ -68,6 +70,7 @@ impl Modify for Security {
         };
         components.add_security_scheme("agentKey", bearer("An agent key, `ak_…`"));
         components.add_security_scheme("adminToken", bearer("An admin token, `adm_…`"));
+        components.add_security_scheme("serviceKey", bearer("A protected service's key, `sk_…`"));
         components.add_security_scheme(
             "webSession",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
@@ -86,6 +89,7 @@ impl Modify for Security {
 pub fn document() -> Document {
     let mut versioned = health::Doc::openapi();
     versioned.merge(permissions::Doc::openapi());
+    versioned.merge(tokens::Doc::openapi());
     versioned.merge(admin::Doc::openapi());
     let mut doc = Doc::openapi();
     doc.merge(health::Doc::openapi());

@@ -13,12 +13,14 @@ use super::auth::AgentAuth;
 use super::envelope::{self, Failure, Success};
 use super::{Endpoint, Object, schema};
 use crate::clock::Timestamp;
-use crate::domain::request::{RequestInput, check_action_details};
+use crate::domain::request::{
+    ACTION_MAX_CHARS, RESOURCE_MAX_CHARS, RequestInput, check_action_details,
+};
 use crate::domain::{Actor, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::service::{
-    MAX_WAIT_SECS, PermissionView, RequestOutcome, Service, UseOutcome, VerifyOutcome,
+    MAX_WAIT_SECS, PermissionView, RequestOutcome, Service, UseOutcome, UseRequest, VerifyOutcome,
 };
 
 /// Longest token string looked at; real ones are 44 characters.
@@ -201,7 +203,7 @@ async fn get(
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     #[schema(schema_with = schema::token)]
-    token: String,
+    pub(super) token: String,
 }
 
 /// A token to use, with what is being done.
@@ -210,13 +212,53 @@ pub struct VerifyBody {
 pub struct UseBody {
     #[schema(schema_with = schema::token)]
     token: String,
-    /// Checked against the granted scope.
+    /// The action being performed; when given it must be the token's.
+    #[serde(default)]
+    #[schema(schema_with = schema::action)]
+    action: Option<String>,
+    /// The resource acted on; when given it must be the token's.
+    #[serde(default)]
+    #[schema(schema_with = schema::resource)]
+    resource: Option<String>,
+    /// Checked against the granted scope (and the exact details, if the token is bound to them).
+    /// Without them a use consumes the token unchecked, unless the rule requires them.
     #[serde(default)]
     #[schema(schema_with = schema::nullable_json_object)]
     action_details: Option<Map<String, Value>>,
 }
 
-fn token_from(raw: String) -> Result<Secret> {
+impl UseBody {
+    /// The use, with every field within its limits.
+    pub(super) fn into_use(self) -> Result<UseRequest> {
+        let token = token_from(self.token)?;
+        let mut problems = Vec::new();
+        for (field, value, max) in [
+            ("action", &self.action, ACTION_MAX_CHARS),
+            ("resource", &self.resource, RESOURCE_MAX_CHARS),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+                problems.push((
+                    field.to_owned(),
+                    format!("must be at most {max} characters"),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields(problems));
+        }
+        if let Some(details) = &self.action_details {
+            check_action_details(details)?;
+        }
+        Ok(UseRequest {
+            token,
+            action: self.action,
+            resource: self.resource,
+            details: self.action_details,
+        })
+    }
+}
+
+pub(super) fn token_from(raw: String) -> Result<Secret> {
     if raw.is_empty() || raw.chars().count() > MAX_TOKEN_CHARS {
         return Err(Error::invalid(
             "token",
@@ -279,15 +321,8 @@ async fn use_token(
     id: web::Path<String>,
     body: web::Json<Object<UseBody>>,
 ) -> Result<HttpResponse> {
-    let UseBody {
-        token,
-        action_details,
-    } = body.into_inner().0;
-    let token = token_from(token)?;
-    if let Some(details) = &action_details {
-        check_action_details(details)?;
-    }
-    let outcome = svc.use_token(&agent, &id, token, action_details).await?;
+    let presented = body.into_inner().0.into_use()?;
+    let outcome = svc.use_token(&agent, &id, presented).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
 

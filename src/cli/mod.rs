@@ -36,6 +36,9 @@ pub enum Command {
     /// Manage admin tokens for the admin API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Manage protected services: their keys introspect and use tokens for the actions they serve.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Check and try out policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -90,6 +93,31 @@ pub enum AgentCommand {
         data: DataArgs,
     },
     /// Revoke an agent (by name or id); its key stops working at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// Create a protected service and print its key (shown once).
+    Create {
+        name: String,
+        /// The actions it serves, comma-separated; `*` stands for any run of characters
+        /// (e.g. `gmail.*,calendar.read`).
+        #[arg(long)]
+        actions: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List protected services.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a service (by name or id); its key stops working at once.
     Revoke {
         name: String,
         #[command(flatten)]

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::{AdminCommand, AdminTokenCommand, AgentCommand, Command};
+use super::{AdminCommand, AdminTokenCommand, AgentCommand, Command, ServiceCommand};
 use crate::audit;
 use crate::clock::Clock;
 use crate::config::DataArgs;
@@ -73,6 +73,57 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 .map_err(describe)?;
             eprintln!("admin token for {name:?}, shown only this once:");
             println!("{}", token.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Service(ServiceCommand::Create {
+            name,
+            actions,
+            data,
+        }) => {
+            let patterns = crate::service_keys::parse_patterns(&actions).map_err(describe)?;
+            let (service, key) = open(&data)?
+                .write_blocking(|tx| {
+                    crate::service_keys::create(tx, &name, patterns, &Actor::Operator, now)
+                })
+                .map_err(describe)?;
+            eprintln!(
+                "created service {:?} (id {}) for {}; its key, shown only this once:",
+                service.name,
+                service.id,
+                service.actions.join(", ")
+            );
+            println!("{}", key.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Service(ServiceCommand::List { data }) => {
+            let services = open(&data)?
+                .read_blocking(store::services::list)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<24} {:<36} {:<24} {:<10} ACTIONS",
+                "NAME", "ID", "CREATED", "STATUS"
+            );
+            for s in services {
+                let status = if s.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<24} {:<36} {:<24} {status:<10} {}",
+                    s.name,
+                    s.id,
+                    s.created_at.to_string(),
+                    s.actions.join(",")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Service(ServiceCommand::Revoke { name, data }) => {
+            let service = open(&data)?
+                .write_blocking(|tx| crate::service_keys::revoke(tx, &name, &Actor::Operator, now))
+                .map_err(describe)?;
+            eprintln!("revoked service {:?} (id {})", service.name, service.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(cmd) => super::policy::run(cmd),

@@ -88,6 +88,8 @@ pub enum Actor {
     System,
     /// An operator at the command line.
     Operator,
+    /// A protected service, by id, using a token with its service key.
+    Service(String),
 }
 
 impl fmt::Display for Actor {
@@ -98,6 +100,7 @@ impl fmt::Display for Actor {
             Actor::Agent(id) => write!(f, "agent:{id}"),
             Actor::System => f.write_str("system"),
             Actor::Operator => f.write_str("operator"),
+            Actor::Service(id) => write!(f, "service:{id}"),
         }
     }
 }
@@ -138,6 +141,10 @@ id_type!(
 id_type!(
     /// Identifies one agent.
     AgentId
+);
+id_type!(
+    /// Identifies one protected service (the holder of a service key).
+    ServiceId
 );
 
 #[cfg(test)]

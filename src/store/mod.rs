@@ -11,6 +11,7 @@ pub mod audit;
 pub mod login_links;
 pub mod permissions;
 pub mod recent;
+pub mod services;
 pub mod sessions;
 pub mod telegram;
 mod writer;

@@ -176,6 +176,23 @@ pub struct OwnedRow {
     pub json_bytes: usize,
 }
 
+/// The request whose token hashes to `token_hash` (the lookup of a protected service, which has
+/// the token only).
+pub fn get_by_token_hash(
+    conn: &Connection,
+    token_hash: &str,
+) -> Result<Option<PermissionRow>, StoreError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.token_hash = ?1"
+    );
+    Ok(conn
+        .prepare_cached(SQL)?
+        .query_row([token_hash], from_row)
+        .optional()?)
+}
+
 /// One request by id with its owner's credentials, so the caller is confirmed in the same read.
 pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, StoreError> {
     const SQL: &str = concat!(

@@ -21,6 +21,7 @@ mod policy_reload;
 mod scopes;
 mod sdk_compat;
 mod security;
+mod services;
 mod telegram;
 mod uses;
 mod web;

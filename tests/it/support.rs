@@ -146,6 +146,20 @@ impl TestServer {
         self.call(auth, "GET", path, None).await
     }
 
+    /// Creates a protected service for `actions` (comma-separated patterns); returns its key.
+    pub async fn service(&self, name: &str, actions: &str) -> String {
+        let (name, now) = (name.to_owned(), self.clock.now());
+        let patterns = agent_otp::service_keys::parse_patterns(actions).unwrap();
+        let store = &self.handle.as_ref().unwrap().service.store;
+        let (_, key) = store
+            .write(move |tx| {
+                agent_otp::service_keys::create(tx, &name, patterns.clone(), &Actor::Operator, now)
+            })
+            .await
+            .unwrap();
+        key.expose().to_owned()
+    }
+
     /// Asks for a permission; returns status and `data`.
     pub async fn request(&self, key: &str, body: Value) -> (StatusCode, Value) {
         let (status, body) = self.post(key, "/api/v1/permissions/request", body).await;

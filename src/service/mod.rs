@@ -30,6 +30,9 @@ use crate::store::agents::{self, AgentRow};
 use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner, PermissionRow};
 use crate::store::{Store, audit};
 
+mod tokens;
+pub use tokens::Introspection;
+
 /// Longest `?wait=` an agent may ask for, in seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
 
@@ -140,24 +143,74 @@ impl PermissionView {
     }
 }
 
+/// What a valid token allows, as `verify` and a protected service's introspection show it: the
+/// action and resource it is bound to, whose it is, who approved it, and what is left.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: RequestId,
+    pub action: String,
+    pub resource: Option<String>,
+    pub agent_id: AgentId,
+    pub agent_name: String,
+    /// `policy` or `human:<name>`.
+    pub approved_by: Option<String>,
+    #[schema(schema_with = schema::scope)]
+    pub scope: Map<String, Value>,
+    pub uses_remaining: i64,
+    pub expires_at: Timestamp,
+    /// A use must carry `actionDetails`.
+    pub require_action_details: bool,
+    /// SHA-256 of the canonical JSON of the exact `actionDetails` every use must present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_digest: Option<String>,
+}
+
+impl TokenView {
+    fn new(row: &PermissionRow) -> TokenView {
+        TokenView {
+            id: row.id.clone(),
+            action: row.action.clone(),
+            resource: row.resource.clone(),
+            agent_id: row.agent_id.clone(),
+            agent_name: row.agent_name.clone(),
+            approved_by: row.decided_by.clone(),
+            scope: row.scope.clone(),
+            uses_remaining: row.uses_remaining,
+            expires_at: row.expires_at,
+            require_action_details: row.require_details,
+            details_digest: row.details_digest.clone(),
+        }
+    }
+}
+
 /// What `verify` answers.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VerifyOutcome {
-    #[serde(rename_all = "camelCase")]
     Valid {
         #[schema(schema_with = schema::always_true)]
         valid: bool,
-        #[schema(schema_with = schema::scope)]
-        scope: Map<String, Value>,
-        uses_remaining: i64,
-        expires_at: Timestamp,
+        #[serde(flatten)]
+        token: Box<TokenView>,
     },
     Invalid {
         #[schema(schema_with = schema::always_false)]
         valid: bool,
         reason: String,
     },
+}
+
+/// A use of a token, as an agent or a protected service sends it.
+#[derive(Debug)]
+pub struct UseRequest {
+    pub token: Secret,
+    /// The action the caller performs, if it says: it must be the token's.
+    pub action: Option<String>,
+    /// The resource the caller acts on, if it says: it must be the token's.
+    pub resource: Option<String>,
+    /// What the caller does, checked against the scope (and the exact binding, if any).
+    pub details: Option<Map<String, Value>>,
 }
 
 /// What `use` answers.
@@ -441,9 +494,7 @@ impl Service {
         Ok(match check_token(row, token, now) {
             Ok(()) => VerifyOutcome::Valid {
                 valid: true,
-                scope: row.scope.clone(),
-                uses_remaining: row.uses_remaining,
-                expires_at: row.expires_at,
+                token: Box::new(TokenView::new(row)),
             },
             Err(r) => VerifyOutcome::Invalid {
                 valid: false,
@@ -452,13 +503,13 @@ impl Service {
         })
     }
 
-    /// Uses a token once, checking `actionDetails` against its scope. Refusals are audited.
+    /// Uses a token once, checking what the agent says it does (action, resource,
+    /// `actionDetails`) against what was granted. Refusals are audited and consume nothing.
     pub async fn use_token(
         &self,
         agent: &Arc<AgentRow>,
         id: &str,
-        token: Secret,
-        details: Option<Map<String, Value>>,
+        presented: UseRequest,
     ) -> Result<UseOutcome> {
         let now = self.clock.now();
         let (caller, id) = (Arc::clone(agent), id.to_owned());
@@ -466,38 +517,8 @@ impl Service {
             .store
             .write(move |tx| {
                 let row = owned_row(tx, &caller, &id)?;
-                let checked = check_token(&row, token.expose(), now)
-                    .and_then(|()| check_details(&row, details.as_ref()));
                 let actor = Actor::Agent(caller.id.0.clone());
-                if let Err(refusal) = checked {
-                    let mut changed = None;
-                    if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
-                        expire_in(tx, &row.id, &row.agent_id, row.status, now)?;
-                        changed = Some((row.id.clone(), Status::Expired));
-                    }
-                    let d = json!({ "code": refusal.code, "reason": refusal.reason, "actionDetails": details });
-                    audit::append(tx, now, &event(actor, "token.use_refused", d, &row))?;
-                    let outcome = UseOutcome::Refused {
-                        success: false,
-                        uses_remaining: row.uses_remaining,
-                        reason: refusal.reason,
-                        code: refusal.code,
-                    };
-                    return Ok((outcome, changed));
-                }
-                if !sql::consume_use(tx, &row.id, row.uses_remaining)? {
-                    return Err(Error::Internal("use raced inside an immediate transaction".into()));
-                }
-                let left = row.uses_remaining - 1;
-                let checked = details.is_some();
-                let mut d = json!({ "actionDetails": details, "usesRemaining": left, "checked": checked });
-                if !checked {
-                    d["note"] = json!(UNCHECKED_USE);
-                }
-                audit::append(tx, now, &event(actor, "token.used", d, &row))?;
-                let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
-                let used = UseOutcome::Used { success: true, uses_remaining: left, checked };
-                Ok::<_, Error>((used, changed))
+                use_in(tx, &row, &presented, actor, now)
             })
             .await?;
         if let Some((id, status)) = changed {
@@ -888,6 +909,98 @@ fn check_token(row: &PermissionRow, token: &str, now: Timestamp) -> Result<(), R
             refuse("NOT_APPROVED", "the permission is not approved")
         }
     }
+}
+
+/// A request whose status changed, to announce once the transaction committed.
+type Changed = Option<(RequestId, Status)>;
+
+/// One use of `row`'s token, inside the caller's write: checks the token, the binding and the
+/// details; on success consumes one use; either way appends the audit event. A refusal changes
+/// nothing but the audit (and writes down an expiry it found).
+fn use_in(
+    tx: &Transaction<'_>,
+    row: &PermissionRow,
+    presented: &UseRequest,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<(UseOutcome, Changed)> {
+    let details = presented.details.as_ref();
+    let checked = check_token(row, presented.token.expose(), now)
+        .and_then(|()| check_binding(row, presented))
+        .and_then(|()| check_details(row, details));
+    if let Err(refusal) = checked {
+        let mut changed = None;
+        if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
+            expire_in(tx, &row.id, &row.agent_id, row.status, now)?;
+            changed = Some((row.id.clone(), Status::Expired));
+        }
+        let d = json!({
+            "code": refusal.code,
+            "reason": refusal.reason,
+            "action": presented.action,
+            "resource": presented.resource,
+            "actionDetails": details,
+        });
+        audit::append(tx, now, &event(actor, "token.use_refused", d, row))?;
+        let outcome = UseOutcome::Refused {
+            success: false,
+            uses_remaining: row.uses_remaining,
+            reason: refusal.reason,
+            code: refusal.code,
+        };
+        return Ok((outcome, changed));
+    }
+    if !sql::consume_use(tx, &row.id, row.uses_remaining)? {
+        return Err(Error::Internal(
+            "use raced inside an immediate transaction".into(),
+        ));
+    }
+    let left = row.uses_remaining - 1;
+    let checked = details.is_some();
+    let mut d = json!({ "actionDetails": details, "usesRemaining": left, "checked": checked });
+    if !checked {
+        d["note"] = json!(UNCHECKED_USE);
+    }
+    audit::append(tx, now, &event(actor, "token.used", d, row))?;
+    let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
+    let used = UseOutcome::Used {
+        success: true,
+        uses_remaining: left,
+        checked,
+    };
+    Ok((used, changed))
+}
+
+/// The action and resource a use names, if it names them, against the token's.
+fn check_binding(row: &PermissionRow, presented: &UseRequest) -> Result<(), Refusal> {
+    if let Some(action) = &presented.action
+        && *action != row.action
+    {
+        return Err(Refusal {
+            code: "ACTION_MISMATCH",
+            reason: format!(
+                "the token is for {:?}, not {:?}",
+                row.action,
+                crate::text::with_markers(action)
+            ),
+        });
+    }
+    if let Some(resource) = &presented.resource
+        && row.resource.as_deref() != Some(resource.as_str())
+    {
+        let granted = match &row.resource {
+            Some(r) => format!("{r:?}"),
+            None => "no resource".to_owned(),
+        };
+        return Err(Refusal {
+            code: "RESOURCE_MISMATCH",
+            reason: format!(
+                "the token is for {granted}, not {:?}",
+                crate::text::with_markers(resource)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What the audit and the answer say of a use that carried no `actionDetails`.

@@ -1,0 +1,302 @@
+//! Tokens bound to what was approved: `verify` says what a token is for, a use naming another
+//! action or resource is refused, an exactly bound token needs the same details byte for byte,
+//! and a protected service checks and uses tokens itself with its own key.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+const POLICY: &str = r#"
+policies:
+  - name: mail
+    conditions:
+      action: { startsWith: "gmail." }
+    action: auto_approve
+    scopeTemplate: { blocked_recipients: ["ceo@example.com"] }
+  - name: payments are exact
+    conditions:
+      action: { equals: "bank.transfer" }
+    action: auto_approve
+    bind: exact
+  - name: calendar
+    conditions:
+      action: { startsWith: "calendar." }
+    action: auto_approve
+"#;
+
+/// A protected service's call: status and `data` (or the error envelope when not 200).
+async fn as_service(s: &TestServer, key: &str, route: &str, body: Value) -> (StatusCode, Value) {
+    let (status, v) = s.post(key, &format!("/api/v1/tokens/{route}"), body).await;
+    let data = if status == StatusCode::OK {
+        v["data"].clone()
+    } else {
+        v
+    };
+    (status, data)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_says_what_the_token_is_for_and_a_use_for_something_else_is_refused() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("mailer-bot").await;
+    let (_, data) = s
+        .request(
+            &key,
+            json!({"action": "gmail.send", "resource": "email:client@example.com"}),
+        )
+        .await;
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let (_, v) = s.verify(&key, id, token).await;
+    let v = &v["data"];
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["action"], "gmail.send");
+    assert_eq!(v["resource"], "email:client@example.com");
+    assert_eq!(v["agentName"], "mailer-bot");
+    assert_eq!(v["approvedBy"], "policy");
+    assert_eq!(v["usesRemaining"], 1);
+
+    let path = format!("/api/v1/permissions/{id}/use");
+    for (body, code) in [
+        (
+            json!({"token": token, "action": "gmail.delete"}),
+            "ACTION_MISMATCH",
+        ),
+        (
+            json!({"token": token, "action": "gmail.send\u{200B}"}),
+            "ACTION_MISMATCH",
+        ),
+        (
+            json!({"token": token, "resource": "email:boss@example.com"}),
+            "RESOURCE_MISMATCH",
+        ),
+    ] {
+        let (status, v) = s.post(&key, &path, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["data"]["code"], code, "{body} -> {v}");
+        assert_eq!(v["data"]["usesRemaining"], 1, "nothing consumed");
+    }
+    let (_, v) = s
+        .post(
+            &key,
+            &path,
+            json!({"token": token, "action": "gmail.send", "resource": "email:client@example.com"}),
+        )
+        .await;
+    assert_eq!(v["data"]["success"], true, "{v}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exactly_bound_token_needs_the_same_details() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("treasurer").await;
+    let (status, v) = s
+        .post(
+            &key,
+            "/api/v1/permissions/request",
+            json!({"action": "bank.transfer", "scope": {"max_amount": 100}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["details"]["actionDetails"].is_string(), "{v}");
+    assert_eq!(
+        s.permission_count().await,
+        0,
+        "a refused request stores nothing"
+    );
+
+    let details = json!({"amount": 40, "currency": "EUR", "iban": "DE89370400440532013000"});
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "bank.transfer", "scope": {"max_amount": 100}, "actionDetails": details, "uses": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(
+        v["data"]["actionDetails"], details,
+        "the details are shown in full"
+    );
+    assert_eq!(v["data"]["requireActionDetails"], true);
+
+    let changed = json!({"amount": 40, "currency": "EUR", "iban": "DE89370400440532013001"});
+    let refused = s.use_token(&key, id, token, Some(changed)).await;
+    assert_eq!(refused["code"], "DETAILS_MISMATCH", "{refused}");
+    let refused = s.use_token(&key, id, token, None).await;
+    assert_eq!(refused["code"], "DETAILS_REQUIRED", "{refused}");
+    assert_eq!(refused["usesRemaining"], 3);
+    // The same details in another key order are the same canonical JSON.
+    let reordered = json!({"iban": "DE89370400440532013000", "currency": "EUR", "amount": 40});
+    let used = s.use_token(&key, id, token, Some(reordered)).await;
+    assert_eq!(
+        used,
+        json!({"success": true, "usesRemaining": 2, "checked": true})
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protected_service_introspects_and_uses_tokens_for_its_actions_only() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let agent = s.agent("mailer-bot").await;
+    let mailer = s.service("mailer", "gmail.*").await;
+    let calendar = s.service("calendar", "calendar.*").await;
+    let (_, data) = s
+        .request(
+            &agent,
+            json!({"action": "gmail.send", "resource": "email:client@example.com",
+                   "scope": {"allowed_recipients": ["client@example.com"], "subject_pattern": "^Invoice"}}),
+        )
+        .await;
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+
+    let (status, v) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["id"], id);
+    assert_eq!(v["action"], "gmail.send");
+    assert_eq!(v["agentName"], "mailer-bot");
+    assert_eq!(v["scope"]["blocked_recipients"], json!(["ceo@example.com"]));
+
+    // Another service's view of it: the same as an unknown token.
+    let (_, other) = as_service(&s, &calendar, "introspect", json!({"token": token})).await;
+    let (_, unknown) = as_service(&s, &calendar, "introspect", json!({"token": "otp_nope"})).await;
+    assert_eq!(
+        other,
+        json!({"active": false, "reason": "the token is not valid for this service"})
+    );
+    assert_eq!(other, unknown);
+    let (_, v) = as_service(&s, &calendar, "use", json!({"token": token})).await;
+    assert_eq!(v["code"], "INVALID_TOKEN", "{v}");
+
+    // The mailer sends what it really does.
+    let real = |to: &str, subject: &str| {
+        json!({"token": token, "action": "gmail.send", "resource": "email:client@example.com",
+               "actionDetails": {"recipients": [to], "subject": subject}})
+    };
+    let (_, v) = as_service(&s, &mailer, "use", real("eve@evil.example", "Invoice 7")).await;
+    assert_eq!(v["code"], "SCOPE_VIOLATION", "{v}");
+    let (_, v) = as_service(&s, &mailer, "use", real("client@example.com", "Hello")).await;
+    assert_eq!(v["code"], "SCOPE_VIOLATION", "{v}");
+    assert_eq!(v["usesRemaining"], 1, "refusals consume nothing");
+    let (_, v) = as_service(&s, &mailer, "use", real("client@example.com", "Invoice 7")).await;
+    assert_eq!(
+        v,
+        json!({"success": true, "usesRemaining": 0, "checked": true})
+    );
+    let (_, v) = as_service(&s, &mailer, "use", real("client@example.com", "Invoice 7")).await;
+    assert_eq!(v["code"], "TOKEN_USED", "{v}");
+    let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;
+    assert_eq!(v["active"], false, "{v}");
+
+    // The trail names who used it, and the other service's attempt.
+    let (_, trail) = s
+        .get(&s.admin, &format!("/api/v1/admin/audit?request={id}"))
+        .await;
+    let actors: Vec<(String, String)> = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().into(),
+                e["actor"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        actors
+            .iter()
+            .any(|(e, a)| e == "token.used" && a.starts_with("service:")),
+        "{actors:?}"
+    );
+    assert_eq!(
+        actors
+            .iter()
+            .filter(|(e, a)| e == "token.use_refused" && a.starts_with("service:"))
+            .count(),
+        4,
+        "{actors:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let agent = s.agent("bot").await;
+    let mailer = s.service("mailer", "gmail.*").await;
+    let (_, data) = s.request(&agent, json!({"action": "gmail.send"})).await;
+    let token = data["token"].as_str().unwrap();
+    let id = data["id"].as_str().unwrap();
+
+    for key in [
+        &agent,
+        &s.admin,
+        &format!("sk_{}", "x".repeat(40)),
+        &String::new(),
+    ] {
+        for route in ["introspect", "use"] {
+            let (status, v) = as_service(&s, key, route, json!({"token": token})).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{route} with {key:?}: {v}"
+            );
+        }
+    }
+    let agent_routes = [
+        (
+            "POST",
+            "/api/v1/permissions/request".to_owned(),
+            Some(json!({"action": "gmail.send"})),
+        ),
+        ("GET", format!("/api/v1/permissions/{id}"), None),
+        (
+            "POST",
+            format!("/api/v1/permissions/{id}/use"),
+            Some(json!({"token": token})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/permissions/{id}/verify"),
+            Some(json!({"token": token})),
+        ),
+    ];
+    for (method, path, body) in agent_routes {
+        let (status, v) = s.call(&mailer, method, &path, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {v}");
+    }
+    for (method, path) in [
+        ("GET", "/api/v1/admin/permissions".to_owned()),
+        ("POST", format!("/api/v1/admin/permissions/{id}/revoke")),
+        ("GET", "/api/v1/admin/agents".to_owned()),
+    ] {
+        let (status, v) = s.call(&mailer, method, &path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {v}");
+    }
+    // A revoked service key stops working at once.
+    let store = &s.handle.as_ref().unwrap().service.store;
+    let now = s.clock.now();
+    store
+        .write(move |tx| {
+            agent_otp::service_keys::revoke(tx, "mailer", &agent_otp::domain::Actor::Operator, now)
+        })
+        .await
+        .unwrap();
+    let (status, _) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    s.stop().await;
+}
