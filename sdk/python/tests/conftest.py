@@ -43,6 +43,16 @@ class Server:
         )
         return out.stdout.strip().splitlines()[-1]
 
+    def service(self, name: str, actions: str) -> str:
+        """Creates a protected service for these action patterns; returns its ``sk_…`` key."""
+        out = subprocess.run(
+            [BIN, "service", "create", name, "--actions", actions, "--data-dir", self.data_dir],
+            check=True, capture_output=True, text=True, env=_env(),
+        )
+        keys = [line.strip() for line in out.stdout.splitlines() if line.strip().startswith("sk_")]
+        assert keys, f"no sk_ key in the output of service create:\n{out.stdout}"
+        return keys[0]
+
     def decide(self, permission_id: str, verdict: str, body: dict | None = None) -> None:
         r = httpx.post(
             f"{self.url}/api/v1/admin/permissions/{permission_id}/{verdict}",

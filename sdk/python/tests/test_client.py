@@ -220,6 +220,15 @@ def test_permission_without_details_consumes(otp, server):
     assert otp.use_token(p.id, p.token)["code"] == "TOKEN_USED"
 
 
+def test_verify_names_the_grant_and_use_checks_action_and_resource(otp):
+    p = otp.request_permission("file.read", resource="/tmp/b")
+    v = otp.verify_token(p.id, p.token)
+    assert (v["action"], v["resource"], v["agentName"], v["approvedBy"]) == ("file.read", "/tmp/b", "py-agent", "policy")
+    assert otp.use_token(p.id, p.token, action="file.write")["code"] == "ACTION_MISMATCH"
+    assert otp.use_token(p.id, p.token, action="file.read", resource="/etc/shadow")["code"] == "RESOURCE_MISMATCH"
+    assert otp.use_token(p.id, p.token, action="file.read", resource="/tmp/b")["success"] is True
+
+
 def test_revoke(otp):
     p = otp.request_permission("file.read")
     assert otp.revoke_token(p.id).status == "revoked"

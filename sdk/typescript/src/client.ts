@@ -10,16 +10,14 @@ import {
   AgentOTPError,
   AuthenticationError,
   InvalidTokenError,
-  NetworkError,
   PermissionDeniedError,
   PermissionExpiredError,
   PermissionRevokedError,
-  RateLimitError,
   TimeoutError,
   TokenUsedError,
-  errorFromResponse,
   tokenError,
 } from './errors.js';
+import { Transport, env, type CallOptions } from './http.js';
 import type {
   AgentOTPClientConfig,
   ApprovedPermission,
@@ -32,56 +30,19 @@ import type {
   UseTokenInput,
 } from './types.js';
 
-const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
 /** The server's longest long-poll, in seconds. */
 const MAX_WAIT_SECS = 60;
-/** Errors from Node's fetch (undici) that mean the request never reached the server. */
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-interface Envelope<T> {
-  success?: boolean;
-  data?: T;
-  error?: { code?: string; message?: string; details?: Record<string, unknown> };
-}
-
-interface CallOptions {
-  body?: unknown;
-  /** Seconds the server may hold the answer (long-poll). */
-  waitSecs?: number;
-}
 
 /** A client for one agent (one key) on one server. */
 export class AgentOTPClient {
-  private readonly apiKey: string;
-  private readonly baseUrl: string;
-  private readonly timeout: number;
-  private readonly retryAttempts: number;
-  private readonly retryDelay: number;
-  private readonly maxRetryAfter: number;
-  private readonly fetchFn: typeof fetch;
+  private readonly http: Transport;
 
   constructor(config: AgentOTPClientConfig = {}) {
-    // Read without Node's types, so the package also works in Deno, Bun and browsers.
-    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-    const apiKey = config?.apiKey ?? env?.AGENT_OTP_KEY;
+    const apiKey = config?.apiKey ?? env('AGENT_OTP_KEY');
     if (!apiKey) {
       throw new AuthenticationError('API key is required: pass apiKey or set AGENT_OTP_KEY');
     }
-    this.apiKey = apiKey;
-    const envUrl = env?.AGENT_OTP_URL;
-    this.baseUrl = (config.baseUrl ?? envUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.timeout = config.timeout ?? 30_000;
-    this.retryAttempts = config.retryAttempts ?? 3;
-    this.retryDelay = config.retryDelay ?? 1_000;
-    this.maxRetryAfter = config.maxRetryAfter ?? 60_000;
-    this.fetchFn = config.fetch ?? globalThis.fetch.bind(globalThis);
+    this.http = new Transport(apiKey, config);
   }
 
   /**
@@ -192,8 +153,10 @@ export class AgentOTPClient {
   }
 
   /**
-   * Uses a token once (atomically on the server). Returns `{success: false, code, reason}`
-   * when refused; `actionDetails` is checked against the granted scope.
+   * Uses a token once (atomically on the server): `{success: true, usesRemaining, checked}`, or
+   * `{success: false, code, reason}` when refused (nothing consumed). `actionDetails` are checked
+   * against the granted scope; without them the use is recorded unchecked (`checked: false`).
+   * `action`/`resource`, when given, must be the token's.
    */
   async useToken(
     permissionId: string,
@@ -201,7 +164,7 @@ export class AgentOTPClient {
     input?: UseTokenInput,
   ): Promise<TokenUsageResult> {
     return this.call('POST', ['permissions', permissionId, 'use'], {
-      body: { token, actionDetails: input?.actionDetails },
+      body: { token, action: input?.action, resource: input?.resource, actionDetails: input?.actionDetails },
     });
   }
 
@@ -250,71 +213,9 @@ export class AgentOTPClient {
     return operation(permission.token, permission.scope ?? {});
   }
 
-  /** One API call with the retry rules; returns the envelope's `data`. */
-  private async call<T>(method: string, segments: string[], opts: CallOptions): Promise<T> {
-    const query = opts.waitSecs ? `?wait=${opts.waitSecs}` : '';
-    const url = `${this.baseUrl}/api/v1/${segments.map(pathSegment).join('/')}${query}`;
-    const idempotent = method === 'GET';
-    const timeoutMs = this.timeout + (opts.waitSecs ?? 0) * 1000;
-    for (let attempt = 0; ; attempt++) {
-      let response: Response;
-      try {
-        response = await this.fetchFn(url, {
-          method,
-          headers: {
-            'Content-Type': 'application/json',
-            Authorization: `Bearer ${this.apiKey}`,
-          },
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (error) {
-        if (isAbort(error)) {
-          throw new TimeoutError(`No answer from the server within ${timeoutMs} ms`);
-        }
-        // A refused connection reached nothing: always safe to retry. Anything else may have
-        // reached the server, so only reads are repeated.
-        const retry = attempt < this.retryAttempts && (idempotent || isConnectError(error));
-        if (!retry) {
-          throw new NetworkError(`Cannot reach ${this.baseUrl}: ${describe(error)}`, error);
-        }
-        await sleep(this.retryDelay * 2 ** attempt);
-        continue;
-      }
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
-      if (response.status === 429 && attempt < this.retryAttempts) {
-        const pause = (retryAfter ?? this.retryDelay / 1000) * 1000;
-        if (pause <= this.maxRetryAfter) {
-          await response.body?.cancel();
-          await sleep(pause);
-          continue;
-        }
-      }
-      return readEnvelope<T>(response, retryAfter);
-    }
+  private call<T>(method: string, segments: string[], opts: CallOptions): Promise<T> {
+    return this.http.call<T>(method, segments, opts);
   }
-}
-
-async function readEnvelope<T>(response: Response, retryAfter?: number): Promise<T> {
-  const text = await response.text();
-  let json: Envelope<T> | undefined;
-  try {
-    json = JSON.parse(text) as Envelope<T>;
-  } catch {
-    json = undefined;
-  }
-  if (response.ok && json?.success === true) {
-    return json.data as T;
-  }
-  const message =
-    json?.error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200) || 'no body'}`;
-  throw errorFromResponse(
-    response.status,
-    json?.error?.code,
-    message,
-    json?.error?.details,
-    retryAfter,
-  );
 }
 
 function denied(result: PermissionResult): PermissionDeniedError {
@@ -322,37 +223,3 @@ function denied(result: PermissionResult): PermissionDeniedError {
   return new PermissionDeniedError(reason ?? 'Permission denied', reason, result.id);
 }
 
-/** One encoded path segment: an id cannot walk to another route. */
-function pathSegment(s: string): string {
-  if (s === '' || s === '.' || s === '..') {
-    throw new AgentOTPError(`Invalid permission id ${JSON.stringify(s)}`, 'VALIDATION_ERROR');
-  }
-  return encodeURIComponent(s);
-}
-
-function parseRetryAfter(value: string | null): number | undefined {
-  if (!value) return undefined;
-  const secs = Number(value.trim());
-  if (Number.isFinite(secs) && secs >= 0) return secs;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
-}
-
-function isAbort(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
-}
-
-function isConnectError(error: unknown): boolean {
-  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
-  return typeof cause?.code === 'string' && CONNECT_ERRORS.has(cause.code);
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

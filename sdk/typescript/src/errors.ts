@@ -171,6 +171,16 @@ export class ScopeViolationError extends InvalidTokenError {
   }
 }
 
+/**
+ * The use named another action or resource than the token's (`ACTION_MISMATCH`,
+ * `RESOURCE_MISMATCH`), or other details than the exact ones approved (`DETAILS_MISMATCH`).
+ */
+export class TokenMismatchError extends InvalidTokenError {
+  constructor(message = 'The token is for something else', code = 'ACTION_MISMATCH') {
+    super(message, code);
+  }
+}
+
 /** The error for an error answer, chosen by the server's code first, then by HTTP status. */
 export function errorFromResponse(
   status: number,
@@ -240,6 +250,10 @@ export function tokenError(code: string | undefined, reason: string | undefined)
       return new TokenExpiredError(message);
     case 'SCOPE_VIOLATION':
       return new ScopeViolationError(message);
+    case 'ACTION_MISMATCH':
+    case 'RESOURCE_MISMATCH':
+    case 'DETAILS_MISMATCH':
+      return new TokenMismatchError(message, code);
     default:
       return new InvalidTokenError(message, code ?? 'INVALID_TOKEN');
   }

@@ -239,6 +239,19 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
     assert.deepEqual([again.success, again.code], [false, 'TOKEN_USED']);
   });
 
+  test('verify names what the token is for; a use naming another action or resource is refused', async () => {
+    const p = await otp.requestPermission({ action: 'file.read', resource: '/tmp/b' });
+    assert.equal(p.status, 'approved');
+    const v = await otp.verifyToken(p.id, p.token);
+    assert.deepEqual([v.action, v.resource, v.agentName, v.approvedBy], ['file.read', '/tmp/b', 'ts-agent', 'policy']);
+    const other = await otp.useToken(p.id, p.token, { action: 'file.write' });
+    assert.deepEqual([other.success, other.code], [false, 'ACTION_MISMATCH']);
+    const elsewhere = await otp.useToken(p.id, p.token, { action: 'file.read', resource: '/etc/shadow' });
+    assert.deepEqual([elsewhere.success, elsewhere.code], [false, 'RESOURCE_MISMATCH']);
+    const used = await otp.useToken(p.id, p.token, { action: 'file.read', resource: '/tmp/b' });
+    assert.equal(used.success, true, 'the refusals consumed nothing');
+  });
+
   test('revokeToken stops the token at once', async () => {
     const p = await otp.requestPermission({ action: 'file.read' });
     const revoked = await otp.revokeToken(p.id);

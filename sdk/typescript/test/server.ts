@@ -19,6 +19,8 @@ export interface TestServer {
   admin: string;
   /** Creates another agent; returns its key. */
   agent(name: string): string;
+  /** Creates a protected service for these action patterns (`gmail.*,calendar.read`); returns its `sk_…` key. */
+  service(name: string, actions: string): string;
   approve(id: string): Promise<void>;
   deny(id: string, reason?: string): Promise<void>;
   /** Revokes a request as a human (admin API). */
@@ -40,6 +42,14 @@ export async function startServer(): Promise<TestServer> {
   const operator = (...args: string[]): string => {
     const out = execFileSync(bin, [...args, '--data-dir', dataDir], { env: cleanEnv() });
     return out.toString().trim().split('\n').pop() ?? '';
+  };
+  const service = (name: string, actions: string): string => {
+    const out = execFileSync(bin, ['service', 'create', name, '--actions', actions, '--data-dir', dataDir], {
+      env: cleanEnv(),
+    }).toString();
+    const line = out.split('\n').map((l) => l.trim()).find((l) => l.startsWith('sk_'));
+    if (!line) throw new Error(`no sk_ key in the output of service create:\n${out}`);
+    return line;
   };
   const key = operator('agent', 'create', 'ts-agent');
   const admin = operator('admin', 'token', 'create');
@@ -79,6 +89,7 @@ export async function startServer(): Promise<TestServer> {
     key,
     admin,
     agent: (name) => operator('agent', 'create', name),
+    service,
     approve: (id) => decide(id, 'approve', {}),
     deny: (id, reason) => decide(id, 'deny', reason ? { reason } : {}),
     revoke: (id) => decide(id, 'revoke', {}),

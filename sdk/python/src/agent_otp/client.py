@@ -18,10 +18,17 @@ from ._core import PendingApproval, Permission
 from .errors import NetworkError, PermissionDeniedError, RateLimitError, TimeoutError, token_error
 
 T = TypeVar("T")
+S = TypeVar("S", bound="_SyncBase")
+A = TypeVar("A", bound="_AsyncBase")
 JSON = Mapping[str, Any]
 
 
 class _Base:
+    #: Where the key comes from when it is not passed, and how to name it in an error.
+    _key_env = "AGENT_OTP_KEY"
+    _key_what = "API key (api_key)"
+    _key_hint = ""
+
     def __init__(
         self,
         api_key: Optional[str] = None,
@@ -32,7 +39,10 @@ class _Base:
         retry_delay: float = 1.0,
         max_retry_after: float = 60.0,
     ) -> None:
-        self._s = _core.settings(api_key, base_url, timeout, retry_attempts, retry_delay, max_retry_after)
+        self._s = _core.settings(
+            api_key, base_url, timeout, retry_attempts, retry_delay, max_retry_after,
+            key_env=self._key_env, what=self._key_what, hint=self._key_hint,
+        )
         self._headers = {"Authorization": f"Bearer {self._s.api_key}", "Content-Type": "application/json"}
 
     def __repr__(self) -> str:
@@ -63,13 +73,7 @@ class _Base:
         return None
 
 
-class AgentOTPClient(_Base):
-    """A blocking client for one agent (one key) on one server.
-
-    The key comes from ``api_key`` or ``AGENT_OTP_KEY`` / ``AGENT_OTP_KEY_FILE``; the server from
-    ``base_url`` or ``AGENT_OTP_URL`` (default ``http://127.0.0.1:8787``).
-    """
-
+class _SyncBase(_Base):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, **kw: Any) -> None:
         super().__init__(api_key, base_url, **kw)
         self._http = httpx.Client(headers=self._headers)
@@ -77,7 +81,7 @@ class AgentOTPClient(_Base):
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "AgentOTPClient":
+    def __enter__(self: "S") -> "S":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,6 +104,14 @@ class AgentOTPClient(_Base):
                     raise self._fail(exc) from exc
                 time.sleep(pause)
                 attempt += 1
+
+
+class AgentOTPClient(_SyncBase):
+    """A blocking client for one agent (one key) on one server.
+
+    The key comes from ``api_key`` or ``AGENT_OTP_KEY`` / ``AGENT_OTP_KEY_FILE``; the server from
+    ``base_url`` or ``AGENT_OTP_URL`` (default ``http://127.0.0.1:8787``).
+    """
 
     def request_permission(
         self,
@@ -151,11 +163,20 @@ class AgentOTPClient(_Base):
         """``{"valid": true, "scope", "usesRemaining", "expiresAt"}`` or ``{"valid": false, "reason"}``."""
         return self._call("POST", "permissions", permission_id, "verify", body={"token": token})
 
-    def use_token(self, permission_id: str, token: str, action_details: Optional[JSON] = None) -> Dict[str, Any]:
-        """Uses the token once: ``{"success", "usesRemaining", "reason"?, "code"?}``."""
-        body: Dict[str, Any] = {"token": token}
-        if action_details is not None:
-            body["actionDetails"] = dict(action_details)
+    def use_token(
+        self,
+        permission_id: str,
+        token: str,
+        action_details: Optional[JSON] = None,
+        *,
+        action: Optional[str] = None,
+        resource: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Uses the token once: ``{"success": True, "usesRemaining", "checked"}`` or
+        ``{"success": False, "code", "reason", "usesRemaining"}`` (nothing consumed).
+        ``action_details`` are checked against the scope; without them the use is recorded
+        unchecked (``checked: False``). ``action``/``resource``, when given, must be the token's."""
+        body = _core.use_body(token, action_details, action, resource)
         return self._call("POST", "permissions", permission_id, "use", body=body)
 
     def revoke_token(self, permission_id: str) -> Permission:
@@ -208,9 +229,7 @@ class AgentOTPClient(_Base):
             return operation(p.token or "", p.scope)
 
 
-class AsyncAgentOTPClient(_Base):
-    """The asyncio twin of :class:`AgentOTPClient`: the same methods, awaited."""
-
+class _AsyncBase(_Base):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, **kw: Any) -> None:
         super().__init__(api_key, base_url, **kw)
         self._http = httpx.AsyncClient(headers=self._headers)
@@ -218,7 +237,7 @@ class AsyncAgentOTPClient(_Base):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "AsyncAgentOTPClient":
+    async def __aenter__(self: "A") -> "A":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -241,6 +260,10 @@ class AsyncAgentOTPClient(_Base):
                     raise self._fail(exc) from exc
                 await asyncio.sleep(pause)
                 attempt += 1
+
+
+class AsyncAgentOTPClient(_AsyncBase):
+    """The asyncio twin of :class:`AgentOTPClient`: the same methods, awaited."""
 
     async def request_permission(
         self,
@@ -286,11 +309,15 @@ class AsyncAgentOTPClient(_Base):
         return await self._call("POST", "permissions", permission_id, "verify", body={"token": token})
 
     async def use_token(
-        self, permission_id: str, token: str, action_details: Optional[JSON] = None
+        self,
+        permission_id: str,
+        token: str,
+        action_details: Optional[JSON] = None,
+        *,
+        action: Optional[str] = None,
+        resource: Optional[str] = None,
     ) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"token": token}
-        if action_details is not None:
-            body["actionDetails"] = dict(action_details)
+        body = _core.use_body(token, action_details, action, resource)
         return await self._call("POST", "permissions", permission_id, "use", body=body)
 
     async def revoke_token(self, permission_id: str) -> Permission:

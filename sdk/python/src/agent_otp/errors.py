@@ -155,6 +155,13 @@ class ScopeViolationError(InvalidTokenError):
     default_code = "SCOPE_VIOLATION"
 
 
+class TokenMismatchError(InvalidTokenError):
+    """The use named another action or resource than the token's (``ACTION_MISMATCH``,
+    ``RESOURCE_MISMATCH``), or other details than the exact ones approved (``DETAILS_MISMATCH``)."""
+
+    default_code = "ACTION_MISMATCH"
+
+
 _BY_CODE = {
     "VALIDATION_ERROR": ValidationError,
     "UNAUTHORIZED": AuthenticationError,
@@ -178,6 +185,9 @@ _TOKEN_ERRORS = {
     "TOKEN_REVOKED": TokenRevokedError,
     "TOKEN_EXPIRED": TokenExpiredError,
     "SCOPE_VIOLATION": ScopeViolationError,
+    "ACTION_MISMATCH": TokenMismatchError,
+    "RESOURCE_MISMATCH": TokenMismatchError,
+    "DETAILS_MISMATCH": TokenMismatchError,
 }
 
 
