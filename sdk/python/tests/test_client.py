@@ -229,6 +229,18 @@ def test_verify_names_the_grant_and_use_checks_action_and_resource(otp):
     assert otp.use_token(p.id, p.token, action="file.read", resource="/tmp/b")["success"] is True
 
 
+def test_exact_binding_through_permission(otp):
+    details = {"amount": 40, "currency": "EUR", "to": "DE89 3704 0044 0532 0130 00"}
+    with pytest.raises(ValidationError) as e:
+        otp.request_permission("invoice.pay")
+    assert "actionDetails" in e.value.details
+    with otp.permission("invoice.pay", action_details=details) as p:
+        assert otp.verify_token(p.id, p.token)["valid"] is False, "already used, with the bound details"
+    q = otp.request_permission("invoice.pay", action_details=details)
+    assert otp.use_token(q.id, q.token, {**details, "amount": 41})["code"] == "DETAILS_MISMATCH"
+    assert otp.use_token(q.id, q.token, details)["success"] is True
+
+
 def test_revoke(otp):
     p = otp.request_permission("file.read")
     assert otp.revoke_token(p.id).status == "revoked"

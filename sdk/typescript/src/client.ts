@@ -53,9 +53,9 @@ export class AgentOTPClient {
    * expired ({@link PermissionExpiredError}), or `timeout` ms pass ({@link TimeoutError}).
    */
   async requestPermission(options: RequestPermissionOptions): Promise<RequestedPermission> {
-    const { action, resource, scope, context, ttl, uses } = options;
+    const { action, resource, scope, context, ttl, uses, actionDetails } = options;
     const result = await this.call<PermissionResult>('POST', ['permissions', 'request'], {
-      body: { action, resource, scope, context, ttl, uses },
+      body: { action, resource, scope, context, ttl, uses, actionDetails },
     });
     if (result.status === 'denied') {
       throw denied(result);
@@ -187,16 +187,19 @@ export class AgentOTPClient {
    * the token's error ({@link InvalidTokenError} or a subclass such as
    * {@link ScopeViolationError}, {@link TokenRevokedError}); a denial, revocation, expiry or
    * timeout while waiting throws as {@link requestPermission} does; a lost answer throws
-   * {@link NetworkError} (the use is never repeated). Without `actionDetails` the use is
-   * recorded unchecked by agent-otp (strict checks belong to the protected service).
+   * {@link NetworkError} (the use is never repeated). `actionDetails` go with the request (the
+   * human sees them; the token is bound to them) and with the use (checked against the scope);
+   * without them the use is recorded unchecked (strict checks belong to the protected service).
    */
   async executeWithPermission<T>(
     options: ExecuteWithPermissionOptions,
     operation: (token: string, scope: Record<string, unknown>) => Promise<T>,
   ): Promise<T> {
-    const { actionDetails, ...request } = options;
+    const { actionDetails } = options;
+    // The details go with the request too: the human sees exactly what will be done, and the
+    // token is bound to it (a `bind: exact` rule requires that).
     const permission = await this.requestPermission({
-      ...request,
+      ...options,
       waitForApproval: options.waitForApproval ?? true,
     });
     if (permission.status !== 'approved') {

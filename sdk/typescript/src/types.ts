@@ -35,6 +35,12 @@ export interface RequestPermissionInput {
   ttl?: number;
   /** How many times the token may be used (1–100). @default 1 (server side) */
   uses?: number;
+  /**
+   * The exact details the agent will perform, when it knows them: the human sees them in full,
+   * and the token is bound to their canonical SHA-256 (every use must present the same details).
+   * A policy rule with `bind: exact` requires them.
+   */
+  actionDetails?: Record<string, unknown>;
 }
 
 /** {@link RequestPermissionInput} plus how to wait for a human. */
@@ -141,7 +147,10 @@ export interface UseTokenInput {
   resource?: string;
 }
 
-/** {@link RequestPermissionOptions} for `executeWithPermission`, plus the details to use the token with. */
+/**
+ * {@link RequestPermissionOptions} for `executeWithPermission`. Its `actionDetails` are sent with
+ * the request (so the human sees them and the token is bound to them) and again with the use.
+ */
 export interface ExecuteWithPermissionOptions extends RequestPermissionOptions {
   actionDetails?: Record<string, unknown>;
 }

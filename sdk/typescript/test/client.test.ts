@@ -252,6 +252,28 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
     assert.equal(used.success, true, 'the refusals consumed nothing');
   });
 
+  test('exact binding: executeWithPermission sends the details with the request and the use', async () => {
+    const details = { amount: 40, currency: 'EUR', to: 'DE89 3704 0044 0532 0130 00' };
+    // A `bind: exact` rule refuses a request without its details.
+    await assert.rejects(otp.requestPermission({ action: 'invoice.pay' }), (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.ok(e.details && 'actionDetails' in e.details);
+      return true;
+    });
+    let ran = 0;
+    await otp.executeWithPermission({ action: 'invoice.pay', actionDetails: details }, async () => ran++);
+    assert.equal(ran, 1);
+    // The token is bound: the same grant used with one changed value is refused, consuming nothing.
+    const p = await otp.requestPermission({ action: 'invoice.pay', actionDetails: details });
+    assert.equal(p.status, 'approved');
+    const v = await otp.verifyToken(p.id, p.token);
+    assert.match(String(v.detailsDigest), /^[0-9a-f]{64}$/);
+    const changed = await otp.useToken(p.id, p.token, { actionDetails: { ...details, amount: 41 } });
+    assert.deepEqual([changed.success, changed.code], [false, 'DETAILS_MISMATCH']);
+    const same = await otp.useToken(p.id, p.token, { actionDetails: details });
+    assert.deepEqual([same.success, same.checked], [true, true]);
+  });
+
   test('revokeToken stops the token at once', async () => {
     const p = await otp.requestPermission({ action: 'file.read' });
     const revoked = await otp.revokeToken(p.id);

@@ -124,9 +124,14 @@ def request_body(
     context: Optional[Mapping[str, Any]],
     ttl: Optional[int],
     uses: Optional[int],
+    action_details: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     body: Dict[str, Any] = {"action": action}
-    for k, v in (("resource", resource), ("scope", scope), ("context", context), ("ttl", ttl), ("uses", uses)):
+    fields = (
+        ("resource", resource), ("scope", scope), ("context", context), ("ttl", ttl), ("uses", uses),
+        ("actionDetails", action_details),
+    )
+    for k, v in fields:
         if v is not None:
             body[k] = dict(v) if isinstance(v, Mapping) else v
     return body

@@ -122,6 +122,7 @@ class AgentOTPClient(_SyncBase):
         ttl: Optional[int] = None,
         uses: Optional[int] = None,
         *,
+        action_details: Optional[JSON] = None,
         wait_for_approval: bool = False,
         timeout: float = 60.0,
         on_pending_approval: Optional[Callable[[PendingApproval], None]] = None,
@@ -130,8 +131,12 @@ class AgentOTPClient(_SyncBase):
         :class:`PermissionDeniedError`. Pending: returned as is, or with ``wait_for_approval``
         waits until a human decides: approved (returned, with its token), denied
         (:class:`PermissionDeniedError`), revoked (:class:`PermissionRevokedError`), expired
-        (:class:`PermissionExpiredError`), or ``timeout`` seconds pass (:class:`TimeoutError`)."""
-        body = _core.request_body(action, resource, scope, context, ttl, uses)
+        (:class:`PermissionExpiredError`), or ``timeout`` seconds pass (:class:`TimeoutError`).
+
+        ``action_details``: the exact details the agent will perform, when it knows them; the
+        human sees them in full and the token is bound to them (every use must present the same).
+        A policy rule with ``bind: exact`` requires them."""
+        body = _core.request_body(action, resource, scope, context, ttl, uses, action_details)
         p = Permission.from_wire(self._call("POST", "permissions", "request", body=body))
         if p.status == "denied":
             raise _core.denied(p)
@@ -211,10 +216,11 @@ class AgentOTPClient(_SyncBase):
         token's error (:class:`InvalidTokenError` or a subclass such as
         :class:`ScopeViolationError`); a denial, revocation, expiry or timeout raises as
         :meth:`request_permission` does; a lost answer raises :class:`NetworkError` (the use is
-        never repeated). Without ``action_details`` the use is recorded unchecked by agent-otp
-        (strict checks belong to the protected service)."""
+        never repeated). ``action_details`` go with the request (the human sees them; the token is
+        bound to them) and with the use (checked against the scope); without them the use is
+        recorded unchecked (strict checks belong to the protected service)."""
         p = self.request_permission(
-            action, resource, scope, context, ttl, uses,
+            action, resource, scope, context, ttl, uses, action_details=action_details,
             wait_for_approval=wait_for_approval, timeout=timeout, on_pending_approval=on_pending_approval,
         )
         _ensure_approved(p)
@@ -274,12 +280,13 @@ class AsyncAgentOTPClient(_AsyncBase):
         ttl: Optional[int] = None,
         uses: Optional[int] = None,
         *,
+        action_details: Optional[JSON] = None,
         wait_for_approval: bool = False,
         timeout: float = 60.0,
         on_pending_approval: Optional[Callable[[PendingApproval], Any]] = None,
     ) -> Permission:
         """See :meth:`AgentOTPClient.request_permission`. ``on_pending_approval`` may be async."""
-        body = _core.request_body(action, resource, scope, context, ttl, uses)
+        body = _core.request_body(action, resource, scope, context, ttl, uses, action_details)
         p = Permission.from_wire(await self._call("POST", "permissions", "request", body=body))
         if p.status == "denied":
             raise _core.denied(p)
@@ -340,7 +347,7 @@ class AsyncAgentOTPClient(_AsyncBase):
     ) -> AsyncIterator[Permission]:
         """``async with otp.permission(...) as p:`` — see :meth:`AgentOTPClient.permission`."""
         p = await self.request_permission(
-            action, resource, scope, context, ttl, uses,
+            action, resource, scope, context, ttl, uses, action_details=action_details,
             wait_for_approval=wait_for_approval, timeout=timeout, on_pending_approval=on_pending_approval,
         )
         _ensure_approved(p)
