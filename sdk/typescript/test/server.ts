@@ -21,6 +21,8 @@ export interface TestServer {
   agent(name: string): string;
   /** Creates a protected service for these action patterns (`gmail.*,calendar.read`); returns its `sk_…` key. */
   service(name: string, actions: string): string;
+  /** `agent-otp service revoke NAME`. */
+  revokeService(name: string): void;
   approve(id: string): Promise<void>;
   deny(id: string, reason?: string): Promise<void>;
   /** Revokes a request as a human (admin API). */
@@ -90,6 +92,7 @@ export async function startServer(): Promise<TestServer> {
     admin,
     agent: (name) => operator('agent', 'create', name),
     service,
+    revokeService: (name) => void operator('service', 'revoke', name),
     approve: (id) => decide(id, 'approve', {}),
     deny: (id, reason) => decide(id, 'deny', reason ? { reason } : {}),
     revoke: (id) => decide(id, 'revoke', {}),

@@ -15,6 +15,7 @@ import {
   InvalidTokenError,
   ScopeViolationError,
   TokenMismatchError,
+  TokenRevokedError,
   TokenUsedError,
   type AgentOTPError,
 } from '../src/index.js';
@@ -73,6 +74,10 @@ describe('AgentOTPService against the real server', { concurrency: true }, () =>
     await sendEmail({ to: 'client@example.com', subject: 'Invoice #123', otpToken: permission.token });
     assert.deepEqual(outbox, [{ to: 'client@example.com', subject: 'Invoice #123', body: undefined }]);
     assert.equal((await agent.getPermissionStatus(permission.id)).status, 'used');
+    // The original README's last line, left in the agent: the service's use already consumed the
+    // token, so it is a harmless refusal (docs/services.md says to drop it).
+    const readmeUse = await agent.useToken(permission.id, permission.token);
+    assert.deepEqual([readmeUse.success, readmeUse.code], [false, 'TOKEN_USED']);
 
     // The same token again: refused, nothing sent.
     await assert.rejects(
@@ -174,6 +179,22 @@ describe('AgentOTPService against the real server', { concurrency: true }, () =>
     for (const r of results) {
       if (r.status === 'rejected') assert.ok(r.reason instanceof TokenUsedError, String(r.reason));
     }
+  });
+
+  test('a revoked token is TokenRevokedError; a revoked service key is AuthenticationError', async () => {
+    const { id, token } = await approvedInvoiceToken();
+    await agent.revokeToken(id);
+    const details = { emails: 1, to: 'client@example.com', subject: 'Invoice #3' };
+    let ran = 0;
+    await assert.rejects(
+      mailer.guard(token, { action: 'gmail.send', resource: 'email:client@example.com', actionDetails: details }, () => ran++),
+      TokenRevokedError,
+    );
+    const gone = new AgentOTPService({ serviceKey: server.service('mailer-gone', 'gmail.*'), baseUrl: server.url });
+    assert.equal((await gone.introspect('otp_' + 'z'.repeat(40))).active, false, 'works before the revocation');
+    server.revokeService('mailer-gone');
+    await assert.rejects(gone.introspect('otp_' + 'z'.repeat(40)), AuthenticationError);
+    assert.equal(ran, 0);
   });
 
   test('guard refuses to run without an action or real details, before asking the server', async () => {
