@@ -43,6 +43,16 @@ class Server:
         )
         return out.stdout.strip().splitlines()[-1]
 
+    def service(self, name: str, actions: str) -> str:
+        """Creates a protected service for these action patterns; returns its ``sk_…`` key."""
+        out = subprocess.run(
+            [BIN, "service", "create", name, "--actions", actions, "--data-dir", self.data_dir],
+            check=True, capture_output=True, text=True, env=_env(),
+        )
+        keys = [line.strip() for line in out.stdout.splitlines() if line.strip().startswith("sk_")]
+        assert keys, f"no sk_ key in the output of service create:\n{out.stdout}"
+        return keys[0]
+
     def decide(self, permission_id: str, verdict: str, body: dict | None = None) -> None:
         r = httpx.post(
             f"{self.url}/api/v1/admin/permissions/{permission_id}/{verdict}",
@@ -51,9 +61,20 @@ class Server:
         )
         assert r.status_code == 200, r.text
 
-    def approve_later(self, permission_id: str, delay: float = 0.3) -> None:
-        """Approves from another thread, once the client is already waiting."""
-        threading.Timer(delay, self.decide, (permission_id, "approve")).start()
+    def approve_later(self, permission_id: str, delay: float = 0.3, verdict: str = "approve") -> None:
+        """Approves (or another verdict: ``deny``, ``revoke``) from another thread, once the
+        client is already waiting."""
+        threading.Timer(delay, self.decide, (permission_id, verdict)).start()
+
+    def pending(self) -> list:
+        """The pending requests, as a human sees them (admin API)."""
+        r = httpx.get(
+            f"{self.url}/api/v1/admin/permissions",
+            params={"status": "pending", "limit": 100},
+            headers={"Authorization": f"Bearer {self.admin}"},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from agent_otp import (
     AuthenticationError,
     PendingApproval,
     PermissionDeniedError,
+    PermissionRevokedError,
     ScopeViolationError,
     TimeoutError,
 )
@@ -68,5 +69,28 @@ def test_async_denied_timeout_and_wrong_key(server):
         async with AsyncAgentOTPClient("ak_wrong", server.url) as bad:
             with pytest.raises(AuthenticationError):
                 await bad.request_permission("file.read")
+
+    asyncio.run(main())
+
+
+def test_async_revoked_while_waiting(server):
+    async def main():
+        async with AsyncAgentOTPClient(server.key, server.url) as otp:
+
+            async def revoke_soon(info: PendingApproval) -> None:
+                async def later():
+                    await asyncio.sleep(0.3)
+                    await otp.revoke_token(info.permission_id)  # the agent's other process
+
+                asyncio.get_running_loop().create_task(later())
+
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(PermissionRevokedError) as e:
+                await otp.request_permission(
+                    "db.truncate", wait_for_approval=True, timeout=30, on_pending_approval=revoke_soon
+                )
+            assert loop.time() - started < 5, "woke on the revocation, not at the timeout"
+            assert e.value.code == "PERMISSION_REVOKED" and e.value.permission_id
 
     asyncio.run(main())

@@ -1,24 +1,27 @@
 /**
  * AgentOTPClient: the v0.1 surface over a self-hosted agent-otp server, with v0.1's defects
  * fixed — it long-polls instead of polling every 2 s, maps errors by the server's code, never
- * retries a write whose answer was lost, honours `Retry-After`, and `executeWithPermission`
- * uses the token (atomically, on the server) *before* running the operation.
+ * retries a write whose answer was lost, honours `Retry-After`, reports a revocation while
+ * waiting as {@link PermissionRevokedError}, and `executeWithPermission` uses the token
+ * (atomically, on the server) *before* running the operation and throws when the use is refused.
  */
 
 import {
   AgentOTPError,
   AuthenticationError,
   InvalidTokenError,
-  NetworkError,
   PermissionDeniedError,
   PermissionExpiredError,
-  RateLimitError,
+  PermissionRevokedError,
   TimeoutError,
-  errorFromResponse,
+  TokenUsedError,
   tokenError,
 } from './errors.js';
+import { Transport, env, type CallOptions } from './http.js';
 import type {
   AgentOTPClientConfig,
+  ApprovedPermission,
+  RequestedPermission,
   ExecuteWithPermissionOptions,
   PermissionResult,
   RequestPermissionOptions,
@@ -27,73 +30,47 @@ import type {
   UseTokenInput,
 } from './types.js';
 
-const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
 /** The server's longest long-poll, in seconds. */
 const MAX_WAIT_SECS = 60;
-/** Errors from Node's fetch (undici) that mean the request never reached the server. */
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-interface Envelope<T> {
-  success?: boolean;
-  data?: T;
-  error?: { code?: string; message?: string; details?: Record<string, unknown> };
-}
-
-interface CallOptions {
-  body?: unknown;
-  /** Seconds the server may hold the answer (long-poll). */
-  waitSecs?: number;
-}
 
 /** A client for one agent (one key) on one server. */
 export class AgentOTPClient {
-  private readonly apiKey: string;
-  private readonly baseUrl: string;
-  private readonly timeout: number;
-  private readonly retryAttempts: number;
-  private readonly retryDelay: number;
-  private readonly maxRetryAfter: number;
-  private readonly fetchFn: typeof fetch;
+  private readonly http: Transport;
 
-  constructor(config: AgentOTPClientConfig) {
-    if (!config?.apiKey) {
-      throw new AuthenticationError('API key is required');
+  constructor(config: AgentOTPClientConfig = {}) {
+    const apiKey = config?.apiKey ?? env('AGENT_OTP_KEY');
+    if (!apiKey) {
+      throw new AuthenticationError('API key is required: pass apiKey or set AGENT_OTP_KEY');
     }
-    this.apiKey = config.apiKey;
-    // Read without Node's types, so the package also works in Deno, Bun and browsers.
-    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-    const envUrl = env?.AGENT_OTP_URL;
-    this.baseUrl = (config.baseUrl ?? envUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.timeout = config.timeout ?? 30_000;
-    this.retryAttempts = config.retryAttempts ?? 3;
-    this.retryDelay = config.retryDelay ?? 1_000;
-    this.maxRetryAfter = config.maxRetryAfter ?? 60_000;
-    this.fetchFn = config.fetch ?? globalThis.fetch.bind(globalThis);
+    this.http = new Transport(apiKey, config);
   }
 
   /**
    * Asks for a permission. Approved → returns it with its token. Denied → throws
    * {@link PermissionDeniedError}. Pending → returns it as is, or with `waitForApproval` calls
-   * `onPendingApproval` and waits (long-poll) until a human decides ({@link PermissionDeniedError}),
-   * it expires ({@link PermissionExpiredError}) or `timeout` ms pass ({@link TimeoutError}).
+   * `onPendingApproval` and waits (long-poll) until a human decides: approved (returned, with its
+   * token), denied ({@link PermissionDeniedError}), revoked ({@link PermissionRevokedError}),
+   * expired ({@link PermissionExpiredError}), or `timeout` ms pass ({@link TimeoutError}).
    */
-  async requestPermission(options: RequestPermissionOptions): Promise<PermissionResult> {
-    const { action, resource, scope, context, ttl, uses } = options;
+  async requestPermission(options: RequestPermissionOptions): Promise<RequestedPermission> {
+    const { action, resource, scope, context, ttl, uses, actionDetails } = options;
     const result = await this.call<PermissionResult>('POST', ['permissions', 'request'], {
-      body: { action, resource, scope, context, ttl, uses },
+      body: { action, resource, scope, context, ttl, uses, actionDetails },
     });
     if (result.status === 'denied') {
       throw denied(result);
     }
-    if (result.status !== 'pending' || !options.waitForApproval) {
-      return result;
+    if (result.status === 'approved') {
+      if (!result.token) {
+        throw new InvalidTokenError('Approved, but the answer carries no token', 'TOKEN_MISSING');
+      }
+      return result as ApprovedPermission;
+    }
+    if (result.status !== 'pending') {
+      throw new AgentOTPError(`Unexpected status ${JSON.stringify(result.status)}`, 'UNEXPECTED_STATUS');
+    }
+    if (!options.waitForApproval) {
+      return result as RequestedPermission;
     }
     if (options.onPendingApproval && result.approvalUrl && result.webhookUrl) {
       options.onPendingApproval({
@@ -108,13 +85,15 @@ export class AgentOTPClient {
 
   /**
    * Waits (long-poll) for a pending request's decision and returns it once approved, with the
-   * token. Throws {@link PermissionDeniedError}, {@link PermissionExpiredError} or
-   * {@link TimeoutError} (after `timeout` ms, default 60 s).
+   * token. Throws {@link PermissionDeniedError} (denied), {@link PermissionRevokedError} (revoked
+   * before its token reached this read), {@link PermissionExpiredError}, {@link TokenUsedError}
+   * (the token went to an earlier read and was used) or {@link TimeoutError} (after `timeout` ms,
+   * default 60 s; the request stays pending).
    */
   async waitForPermission(
     permissionId: string,
     options: { timeout?: number } = {},
-  ): Promise<PermissionResult> {
+  ): Promise<ApprovedPermission> {
     const deadline = Date.now() + (options.timeout ?? 60_000);
     for (;;) {
       const left = deadline - Date.now();
@@ -128,7 +107,7 @@ export class AgentOTPClient {
               'TOKEN_ALREADY_ISSUED',
             );
           }
-          return status;
+          return status as ApprovedPermission;
         case 'denied':
           throw denied(status);
         case 'pending':
@@ -138,10 +117,19 @@ export class AgentOTPClient {
           break;
         case 'expired':
           throw new PermissionExpiredError('Permission request expired', permissionId);
+        case 'revoked':
+          throw new PermissionRevokedError(
+            `Permission request was revoked${status.decidedBy ? ` by ${status.decidedBy}` : ''}`,
+            permissionId,
+            status.decidedBy ?? undefined,
+          );
+        case 'used':
+          // Approved, its token delivered to another read, and used there.
+          throw new TokenUsedError('The permission was approved and its token already used');
         default:
-          throw new InvalidTokenError(
-            `The permission request is ${status.status}`,
-            status.status === 'revoked' ? 'TOKEN_REVOKED' : 'TOKEN_USED',
+          throw new AgentOTPError(
+            `Unexpected status ${JSON.stringify(status.status)} while waiting`,
+            'UNEXPECTED_STATUS',
           );
       }
     }
@@ -165,8 +153,10 @@ export class AgentOTPClient {
   }
 
   /**
-   * Uses a token once (atomically on the server). Returns `{success: false, code, reason}`
-   * when refused; `actionDetails` is checked against the granted scope.
+   * Uses a token once (atomically on the server): `{success: true, usesRemaining, checked}`, or
+   * `{success: false, code, reason}` when refused (nothing consumed). `actionDetails` are checked
+   * against the granted scope; without them the use is recorded unchecked (`checked: false`).
+   * `action`/`resource`, when given, must be the token's.
    */
   async useToken(
     permissionId: string,
@@ -174,7 +164,7 @@ export class AgentOTPClient {
     input?: UseTokenInput,
   ): Promise<TokenUsageResult> {
     return this.call('POST', ['permissions', permissionId, 'use'], {
-      body: { token, actionDetails: input?.actionDetails },
+      body: { token, action: input?.action, resource: input?.resource, actionDetails: input?.actionDetails },
     });
   }
 
@@ -185,98 +175,50 @@ export class AgentOTPClient {
 
   /**
    * Requests permission (waiting for a human by default), uses the token, and only then runs
-   * `operation(token, scope)`. If the use is refused, throws the token's error
-   * ({@link InvalidTokenError} or a subclass) and the operation does not run.
+   * `operation(token, scope)`; returns what the operation returns.
+   *
+   * Order: the token is used *before* the operation runs. The use is the server's atomic gate
+   * (a 1-use token gives exactly one success however many callers race), and it is where a
+   * revoked, expired or out-of-scope token is refused; asking after the operation could only
+   * report a refusal once the email is already sent. The price: if the operation itself fails
+   * after the use, the token is spent and a retry needs a new request (fail closed).
+   *
+   * Anything but a successful use throws and the operation does not run: a refused use throws
+   * the token's error ({@link InvalidTokenError} or a subclass such as
+   * {@link ScopeViolationError}, {@link TokenRevokedError}); a denial, revocation, expiry or
+   * timeout while waiting throws as {@link requestPermission} does; a lost answer throws
+   * {@link NetworkError} (the use is never repeated). `actionDetails` go with the request (the
+   * human sees them; the token is bound to them) and with the use (checked against the scope);
+   * without them the use is recorded unchecked (strict checks belong to the protected service).
    */
   async executeWithPermission<T>(
     options: ExecuteWithPermissionOptions,
     operation: (token: string, scope: Record<string, unknown>) => Promise<T>,
   ): Promise<T> {
+    const { actionDetails } = options;
+    // The details go with the request too: the human sees exactly what will be done, and the
+    // token is bound to it (a `bind: exact` rule requires that).
     const permission = await this.requestPermission({
       ...options,
       waitForApproval: options.waitForApproval ?? true,
     });
-    if (permission.status !== 'approved' || !permission.token) {
+    if (permission.status !== 'approved') {
       throw new PermissionDeniedError(
-        `Permission not approved (status ${permission.status})`,
-        permission.reason ?? undefined,
+        `Permission not approved yet (status ${permission.status}; waitForApproval is false)`,
+        undefined,
         permission.id,
       );
     }
-    const used = await this.useToken(permission.id, permission.token, {
-      actionDetails: options.actionDetails,
-    });
-    if (!used.success) {
-      throw tokenError(used.code, used.reason);
+    const used = await this.useToken(permission.id, permission.token, { actionDetails });
+    if (used?.success !== true) {
+      throw tokenError(used?.code, used?.reason);
     }
     return operation(permission.token, permission.scope ?? {});
   }
 
-  /** One API call with the retry rules; returns the envelope's `data`. */
-  private async call<T>(method: string, segments: string[], opts: CallOptions): Promise<T> {
-    const query = opts.waitSecs ? `?wait=${opts.waitSecs}` : '';
-    const url = `${this.baseUrl}/api/v1/${segments.map(pathSegment).join('/')}${query}`;
-    const idempotent = method === 'GET';
-    const timeoutMs = this.timeout + (opts.waitSecs ?? 0) * 1000;
-    for (let attempt = 0; ; attempt++) {
-      let response: Response;
-      try {
-        response = await this.fetchFn(url, {
-          method,
-          headers: {
-            'Content-Type': 'application/json',
-            Authorization: `Bearer ${this.apiKey}`,
-          },
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (error) {
-        if (isAbort(error)) {
-          throw new TimeoutError(`No answer from the server within ${timeoutMs} ms`);
-        }
-        // A refused connection reached nothing: always safe to retry. Anything else may have
-        // reached the server, so only reads are repeated.
-        const retry = attempt < this.retryAttempts && (idempotent || isConnectError(error));
-        if (!retry) {
-          throw new NetworkError(`Cannot reach ${this.baseUrl}: ${describe(error)}`, error);
-        }
-        await sleep(this.retryDelay * 2 ** attempt);
-        continue;
-      }
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
-      if (response.status === 429 && attempt < this.retryAttempts) {
-        const pause = (retryAfter ?? this.retryDelay / 1000) * 1000;
-        if (pause <= this.maxRetryAfter) {
-          await response.body?.cancel();
-          await sleep(pause);
-          continue;
-        }
-      }
-      return readEnvelope<T>(response, retryAfter);
-    }
+  private call<T>(method: string, segments: string[], opts: CallOptions): Promise<T> {
+    return this.http.call<T>(method, segments, opts);
   }
-}
-
-async function readEnvelope<T>(response: Response, retryAfter?: number): Promise<T> {
-  const text = await response.text();
-  let json: Envelope<T> | undefined;
-  try {
-    json = JSON.parse(text) as Envelope<T>;
-  } catch {
-    json = undefined;
-  }
-  if (response.ok && json?.success === true) {
-    return json.data as T;
-  }
-  const message =
-    json?.error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200) || 'no body'}`;
-  throw errorFromResponse(
-    response.status,
-    json?.error?.code,
-    message,
-    json?.error?.details,
-    retryAfter,
-  );
 }
 
 function denied(result: PermissionResult): PermissionDeniedError {
@@ -284,37 +226,3 @@ function denied(result: PermissionResult): PermissionDeniedError {
   return new PermissionDeniedError(reason ?? 'Permission denied', reason, result.id);
 }
 
-/** One encoded path segment: an id cannot walk to another route. */
-function pathSegment(s: string): string {
-  if (s === '' || s === '.' || s === '..') {
-    throw new AgentOTPError(`Invalid permission id ${JSON.stringify(s)}`, 'VALIDATION_ERROR');
-  }
-  return encodeURIComponent(s);
-}
-
-function parseRetryAfter(value: string | null): number | undefined {
-  if (!value) return undefined;
-  const secs = Number(value.trim());
-  if (Number.isFinite(secs) && secs >= 0) return secs;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
-}
-
-function isAbort(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
-}
-
-function isConnectError(error: unknown): boolean {
-  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
-  return typeof cause?.code === 'string' && CONNECT_ERRORS.has(cause.code);
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -103,8 +103,26 @@ export class PermissionDeniedError extends AgentOTPError {
     message = 'Permission denied',
     public readonly reason?: string,
     public readonly permissionId?: string,
+    code = 'PERMISSION_DENIED',
   ) {
-    super(message, 'PERMISSION_DENIED', { reason, permissionId });
+    super(message, code, { reason, permissionId });
+  }
+}
+
+/**
+ * The request was revoked (by a human, or by the agent itself) while the SDK waited for the
+ * decision, or after approval before its token was delivered. A subclass of
+ * {@link PermissionDeniedError}, so code that handles "not allowed" also handles it; test for this
+ * class first to tell the two apart.
+ */
+export class PermissionRevokedError extends PermissionDeniedError {
+  constructor(
+    message = 'Permission request was revoked',
+    permissionId?: string,
+    /** Who revoked it (`human:<name>` or the agent's id), as the server reports it. */
+    public readonly revokedBy?: string,
+  ) {
+    super(message, undefined, permissionId, 'PERMISSION_REVOKED');
   }
 }
 
@@ -150,6 +168,16 @@ export class TokenExpiredError extends InvalidTokenError {
 export class ScopeViolationError extends InvalidTokenError {
   constructor(message = 'Outside the granted scope') {
     super(message, 'SCOPE_VIOLATION');
+  }
+}
+
+/**
+ * The use named another action or resource than the token's (`ACTION_MISMATCH`,
+ * `RESOURCE_MISMATCH`), or other details than the exact ones approved (`DETAILS_MISMATCH`).
+ */
+export class TokenMismatchError extends InvalidTokenError {
+  constructor(message = 'The token is for something else', code = 'ACTION_MISMATCH') {
+    super(message, code);
   }
 }
 
@@ -222,6 +250,10 @@ export function tokenError(code: string | undefined, reason: string | undefined)
       return new TokenExpiredError(message);
     case 'SCOPE_VIOLATION':
       return new ScopeViolationError(message);
+    case 'ACTION_MISMATCH':
+    case 'RESOURCE_MISMATCH':
+    case 'DETAILS_MISMATCH':
+      return new TokenMismatchError(message, code);
     default:
       return new InvalidTokenError(message, code ?? 'INVALID_TOKEN');
   }

@@ -12,6 +12,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PermissionExpiredError,
+  PermissionRevokedError,
   RateLimitError,
   ScopeViolationError,
   TimeoutError,
@@ -40,7 +41,12 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
     const v = await otp.verifyToken(p.id, p.token!);
     assert.equal(v.valid, true);
     assert.equal(v.usesRemaining, 1);
-    assert.deepEqual(await otp.useToken(p.id, p.token!), { success: true, usesRemaining: 0 });
+    // No actionDetails: consumed, and the answer says agent-otp did not check the scope.
+    assert.deepEqual(await otp.useToken(p.id, p.token!), {
+      success: true,
+      usesRemaining: 0,
+      checked: false,
+    });
     const again = await otp.useToken(p.id, p.token!);
     assert.equal(again.success, false);
     assert.equal(again.code, 'TOKEN_USED');
@@ -98,6 +104,50 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
       }),
       (e: unknown) => e instanceof PermissionDeniedError && e.reason === 'not today',
     );
+  });
+
+  test('revoked while waiting, or before the token was read → PermissionRevokedError, not a timeout', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      otp.requestPermission({
+        action: 'db.truncate',
+        waitForApproval: true,
+        timeout: 30_000,
+        onPendingApproval: (info) => void setTimeout(() => void server.revoke(info.permissionId), 300),
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof PermissionRevokedError, `got ${String(e)}`);
+        assert.ok(e instanceof PermissionDeniedError, 'handled wherever a denial is');
+        assert.equal(e.code, 'PERMISSION_REVOKED');
+        assert.ok(e.permissionId);
+        assert.match(e.revokedBy ?? '', /^human:/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 5_000, 'woke on the revocation, did not wait out the timeout');
+
+    // Approved, then revoked before the agent read its token: the wait reports the revocation.
+    const p = await otp.requestPermission({ action: 'db.reindex' });
+    assert.equal(p.status, 'pending');
+    await server.approve(p.id);
+    await server.revoke(p.id);
+    await assert.rejects(otp.waitForPermission(p.id, { timeout: 5_000 }), PermissionRevokedError);
+
+    // Revoked by the agent itself (another of its processes) while this one waits.
+    const q = await otp.requestPermission({ action: 'db.analyze' });
+    setTimeout(() => void otp.revokeToken(q.id), 300);
+    await assert.rejects(
+      otp.waitForPermission(q.id, { timeout: 30_000 }),
+      (e: unknown) => e instanceof PermissionRevokedError && !(e instanceof TimeoutError),
+    );
+  });
+
+  test('waiting after the token went to another read and was used → TokenUsedError', async () => {
+    const p = await otp.requestPermission({ action: 'db.export' });
+    await server.approve(p.id);
+    const first = await otp.getPermissionStatus(p.id); // this read gets the token, once
+    assert.equal((await otp.useToken(p.id, first.token!)).success, true);
+    await assert.rejects(otp.waitForPermission(p.id, { timeout: 5_000 }), TokenUsedError);
   });
 
   test('expiry while waiting → PermissionExpiredError', { timeout: 60_000 }, async () => {
@@ -162,6 +212,66 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
       ScopeViolationError,
     );
     assert.equal(ran, 1);
+  });
+
+  test('executeWithPermission without actionDetails: the use consumes, the operation runs once', async () => {
+    let token = '';
+    let permissionId = '';
+    const result = await otp.executeWithPermission(
+      {
+        action: 'gmail.send',
+        resource: 'email:client@example.com',
+        scope: { max_emails: 1 },
+        timeout: 30_000,
+        onPendingApproval: (info) => {
+          permissionId = info.permissionId;
+          void server.approve(info.permissionId);
+        },
+      },
+      async (t) => {
+        token = t;
+        return 'sent';
+      },
+    );
+    assert.equal(result, 'sent');
+    assert.equal((await otp.getPermissionStatus(permissionId)).status, 'used');
+    const again = await otp.useToken(permissionId, token);
+    assert.deepEqual([again.success, again.code], [false, 'TOKEN_USED']);
+  });
+
+  test('verify names what the token is for; a use naming another action or resource is refused', async () => {
+    const p = await otp.requestPermission({ action: 'file.read', resource: '/tmp/b' });
+    assert.equal(p.status, 'approved');
+    const v = await otp.verifyToken(p.id, p.token);
+    assert.deepEqual([v.action, v.resource, v.agentName, v.approvedBy], ['file.read', '/tmp/b', 'ts-agent', 'policy']);
+    const other = await otp.useToken(p.id, p.token, { action: 'file.write' });
+    assert.deepEqual([other.success, other.code], [false, 'ACTION_MISMATCH']);
+    const elsewhere = await otp.useToken(p.id, p.token, { action: 'file.read', resource: '/etc/shadow' });
+    assert.deepEqual([elsewhere.success, elsewhere.code], [false, 'RESOURCE_MISMATCH']);
+    const used = await otp.useToken(p.id, p.token, { action: 'file.read', resource: '/tmp/b' });
+    assert.equal(used.success, true, 'the refusals consumed nothing');
+  });
+
+  test('exact binding: executeWithPermission sends the details with the request and the use', async () => {
+    const details = { amount: 40, currency: 'EUR', to: 'DE89 3704 0044 0532 0130 00' };
+    // A `bind: exact` rule refuses a request without its details.
+    await assert.rejects(otp.requestPermission({ action: 'invoice.pay' }), (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.ok(e.details && 'actionDetails' in e.details);
+      return true;
+    });
+    let ran = 0;
+    await otp.executeWithPermission({ action: 'invoice.pay', actionDetails: details }, async () => ran++);
+    assert.equal(ran, 1);
+    // The token is bound: the same grant used with one changed value is refused, consuming nothing.
+    const p = await otp.requestPermission({ action: 'invoice.pay', actionDetails: details });
+    assert.equal(p.status, 'approved');
+    const v = await otp.verifyToken(p.id, p.token);
+    assert.match(String(v.detailsDigest), /^[0-9a-f]{64}$/);
+    const changed = await otp.useToken(p.id, p.token, { actionDetails: { ...details, amount: 41 } });
+    assert.deepEqual([changed.success, changed.code], [false, 'DETAILS_MISMATCH']);
+    const same = await otp.useToken(p.id, p.token, { actionDetails: details });
+    assert.deepEqual([same.success, same.checked], [true, true]);
   });
 
   test('revokeToken stops the token at once', async () => {

@@ -19,8 +19,16 @@ export interface TestServer {
   admin: string;
   /** Creates another agent; returns its key. */
   agent(name: string): string;
+  /** Creates a protected service for these action patterns (`gmail.*,calendar.read`); returns its `sk_…` key. */
+  service(name: string, actions: string): string;
+  /** `agent-otp service revoke NAME`. */
+  revokeService(name: string): void;
   approve(id: string): Promise<void>;
   deny(id: string, reason?: string): Promise<void>;
+  /** Revokes a request as a human (admin API). */
+  revoke(id: string): Promise<void>;
+  /** The pending requests, as a human sees them (admin API). */
+  pending(): Promise<Array<Record<string, unknown> & { id: string }>>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +44,14 @@ export async function startServer(): Promise<TestServer> {
   const operator = (...args: string[]): string => {
     const out = execFileSync(bin, [...args, '--data-dir', dataDir], { env: cleanEnv() });
     return out.toString().trim().split('\n').pop() ?? '';
+  };
+  const service = (name: string, actions: string): string => {
+    const out = execFileSync(bin, ['service', 'create', name, '--actions', actions, '--data-dir', dataDir], {
+      env: cleanEnv(),
+    }).toString();
+    const line = out.split('\n').map((l) => l.trim()).find((l) => l.startsWith('sk_'));
+    if (!line) throw new Error(`no sk_ key in the output of service create:\n${out}`);
+    return line;
   };
   const key = operator('agent', 'create', 'ts-agent');
   const admin = operator('admin', 'token', 'create');
@@ -61,7 +77,7 @@ export async function startServer(): Promise<TestServer> {
   });
   child.stderr!.resume();
 
-  const decide = async (id: string, verdict: 'approve' | 'deny', body: object): Promise<void> => {
+  const decide = async (id: string, verdict: 'approve' | 'deny' | 'revoke', body: object): Promise<void> => {
     const res = await fetch(`${url}/api/v1/admin/permissions/${id}/${verdict}`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
@@ -75,8 +91,18 @@ export async function startServer(): Promise<TestServer> {
     key,
     admin,
     agent: (name) => operator('agent', 'create', name),
+    service,
+    revokeService: (name) => void operator('service', 'revoke', name),
     approve: (id) => decide(id, 'approve', {}),
     deny: (id, reason) => decide(id, 'deny', reason ? { reason } : {}),
+    revoke: (id) => decide(id, 'revoke', {}),
+    pending: async () => {
+      const res = await fetch(`${url}/api/v1/admin/permissions?status=pending&limit=100`, {
+        headers: { Authorization: `Bearer ${admin}` },
+      });
+      if (res.status !== 200) throw new Error(`list failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: Array<Record<string, unknown> & { id: string }> }).data;
+    },
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

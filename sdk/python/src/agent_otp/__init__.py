@@ -8,12 +8,16 @@ wait for a human if the policy says so, and use the short-lived token once.
                         action_details={"recipients": ["client@example.com"]}) as p:
         send_the_email()
 
+The protected service that receives the token checks it itself with :class:`ServiceClient`
+(``with svc.guard(token, action=..., resource=..., action_details=...):``).
+
 LangChain and CrewAI wrappers live in :mod:`agent_otp.langchain` and :mod:`agent_otp.crewai`
 (install the ``langchain`` or ``crewai`` extra); importing this package never imports them.
 """
 
 from ._core import PendingApproval, Permission
 from .client import AgentOTPClient, AsyncAgentOTPClient
+from .service import AsyncServiceClient, ServiceClient, TokenInfo
 from .errors import (
     AgentOTPError,
     AuthenticationError,
@@ -25,11 +29,13 @@ from .errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     PermissionExpiredError,
+    PermissionRevokedError,
     RateLimitError,
     ScopeViolationError,
     ServerError,
     TimeoutError,
     TokenExpiredError,
+    TokenMismatchError,
     TokenRevokedError,
     TokenUsedError,
     ValidationError,
@@ -40,6 +46,9 @@ __version__ = "0.2.0"
 __all__ = [
     "AgentOTPClient",
     "AsyncAgentOTPClient",
+    "ServiceClient",
+    "AsyncServiceClient",
+    "TokenInfo",
     "Permission",
     "PendingApproval",
     "AgentOTPError",
@@ -52,11 +61,13 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PermissionExpiredError",
+    "PermissionRevokedError",
     "RateLimitError",
     "ScopeViolationError",
     "ServerError",
     "TimeoutError",
     "TokenExpiredError",
+    "TokenMismatchError",
     "TokenRevokedError",
     "TokenUsedError",
     "ValidationError",

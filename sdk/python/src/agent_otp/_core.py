@@ -13,11 +13,14 @@ from urllib.parse import quote
 import httpx
 
 from .errors import (
+    AgentOTPError,
     AuthenticationError,
     InvalidTokenError,
     PermissionDeniedError,
     PermissionExpiredError,
+    PermissionRevokedError,
     TimeoutError,
+    TokenUsedError,
     ValidationError,
     error_from_response,
 )
@@ -89,15 +92,18 @@ def settings(
     retry_attempts: int,
     retry_delay: float,
     max_retry_after: float,
+    key_env: str = "AGENT_OTP_KEY",
+    what: str = "API key",
+    hint: str = "",
 ) -> Settings:
-    """Resolves the key (argument, ``AGENT_OTP_KEY``, ``AGENT_OTP_KEY_FILE``) and base URL."""
-    key = api_key or os.environ.get("AGENT_OTP_KEY")
-    key_file = os.environ.get("AGENT_OTP_KEY_FILE")
+    """Resolves the key (argument, ``<key_env>``, ``<key_env>_FILE``) and base URL."""
+    key = api_key or os.environ.get(key_env)
+    key_file = os.environ.get(f"{key_env}_FILE")
     if not key and key_file:
         key = Path(key_file).read_text().strip()
     if not key:
         raise AuthenticationError(
-            "API key is required: pass api_key or set AGENT_OTP_KEY / AGENT_OTP_KEY_FILE"
+            f"{what} is required: pass it or set {key_env} / {key_env}_FILE{hint}"
         )
     url = (base_url or os.environ.get("AGENT_OTP_URL") or DEFAULT_BASE_URL).rstrip("/")
     return Settings(key.strip(), url, timeout, retry_attempts, retry_delay, max_retry_after)
@@ -118,11 +124,32 @@ def request_body(
     context: Optional[Mapping[str, Any]],
     ttl: Optional[int],
     uses: Optional[int],
+    action_details: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     body: Dict[str, Any] = {"action": action}
-    for k, v in (("resource", resource), ("scope", scope), ("context", context), ("ttl", ttl), ("uses", uses)):
+    fields = (
+        ("resource", resource), ("scope", scope), ("context", context), ("ttl", ttl), ("uses", uses),
+        ("actionDetails", action_details),
+    )
+    for k, v in fields:
         if v is not None:
             body[k] = dict(v) if isinstance(v, Mapping) else v
+    return body
+
+
+def use_body(
+    token: str,
+    action_details: Optional[Mapping[str, Any]],
+    action: Optional[str] = None,
+    resource: Optional[str] = None,
+) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"token": token}
+    if action is not None:
+        body["action"] = action
+    if resource is not None:
+        body["resource"] = resource
+    if action_details is not None:
+        body["actionDetails"] = dict(action_details)
     return body
 
 
@@ -173,12 +200,19 @@ def settle(p: Permission, timed_out: bool) -> Optional[Permission]:
         raise denied(p)
     if p.status == "expired":
         raise PermissionExpiredError("permission request expired", p.id)
+    if p.status == "revoked":
+        by = p.raw.get("decidedBy")
+        raise PermissionRevokedError(
+            "permission request was revoked" + (f" by {by}" if by else ""), p.id, by
+        )
     if p.status == "pending":
         if timed_out:
             raise TimeoutError("waiting for approval timed out", p.id)
         return None
-    code = "TOKEN_REVOKED" if p.status == "revoked" else "TOKEN_USED"
-    raise InvalidTokenError(f"the permission request is {p.status}", code=code)
+    if p.status == "used":
+        # Approved, its token delivered to another read, and used there.
+        raise TokenUsedError("the permission was approved and its token already used")
+    raise AgentOTPError(f"unexpected status {p.status!r} while waiting", code="UNEXPECTED_STATUS")
 
 
 def wait_secs(deadline: float, now: float) -> int:

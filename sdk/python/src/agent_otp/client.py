@@ -18,10 +18,17 @@ from ._core import PendingApproval, Permission
 from .errors import NetworkError, PermissionDeniedError, RateLimitError, TimeoutError, token_error
 
 T = TypeVar("T")
+S = TypeVar("S", bound="_SyncBase")
+A = TypeVar("A", bound="_AsyncBase")
 JSON = Mapping[str, Any]
 
 
 class _Base:
+    #: Where the key comes from when it is not passed, and how to name it in an error.
+    _key_env = "AGENT_OTP_KEY"
+    _key_what = "API key (api_key)"
+    _key_hint = ""
+
     def __init__(
         self,
         api_key: Optional[str] = None,
@@ -32,7 +39,10 @@ class _Base:
         retry_delay: float = 1.0,
         max_retry_after: float = 60.0,
     ) -> None:
-        self._s = _core.settings(api_key, base_url, timeout, retry_attempts, retry_delay, max_retry_after)
+        self._s = _core.settings(
+            api_key, base_url, timeout, retry_attempts, retry_delay, max_retry_after,
+            key_env=self._key_env, what=self._key_what, hint=self._key_hint,
+        )
         self._headers = {"Authorization": f"Bearer {self._s.api_key}", "Content-Type": "application/json"}
 
     def __repr__(self) -> str:
@@ -63,13 +73,7 @@ class _Base:
         return None
 
 
-class AgentOTPClient(_Base):
-    """A blocking client for one agent (one key) on one server.
-
-    The key comes from ``api_key`` or ``AGENT_OTP_KEY`` / ``AGENT_OTP_KEY_FILE``; the server from
-    ``base_url`` or ``AGENT_OTP_URL`` (default ``http://127.0.0.1:8787``).
-    """
-
+class _SyncBase(_Base):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, **kw: Any) -> None:
         super().__init__(api_key, base_url, **kw)
         self._http = httpx.Client(headers=self._headers)
@@ -77,7 +81,7 @@ class AgentOTPClient(_Base):
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "AgentOTPClient":
+    def __enter__(self: "S") -> "S":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -101,6 +105,14 @@ class AgentOTPClient(_Base):
                 time.sleep(pause)
                 attempt += 1
 
+
+class AgentOTPClient(_SyncBase):
+    """A blocking client for one agent (one key) on one server.
+
+    The key comes from ``api_key`` or ``AGENT_OTP_KEY`` / ``AGENT_OTP_KEY_FILE``; the server from
+    ``base_url`` or ``AGENT_OTP_URL`` (default ``http://127.0.0.1:8787``).
+    """
+
     def request_permission(
         self,
         action: str,
@@ -110,15 +122,21 @@ class AgentOTPClient(_Base):
         ttl: Optional[int] = None,
         uses: Optional[int] = None,
         *,
+        action_details: Optional[JSON] = None,
         wait_for_approval: bool = False,
         timeout: float = 60.0,
         on_pending_approval: Optional[Callable[[PendingApproval], None]] = None,
     ) -> Permission:
         """Asks for a permission. Approved: returned with its token. Denied: raises
         :class:`PermissionDeniedError`. Pending: returned as is, or with ``wait_for_approval``
-        waits until a human decides, it expires (:class:`PermissionExpiredError`) or ``timeout``
-        seconds pass (:class:`TimeoutError`)."""
-        body = _core.request_body(action, resource, scope, context, ttl, uses)
+        waits until a human decides: approved (returned, with its token), denied
+        (:class:`PermissionDeniedError`), revoked (:class:`PermissionRevokedError`), expired
+        (:class:`PermissionExpiredError`), or ``timeout`` seconds pass (:class:`TimeoutError`).
+
+        ``action_details``: the exact details the agent will perform, when it knows them; the
+        human sees them in full and the token is bound to them (every use must present the same).
+        A policy rule with ``bind: exact`` requires them."""
+        body = _core.request_body(action, resource, scope, context, ttl, uses, action_details)
         p = Permission.from_wire(self._call("POST", "permissions", "request", body=body))
         if p.status == "denied":
             raise _core.denied(p)
@@ -130,7 +148,10 @@ class AgentOTPClient(_Base):
         return self.wait_for_permission(p.id, timeout=timeout)
 
     def wait_for_permission(self, permission_id: str, timeout: float = 60.0) -> Permission:
-        """Long-polls until the request is decided; returns it approved, with its token."""
+        """Long-polls until the request is decided; returns it approved, with its token. Raises
+        :class:`PermissionDeniedError`, :class:`PermissionRevokedError` (revoked before its token
+        reached this read), :class:`PermissionExpiredError`, :class:`TokenUsedError` (the token
+        went to an earlier read and was used) or :class:`TimeoutError` (still pending)."""
         deadline = time.monotonic() + timeout
         while True:
             p = self.get_permission_status(permission_id, wait=_core.wait_secs(deadline, time.monotonic()))
@@ -147,11 +168,20 @@ class AgentOTPClient(_Base):
         """``{"valid": true, "scope", "usesRemaining", "expiresAt"}`` or ``{"valid": false, "reason"}``."""
         return self._call("POST", "permissions", permission_id, "verify", body={"token": token})
 
-    def use_token(self, permission_id: str, token: str, action_details: Optional[JSON] = None) -> Dict[str, Any]:
-        """Uses the token once: ``{"success", "usesRemaining", "reason"?, "code"?}``."""
-        body: Dict[str, Any] = {"token": token}
-        if action_details is not None:
-            body["actionDetails"] = dict(action_details)
+    def use_token(
+        self,
+        permission_id: str,
+        token: str,
+        action_details: Optional[JSON] = None,
+        *,
+        action: Optional[str] = None,
+        resource: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Uses the token once: ``{"success": True, "usesRemaining", "checked"}`` or
+        ``{"success": False, "code", "reason", "usesRemaining"}`` (nothing consumed).
+        ``action_details`` are checked against the scope; without them the use is recorded
+        unchecked (``checked: False``). ``action``/``resource``, when given, must be the token's."""
+        body = _core.use_body(token, action_details, action, resource)
         return self._call("POST", "permissions", permission_id, "use", body=body)
 
     def revoke_token(self, permission_id: str) -> Permission:
@@ -166,6 +196,7 @@ class AgentOTPClient(_Base):
         scope: Optional[JSON] = None,
         context: Optional[JSON] = None,
         ttl: Optional[int] = None,
+        uses: Optional[int] = None,
         *,
         action_details: Optional[JSON] = None,
         wait_for_approval: bool = True,
@@ -173,15 +204,28 @@ class AgentOTPClient(_Base):
         on_pending_approval: Optional[Callable[[PendingApproval], None]] = None,
     ) -> Iterator[Permission]:
         """``with otp.permission("email.send", ...) as p:`` — asks (waiting for a human), uses the
-        token once, and only then runs the block. A refusal raises before the block runs."""
+        token once, and only then runs the block.
+
+        Order: the token is used *before* the block runs. The use is the server's atomic gate (a
+        1-use token gives exactly one success however many callers race) and where a revoked,
+        expired or out-of-scope token is refused; a use after the block could only report a
+        refusal once the email is already sent. The price: if the block fails after the use, the
+        token is spent and a retry needs a new request (fail closed).
+
+        Anything but a successful use raises before the block runs: a refused use raises the
+        token's error (:class:`InvalidTokenError` or a subclass such as
+        :class:`ScopeViolationError`); a denial, revocation, expiry or timeout raises as
+        :meth:`request_permission` does; a lost answer raises :class:`NetworkError` (the use is
+        never repeated). ``action_details`` go with the request (the human sees them; the token is
+        bound to them) and with the use (checked against the scope); without them the use is
+        recorded unchecked (strict checks belong to the protected service)."""
         p = self.request_permission(
-            action, resource, scope, context, ttl,
+            action, resource, scope, context, ttl, uses, action_details=action_details,
             wait_for_approval=wait_for_approval, timeout=timeout, on_pending_approval=on_pending_approval,
         )
         _ensure_approved(p)
         used = self.use_token(p.id, p.token or "", action_details)
-        if not used.get("success"):
-            raise token_error(used.get("code"), used.get("reason"))
+        _ensure_used(used)
         yield p
 
     def execute_with_permission(self, operation: Callable[[str, Dict[str, Any]], T], action: str, **kw: Any) -> T:
@@ -191,9 +235,7 @@ class AgentOTPClient(_Base):
             return operation(p.token or "", p.scope)
 
 
-class AsyncAgentOTPClient(_Base):
-    """The asyncio twin of :class:`AgentOTPClient`: the same methods, awaited."""
-
+class _AsyncBase(_Base):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, **kw: Any) -> None:
         super().__init__(api_key, base_url, **kw)
         self._http = httpx.AsyncClient(headers=self._headers)
@@ -201,7 +243,7 @@ class AsyncAgentOTPClient(_Base):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "AsyncAgentOTPClient":
+    async def __aenter__(self: "A") -> "A":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -225,6 +267,10 @@ class AsyncAgentOTPClient(_Base):
                 await asyncio.sleep(pause)
                 attempt += 1
 
+
+class AsyncAgentOTPClient(_AsyncBase):
+    """The asyncio twin of :class:`AgentOTPClient`: the same methods, awaited."""
+
     async def request_permission(
         self,
         action: str,
@@ -234,12 +280,13 @@ class AsyncAgentOTPClient(_Base):
         ttl: Optional[int] = None,
         uses: Optional[int] = None,
         *,
+        action_details: Optional[JSON] = None,
         wait_for_approval: bool = False,
         timeout: float = 60.0,
         on_pending_approval: Optional[Callable[[PendingApproval], Any]] = None,
     ) -> Permission:
         """See :meth:`AgentOTPClient.request_permission`. ``on_pending_approval`` may be async."""
-        body = _core.request_body(action, resource, scope, context, ttl, uses)
+        body = _core.request_body(action, resource, scope, context, ttl, uses, action_details)
         p = Permission.from_wire(await self._call("POST", "permissions", "request", body=body))
         if p.status == "denied":
             raise _core.denied(p)
@@ -269,11 +316,15 @@ class AsyncAgentOTPClient(_Base):
         return await self._call("POST", "permissions", permission_id, "verify", body={"token": token})
 
     async def use_token(
-        self, permission_id: str, token: str, action_details: Optional[JSON] = None
+        self,
+        permission_id: str,
+        token: str,
+        action_details: Optional[JSON] = None,
+        *,
+        action: Optional[str] = None,
+        resource: Optional[str] = None,
     ) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"token": token}
-        if action_details is not None:
-            body["actionDetails"] = dict(action_details)
+        body = _core.use_body(token, action_details, action, resource)
         return await self._call("POST", "permissions", permission_id, "use", body=body)
 
     async def revoke_token(self, permission_id: str) -> Permission:
@@ -287,6 +338,7 @@ class AsyncAgentOTPClient(_Base):
         scope: Optional[JSON] = None,
         context: Optional[JSON] = None,
         ttl: Optional[int] = None,
+        uses: Optional[int] = None,
         *,
         action_details: Optional[JSON] = None,
         wait_for_approval: bool = True,
@@ -295,13 +347,12 @@ class AsyncAgentOTPClient(_Base):
     ) -> AsyncIterator[Permission]:
         """``async with otp.permission(...) as p:`` — see :meth:`AgentOTPClient.permission`."""
         p = await self.request_permission(
-            action, resource, scope, context, ttl,
+            action, resource, scope, context, ttl, uses, action_details=action_details,
             wait_for_approval=wait_for_approval, timeout=timeout, on_pending_approval=on_pending_approval,
         )
         _ensure_approved(p)
         used = await self.use_token(p.id, p.token or "", action_details)
-        if not used.get("success"):
-            raise token_error(used.get("code"), used.get("reason"))
+        _ensure_used(used)
         yield p
 
     async def execute_with_permission(
@@ -309,6 +360,13 @@ class AsyncAgentOTPClient(_Base):
     ) -> T:
         async with self.permission(action, **kw) as p:
             return await operation(p.token or "", p.scope)
+
+
+def _ensure_used(used: Any) -> None:
+    """Anything but an explicit ``success: true`` is a refusal: never run the operation on doubt."""
+    if not isinstance(used, Mapping) or used.get("success") is not True:
+        used = used if isinstance(used, Mapping) else {}
+        raise token_error(used.get("code"), used.get("reason"))
 
 
 def _ensure_approved(p: Permission) -> None:

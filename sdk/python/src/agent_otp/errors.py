@@ -107,6 +107,22 @@ class PermissionDeniedError(AgentOTPError):
         self.permission_id = permission_id
 
 
+class PermissionRevokedError(PermissionDeniedError):
+    """The request was revoked (by a human, or by the agent itself) while the SDK waited for the
+    decision, or after approval before its token was delivered. A subclass of
+    :class:`PermissionDeniedError`, so code that handles "not allowed" also handles it; catch this
+    class first to tell the two apart. ``revoked_by`` is ``human:<name>`` or the agent's id."""
+
+    default_code = "PERMISSION_REVOKED"
+
+    def __init__(
+        self, message: str, permission_id: Optional[str] = None, revoked_by: Optional[str] = None
+    ) -> None:
+        super().__init__(message, None, permission_id)
+        self.code = self.default_code
+        self.revoked_by = revoked_by
+
+
 class PermissionExpiredError(AgentOTPError):
     """The request expired before it was approved."""
 
@@ -139,6 +155,13 @@ class ScopeViolationError(InvalidTokenError):
     default_code = "SCOPE_VIOLATION"
 
 
+class TokenMismatchError(InvalidTokenError):
+    """The use named another action or resource than the token's (``ACTION_MISMATCH``,
+    ``RESOURCE_MISMATCH``), or other details than the exact ones approved (``DETAILS_MISMATCH``)."""
+
+    default_code = "ACTION_MISMATCH"
+
+
 _BY_CODE = {
     "VALIDATION_ERROR": ValidationError,
     "UNAUTHORIZED": AuthenticationError,
@@ -162,6 +185,9 @@ _TOKEN_ERRORS = {
     "TOKEN_REVOKED": TokenRevokedError,
     "TOKEN_EXPIRED": TokenExpiredError,
     "SCOPE_VIOLATION": ScopeViolationError,
+    "ACTION_MISMATCH": TokenMismatchError,
+    "RESOURCE_MISMATCH": TokenMismatchError,
+    "DETAILS_MISMATCH": TokenMismatchError,
 }
 
 
