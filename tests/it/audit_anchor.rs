@@ -317,3 +317,25 @@ async fn pruned_requests_leave_a_trail_that_still_verifies() {
     let first: Value = trail["data"][0].clone();
     assert_eq!(first["details"]["retentionDays"], 1);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_key_and_checkpoints_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = history().await;
+    let data = s.dir.path().join("data");
+    for file in [
+        "agent-otp.db",
+        "agent-otp.db-wal",
+        "agent-otp.db-shm",
+        "audit.key",
+        "audit.checkpoints",
+    ] {
+        let mode = std::fs::metadata(data.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+    }
+    s.shut_down().await;
+}
