@@ -155,8 +155,9 @@ fn narrow_by_human_refuses_widening() {
 fn enforce_accepts_matching_details() {
     let scope = obj(json!({
         "max_uses": 1, "path_pattern": "^/tmp/", "allowed_recipients": ["a@x.com", "b@x.com"],
-        "blocked_domains": ["evil.com"], "max_amount": 100, "max_attachments": 2,
-        "allowed_extensions": [".txt"], "allowed_addresses": ["home"], "free_text": "passes through"
+        "blocked_domains": ["evil.com"], "max_amount": 100,
+        "allowed_extensions": [".txt"], "allowed_addresses": ["home"], "free_text": "passes through",
+        "max_attachments_count": 2
     }));
     let details = obj(json!({
         "path": "/tmp/a.txt", "recipients": ["a@x.com", "b@x.com"], "domain": "good.com",
