@@ -419,3 +419,7 @@ pub(crate) fn brief_list(values: &[&Value]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod bypass_tests;
