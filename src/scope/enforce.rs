@@ -4,7 +4,6 @@
 
 use std::cmp::Ordering;
 
-use regex::Regex;
 use serde_json::{Map, Number, Value};
 
 use super::path::{self, CleanPath};
@@ -233,7 +232,7 @@ fn constraint(
             let Value::String(pattern) = rule else {
                 return Err("the scope's pattern is not a string".into());
             };
-            let regex: Regex = build_regex(pattern)
+            let regex = build_regex(pattern)
                 .map_err(|e| format!("the scope's pattern is unusable: {e}"))?;
             let (n, value) = found.ok_or_else(required)?;
             for item in values(value, &name(n), false)? {
