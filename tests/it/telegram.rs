@@ -219,7 +219,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let id = pending(
         &s,
         &key,
-        json!({"action": "deploy<b>x</b> & co", "resource": "a&b <i>",
+        json!({"action": "deploy.x", "resource": "a&b <i>",
                "scope": {"max_emails": 1, "to": "<script>"},
                "context": {"reason": "<b>urgent</b> & now"}}),
     )
@@ -230,10 +230,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let t = &m.text;
     assert!(t.starts_with("🔐 <b>Approval needed</b>"), "{t}");
     assert!(t.contains("Agent: <b>mailer</b>"), "{t}");
-    assert!(
-        t.contains("Action: <code>deploy&lt;b&gt;x&lt;/b&gt; &amp; co</code>"),
-        "{t}"
-    );
+    assert!(t.contains("Action: <code>deploy.x</code>"), "{t}");
     assert!(
         t.contains("Resource: <code>a&amp;b &lt;i&gt;</code>"),
         "{t}"
@@ -304,7 +301,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
         after.text
     );
     assert!(
-        after.text.contains("Action: <code>deploy&lt;b&gt;"),
+        after.text.contains("Action: <code>deploy.x</code>"),
         "{}",
         after.text
     );

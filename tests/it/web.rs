@@ -525,9 +525,9 @@ async fn web_agent_supplied_text_is_escaped() {
         &s,
         &key,
         json!({
-            "action": format!("x.{evil}"),
+            "action": "x.evil",
             "resource": format!("\"><img src=x onerror=alert(2)>{evil}"),
-            "scope": { evil: [evil], "max_<b>": 3 },
+            "scope": { "tags": [evil], "to": evil },
             "context": { "reason": evil, "other": evil },
         }),
     )
