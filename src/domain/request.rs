@@ -185,7 +185,7 @@ impl ApprovalEdits {
                 match scope::narrow_by_human(scope, edits) {
                     Ok(s) => s,
                     Err(e) => {
-                        problems.push(("scope".to_owned(), e.to_string()));
+                        problems.push((format!("scope.{}", e.key), e.reason));
                         scope.clone()
                     }
                 }
@@ -544,6 +544,13 @@ mod tests {
                 "{widen} must be refused"
             );
         }
+        // A refused scope edit names the key it is about.
+        let edits: ApprovalEdits =
+            serde_json::from_value(json!({"scope": {"max_amount": 101}})).unwrap();
+        assert_eq!(
+            bad_fields(edits.narrow(300, 3, &scope).unwrap_err()),
+            ["scope.max_amount"]
+        );
     }
 
     #[test]
