@@ -22,14 +22,11 @@ pub struct Entry {
     pub list: bool,
 }
 
-/// What agent-otp enforces for a scope entry at `path` (outermost key first). Conventions are
-/// enforced on top-level keys only ([`scope`] module docs), so a `max_…` key inside an object is
-/// shown as passed on, never as a cap that nobody applies.
+/// What agent-otp enforces for a scope entry at `path` (outermost key first). A convention key
+/// is enforced at every level, against the same nested object of the details (docs/scopes.md);
+/// validation refuses the one exception, a nested `max_uses`, so it never reaches a screen.
 fn enforced_at(path: &[&str]) -> Option<&'static str> {
-    match path {
-        [key] => scope::meaning(key),
-        _ => None,
-    }
+    path.last().and_then(|key| scope::meaning(key))
 }
 
 /// The scope's entries, each with what agent-otp enforces for it.
@@ -138,7 +135,7 @@ mod tests {
         assert_eq!(r.values, ["a@example.com", "evil[U+202E]exe.txt"]);
         assert!(find("blocked_paths").list && find("blocked_paths").values.is_empty());
         // Nested convention keys are not enforced, so they are not shown as enforced.
-        assert_eq!(find("limits.max_per_day").enforced, None);
+        assert_eq!(find("limits.max_per_day").enforced, Some("at most"));
         assert_eq!(find("limits.note").values, ["x[U+000A]y"]);
         assert_eq!(find("notify").values, ["false"]);
         assert_eq!(find("empty").values, ["{}"]);

@@ -1,6 +1,8 @@
 //! What an agent may ask for, and what a human may change when approving: the input limits of
 //! the wire contract, checked all at once so the caller learns every bad field in one answer.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -9,6 +11,7 @@ use crate::api::schema;
 
 use crate::error::{Error, Result};
 use crate::scope;
+use crate::text::{first_hidden, is_hidden};
 
 /// Longest `action`, in characters.
 pub const ACTION_MAX_CHARS: usize = 255;
@@ -102,20 +105,8 @@ impl RequestInput {
     /// Checks every field, reporting all problems together.
     pub fn validate(self) -> Result<ValidRequest> {
         let mut problems = Vec::new();
-        check_text(
-            &mut problems,
-            "action",
-            Some(&self.action),
-            1,
-            ACTION_MAX_CHARS,
-        );
-        check_text(
-            &mut problems,
-            "resource",
-            self.resource.as_deref(),
-            0,
-            RESOURCE_MAX_CHARS,
-        );
+        check_action(&mut problems, &self.action);
+        let resource = self.resource.map(|r| check_resource(&mut problems, r));
         let scope = self.scope.unwrap_or_default();
         let context = self.context.unwrap_or_default();
         check_object(&mut problems, "scope", &scope);
@@ -135,7 +126,7 @@ impl RequestInput {
         }
         Ok(ValidRequest {
             action: self.action,
-            resource: self.resource,
+            resource,
             scope,
             context,
             ttl_secs,
@@ -204,7 +195,7 @@ impl ApprovalEdits {
                 match scope::narrow_by_human(scope, edits) {
                     Ok(s) => s,
                     Err(e) => {
-                        problems.push(("scope".to_owned(), e.to_string()));
+                        problems.push((format!("scope.{}", e.key), e.reason));
                         scope.clone()
                     }
                 }
@@ -253,6 +244,57 @@ pub fn check_action_details(details: &Map<String, Value>) -> Result<()> {
     }
 }
 
+/// `action` is a dotted name: 1–255 ASCII letters, digits and `._:-`.
+fn check_action(problems: &mut Vec<(String, String)>, action: &str) {
+    let chars = action.chars().count();
+    let problem = if chars == 0 || chars > ACTION_MAX_CHARS {
+        format!("must be 1–{ACTION_MAX_CHARS} characters, got {chars}")
+    } else if let Some(c) = action
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        format!(
+            "must be a dotted name of ASCII letters, digits and . _ : - (e.g. email.send); {} is not allowed",
+            named_char(c)
+        )
+    } else {
+        return;
+    };
+    problems.push(("action".to_owned(), problem));
+}
+
+/// `resource`: at most 1024 characters, no control, bidi or zero-width character, and in the
+/// normal form of `scope::normalize_resource` (paths and URLs normalised, traversal above the
+/// root refused). Returns the normalised resource.
+fn check_resource(problems: &mut Vec<(String, String)>, resource: String) -> String {
+    let chars = resource.chars().count();
+    let problem = if chars > RESOURCE_MAX_CHARS {
+        format!("must be 0–{RESOURCE_MAX_CHARS} characters, got {chars}")
+    } else if let Some(c) = first_hidden(&resource) {
+        format!(
+            "must not contain control, bidi or zero-width characters; {} found",
+            named_char(c)
+        )
+    } else {
+        match scope::normalize_resource(&resource) {
+            Ok(Cow::Borrowed(_)) => return resource,
+            Ok(Cow::Owned(clean)) => return clean,
+            Err(e) => e,
+        }
+    };
+    problems.push(("resource".to_owned(), problem));
+    resource
+}
+
+/// A character for an error message: visible ones quoted, hidden ones by code point only.
+fn named_char(c: char) -> String {
+    if is_hidden(c) {
+        format!("U+{:04X}", u32::from(c))
+    } else {
+        format!("`{c}` (U+{:04X})", u32::from(c))
+    }
+}
+
 fn check_text(
     problems: &mut Vec<(String, String)>,
     field: &str,
@@ -275,8 +317,6 @@ fn check_text(
             field.to_owned(),
             "must not contain control characters".to_owned(),
         ));
-    } else if field == "action" && value.trim().is_empty() {
-        problems.push((field.to_owned(), "must not be blank".to_owned()));
     }
 }
 
@@ -427,6 +467,73 @@ mod tests {
     }
 
     #[test]
+    fn action_is_a_dotted_name() {
+        for ok in ["email.send", "gmail:send", "db.drop-table", "a_b.C9", "a"] {
+            assert!(input(json!({"action": ok})).validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "email.send\nresource: /tmp",
+            "email send",
+            "deploy<b>",
+            "e\u{200B}mail.send",
+            "evil\u{202E}exe.send",
+            "е.send", // Cyrillic е
+            "a/b",
+            " ",
+        ] {
+            let e = input(json!({"action": bad})).validate().unwrap_err();
+            assert_eq!(bad_fields(e), ["action"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resource_is_normalised_or_refused() {
+        let resource = |r: &str| {
+            input(json!({"action": "file.read", "resource": r}))
+                .validate()
+                .map(|v| v.resource.unwrap())
+        };
+        assert_eq!(
+            resource("/srv/reports/../../etc/passwd").unwrap(),
+            "/etc/passwd"
+        );
+        assert_eq!(
+            resource("/srv//reports/./q1.csv").unwrap(),
+            "/srv/reports/q1.csv"
+        );
+        assert_eq!(resource("file:///srv/a/../b").unwrap(), "file:///srv/b");
+        assert_eq!(resource("client@x.com").unwrap(), "client@x.com");
+        for bad in [
+            "/srv/../..",
+            "reports/../secret",
+            "evil\u{202E}txt.exe",
+            "/tmp/a\u{200B}",
+            "/tmp/a\nb",
+            "\tx",
+        ] {
+            let e = resource(bad).unwrap_err();
+            assert_eq!(bad_fields(e), ["resource"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scope_keys_are_identifiers_and_context_is_free_text() {
+        let e = input(json!({"action": "a", "scope": {"max_amount\u{200B}": 10, "payment": {"mаx_amount": 1}}}))
+            .validate()
+            .unwrap_err();
+        let mut fields = bad_fields(e);
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["scope.max_amount[U+200B]", "scope.payment.mаx_amount"]
+        );
+        let ok = input(
+            json!({"action": "a", "context": {"reason": "pay\u{202E} now\n", "k\u{200B}": 1}}),
+        );
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
     fn approval_edits_only_narrow() {
         let scope = json!({"max_amount": 100}).as_object().cloned().unwrap();
         let edits: ApprovalEdits =
@@ -447,6 +554,13 @@ mod tests {
                 "{widen} must be refused"
             );
         }
+        // A refused scope edit names the key it is about.
+        let edits: ApprovalEdits =
+            serde_json::from_value(json!({"scope": {"max_amount": 101}})).unwrap();
+        assert_eq!(
+            bad_fields(edits.narrow(300, 3, &scope).unwrap_err()),
+            ["scope.max_amount"]
+        );
     }
 
     #[test]

@@ -155,8 +155,9 @@ fn narrow_by_human_refuses_widening() {
 fn enforce_accepts_matching_details() {
     let scope = obj(json!({
         "max_uses": 1, "path_pattern": "^/tmp/", "allowed_recipients": ["a@x.com", "b@x.com"],
-        "blocked_domains": ["evil.com"], "max_amount": 100, "max_attachments": 2,
-        "allowed_extensions": [".txt"], "allowed_addresses": ["home"], "free_text": "passes through"
+        "blocked_domains": ["evil.com"], "max_amount": 100,
+        "allowed_extensions": [".txt"], "allowed_addresses": ["home"], "free_text": "passes through",
+        "max_attachments_count": 2
     }));
     let details = obj(json!({
         "path": "/tmp/a.txt", "recipients": ["a@x.com", "b@x.com"], "domain": "good.com",
@@ -251,4 +252,117 @@ fn json_eq_compares_numbers_numerically() {
     assert!(!json_eq(&json!(1), &json!("1")));
     assert!(!json_eq(&json!(-1), &json!(u64::MAX)));
     assert!(json_eq(&json!(u64::MAX), &json!(u64::MAX)));
+}
+
+#[test]
+fn meaning_names_every_convention() {
+    for (key, want) in [
+        ("max_uses", Some("uses at most")),
+        ("max_recipients_count", Some("at most this many")),
+        ("max_amount", Some("at most")),
+        ("max_count", Some("at most")),
+        ("min_amount", Some("at least")),
+        ("allowed_to", Some("only these")),
+        ("blocked_to", Some("never these")),
+        ("subject_pattern", Some("must match")),
+        ("subject", None),
+        ("payment", None),
+    ] {
+        assert_eq!(meaning(key), want, "{key}");
+    }
+}
+
+#[test]
+fn narrowing_raises_minimums_and_compares_paths_by_prefix() {
+    let got = narrow(
+        &obj(json!({"min_amount": -50, "max_amount": 100})),
+        &obj(json!({"max_amount": 500})),
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"min_amount": 0, "max_amount": 100})
+    );
+    let got = narrow(
+        &obj(json!({"min_amount": 5})),
+        &obj(json!({"min_amount": 10})),
+    );
+    assert_eq!(Value::Object(got), json!({"min_amount": 10}));
+    let got = narrow(
+        &obj(json!({"min_amount": -50, "max_amount": 10})),
+        &Map::new(),
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"min_amount": -50, "max_amount": 10})
+    );
+    let got = narrow(
+        &obj(json!({"allowed_paths": ["/srv/reports", "/home"]})),
+        &obj(json!({"allowed_paths": ["/srv/reports/q1", "/var"]})),
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"allowed_paths": ["/srv/reports/q1"]})
+    );
+}
+
+#[test]
+fn a_human_narrows_with_the_same_key_rules() {
+    let current = obj(json!({
+        "max_amount": 100, "min_fee": -5, "allowed_paths": ["/srv/reports"],
+        "blocked_paths": ["/etc/shadow"], "payment": {"max_n": 3}
+    }));
+    let accepted = [
+        json!({"min_fee": 0}),
+        json!({"min_amount": 5}),
+        json!({"allowed_paths": ["/srv/reports/q1"]}),
+        json!({"blocked_paths": ["/etc"]}),
+        json!({"payment": {"min_n": 1}}),
+        json!({"new_thing": {"max_x": 1}}),
+    ];
+    for edits in accepted {
+        assert!(
+            narrow_by_human(&current, &obj(edits.clone())).is_ok(),
+            "{edits}"
+        );
+    }
+    let refused = [
+        (json!({"min_fee": -6}), "min_fee", "would widen"),
+        (json!({"min_amount": -1}), "min_amount", "would widen"),
+        (
+            json!({"allowed_paths": ["/srv"]}),
+            "allowed_paths",
+            "would widen",
+        ),
+        (
+            json!({"blocked_paths": ["/etc/shadow/x"]}),
+            "blocked_paths",
+            "unblocks",
+        ),
+        (json!({"bad key": 1}), "bad key", "ASCII letters"),
+        (
+            json!({"max_amount\u{200B}": 1}),
+            "max_amount[U+200B]",
+            "invisible",
+        ),
+        (
+            json!({"payment": {"max_uses": 1}}),
+            "payment.max_uses",
+            "only at the top",
+        ),
+        (
+            json!({"payment": {"n\u{0430}": 1}}),
+            "payment.n\u{0430}",
+            "U+0430",
+        ),
+        (
+            json!({"list": [{"max_x": 1}]}),
+            "list.0.max_x",
+            "inside a list",
+        ),
+    ];
+    for (edits, key, text) in refused {
+        let err = narrow_by_human(&current, &obj(edits.clone())).unwrap_err();
+        assert_eq!(err.key, key, "{edits}: {err}");
+        assert!(err.reason.contains(text), "{edits}: {err}");
+    }
 }

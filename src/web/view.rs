@@ -209,10 +209,11 @@ mod tests {
             enforced,
             [
                 "max_amount=40",
-                "allowed_domains=a.example|b[U+202E].example"
+                "allowed_domains=a.example|b[U+202E].example",
+                "limits.max_per_day=3"
             ]
         );
-        assert_eq!(passed, ["cc=false", "limits.max_per_day=3"]);
+        assert_eq!(passed, ["cc=false"]);
         assert!(!groups.is_empty() && Scope::new(&Map::new()).is_empty());
         let edits = edits(scope.as_object().unwrap());
         assert_eq!(edits[1].items[1].1, "b[U+202E].example");

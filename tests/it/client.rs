@@ -128,7 +128,7 @@ async fn waits_for_a_human_approval_and_gets_the_token() {
                     "--action",
                     "gmail.send",
                     "--scope",
-                    r#"{"max_recipients":1}"#,
+                    r#"{"max_recipients_count":1}"#,
                     "--context",
                     r#"{"reason":"invoice"}"#,
                     "--wait",

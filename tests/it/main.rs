@@ -19,6 +19,7 @@ mod mcp;
 mod openapi;
 mod policy_cli;
 mod policy_reload;
+mod scope_bypass;
 mod scopes;
 mod sdk_compat;
 mod security;

@@ -152,7 +152,7 @@ async fn real_answers_validate_against_their_schemas() {
             &key,
             "POST",
             req,
-            Some(json!({"action": "file.read", "ttl": 60.0, "scope": {"max_recipients": 1}})),
+            Some(json!({"action": "file.read", "ttl": 60.0, "scope": {"max_recipients_count": 1}})),
         )
         .await,
     );

@@ -171,7 +171,7 @@ rules tried before it:
 fn cases_pass_for_the_example_and_mismatches_fail_the_run() {
     let (code, stdout, stderr) = run(&["policy", "test", EXAMPLE, "--cases", EXAMPLE_CASES]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("7 cases: 7 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("10 cases: 10 passed, 0 failed"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
     let cases = fixture(

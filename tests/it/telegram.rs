@@ -664,23 +664,29 @@ async fn newlines_and_bidi_overrides_in_agent_text_are_markers_not_lines() {
     assert_eq!(t.matches("\nResource: ").count(), 1, "{t}");
     assert_lines_are_ours(&t);
 
-    // In action and resource they are refused outright, or shown as markers.
-    for body in [
-        json!({"action": "gmail.send\nResource: harmless.txt"}),
-        json!({"action": "gmail.send", "resource": "evil\u{202E}txt.exe"}),
-        json!({"action": "gmail.send", "resource": "a.txt\nReason: routine"}),
+    // In action and resource they are refused outright, and no message goes out.
+    let sent = fake.calls("sendMessage").len();
+    for (body, field) in [
+        (
+            json!({"action": "gmail.send\nResource: harmless.txt"}),
+            "action",
+        ),
+        (
+            json!({"action": "gmail.send", "resource": "evil\u{202E}txt.exe"}),
+            "resource",
+        ),
+        (
+            json!({"action": "gmail.send", "resource": "a.txt\nReason: routine"}),
+            "resource",
+        ),
     ] {
-        let (status, data) = s.request(&key, body.clone()).await;
-        if status == StatusCode::BAD_REQUEST {
-            continue;
-        }
-        assert_eq!(status, StatusCode::ACCEPTED, "{data}");
-        let id = data["id"].as_str().unwrap();
-        let t = message_for(&fake, ANN, id).await.text;
-        assert!(t.contains("[U+000A]") || t.contains("[U+202E]"), "{t}");
-        assert!(!t.contains('\u{202E}'), "{t}");
-        assert_lines_are_ours(&t);
+        let (status, v) = s
+            .post(&key, "/api/v1/permissions/request", body.clone())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {v}");
+        assert!(v["error"]["details"][field].is_string(), "{v}");
     }
+    assert_eq!(fake.calls("sendMessage").len(), sent);
     s.stop().await;
     fake.stop().await;
 }

@@ -596,19 +596,18 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
             "{p}"
         );
     }
-    assert!(
-        !enforced.contains("currency") && !enforced.contains("max_per_day"),
-        "{enforced}"
-    );
+    assert!(!enforced.contains("currency"), "{enforced}");
     assert!(
         passed.contains("<bdi>currency</bdi>") && passed.contains("<bdi>EUR</bdi>"),
         "{passed}"
     );
-    // A convention key inside an object is not enforced, so it is not shown as enforced.
+    // A convention key inside an object is enforced against the same object of the details,
+    // so it is shown as enforced, with its path.
     assert!(
-        passed.contains("<bdi>limits.max_per_day</bdi></dt>"),
-        "{passed}"
+        enforced.contains("<bdi>limits.max_per_day</bdi> <small>at most</small>"),
+        "{enforced}"
     );
+    assert!(!passed.contains("max_per_day"), "{passed}");
     assert!(body.contains("Passed on to the service (not checked here)"));
     let exact = section("exact-details");
     assert!(

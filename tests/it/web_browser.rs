@@ -456,28 +456,23 @@ async fn web_browser_shows_hidden_characters_as_markers() {
     let c = &b.client;
     let s = TestServer::start().await;
     let key = s.agent("mallory").await;
-    let context = json!({"reason": "routine", "ref": "inv\u{200B}oice"});
-    // A bidi override in a resource is refused, or shown as a marker; in free text it is kept.
-    let (status, data) = s
-        .request(
+    // A bidi override in a resource is refused (400); in free text it is kept, and shown marked.
+    let (status, v) = s
+        .post(
             &key,
-            json!({"action": "file.write", "resource": "evil\u{202E}txt.exe", "context": context}),
+            "/api/v1/permissions/request",
+            json!({"action": "file.write", "resource": "evil\u{202E}txt.exe"}),
         )
         .await;
-    let (id, at) = if status == reqwest::StatusCode::ACCEPTED {
-        (data["id"].as_str().unwrap().to_owned(), "#resource")
-    } else {
-        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{data}");
-        let mut context = context.clone();
-        context["reason"] = json!("evil\u{202E}txt.exe");
-        let id = pending(
-            &s,
-            &key,
-            json!({"action": "file.write", "context": context}),
-        )
-        .await;
-        (id, "#reason-given")
-    };
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{v}");
+    let context = json!({"reason": "evil\u{202E}txt.exe", "ref": "inv\u{200B}oice"});
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "file.write", "context": context}),
+    )
+    .await;
+    let at = "#reason-given";
     log_in(c, &s).await;
     c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
     wait_for_text(c, "h1.action", "file.write").await;

@@ -197,7 +197,7 @@ def test_key_from_the_environment(server, monkeypatch, tmp_path):
 
 def test_permission_context_manager_uses_the_token_before_the_block(otp):
     with otp.permission("email.send", action_details={"recipients": ["a@x.org"]}) as p:
-        assert p.scope["max_recipients"] == 2
+        assert p.scope["max_recipients_count"] == 2
         assert otp.verify_token(p.id, p.token)["valid"] is False, "already used"
     ran = []
     with pytest.raises(ScopeViolationError):

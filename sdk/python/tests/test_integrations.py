@@ -48,7 +48,7 @@ def test_langchain_tool_runs_only_with_permission(otp, server):
     assert guarded.name == "send_email"
     assert "approval" in guarded.description
     assert guarded.invoke({"recipients": ["a@x.org"], "subject": "hi"}) == "sent to 1"
-    # Three recipients break the policy's max_recipients: 2 — the tool does not run, and the
+    # Three recipients break the policy's max_recipients_count: 2 — the tool does not run, and the
     # agent gets the refusal as the tool's answer.
     answer = guarded.invoke({"recipients": ["a", "b", "c"], "subject": "spam"})
     assert answer.startswith("agent-otp refused send_email"), answer

@@ -196,7 +196,7 @@ describe('AgentOTPClient against the real server', { concurrency: true }, () => 
       async (token, scope) => {
         ran++;
         assert.match(token, /^otp_/);
-        assert.equal(scope.max_recipients, 2);
+        assert.equal(scope.max_recipients_count, 2);
         return 'sent';
       },
     );

@@ -1,0 +1,519 @@
+//! The bypass families, one table per constraint kind: type confusion, empty values, two
+//! spellings, negatives, path tricks, look-alike and invisible keys, nested constraints, and the
+//! lawful values that must still pass.
+
+use super::*;
+use serde_json::json;
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("not an object"),
+    }
+}
+
+/// Each row: details, and `None` when the use is accepted or a text the refusal must contain.
+/// Every refusal must also name `key`, the scope key that refused.
+fn table(scope: Value, key: &str, rows: &[(Value, Option<&str>)]) {
+    let scope = obj(scope);
+    assert_eq!(validate(&scope), Ok(()), "the scope itself must be valid");
+    for (details, want) in rows {
+        let got = enforce(&scope, Some(&obj(details.clone())));
+        match (want, got) {
+            (None, Ok(())) => {}
+            (None, Err(v)) => panic!("{details} must pass {scope:?}, got {v}"),
+            (Some(text), Ok(())) => panic!("{details} must be refused ({text})"),
+            (Some(text), Err(v)) => {
+                assert_eq!(v.key, key, "{details}: {v}");
+                assert!(v.message.contains(text), "{details}: {v} lacks {text:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn max_compares_numbers_only() {
+    table(
+        json!({"max_amount": 100}),
+        "max_amount",
+        &[
+            (json!({"amount": 100}), None),
+            (json!({"amount": 100.0}), None),
+            (json!({"amount": 0}), None),
+            (json!({"amount": 99.5}), None),
+            (
+                json!({"amount": [1000000]}),
+                Some("must be a number, not a list"),
+            ),
+            (json!({"amount": []}), Some("not a list")),
+            (json!({"amount": "50"}), Some("not a string")),
+            (json!({"amount": true}), Some("not a boolean")),
+            (json!({"amount": null}), Some("not null")),
+            (json!({"amount": {"value": 5}}), Some("not an object")),
+            (json!({"amount": 100.01}), Some("more than the maximum 100")),
+            (json!({"amount": 1e300}), Some("more than")),
+            (json!({"amount": u64::MAX}), Some("more than")),
+            (json!({}), Some("required")),
+            (json!({"amount": -5}), Some("needs min_amount")),
+            (json!({"amount": -0.01}), Some("needs min_amount")),
+            (json!({"amount": -1e300}), Some("needs min_amount")),
+            (
+                json!({"amount": 5, "amounts": 5}),
+                Some("both `amount` and `amounts`"),
+            ),
+            // Spellings fold ASCII case and ignore hidden characters, so these are checked.
+            (json!({"Amount": 1000}), Some("more than")),
+            (json!({"amount\u{200B}": 1000}), Some("more than")),
+            (json!({"amount": 1, "AMOUNT": 1000}), Some("both")),
+        ],
+    );
+}
+
+#[test]
+fn min_allows_negatives_and_bounds_them() {
+    table(
+        json!({"max_amount": 100, "min_amount": -50}),
+        "min_amount",
+        &[
+            (json!({"amount": -50}), None),
+            (json!({"amount": -0.5}), None),
+            (json!({"amount": 100}), None),
+            (json!({"amount": -50.01}), Some("less than the minimum -50")),
+            (json!({"amount": i64::MIN}), Some("less than")),
+        ],
+    );
+    table(
+        json!({"min_amount": 10}),
+        "min_amount",
+        &[
+            (json!({"amount": 10}), None),
+            (json!({"amount": 1e9}), None),
+            (json!({"amount": 9.99}), Some("less than")),
+            (json!({"amount": "10"}), Some("must be a number")),
+            (json!({"amount": [10]}), Some("must be a number")),
+            (json!({}), Some("required")),
+        ],
+    );
+}
+
+#[test]
+fn count_caps_the_length_of_a_list() {
+    table(
+        json!({"max_recipients_count": 2}),
+        "max_recipients_count",
+        &[
+            (json!({"recipients": ["a", "b"]}), None),
+            (json!({"recipients": []}), None),
+            (json!({"recipient": ["a"]}), None),
+            (
+                json!({"recipients": ["a", "b", "c"]}),
+                Some("has 3 items, more than 2"),
+            ),
+            (
+                json!({"recipients": "a,b,c"}),
+                Some("must be a list, not a string"),
+            ),
+            (json!({"recipients": 1}), Some("must be a list")),
+            (json!({}), Some("required")),
+            (json!({"recipients": ["a"], "recipient": "b"}), Some("both")),
+        ],
+    );
+    // The plain cap is a number cap, never a length.
+    table(
+        json!({"max_recipients": 2}),
+        "max_recipients",
+        &[(json!({"recipients": ["a"]}), Some("must be a number"))],
+    );
+}
+
+#[test]
+fn allowed_needs_a_present_non_empty_value_all_allowed() {
+    table(
+        json!({"allowed_recipients": ["a@x.com", "b@x.com"]}),
+        "allowed_recipients",
+        &[
+            (json!({"recipients": ["a@x.com"]}), None),
+            (json!({"recipients": ["a@x.com", "b@x.com"]}), None),
+            (json!({"recipient": "b@x.com"}), None),
+            (json!({"recipients": []}), Some("empty list")),
+            (json!({}), Some("required")),
+            (json!({"recipients": null}), Some("holds null")),
+            (json!({"recipients": [null]}), Some("holds null")),
+            (json!({"recipients": [["a@x.com"]]}), Some("holds a list")),
+            (
+                json!({"recipients": {"0": "a@x.com"}}),
+                Some("holds an object"),
+            ),
+            (
+                json!({"recipients": ["a@x.com", "c@x.com"]}),
+                Some("\"c@x.com\" is not allowed"),
+            ),
+            (json!({"recipient": "A@X.COM"}), Some("not allowed")),
+            (json!({"recipient": "a@x.com "}), Some("not allowed")),
+            (
+                json!({"recipients": ["a@x.com"], "recipient": "evil@y.com"}),
+                Some("both"),
+            ),
+        ],
+    );
+    table(
+        json!({"allowed_currencies": ["EUR"]}),
+        "allowed_currencies",
+        &[
+            (json!({"currency": "EUR"}), None),
+            (json!({"currencies": ["EUR"]}), None),
+            (json!({"currency": "USD"}), Some("not allowed")),
+            (
+                json!({"currency": "EUR", "currencies": ["USD"]}),
+                Some("both"),
+            ),
+        ],
+    );
+    table(
+        json!({"allowed_addresses": ["home"], "allowed_ids": [1, 2]}),
+        "allowed_ids",
+        &[
+            (json!({"address": "home", "id": 1.0}), None),
+            (json!({"addresses": ["home"], "ids": [2, 1]}), None),
+            (json!({"address": "home", "id": "1"}), Some("not allowed")),
+            (json!({"address": "home", "id": true}), Some("not allowed")),
+        ],
+    );
+}
+
+#[test]
+fn blocked_refuses_any_blocked_element_loosely() {
+    table(
+        json!({"blocked_domains": ["evil.com"]}),
+        "blocked_domains",
+        &[
+            (json!({}), None),
+            (json!({"domain": "good.com"}), None),
+            (json!({"domains": []}), None),
+            (json!({"domains": ["good.com", "evil.co"]}), None),
+            (json!({"domain": "evil.com"}), Some("is blocked")),
+            (json!({"domain": "EVIL.com"}), Some("is blocked")),
+            (json!({"domain": " evil.com\t"}), Some("is blocked")),
+            (json!({"domain": "evil\u{00AD}.com"}), Some("is blocked")),
+            (
+                json!({"domains": ["good.com", "evil.com"]}),
+                Some("is blocked"),
+            ),
+            (json!({"domain": null}), Some("holds null")),
+            (
+                json!({"domains": [{"d": "evil.com"}]}),
+                Some("holds an object"),
+            ),
+            (json!({"domains": [["evil.com"]]}), Some("holds a list")),
+            (
+                json!({"domain": "good.com", "domains": ["x"]}),
+                Some("both"),
+            ),
+        ],
+    );
+    table(
+        json!({"blocked_accounts": [13, "x"]}),
+        "blocked_accounts",
+        &[
+            (json!({"account": 14}), None),
+            (json!({"account": 13.0}), Some("is blocked")),
+            (json!({"account": "13"}), Some("is blocked")),
+            (json!({"account": " 13.0 "}), Some("is blocked")),
+            (json!({"accounts": [1, "X"]}), Some("is blocked")),
+        ],
+    );
+}
+
+#[test]
+fn pattern_tests_every_value_as_text() {
+    table(
+        json!({"subject_pattern": "^Invoice"}),
+        "subject_pattern",
+        &[
+            (json!({"subject": "Invoice 1"}), None),
+            (json!({"subjects": ["Invoice 1", "Invoice 2"]}), None),
+            (json!({"subject": "Hello"}), Some("does not match")),
+            (json!({"subject": 5}), Some("must be a string")),
+            (
+                json!({"subjects": ["Invoice 1", 5]}),
+                Some("must be a string"),
+            ),
+            (json!({"subjects": []}), Some("empty list")),
+            (json!({}), Some("required")),
+            (
+                json!({"subject": "Invoice", "subjects": ["Hello"]}),
+                Some("both"),
+            ),
+        ],
+    );
+    table(
+        json!({"recipient_pattern": r"^[^@\s]+@mycompany\.com$"}),
+        "recipient_pattern",
+        &[
+            (json!({"recipient": "bob@mycompany.com"}), None),
+            (
+                json!({"recipients": ["bob@mycompany.com", "eve@evil.com"]}),
+                Some("does not match"),
+            ),
+            (
+                json!({"recipient": "bob@mycompany.com", "recipients": ["eve@evil.com"]}),
+                Some("both"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn blocked_paths_match_whole_leading_parts_after_normalising() {
+    table(
+        json!({"blocked_paths": ["/etc"]}),
+        "blocked_paths",
+        &[
+            (json!({}), None),
+            (json!({"path": "/etcetera/x"}), None),
+            (json!({"path": "/srv/etc"}), None),
+            (json!({"paths": ["/srv/a", "/tmp/b/"]}), None),
+            (json!({"path": "/etc"}), Some("is blocked")),
+            (json!({"path": "/etc/"}), Some("is blocked")),
+            (json!({"path": "/etc/shadow"}), Some("is blocked")),
+            (json!({"path": "/etc//shadow"}), Some("is blocked")),
+            (json!({"path": "//etc/shadow"}), Some("is blocked")),
+            (json!({"path": "/etc/./shadow"}), Some("is blocked")),
+            (json!({"path": "/etc/../etc/shadow"}), Some("is blocked")),
+            (json!({"path": "/srv/../etc/shadow"}), Some("is blocked")),
+            (json!({"path": "/ETC/shadow"}), Some("is blocked")),
+            (
+                json!({"paths": ["/tmp/x", "/etc/passwd"]}),
+                Some("is blocked"),
+            ),
+            (json!({"path": "/.."}), Some("climbs above its root")),
+            (
+                json!({"path": "/srv/../../etc"}),
+                Some("climbs above its root"),
+            ),
+            (json!({"path": "etc/shadow"}), Some("relative")),
+            (json!({"path": "/etc\\shadow"}), Some("backslash")),
+            (json!({"path": "/etc/\u{200B}shadow"}), Some("invisible")),
+            (json!({"path": ""}), Some("empty path")),
+            (json!({"path": 5}), Some("must be a path")),
+            (json!({"path": "/tmp", "paths": ["/etc/x"]}), Some("both")),
+        ],
+    );
+    // A blocked file is blocked with everything below it, and only that.
+    table(
+        json!({"blocked_files": ["/etc/shadow"]}),
+        "blocked_files",
+        &[
+            (json!({"file": "/etc/shadow-"}), None),
+            (json!({"file": "/etc/passwd"}), None),
+            (json!({"file": "/etc/shadow/"}), Some("is blocked")),
+            (json!({"files": ["/etc/x/../shadow"]}), Some("is blocked")),
+        ],
+    );
+}
+
+#[test]
+fn allowed_paths_and_path_patterns_see_the_normalised_path() {
+    table(
+        json!({"allowed_paths": ["/srv/reports"]}),
+        "allowed_paths",
+        &[
+            (json!({"path": "/srv/reports"}), None),
+            (json!({"path": "/srv/reports/"}), None),
+            (json!({"path": "/srv/reports/q1.csv"}), None),
+            (json!({"path": "/srv/reports//q1.csv"}), None),
+            (json!({"path": "/srv/./reports/q1.csv"}), None),
+            (json!({"path": "/srv/reports/a/../b.csv"}), None),
+            (
+                json!({"path": "/srv/reports/../../etc/passwd"}),
+                Some("not allowed"),
+            ),
+            (
+                json!({"path": "/srv/reports/../secrets"}),
+                Some("not allowed"),
+            ),
+            (json!({"path": "/srv/reportsX/a"}), Some("not allowed")),
+            (json!({"path": "/srv"}), Some("not allowed")),
+            (json!({"path": "srv/reports/a"}), Some("not allowed")),
+            (json!({"path": "/srv/reports/../../../.."}), Some("climbs")),
+            (json!({"paths": []}), Some("empty list")),
+        ],
+    );
+    table(
+        json!({"output_dir_pattern": r"^/srv/reports/[^/]+\.csv$"}),
+        "output_dir_pattern",
+        &[
+            (json!({"output_dir": "/srv/reports/q1.csv"}), None),
+            (json!({"output_dir": "/srv//reports/./q1.csv"}), None),
+            (
+                json!({"output_dir": "/srv/reports/../secret/x.csv"}),
+                Some("does not match"),
+            ),
+            (
+                json!({"output_dir": "/srv/reports/a/../../../etc/x.csv"}),
+                Some("does not match"),
+            ),
+            (
+                json!({"output_dir": "/srv/reports/../../.."}),
+                Some("climbs"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn nested_constraints_check_the_same_nested_object() {
+    table(
+        json!({"payment": {"max_amount": 10, "allowed_currencies": ["EUR"]}, "note": {"free": 1}}),
+        "payment.max_amount",
+        &[
+            (json!({"payment": {"amount": 10, "currency": "EUR"}}), None),
+            (
+                json!({"payment": {"amount": 11, "currency": "EUR"}}),
+                Some("actionDetails.payment.amount is 11"),
+            ),
+            (
+                json!({"payment": {"amount": [1000], "currency": "EUR"}}),
+                Some("must be a number"),
+            ),
+            (
+                json!({"payment": {"currency": "EUR"}, "amount": 5}),
+                Some("required"),
+            ),
+            (json!({}), Some("actionDetails.payment.amount is required")),
+        ],
+    );
+    table(
+        json!({"payment": {"max_amount": 10}}),
+        "payment",
+        &[
+            (
+                json!({"payment": "10"}),
+                Some("must be an object, not a string"),
+            ),
+            (
+                json!({"payment": [{"amount": 1}]}),
+                Some("must be an object, not a list"),
+            ),
+            (
+                json!({"payment": {"amount": 1}, "payments": {"amount": 99}}),
+                Some("both"),
+            ),
+        ],
+    );
+    table(
+        json!({"a": {"b": {"max_n": 1}}}),
+        "a.b.max_n",
+        &[
+            (json!({"a": {"b": {"n": 1}}}), None),
+            (
+                json!({"a": {"b": {"n": 2}}}),
+                Some("actionDetails.a.b.n is 2"),
+            ),
+        ],
+    );
+    // Blocked-only nests pass when the object is absent, like the field itself.
+    table(
+        json!({"payment": {"blocked_to": ["x"]}}),
+        "payment.blocked_to",
+        &[
+            (json!({}), None),
+            (json!({"payment": {}}), None),
+            (json!({"payment": {"to": "X"}}), Some("is blocked")),
+        ],
+    );
+}
+
+#[test]
+fn keys_must_be_plain_identifiers_at_every_level() {
+    let refused = [
+        (
+            json!({"max_amount\u{200B}": 10}),
+            "max_amount[U+200B]",
+            "invisible character U+200B",
+        ),
+        (
+            json!({"m\u{0430}x_amount": 10}),
+            "m\u{0430}x_amount",
+            "(U+0430)",
+        ),
+        (json!({"max-amount": 10}), "max-amount", "`-`"),
+        (json!({"max amount": 10}), "max amount", "` ` (U+0020)"),
+        (json!({"": 10}), "", "empty key"),
+        (json!({"max_amount\n": 10}), "max_amount[U+000A]", "U+000A"),
+        (
+            json!({"payment": {"max_\u{202E}amount": 1}}),
+            "payment.max_[U+202E]amount",
+            "U+202E",
+        ),
+        (
+            json!({"items": [{"max_amount": 1}]}),
+            "items.0.max_amount",
+            "inside a list",
+        ),
+        (
+            json!({"items": [[{"ok": {"min_x": 1}}]]}),
+            "items.0.0.ok.min_x",
+            "inside a list",
+        ),
+        (
+            json!({"items": [{"bad key": 1}]}),
+            "items.0.bad key",
+            "ASCII letters",
+        ),
+        (
+            json!({"payment": {"max_uses": 1}}),
+            "payment.max_uses",
+            "only at the top",
+        ),
+        (json!({"max_amount": -1}), "max_amount", "needs min_amount"),
+        (
+            json!({"max_recipients_count": 1.5}),
+            "max_recipients_count",
+            "whole number",
+        ),
+        (
+            json!({"max_recipients_count": -1}),
+            "max_recipients_count",
+            "whole number",
+        ),
+        (json!({"min_amount": "1"}), "min_amount", "must be a number"),
+        (json!({"min_": 1}), "min_", "needs a field name"),
+        (json!({"blocked_paths": ["/.."]}), "blocked_paths", "climbs"),
+        (
+            json!({"blocked_paths": [5]}),
+            "blocked_paths",
+            "paths (strings)",
+        ),
+        (
+            json!({"allowed_paths": ["/a\\b"]}),
+            "allowed_paths",
+            "backslash",
+        ),
+    ];
+    for (scope, key, text) in refused {
+        let problems = validate(&obj(scope.clone())).expect_err(&scope.to_string());
+        assert_eq!(problems.len(), 1, "{scope}: {problems:?}");
+        assert_eq!(problems[0].0, key, "{scope}");
+        assert!(problems[0].1.contains(text), "{scope}: {}", problems[0].1);
+    }
+    let lawful = json!({
+        "payment": {"max_amount": 10, "allowed_currencies": ["EUR"]}, "note": {"free": [1, {"x": 2}]},
+        "ids": [1, 2], "max_amount": -5, "min_amount": -10, "max_uses": 2, "Path_2": "/x"
+    });
+    assert_eq!(validate(&obj(lawful)), Ok(()));
+}
+
+#[test]
+fn a_malformed_stored_scope_refuses_every_use() {
+    for scope in [
+        json!({"max_amount\u{200B}": 10}),
+        json!({"items": [{"max_amount": 1}]}),
+        json!({"payment": {"max_uses": 1}}),
+        json!({"max_amount": "10"}),
+        json!({"amount_pattern": "("}),
+    ] {
+        let err = enforce(&obj(scope.clone()), Some(&obj(json!({"amount": 1})))).unwrap_err();
+        assert!(!err.message.is_empty(), "{scope}");
+    }
+}

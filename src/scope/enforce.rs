@@ -1,0 +1,331 @@
+//! Enforcement: checks the `actionDetails` of a use against every constraint of the granted
+//! scope, at every level (a constraint inside an object checks the same object of the details).
+//! Each convention has one meaning and refuses any other type or shape (docs/scopes.md).
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Number, Value};
+
+use super::path::{self, CleanPath};
+use super::{
+    Kind, brief, build_regex, check_key, check_rule, classify, cmp_numbers, has_constraint, join,
+    json_eq, spelled, spellings, type_name,
+};
+use crate::text::{is_hidden, with_markers};
+
+/// A scope constraint that `actionDetails` does not satisfy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct Violation {
+    /// The scope key that refused the use (dotted for nested objects).
+    pub key: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Checks `actionDetails` against every constraint of a granted scope (first violation wins).
+/// `None` is checked as an empty object, so any constraint that needs a value refuses it.
+pub fn enforce(
+    scope: &Map<String, Value>,
+    action_details: Option<&Map<String, Value>>,
+) -> Result<(), Violation> {
+    let empty = Map::new();
+    check_level(scope, "", action_details.unwrap_or(&empty), "actionDetails")
+}
+
+fn check_level(
+    scope: &Map<String, Value>,
+    prefix: &str,
+    details: &Map<String, Value>,
+    at: &str,
+) -> Result<(), Violation> {
+    for (key, rule) in scope {
+        let fail = |message: String| Violation {
+            key: join(prefix, key),
+            message,
+        };
+        check_key(key)
+            .map_err(|_| fail("is not a plain identifier; this token cannot be used".into()))?;
+        let kind = classify(key);
+        if !matches!(kind, Kind::Pattern(_)) {
+            check_rule(scope, prefix.is_empty(), key, rule, false)
+                .map_err(|p| fail(format!("the scope is unusable: {p}")))?;
+        }
+        match (kind, rule) {
+            (Kind::Other, Value::Object(inner)) if has_constraint(rule) => {
+                let inner_prefix = join(prefix, key);
+                let empty = Map::new();
+                match lookup(details, key, at).map_err(fail)? {
+                    None => check_level(inner, &inner_prefix, &empty, &format!("{at}.{key}"))?,
+                    Some((name, Value::Object(d))) => {
+                        check_level(inner, &inner_prefix, d, &format!("{at}.{}", shown(name)))?;
+                    }
+                    Some((name, other)) => {
+                        return Err(fail(format!(
+                            "{at}.{} must be an object, not {}",
+                            shown(name),
+                            type_name(other)
+                        )));
+                    }
+                }
+            }
+            (Kind::Other, Value::Array(_)) if has_constraint(rule) => {
+                return Err(fail(
+                    "holds a constraint inside a list, which cannot be enforced".into(),
+                ));
+            }
+            (Kind::Other | Kind::MaxUses, _) => {}
+            _ => constraint(kind, scope, rule, details, at).map_err(fail)?,
+        }
+    }
+    Ok(())
+}
+
+/// The one field of `details` spelled as `field`; two spellings at once are refused.
+fn lookup<'d>(
+    details: &'d Map<String, Value>,
+    field: &str,
+    at: &str,
+) -> Result<Option<(&'d str, &'d Value)>, String> {
+    let readings = spellings(field);
+    let mut found: Option<(&str, &Value)> = None;
+    for (name, value) in details {
+        if spelled(&readings, name) {
+            if let Some((first, _)) = found {
+                return Err(format!(
+                    "{at} has both `{}` and `{}`; send only one",
+                    shown(first),
+                    shown(name)
+                ));
+            }
+            found = Some((name, value));
+        }
+    }
+    Ok(found)
+}
+
+/// An agent's field name as it may appear in a reason: markers for hidden characters, cut short.
+fn shown(name: &str) -> String {
+    let marked = with_markers(name);
+    if marked.chars().count() <= 60 {
+        marked.into_owned()
+    } else {
+        let cut: String = marked.chars().take(57).collect();
+        format!("{cut}...")
+    }
+}
+
+fn constraint(
+    kind: Kind<'_>,
+    level: &Map<String, Value>,
+    rule: &Value,
+    details: &Map<String, Value>,
+    at: &str,
+) -> Result<(), String> {
+    let Some(field) = kind.field() else {
+        return Ok(());
+    };
+    let found = lookup(details, field, at)?;
+    let name = |n: &str| format!("{at}.{}", shown(n));
+    let required = || format!("{at}.{field} is required by this scope but was not given");
+    let is_path = path::is_path_field(field);
+    match kind {
+        Kind::Max(_) | Kind::Min(_) => {
+            let Value::Number(bound) = rule else {
+                return Err("the scope's bound is not a number".into());
+            };
+            let (n, value) = found.ok_or_else(required)?;
+            let Value::Number(x) = value else {
+                return Err(format!(
+                    "{} must be a number, not {}",
+                    name(n),
+                    type_name(value)
+                ));
+            };
+            if matches!(kind, Kind::Max(_)) {
+                if cmp_numbers(x, bound) == Ordering::Greater {
+                    return Err(format!("{} is {x}, more than the maximum {bound}", name(n)));
+                }
+                if is_negative(x) && !level.contains_key(&format!("min_{field}")) {
+                    return Err(format!(
+                        "{} is {x}; a negative value needs min_{field} in the scope",
+                        name(n)
+                    ));
+                }
+            } else if cmp_numbers(x, bound) == Ordering::Less {
+                return Err(format!("{} is {x}, less than the minimum {bound}", name(n)));
+            }
+            Ok(())
+        }
+        Kind::Count(_) => {
+            let cap = rule.as_f64().ok_or("the scope's count is not a number")?;
+            let (n, value) = found.ok_or_else(required)?;
+            let Value::Array(items) = value else {
+                return Err(format!(
+                    "{} must be a list, not {}",
+                    name(n),
+                    type_name(value)
+                ));
+            };
+            if items.len() as f64 > cap {
+                return Err(format!(
+                    "{} has {} items, more than {cap}",
+                    name(n),
+                    items.len()
+                ));
+            }
+            Ok(())
+        }
+        Kind::Allowed(_) => {
+            let list = rule
+                .as_array()
+                .ok_or("the scope's allowed list is not a list")?;
+            let (n, value) = found.ok_or_else(required)?;
+            for item in values(value, &name(n), false)? {
+                let ok = if is_path {
+                    let p = path_of(item, &name(n))?;
+                    list.iter()
+                        .filter_map(|a| a.as_str().and_then(|s| path::clean(s).ok()))
+                        .any(|a| a.covers(&p, false))
+                } else {
+                    list.iter().any(|a| json_eq(item, a))
+                };
+                if !ok {
+                    return Err(format!("{} value {} is not allowed", name(n), brief(item)));
+                }
+            }
+            Ok(())
+        }
+        Kind::Blocked(_) => {
+            let list = rule
+                .as_array()
+                .ok_or("the scope's blocked list is not a list")?;
+            let Some((n, value)) = found else {
+                return Ok(());
+            };
+            for item in values(value, &name(n), true)? {
+                let hit = if is_path {
+                    let p = path_of(item, &name(n))?;
+                    let entries: Vec<CleanPath<'_>> = list
+                        .iter()
+                        .filter_map(|b| b.as_str().and_then(|s| path::clean(s).ok()))
+                        .collect();
+                    if entries.iter().any(|b| b.is_absolute() != p.is_absolute()) {
+                        return Err(format!(
+                            "{} {} cannot be compared with the blocked paths (one is relative, the other absolute)",
+                            name(n),
+                            brief(item)
+                        ));
+                    }
+                    entries.iter().any(|b| b.covers(&p, true))
+                } else {
+                    list.iter()
+                        .any(|b| json_eq(item, b) || loose(item) == loose(b))
+                };
+                if hit {
+                    return Err(format!("{} value {} is blocked", name(n), brief(item)));
+                }
+            }
+            Ok(())
+        }
+        Kind::Pattern(_) => {
+            let Value::String(pattern) = rule else {
+                return Err("the scope's pattern is not a string".into());
+            };
+            let regex = build_regex(pattern)
+                .map_err(|e| format!("the scope's pattern is unusable: {e}"))?;
+            let (n, value) = found.ok_or_else(required)?;
+            for item in values(value, &name(n), false)? {
+                let Value::String(text) = item else {
+                    return Err(format!(
+                        "{} must be a string, not {}",
+                        name(n),
+                        type_name(item)
+                    ));
+                };
+                let subject = if is_path {
+                    path_of(item, &name(n))?.to_string()
+                } else {
+                    text.clone()
+                };
+                if !regex.is_match(&subject) {
+                    return Err(format!(
+                        "{} {} does not match {}",
+                        name(n),
+                        brief(&Value::String(subject)),
+                        brief(rule)
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Kind::MaxUses | Kind::Other => Ok(()),
+    }
+}
+
+fn is_negative(x: &Number) -> bool {
+    x.as_i64().is_some_and(|i| i < 0) || x.as_f64().is_some_and(|f| f < 0.0)
+}
+
+/// The values a field gives: a list's items, or a single value as one. Each must be a string,
+/// number or boolean; an empty list is refused unless `empty_ok`.
+fn values<'v>(value: &'v Value, name: &str, empty_ok: bool) -> Result<&'v [Value], String> {
+    let items = match value {
+        Value::Array(items) => items.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    if items.is_empty() && !empty_ok {
+        return Err(format!(
+            "{name} is an empty list; at least one value is needed"
+        ));
+    }
+    match items
+        .iter()
+        .find(|v| !matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+    {
+        Some(bad) => Err(format!(
+            "{name} holds {}, which cannot be checked",
+            type_name(bad)
+        )),
+        None => Ok(items),
+    }
+}
+
+fn path_of<'v>(item: &'v Value, name: &str) -> Result<CleanPath<'v>, String> {
+    let Value::String(s) = item else {
+        return Err(format!(
+            "{name} must be a path (a string), not {}",
+            type_name(item)
+        ));
+    };
+    path::clean(s).map_err(|e| format!("{name} {} {e}", brief(item)))
+}
+
+/// A value as a blocked list compares it: text without hidden characters or surrounding
+/// spaces, in lower case; a number or numeric text as one canonical number.
+fn loose(value: &Value) -> Option<String> {
+    let canon = |f: f64| {
+        if f.fract() == 0.0 && f.abs() < 1e15 {
+            format!("{}", f as i64)
+        } else {
+            f.to_string()
+        }
+    };
+    match value {
+        Value::String(s) => {
+            let t: String = s.chars().filter(|c| !is_hidden(*c)).collect();
+            let t = t.trim().to_lowercase();
+            match t.parse::<f64>() {
+                Ok(f) if f.is_finite() => Some(canon(f)),
+                _ => Some(t),
+            }
+        }
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Some(i.to_string()),
+            (_, Some(u)) => Some(u.to_string()),
+            _ => n.as_f64().map(canon),
+        },
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,338 @@
+//! Lexical path normalisation, for path-like scope fields and for `resource`. Nothing touches
+//! the file system: `//` collapses, `.` parts drop, `..` removes the part before it, and a `..`
+//! with nothing left to remove (climbing above the root, or above the start of a relative path)
+//! is refused. `/` is the only separator; a backslash is refused rather than guessed at. A
+//! trailing `/` (also one implied by a final `.` or `..`) is kept, so `/srv/a/..` reads `/srv/`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::text::first_hidden;
+
+/// Why a path cannot be normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    Empty,
+    Backslash,
+    Hidden(char),
+    AboveRoot,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathError::Empty => f.write_str("is an empty path"),
+            PathError::Backslash => f.write_str("contains a backslash (only / separates parts)"),
+            PathError::Hidden(c) => write!(
+                f,
+                "contains the invisible character U+{:04X}",
+                u32::from(*c)
+            ),
+            PathError::AboveRoot => f.write_str("climbs above its root with `..`"),
+        }
+    }
+}
+
+/// A normalised path: its parts, whether it is absolute and whether it names a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanPath<'a> {
+    absolute: bool,
+    parts: Vec<&'a str>,
+    dir: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Skip,
+    Up,
+    Name,
+}
+
+/// A plain path part: only a literal `.` or `..` is special.
+fn literal(part: &str) -> Part {
+    match part {
+        "" | "." => Part::Skip,
+        ".." => Part::Up,
+        _ => Part::Name,
+    }
+}
+
+/// A URL path part: `%2e` counts as a dot, as URL parsers read it.
+fn url_part(part: &str) -> Part {
+    match part.to_ascii_lowercase().as_str() {
+        "" | "." | "%2e" => Part::Skip,
+        ".." | ".%2e" | "%2e." | "%2e%2e" => Part::Up,
+        _ => Part::Name,
+    }
+}
+
+fn clean_with(s: &str, kind: fn(&str) -> Part) -> Result<CleanPath<'_>, PathError> {
+    if s.contains('\\') {
+        return Err(PathError::Backslash);
+    }
+    let mut parts = Vec::new();
+    let mut dir = false;
+    for part in s.split('/') {
+        let k = kind(part);
+        match k {
+            Part::Skip => {}
+            Part::Up => {
+                parts.pop().ok_or(PathError::AboveRoot)?;
+            }
+            Part::Name => parts.push(part),
+        }
+        dir = k != Part::Name;
+    }
+    Ok(CleanPath {
+        absolute: s.starts_with('/'),
+        parts,
+        dir,
+    })
+}
+
+/// Normalises a path-like value from a scope or `actionDetails`.
+pub fn clean(s: &str) -> Result<CleanPath<'_>, PathError> {
+    if s.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if let Some(c) = first_hidden(s) {
+        return Err(PathError::Hidden(c));
+    }
+    clean_with(s, literal)
+}
+
+impl CleanPath<'_> {
+    /// True when `other` is this path or lies below it, comparing whole parts (`/etc` covers
+    /// `/etc/shadow`, not `/etcetera`). An absolute path never covers a relative one, nor the
+    /// reverse. With `fold`, parts compare ignoring case.
+    pub fn covers(&self, other: &CleanPath<'_>, fold: bool) -> bool {
+        self.absolute == other.absolute
+            && self.parts.len() <= other.parts.len()
+            && self.parts.iter().zip(&other.parts).all(|(a, b)| {
+                if fold {
+                    a.to_lowercase() == b.to_lowercase()
+                } else {
+                    a == b
+                }
+            })
+    }
+
+    pub fn is_absolute(&self) -> bool {
+        self.absolute
+    }
+}
+
+impl fmt::Display for CleanPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.absolute {
+            f.write_str("/")?;
+        } else if self.parts.is_empty() {
+            return f.write_str(".");
+        }
+        f.write_str(&self.parts.join("/"))?;
+        if self.dir && !self.parts.is_empty() {
+            f.write_str("/")?;
+        }
+        Ok(())
+    }
+}
+
+/// True for a field whose values are paths: `path`, `file`, `dir`, `directory`, `folder`, any
+/// name ending in `_path`, `_file`, `_dir`, `_directory` or `_folder`, and their plurals.
+pub fn is_path_field(field: &str) -> bool {
+    const NAMES: [&str; 5] = ["path", "file", "dir", "directory", "folder"];
+    super::singulars(&field.to_ascii_lowercase())
+        .iter()
+        .any(|name| {
+            NAMES
+                .iter()
+                .any(|n| name == n || name.strip_suffix(n).is_some_and(|head| head.ends_with('_')))
+        })
+}
+
+/// The `scheme` of `scheme:rest`, with `rest` (RFC 3986 scheme syntax).
+fn split_scheme(s: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = s.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some((scheme, rest))
+}
+
+fn render(kept: &str, path: &str, kind: fn(&str) -> Part, tail: &str) -> Result<String, String> {
+    let clean = clean_with(path, kind).map_err(|e| e.to_string())?;
+    Ok(format!("{kept}{clean}{tail}"))
+}
+
+/// Normalises a request's `resource` so the policy sees one spelling of it:
+/// - `/…` is a path: normalised;
+/// - `file:…` (with or without `//host`) has its path normalised, `%2e` read as a dot;
+/// - `scheme://host/path?query#fragment` has its path normalised, query and fragment kept;
+/// - anything else is kept as it is, but refused when one of its `/`-separated parts is `.` or
+///   `..` (such a name has no single meaning).
+///
+/// The error says what is wrong, in a few words.
+pub fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
+    if let Some(c) = first_hidden(s) {
+        return Err(PathError::Hidden(c).to_string());
+    }
+    let out = if s.starts_with('/') {
+        render("", s, literal, "")?
+    } else if let Some((scheme, rest)) = split_scheme(s)
+        && let Some(after) = rest.strip_prefix("//")
+    {
+        let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+        let (path, tail) = path.split_at(path.find(['?', '#']).unwrap_or(path.len()));
+        if path.is_empty() {
+            return Ok(Cow::Borrowed(s));
+        }
+        render(&format!("{scheme}://{authority}"), path, url_part, tail)?
+    } else if let Some((scheme, rest)) = split_scheme(s)
+        && scheme.eq_ignore_ascii_case("file")
+        && !rest.is_empty()
+    {
+        render(&format!("{scheme}:"), rest, url_part, "")?
+    } else if s.split('/').any(|part| part == "." || part == "..") {
+        return Err(
+            "has a `.` or `..` part but is neither a path starting with / nor a URL".into(),
+        );
+    } else {
+        return Ok(Cow::Borrowed(s));
+    };
+    Ok(if out == s {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(out)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalise_lexically() {
+        let table = [
+            ("/etc/shadow", "/etc/shadow"),
+            ("/etc//shadow", "/etc/shadow"),
+            ("/etc/./shadow", "/etc/shadow"),
+            ("/etc/../etc/shadow", "/etc/shadow"),
+            ("/srv/reports/", "/srv/reports/"),
+            ("/srv/reports/..", "/srv/"),
+            ("/srv/reports/.", "/srv/reports/"),
+            ("/", "/"),
+            ("//", "/"),
+            ("a/./b//c", "a/b/c"),
+            ("a/..", "."),
+            ("./x", "x"),
+        ];
+        for (input, want) in table {
+            assert_eq!(clean(input).unwrap().to_string(), want, "{input}");
+        }
+        for (input, err) in [
+            ("/..", PathError::AboveRoot),
+            ("/srv/../..", PathError::AboveRoot),
+            ("../x", PathError::AboveRoot),
+            ("a/../../b", PathError::AboveRoot),
+            ("", PathError::Empty),
+            ("C:\\x", PathError::Backslash),
+            ("/etc/\u{200B}shadow", PathError::Hidden('\u{200B}')),
+            ("/etc/sha\0dow", PathError::Hidden('\0')),
+        ] {
+            assert_eq!(clean(input).unwrap_err(), err, "{input}");
+        }
+    }
+
+    #[test]
+    fn covering_compares_whole_parts() {
+        let etc = clean("/etc").unwrap();
+        for yes in [
+            "/etc",
+            "/etc/",
+            "/etc/shadow",
+            "/etc//shadow",
+            "/etc/../etc/x/y",
+        ] {
+            assert!(etc.covers(&clean(yes).unwrap(), false), "{yes}");
+        }
+        for no in ["/etcetera", "/", "/var/etc", "etc/shadow", "/srv/../x"] {
+            assert!(!etc.covers(&clean(no).unwrap(), false), "{no}");
+        }
+        assert!(!etc.covers(&clean("/ETC/shadow").unwrap(), false));
+        assert!(etc.covers(&clean("/ETC/shadow").unwrap(), true));
+        assert!(clean("/").unwrap().covers(&etc, false));
+    }
+
+    #[test]
+    fn path_fields_are_named_by_convention() {
+        for yes in [
+            "path",
+            "paths",
+            "file",
+            "files",
+            "dir",
+            "dirs",
+            "directory",
+            "directories",
+            "folder",
+            "src_path",
+            "dest_paths",
+            "config_file",
+            "output_dir",
+            "Path",
+        ] {
+            assert!(is_path_field(yes), "{yes}");
+        }
+        for no in [
+            "pathname",
+            "filename",
+            "profile",
+            "xpath",
+            "recipients",
+            "amount",
+        ] {
+            assert!(!is_path_field(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn resources_normalise_by_kind() {
+        let table = [
+            ("/srv/reports/../../etc/passwd", "/etc/passwd"),
+            ("/srv/reports/a.csv", "/srv/reports/a.csv"),
+            ("file:///srv/./x//y", "file:///srv/x/y"),
+            ("file:/srv/a/../b", "file:/srv/b"),
+            ("file://host/a/%2e%2e/b", "file://host/b"),
+            (
+                "https://api.example.com/public/../admin?x=../y#..",
+                "https://api.example.com/admin?x=../y#..",
+            ),
+            ("https://api.example.com", "https://api.example.com"),
+            ("https://api.example.com/", "https://api.example.com/"),
+            ("invoice/2026-03", "invoice/2026-03"),
+            ("client@x.com", "client@x.com"),
+            ("gmail:inbox", "gmail:inbox"),
+            ("v1.2..v1.3", "v1.2..v1.3"),
+            ("", ""),
+        ];
+        for (input, want) in table {
+            assert_eq!(normalize_resource(input).unwrap(), want, "{input}");
+        }
+        assert!(matches!(normalize_resource("/srv/a"), Ok(Cow::Borrowed(_))));
+        for bad in [
+            "/srv/reports/../../../..",
+            "/..",
+            "file:///..",
+            "file:../x",
+            "https://h/%2E%2E",
+            "https://h/a\\..\\b",
+            "reports/../secret",
+            "./x",
+            "C:/Windows/../x",
+        ] {
+            assert!(normalize_resource(bad).is_err(), "{bad}");
+        }
+    }
+}

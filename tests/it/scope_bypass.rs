@@ -1,0 +1,263 @@
+//! The scope promise through the real server: ambiguous keys, actions and resources are a 400;
+//! resources are normalised before the policy sees them; nested and type-confused constraints
+//! are enforced at `POST /permissions/{id}/use`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+const PREFIX_POLICY: &str = r#"
+policies:
+  - name: reports
+    conditions:
+      action: { equals: "file.read" }
+      resource: { startsWith: "/srv/reports/" }
+    action: auto_approve
+  - name: rest
+    conditions: {}
+    action: deny
+    priority: -1
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hidden_or_ambiguous_keys_actions_and_resources_are_a_400_naming_the_field() {
+    let s = TestServer::start().await;
+    let key = s.agent("tricky").await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"action": "file.read", "scope": {"max_amount\u{200B}": 10}}),
+            "scope.max_amount[U+200B]",
+        ),
+        (
+            json!({"action": "file.read", "scope": {"m\u{0430}x_amount": 10}}),
+            "scope.m\u{0430}x_amount",
+        ),
+        (
+            json!({"action": "file.read", "scope": {"payment": {"max_amount\u{202E}": 1}}}),
+            "scope.payment.max_amount[U+202E]",
+        ),
+        (
+            json!({"action": "file.read", "scope": {"items": [{"max_amount": 1}]}}),
+            "scope.items.0.max_amount",
+        ),
+        (json!({"action": "email.send\nresource: /tmp/ok"}), "action"),
+        (json!({"action": "deploy\u{202E}exe"}), "action"),
+        (json!({"action": "e\u{200B}mail.send"}), "action"),
+        (
+            json!({"action": "file.read", "resource": "/srv/evil\u{202E}txt.exe"}),
+            "resource",
+        ),
+        (
+            json!({"action": "file.read", "resource": "/srv/a\u{200B}"}),
+            "resource",
+        ),
+        (
+            json!({"action": "file.read", "resource": "/srv/reports/../../../.."}),
+            "resource",
+        ),
+        (
+            json!({"action": "file.read", "resource": "reports/../secret"}),
+            "resource",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, v) = s
+            .post(&key, "/api/v1/permissions/request", body.clone())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "VALIDATION_ERROR", "{v}");
+        assert!(
+            v["error"]["details"].get(field).is_some(),
+            "{body} should name {field}: {v}"
+        );
+    }
+    assert_eq!(
+        s.permission_count().await,
+        0,
+        "a refused request stores nothing"
+    );
+
+    // Free text keeps its characters; the channels show them as markers.
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "context": {"reason": "pay\u{202E} now\nplease"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_policy_sees_and_stores_the_normalised_resource() {
+    let s = TestServer::with_policy(Some(PREFIX_POLICY)).await;
+    let key = s.agent("reader").await;
+
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "resource": "/srv/reports/../../etc/passwd"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a traversal out of the prefix is denied: {data}"
+    );
+    assert_eq!(data["status"], "denied");
+    let id = data["id"].as_str().unwrap();
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["resource"], "/etc/passwd", "{v}");
+
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "resource": "/srv//reports/./q1/../q2.csv"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    let id = data["id"].as_str().unwrap();
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["resource"], "/srv/reports/q2.csv", "{v}");
+    s.stop().await;
+}
+
+/// Grants `scope` for 20 uses and checks each details object: `None` accepted, or the scope
+/// key the refusal must name. A refused use consumes nothing.
+async fn uses(s: &TestServer, scope: Value, rows: &[(Value, Option<&str>)]) {
+    let key = s.agent(&format!("a{}", rand_suffix())).await;
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "uses": 20, "scope": scope}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let mut remaining = 20;
+    for (details, want) in rows {
+        let v = s.use_token(&key, id, token, Some(details.clone())).await;
+        match want {
+            None => {
+                remaining -= 1;
+                assert_eq!(
+                    v,
+                    json!({"success": true, "usesRemaining": remaining, "checked": true}),
+                    "{details}"
+                );
+            }
+            Some(named) => {
+                assert_eq!(v["success"], false, "{details}: {v}");
+                assert_eq!(v["code"], "SCOPE_VIOLATION", "{v}");
+                assert_eq!(v["usesRemaining"], remaining, "{details}");
+                let reason = v["reason"].as_str().unwrap();
+                assert!(reason.starts_with(named), "{details}: {reason}");
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nested_caps_type_confusion_spellings_and_paths_are_enforced_at_use() {
+    let s = TestServer::start().await;
+    uses(
+        &s,
+        json!({"payment": {"max_amount": 10, "allowed_currencies": ["EUR"]}}),
+        &[
+            (json!({"payment": {"amount": 10, "currency": "EUR"}}), None),
+            (
+                json!({"payment": {"amount": 11, "currency": "EUR"}}),
+                Some("payment.max_amount"),
+            ),
+            (
+                json!({"payment": {"amount": [1000], "currency": "EUR"}}),
+                Some("payment.max_amount"),
+            ),
+            (
+                json!({"payment": {"amount": 5, "currency": "EUR", "currencies": ["USD"]}}),
+                Some("payment.allowed_currencies"),
+            ),
+            (
+                json!({"amount": 5, "currency": "EUR"}),
+                Some("payment.max_amount"),
+            ),
+            (json!({"payment": "10 EUR"}), Some("payment:")),
+        ],
+    )
+    .await;
+    uses(
+        &s,
+        json!({"max_amount": 100, "allowed_recipients": ["a@x.com"], "blocked_paths": ["/etc"]}),
+        &[
+            (json!({"amount": 100, "recipient": "a@x.com"}), None),
+            (
+                json!({"amount": [1000000], "recipient": "a@x.com"}),
+                Some("max_amount"),
+            ),
+            (
+                json!({"amount": -5, "recipient": "a@x.com"}),
+                Some("max_amount"),
+            ),
+            (
+                json!({"amount": 1, "recipients": []}),
+                Some("allowed_recipients"),
+            ),
+            (
+                json!({"amount": 1, "recipient": "a@x.com", "recipients": ["evil@y.com"]}),
+                Some("allowed_recipients"),
+            ),
+            (
+                json!({"amount": 1, "recipient": "a@x.com", "path": "/srv/../etc//shadow"}),
+                Some("blocked_paths"),
+            ),
+            (
+                json!({"amount": 1, "recipient": "a@x.com", "path": "/etcetera/x"}),
+                None,
+            ),
+        ],
+    )
+    .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_human_cannot_add_an_ambiguous_key_or_lower_a_minimum() {
+    let s = TestServer::start().await;
+    let key = s.agent("banker").await;
+    let (_, data) = s
+        .request(
+            &key,
+            json!({"action": "bank.transfer", "scope": {"max_amount": 100, "min_fee": 1}}),
+        )
+        .await;
+    let id = data["id"].as_str().unwrap();
+    let approve = format!("/api/v1/admin/permissions/{id}/approve");
+    for edits in [
+        json!({"scope": {"max_amount\u{200B}": 1}}),
+        json!({"scope": {"min_fee": 0}}),
+        json!({"scope": {"min_amount": -1}}),
+        json!({"scope": {"list": [{"max_x": 1}]}}),
+    ] {
+        let (status, v) = s.post(&s.admin, &approve, edits.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{edits}: {v}");
+    }
+    let (status, v) = s
+        .post(
+            &s.admin,
+            &approve,
+            json!({"scope": {"min_fee": 2, "min_amount": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    s.stop().await;
+}
