@@ -108,7 +108,7 @@ async fn redeem(
     let now = svc.clock.now();
     // Each redemption takes from the address's bucket up front and gives it back unless it
     // failed, so only failed links count and a guessing flood never reaches the database.
-    let client = rate_limit::client_key(&req, svc.limiter.limits.trust_forwarded_for);
+    let client = rate_limit::client_key(&req, &svc.limiter.limits);
     let tries = &svc.limiter.login;
     if let Err(denied) = tries.check(client, now) {
         rate_limit::record(&req, denied.quota);

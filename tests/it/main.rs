@@ -7,6 +7,7 @@ mod support;
 
 mod audit_trail;
 mod bad_input;
+mod bounds;
 mod cli;
 mod client;
 mod concurrency;
