@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_telegram.sql"),
     include_str!("migrations/005_pending_by_agent.sql"),
     include_str!("migrations/006_bound_tokens.sql"),
+    include_str!("migrations/007_credential_life.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.
