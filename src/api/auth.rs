@@ -2,7 +2,7 @@
 //! humans scripting the admin API present an `adm_…` admin token (live: not revoked, not past
 //! its expiry; its last use is noted at most once a minute), or use the session cookie of the
 //! web pages (then a state-changing call must also carry the session's CSRF token in
-//! `X-CSRF-Token`). Presented secrets are hashed and the hash looked up, then compared again in
+//! `X-CSRF-Token`; a session limited to one request gets 403). Presented secrets are hashed and the hash looked up, then compared again in
 //! constant time. An agent key never passes as a human: on admin routes it gets 403.
 //!
 //! Rate limits ([`crate::rate_limit`]) are applied around the lookup: a known key over its rate,
@@ -197,6 +197,12 @@ impl FromRequest for HumanAuth {
                 let Some(session) = crate::web::auth::lookup(&svc, &cookie).await? else {
                     return Err(unauthorized());
                 };
+                if session.request_id.is_some() {
+                    return Err(Error::Forbidden(
+                        "this web login is for one request only; it cannot use the admin API"
+                            .into(),
+                    ));
+                }
                 if changes_state && !csrf.is_some_and(|t| sessions::csrf_ok(cookie.expose(), &t)) {
                     return Err(Error::Forbidden(format!(
                         "with a web session, send its CSRF token in the {} header",

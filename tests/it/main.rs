@@ -15,6 +15,7 @@ mod crash;
 mod deploy;
 mod flows;
 mod limits;
+mod login;
 mod mcp;
 mod openapi;
 mod policy_cli;

@@ -163,14 +163,10 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
         .chars()
         .take_while(|c| !matches!(c, '"' | '<' | ' ' | '\n'))
         .collect();
-    let opened = s.http.get(&link).send().await.unwrap();
+    let opened = crate::login::open_link(&crate::web::client(), &link, None).await;
     let cookie = opened
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("agent_otp_session="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
+        .set_cookie("agent_otp_session")
+        .map(|v| crate::web::cookie_pair(&v))
         .expect("a session cookie");
     let with_session = || {
         s.http
