@@ -183,14 +183,23 @@ pub async fn guard_bodies(
     .await;
     let body = match read {
         Err(_elapsed) => {
-            tracing::info!(
-                path = req.path(),
-                "request body too slow, connection closed"
-            );
+            // Not the path: a login link's secret is in it.
+            tracing::info!(method = %req.method(), "request body too slow, connection closed");
             return Ok(answer(req, timed_out(limits.body_timeout)));
         }
         Ok(Err(_over)) => return Ok(answer(req, too_large())),
-        Ok(Ok(Err(e))) => return Err(e.into()),
+        Ok(Ok(Err(e))) => {
+            let message = format!("the request body could not be read: {e}");
+            let mut details = serde_json::Map::new();
+            details.insert("body".into(), message.clone().into());
+            let resp = error_response(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &message,
+                Some(&details),
+            );
+            return Ok(answer(req, resp));
+        }
         Ok(Ok(Ok(body))) => body,
     };
     let charged = (req.method() == Method::POST && req.path() == STORED_ROUTE)
