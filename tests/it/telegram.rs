@@ -271,6 +271,8 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
         redeemed.next.as_deref(),
         Some(format!("/requests/{id}").as_str())
     );
+    // Its session is limited to this request (tests/it/login.rs shows what that means).
+    assert_eq!(redeemed.request.as_deref(), Some(id.as_str()));
 
     // The agent waits; the approver presses Approve; the agent gets its token.
     let poll = s.long_poll(&key, &id);
