@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub mod body;
 pub mod forwarded;
 
 pub use body::{ByteBudget, ByteRate, guard_bodies};
-pub use forwarded::IpNet;
+pub use forwarded::{ClientKey, IpNet, client_key};
 
 /// Shards per limiter; a power of two.
 const SHARDS: usize = 16;
@@ -528,50 +527,6 @@ impl RateLimiter {
         let client = client_key(req, &self.limits);
         self.auth_failures.charge(client, now);
         self.agents.forget(key_hash);
-    }
-}
-
-/// The client's address as a limiter key: IPv4 as is, IPv6 by its /64 (one customer's network),
-/// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`, `trusted_proxies`) the
-/// address comes from `X-Forwarded-For` as [`forwarded`] explains: the entry the proxy itself
-/// appended, never one the client wrote.
-pub fn client_key(req: &actix_web::HttpRequest, limits: &Limits) -> ClientKey {
-    let lines = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .map(HeaderValue::as_bytes);
-    let ip = forwarded::client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        lines,
-        limits.trust_forwarded_for,
-        &limits.trusted_proxies,
-    );
-    match ip {
-        Some(ip) => ClientKey::from(ip),
-        None => ClientKey::Unknown,
-    }
-}
-
-/// A client address as the limiters see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientKey {
-    V4([u8; 4]),
-    V6Net([u8; 8]),
-    Unknown,
-}
-
-impl From<IpAddr> for ClientKey {
-    fn from(ip: IpAddr) -> ClientKey {
-        match ip {
-            IpAddr::V4(v4) => ClientKey::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey::V4(v4.octets()),
-                None => {
-                    let o = v6.octets();
-                    ClientKey::V6Net([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
-                }
-            },
-        }
     }
 }
 

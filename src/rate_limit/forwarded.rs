@@ -134,6 +134,50 @@ pub fn client_ip<'a>(
     chosen.or(peer)
 }
 
+/// The client's address as a limiter key: IPv4 as is, IPv6 by its /64 (one customer's network),
+/// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`, `trusted_proxies`) the
+/// address comes from `X-Forwarded-For` as this module explains: the entry the proxy itself
+/// appended, never one the client wrote.
+pub fn client_key(req: &actix_web::HttpRequest, limits: &super::Limits) -> ClientKey {
+    let lines = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(actix_web::http::header::HeaderValue::as_bytes);
+    let ip = client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        lines,
+        limits.trust_forwarded_for,
+        &limits.trusted_proxies,
+    );
+    match ip {
+        Some(ip) => ClientKey::from(ip),
+        None => ClientKey::Unknown,
+    }
+}
+
+/// A client address as the limiters see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    V4([u8; 4]),
+    V6Net([u8; 8]),
+    Unknown,
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> ClientKey {
+        match ip {
+            IpAddr::V4(v4) => ClientKey::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientKey::V4(v4.octets()),
+                None => {
+                    let o = v6.octets();
+                    ClientKey::V6Net([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

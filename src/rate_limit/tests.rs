@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use super::*;
 
 fn at(ms: i64) -> Timestamp {
