@@ -8,7 +8,9 @@
 //! (answered 2xx) keeps its body's bytes charged, any other answer gives them back. Once the budget
 //! is spent, the agent gets 429 with `Retry-After` and a message that says it is the storage cap.
 //! The body is an upper bound of what is kept of it (scope, context, actionDetails, action,
-//! resource) and cannot be made to look smaller than it is.
+//! resource) and cannot be made to look smaller than it is. Budgets live in memory (a restart
+//! fills them); at most 4096 keys are tracked, spent-out ones first swept, and a new key that
+//! still does not fit goes uncounted rather than refused (as the rate limiters do).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
