@@ -9,8 +9,9 @@ use crate::clock::Timestamp;
 use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret};
+use crate::store::admin_tokens::{self, AdminTokenRow};
 use crate::store::agents::{self as sql, AgentRow};
-use crate::store::{admin_tokens, audit, permissions};
+use crate::store::{audit, permissions};
 
 /// Longest agent or admin token name.
 pub const NAME_MAX_CHARS: usize = 64;
@@ -92,26 +93,83 @@ pub fn revoke(
     Ok((agent, ended))
 }
 
-/// Creates an admin token for the human called `name`; returns it once.
+/// Creates an admin token for the human called `name` that does not expire; returns it once.
 pub fn create_admin_token(
     tx: &Transaction<'_>,
     name: &str,
     by: &Actor,
     now: Timestamp,
 ) -> Result<Secret> {
+    create_admin_token_until(tx, name, None, by, now).map(|(_, token)| token)
+}
+
+/// Creates an admin token for the human called `name`, valid until `expires_at` (if given);
+/// returns its row and the token, shown once.
+pub fn create_admin_token_until(
+    tx: &Transaction<'_>,
+    name: &str,
+    expires_at: Option<Timestamp>,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<(AdminTokenRow, Secret)> {
     check_name(name)?;
+    if expires_at.is_some_and(|e| e <= now) {
+        return Err(Error::invalid("expires", "must be in the future"));
+    }
     let token = secret::generate(ADMIN_TOKEN_PREFIX)?;
-    admin_tokens::insert(
-        tx,
-        &uuid::Uuid::new_v4().to_string(),
-        name,
-        &token.hash(),
-        now,
-    )?;
-    audit::append(
-        tx,
-        now,
-        &NewEvent::new(by, "admin_token.created", json!({ "name": name })),
-    )?;
+    let row = AdminTokenRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        token_hash: token.hash(),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    admin_tokens::insert(tx, &row)?;
+    let d = json!({ "id": row.id, "name": name, "expiresAt": expires_at });
+    audit::append(tx, now, &NewEvent::new(by, "admin_token.created", d))?;
+    Ok((row, token))
+}
+
+/// Revokes an admin token by id, or by name when exactly one live token has that name; it stops
+/// working at once, also on a running server (admin tokens are looked up on every call).
+pub fn revoke_admin_token(
+    tx: &Transaction<'_>,
+    id_or_name: &str,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<AdminTokenRow> {
+    let found = admin_tokens::by_id_or_name(tx, id_or_name)?;
+    let live: Vec<&AdminTokenRow> = found.iter().filter(|t| t.revoked_at.is_none()).collect();
+    let mut token = match (found.as_slice(), live.as_slice()) {
+        ([], _) => {
+            return Err(Error::NotFound(format!(
+                "no admin token with id or name {id_or_name:?}"
+            )));
+        }
+        (_, []) => {
+            return Err(Error::Conflict(format!(
+                "admin token {id_or_name:?} is already revoked"
+            )));
+        }
+        (_, [one]) => (*one).clone(),
+        (_, many) => {
+            let ids: Vec<&str> = many.iter().map(|t| t.id.as_str()).collect();
+            return Err(Error::Conflict(format!(
+                "{} live admin tokens are named {id_or_name:?}; revoke one by id: {}",
+                many.len(),
+                ids.join(", ")
+            )));
+        }
+    };
+    if !admin_tokens::revoke(tx, &token.id, now)? {
+        return Err(Error::Conflict(format!(
+            "admin token {id_or_name:?} is already revoked"
+        )));
+    }
+    let d = json!({ "id": token.id, "name": token.name });
+    audit::append(tx, now, &NewEvent::new(by, "admin_token.revoked", d))?;
+    token.revoked_at = Some(now);
     Ok(token)
 }

@@ -102,16 +102,25 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         tracing::error!(error = %e, "cannot issue the first login link");
     }
     let data = web::Data::from(Arc::clone(&service));
+    let https = service.public_url.starts_with("https://");
+    let header_timeout = config.limits.header_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(crate::web::security_headers())
+            // Innermost, so its 408, 413 and 429 answers get the security headers too.
+            .wrap(actix_web::middleware::from_fn(
+                crate::rate_limit::guard_bodies,
+            ))
+            .wrap(crate::web::security_headers(https))
             .wrap(actix_web::middleware::from_fn(
                 crate::rate_limit::quota_headers,
             ))
             .configure(crate::api::configure)
             .configure(crate::web::configure)
     })
+    // A client slower than this with its headers gets 408 and is disconnected; bodies are
+    // bounded by `rate_limit::guard_bodies`.
+    .client_request_timeout(header_timeout)
     .listen(listener)
     .map_err(|source| StartError::Bind { addr, source })?
     .disable_signals()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::rate_limit::{Limits, Rate};
+use crate::rate_limit::{ByteRate, IpNet, Limits, Rate};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::telegram::{DEFAULT_API_URL, TelegramConfig};
@@ -33,6 +33,12 @@ pub const KNOWN_ENV: &[&str] = &[
     "AGENT_OTP_AUDIT_KEY_FILE",
     "AGENT_OTP_AUDIT_CHECKPOINT_SECS",
     "AGENT_OTP_RETENTION_DAYS",
+    // BoundsArgs
+    "AGENT_OTP_HEADER_TIMEOUT",
+    "AGENT_OTP_BODY_TIMEOUT",
+    "AGENT_OTP_MAX_STORED_PER_AGENT",
+    "AGENT_OTP_TRUSTED_PROXIES",
+    "AGENT_OTP_SESSION_MAX_AGE",
 ];
 
 /// Days finished requests are kept by default (`--retention-days`).
@@ -75,6 +81,8 @@ pub struct ServeArgs {
     pub telegram: TelegramArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
     #[command(flatten)]
     pub audit: AuditArgs,
 }
@@ -127,8 +135,89 @@ impl LimitArgs {
             telegram_link: self.rate_limit_telegram_link.0,
             max_pending_per_agent: self.max_pending_per_agent,
             trust_forwarded_for: self.trust_forwarded_for,
+            ..Limits::default()
         }
     }
+}
+
+/// Timeouts, the storage cap, proxies and session age of `agent-otp serve` (see docs/limits.md
+/// and docs/operations.md). Durations are `N` followed by `ms`, `s`, `m`, `h` or `d`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BoundsArgs {
+    /// Longest wait for a request's headers; a slower client gets 408 and is disconnected.
+    #[arg(long, env = "AGENT_OTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Longest wait for a request's whole body after its headers; slower gets 408, disconnected.
+    #[arg(long, env = "AGENT_OTP_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Bytes of new requests one agent may have stored per period, like 8MiB/h (at least 64KiB
+    /// per period), or off.
+    #[arg(long, env = "AGENT_OTP_MAX_STORED_PER_AGENT", default_value = "8MiB/h", value_parser = parse_byte_rate)]
+    pub max_stored_per_agent: ByteRateArg,
+    /// Reverse proxies (comma-separated CIDR ranges, e.g. 10.0.0.0/8,::1) whose X-Forwarded-For
+    /// entries are walked past from the right; implies --trust-forwarded-for for connections
+    /// from them, and ignores the header on any other connection.
+    #[arg(long, env = "AGENT_OTP_TRUSTED_PROXIES", value_parser = parse_proxies)]
+    pub trusted_proxies: Option<ProxiesArg>,
+    /// How long a web session lasts from login.
+    #[arg(long, env = "AGENT_OTP_SESSION_MAX_AGE", default_value = "7d", value_parser = parse_duration)]
+    pub session_max_age: Duration,
+}
+
+impl BoundsArgs {
+    fn apply(self, limits: &mut Limits) {
+        limits.header_timeout = self.header_timeout;
+        limits.body_timeout = self.body_timeout;
+        limits.stored_bytes_per_agent = self.max_stored_per_agent.0;
+        limits.trusted_proxies = self.trusted_proxies.map(|p| p.0).unwrap_or_default();
+        limits.session_max_age = self.session_max_age;
+    }
+}
+
+/// `--max-stored-per-agent`'s value; `None` is `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct ByteRateArg(pub Option<ByteRate>);
+
+fn parse_byte_rate(text: &str) -> Result<ByteRateArg, String> {
+    let rate = ByteRate::parse(text)?;
+    if rate.is_some_and(|r| r.bytes < crate::api::MAX_BODY_BYTES as u64) {
+        return Err(format!(
+            "{text:?} is less than one largest request body ({} KiB) per period",
+            crate::api::MAX_BODY_BYTES >> 10
+        ));
+    }
+    Ok(ByteRateArg(rate))
+}
+
+/// `--trusted-proxies`'s value.
+#[derive(Debug, Clone)]
+pub struct ProxiesArg(pub Vec<IpNet>);
+
+fn parse_proxies(text: &str) -> Result<ProxiesArg, String> {
+    IpNet::parse_list(text).map(ProxiesArg)
+}
+
+/// Parses a duration such as `10s`, `500ms`, `15m`, `12h` or `30d` (1 ms to 10 years).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let err = || format!("{text:?} is not a duration like 10s, 15m, 12h or 30d");
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let n: u64 = text[..digits].parse().map_err(|_| err())?;
+    let ms: u64 = match text[digits..].trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(err()),
+    };
+    let total = n.checked_mul(ms).ok_or_else(err)?;
+    if !(1..=10 * 366 * 86_400_000).contains(&total) {
+        return Err(format!("{text:?} must be between 1ms and 10 years"));
+    }
+    Ok(Duration::from_millis(total))
 }
 
 /// A rate flag's value; `None` is `off`. (A newtype, because clap reads a bare `Option` field
@@ -235,12 +324,14 @@ impl Config {
         if telegram.is_none() {
             tracing::info!("telegram disabled: {TELEGRAM_TOKEN_ENV} is not set");
         }
+        let mut limits = args.limits.into_limits();
+        args.bounds.apply(&mut limits);
         Ok(Config {
             listen: args.listen,
             public_url,
             policies: args.policies,
             telegram,
-            limits: args.limits.into_limits(),
+            limits,
             audit_checkpoint_interval: Duration::from_secs(args.audit.audit_checkpoint_secs),
             retention: (args.audit.retention_days > 0)
                 .then(|| Duration::from_secs(args.audit.retention_days.saturating_mul(86_400))),
@@ -431,6 +522,58 @@ mod tests {
         assert!(set.trust_forwarded_for);
         let bad = Cli::try_parse_from(["x", "--rate-limit-agent", "lots"]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn bounds_flags_parse_into_limits() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bounds: BoundsArgs,
+        }
+        use clap::Parser;
+        let mut limits = Limits::default();
+        Cli::try_parse_from(["x"])
+            .unwrap()
+            .bounds
+            .apply(&mut limits);
+        let d = Limits::default();
+        assert_eq!(limits.header_timeout, d.header_timeout);
+        assert_eq!(limits.body_timeout, d.body_timeout);
+        assert_eq!(limits.stored_bytes_per_agent, d.stored_bytes_per_agent);
+        assert_eq!(limits.session_max_age, d.session_max_age);
+        assert!(limits.trusted_proxies.is_empty());
+        Cli::try_parse_from([
+            "x",
+            "--body-timeout",
+            "1500ms",
+            "--max-stored-per-agent",
+            "off",
+            "--trusted-proxies",
+            "10.0.0.0/8, ::1",
+            "--session-max-age",
+            "12h",
+        ])
+        .unwrap()
+        .bounds
+        .apply(&mut limits);
+        assert_eq!(limits.body_timeout, Duration::from_millis(1500));
+        assert_eq!(limits.stored_bytes_per_agent, None);
+        assert_eq!(limits.trusted_proxies.len(), 2);
+        assert_eq!(limits.session_max_age, Duration::from_secs(12 * 3600));
+        for bad in [
+            ["x", "--body-timeout", "soon"],
+            ["x", "--max-stored-per-agent", "1KiB/h"],
+            ["x", "--trusted-proxies", "10.0.0.0/99"],
+            ["x", "--session-max-age", "0s"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! the first start on an empty database, and Telegram (`/login`, and the per-request link in each
 //! approval message) all issue them here. A link is usable once, until it expires; only its
 //! SHA-256 is stored; issuing and redeeming are audited (never the secret).
+//!
+//! Opening a link (`GET`) spends nothing: it shows "Log in as <name> on this device?", and only
+//! the page's `POST` redeems it (see `web::login`), so a chat app's link preview cannot use it up
+//! and a page on another site cannot log a visitor in with a link of its choosing. A link made
+//! for one request ([`issue_for_request`]) opens a session limited to that request.
 
 use rusqlite::Transaction;
 use serde_json::json;
@@ -25,6 +30,8 @@ pub struct Redeemed {
     pub human: String,
     /// A local path such as `/requests/<id>`, if the link was made for one page.
     pub next: Option<String>,
+    /// The one request the session may see and decide (a link from an approval message).
+    pub request: Option<String>,
 }
 
 /// Issues a link for `human`, valid until `expires_at`, optionally leading to the local path
@@ -37,13 +44,81 @@ pub fn issue(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<Secret> {
+    store_link(
+        tx,
+        human,
+        next.filter(|n| is_local_path(n)),
+        None,
+        by,
+        now,
+        expires_at,
+    )
+}
+
+/// Issues a link for `human` to the page of request `request_id` whose session is limited to
+/// that request: it can see and decide it, nothing else (no other request, no agents, no admin
+/// API). This is the link in each Telegram approval message.
+pub fn issue_for_request(
+    tx: &Transaction<'_>,
+    human: &str,
+    request_id: &str,
+    by: &Actor,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Secret> {
+    let next = format!("/requests/{request_id}");
+    let plain_id = request_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if request_id.is_empty() || request_id.len() > 64 || !plain_id {
+        return Err(crate::error::Error::invalid("request", "not a request id"));
+    }
+    store_link(
+        tx,
+        human,
+        Some(&next),
+        Some(request_id),
+        by,
+        now,
+        expires_at,
+    )
+}
+
+fn store_link(
+    tx: &Transaction<'_>,
+    human: &str,
+    next: Option<&str>,
+    request: Option<&str>,
+    by: &Actor,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Secret> {
     crate::agents::check_name(human)?;
-    let next = next.filter(|n| is_local_path(n));
     let link = secret::generate(PREFIX)?;
-    sql::insert(tx, &link.hash(), human, next, now, expires_at)?;
-    let d = json!({ "human": human, "next": next, "expiresAt": expires_at });
+    sql::insert(tx, &link.hash(), human, next, request, now, expires_at)?;
+    let mut d = json!({ "human": human, "next": next, "expiresAt": expires_at });
+    if let Some(r) = request {
+        d["request"] = json!(r);
+    }
     audit::append(tx, now, &NewEvent::new(by, "login_link.issued", d))?;
     Ok(link)
+}
+
+/// What an unspent link would do, without spending it: `None` for an unknown, used or expired
+/// link.
+pub fn peek(
+    conn: &rusqlite::Connection,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<Redeemed>, crate::store::StoreError> {
+    let hash = secret::sha256_hex(presented.as_bytes());
+    Ok(sql::peek(conn, &hash, now)?
+        .filter(|l| l.usable && secret::hashes_equal(&l.secret_hash, &hash))
+        .map(|l| Redeemed {
+            human: l.human,
+            next: l.next_path,
+            request: l.request_id,
+        }))
 }
 
 /// Redeems a presented link secret once. A wrong, used or expired link is audited as a failed
@@ -51,16 +126,23 @@ pub fn issue(
 pub fn redeem(tx: &Transaction<'_>, presented: &str, now: Timestamp) -> Result<Option<Redeemed>> {
     let hash = secret::sha256_hex(presented.as_bytes());
     let found =
-        sql::redeem(tx, &hash, now)?.filter(|(stored, _, _)| secret::hashes_equal(stored, &hash));
+        sql::redeem(tx, &hash, now)?.filter(|l| secret::hashes_equal(&l.secret_hash, &hash));
     match found {
-        Some((_, human, next)) => {
-            let d = json!({ "human": human });
+        Some(l) => {
+            let mut d = json!({ "human": l.human });
+            if let Some(r) = &l.request_id {
+                d["request"] = json!(r);
+            }
             audit::append(
                 tx,
                 now,
-                &NewEvent::new(Actor::Human(human.clone()), "login", d),
+                &NewEvent::new(Actor::Human(l.human.clone()), "login", d),
             )?;
-            Ok(Some(Redeemed { human, next }))
+            Ok(Some(Redeemed {
+                human: l.human,
+                next: l.next_path,
+                request: l.request_id,
+            }))
         }
         None => {
             let d = json!({ "reason": "unknown, used or expired login link" });
@@ -68,6 +150,17 @@ pub fn redeem(tx: &Transaction<'_>, presented: &str, now: Timestamp) -> Result<O
             Ok(None)
         }
     }
+}
+
+/// The value the confirmation page's form must send back to redeem `link`: bound to the random
+/// `nonce` this browser got in a cookie with the page, so knowing the link is not enough.
+pub fn confirm_token(nonce: &str, link: &str) -> String {
+    let mut input = Vec::with_capacity(24 + nonce.len() + link.len());
+    input.extend_from_slice(b"agent-otp login\0");
+    input.extend_from_slice(nonce.as_bytes());
+    input.push(0);
+    input.extend_from_slice(link.as_bytes());
+    secret::sha256_hex(&input)
 }
 
 /// The link a human opens: `<public_url>/login/<secret>`.
@@ -155,13 +248,47 @@ mod tests {
             first,
             Redeemed {
                 human: "alice".into(),
-                next: Some("/requests/r1".into())
+                next: Some("/requests/r1".into()),
+                request: None,
             }
         );
         assert_eq!(redeem_at(&a, t0.plus_secs(2)), None, "used once");
         assert_eq!(redeem_at(&b, expires), None, "expired at expires_at");
         assert_eq!(redeem_at(&Secret::new("ll_nope"), t0), None);
         assert!(url("https://x.example", &a).starts_with("https://x.example/login/ll_"));
+    }
+
+    #[test]
+    fn peeking_spends_nothing_and_a_request_link_names_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let t0 = Timestamp(1_000_000);
+        let link = store
+            .write_blocking(|tx| {
+                issue_for_request(tx, "tg-1", "req-1", &Actor::System, t0, t0.plus_secs(60))
+            })
+            .unwrap();
+        let want = Redeemed {
+            human: "tg-1".into(),
+            next: Some("/requests/req-1".into()),
+            request: Some("req-1".into()),
+        };
+        for _ in 0..3 {
+            let seen = store.read_blocking(|c| peek(c, link.expose(), t0)).unwrap();
+            assert_eq!(seen.as_ref(), Some(&want));
+        }
+        let got = store
+            .write_blocking(|tx| redeem(tx, link.expose(), t0))
+            .unwrap();
+        assert_eq!(got, Some(want));
+        let after = store.read_blocking(|c| peek(c, link.expose(), t0)).unwrap();
+        assert_eq!(after, None, "spent");
+        let bad = store.write_blocking(|tx| {
+            issue_for_request(tx, "tg-1", "../x", &Actor::System, t0, t0.plus_secs(60))
+        });
+        assert!(bad.is_err());
+        assert_ne!(confirm_token("n1", "ll_a"), confirm_token("n2", "ll_a"));
+        assert_ne!(confirm_token("n1", "ll_a"), confirm_token("n1", "ll_b"));
     }
 
     #[test]

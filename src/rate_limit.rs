@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,6 +24,12 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 
 use crate::clock::Timestamp;
+
+pub mod body;
+pub mod forwarded;
+
+pub use body::{ByteBudget, ByteRate, guard_bodies};
+pub use forwarded::{ClientKey, IpNet, client_key};
 
 /// Shards per limiter; a power of two.
 const SHARDS: usize = 16;
@@ -103,6 +108,18 @@ pub struct Limits {
     pub max_pending_per_agent: u32,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a reverse proxy).
     pub trust_forwarded_for: bool,
+
+    // Slow and greedy clients, proxies and session age (see `body` and `forwarded`).
+    /// Longest wait for a request's headers (actix's `client_request_timeout`).
+    pub header_timeout: Duration,
+    /// Longest wait for a request's whole body, from the end of its headers.
+    pub body_timeout: Duration,
+    /// Bytes of new permission requests one agent key may have stored per period.
+    pub stored_bytes_per_agent: Option<ByteRate>,
+    /// Proxies whose `X-Forwarded-For` entries are walked past (implies trusting the header).
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long a web session lasts from login.
+    pub session_max_age: Duration,
 }
 
 impl Default for Limits {
@@ -120,6 +137,14 @@ impl Default for Limits {
             telegram_link: rate(10, 3600),
             max_pending_per_agent: 20,
             trust_forwarded_for: false,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            stored_bytes_per_agent: Some(ByteRate {
+                bytes: 8 << 20,
+                period: Duration::from_secs(3600),
+            }),
+            trusted_proxies: Vec::new(),
+            session_max_age: Duration::from_secs(crate::sessions::TTL_SECS.unsigned_abs()),
         }
     }
 }
@@ -398,6 +423,8 @@ pub struct RateLimiter {
     pub login: Limiter,
     /// Failed Telegram link codes per Telegram user id.
     pub telegram_link: Limiter,
+    /// Stored request bytes per agent key.
+    pub stored: ByteBudget,
 }
 
 impl RateLimiter {
@@ -407,6 +434,7 @@ impl RateLimiter {
             auth_failures: Limiter::new(limits.auth_failures),
             login: Limiter::new(limits.login),
             telegram_link: Limiter::new(limits.telegram_link),
+            stored: ByteBudget::new(limits.stored_bytes_per_agent),
             limits,
         }
     }
@@ -431,7 +459,7 @@ impl RateLimiter {
         agent: bool,
         now: Timestamp,
     ) -> Result<AuthAttempt, crate::error::Error> {
-        let client = client_key(req, self.limits.trust_forwarded_for);
+        let client = client_key(req, &self.limits);
         if agent {
             match self.agents.check_known(key_hash, now) {
                 Some(Ok(quota)) => {
@@ -496,48 +524,9 @@ impl RateLimiter {
     /// A key that authenticated from memory turned out revoked or replaced: charge the failure to
     /// the client's address, as a refused lookup would be, and stop treating the key as known.
     pub fn refuse_remembered(&self, req: &actix_web::HttpRequest, key_hash: &str, now: Timestamp) {
-        let client = client_key(req, self.limits.trust_forwarded_for);
+        let client = client_key(req, &self.limits);
         self.auth_failures.charge(client, now);
         self.agents.forget(key_hash);
-    }
-}
-
-/// The client's address as a limiter key: IPv4 as is, IPv6 by its /64 (one customer's network),
-/// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`) the last `X-Forwarded-For`
-/// entry — the one the proxy itself appended — is used, since earlier ones are the client's word.
-pub fn client_key(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> ClientKey {
-    let forwarded = trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse::<IpAddr>().ok());
-    match forwarded.or_else(|| req.peer_addr().map(|a| a.ip())) {
-        Some(ip) => ClientKey::from(ip),
-        None => ClientKey::Unknown,
-    }
-}
-
-/// A client address as the limiters see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientKey {
-    V4([u8; 4]),
-    V6Net([u8; 8]),
-    Unknown,
-}
-
-impl From<IpAddr> for ClientKey {
-    fn from(ip: IpAddr) -> ClientKey {
-        match ip {
-            IpAddr::V4(v4) => ClientKey::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey::V4(v4.octets()),
-                None => {
-                    let o = v6.octets();
-                    ClientKey::V6Net([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
-                }
-            },
-        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! Web sessions of humans. A redeemed login link starts one; the browser keeps its random secret
 //! in an HttpOnly, SameSite=Strict cookie (Secure when the public URL is https); only the
-//! secret's SHA-256 is stored. A session lasts [`TTL_SECS`] from login, until logout or revocation.
+//! secret's SHA-256 is stored. A session lasts its maximum age from login ([`TTL_SECS`] unless
+//! `--session-max-age` says otherwise), until logout or revocation. A session opened by a link
+//! made for one request (Telegram's approval messages) is limited to that request: see
+//! [`crate::web::auth`].
 //!
 //! The CSRF token of a session is derived from its secret (`SHA-256("agent-otp csrf\0" ‖ secret)`),
 //! so it needs no storage, differs per session, cannot be computed from the stored hash, and is
@@ -21,7 +24,7 @@ use crate::store::{StoreError, audit};
 pub const COOKIE: &str = "agent_otp_session";
 /// Prefix of session secrets.
 pub const PREFIX: &str = "ses_";
-/// How long a session lasts from login, in seconds (7 days).
+/// How long a session lasts from login by default, in seconds (7 days).
 pub const TTL_SECS: i64 = 7 * 24 * 3600;
 /// Header that carries the CSRF token when the admin JSON API is used with a session cookie.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
@@ -30,11 +33,21 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// Longest user agent kept for the sessions page.
 const USER_AGENT_MAX_CHARS: usize = 200;
 
+/// How a new session is limited.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    /// Seconds from login until it ends by itself.
+    pub max_age_secs: i64,
+    /// The one request it may see and decide, or `None` for a full session.
+    pub request_id: Option<&'a str>,
+}
+
 /// Starts a session for `human`; returns it and the secret for the cookie.
 pub fn create(
     tx: &Transaction<'_>,
     human: &str,
     user_agent: Option<&str>,
+    grant: Grant<'_>,
     now: Timestamp,
 ) -> Result<(SessionRow, Secret)> {
     let secret = secret::generate(PREFIX)?;
@@ -45,10 +58,14 @@ pub fn create(
         user_agent: user_agent.map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect()),
         created_at: now,
         last_seen_at: now,
-        expires_at: now.plus_secs(TTL_SECS),
+        expires_at: now.plus_secs(grant.max_age_secs),
+        request_id: grant.request_id.map(str::to_owned),
     };
     sql::insert(tx, &row)?;
-    let d = json!({ "session": row.id, "expiresAt": row.expires_at });
+    let mut d = json!({ "session": row.id, "expiresAt": row.expires_at });
+    if let Some(r) = &row.request_id {
+        d["request"] = json!(r);
+    }
     audit::append(
         tx,
         now,
@@ -112,7 +129,13 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let t0 = Timestamp(1_000_000);
         let (row, secret) = store
-            .write_blocking(|tx| create(tx, "alice", Some("phone"), t0))
+            .write_blocking(|tx| {
+                let grant = Grant {
+                    max_age_secs: TTL_SECS,
+                    request_id: None,
+                };
+                create(tx, "alice", Some("phone"), grant, t0)
+            })
             .unwrap();
         let auth = |at: Timestamp, s: &str| {
             store

@@ -1,7 +1,8 @@
 //! Who is calling. Agents present `Authorization: Bearer ak_…` (a bare `ak_…` value works too);
-//! humans scripting the admin API present an `adm_…` admin token, or use the session cookie of
-//! the web pages (then a state-changing call must also carry the session's CSRF token in
-//! `X-CSRF-Token`). Presented secrets are hashed and the hash looked up, then compared again in
+//! humans scripting the admin API present an `adm_…` admin token (live: not revoked, not past
+//! its expiry; its last use is noted at most once a minute), or use the session cookie of the
+//! web pages (then a state-changing call must also carry the session's CSRF token in
+//! `X-CSRF-Token`; a session limited to one request gets 403). Presented secrets are hashed and the hash looked up, then compared again in
 //! constant time. An agent key never passes as a human: on admin routes it gets 403.
 //!
 //! Rate limits ([`crate::rate_limit`]) are applied around the lookup: a known key over its rate,
@@ -42,6 +43,9 @@ pub struct ServiceAuth(pub Arc<ServiceRow>);
 pub struct HumanAuth {
     pub name: String,
 }
+
+/// An admin token's `last_used_at` is written at most this often, in milliseconds.
+const TOUCH_ADMIN_TOKEN_EVERY_MS: i64 = 60_000;
 
 type Pending<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
 
@@ -193,6 +197,12 @@ impl FromRequest for HumanAuth {
                 let Some(session) = crate::web::auth::lookup(&svc, &cookie).await? else {
                     return Err(unauthorized());
                 };
+                if session.request_id.is_some() {
+                    return Err(Error::Forbidden(
+                        "this web login is for one request only; it cannot use the admin API"
+                            .into(),
+                    ));
+                }
                 if changes_state && !csrf.is_some_and(|t| sessions::csrf_ok(cookie.expose(), &t)) {
                     return Err(Error::Forbidden(format!(
                         "with a web session, send its CSRF token in the {} header",
@@ -216,19 +226,30 @@ impl FromRequest for HumanAuth {
             if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {
                 return Err(unauthorized());
             }
+            let now = svc.clock.now();
             let find = async |hash: String| {
                 let store = &svc.store;
                 store
-                    .lookup(move |c| admin_tokens::live_by_hash(c, &hash).map_err(Error::from))
+                    .lookup(move |c| admin_tokens::live_by_hash(c, &hash, now).map_err(Error::from))
                     .await
             };
-            let found = limited_lookup(&svc, &req, &cred, false, find, |(_, stored)| {
-                Some(stored.as_str())
+            let found = limited_lookup(&svc, &req, &cred, false, find, |t| {
+                Some(t.token_hash.as_str())
             })
             .await?;
-            found
-                .map(|(name, _)| HumanAuth { name })
-                .ok_or_else(unauthorized)
+            let Some(token) = found else {
+                return Err(unauthorized());
+            };
+            if token
+                .last_used_at
+                .is_none_or(|at| now.0 - at.0 >= TOUCH_ADMIN_TOKEN_EVERY_MS)
+            {
+                let id = token.id.clone();
+                svc.store
+                    .write(move |tx| admin_tokens::touch(tx, &id, now).map_err(Error::from))
+                    .await?;
+            }
+            Ok(HumanAuth { name: token.name })
         })
     }
 }

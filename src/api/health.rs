@@ -1,5 +1,7 @@
-//! `GET /health` (also under `/api/v1`): liveness plus the policy in force and whether the last
-//! reload was refused (`policy.lastReloadError`, `null` when the file on disk is in force).
+//! `GET /health` (also under `/api/v1`): liveness for anyone; for a human (admin token or web
+//! session) also the policy in force and whether the last reload was refused
+//! (`policy.lastReloadError`, `null` when the file on disk is in force). The policy's path and a
+//! reload error's text say how the server is set up, so they are not told to strangers.
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
@@ -7,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Endpoint;
+use super::auth::HumanAuth;
 use super::envelope::{self, Success};
 use crate::live_policy::PolicyStatus;
 use crate::service::Service;
@@ -25,22 +28,24 @@ pub struct Health {
     /// Always `ok`.
     #[schema(pattern = "^ok$")]
     status: &'static str,
-    policy: PolicyStatus,
+    /// The policy in force; only for an admin token or a web session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyStatus>,
 }
 
-/// Liveness and the policy in force (no authentication).
+/// Liveness (no authentication); with an admin token or a web session, also the policy in force.
 #[utoipa::path(
     get,
     path = "/health",
     tag = "health",
     responses((status = 200, description = "Up", body = Success<Health>))
 )]
-async fn health(svc: web::Data<Service>) -> HttpResponse {
+async fn health(svc: web::Data<Service>, human: Option<HumanAuth>) -> HttpResponse {
     envelope::ok(
         StatusCode::OK,
         Health {
             status: "ok",
-            policy: svc.policy.status(),
+            policy: human.map(|_| svc.policy.status()),
         },
     )
 }

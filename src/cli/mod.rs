@@ -139,6 +139,21 @@ pub enum AdminTokenCommand {
         /// Who will use it; decisions are recorded as `human:<name>`.
         #[arg(long, default_value = "admin")]
         name: String,
+        /// Make it stop working after this long, e.g. 30d, 12h or 90m (default: never).
+        #[arg(long, value_parser = config::parse_duration)]
+        expires: Option<std::time::Duration>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List admin tokens: id, name, created, expires, last used, status (never the token).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke an admin token by id (or by name, when one live token has it); it stops working
+    /// at once, also on a running server.
+    Revoke {
+        id_or_name: String,
         #[command(flatten)]
         data: DataArgs,
     },

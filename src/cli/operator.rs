@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{AdminCommand, AdminTokenCommand, AgentCommand, Command, ServiceCommand};
 use crate::audit;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::config::DataArgs;
 use crate::domain::Actor;
 use crate::error::Error;
@@ -65,16 +65,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Admin(AdminCommand::Token(AdminTokenCommand::Create { name, data })) => {
-            let token = open(&data)?
-                .write_blocking(|tx| {
-                    crate::agents::create_admin_token(tx, &name, &Actor::Operator, now)
-                })
-                .map_err(describe)?;
-            eprintln!("admin token for {name:?}, shown only this once:");
-            println!("{}", token.expose());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Admin(AdminCommand::Token(cmd)) => admin_token(cmd, now),
         Command::Service(ServiceCommand::Create {
             name,
             actions,
@@ -146,6 +137,78 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 file.display(),
                 anchor.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, String> {
+    match cmd {
+        AdminTokenCommand::Create {
+            name,
+            expires,
+            data,
+        } => {
+            let expires_at = expires
+                .map(|d| i64::try_from(d.as_secs()).map(|s| now.plus_secs(s)))
+                .transpose()
+                .map_err(|_| "--expires is too long".to_owned())?;
+            let (row, token) = open(&data)?
+                .write_blocking(|tx| {
+                    crate::agents::create_admin_token_until(
+                        tx,
+                        &name,
+                        expires_at,
+                        &Actor::Operator,
+                        now,
+                    )
+                })
+                .map_err(describe)?;
+            let until = match row.expires_at {
+                Some(t) => format!("valid until {t}"),
+                None => "does not expire".to_owned(),
+            };
+            eprintln!(
+                "admin token for {name:?} (id {}, {until}), shown only this once:",
+                row.id
+            );
+            println!("{}", token.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminTokenCommand::List { data } => {
+            let tokens = open(&data)?
+                .read_blocking(store::admin_tokens::list)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<36} {:<20} {:<24} {:<24} {:<24} STATUS",
+                "ID", "NAME", "CREATED", "EXPIRES", "LAST USED"
+            );
+            let time =
+                |t: Option<Timestamp>, none: &str| t.map_or(none.to_owned(), |t| t.to_string());
+            for t in tokens {
+                let status = match (t.revoked_at, t.is_live(now)) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, false) => "expired".to_owned(),
+                    (None, true) => "active".to_owned(),
+                };
+                println!(
+                    "{:<36} {:<20} {:<24} {:<24} {:<24} {status}",
+                    t.id,
+                    t.name,
+                    t.created_at.to_string(),
+                    time(t.expires_at, "never"),
+                    time(t.last_used_at, "never"),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminTokenCommand::Revoke { id_or_name, data } => {
+            let token = open(&data)?
+                .write_blocking(|tx| {
+                    crate::agents::revoke_admin_token(tx, &id_or_name, &Actor::Operator, now)
+                })
+                .map_err(describe)?;
+            eprintln!("revoked admin token {:?} (id {})", token.name, token.id);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,34 +1,123 @@
 //! SQL for admin tokens (hashes only).
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
 
-/// Stores a new admin token's hash under a human-readable name.
-pub fn insert(
-    tx: &Transaction<'_>,
-    id: &str,
-    name: &str,
-    token_hash: &str,
-    at: Timestamp,
-) -> Result<(), StoreError> {
+/// An admin token as stored (the token itself is never stored).
+#[derive(Debug, Clone)]
+pub struct AdminTokenRow {
+    /// Public handle, shown by `admin token list` and used to revoke.
+    pub id: String,
+    /// Who uses it; decisions are recorded as `human:<name>`.
+    pub name: String,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    /// After this instant the token no longer authenticates; `None`: it does not expire.
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl AdminTokenRow {
+    /// Whether it authenticates at `now`: not revoked, not expired.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+const COLUMNS: &str = "id, name, token_hash, created_at, expires_at, last_used_at, revoked_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<AdminTokenRow> {
+    Ok(AdminTokenRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        token_hash: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+        expires_at: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+        last_used_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+        revoked_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
+    })
+}
+
+/// Stores a new admin token.
+pub fn insert(tx: &Transaction<'_>, t: &AdminTokenRow) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO admin_tokens(id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO admin_tokens(id, name, token_hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![id, name, token_hash, at.0])?;
+    .execute(params![
+        t.id,
+        t.name,
+        t.token_hash,
+        t.created_at.0,
+        t.expires_at.map(|e| e.0)
+    ])?;
     Ok(())
 }
 
-/// The `(name, stored hash)` of the live admin token whose hash is `token_hash`.
+/// The live (unrevoked, unexpired at `now`) admin token whose hash is `token_hash`.
 pub fn live_by_hash(
     conn: &Connection,
     token_hash: &str,
-) -> Result<Option<(String, String)>, StoreError> {
+    now: Timestamp,
+) -> Result<Option<AdminTokenRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM admin_tokens WHERE token_hash = ?1 AND revoked_at IS NULL
+         AND (expires_at IS NULL OR expires_at > ?2)"
+    );
     Ok(conn
-        .prepare_cached("SELECT name, token_hash FROM admin_tokens WHERE token_hash = ?1 AND revoked_at IS NULL")?.query_row(
-            [token_hash],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached(&sql)?
+        .query_row(params![token_hash, now.0], from_row)
         .optional()?)
+}
+
+/// Every admin token, newest first.
+pub fn list(conn: &Connection) -> Result<Vec<AdminTokenRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at DESC, id"
+    ))?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The tokens whose id is `id_or_name`, or else those named `id_or_name`.
+pub fn by_id_or_name(
+    conn: &Connection,
+    id_or_name: &str,
+) -> Result<Vec<AdminTokenRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM admin_tokens WHERE id = ?1
+         UNION ALL
+         SELECT {COLUMNS} FROM admin_tokens WHERE name = ?1
+           AND NOT EXISTS (SELECT 1 FROM admin_tokens WHERE id = ?1)
+         ORDER BY created_at, id"
+    ))?;
+    let rows = stmt
+        .query_map([id_or_name], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Revokes token `id`; `false` when it was already revoked.
+pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE admin_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![id, at.0])?
+        == 1)
+}
+
+/// Records that token `id` was used at `at`.
+pub fn touch(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE admin_tokens SET last_used_at = ?2
+         WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+    )?
+    .execute(params![id, at.0])?;
+    Ok(())
 }

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_pending_by_agent.sql"),
     include_str!("migrations/006_bound_tokens.sql"),
     include_str!("migrations/007_keyed_audit.sql"),
+    include_str!("migrations/008_credential_life.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.

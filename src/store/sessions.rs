@@ -16,9 +16,12 @@ pub struct SessionRow {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The one permission request this session may see and decide; `None`: a full session.
+    pub request_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at";
+const COLUMNS: &str =
+    "id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at, request_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -29,23 +32,27 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
         created_at: Timestamp(r.get(4)?),
         last_seen_at: Timestamp(r.get(5)?),
         expires_at: Timestamp(r.get(6)?),
+        request_id: r.get(7)?,
     })
 }
 
 /// Stores a new session.
 pub fn insert(tx: &Transaction<'_>, s: &SessionRow) -> Result<(), StoreError> {
-    tx.prepare_cached("INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
-        params![
-            s.id,
-            s.secret_hash,
-            s.human,
-            s.user_agent,
-            s.created_at.0,
-            s.last_seen_at.0,
-            s.expires_at.0
-        ],
-    )?;
+    tx.prepare_cached(
+        "INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at,
+                              expires_at, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        s.id,
+        s.secret_hash,
+        s.human,
+        s.user_agent,
+        s.created_at.0,
+        s.last_seen_at.0,
+        s.expires_at.0,
+        s.request_id
+    ])?;
     Ok(())
 }
 

@@ -195,16 +195,17 @@ impl Telegram {
     /// Sends one approver the message for a pending request, with a login link for its page.
     async fn send_approval(&self, view: &PermissionView, a: &ApproverRow) -> Result<()> {
         let now = self.service.clock.now();
-        let (human, next, expires) = (
+        let (human, request, expires) = (
             human_name(a.user_id),
-            format!("/requests/{}", view.id),
+            view.id.as_str().to_owned(),
             view.expires_at,
         );
+        // The session this link opens can see and decide this request only.
         let link = self
             .service
             .store
             .write(move |tx| {
-                login_links::issue(tx, &human, Some(&next), &Actor::System, now, expires)
+                login_links::issue_for_request(tx, &human, &request, &Actor::System, now, expires)
             })
             .await?;
         let url = login_links::url(&self.service.public_url, &link);

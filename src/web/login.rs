@@ -1,10 +1,14 @@
-//! Logging in and out. `GET /login/{secret}` redeems a one-time login link and starts a session;
-//! `GET /login` explains how to get a link (and remembers where to go afterwards); `POST /logout`
-//! ends this browser's session; `/sessions` lists live sessions and revokes any of them.
+//! Logging in and out. `GET /login/{secret}` shows what a one-time login link would do ("Log in
+//! as <name> on this device?") and spends nothing, so a chat app fetching a preview of the link
+//! cannot use it up; the page's button posts back to the same address, and only that `POST`
+//! redeems the link and starts a session. The post must carry a value derived from a random
+//! nonce that the page set in a SameSite=Strict cookie for `/login` only: a page on another site
+//! can neither read it nor send the cookie, so it cannot log a visitor in with a link of its
+//! choosing. `GET /login` explains how to get a link (and remembers where to go afterwards);
+//! `POST /logout` ends this browser's session; `/sessions` lists live sessions and revokes any.
 //!
 //! After a login the browser moves on with a same-page `<meta http-equiv="refresh">` rather than
-//! a redirect: a link opened from another site (a web mail, a chat in a browser tab) is a
-//! cross-site navigation, and a SameSite=Strict cookie would not ride along on its redirects.
+//! a redirect, as it always has: the cookie then rides along whatever site the link came from.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::USER_AGENT;
@@ -13,22 +17,27 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::auth::{self, Human, NEXT_COOKIE};
+use super::auth::{self, Human, LOGIN_COOKIE, NEXT_COOKIE};
 use super::form::Form;
 use super::view::{self, Me};
 use super::{WebError, html, secure, see_other};
+use crate::clock::Timestamp;
 use crate::domain::Actor;
 use crate::error::Error;
-use crate::login_links;
+use crate::login_links::{self, Redeemed};
 use crate::rate_limit;
-use crate::secret::{Secret, sha256_hex};
+use crate::secret::{self, Secret};
 use crate::service::Service;
 use crate::sessions;
-use crate::store::{login_links as link_sql, sessions as session_sql};
+use crate::store::sessions as session_sql;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").route(web::get().to(login_page)))
-        .service(web::resource("/login/{secret}").route(web::get().to(redeem)))
+        .service(
+            web::resource("/login/{secret}")
+                .route(web::get().to(confirm_page))
+                .route(web::post().to(redeem)),
+        )
         .service(web::resource("/logout").route(web::post().to(logout)))
         .service(web::resource("/sessions").route(web::get().to(list_sessions)))
         .service(web::resource("/sessions/{id}/revoke").route(web::post().to(revoke_session)));
@@ -60,6 +69,20 @@ struct LoginPage {
     next: Option<String>,
 }
 
+/// "Log in as <name> on this device?", with the button that redeems the link.
+#[derive(Template)]
+#[template(path = "login_confirm.html")]
+struct ConfirmPage {
+    me: Option<Me>,
+    human: String,
+    /// The one request the session will be limited to, if the link was made for one.
+    request: Option<String>,
+    /// Where the form posts: this link's own address.
+    action: String,
+    /// The value the form sends back, bound to this browser's login cookie.
+    confirm: String,
+}
+
 #[derive(Template)]
 #[template(path = "logged_in.html")]
 struct LoggedInPage {
@@ -72,6 +95,12 @@ struct NextQuery {
     next: Option<String>,
 }
 
+const LINK_PROBLEM: &str =
+    "This login link does not work: it was already used, it expired, or it is incomplete.";
+const CONFIRM_PROBLEM: &str = "This login was not confirmed from its own page on this browser \
+    (it may have come from another site, or the page is older than 10 minutes). Open the login \
+    link again and press the button there.";
+
 async fn login_page(
     svc: web::Data<Service>,
     req: HttpRequest,
@@ -80,8 +109,8 @@ async fn login_page(
     let next = query
         .into_inner()
         .next
-        .filter(|n| crate::login_links::is_local_path(n));
-    if current_session(&svc, &req).await?.is_some() {
+        .filter(|n| login_links::is_local_path(n));
+    if full_session(&svc, &req).await? {
         return Ok(see_other(next.as_deref().unwrap_or("/")));
     }
     let mut resp = html(
@@ -99,92 +128,172 @@ async fn login_page(
     Ok(resp)
 }
 
-async fn redeem(
+/// Runs `attempt` under the login limiter of the client's address: each attempt takes from the
+/// address's bucket up front and gets it back unless it was refused (403), so only failures count
+/// and a guessing flood never reaches the database.
+async fn limited(
+    svc: &Service,
+    req: &HttpRequest,
+    attempt: impl AsyncFnOnce(Timestamp) -> Result<HttpResponse, WebError>,
+) -> Result<HttpResponse, WebError> {
+    let now = svc.clock.now();
+    let client = rate_limit::client_key(req, &svc.limiter.limits);
+    let tries = &svc.limiter.login;
+    if let Err(denied) = tries.check(client, now) {
+        rate_limit::record(req, denied.quota);
+        return Err(Error::from(denied).into());
+    }
+    let result = attempt(now).await;
+    if !matches!(&result, Ok(resp) if resp.status() == StatusCode::FORBIDDEN) {
+        tries.refund(client);
+    }
+    if let Some(q) = tries.quota(client, now) {
+        rate_limit::record(req, q);
+    }
+    result
+}
+
+/// `GET /login/{secret}`: the confirmation page; spends nothing.
+async fn confirm_page(
     svc: web::Data<Service>,
     req: HttpRequest,
     secret: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let presented = secret.into_inner();
-    let now = svc.clock.now();
-    // Each redemption takes from the address's bucket up front and gives it back unless it
-    // failed, so only failed links count and a guessing flood never reaches the database.
-    let client = rate_limit::client_key(&req, svc.limiter.limits.trust_forwarded_for);
-    let tries = &svc.limiter.login;
-    if let Err(denied) = tries.check(client, now) {
-        rate_limit::record(&req, denied.quota);
-        return Err(Error::from(denied).into());
-    }
-    let result = redeem_link(&svc, &req, presented, now).await;
-    if !matches!(&result, Ok(resp) if resp.status() == StatusCode::FORBIDDEN) {
-        tries.refund(client);
-    }
-    if let Some(q) = tries.quota(client, now) {
-        rate_limit::record(&req, q);
-    }
-    result
+    limited(&svc, &req, async |now| {
+        let remembered = remembered_next(&req);
+        let peek = presented.clone();
+        let link = svc
+            .store
+            .read(move |c| login_links::peek(c, &peek, now))
+            .await?;
+        if full_session(&svc, &req).await? {
+            // Already logged in here: lead on, and leave the link for whoever it was meant for.
+            let next = link.and_then(|l| l.next).or(remembered);
+            return Ok(see_other(next.as_deref().unwrap_or("/")));
+        }
+        let Some(link) = link else {
+            return Ok(link_refused(remembered));
+        };
+        let nonce = secret::generate("")
+            .map_err(|e| Error::Internal(format!("no randomness for a login page: {e}")))?;
+        let page = ConfirmPage {
+            me: None,
+            human: link.human,
+            request: link.request,
+            action: format!("/login/{presented}"),
+            confirm: login_links::confirm_token(nonce.expose(), &presented),
+        };
+        let mut resp = html(StatusCode::OK, &page);
+        let _ = resp.add_cookie(&auth::login_cookie(nonce.expose(), secure(&svc)));
+        Ok(resp)
+    })
+    .await
 }
 
-async fn redeem_link(
-    svc: &Service,
-    req: &HttpRequest,
-    presented: String,
-    now: crate::clock::Timestamp,
+/// `POST /login/{secret}`: the confirmation page's button; redeems the link once.
+async fn redeem(
+    svc: web::Data<Service>,
+    req: HttpRequest,
+    secret: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let remembered = req
-        .cookie(NEXT_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|n| crate::login_links::is_local_path(n));
-    if current_session(svc, req).await?.is_some() {
-        // Already logged in: a used or expired link just leads on, without a failed login.
-        let hash = sha256_hex(presented.as_bytes());
-        let peeked = svc
-            .store
-            .read(move |c| link_sql::peek(c, &hash, now))
-            .await?;
-        match peeked {
-            Some((_, true)) => {}
-            Some((next, false)) => {
-                let next = next.filter(|n| crate::login_links::is_local_path(n));
-                return Ok(see_other(next.or(remembered).as_deref().unwrap_or("/")));
-            }
-            None => return Ok(see_other(remembered.as_deref().unwrap_or("/"))),
-        }
-    }
-    let user_agent = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let started = svc
-        .store
-        .write(move |tx| {
-            let Some(link) = login_links::redeem(tx, &presented, now)? else {
-                return Ok(None);
+    let presented = secret.into_inner();
+    let form = Form::parse(&body);
+    limited(&svc, &req, async |now| {
+        let remembered = remembered_next(&req);
+        let nonce = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+        let cross_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site");
+        let confirmed = !cross_site
+            && nonce.is_some_and(|n| {
+                form.get("confirm").is_some_and(|sent| {
+                    secret::hashes_equal(&login_links::confirm_token(&n, &presented), sent)
+                })
+            });
+        if !confirmed {
+            let page = LoginPage {
+                me: None,
+                problem: Some(CONFIRM_PROBLEM),
+                next: remembered,
             };
-            let (_, secret) = sessions::create(tx, &link.human, user_agent.as_deref(), now)?;
-            Ok::<_, Error>(Some((link, secret)))
-        })
-        .await?;
-    let secure = secure(svc);
-    let Some((link, secret)) = started else {
-        let page = LoginPage {
-            me: None,
-            problem: Some(
-                "This login link does not work: it was already used, it expired, or it is incomplete.",
-            ),
-            next: remembered,
+            return Ok(html(StatusCode::FORBIDDEN, &page));
+        }
+        let user_agent = req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let max_age = max_age_secs(&svc);
+        let started = svc
+            .store
+            .write(move |tx| {
+                let Some(link) = login_links::redeem(tx, &presented, now)? else {
+                    return Ok(None);
+                };
+                let grant = sessions::Grant {
+                    max_age_secs: max_age,
+                    request_id: link.request.as_deref(),
+                };
+                let (_, secret) =
+                    sessions::create(tx, &link.human, user_agent.as_deref(), grant, now)?;
+                Ok::<_, Error>(Some((link, secret)))
+            })
+            .await?;
+        let Some((link, secret)) = started else {
+            return Ok(link_refused(remembered));
         };
-        return Ok(html(StatusCode::FORBIDDEN, &page));
+        Ok(logged_in(&svc, link, remembered, &secret, max_age))
+    })
+    .await
+}
+
+/// The page after a login: the session cookie, and on to the link's page.
+fn logged_in(
+    svc: &Service,
+    link: Redeemed,
+    remembered: Option<String>,
+    secret: &Secret,
+    max_age_secs: i64,
+) -> HttpResponse {
+    let secure = secure(svc);
+    let next = link.next.filter(|n| login_links::is_local_path(n));
+    // A session for one request goes to that request, whatever page was remembered.
+    let next = if link.request.is_some() {
+        next
+    } else {
+        next.or(remembered)
     };
-    let next = link
-        .next
-        .filter(|n| crate::login_links::is_local_path(n))
-        .or(remembered)
-        .unwrap_or_else(|| "/".to_owned());
+    let next = next.unwrap_or_else(|| "/".to_owned());
     let mut resp = html(StatusCode::OK, &LoggedInPage { me: None, next });
-    let _ = resp.add_cookie(&auth::session_cookie(&secret, secure));
+    let _ = resp.add_cookie(&auth::session_cookie(secret, secure, max_age_secs));
     let _ = resp.add_cookie(&auth::removal_cookie(NEXT_COOKIE, secure));
-    Ok(resp)
+    let _ = resp.add_cookie(&auth::removal_cookie_at(LOGIN_COOKIE, "/login", secure));
+    resp
+}
+
+fn link_refused(remembered: Option<String>) -> HttpResponse {
+    let page = LoginPage {
+        me: None,
+        problem: Some(LINK_PROBLEM),
+        next: remembered,
+    };
+    html(StatusCode::FORBIDDEN, &page)
+}
+
+/// Where the last `/login?next=` asked to go, if it was a local path.
+fn remembered_next(req: &HttpRequest) -> Option<String> {
+    req.cookie(NEXT_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|n| login_links::is_local_path(n))
+}
+
+fn max_age_secs(svc: &Service) -> i64 {
+    i64::try_from(svc.limiter.limits.session_max_age.as_secs())
+        .unwrap_or(sessions::TTL_SECS)
+        .max(1)
 }
 
 async fn logout(
@@ -228,7 +337,13 @@ async fn list_sessions(svc: web::Data<Service>, human: Human) -> Result<Sessions
             .into_iter()
             .map(|s| SessionLine {
                 this_browser: s.id == human.session_id,
-                device: s.user_agent.unwrap_or_else(|| "unknown browser".to_owned()),
+                device: match &s.request_id {
+                    Some(r) => format!(
+                        "{} (request {r} only)",
+                        s.user_agent.as_deref().unwrap_or("unknown browser")
+                    ),
+                    None => s.user_agent.unwrap_or_else(|| "unknown browser".to_owned()),
+                },
                 started: view::short_time(s.created_at),
                 last_seen: view::short_time(s.last_seen_at),
                 expires: view::short_time(s.expires_at),
@@ -263,13 +378,11 @@ async fn end_session(svc: &Service, human: &Human, id: &str) -> Result<(), Error
         .await
 }
 
-/// The live session of this browser, if any.
-async fn current_session(
-    svc: &Service,
-    req: &HttpRequest,
-) -> Result<Option<session_sql::SessionRow>, Error> {
-    match req.cookie(sessions::COOKIE) {
-        Some(c) => auth::lookup(svc, &Secret::new(c.value())).await,
-        None => Ok(None),
-    }
+/// Whether this browser has a live session for the whole app (not one limited to a request).
+async fn full_session(svc: &Service, req: &HttpRequest) -> Result<bool, Error> {
+    let found = match req.cookie(sessions::COOKIE) {
+        Some(c) => auth::lookup(svc, &Secret::new(c.value())).await?,
+        None => None,
+    };
+    Ok(found.is_some_and(|s| s.request_id.is_none()))
 }

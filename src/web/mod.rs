@@ -42,14 +42,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// Headers added to every response (pages and API alike) unless a handler set them itself.
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// `Strict-Transport-Security` when the public URL is https: browsers then refuse plain http for a
+/// year, so a network in between cannot strip TLS from a later visit.
+pub const HSTS: &str = "max-age=31536000";
+
+/// Headers added to every response (pages and API alike) unless a handler set them itself;
+/// with `https` (the public URL is https) also [`HSTS`].
+pub fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CSP))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::REFERRER_POLICY, "no-referrer"))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::CACHE_CONTROL, "no-store"))
+        .add((header::CACHE_CONTROL, "no-store"));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, HSTS))
+    } else {
+        headers
+    }
 }
 
 async fn style() -> HttpResponse {

@@ -231,8 +231,15 @@ async fn a_database_from_before_keyed_chains_migrates_and_verifies() {
     // checkpoints.
     rechain_unkeyed(&db, 1, |_| {});
     let conn = Connection::open(&db).unwrap();
-    conn.execute_batch("ALTER TABLE audit_events DROP COLUMN keyed; PRAGMA user_version = 6;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE audit_events DROP COLUMN keyed;
+         ALTER TABLE admin_tokens DROP COLUMN expires_at;
+         ALTER TABLE admin_tokens DROP COLUMN last_used_at;
+         ALTER TABLE login_links DROP COLUMN request_id;
+         ALTER TABLE sessions DROP COLUMN request_id;
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
     let old_count: i64 = conn
         .query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
         .unwrap();

@@ -651,7 +651,7 @@ async fn a_failed_audit_write_changes_nothing() {
     )
     .await;
     assert_eq!(outcome, agent_otp::policy_watch::Reload::NotRecorded);
-    let (_, h) = s.get("", "/health").await;
+    let (_, h) = s.get(&s.admin, "/health").await;
     assert_eq!(h["data"]["policy"]["version"], version.as_str());
     assert!(
         h["data"]["policy"]["lastReloadError"]["message"]

@@ -289,3 +289,100 @@ fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// Admin tokens have a life cycle: listed with their last use, revoked by the CLI beside a
+/// running server (the very next call is refused), and past their expiry refused by the server's
+/// clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
+    let s = TestServer::start().await;
+    let data = s.dir.path().join("data");
+    let create = |extra: &[&str]| {
+        let (ok, stdout, stderr) = agent_otp(
+            &data,
+            &[&["admin", "token", "create", "--name", "bob"], extra].concat(),
+        );
+        assert!(ok, "{stderr}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        (stdout.trim().to_owned(), stderr)
+    };
+    let (token, said) = create(&["--expires", "30d"]);
+    assert!(said.contains("valid until"), "{said}");
+    let (second, said) = create(&[]);
+    assert!(said.contains("does not expire"), "{said}");
+    assert_eq!(
+        s.get(&token, "/api/v1/admin/agents").await.0,
+        StatusCode::OK
+    );
+
+    let (ok, list, _) = agent_otp(&data, &["admin", "token", "list"]);
+    assert!(ok);
+    assert!(!list.contains(&token) && !list.contains("adm_"), "{list}");
+    let bob: Vec<&str> = list.lines().filter(|l| l.contains(" bob ")).collect();
+    assert_eq!(bob.len(), 2, "{list}");
+    // Newest first: the second token was never used; the first was, at the server's time.
+    assert!(
+        bob[0].contains("never") && bob[0].ends_with("active"),
+        "{list}"
+    );
+    let used_at = s.clock.now().to_string();
+    assert!(bob[1].contains(&used_at), "{used_at} in {list}");
+    let first_id = bob[1].split_whitespace().next().unwrap().to_owned();
+
+    // Two live tokens named bob: the name is ambiguous, the id is not.
+    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", "bob"]);
+    assert!(!ok && stderr.contains(&first_id), "{stderr}");
+    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", &first_id]);
+    assert!(ok, "{stderr}");
+    let (status, body) = s.get(&token, "/api/v1/admin/agents").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(
+        s.get(&second, "/api/v1/admin/agents").await.0,
+        StatusCode::OK
+    );
+    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", &first_id]);
+    assert!(!ok && stderr.contains("already revoked"), "{stderr}");
+    // Now only one live bob: the name is enough.
+    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", "bob"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        s.get(&second, "/api/v1/admin/agents").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, list, _) = agent_otp(&data, &["admin", "token", "list"]);
+    assert_eq!(list.matches("revoked 20").count(), 2, "{list}");
+    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "create", "--expires", "soon"]);
+    assert!(!ok && stderr.contains("30d"), "{stderr}");
+
+    // Expiry is the server's clock: an hour later the token is refused.
+    let now = s.clock.now();
+    let store = &s.handle.as_ref().unwrap().service.store;
+    let (_, hourly) = store
+        .write(move |tx| {
+            agent_otp::agents::create_admin_token_until(
+                tx,
+                "temp",
+                Some(now.plus_secs(3600)),
+                &agent_otp::domain::Actor::Operator,
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    let hourly = hourly.expose().to_owned();
+    s.clock.advance(std::time::Duration::from_secs(3599));
+    assert_eq!(
+        s.get(&hourly, "/api/v1/admin/agents").await.0,
+        StatusCode::OK
+    );
+    s.clock.advance(std::time::Duration::from_secs(1));
+    let (status, body) = s.get(&hourly, "/api/v1/admin/agents").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (_, list, _) = agent_otp(&data, &["admin", "token", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains(" temp ") && l.ends_with("expired")),
+        "{list}"
+    );
+    s.stop().await;
+}

@@ -363,7 +363,7 @@ async fn without_a_policy_file_everything_requires_approval() {
     let (status, data) = s.request(&key, json!({"action": "file.read"})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(data["status"], "pending");
-    let (_, health) = s.get("", "/health").await;
+    let (_, health) = s.get(&s.admin, "/health").await;
     assert_eq!(health["data"]["policy"]["source"], "builtin");
     assert_eq!(health["data"]["status"], "ok");
     s.stop().await;

@@ -344,6 +344,7 @@ async fn real_answers_validate_against_their_schemas() {
         call(&admin, "GET", "/api/v1/admin/audit?since=yesterday", None).await,
     );
     check("GET", "/health", call("", "GET", "/health", None).await);
+    check("GET", "/health", call(&admin, "GET", "/health", None).await);
     check(
         "GET",
         "/api/v1/health",

@@ -21,7 +21,8 @@ fn sha256(text: &str) -> String {
 }
 
 async fn health(s: &TestServer) -> Value {
-    let (status, body) = s.get("", "/health").await;
+    // The policy is told to an admin only.
+    let (status, body) = s.get(&s.admin, "/health").await;
     assert_eq!(status, StatusCode::OK);
     body["data"]["policy"].clone()
 }
@@ -273,12 +274,22 @@ async fn sighup_reloads_the_real_binary() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let data = dir.path().join("data");
     let server = ChildServer::start(&data, &link, "info").await;
+    // `/health` tells the policy to an admin only.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        .args(["admin", "token", "create", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let http = reqwest::Client::new();
     let version = || {
         let http = http.clone();
         let url = format!("{}/health", server.base);
+        let admin = admin.clone();
         async move {
-            let body: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+            let answer = http.get(&url).bearer_auth(admin).send().await.unwrap();
+            let body: Value = answer.json().await.unwrap();
             body["data"]["policy"]["version"]
                 .as_str()
                 .unwrap()

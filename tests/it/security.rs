@@ -208,3 +208,27 @@ async fn revoking_an_agent_ends_its_live_requests() {
     assert_eq!(v["data"]["status"], "pending", "other agents are untouched");
     s.stop().await;
 }
+
+/// `/health` answers anyone with its status only; the policy (its path, a reload error's text)
+/// is for a human with an admin token or web session.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_tells_strangers_the_status_only() {
+    let s = TestServer::start().await;
+    let key = s.agent("prober").await;
+    for path in ["/health", "/api/v1/health"] {
+        for who in ["", key.as_str(), "adm_wrong"] {
+            let (status, body) = s.get(who, path).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(
+                body["data"],
+                json!({"status": "ok"}),
+                "{who:?} {path}: {body}"
+            );
+        }
+        let (status, body) = s.get(&s.admin, path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"]["status"], "ok");
+        assert!(body["data"]["policy"]["path"].is_string(), "{body}");
+    }
+    s.stop().await;
+}

@@ -224,14 +224,10 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
         .chars()
         .take_while(|c| !matches!(c, '"' | '<' | ' ' | '\n'))
         .collect();
-    let opened = s.http.get(&link).send().await.unwrap();
+    let opened = crate::login::open_link(&crate::web::client(), &link, None).await;
     let cookie = opened
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("agent_otp_session="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
+        .set_cookie("agent_otp_session")
+        .map(|v| crate::web::cookie_pair(&v))
         .expect("a session cookie");
     let with_session = || {
         s.http
@@ -341,6 +337,8 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
         redeemed.next.as_deref(),
         Some(format!("/requests/{id}").as_str())
     );
+    // Its session is limited to this request (tests/it/login.rs shows what that means).
+    assert_eq!(redeemed.request.as_deref(), Some(id.as_str()));
 
     // The agent waits; the approver presses Approve; the agent gets its token.
     let poll = s.long_poll(&key, &id);

@@ -46,7 +46,7 @@ impl Page {
     }
 }
 
-async fn fetch(req: reqwest::RequestBuilder) -> Page {
+pub async fn fetch(req: reqwest::RequestBuilder) -> Page {
     let resp = req.send().await.unwrap();
     Page {
         status: resp.status(),
@@ -98,7 +98,7 @@ impl Session {
 }
 
 /// The value of the session cookie in a `Set-Cookie` header, as a `Cookie` header.
-fn cookie_pair(set_cookie: &str) -> String {
+pub fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
@@ -118,7 +118,7 @@ pub async fn login(s: &TestServer, human: &str) -> Session {
         .await
         .unwrap();
     let http = client();
-    let page = fetch(http.get(&link)).await;
+    let page = crate::login::open_link(&http, &link, None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let cookie = cookie_pair(&page.set_cookie("agent_otp_session").unwrap());
     let mut session = Session {
@@ -273,7 +273,7 @@ async fn web_login_link_works_once_and_not_after_ten_minutes() {
     let link = login_links::issue_url(svc, "alice", None, Actor::Operator)
         .await
         .unwrap();
-    let first = fetch(http.get(&link)).await;
+    let first = crate::login::open_link(&http, &link, None).await;
     assert_eq!(first.status, StatusCode::OK);
     let set = first.set_cookie("agent_otp_session").unwrap();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
@@ -316,7 +316,7 @@ async fn web_login_link_works_once_and_not_after_ten_minutes() {
     let link = login_links::issue_url(svc, "bob", None, Actor::Operator)
         .await
         .unwrap();
-    let back = fetch(http.get(&link).header(header::COOKIE, &next)).await;
+    let back = crate::login::open_link(&http, &link, Some(&next)).await;
     assert!(
         back.body.contains(&format!("url=/requests/{id}\"")),
         "{}",
@@ -758,7 +758,7 @@ async fn web_cli_login_prints_a_link_and_first_start_issues_one() {
         link.starts_with(&format!("{}/login/ll_", s.url(""))),
         "{link}"
     );
-    let page = fetch(client().get(link)).await;
+    let page = crate::login::open_link(&client(), link, None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.set_cookie("agent_otp_session").is_some());
 
