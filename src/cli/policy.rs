@@ -167,11 +167,16 @@ fn test(args: PolicyTestArgs) -> Result<ExitCode, String> {
     }
     let context = json_object("context", args.context.as_deref())?;
     let agent_id = args.agent_id.unwrap_or_else(|| agent.clone());
+    let resource = args
+        .resource
+        .as_deref()
+        .map(|r| as_the_server_sees(r).map_err(|e| format!("--resource: {e}")))
+        .transpose()?;
     let report = decide(
         &policy,
         &EvalInput {
             action: &action,
-            resource: args.resource.as_deref(),
+            resource: resource.as_deref(),
             agent_name: &agent,
             agent_id: &agent_id,
             scope: &scope,
@@ -187,6 +192,12 @@ fn test(args: PolicyTestArgs) -> Result<ExitCode, String> {
         print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A resource as the policy sees it on the server: in the normal form `POST /permissions/request`
+/// stores (paths and URLs normalised), or the 400 it would answer.
+fn as_the_server_sees(resource: &str) -> Result<String, String> {
+    scope::normalize_resource(resource).map(std::borrow::Cow::into_owned)
 }
 
 /// One case's result, for `--cases --json`.
@@ -217,11 +228,22 @@ fn run_cases(policy: &Policy, file: &Path, json: bool) -> Result<ExitCode, Strin
     };
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
+        let resource = match case.resource.as_deref().map(as_the_server_sees).transpose() {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(format!(
+                    "{}:{}: case {:?}: the server refuses its resource ({e}); a case must be a request the server accepts",
+                    file.display(),
+                    case.line,
+                    case.name
+                ));
+            }
+        };
         let got = decide(
             policy,
             &EvalInput {
                 action: &case.action,
-                resource: case.resource.as_deref(),
+                resource: resource.as_deref(),
                 agent_name: &case.agent,
                 agent_id: &case.agent_id,
                 scope: &case.scope,

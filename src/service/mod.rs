@@ -1033,8 +1033,10 @@ fn check_binding(row: &PermissionRow, presented: &UseRequest) -> Result<(), Refu
             ),
         });
     }
+    // The resource named at use is compared in the same normal form the request's was stored in
+    // (`/srv/./a` is `/srv/a`); one that cannot be normalised matches nothing.
     if let Some(resource) = &presented.resource
-        && row.resource.as_deref() != Some(resource.as_str())
+        && scope::normalize_resource(resource).ok().as_deref() != row.resource.as_deref()
     {
         let granted = match &row.resource {
             Some(r) => format!("{r:?}"),

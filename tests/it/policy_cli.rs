@@ -352,3 +352,45 @@ async fn the_original_readme_policy_file_checks_loads_and_decides() {
         json!([".txt", ".md", ".json"])
     );
 }
+
+/// `policy test` sees a resource as the server does: normalised, or refused like the server's 400.
+#[test]
+fn policy_test_normalises_the_resource_as_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(
+        &dir,
+        "p.yaml",
+        "- name: reports\n  conditions:\n    resource: { startsWith: \"/srv/reports/\" }\n  action: auto_approve\n",
+    );
+    let test = |resource: &str| {
+        run(&[
+            "policy",
+            "test",
+            &file,
+            "--agent",
+            "a",
+            "--action",
+            "file.read",
+            "--resource",
+            resource,
+        ])
+    };
+    let (code, stdout, _) = test("/srv/reports/./q1//x.csv");
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("decision: auto_approve (rule `reports`)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = test("/srv/reports/../secrets/x");
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("decision: require_approval (default"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = test("/srv/../../x");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--resource: climbs above its root"),
+        "{stderr}"
+    );
+}

@@ -300,3 +300,48 @@ async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes(
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_named_at_use_is_compared_in_its_normal_form() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("reader").await;
+    let (_, data) = s
+        .request(
+            &key,
+            json!({"action": "gmail.read", "resource": "/srv/mail/./inbox//7", "uses": 2}),
+        )
+        .await;
+    assert_eq!(data["status"], "approved", "{data}");
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let (_, v) = s.verify(&key, id, token).await;
+    assert_eq!(
+        v["data"]["resource"], "/srv/mail/inbox/7",
+        "stored normalised"
+    );
+    let path = format!("/api/v1/permissions/{id}/use");
+    for (resource, code) in [
+        ("/srv/mail/inbox/../../secret/7", json!("RESOURCE_MISMATCH")),
+        ("/srv/mail/../../../etc/passwd", json!("RESOURCE_MISMATCH")),
+        ("/srv/mail/inbox/7\u{202E}", json!("RESOURCE_MISMATCH")),
+    ] {
+        let (_, v) = s
+            .post(&key, &path, json!({"token": token, "resource": resource}))
+            .await;
+        assert_eq!(v["data"]["code"], code, "{resource}: {v}");
+    }
+    let (_, v) = s
+        .post(
+            &key,
+            &path,
+            json!({"token": token, "resource": "/srv/mail/inbox/./7"}),
+        )
+        .await;
+    assert_eq!(
+        v["data"]["success"], true,
+        "the same resource, spelt otherwise: {v}"
+    );
+    s.stop().await;
+}
