@@ -22,12 +22,11 @@ fi
 export AGENT_OTP_BIN
 echo "server binary: $AGENT_OTP_BIN"
 
-echo "== TypeScript SDK: install, typecheck, build, test"
+echo "== TypeScript SDK: install (its prepare script builds dist/), typecheck, test"
 (
   cd sdk/typescript
   npm ci --no-audit --no-fund
   npm run typecheck
-  npm run build
   npm test
 )
 
