@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Installs each SDK the way its docs say, into fresh projects outside the repository, and runs
-the docs' examples with the installed copy against the real server.
+the docs' examples with the installed copy against the real server. The install commands are
+read from the SDK READMEs (and must be the same in docs/clients.md), with their placeholders
+(``/path/to/agent-otp``, ``https://<repository URL>``, ``<full commit hash>``) filled in.
 
 - TypeScript: a fresh ``npm init -y`` project, ``npm install <clone>/sdk/typescript`` (a directory
   install: npm links the directory and runs the package's ``prepare`` build there) and, in a
@@ -32,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -181,6 +184,29 @@ def py_example(name: str) -> str:
     # `from __future__` lines must come first; none of the examples has one.
     assert "__future__" not in code
     return PY_STANDINS + code + driver
+
+
+def doc_install_spec(tool: str, kind: str) -> str:
+    """The package spec of the docs' install command: ``tool`` ``npm`` or ``pip``, ``kind``
+    ``directory`` or ``git``. The SDK's README and docs/clients.md give the same lines; the
+    placeholders become this test's clone, repository and commit."""
+    readme = SDK / ("typescript" if tool == "npm" else "python") / "README.md"
+    lines = [l.strip() for b in fenced_blocks(readme.read_text(), "sh") for l in b.splitlines()
+             if l.startswith(f"{tool} install ")]
+    assert len(lines) == 2, f"expected a directory and a git install line in {readme}: {lines}"
+    clients = (REPO / "docs" / "clients.md").read_text()
+    for line in lines:
+        assert f"\n{line}\n" in clients, f"docs/clients.md does not give {line!r}"
+    line = next(l for l in lines if ("git+" in l) == (kind == "git"))
+    args = shlex.split(line)
+    assert args[:2] == [tool, "install"] and len(args) == 3, line
+    spec = args[2].replace("/path/to/agent-otp", str(CLONE)).replace("<full commit hash>", SHA)
+    # The test's repository is on the local disk: git+file instead of git+https. (pip 23.x wants
+    # a host in a file URL here: localhost.)
+    local = f"file://{ORIGIN}" if tool == "npm" else f"file://localhost{ORIGIN}"
+    spec = spec.replace("https://<repository URL>", local)
+    assert "<" not in spec and "/path/to" not in spec, f"placeholder left in {spec!r}"
+    return spec
 
 
 # What each example must leave on the server: (action, final status) of its requests, in order.
@@ -413,7 +439,9 @@ class T1_TypeScriptFromDirectory(TypeScriptInstall, unittest.TestCase):
 
     @classmethod
     def spec(cls) -> str:
-        return str(CLONE / "sdk" / "typescript")
+        spec = doc_install_spec("npm", "directory")
+        assert spec == str(CLONE / "sdk" / "typescript"), spec
+        return spec
 
     def test_built_in_the_clone(self) -> None:
         # A directory install is a link to the clone, built there by the package's prepare script
@@ -451,7 +479,9 @@ class T2_TypeScriptFromGit(TypeScriptInstall, unittest.TestCase):
     def spec(cls) -> str:
         # npm keeps the ::path: part only with a full commit hash (a branch or tag loses it when
         # npm resolves it to a commit: npm/pacote#513).
-        return f"git+file://{ORIGIN}#{SHA}::path:sdk/typescript"
+        spec = doc_install_spec("npm", "git")
+        assert spec == f"git+file://{ORIGIN}#{SHA}::path:sdk/typescript", spec
+        return spec
 
     def test_installed_as_a_built_package(self) -> None:
         pkg = self.project / "node_modules" / "@agent-otp" / "sdk"
@@ -519,7 +549,9 @@ class T3_PythonFromDirectory(PythonInstall, unittest.TestCase):
 
     @classmethod
     def spec(cls) -> str:
-        return f"{CLONE / 'sdk' / 'python'}[langchain]"
+        spec = doc_install_spec("pip", "directory")
+        assert spec == f"{CLONE / 'sdk' / 'python'}[langchain]", spec
+        return spec
 
 
 class T4_PythonFromGit(PythonInstall, unittest.TestCase):
@@ -529,7 +561,9 @@ class T4_PythonFromGit(PythonInstall, unittest.TestCase):
     def spec(cls) -> str:
         # file://localhost/…: the pip that Python 3.11's venv brings (23.x) refuses file:/// with
         # an empty host in a `name @ url` requirement; newer pips take both.
-        return f"agent-otp[langchain] @ git+file://localhost{ORIGIN}#subdirectory=sdk/python"
+        spec = doc_install_spec("pip", "git")
+        assert spec == f"agent-otp[langchain] @ git+file://localhost{ORIGIN}#subdirectory=sdk/python", spec
+        return spec
 
 
 if __name__ == "__main__":
