@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release server (unless AGENT_OTP_BIN names one already built, as .ci/run does),
 # installs the SDKs' test dependencies, and runs the TypeScript and Python suites against the
-# real binary (each suite starts its own server on 127.0.0.1:0).
+# real binary (each suite starts its own server on 127.0.0.1:0), then sdk/install_test.py: each
+# SDK installed into a fresh project from a directory and from a git URL, the docs' examples run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,12 +23,11 @@ fi
 export AGENT_OTP_BIN
 echo "server binary: $AGENT_OTP_BIN"
 
-echo "== TypeScript SDK: install, typecheck, build, test"
+echo "== TypeScript SDK: install (its prepare script builds dist/), typecheck, test"
 (
   cd sdk/typescript
   npm ci --no-audit --no-fund
   npm run typecheck
-  npm run build
   npm test
 )
 
@@ -44,4 +44,11 @@ echo "== Python SDK: venv, install (with the langchain extra), test"
   fi
   exit "$status"
 )
+if ! need git; then
+  echo "== installing git"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git
+fi
+echo "== SDK install test: each SDK installed the way its docs say (directory, git URL), examples run"
+python3 sdk/install_test.py
+
 echo "== SDK suites passed"
