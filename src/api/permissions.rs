@@ -13,9 +13,7 @@ use super::auth::AgentAuth;
 use super::envelope::{self, Failure, Success};
 use super::{Endpoint, Object, schema};
 use crate::clock::Timestamp;
-use crate::domain::request::{
-    ACTION_MAX_CHARS, RESOURCE_MAX_CHARS, RequestInput, check_action_details,
-};
+use crate::domain::request::{RequestInput, check_action_details, check_use_target};
 use crate::domain::{Actor, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -231,28 +229,14 @@ impl UseBody {
     /// The use, with every field within its limits.
     pub(super) fn into_use(self) -> Result<UseRequest> {
         let token = token_from(self.token)?;
-        let mut problems = Vec::new();
-        for (field, value, max) in [
-            ("action", &self.action, ACTION_MAX_CHARS),
-            ("resource", &self.resource, RESOURCE_MAX_CHARS),
-        ] {
-            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-                problems.push((
-                    field.to_owned(),
-                    format!("must be at most {max} characters"),
-                ));
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::invalid_fields(problems));
-        }
+        let resource = check_use_target(self.action.as_deref(), self.resource)?;
         if let Some(details) = &self.action_details {
             check_action_details(details)?;
         }
         Ok(UseRequest {
             token,
             action: self.action,
-            resource: self.resource,
+            resource,
             details: self.action_details,
         })
     }

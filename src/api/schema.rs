@@ -18,8 +18,11 @@ use crate::error::CODES;
 /// Characters the server accepts in free text: no control characters but tab and newline.
 const TEXT_CHAR: &str = "[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]";
 
-/// A character that makes text not blank.
-const VISIBLE_CHAR: &str = "[^\\s\\u0000-\\u001F\\u007F-\\u009F]";
+/// Characters the server accepts in an identifier-like field (`resource`, a use's `action` and
+/// `resource`): no control, bidi, zero-width or other invisible format characters (see
+/// `crate::text::is_hidden`; the astral tag and variation-selector blocks, which a JSON Schema
+/// pattern cannot name portably, are refused by the server too).
+const SHOWN_CHAR: &str = "[^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F\\u200B-\\u200F\\u2028-\\u202E\\u205F-\\u206F\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF9-\\uFFFB]";
 
 fn text(min: usize, max: usize, pattern: String) -> Schema {
     ObjectBuilder::new()
@@ -42,18 +45,15 @@ fn nullable(schema: Schema) -> Schema {
     }
 }
 
-/// `action`: 1–255 characters, not blank, no control characters but tab and newline.
+/// `action`: a dotted name, 1–255 ASCII letters, digits and `._:-`.
 pub fn action() -> Schema {
-    text(
-        1,
-        ACTION_MAX_CHARS,
-        format!("^{TEXT_CHAR}*{VISIBLE_CHAR}{TEXT_CHAR}*$"),
-    )
+    text(1, ACTION_MAX_CHARS, "^[A-Za-z0-9._:-]+$".to_owned())
 }
 
-/// `resource`: up to 1024 characters, no control characters but tab and newline; or `null`.
+/// `resource`: up to 1024 characters, none of them hidden; or `null`. (Paths and URLs are also
+/// normalised, and one whose `..` climbs above its root is refused.)
 pub fn resource() -> Schema {
-    nullable(text(0, RESOURCE_MAX_CHARS, format!("^{TEXT_CHAR}*$")))
+    nullable(text(0, RESOURCE_MAX_CHARS, format!("^{SHOWN_CHAR}*$")))
 }
 
 /// A human's note or reason: up to 1000 characters, no control characters but tab and newline;

@@ -244,6 +244,22 @@ pub fn check_action_details(details: &Map<String, Value>) -> Result<()> {
     }
 }
 
+/// The action and resource a use names, checked by the same rules as a request's: the action a
+/// dotted name, the resource free of hidden characters and returned in its normal form (so it
+/// compares with the stored one).
+pub fn check_use_target(action: Option<&str>, resource: Option<String>) -> Result<Option<String>> {
+    let mut problems = Vec::new();
+    if let Some(action) = action {
+        check_action(&mut problems, action);
+    }
+    let resource = resource.map(|r| check_resource(&mut problems, r));
+    if problems.is_empty() {
+        Ok(resource)
+    } else {
+        Err(Error::invalid_fields(problems))
+    }
+}
+
 /// `action` is a dotted name: 1–255 ASCII letters, digits and `._:-`.
 fn check_action(problems: &mut Vec<(String, String)>, action: &str) {
     let chars = action.chars().count();

@@ -207,7 +207,7 @@ pub struct UseRequest {
     pub token: Secret,
     /// The action the caller performs, if it says: it must be the token's.
     pub action: Option<String>,
-    /// The resource the caller acts on, if it says: it must be the token's.
+    /// The resource the caller acts on, if it says, in its normal form: it must be the token's.
     pub resource: Option<String>,
     /// What the caller does, checked against the scope (and the exact binding, if any).
     pub details: Option<Map<String, Value>>,
@@ -1033,10 +1033,9 @@ fn check_binding(row: &PermissionRow, presented: &UseRequest) -> Result<(), Refu
             ),
         });
     }
-    // The resource named at use is compared in the same normal form the request's was stored in
-    // (`/srv/./a` is `/srv/a`); one that cannot be normalised matches nothing.
+    // Both in their normal form (`domain::request::check_use_target`): `/srv/./a` is `/srv/a`.
     if let Some(resource) = &presented.resource
-        && scope::normalize_resource(resource).ok().as_deref() != row.resource.as_deref()
+        && row.resource.as_deref() != Some(resource.as_str())
     {
         let granted = match &row.resource {
             Some(r) => format!("{r:?}"),
