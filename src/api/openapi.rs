@@ -68,6 +68,9 @@ impl Modify for Security {
                     .build(),
             )
         };
+        for (name, schema) in super::schema::scope_components() {
+            components.schemas.insert(name.to_owned(), schema.into());
+        }
         components.add_security_scheme("agentKey", bearer("An agent key, `ak_…`"));
         components.add_security_scheme("adminToken", bearer("An admin token, `adm_…`"));
         components.add_security_scheme("serviceKey", bearer("A protected service's key, `sk_…`"));
@@ -157,10 +160,31 @@ fn document_json() -> Result<&'static str, Error> {
     if let Some(json) = JSON.get() {
         return Ok(json);
     }
-    let json = document()
-        .to_json()
+    let mut doc = serde_json::to_value(document())
+        .map_err(|e| Error::Internal(format!("openapi document: {e}")))?;
+    unprefix_keywords(&mut doc);
+    let json = serde_json::to_string(&doc)
         .map_err(|e| Error::Internal(format!("openapi document: {e}")))?;
     Ok(JSON.get_or_init(|| json))
+}
+
+/// JSON Schema keywords utoipa's types have no field for. The schemas in `schema` write them as
+/// extensions, which utoipa prefixes with `x-`; here they become the keywords they are.
+const RAW_KEYWORDS: [&str; 3] = ["propertyNames", "patternProperties", "additionalProperties"];
+
+fn unprefix_keywords(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for keyword in RAW_KEYWORDS {
+                if let Some(raw) = map.remove(&format!("x-{keyword}")) {
+                    map.insert(keyword.to_owned(), raw);
+                }
+            }
+            map.values_mut().for_each(unprefix_keywords);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unprefix_keywords),
+        _ => {}
+    }
 }
 
 /// This document (no authentication).

@@ -3,8 +3,11 @@
 //! reads its numbers from the constant the server checks, so the document follows the code.
 
 use serde_json::json;
+use utoipa::openapi::Ref;
 use utoipa::openapi::extensions::ExtensionsBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::{KnownFormat, SchemaFormat};
 
 use super::permissions::MAX_TOKEN_CHARS;
@@ -158,35 +161,104 @@ pub fn nullable_json_object() -> Schema {
     nullable(json_object())
 }
 
-/// A scope: free-form JSON whose conventional keys must have the right shape.
-pub fn scope() -> Schema {
-    let scalar = json!({ "type": ["string", "number", "boolean"] });
-    let list = json!({ "type": "array", "items": scalar });
-    let pattern_properties = json!({
-        "^max_uses$": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
-        "^max_.": { "type": "number", "minimum": 0 },
-        "^max_$": false,
-        "^allowed_.": list,
-        "^allowed_$": false,
-        "^blocked_.": list,
-        "^blocked_$": false,
-        ".+_pattern$": { "type": "string", "format": "regex" },
+/// Scope keys: plain identifiers (`scope::check_key`).
+const SCOPE_KEY: &str = "^[A-Za-z0-9_]+$";
+/// A key that is no convention, as `scope::classify` reads it (the only kind allowed in a list).
+const PLAIN_KEY: &str = "^(?!max_|min_|allowed_|blocked_)(?!.*_pattern$)[A-Za-z0-9_]+$";
+/// The component a nested object of a scope refers to.
+pub const SCOPE_LEVEL: &str = "ScopeLevel";
+/// The component a value inside a scope's list refers to.
+pub const SCOPE_INERT: &str = "ScopeInert";
+
+/// The conventional keys of one scope level and the shape of their values, one pattern per kind
+/// in `scope::classify`'s order (so no key matches two of them); `top` allows `max_uses`.
+fn conventions(top: bool) -> serde_json::Value {
+    let list = json!({ "type": "array", "items": { "type": ["string", "number", "boolean"] } });
+    let max_uses = if top {
+        json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX })
+    } else {
+        json!(false)
+    };
+    json!({
+        "^max_uses$": max_uses,
+        "^max_.+_count$": { "type": "integer", "minimum": 0 },
+        "^max_(?!uses$)(?!.+_count$).+$": { "type": "number", "minimum": 0 },
+        "^min_.+$": { "type": "number" },
+        "^allowed_.+$": list,
+        "^blocked_.+$": list,
+        "^(?!max_|min_|allowed_|blocked_).+_pattern$": { "type": "string", "format": "regex" },
+        "^(max|min|allowed|blocked)_$": false,
         "^_pattern$": false,
-    });
-    let description = format!(
-        "{} Conventional keys are enforced when the token is used: `max_uses` caps uses, \
-         `max_<field>` caps a number, `allowed_<field>` / `blocked_<field>` list allowed or \
-         blocked values, `<field>_pattern` is a regex the field must match. Other keys pass \
-         through to `verify`.",
-        limits_text()
-    );
-    object(description)
+    })
+}
+
+/// What a key that is no convention may hold: a scalar, a list of inert values, or a nested
+/// scope level.
+fn other_value() -> serde_json::Value {
+    json!({ "anyOf": [
+        { "type": ["string", "number", "boolean", "null"] },
+        { "type": "array", "items": { "$ref": format!("#/components/schemas/{SCOPE_INERT}") } },
+        { "$ref": format!("#/components/schemas/{SCOPE_LEVEL}") },
+    ]})
+}
+
+/// One level of a scope. The parts utoipa's types cannot say (`propertyNames`,
+/// `patternProperties`, an `anyOf` of additional properties) go in as extensions, written as is.
+fn level(top: bool, description: Option<String>) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(description)
+        .max_properties(Some(JSON_KEYS_MAX))
         .extensions(Some(
             ExtensionsBuilder::new()
-                .add("patternProperties", pattern_properties)
+                .add("propertyNames", json!({ "pattern": SCOPE_KEY }))
+                .add("patternProperties", conventions(top))
+                .add("additionalProperties", other_value())
                 .build(),
         ))
         .into()
+}
+
+/// A scope: JSON whose keys are identifiers at every level and whose conventional keys have the
+/// right shape wherever they are (`scope::validate`).
+pub fn scope() -> Schema {
+    let description = format!(
+        "{} Keys are plain identifiers (ASCII letters, digits, _). Conventional keys are enforced \
+         when the token is used with actionDetails, at every level (a nested object checks the \
+         same object of the details): `max_uses` caps uses, `max_<field>` / `min_<field>` bound \
+         a number, `max_<field>_count` caps a list's length, `allowed_<field>` / \
+         `blocked_<field>` list allowed or blocked values, `<field>_pattern` is a regex the field \
+         must match. Other keys are passed on to the protected service (docs/scopes.md).",
+        limits_text()
+    );
+    level(true, Some(description))
+}
+
+/// The components [`scope`] refers to: a nested level, and a value inside a list (where no key
+/// may be a convention, which could not be enforced there).
+pub fn scope_components() -> [(&'static str, Schema); 2] {
+    let inert_ref = || Ref::from_schema_name(SCOPE_INERT);
+    let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
+        Type::String,
+        Type::Number,
+        Type::Boolean,
+        Type::Null,
+    ]));
+    let list = ArrayBuilder::new().items(inert_ref());
+    let object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .max_properties(Some(JSON_KEYS_MAX))
+        .additional_properties(Some(AdditionalProperties::RefOr(inert_ref().into())))
+        .extensions(Some(
+            ExtensionsBuilder::new()
+                .add("propertyNames", json!({ "pattern": PLAIN_KEY }))
+                .build(),
+        ));
+    let inert = AnyOfBuilder::new().item(scalar).item(list).item(object);
+    [
+        (SCOPE_LEVEL, level(false, None)),
+        (SCOPE_INERT, inert.into()),
+    ]
 }
 
 /// The same, or `null` (an optional field).
