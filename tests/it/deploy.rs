@@ -104,7 +104,7 @@ fn the_image_is_built_by_the_script_ci_runs() {
     );
     let script = read("scripts/build-release.sh");
     assert!(
-        script.contains("cargo build --release --locked --bin agent-otp"),
+        script.contains("cargo build --profile dist --locked --bin agent-otp"),
         "{script}"
     );
 
