@@ -30,6 +30,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (API, background tasks) until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Create the data directory and its database, to set up keys before the first `serve`
+    /// (which creates them too). The other commands never create a database.
+    Init {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Manage agents and their API keys.
     #[command(subcommand)]
     Agent(AgentCommand),
