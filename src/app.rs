@@ -113,6 +113,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
                 crate::rate_limit::quota_headers,
             ))
             .configure(crate::api::configure)
+            .configure(crate::metrics::configure)
             .configure(crate::web::configure)
     })
     .listen(listener)

@@ -15,6 +15,7 @@ mod deploy;
 mod flows;
 mod limits;
 mod mcp;
+mod metrics;
 mod openapi;
 mod policy_cli;
 mod policy_reload;
