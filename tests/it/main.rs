@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 mod policy_cli;
 mod policy_reload;
+mod readme;
 mod scopes;
 mod sdk_compat;
 mod security;
