@@ -30,8 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (API, background tasks) until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
-    /// Create the data directory and its database, to set up keys before the first `serve`
-    /// (which creates them too). The other commands never create a database.
+    /// Create the data directory and its database, to add keys before the first `serve`.
+    ///
+    /// `serve` creates them too; no other command does.
     Init {
         #[command(flatten)]
         data: DataArgs,
