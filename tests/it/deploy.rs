@@ -436,7 +436,7 @@ fn certificate(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
 fn nginx_main(dir: &Path, site: &Path) -> std::path::PathBuf {
     let d = dir.display();
     let main = format!(
-        "daemon off;\nmaster_process off;\nuser root;\npid {d}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n\
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n\
          access_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
          include {};\n}}\n",
