@@ -2,8 +2,8 @@
 # agent-otp: one static-ish binary on a distroless base, running as a non-root user, data in a
 # volume. Build: docker build -t agent-otp .   Run: see docs/operations.md.
 
-# Builder: the same release build CI runs (scripts/build-release.sh); tests/it/dockerfile.rs
-# checks that this stage runs that script and nothing else to build.
+# Builder: the same build CI runs (scripts/build-release.sh: the `dist` profile, fat LTO);
+# tests/it/deploy.rs checks that this stage runs that script and nothing else to build.
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 COPY . .

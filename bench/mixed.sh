@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 
 RATE=${1:-2000}
 PORT=18798
-BIN=${BIN:-target/release/agent-otp}
+BIN=${BIN:-target/dist/agent-otp}
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin agent-otp --example fixed_rate
+cargo build --profile dist --quiet --bin agent-otp --example fixed_rate
 
 WORK=$(mktemp -d)
 trap 'kill "${PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export AGENT_OTP_DATA_DIR="$WORK/data" AGENT_OTP_RATE_LIMIT_AGENT=1000000/s
+$BIN init 2>/dev/null
 KEY=$($BIN agent create checker 2>/dev/null)
 WRITER=$($BIN agent create writer 2>/dev/null)
 taskset -c 0 $BIN serve --listen 127.0.0.1:$PORT --policies bench/policy.yaml >/dev/null 2>"$WORK/server.log" &
@@ -34,7 +35,7 @@ verify_rps() {
 }
 
 echo "verify alone: $(verify_rps) req/s"
-taskset -c 1 target/release/examples/fixed_rate "127.0.0.1:$PORT" /api/v1/permissions/request \
+taskset -c 1 target/dist/examples/fixed_rate "127.0.0.1:$PORT" /api/v1/permissions/request \
   "$WRITER" '{"action":"bench.auto"}' "$RATE" 10 >"$WORK/writes" &
 WRITES=$!
 sleep 1

@@ -20,10 +20,10 @@ PIN=${PIN:-1}
 if [ "$PIN" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi
 PORT_BARE=18080
 PORT_OTP=18787
-BIN=target/release/agent-otp
+BIN=target/dist/agent-otp
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin agent-otp --example bare_json --example wake_latency --example fixed_rate
+cargo build --profile dist --quiet --bin agent-otp --example bare_json --example wake_latency --example fixed_rate
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -53,7 +53,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
 # 1. Bare actix-web JSON handler.
-$SERVER_CPU target/release/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
+$SERVER_CPU target/dist/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
 PIDS+=($BARE_PID)
 sleep 0.5
 read -r BARE_RPS BARE_P50 BARE_P99 BARE_CPU < <(wrk_run "http://127.0.0.1:$PORT_BARE/" '{"action":"bench.auto"}' "" "$BARE_PID")
@@ -63,6 +63,7 @@ export AGENT_OTP_DATA_DIR="$WORK/data"
 # One agent key at full speed: keep the per-key limiter on the path (its cost is measured) but
 # out of the way (the default 600/min would answer 429).
 export AGENT_OTP_RATE_LIMIT_AGENT=1000000/s
+$BIN init 2>/dev/null
 KEY=$($BIN agent create bench 2>/dev/null)
 ADMIN=$($BIN admin token create --name bench 2>/dev/null)
 start_server() {
@@ -84,7 +85,7 @@ read -r AUTO_RPS AUTO_P50 AUTO_P99 AUTO_CPU < <(wrk_run "$URL/api/v1/permissions
 
 # Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
 HALF_RPS=$(awk -v r="$AUTO_RPS" 'BEGIN { printf "%d", r / 2 }')
-read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/release/examples/fixed_rate \
+read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/dist/examples/fixed_rate \
   "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS")
 
 GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
@@ -93,7 +94,7 @@ TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"]
 read -r VERIFY_RPS VERIFY_P50 VERIFY_P99 VERIFY_CPU < <(wrk_run "$URL/api/v1/permissions/$ID/verify" "{\"token\":\"$TOKEN\"}" "$KEY" "$OTP_PID")
 LOAD_RSS=$(cat "$WORK/peak")
 
-read -r WAKE_P50 WAKE_P99 WAKE_MAX < <($LOAD_CPU target/release/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
+read -r WAKE_P50 WAKE_P99 WAKE_MAX < <($LOAD_CPU target/dist/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
 
 # 3. Start-up to ready on the now well-filled database.
 kill "$OTP_PID"; wait "$OTP_PID" 2>/dev/null || true

@@ -62,6 +62,7 @@ policies:
     priority: -10
 YAML
 
+"$AGENT_OTP_BIN" init 2>/dev/null
 agent_key=$("$AGENT_OTP_BIN" agent create fuzzer 2>/dev/null | tail -n 1)
 admin_token=$("$AGENT_OTP_BIN" admin token create --name fuzzer 2>/dev/null | tail -n 1)
 case "$agent_key:$admin_token" in

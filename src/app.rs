@@ -86,7 +86,12 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    store.read_blocking(|c| set_meta(c, "public_url", &public_url))?;
+    let telegram_on = if telegram.is_some() { "on" } else { "off" };
+    store.read_blocking(|c| {
+        set_meta(c, "public_url", &public_url)?;
+        // `agent-otp telegram link` reads it: a link code is no use without a bot.
+        set_meta(c, "telegram", telegram_on)
+    })?;
 
     let service = Arc::new(Service {
         store,
@@ -116,6 +121,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
                 crate::rate_limit::quota_headers,
             ))
             .configure(crate::api::configure)
+            .configure(crate::metrics::configure)
             .configure(crate::web::configure)
     })
     // A client slower than this with its headers gets 408 and is disconnected; bodies are
@@ -144,7 +150,18 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     let telegram = telegram.map(|tg| tg.spawn(Arc::clone(&service), cancel.clone()));
     let policy_watcher =
         crate::policy_watch::spawn(Arc::clone(&service), config.policy_debounce, cancel.clone());
-    tracing::info!(%addr, public_url = %service.public_url, "agent-otp listening");
+    let policy = service.policy.status();
+    // The one start-up summary (tests and scripts read `addr=` from it).
+    tracing::info!(
+        %addr,
+        public_url = %service.public_url,
+        data_dir = %std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone()).display(),
+        policy = %policy.source,
+        policy_version = %policy.version.get(..12).unwrap_or(&policy.version),
+        rules = policy.rules,
+        telegram = %telegram_on,
+        "agent-otp listening"
+    );
     Ok(AppHandle {
         addr,
         service,

@@ -50,15 +50,22 @@ pub const TELEGRAM_TOKEN_ENV: &str = "AGENT_OTP_TELEGRAM_TOKEN";
 /// Where the database lives; shared by `serve` and the operator commands.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataArgs {
-    /// Directory holding the SQLite database (created if missing).
+    /// Directory holding the SQLite database `agent-otp.db` (only `serve` and `init` create it).
     #[arg(long, env = "AGENT_OTP_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 }
 
 impl DataArgs {
-    /// Opens (creating and migrating) the database in the data directory.
+    /// Opens (and migrates) the database of an existing data directory. Operator commands use
+    /// this: run from the wrong directory, a relative `./data` would otherwise silently become a
+    /// second, empty database whose keys the server has never heard of.
     pub fn open_store(&self) -> Result<Store, ConfigError> {
-        open_store(&self.data_dir)
+        open_existing_store(&self.data_dir)
+    }
+
+    /// The database file, as an absolute path (for messages).
+    pub fn db_path(&self) -> PathBuf {
+        absolute(&db_path(&self.data_dir))
     }
 }
 
@@ -256,6 +263,13 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "no agent-otp database at {} (data directory {}); point this command at the server's \
+         data directory with --data-dir DIR or AGENT_OTP_DATA_DIR=DIR (the same setting \
+         `agent-otp serve` runs with), or create a new one with `agent-otp init --data-dir DIR`",
+        .db.display(), .data_dir.display()
+    )]
+    NoDatabase { db: PathBuf, data_dir: PathBuf },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error("{name}: {why}")]
@@ -321,9 +335,6 @@ impl Config {
             .map(validate_public_url)
             .transpose()?;
         let telegram = telegram_config(&args.telegram, |k| std::env::var(k).ok())?;
-        if telegram.is_none() {
-            tracing::info!("telegram disabled: {TELEGRAM_TOKEN_ENV} is not set");
-        }
         let mut limits = args.limits.into_limits();
         args.bounds.apply(&mut limits);
         Ok(Config {
@@ -350,13 +361,32 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("agent-otp.db")
 }
 
-/// Creates `data_dir` if needed and opens its database.
+/// Creates `data_dir` if needed and opens its database, creating that too (`serve`, `init`).
 pub fn open_store(data_dir: &Path) -> Result<Store, ConfigError> {
     std::fs::create_dir_all(data_dir).map_err(|source| ConfigError::DataDir {
         path: data_dir.to_owned(),
         source,
     })?;
     Ok(Store::open(&db_path(data_dir))?)
+}
+
+/// Opens the database in `data_dir`, which must already exist: creates neither the directory
+/// nor the file (the error says where it looked and how to point elsewhere).
+pub fn open_existing_store(data_dir: &Path) -> Result<Store, ConfigError> {
+    let db = absolute(&db_path(data_dir));
+    match Store::open_existing(&db) {
+        Ok(store) => Ok(store),
+        Err(_) if !db.is_file() => Err(ConfigError::NoDatabase {
+            db,
+            data_dir: data_dir.to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `path` made absolute against the working directory (unchanged if that cannot be read).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Checks a public URL and drops any trailing slash.

@@ -33,6 +33,8 @@ pub mod live_policy;
 pub mod login_links;
 /// The stdio MCP server exposing the agent tools.
 pub mod mcp;
+/// Prometheus metrics at `/metrics`: counters recorded where things happen, one registry.
+pub mod metrics;
 /// In-process fan-out of "request changed" events.
 pub mod notify;
 /// YAML policy: parsing, validation, evaluation, explain.

@@ -159,7 +159,7 @@ impl LivePolicy {
             );
             (Policy::builtin_default(), Source::Builtin)
         };
-        tracing::info!(version = %policy.version(), rules = policy.rules().len(), "policy loaded");
+        tracing::debug!(version = %policy.version(), rules = policy.rules().len(), "policy loaded");
         for (shadowed, by) in policy.shadowed_rules() {
             tracing::warn!(rule = %shadowed, by = %by, "policy rule can never match");
         }

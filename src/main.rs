@@ -10,7 +10,10 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // actix-server's own start and stop notices (workers, accept thread) say nothing
+            // the start-up summary does not; RUST_LOG=info,actix_server=info brings them back.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn")),
         )
         .with_writer(std::io::stderr)
         // Colour only on a terminal: `docker logs`, journald and log files get plain text.

@@ -110,6 +110,7 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
                     message: "the new policy could not be recorded in the audit trail, so it was not put in force".to_owned(),
                     problems: Vec::new(),
                 });
+                crate::metrics::record_policy_reload("not_recorded");
                 return Reload::NotRecorded;
             }
             for (rule, by) in policy.shadowed_rules() {
@@ -117,10 +118,12 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
             }
             tracing::info!(version = %version, previous = %previous, rules = policy.rules().len(), trigger = trigger.as_str(), "policy reloaded");
             live.install(policy, now);
+            crate::metrics::record_policy_reload("applied");
             Reload::Applied { version, previous }
         }
         Attempt::Invalid(failure) => {
             tracing::error!(path = %file, kept = %previous, error = %failure.message, "policy reload rejected; the last good policy stays in force");
+            crate::metrics::record_policy_reload("rejected");
             let details = json!({
                 "file": file,
                 "version": failure.version,

@@ -4,7 +4,7 @@
 //! size-limited and strictly parsed, and every error leaves in the one envelope of [`envelope`].
 
 mod admin;
-mod auth;
+pub(crate) mod auth;
 use auth::confirm_remembered;
 pub mod envelope;
 mod health;

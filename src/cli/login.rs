@@ -50,5 +50,6 @@ pub(super) fn run(args: LoginArgs) -> Result<ExitCode, String> {
         DEFAULT_TTL_SECS / 60
     );
     println!("{}", login_links::url(&public_url, &link));
+    super::operator::changed(&store);
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (API, background tasks) until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Create the data directory and its database, to add keys before the first `serve`.
+    ///
+    /// `serve` creates them too; no other command does.
+    Init {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Manage agents and their API keys.
     #[command(subcommand)]
     Agent(AgentCommand),

@@ -19,6 +19,13 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Err("not an operator command".into())
         }
         Command::Login(args) => super::login::run(args),
+        Command::Init { data } => {
+            let existed = data.db_path().is_file();
+            crate::config::open_store(&data.data_dir).map_err(|e| e.to_string())?;
+            let verb = if existed { "already exists" } else { "created" };
+            eprintln!("database {verb}: {}", data.db_path().display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Agent(AgentCommand::Create { name, data }) => {
             let store = open(&data)?;
             let (agent, key) = store
@@ -29,6 +36,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 agent.name, agent.id
             );
             println!("{}", key.expose());
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::List { data }) => {
@@ -51,7 +59,8 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::Revoke { name, data }) => {
-            let (agent, ended) = open(&data)?
+            let store = open(&data)?;
+            let (agent, ended) = store
                 .write_blocking(|tx| crate::agents::revoke(tx, &name, &Actor::Operator, now))
                 .map_err(describe)?;
             // A server running on this database may answer `verify` from a read taken just
@@ -63,6 +72,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 agent.id,
                 ended.len()
             );
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(AdminCommand::Token(cmd)) => admin_token(cmd, now),
@@ -72,7 +82,8 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             data,
         }) => {
             let patterns = crate::service_keys::parse_patterns(&actions).map_err(describe)?;
-            let (service, key) = open(&data)?
+            let store = open(&data)?;
+            let (service, key) = store
                 .write_blocking(|tx| {
                     crate::service_keys::create(tx, &name, patterns, &Actor::Operator, now)
                 })
@@ -84,6 +95,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 service.actions.join(", ")
             );
             println!("{}", key.expose());
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
         Command::Service(ServiceCommand::List { data }) => {
@@ -111,10 +123,12 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Service(ServiceCommand::Revoke { name, data }) => {
-            let service = open(&data)?
+            let store = open(&data)?;
+            let service = store
                 .write_blocking(|tx| crate::service_keys::revoke(tx, &name, &Actor::Operator, now))
                 .map_err(describe)?;
             eprintln!("revoked service {:?} (id {})", service.name, service.id);
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(cmd) => super::policy::run(cmd),
@@ -137,6 +151,7 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 file.display(),
                 anchor.display()
             );
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -153,7 +168,8 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
                 .map(|d| i64::try_from(d.as_secs()).map(|s| now.plus_secs(s)))
                 .transpose()
                 .map_err(|_| "--expires is too long".to_owned())?;
-            let (row, token) = open(&data)?
+            let store = open(&data)?;
+            let (row, token) = store
                 .write_blocking(|tx| {
                     crate::agents::create_admin_token_until(
                         tx,
@@ -173,6 +189,7 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
                 row.id
             );
             println!("{}", token.expose());
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
         AdminTokenCommand::List { data } => {
@@ -203,12 +220,14 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
             Ok(ExitCode::SUCCESS)
         }
         AdminTokenCommand::Revoke { id_or_name, data } => {
-            let token = open(&data)?
+            let store = open(&data)?;
+            let token = store
                 .write_blocking(|tx| {
                     crate::agents::revoke_admin_token(tx, &id_or_name, &Actor::Operator, now)
                 })
                 .map_err(describe)?;
             eprintln!("revoked admin token {:?} (id {})", token.name, token.id);
+            changed(&store);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -216,6 +235,11 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
 
 pub(super) fn open(data: &DataArgs) -> Result<Store, String> {
     data.open_store().map_err(|e| e.to_string())
+}
+
+/// Says which database a command changed (on stderr), so a change made to the wrong one shows.
+pub(super) fn changed(store: &Store) {
+    eprintln!("database: {}", store.path().display());
 }
 
 fn describe(e: Error) -> String {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use super::TelegramCommand;
 use crate::clock::Clock;
+use crate::config::TELEGRAM_TOKEN_ENV;
 use crate::domain::Actor;
 use crate::store::{Store, get_meta, telegram as sql};
 use crate::telegram::approvers;
@@ -15,6 +16,7 @@ pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
     match command {
         TelegramCommand::Link { data } => {
             let store = open(&data)?;
+            bot_configured(&store)?;
             let code = store
                 .write_blocking(|tx| approvers::issue_code(tx, &Actor::Operator, now))
                 .map_err(|e| e.to_string())?;
@@ -35,6 +37,7 @@ pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
                 ),
             }
             println!("{}", code.expose());
+            super::operator::changed(&store);
             Ok(ExitCode::SUCCESS)
         }
         TelegramCommand::List { data } => {
@@ -57,16 +60,45 @@ pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         TelegramCommand::Unlink { user_id, data } => {
-            let row = open(&data)?
+            let store = open(&data)?;
+            let row = store
                 .write_blocking(|tx| approvers::unlink(tx, user_id, &Actor::Operator, now))
                 .map_err(|e| e.to_string())?;
             eprintln!(
                 "unlinked Telegram approver {} (user id {})",
                 row.name, row.user_id
             );
+            super::operator::changed(&store);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A link code is only useful with a bot: the server must have started with a bot token (it
+/// notes `telegram` = `on` at every start), or this shell must have one set (about to start it).
+fn bot_configured(store: &Store) -> Result<(), String> {
+    let token_here = [
+        TELEGRAM_TOKEN_ENV.to_owned(),
+        format!("{TELEGRAM_TOKEN_ENV}_FILE"),
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let server = store
+        .read_blocking(|c| get_meta(c, "telegram"))
+        .map_err(|e| e.to_string())?;
+    if token_here || server.as_deref() == Some("on") {
+        return Ok(());
+    }
+    let last = match server {
+        None => "the server has not started with this data directory yet",
+        Some(_) => "the server last started without a bot",
+    };
+    Err(format!(
+        "no Telegram bot is configured: {last}, and {TELEGRAM_TOKEN_ENV} is not set here. \
+         Create a bot with @BotFather, give its token to the server as {TELEGRAM_TOKEN_ENV} \
+         (or {TELEGRAM_TOKEN_ENV}_FILE), restart it, then run `agent-otp telegram link` again \
+         (docs/telegram.md)"
+    ))
 }
 
 fn open(data: &crate::config::DataArgs) -> Result<Store, String> {

@@ -446,7 +446,10 @@ fn example_file_parses_and_behaves() {
         Effect::RequireApproval
     );
     assert_eq!(decide("email.send", &empty, &internal), Effect::AutoApprove);
-    assert_eq!(decide("email.send", &empty, &external), Effect::Deny);
+    assert_eq!(
+        decide("email.send", &empty, &external),
+        Effect::RequireApproval
+    );
     assert_eq!(decide("rm.rf", &empty, &empty), Effect::Deny);
 }
 

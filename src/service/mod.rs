@@ -395,6 +395,7 @@ impl Service {
                 Ok::<_, Error>(())
             })
             .await?;
+        crate::metrics::record_request(effect.as_str(), row.rule.as_deref());
         // The writer has dropped its share by now, so this does not copy.
         let row = Arc::unwrap_or_clone(row);
         if row.status == Status::Pending {
@@ -526,6 +527,7 @@ impl Service {
                 use_in(tx, &row, &presented, actor, now)
             })
             .await?;
+        crate::metrics::record_use(&outcome);
         if let Some((id, status)) = changed {
             self.hub.publish(&id, status);
         }
@@ -678,6 +680,7 @@ impl Service {
                 Ok::<_, Error>(row)
             })
             .await?;
+        crate::metrics::record_human_decision(to, row.created_at, now);
         self.hub.publish(&row.id, to);
         self.get_for_human(row.id.as_str()).await
     }
@@ -721,6 +724,7 @@ impl Service {
                     Ok::<_, Error>(expired)
                 })
                 .await?;
+            crate::metrics::record_expired(expired.len());
             for id in &expired {
                 self.hub.publish(id, Status::Expired);
             }

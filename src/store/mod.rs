@@ -185,6 +185,16 @@ impl Store {
         Ok(Some(checkpoint))
     }
 
+    /// Opens the database at `path` like [`Store::open`], but only if the file already exists:
+    /// it is never created here (the operator commands must not make a second database).
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        drop(Connection::open_with_flags(path, flags)?);
+        Store::open(path)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -413,7 +423,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
-        tracing::info!(version, "database migrated");
+        tracing::debug!(version, "database migrated");
+    }
+    // One line for an upgrade of an existing database; a new one is not news.
+    if found > 0 && found < known {
+        tracing::info!(from = found, to = known, "database schema upgraded");
     }
     Ok(())
 }

@@ -226,7 +226,8 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>, settle: &dy
         };
         match run_jobs(&tx, &mut batch, savepoints) {
             Pass::Ran => {
-                let committed = tx.commit().map_err(StoreError::from);
+                let committed =
+                    crate::metrics::commit(batch.len(), || tx.commit()).map_err(StoreError::from);
                 // Whatever the outcome: a failed commit is not proof that nothing changed.
                 settle();
                 if let Err(e) = &committed {

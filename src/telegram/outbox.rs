@@ -88,11 +88,13 @@ impl Telegram {
                 Ok(out) => return Delivery::Done(out),
                 Err(RequestError::RetryAfter(secs)) if waits < MAX_WAITS => {
                     waits += 1;
+                    crate::metrics::record_telegram_failure(what, "retried");
                     tracing::info!(what, chat, retry_after = %secs, "telegram asks to slow down");
                     secs.duration()
                 }
                 Err(RequestError::Api(e)) if unreachable_chat(&e) => {
                     tracing::warn!(what, chat, error = %e, "telegram chat unreachable, skipped");
+                    crate::metrics::record_telegram_failure(what, "unreachable");
                     return Delivery::Unreachable;
                 }
                 Err(
@@ -103,12 +105,17 @@ impl Telegram {
                 ) if failures < MAX_FAILURES => {
                     let wait = self.backoff(failures);
                     failures += 1;
+                    crate::metrics::record_telegram_failure(what, "retried");
                     tracing::warn!(what, chat, error = %e, retry_in = ?wait, "telegram call failed");
                     wait
                 }
-                Err(RequestError::Api(e)) => return Delivery::Rejected(e),
+                Err(RequestError::Api(e)) => {
+                    crate::metrics::record_telegram_failure(what, "rejected");
+                    return Delivery::Rejected(e);
+                }
                 Err(e) => {
                     tracing::error!(what, chat, error = %e, "telegram call failed, giving up");
+                    crate::metrics::record_telegram_failure(what, "gave_up");
                     return Delivery::GaveUp;
                 }
             };

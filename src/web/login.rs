@@ -56,7 +56,12 @@ pub async fn announce_first_login(svc: &Service) -> Result<(), Error> {
         "first start: a one-time login link for admin was printed on stdout; open it within \
          10 minutes (later: agent-otp login)"
     );
-    println!("{url}");
+    // Framed so it stands out in a terminal or `docker logs`; the link is alone on its line.
+    let rule = "=".repeat(72);
+    println!(
+        "{rule}\nFirst start: log in as admin with this one-time link within 10 minutes\n\
+         (open it on your phone; `agent-otp login` prints more links later):\n\n{url}\n\n{rule}"
+    );
     Ok(())
 }
 

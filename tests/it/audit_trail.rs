@@ -709,6 +709,7 @@ async fn no_secret_reaches_an_event_the_database_or_the_log() {
         cli_logs.push_str(&err);
         out.trim().to_owned()
     };
+    cli(&["init"]);
     let admin = cli(&["admin", "token", "create", "--name", "alice"]);
     let key = cli(&["agent", "create", "worker"]);
     secrets.extend([admin.clone(), key.clone()]);

@@ -38,6 +38,11 @@ async fn operator_commands_work_beside_a_running_server() {
 
     let (ok, stdout, stderr) = agent_otp(&data, &["agent", "create", "cron-bot"]);
     assert!(ok, "{stderr}");
+    let db = std::path::absolute(s.db_path()).unwrap();
+    assert!(
+        stderr.contains(&format!("database: {}", db.display())),
+        "a change names its database: {stderr}"
+    );
     let key = stdout.trim();
     assert_eq!(
         stdout.lines().count(),
@@ -253,7 +258,8 @@ fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
         .current_dir(cwd.path())
         .env_remove("AGENT_OTP_DATA_DIR")
         .env_remove("AGENT_OTP_POLICIES")
-        .env("RUST_LOG", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -288,6 +294,158 @@ fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
         rest.iter().any(|l| l.contains("agent-otp stopped")),
         "{rest:?}"
     );
+
+    // Quiet: one summary with what an operator needs, no line per migration or worker.
+    let summary = log.lines().last().unwrap();
+    for field in [
+        "addr=127.0.0.1:",
+        "public_url=http://127.0.0.1:",
+        "data_dir=",
+        "policy=builtin",
+        "policy_version=",
+        "rules=1",
+        "telegram=off",
+    ] {
+        assert!(summary.contains(field), "{field} in {summary}");
+    }
+    let all = format!("{log}{}", rest.join("\n"));
+    for noise in [
+        "database migrated",
+        "starting 2 workers",
+        "policy loaded",
+        "worker",
+    ] {
+        assert!(!all.contains(noise), "{noise}: {all}");
+    }
+    assert!(log.lines().count() <= 3, "{log}");
+    // The first start's login link stands out on stdout, alone on its line.
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("http://127.0.0.1:") && l.contains("/login/ll_"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        lines[0].starts_with("=====") && stdout.contains("First start"),
+        "{stdout}"
+    );
+    assert_eq!((lines[at - 1], lines[at + 1]), ("", ""), "{stdout}");
+}
+
+/// Runs the binary in `cwd` with exactly these `AGENT_OTP_*` variables.
+fn run_in(cwd: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-otp"));
+    cmd.args(args).current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AGENT_OTP_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Run from the wrong directory (or with a mistyped `--data-dir`), an operator command used to
+/// make a second, empty database, and its key then got a bare 401 from the real server. Now
+/// every command but `serve` and `init` refuses, names the file it looked for and says how to
+/// point it at the right one; nothing is created.
+#[test]
+fn operator_commands_never_create_a_database() {
+    let cwd = tempfile::tempdir().unwrap();
+    let missing = cwd.path().join("data");
+    let db = missing.join("agent-otp.db");
+    let commands: [&[&str]; 12] = [
+        &["agent", "create", "bot"],
+        &["agent", "list"],
+        &["agent", "revoke", "bot"],
+        &["admin", "token", "create"],
+        &["service", "create", "mailer", "--actions", "gmail.*"],
+        &["service", "list"],
+        &["login", "--public-url", "https://otp.example.com"],
+        &["audit", "verify"],
+        &["audit", "head"],
+        &["backup", "copy.db"],
+        &["telegram", "link"],
+        &["telegram", "list"],
+    ];
+    let d = missing.to_str().unwrap();
+    for args in commands {
+        // The default ./data, the environment and the flag all name the same missing directory.
+        for (env, flag) in [
+            (vec![], vec![]),
+            (vec![("AGENT_OTP_DATA_DIR", d)], vec![]),
+            (vec![], vec!["--data-dir", d]),
+        ] {
+            let (ok, stdout, stderr) = run_in(cwd.path(), &env, &[args, &flag[..]].concat());
+            let what = format!("{args:?} {env:?} {flag:?}: {stderr}");
+            assert!(!ok, "{what}");
+            assert!(stdout.is_empty(), "{what} printed {stdout}");
+            assert!(
+                stderr.contains(&format!("no agent-otp database at {}", db.display())),
+                "{what}"
+            );
+            assert!(
+                stderr.contains("--data-dir") && stderr.contains("AGENT_OTP_DATA_DIR"),
+                "{what}"
+            );
+            assert!(!missing.exists(), "{what}: created {}", missing.display());
+        }
+    }
+    assert!(!cwd.path().join("copy.db").exists());
+
+    // `init` makes one on purpose; then the commands work on it and name it when they change it.
+    let (ok, _, stderr) = run_in(cwd.path(), &[], &["init"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!("database created: {}", db.display())),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run_in(cwd.path(), &[], &["init"]);
+    assert!(ok && stderr.contains("database already exists"), "{stderr}");
+    let (ok, key, stderr) = run_in(cwd.path(), &[], &["agent", "create", "bot"]);
+    assert!(ok && key.trim().starts_with("ak_"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("database: {}", db.display())),
+        "{stderr}"
+    );
+    let (ok, listed, stderr) = run_in(cwd.path(), &[], &["agent", "list"]);
+    assert!(ok && listed.contains("bot"), "{stderr}");
+    assert!(
+        !stderr.contains("database:"),
+        "a read changes nothing: {stderr}"
+    );
+}
+
+/// A link code is only useful with a bot: without one anywhere, `telegram link` says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn telegram_link_without_a_bot_says_so() {
+    let s = TestServer::start().await;
+    let data = s.dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let (ok, stdout, stderr) = run_in(s.dir.path(), &[], &["telegram", "link", "--data-dir", d]);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.is_empty(), "no code is printed: {stdout}");
+    for words in [
+        "no Telegram bot is configured",
+        "the server last started without a bot",
+        "AGENT_OTP_TELEGRAM_TOKEN",
+        "docs/telegram.md",
+    ] {
+        assert!(stderr.contains(words), "{words}: {stderr}");
+    }
+    // About to start the server with a bot: the token is set in this shell, so a code it is.
+    let env = [("AGENT_OTP_TELEGRAM_TOKEN", "123456:abc")];
+    let (ok, code, stderr) = run_in(s.dir.path(), &env, &["telegram", "link", "--data-dir", d]);
+    assert!(ok, "{stderr}");
+    assert_eq!(code.trim().len(), 16, "{code}");
+    assert!(stderr.contains("database: "), "{stderr}");
+    s.stop().await;
 }
 
 /// Admin tokens have a life cycle: listed with their last use, revoked by the CLI beside a

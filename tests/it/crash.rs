@@ -611,6 +611,8 @@ async fn acknowledged_work_survives_sigkill_and_tokens_never_overrun() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::write(dir.path().join("policies.yaml"), POLICY).unwrap();
+    let (ok, out) = operator(&data, &["init"]);
+    assert!(ok, "{out}");
     let (ok, key) = operator(&data, &["agent", "create", "crash-bot"]);
     assert!(ok, "{key}");
     let (ok, admin) = operator(&data, &["admin", "token", "create", "--name", ADMIN]);

@@ -32,7 +32,7 @@ fn fixture(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 fn check_passes_the_example_and_summarises_it() {
     let (code, stdout, stderr) = run(&["policy", "check", EXAMPLE]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains(": ok, 5 rules, version "), "{stdout}");
+    assert!(stdout.contains(": ok, 6 rules, version "), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
 
@@ -122,6 +122,7 @@ rules tried before it:
   `financial-operations-need-approval` (priority 150): action startsWith \"bank.\" failed; the request has \"file.read\"
   `small-file-reads` (priority 100): scope.max_size lessThanOrEqual 1048576.0 failed; the request has 2000000
   `internal-emails` (priority 100): action in [\"email.send\",\"email.reply\"] failed; the request has \"file.read\"
+  `other-email-needs-approval` (priority 50): action in [\"gmail.send\",\"email.send\",\"email.reply\"] failed; the request has \"file.read\"
 ";
     let version = stdout
         .lines()

@@ -279,6 +279,16 @@ impl ChildServer {
         policies: &std::path::Path,
         rust_log: &str,
     ) -> ChildServer {
+        ChildServer::start_with_env(data_dir, policies, rust_log, &[]).await
+    }
+
+    /// [`ChildServer::start`] with these environment variables set as well.
+    pub async fn start_with_env(
+        data_dir: &std::path::Path,
+        policies: &std::path::Path,
+        rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> ChildServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -293,6 +303,7 @@ impl ChildServer {
             .arg(policies)
             .env("RUST_LOG", rust_log)
             .env_remove("AGENT_OTP_PUBLIC_URL")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

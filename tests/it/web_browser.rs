@@ -5,7 +5,8 @@
 //! hidden characters as visible markers. Screenshots go to `test-artifacts/`.
 //!
 //! Chromium and chromedriver must be installed (`.ci/run` installs them). Without them these
-//! tests pass with a notice on a developer machine, and fail when `CI=true`.
+//! tests are reported as ignored on a developer machine (build.rs sets `cfg(no_browser)`), and
+//! fail when `CI=true`.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -183,6 +184,10 @@ async fn wait_for_text(c: &Client, css: &str, text: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
@@ -315,6 +320,10 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_denies_and_shows_expired_without_buttons() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };

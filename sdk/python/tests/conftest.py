@@ -87,6 +87,8 @@ def server() -> Iterator[Server]:
         out = subprocess.run([BIN, *args, "--data-dir", data], check=True, capture_output=True, text=True, env=_env())
         return out.stdout.strip().splitlines()[-1]
 
+    # Operator commands never create a database: `init` makes it, as a newcomer's first step.
+    subprocess.run([BIN, "init", "--data-dir", data], check=True, capture_output=True, env=_env())
     key = operator("agent", "create", "py-agent")
     admin = operator("admin", "token", "create")
     proc = subprocess.Popen(

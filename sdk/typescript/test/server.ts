@@ -53,6 +53,8 @@ export async function startServer(): Promise<TestServer> {
     if (!line) throw new Error(`no sk_ key in the output of service create:\n${out}`);
     return line;
   };
+  // Operator commands never create a database: `init` makes it, as a newcomer's first step.
+  execFileSync(bin, ['init', '--data-dir', dataDir], { env: cleanEnv() });
   const key = operator('agent', 'create', 'ts-agent');
   const admin = operator('admin', 'token', 'create');
 
