@@ -7,7 +7,10 @@
 use serde_json::{Map, Value};
 
 use crate::scope;
+
+mod summary;
 use crate::text::with_markers;
+pub use summary::{Clause, Piece, Summary, bytes, minutes, summary};
 
 /// One key of a scope or context, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
