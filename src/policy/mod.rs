@@ -68,6 +68,8 @@ pub struct Rule {
     pub require_action_details: bool,
     /// `bind: exact`: the request must carry its exact `actionDetails`, and each use the same.
     pub bind: Option<Bind>,
+    /// `confirm: true`: a human approval takes a second, explicit confirmation (web and Telegram).
+    pub confirm: bool,
     conditions: Vec<compile::Condition>,
 }
 
@@ -397,6 +399,7 @@ impl Policy {
                 scope_template: None,
                 require_action_details: false,
                 bind: None,
+                confirm: false,
                 conditions: Vec::new(),
             }],
         })

@@ -37,6 +37,12 @@ pub struct Card {
     pub status: &'static str,
     /// "4 min 10 s left", or when it was decided.
     pub when: String,
+    /// Seconds left while pending (the page counts down from this).
+    pub expires_in: i64,
+    /// The capped amount with its currency, "250 EUR", as the summary says it.
+    pub money: Option<String>,
+    /// The pending request that expires first in its list.
+    pub soonest: bool,
 }
 
 impl Card {
@@ -56,6 +62,9 @@ impl Card {
             reason: shown::reason(&v.context),
             status: v.status.as_str(),
             when,
+            expires_in: now.secs_until(v.expires_at),
+            money: shown::summary(v).money,
+            soonest: false,
         }
     }
 }
@@ -115,6 +124,10 @@ fn hint(key: &str) -> &'static str {
 pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
     let mut out = Vec::new();
     for (key, v) in scope {
+        // The page's one "uses" control stands for it.
+        if key == "max_uses" {
+            continue;
+        }
         let base = Edit {
             key: with_markers(key).into_owned(),
             raw_key: key.clone(),
@@ -150,6 +163,82 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
         }
     }
     out
+}
+
+/// "Approved by alice at 2026-05-28 07:00:00 UTC", "Expired at …, nobody decided".
+pub fn outcome_title(
+    status: Status,
+    by: Option<&str>,
+    at: Option<&str>,
+    v: &PermissionView,
+) -> String {
+    let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
+    let at = at.map(|t| format!(" at {t}")).unwrap_or_default();
+    match status {
+        Status::Approved => format!("Approved{by}{at}"),
+        Status::Used => format!("Approved{by}{at}, and used up"),
+        Status::Denied => format!("Denied{by}{at}"),
+        Status::Revoked => format!("Revoked{by}{at}"),
+        Status::Expired => format!(
+            "Expired at {}: nobody decided in time",
+            short_time(v.expires_at)
+        ),
+        Status::Pending => "Waiting for a decision".to_owned(),
+    }
+}
+
+/// What the granted scope has less of than the agent asked, in words: "max_amount 100 → 40",
+/// "allowed_recipients: 1 of 3 kept".
+pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, now) in granted {
+        let Some(was) = asked.get(key) else { continue };
+        if crate::scope::json_eq(was, now) {
+            continue;
+        }
+        let key = with_markers(key);
+        out.push(match (was, now) {
+            (Value::Array(a), Value::Array(b)) => format!("{key}: {} of {} kept", b.len(), a.len()),
+            _ => format!("{key} {} → {}", shown::text(was), shown::text(now)),
+        });
+    }
+    out
+}
+
+/// A person as they are called, from a recorded actor: `human:alice` → "alice", a Telegram
+/// approver by their Telegram name, `policy` → "the policy".
+pub async fn person(svc: &crate::service::Service, by: &str) -> String {
+    let Some(human) = by.strip_prefix("human:") else {
+        return match by {
+            "policy" => "the policy".to_owned(),
+            other => with_markers(other).into_owned(),
+        };
+    };
+    if let Some(user_id) = human
+        .strip_prefix("tg-")
+        .and_then(|id| id.parse::<i64>().ok())
+    {
+        let found = svc
+            .store
+            .read(move |c| crate::telegram::approvers::find(c, &[], user_id))
+            .await;
+        return match found {
+            Ok(Some(a)) if a.name != human => with_markers(&a.name).into_owned(),
+            _ => format!("Telegram user {user_id}"),
+        };
+    }
+    with_markers(human).into_owned()
+}
+
+/// Seconds as minutes for a number field: 600 → "10", 90 → "1.5".
+pub fn minutes_field(secs: i64) -> String {
+    if secs % 60 == 0 {
+        (secs / 60).to_string()
+    } else {
+        format!("{:.2}", secs as f64 / 60.0)
+            .trim_end_matches('0')
+            .to_owned()
+    }
 }
 
 /// "4 min 10 s left", "expired".

@@ -239,6 +239,10 @@ async fn web_security_headers_and_html_404() {
         let csp = h("content-security-policy");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"));
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
         assert_eq!(h("x-frame-options"), "DENY");
         assert_eq!(h("referrer-policy"), "no-referrer");
         assert_eq!(h("x-content-type-options"), "nosniff");
@@ -260,8 +264,11 @@ async fn web_security_headers_and_html_404() {
     let css = fetch(http.get(s.url("/static/style.css"))).await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.body.contains("min-height: 44px"));
-    // No inline script anywhere: the policy forbids it, and the pages do not need it.
-    assert!(!web.get("/").await.body.contains("<script"));
+    // No inline script anywhere: the policy forbids it; the one script is a file of this site.
+    assert!(only_the_live_script(&web.get("/").await.body));
+    let js = fetch(http.get(s.url("/static/live.js"))).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("EventSource"));
     s.stop().await;
 }
 
@@ -541,7 +548,7 @@ async fn web_agent_supplied_text_is_escaped() {
     ] {
         let page = web.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
-        assert!(!page.body.contains("<script"), "{path}: {}", page.body);
+        assert!(only_the_live_script(&page.body), "{path}: {}", page.body);
         assert!(!page.body.contains("<img"), "{path}");
         assert!(!page.body.contains("<b>"), "{path}");
         // Shown, as text (askama writes `<` as `&#60;`).
@@ -627,15 +634,17 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
     );
     assert!(!body.contains('\u{202E}') && !body.contains('\u{200B}'));
     // Two forms; the deny form has its own reason field; Enter cannot submit either.
-    let approve_form = &body[body.find("id=\"approve-form\"").unwrap()..];
-    let approve_form = &approve_form[..approve_form.find("</form>").unwrap()];
-    assert!(approve_form.contains("name=\"note\"") && !approve_form.contains("name=\"reason\""));
-    let deny_form = &body[body.find("id=\"deny-form\"").unwrap()..];
-    let deny_form = &deny_form[..deny_form.find("</form>").unwrap()];
+    // The note belongs to the approve form and the reason to the deny form (`form=`), though
+    // both sit in one "Add a note or a reason" disclosure.
+    assert!(body.contains(r#"<input id="note" name="note" form="approve-form""#));
+    assert!(body.contains(r#"<input id="reason" name="reason" form="deny-form""#));
     assert!(body.contains(&format!(
         "<form method=\"post\" action=\"/requests/{id}/deny\" id=\"deny-form\">"
     )));
-    assert!(deny_form.contains("name=\"reason\"") && !deny_form.contains("name=\"note\""));
+    assert!(
+        body.contains(r#"<button type="submit" form="approve-form" class="approve" id="approve">"#)
+    );
+    assert!(body.contains(r#"<button type="submit" form="deny-form" class="deny" id="deny">"#));
     for form in ["approve-form", "deny-form", "narrow"] {
         let f = &body[body.find(&format!("id=\"{form}\"")).unwrap()..];
         let first_button = &f[f.find("<button").unwrap()..];
@@ -816,4 +825,74 @@ fn count(db: &std::path::Path, sql: &str) -> i64 {
                 .map_err(agent_otp::store::StoreError::from)
         })
         .unwrap()
+}
+
+/// Whether the only script in `body` is the site's `live.js` (no inline script, no other file).
+pub fn only_the_live_script(body: &str) -> bool {
+    body.replace(r#"<script src="/static/live.js" defer></script>"#, "")
+        .find("<script")
+        .is_none()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_live_events_name_each_changed_request_and_need_a_session() {
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let web = login(&s, "alice").await;
+    let http = client();
+    let anonymous = fetch(http.get(s.url("/live"))).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::SEE_OTHER,
+        "no session, no events"
+    );
+    let mut live = http
+        .get(s.url("/live"))
+        .header(header::COOKIE, &web.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(
+        live.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut read = String::new();
+    read_until(&mut live, &mut read, "retry: 1000").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    read_until(
+        &mut live,
+        &mut read,
+        &format!(r#"data: {{"id":"{id}","status":"pending"}}"#),
+    )
+    .await;
+    s.post(
+        &s.admin,
+        &format!("/api/v1/admin/permissions/{id}/approve"),
+        json!({}),
+    )
+    .await;
+    read_until(
+        &mut live,
+        &mut read,
+        &format!(r#"data: {{"id":"{id}","status":"approved"}}"#),
+    )
+    .await;
+    assert!(!read.contains("otp_"), "no token in the events: {read}");
+    drop(live);
+    s.stop().await;
+}
+
+/// Reads an event stream into `read` until it contains `want` (at most 2 s).
+async fn read_until(live: &mut reqwest::Response, read: &mut String, want: &str) {
+    let got = tokio::time::timeout(Duration::from_secs(2), async {
+        while !read.contains(want) {
+            let chunk = live.chunk().await.unwrap().expect("the stream goes on");
+            read.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "no {want:?} within 2 s in {read:?}");
 }
