@@ -66,6 +66,24 @@ pub fn context_skip(context: &Map<String, Value>) -> &'static [&'static str] {
     }
 }
 
+/// What the granted scope has less of than the agent asked, in words: "max_amount 100 → 40",
+/// "allowed_recipients: 1 of 3 kept".
+pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, now) in granted {
+        let Some(was) = asked.get(key) else { continue };
+        if scope::json_eq(was, now) {
+            continue;
+        }
+        let key = with_markers(key);
+        out.push(match (was, now) {
+            (Value::Array(a), Value::Array(b)) => format!("{key}: {} of {} kept", b.len(), a.len()),
+            _ => format!("{key} {} → {}", text(was), text(now)),
+        });
+    }
+    out
+}
+
 fn flatten<'m>(
     path: &mut Vec<&'m str>,
     map: &'m Map<String, Value>,

@@ -405,6 +405,11 @@ impl Policy {
         })
     }
 
+    /// Whether the rule named `rule` asks a human for a second confirmation (`confirm: true`).
+    pub fn asks_confirmation(&self, rule: &str) -> bool {
+        self.rules.iter().any(|r| r.name == rule && r.confirm)
+    }
+
     /// Lowercase hex SHA-256 of the exact file text.
     pub fn version(&self) -> &str {
         &self.version

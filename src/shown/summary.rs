@@ -141,12 +141,19 @@ const VERBS: &[&str] = &[
 pub fn summary(v: &PermissionView) -> Summary {
     let entries = super::scope(&v.scope);
     let money = money(&entries, &v.scope, v.action_details.as_ref());
-    let mut what = verb_phrase(&v.action, money.is_some());
-    if let Some(m) = &money {
-        what.push(Piece::ours(" up to "));
-        what.push(Piece::agent(m.clone()));
-    }
+    let (mut what, verb) = verb_phrase(&v.action, money.is_some());
     let mut clauses = Vec::new();
+    match &money {
+        Some(m) if verb => {
+            what.push(Piece::ours(" up to "));
+            what.push(Piece::agent(m.clone()));
+        }
+        Some(m) => clauses.push(Clause::of(vec![
+            Piece::ours("amount up to "),
+            Piece::agent(m.clone()),
+        ])),
+        None => {}
+    }
     clauses.push(Clause::of(vec![Piece::ours(match v.uses_remaining {
         1 => "once".to_owned(),
         n => format!("up to {n} times"),
@@ -202,8 +209,8 @@ pub fn summary(v: &PermissionView) -> Summary {
 }
 
 /// `payment.send` → "send payment" (or "send" when the money says what); otherwise "use" and
-/// the action as it is.
-fn verb_phrase(action: &str, has_money: bool) -> Vec<Piece> {
+/// the action as it is. Also whether a verb was found.
+fn verb_phrase(action: &str, has_money: bool) -> (Vec<Piece>, bool) {
     let parts: Vec<&str> = action.split('.').collect();
     let words = |ps: &[&str]| ps.join(" ").replace(['_', '-'], " ");
     let verb_at = [parts.len() - 1, 0]
@@ -222,9 +229,12 @@ fn verb_phrase(action: &str, has_money: bool) -> Vec<Piece> {
                 out.push(Piece::ours(" "));
                 out.push(Piece::agent(with_markers(&words(&rest))));
             }
-            out
+            (out, true)
         }
-        None => vec![Piece::ours("use "), Piece::code(with_markers(action))],
+        None => (
+            vec![Piece::ours("use "), Piece::code(with_markers(action))],
+            false,
+        ),
     }
 }
 

@@ -141,7 +141,7 @@ impl RequestPage {
         let at = v.decided_at.map(view::short_time);
         let banner = (!decidable).then(|| Banner {
             title: view::outcome_title(v.status, decided_by.as_deref(), at.as_deref(), v),
-            narrowed: view::narrowed(&v.requested_scope, &v.scope),
+            narrowed: shown::narrowed(&v.requested_scope, &v.scope),
             revocable: v.status == Status::Approved,
         });
         RequestPage {
@@ -196,12 +196,7 @@ fn needs_confirm(svc: &Service, v: &PermissionView) -> bool {
     let Some(rule) = v.rule.as_deref() else {
         return false;
     };
-    svc.policy
-        .current()
-        .policy
-        .rules()
-        .iter()
-        .any(|r| r.name == rule && r.confirm)
+    svc.policy.current().policy.asks_confirmation(rule)
 }
 
 /// The request page as it is now.
@@ -259,12 +254,12 @@ async fn refused(
 async fn too_late(svc: &Service, human: &Human, id: &str) -> Result<HttpResponse, WebError> {
     let v = svc.get_for_human(id).await?;
     let mut page = page(svc, human, &v).await;
-    let what = match (&page.decided_by, &page.decided_at) {
-        (Some(by), Some(at)) => format!("{} by {by} at {at}", v.status),
-        _ => match v.status {
-            Status::Expired => format!("expired at {}", view::short_time(v.expires_at)),
-            s => s.to_string(),
-        },
+    let what = match (v.status, &page.decided_by, &page.decided_at) {
+        (Status::Expired, _, _) => format!("expired at {}", view::short_time(v.expires_at)),
+        (Status::Approved | Status::Denied | Status::Used, Some(by), Some(at)) => {
+            format!("{} by {by} at {at}", v.status)
+        }
+        (s, _, _) => s.to_string(),
     };
     page.problem = Some(format!(
         "Your tap changed nothing: this request was already {what}."

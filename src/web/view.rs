@@ -178,31 +178,15 @@ pub fn outcome_title(
         Status::Approved => format!("Approved{by}{at}"),
         Status::Used => format!("Approved{by}{at}, and used up"),
         Status::Denied => format!("Denied{by}{at}"),
-        Status::Revoked => format!("Revoked{by}{at}"),
+        // Revoking an approved request keeps who approved it; revoking a pending one records
+        // who revoked it. Either way this is who decided last before the revocation.
+        Status::Revoked => format!("Revoked (decided{by}{at})"),
         Status::Expired => format!(
             "Expired at {}: nobody decided in time",
             short_time(v.expires_at)
         ),
         Status::Pending => "Waiting for a decision".to_owned(),
     }
-}
-
-/// What the granted scope has less of than the agent asked, in words: "max_amount 100 → 40",
-/// "allowed_recipients: 1 of 3 kept".
-pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (key, now) in granted {
-        let Some(was) = asked.get(key) else { continue };
-        if crate::scope::json_eq(was, now) {
-            continue;
-        }
-        let key = with_markers(key);
-        out.push(match (was, now) {
-            (Value::Array(a), Value::Array(b)) => format!("{key}: {} of {} kept", b.len(), a.len()),
-            _ => format!("{key} {} → {}", shown::text(was), shown::text(now)),
-        });
-    }
-    out
 }
 
 /// A person as they are called, from a recorded actor: `human:alice` → "alice", a Telegram

@@ -896,3 +896,192 @@ async fn read_until(live: &mut reqwest::Response, read: &mut String, want: &str)
     .await;
     assert!(got.is_ok(), "no {want:?} within 2 s in {read:?}");
 }
+
+/// A policy whose money rule asks for a second confirmation.
+const CONFIRM_POLICY: &str = r#"
+policies:
+  - name: money
+    conditions:
+      action: { startsWith: "payment." }
+    action: require_approval
+    confirm: true
+    scopeTemplate:
+      allowed_currency: ["EUR"]
+  - name: everything-else
+    conditions: {}
+    action: require_approval
+    priority: -10
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_confirm_rule_asks_a_second_time_and_carries_the_form() {
+    let s = TestServer::with_policy(Some(CONFIRM_POLICY)).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer",
+               "scope": {"max_amount": 250, "allowed_recipients": ["DE89370400440532013000"]}}),
+    )
+    .await;
+    let web = login(&s, "bob").await;
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(page.contains("id=\"approve\">Approve…</button>"), "{page}");
+    // The first tap asks; nothing is decided yet.
+    let asked = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[
+                ("note", "invoice 114"),
+                ("has:allowed_recipients", "1"),
+                ("list:allowed_recipients", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked.body.contains(
+            "Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?, with your changes</bdi>"
+        ) || asked.body.contains("Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?</bdi>"),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("id=\"confirm-yes\""));
+    assert!(
+        asked
+            .body
+            .contains(r#"<input type="hidden" name="note" value="invoice 114">"#)
+    );
+    assert!(
+        !asked.body.contains("id=\"approve\""),
+        "no second Approve while asking"
+    );
+    assert_eq!(status_of(&s, &id).await, "pending");
+    // Yes: approved, with the note carried through.
+    let yes = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[("confirmed", "1"), ("note", "invoice 114")],
+        )
+        .await;
+    assert_eq!(yes.status, StatusCode::SEE_OTHER, "{}", yes.body);
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    assert_eq!(v["data"]["status"], "approved");
+    assert_eq!(v["data"]["reason"], "invoice 114");
+    assert_eq!(v["data"]["decidedBy"], "human:bob");
+    // A rule without `confirm` approves in one tap.
+    let other = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let once = web.post(&format!("/requests/{other}/approve"), &[]).await;
+    assert_eq!(once.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&s, &other).await, "approved");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_a_stale_tap_says_what_happened_and_decides_nothing() {
+    let s = TestServer::start().await;
+    let key = s.agent("deployer").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let web = login(&s, "bob").await;
+    // Decided elsewhere (the admin API, as alice) while bob's page was open.
+    s.post(
+        &s.admin,
+        &format!("/api/v1/admin/permissions/{id}/approve"),
+        json!({"note": "done from the API"}),
+    )
+    .await;
+    for tap in ["approve", "deny"] {
+        let late = web
+            .post(&format!("/requests/{id}/{tap}"), &[("reason", "no")])
+            .await;
+        assert_eq!(late.status, StatusCode::CONFLICT, "{tap}");
+        assert!(
+            late.body.contains(
+                "Your tap changed nothing: this request was already approved by alice at"
+            ),
+            "{tap}: {}",
+            late.body
+        );
+        // The outcome banner, with the name as written and the note.
+        assert!(
+            late.body.contains("<strong>Approved by alice at"),
+            "{}",
+            late.body
+        );
+        assert!(!late.body.contains("human:alice"));
+        assert!(late.body.contains("done from the API"));
+    }
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    assert_eq!(v["data"]["status"], "approved");
+    assert_eq!(v["data"]["decidedBy"], "human:alice");
+    // An approved token not used yet can be revoked from the page.
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(page.contains("id=\"revoke\""), "{page}");
+    let revoked = web.post(&format!("/requests/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&s, &id).await, "revoked");
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(
+        page.contains("<strong>Revoked (decided by alice at"),
+        "{page}"
+    );
+    assert!(!page.contains("id=\"revoke\""));
+    let again = web.post(&format!("/requests/{id}/revoke"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again
+            .body
+            .contains("Your tap changed nothing: this request was already revoked.")
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_after_a_decision_the_banner_leads_to_the_next_request() {
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let first = pending(
+        &s,
+        &key,
+        json!({"action": "payment.send", "scope": {"max_amount": 100, "currency": "EUR"}}),
+    )
+    .await;
+    let second = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let web = login(&s, "alice").await;
+    let list = web.get("/").await.body;
+    assert!(
+        list.contains("<span class=\"money\">up to <bdi>100 EUR</bdi></span>"),
+        "{list}"
+    );
+    assert!(
+        list.contains("card soonest"),
+        "the soonest to expire is marked"
+    );
+    let done = web
+        .post(
+            &format!("/requests/{first}/approve"),
+            &[("num:max_amount", "40"), ("note", "half now")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = web.get(done.location()).await.body;
+    let banner = &page[page.find("id=\"outcome\"").unwrap()..];
+    let banner = &banner[..banner.find("</section>").unwrap()];
+    assert!(banner.contains("<strong>Approved by alice at"), "{banner}");
+    assert!(
+        banner.contains("narrowed: <bdi>max_amount 100 → 40</bdi>"),
+        "{banner}"
+    );
+    assert!(banner.contains("Note: <bdi>half now</bdi>"), "{banner}");
+    assert!(
+        banner.contains(&format!("href=\"/requests/{second}\"")),
+        "{banner}"
+    );
+    // The banner comes before the request itself.
+    assert!(page.find("id=\"outcome\"").unwrap() < page.find("id=\"summary\"").unwrap());
+    s.stop().await;
+}

@@ -96,6 +96,15 @@ fn amount_without_currency_is_the_bare_number() {
 }
 
 #[test]
+fn money_without_a_verb_is_its_own_clause() {
+    assert_eq!(
+        said("ledger.x1", json!({"max_amount": 9, "currency": "CHF"})),
+        "treasury-assistant wants to use ledger.x1, amount up to 9 CHF, once, within 30 min, \
+         and passes on to the service, which alone checks them: currency = CHF"
+    );
+}
+
+#[test]
 fn allowed_blocked_and_pattern() {
     assert_eq!(
         said(
