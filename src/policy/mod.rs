@@ -78,6 +78,15 @@ impl Rule {
     pub fn matches_everything(&self) -> bool {
         self.conditions.is_empty() && self.agent.is_none()
     }
+
+    /// Each condition as written, for people reading the rule: `(path, operator, operand)`.
+    pub fn conditions(&self) -> impl Iterator<Item = (&str, &'static str, Value)> + '_ {
+        self.conditions.iter().flat_map(|c| {
+            c.operators
+                .iter()
+                .map(move |o| (c.path.as_str(), o.name(), o.operand()))
+        })
+    }
 }
 
 /// A loaded policy file: rules in evaluation order plus the file's hash.

@@ -454,7 +454,20 @@ async fn history(
                 label: s.as_str().to_owned(),
             })
             .collect(),
-        cards: items.iter().map(|v| Card::new(v, now)).collect(),
+        cards: {
+            let mut cards = Vec::with_capacity(items.len());
+            for v in &items {
+                let mut card = Card::new(v, now);
+                // An expired request was decided by nobody (recorded as the timeout).
+                if let Some(by) = v.decided_by.as_deref()
+                    && v.status != Status::Expired
+                {
+                    card.by = Some(view::person(&svc, by).await);
+                }
+                cards.push(card);
+            }
+            cards
+        },
         total,
         pager: Pager::new(page, HISTORY_PER_PAGE, total, base),
     })

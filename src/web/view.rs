@@ -43,16 +43,22 @@ pub struct Card {
     pub money: Option<String>,
     /// The pending request that expires first in its list.
     pub soonest: bool,
+    /// Who decided, as they are called (filled in by lists that show it).
+    pub by: Option<String>,
+    /// The note or deny reason given with the decision, with markers.
+    pub why: Option<String>,
 }
 
 impl Card {
     pub fn new(v: &PermissionView, now: Timestamp) -> Card {
-        let when = match v.status {
-            Status::Pending => time_left(now, v.expires_at),
-            _ => match v.decided_at {
-                Some(t) => format!("{} {}", v.status, short_time(t)),
-                None => format!("asked {}", short_time(v.created_at)),
-            },
+        let decided = v.decided_at.map(short_time);
+        let when = match (v.status, decided) {
+            (Status::Pending, _) => time_left(now, v.expires_at),
+            (Status::Expired, _) => format!("expired {}", short_time(v.expires_at)),
+            (Status::Used, Some(t)) => format!("used up · approved {t}"),
+            (Status::Revoked, Some(t)) => format!("revoked · decided {t}"),
+            (s, Some(t)) => format!("{s} {t}"),
+            (s, None) => format!("{s} · asked {}", short_time(v.created_at)),
         };
         Card {
             id: v.id.to_string(),
@@ -65,6 +71,8 @@ impl Card {
             expires_in: now.secs_until(v.expires_at),
             money: shown::summary(v).money,
             soonest: false,
+            by: None,
+            why: v.reason.as_deref().map(|r| with_markers(r).into_owned()),
         }
     }
 }
@@ -212,6 +220,64 @@ pub async fn person(svc: &crate::service::Service, by: &str) -> String {
         };
     }
     with_markers(human).into_owned()
+}
+
+/// Audit event names, each with what it means in words (also the audit page's filter).
+pub const EVENTS: &[(&str, &str)] = &[
+    ("permission.requested", "An agent asked for permission"),
+    ("permission.approved", "Approved"),
+    ("permission.denied", "Denied"),
+    ("permission.expired", "Expired without a decision"),
+    ("permission.revoked", "Revoked"),
+    ("permission.pruned", "Old finished requests removed"),
+    ("token.issued", "The agent collected its token"),
+    ("token.used", "The token was used"),
+    ("token.use_refused", "A use of the token was refused"),
+    ("agent.created", "Agent created"),
+    ("agent.revoked", "Agent revoked"),
+    ("service.created", "Service key created"),
+    ("service.revoked", "Service key revoked"),
+    ("admin_token.created", "Admin token created"),
+    ("login_link.issued", "Login link issued"),
+    ("login.failed", "A login link did not work"),
+    ("session.started", "Logged in"),
+    ("session.ended", "Logged out or session revoked"),
+    ("policy.reloaded", "Policy reloaded"),
+    (
+        "policy.reload_rejected",
+        "Policy reload rejected (old policy kept)",
+    ),
+    ("telegram.link_code_issued", "Telegram link code issued"),
+    ("telegram.approver_linked", "Telegram approver linked"),
+    ("telegram.approver_unlinked", "Telegram approver unlinked"),
+    ("telegram.link_failed", "A Telegram link code did not work"),
+    (
+        "telegram.unauthorized_press",
+        "A Telegram button press by someone not an approver",
+    ),
+];
+
+/// An audit event name in words ("Approved"); an unknown one as it is.
+pub fn event_words(event: &str) -> String {
+    EVENTS.iter().find(|(e, _)| *e == event).map_or_else(
+        || with_markers(event).into_owned(),
+        |(_, w)| (*w).to_owned(),
+    )
+}
+
+/// A recorded actor in words without a lookup: `human:alice` → "alice", `policy` → "the policy",
+/// `agent:<id>` → "agent <id>".
+pub fn actor_words(actor: &str) -> String {
+    let s = match actor.split_once(':') {
+        Some(("human", name)) => match name.strip_prefix("tg-") {
+            Some(id) if id.parse::<i64>().is_ok() => format!("Telegram user {id}"),
+            _ => name.to_owned(),
+        },
+        Some((kind, rest)) => format!("{kind} {rest}"),
+        None if actor == "policy" => "the policy".to_owned(),
+        None => actor.to_owned(),
+    };
+    with_markers(&s).into_owned()
 }
 
 /// Seconds as minutes for a number field: 600 → "10", 90 → "1.5".

@@ -682,7 +682,36 @@ async fn web_agents_page_shows_a_new_key_once_and_revokes() {
 
     let (_, agents) = s.get(&s.admin, "/api/v1/admin/agents").await;
     let agent_id = agents["data"][0]["id"].as_str().unwrap().to_owned();
-    let revoked = web.post(&format!("/agents/{agent_id}/revoke"), &[]).await;
+    // The first tap asks, and says what revoking ends; nothing is revoked yet.
+    let asked = web.post(&format!("/agents/{agent_id}/revoke"), &[]).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked.body.contains("<strong>Revoke new-bot?</strong>"),
+        "{}",
+        asked.body
+    );
+    assert!(
+        asked
+            .body
+            .contains("its 1 live request (pending or approved, with their tokens) ends too"),
+        "{}",
+        asked.body
+    );
+    let (status, _) = s
+        .post(
+            &key,
+            "/api/v1/permissions/request",
+            json!({"action": "file.read"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the key still works after the question"
+    );
+    let revoked = web
+        .post(&format!("/agents/{agent_id}/revoke"), &[("confirmed", "1")])
+        .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     let (status, _) = s
         .post(
@@ -1083,5 +1112,78 @@ async fn web_after_a_decision_the_banner_leads_to_the_next_request() {
     );
     // The banner comes before the request itself.
     assert!(page.find("id=\"outcome\"").unwrap() < page.find("id=\"summary\"").unwrap());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_history_audit_and_policy_read_in_words() {
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let denied = pending(&s, &key, json!({"action": "deploy.prod", "ttl": 30})).await;
+    let lapsed = pending(&s, &key, json!({"action": "db.migrate", "ttl": 30})).await;
+    let web = login(&s, "alice").await;
+    web.post(
+        &format!("/requests/{denied}/deny"),
+        &[("reason", "not on a Friday")],
+    )
+    .await;
+    s.clock.advance(Duration::from_secs(301));
+    s.handle.as_ref().unwrap().service.sweep().await.unwrap();
+
+    let history = web.get("/history").await.body;
+    let card = |id: &str| {
+        let at = history.find(&format!("/requests/{id}\"")).unwrap();
+        history[at..at + history[at..].find("</li>").unwrap()].to_owned()
+    };
+    let d = card(&denied);
+    assert!(d.contains("denied 2026-"), "{d}");
+    assert!(
+        d.contains("by <bdi>alice</bdi>"),
+        "who decided, as written: {d}"
+    );
+    assert!(d.contains("“<bdi>not on a Friday</bdi>”"), "{d}");
+    let l = card(&lapsed);
+    assert!(
+        l.contains("expired 2026-"),
+        "expiry time for an expired request: {l}"
+    );
+    assert!(!l.contains("by <bdi>"), "{l}");
+
+    let audit = web.get("/audit").await.body;
+    assert!(
+        audit.contains("<span class=\"event\">Denied</span>"),
+        "{audit}"
+    );
+    assert!(audit.contains("<span class=\"event\">Expired without a decision</span>"));
+    assert!(audit.contains("by <bdi>alice</bdi>"));
+    assert!(audit.contains(&format!(
+        "<a href=\"/requests/{denied}\">Open the request</a>"
+    )));
+    let only = web
+        .get(&format!("/audit?request={denied}&event=permission.denied"))
+        .await;
+    assert_eq!(only.status, StatusCode::OK);
+    assert_eq!(
+        only.body.matches("<span class=\"event\">").count(),
+        1,
+        "{}",
+        only.body
+    );
+    assert_eq!(
+        web.get("/audit?event=no.such").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let policy = web.get("/policy").await.body;
+    assert!(
+        policy.contains("<code><bdi>action starts with shell.</bdi></code>"),
+        "{policy}"
+    );
+    assert!(policy.contains("<strong>denies</strong>"));
+    assert!(policy.contains("Every grant is narrowed to:"));
+    assert!(
+        policy.contains("<bdi>max_recipients</bdi> <small>at most</small>"),
+        "{policy}"
+    );
     s.stop().await;
 }
