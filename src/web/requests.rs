@@ -117,6 +117,13 @@ struct RequestPage {
     /// The exact `actionDetails` the token is bound to, if the request carried them.
     exact_details: Option<Vec<Entry>>,
     edits: Vec<Edit>,
+    /// "Approve with changes" is open: an approval with changes was just refused.
+    changes_open: bool,
+    /// The token life and uses in the changes form (what the human sent, after a refusal).
+    ttl_value: String,
+    uses_value: String,
+    ttl_problem: bool,
+    uses_problem: bool,
 }
 
 /// What the top of a decided request says.
@@ -183,6 +190,31 @@ impl RequestPage {
             } else {
                 Vec::new()
             },
+            changes_open: false,
+            ttl_value: view::minutes_field(v.ttl),
+            uses_value: v.uses_remaining.to_string(),
+            ttl_problem: false,
+            uses_problem: false,
+        }
+    }
+
+    /// After a refused approval: the changes form open, with the human's edits, and the fields
+    /// the refusal names marked.
+    fn keep_changes(&mut self, form: &Form, problem: &str) {
+        self.changes_open = true;
+        if let Some(v) = form.text("ttl_min") {
+            self.ttl_value = v;
+        }
+        if let Some(v) = form.text("uses") {
+            self.uses_value = v;
+        }
+        self.ttl_problem = problem.starts_with("ttl") || problem.starts_with("Token valid for");
+        self.uses_problem = problem.starts_with("uses");
+        for e in &mut self.edits {
+            e.keep(form);
+            if problem.contains(&e.raw_key) {
+                e.problem = Some(problem.to_owned());
+            }
         }
     }
 }
@@ -281,9 +313,7 @@ async fn approve(
     }
     let edits = match form::approval_edits(&form, &v) {
         Ok(e) => e,
-        Err(problem) => {
-            return refused(&svc, &human, &id, StatusCode::BAD_REQUEST, problem).await;
-        }
+        Err(problem) => return refused_changes(&svc, &human, &v, &form, problem).await,
     };
     if needs_confirm(&svc, &v) && form.get("confirmed") != Some("1") {
         let mut page = page(&svc, &human, &v).await;
@@ -296,13 +326,26 @@ async fn approve(
         page.carry = form.pairs().filter(|(k, _)| *k != "csrf").collect();
         return Ok(html(StatusCode::OK, &page));
     }
-    decided(
-        &svc,
-        &human,
-        &v,
-        svc.approve(&human.name, v.id.as_str(), edits).await,
-    )
-    .await
+    match svc.approve(&human.name, v.id.as_str(), edits).await {
+        Err(Error::Validation { message, .. }) => {
+            refused_changes(&svc, &human, &v, &form, message).await
+        }
+        outcome => decided(&svc, &human, &v, outcome).await,
+    }
+}
+
+/// The page again after a refused approval, with the changes form open and the edits kept.
+async fn refused_changes(
+    svc: &Service,
+    human: &Human,
+    v: &PermissionView,
+    form: &Form,
+    problem: String,
+) -> Result<HttpResponse, WebError> {
+    let mut page = page(svc, human, v).await;
+    page.keep_changes(form, &problem);
+    page.problem = Some(problem);
+    Ok(html(StatusCode::BAD_REQUEST, &page))
 }
 
 async fn deny(

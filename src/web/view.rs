@@ -114,12 +114,39 @@ pub struct Edit {
     /// `number`, `list` or `flag`.
     pub kind: &'static str,
     pub field: String,
-    /// For numbers: the current value (also the maximum).
+    /// For numbers: the value in the field (the request's to begin with).
     pub value: String,
+    /// For numbers: the most it may be (what the request has).
+    pub max: String,
     pub step: &'static str,
-    /// For lists: `(index, text)` of each entry, all ticked to begin with.
-    pub items: Vec<(usize, String)>,
+    /// For lists: `(index, text, ticked)` of each entry, all ticked to begin with.
+    pub items: Vec<(usize, String, bool)>,
+    /// For flags: whether it is still ticked.
+    pub checked: bool,
     pub hint: &'static str,
+    /// Why the server refused this field, after a refused approval.
+    pub problem: Option<String>,
+}
+
+impl Edit {
+    /// The field as the human last sent it, so a refused approval keeps their edits.
+    pub fn keep(&mut self, form: &form::Form) {
+        match self.kind {
+            "number" => {
+                if let Some(v) = form.text(&self.field) {
+                    self.value = v;
+                }
+            }
+            "list" | "flag" if form.get(&format!("has:{}", self.raw_key)).is_some() => {
+                let ticked: Vec<&str> = form.all(&self.field).collect();
+                for (i, _, on) in &mut self.items {
+                    *on = ticked.contains(&i.to_string().as_str());
+                }
+                self.checked = !ticked.is_empty();
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What a scope key means under the conventions the service enforces (empty: passed on).
@@ -142,15 +169,19 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
             kind: "",
             field: String::new(),
             value: String::new(),
+            max: String::new(),
             step: "1",
             items: Vec::new(),
+            checked: true,
             hint: hint(key),
+            problem: None,
         };
         match v {
             Value::Number(n) => out.push(Edit {
                 kind: "number",
                 field: form::number_field(key),
                 value: n.to_string(),
+                max: n.to_string(),
                 step: if n.is_f64() { "any" } else { "1" },
                 ..base
             }),
@@ -158,7 +189,11 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
                 out.push(Edit {
                     kind: "list",
                     field: form::list_field(key),
-                    items: items.iter().map(shown::text).enumerate().collect(),
+                    items: items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i, shown::text(v), true))
+                        .collect(),
                     ..base
                 });
             }
@@ -355,6 +390,7 @@ mod tests {
         assert!(!groups.is_empty() && Scope::new(&Map::new()).is_empty());
         let edits = edits(scope.as_object().unwrap());
         assert_eq!(edits[1].items[1].1, "b[U+202E].example");
+        assert!(edits[1].items[1].2, "ticked to begin with");
         assert_eq!(
             time_left(Timestamp(0), Timestamp(250_000)),
             "4 min 10 s left"

@@ -450,6 +450,36 @@ async fn web_approval_narrows_and_refuses_widening() {
         );
         assert_eq!(status_of(&s, &id).await, "pending");
     }
+    // A refused widening keeps the changes form open with the edits, and marks the field.
+    let refused = web
+        .post(
+            &approve,
+            &[
+                ("num:max_amount", "1000"),
+                ("has:allowed_recipients", "1"),
+                ("list:allowed_recipients", "1"),
+                ("ttl_min", "1"),
+            ],
+        )
+        .await;
+    let b = &refused.body;
+    assert!(
+        b.contains(r#"<details class="changes" id="changes" open>"#),
+        "{b}"
+    );
+    assert!(b.contains("Your changes are kept below."), "{b}");
+    assert!(
+        b.contains(r#"max="100" value="1000" enterkeyhint="done" aria-invalid="true""#),
+        "{b}"
+    );
+    assert!(
+        b.contains(r#"value="0">"#) && b.contains(r#"value="1" checked>"#),
+        "{b}"
+    );
+    assert!(
+        b.contains(r#"name="ttl_min" inputmode="decimal" step="any" min="0.5" max="10" value="1""#),
+        "{b}"
+    );
 
     let ok = web
         .post(

@@ -857,3 +857,60 @@ async fn web_browser_pages_stay_current_without_a_reload() {
     c.clone().close().await.unwrap();
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let policy = "policies:\n  - name: money\n    conditions:\n      action: { startsWith: \"payment.\" }\n    action: require_approval\n    confirm: true\n";
+    let s = TestServer::with_policy(Some(policy)).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer",
+               "scope": {"max_amount": 250, "currency": "EUR",
+                         "allowed_recipients": ["DE89370400440532013000"]}}),
+    )
+    .await;
+    log_in(c, &s).await;
+    c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
+    wait_for_text(c, "#approve", "Approve").await;
+    c.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(
+        c,
+        "#confirm",
+        "Approve treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?",
+    )
+    .await;
+    let m = c
+        .execute(MEASURE, vec![json!(["confirm-yes", "confirm-no"])])
+        .await
+        .unwrap();
+    eprintln!("measured confirm: {m}");
+    let yes = &m["confirm-yes"];
+    assert!(
+        yes["top"].as_f64().unwrap() >= 0.0 && yes["bottom"].as_f64().unwrap() <= 844.0,
+        "{m}"
+    );
+    assert!(yes["contrast"].as_f64().unwrap() >= 4.5, "{m}");
+    assert_eq!(status_of(&s, &id).await, "pending");
+    assert_phone_friendly(c, "confirmation").await;
+    screenshot(c, "confirm.png").await;
+    c.find(Locator::Css("#confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "#outcome", "Approved by alice").await;
+    assert_eq!(status_of(&s, &id).await, "approved");
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
