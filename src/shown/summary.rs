@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::Entry;
+use crate::domain::Status;
 use crate::service::PermissionView;
 use crate::text::with_markers;
 
@@ -76,6 +77,9 @@ impl Clause {
 pub struct Summary {
     /// The agent's name (agent text).
     pub who: String,
+    /// "wants to" while pending; "may" once approved (the sentence is then what was granted);
+    /// "was allowed to" once used up or revoked; "asked to" when denied or expired.
+    pub verb: &'static str,
     /// What it wants to do, shown strong: "transfer up to 250 EUR".
     pub what: Vec<Piece>,
     pub clauses: Vec<Clause>,
@@ -91,7 +95,7 @@ impl Summary {
     /// The sentence as plain text (lists joined with "or"), for tests and plain channels.
     pub fn plain(&self) -> String {
         let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
-        let mut out = format!("{} wants to {}", self.who, join(&self.what));
+        let mut out = format!("{} {} {}", self.who, self.verb, join(&self.what));
         for c in &self.clauses {
             out.push_str(", ");
             out.push_str(&join(&c.words));
@@ -200,6 +204,12 @@ pub fn summary(v: &PermissionView) -> Summary {
     }
     Summary {
         who: with_markers(&v.agent_name).into_owned(),
+        verb: match v.status {
+            Status::Pending => "wants to",
+            Status::Approved => "may",
+            Status::Used | Status::Revoked => "was allowed to",
+            Status::Denied | Status::Expired => "asked to",
+        },
         what,
         clauses,
         reason: super::reason(&v.context),
@@ -481,7 +491,7 @@ fn warnings(v: &PermissionView) -> Vec<String> {
             ));
         }
     }
-    if v.requested_scope != v.scope && v.status == crate::domain::Status::Pending {
+    if v.requested_scope != v.scope && v.status == Status::Pending {
         out.push("The policy narrowed what the agent asked for (see Details).".to_owned());
     }
     out

@@ -187,8 +187,9 @@ fn piece(p: &Piece) -> String {
 fn summary_lines(v: &PermissionView) -> Vec<String> {
     let s = shown::summary(v);
     let mut line = format!(
-        "📝 <b>In short:</b> {} wants to <b>{}</b>",
+        "📝 <b>In short:</b> {} {} <b>{}</b>",
         plain(&s.who),
+        s.verb,
         s.what.iter().map(piece).collect::<String>()
     );
     let mut out = Vec::new();

@@ -1034,7 +1034,7 @@ async fn the_outcome_edit_carries_the_note_and_the_narrowing() {
         "{t}"
     );
     assert!(
-        t.contains("wants to <b>transfer up to 40 EUR</b>"),
+        t.contains("treasury-assistant may <b>transfer up to 40 EUR</b>"),
         "the sentence as granted: {t}"
     );
     assert_lines_are_ours(t);

@@ -1140,6 +1140,10 @@ async fn web_after_a_decision_the_banner_leads_to_the_next_request() {
         banner.contains(&format!("href=\"/requests/{second}\"")),
         "{banner}"
     );
+    assert!(
+        page.contains("<bdi class=\"who\">billing-bot</bdi> may <strong>"),
+        "as granted: {page}"
+    );
     // The banner comes before the request itself.
     assert!(page.find("id=\"outcome\"").unwrap() < page.find("id=\"summary\"").unwrap());
     s.stop().await;

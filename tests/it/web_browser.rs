@@ -604,18 +604,33 @@ for (const id of arguments[0]) {
 }
 return out;"#;
 
-/// Every control's accessible name (aria-label, its labels, or its own text), and the focusable
-/// elements after the summary sentence in tab order, up to Approve.
-const NAMES_AND_TABS: &str = r#"
+/// JavaScript giving every control's accessible name (aria-label, its labels, or its own text)
+/// as `names`.
+macro_rules! names_js {
+    () => {
+        r#"
 const controls = [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button:not([aria-hidden=true])')];
 const names = controls.map(e => (e.getAttribute('aria-label')
   || (e.labels && e.labels.length ? [...e.labels].map(l => l.textContent).join(' ') : '')
   || e.textContent || e.title || '').replace(/\s+/g, ' ').trim());
+"#
+    };
+}
+
+/// Every control's name.
+const NAMES_AND_CONTROLS: &str = names_js!();
+
+/// Every control's name, and the focusable elements after the summary sentence in tab order,
+/// up to Approve.
+const NAMES_AND_TABS: &str = concat!(
+    names_js!(),
+    r#"
 const focusable = [...document.querySelectorAll('a[href], button, input, select, textarea, summary')]
   .filter(e => !e.disabled && e.type !== 'hidden' && e.checkVisibility() && e.tabIndex >= 0);
 const summary = document.getElementById('summary');
 const after = focusable.filter(e => summary.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING);
-return [names, after.findIndex(e => e.id === 'approve') + 1, after.slice(0, 4).map(e => e.outerHTML.slice(0, 60))];"#;
+return [names, after.findIndex(e => e.id === 'approve') + 1, after.slice(0, 4).map(e => e.outerHTML.slice(0, 60))];"#
+);
 
 /// A short, a bank-like and a very long request; their ids.
 async fn three_requests(s: &TestServer) -> Vec<(&'static str, String)> {
@@ -720,6 +735,50 @@ async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
             assert_phone_friendly(c, &format!("{tag} {name}")).await;
         }
         screenshot(c, &format!("decide-{tag}-{name}.png")).await;
+    }
+    // The other pages: every control named, once; the current page marked; a skip link.
+    for (path, current) in [
+        ("/", "Pending"),
+        ("/history", "History"),
+        ("/agents", "Agents"),
+        ("/audit", "Audit"),
+        ("/policy", "Policy"),
+        ("/sessions", "Sessions"),
+    ] {
+        c.goto(&s.url(path)).await.unwrap();
+        wait_for_text(c, "nav", current).await;
+        let v = c
+            .execute(
+                &format!(
+                    "{NAMES_AND_CONTROLS}
+                     const cur = [...document.querySelectorAll('nav a[aria-current=page]')].map(a => a.textContent);
+                     const skip = document.querySelector('a.skip');
+                     return [names, cur, skip && skip.getAttribute('href'), !!document.getElementById('main')];"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let names: Vec<&str> = v[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for n in &names {
+            assert!(
+                !n.is_empty(),
+                "{tag} {path}: a control without a name: {names:?}"
+            );
+            assert!(seen.insert(*n), "{tag} {path}: two controls named {n:?}");
+        }
+        assert_eq!(v[1], json!([current]), "{tag} {path}: aria-current");
+        assert_eq!(v[2], json!("#main"), "{tag} {path}: skip link");
+        assert_eq!(v[3], json!(true));
+        if path == "/" {
+            screenshot(c, &format!("pending-{tag}.png")).await;
+        }
     }
     c.clone().close().await.unwrap();
     s.stop().await;

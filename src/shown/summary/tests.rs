@@ -179,3 +179,21 @@ fn agent_text_keeps_its_markers() {
     }
     assert!(!plain.chars().any(crate::text::is_hidden));
 }
+
+#[test]
+fn the_verb_follows_the_state() {
+    let mut v = view("payment.send", json!({"max_amount": 40}), json!({}));
+    for (status, said) in [
+        (Status::Pending, "treasury-assistant wants to send up to 40"),
+        (Status::Approved, "treasury-assistant may send up to 40"),
+        (
+            Status::Used,
+            "treasury-assistant was allowed to send up to 40",
+        ),
+        (Status::Denied, "treasury-assistant asked to send up to 40"),
+        (Status::Expired, "treasury-assistant asked to send up to 40"),
+    ] {
+        v.status = status;
+        assert!(summary(&v).plain().starts_with(said), "{status:?}");
+    }
+}
