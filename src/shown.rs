@@ -84,6 +84,31 @@ pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec
     out
 }
 
+/// A person as they are called, from a recorded actor: `human:alice` → "alice", a Telegram
+/// approver by their Telegram name, `policy` → "the policy".
+pub async fn person(svc: &crate::service::Service, by: &str) -> String {
+    let Some(human) = by.strip_prefix("human:") else {
+        return match by {
+            "policy" => "the policy".to_owned(),
+            other => with_markers(other).into_owned(),
+        };
+    };
+    if let Some(user_id) = human
+        .strip_prefix("tg-")
+        .and_then(|id| id.parse::<i64>().ok())
+    {
+        let found = svc
+            .store
+            .read(move |c| crate::telegram::approvers::find(c, &[], user_id))
+            .await;
+        return match found {
+            Ok(Some(a)) if a.name != human => with_markers(&a.name).into_owned(),
+            _ => format!("Telegram user {user_id}"),
+        };
+    }
+    with_markers(human).into_owned()
+}
+
 fn flatten<'m>(
     path: &mut Vec<&'m str>,
     map: &'m Map<String, Value>,

@@ -234,7 +234,7 @@ fn needs_confirm(svc: &Service, v: &PermissionView) -> bool {
 /// The request page as it is now.
 async fn page(svc: &Service, human: &Human, v: &PermissionView) -> RequestPage {
     let by = match v.decided_by.as_deref() {
-        Some(by) => Some(view::person(svc, by).await),
+        Some(by) => Some(shown::person(svc, by).await),
         None => None,
     };
     let mut page = RequestPage::new(human, v, svc.clock.now(), by, needs_confirm(svc, v));
@@ -505,7 +505,7 @@ async fn history(
                 if let Some(by) = v.decided_by.as_deref()
                     && v.status != Status::Expired
                 {
-                    card.by = Some(view::person(&svc, by).await);
+                    card.by = Some(shown::person(&svc, by).await);
                 }
                 cards.push(card);
             }

@@ -232,31 +232,6 @@ pub fn outcome_title(
     }
 }
 
-/// A person as they are called, from a recorded actor: `human:alice` → "alice", a Telegram
-/// approver by their Telegram name, `policy` → "the policy".
-pub async fn person(svc: &crate::service::Service, by: &str) -> String {
-    let Some(human) = by.strip_prefix("human:") else {
-        return match by {
-            "policy" => "the policy".to_owned(),
-            other => with_markers(other).into_owned(),
-        };
-    };
-    if let Some(user_id) = human
-        .strip_prefix("tg-")
-        .and_then(|id| id.parse::<i64>().ok())
-    {
-        let found = svc
-            .store
-            .read(move |c| crate::telegram::approvers::find(c, &[], user_id))
-            .await;
-        return match found {
-            Ok(Some(a)) if a.name != human => with_markers(&a.name).into_owned(),
-            _ => format!("Telegram user {user_id}"),
-        };
-    }
-    with_markers(human).into_owned()
-}
-
 /// Audit event names, each with what it means in words (also the audit page's filter).
 pub const EVENTS: &[(&str, &str)] = &[
     ("permission.requested", "An agent asked for permission"),

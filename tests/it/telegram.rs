@@ -371,7 +371,9 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     assert_ne!(answer.body["show_alert"], true);
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.starts_with("✅ <b>Approved</b> by tg-777 at "),
+        after
+            .text
+            .starts_with("✅ <b>Approved</b> by Telegram user 777 at "),
         "{}",
         after.text
     );
@@ -621,7 +623,7 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
     fake.press(ANN, &m, &format!("a:{id}"));
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.contains("Approved</b> by tg-777"),
+        after.text.contains("Approved</b> by Telegram user 777"),
         "{}",
         after.text
     );
@@ -805,7 +807,9 @@ async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approv
     fake.press(ANN, &m, &format!("n:{id}"));
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.starts_with("❌ <b>Denied</b> by tg-777 at "),
+        after
+            .text
+            .starts_with("❌ <b>Denied</b> by Telegram user 777 at "),
         "{}",
         after.text
     );
@@ -932,7 +936,9 @@ async fn deny_asks_for_a_reason_that_reaches_the_agent() {
     fake.user_replies(ANN, "not this month, <ask> finance", &prompt);
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.starts_with("❌ <b>Denied</b> by tg-777 at "),
+        after
+            .text
+            .starts_with("❌ <b>Denied</b> by Telegram user 777 at "),
         "{}",
         after.text
     );
@@ -996,7 +1002,9 @@ async fn a_confirm_rule_takes_a_second_tap_and_the_outcome_names_who() {
     fake.press(ANN, &asking, &format!("y:{id}"));
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.starts_with("✅ <b>Approved</b> by tg-777 at "),
+        after
+            .text
+            .starts_with("✅ <b>Approved</b> by Telegram user 777 at "),
         "{}",
         after.text
     );
