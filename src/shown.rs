@@ -7,7 +7,10 @@
 use serde_json::{Map, Value};
 
 use crate::scope;
+
+mod summary;
 use crate::text::with_markers;
+pub use summary::{Clause, Piece, Summary, bytes, minutes, summary};
 
 /// One key of a scope or context, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,49 @@ pub fn context_skip(context: &Map<String, Value>) -> &'static [&'static str] {
     } else {
         &[]
     }
+}
+
+/// What the granted scope has less of than the agent asked, in words: "max_amount 100 → 40",
+/// "allowed_recipients: 1 of 3 kept".
+pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, now) in granted {
+        let Some(was) = asked.get(key) else { continue };
+        if scope::json_eq(was, now) {
+            continue;
+        }
+        let key = with_markers(key);
+        out.push(match (was, now) {
+            (Value::Array(a), Value::Array(b)) => format!("{key}: {} of {} kept", b.len(), a.len()),
+            _ => format!("{key} {} → {}", text(was), text(now)),
+        });
+    }
+    out
+}
+
+/// A person as they are called, from a recorded actor: `human:alice` → "alice", a Telegram
+/// approver by their Telegram name, `policy` → "the policy".
+pub async fn person(svc: &crate::service::Service, by: &str) -> String {
+    let Some(human) = by.strip_prefix("human:") else {
+        return match by {
+            "policy" => "the policy".to_owned(),
+            other => with_markers(other).into_owned(),
+        };
+    };
+    if let Some(user_id) = human
+        .strip_prefix("tg-")
+        .and_then(|id| id.parse::<i64>().ok())
+    {
+        let found = svc
+            .store
+            .read(move |c| crate::telegram::approvers::find(c, &[], user_id))
+            .await;
+        return match found {
+            Ok(Some(a)) if a.name != human => with_markers(&a.name).into_owned(),
+            _ => format!("Telegram user {user_id}"),
+        };
+    }
+    with_markers(human).into_owned()
 }
 
 fn flatten<'m>(

@@ -191,6 +191,7 @@ fn compile_rule(raw: RawRule, problems: &mut Vec<Problem>) -> Option<Rule> {
         scope_template: raw.scope_template.map(|t| t.value),
         require_action_details: raw.require_action_details,
         bind: raw.bind,
+        confirm: raw.confirm,
         conditions,
     })
 }

@@ -68,6 +68,8 @@ pub struct Rule {
     pub require_action_details: bool,
     /// `bind: exact`: the request must carry its exact `actionDetails`, and each use the same.
     pub bind: Option<Bind>,
+    /// `confirm: true`: a human approval takes a second, explicit confirmation (web and Telegram).
+    pub confirm: bool,
     conditions: Vec<compile::Condition>,
 }
 
@@ -75,6 +77,15 @@ impl Rule {
     /// True when the rule matches every request (no conditions, no agent restriction).
     pub fn matches_everything(&self) -> bool {
         self.conditions.is_empty() && self.agent.is_none()
+    }
+
+    /// Each condition as written, for people reading the rule: `(path, operator, operand)`.
+    pub fn conditions(&self) -> impl Iterator<Item = (&str, &'static str, Value)> + '_ {
+        self.conditions.iter().flat_map(|c| {
+            c.operators
+                .iter()
+                .map(move |o| (c.path.as_str(), o.name(), o.operand()))
+        })
     }
 }
 
@@ -397,9 +408,15 @@ impl Policy {
                 scope_template: None,
                 require_action_details: false,
                 bind: None,
+                confirm: false,
                 conditions: Vec::new(),
             }],
         })
+    }
+
+    /// Whether the rule named `rule` asks a human for a second confirmation (`confirm: true`).
+    pub fn asks_confirmation(&self, rule: &str) -> bool {
+        self.rules.iter().any(|r| r.name == rule && r.confirm)
     }
 
     /// Lowercase hex SHA-256 of the exact file text.

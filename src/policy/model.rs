@@ -106,6 +106,8 @@ pub(crate) struct RawRule {
     pub(crate) require_action_details: bool,
     #[serde(default)]
     pub(crate) bind: Option<Bind>,
+    #[serde(default)]
+    pub(crate) confirm: bool,
 }
 
 /// How tightly a grant is bound to what the request said it will do.

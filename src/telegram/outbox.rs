@@ -291,30 +291,12 @@ impl Telegram {
         }
     }
 
-    /// Who decided, for the outcome line: an approver's Telegram name, else the recorded actor.
+    /// Who decided, for the outcome line, as people call them (the web page says the same).
     async fn who(&self, v: &PermissionView) -> String {
-        let Some(by) = v.decided_by.as_deref() else {
-            return "nobody".to_owned();
-        };
-        let Some(human) = by.strip_prefix("human:") else {
-            return by.to_owned();
-        };
-        let user_id = human
-            .strip_prefix("tg-")
-            .and_then(|id| id.parse::<i64>().ok());
-        if let Some(user_id) = user_id {
-            let configured = self.config.approvers.clone();
-            if let Ok(Some(a)) = self
-                .service
-                .store
-                .read(move |c| approvers::find(c, &configured, user_id))
-                .await
-                && a.name != human
-            {
-                return format!("{} ({human})", a.name);
-            }
+        match v.decided_by.as_deref() {
+            Some(by) => crate::shown::person(&self.service, by).await,
+            None => "nobody".to_owned(),
         }
-        human.to_owned()
     }
 
     /// Requests whose messages may be out of date: all pending ones and all with open messages.

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use teloxide::RequestError;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, CallbackQuery, UpdateKind};
+use teloxide::types::{
+    AllowedUpdate, CallbackQuery, ForceReply, InlineKeyboardMarkup, MessageId, ParseMode,
+    UpdateKind,
+};
 use teloxide::utils::command::BotCommands;
 
 use super::Telegram;
@@ -163,6 +166,15 @@ impl Telegram {
         };
         let chat = msg.chat.id.0;
         let approver = self.approver(user_id).await;
+        let prompted = msg
+            .reply_to_message()
+            .filter(|p| p.from.as_ref().is_some_and(|f| f.is_bot))
+            .and_then(|p| p.text())
+            .and_then(render::prompted_request);
+        if let (Some(a), Some(id), Some(reason)) = (&approver, prompted, msg.text()) {
+            self.deny_with_reason(a, id, reason).await;
+            return;
+        }
         let command = msg.text().and_then(|t| Command::parse(t, username).ok());
         match (command, approver) {
             (Some(Command::Start(code)), _) if !code.trim().is_empty() => {
@@ -293,36 +305,7 @@ impl Telegram {
                 tracing::warn!(user = a.user_id, request = %id, "approve press for a request too long to show refused");
                 (render::TOO_LONG_TO_APPROVE.to_owned(), true, None)
             }
-            (Some(a), Some((choice, id))) => {
-                let human = human_name(a.user_id);
-                let decided = match choice {
-                    Choice::Approve => {
-                        self.service
-                            .approve(&human, id, ApprovalEdits::default())
-                            .await
-                    }
-                    Choice::Deny => self.service.deny(&human, id, None).await,
-                };
-                match decided {
-                    Ok(v) => (render::answer_for(v.status).to_owned(), false, None),
-                    Err(Error::Conflict(why)) => (
-                        format!("Too late: {why}."),
-                        true,
-                        Some(RequestId(id.to_owned())),
-                    ),
-                    Err(Error::NotFound(_)) => {
-                        ("This request no longer exists.".to_owned(), true, None)
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "telegram decision failed");
-                        (
-                            "Something went wrong; try the web page.".to_owned(),
-                            true,
-                            None,
-                        )
-                    }
-                }
-            }
+            (Some(a), Some((choice, id))) => self.choose(&a, &q, choice, id).await,
         };
         let req = self
             .bot
@@ -335,6 +318,144 @@ impl Telegram {
         // The message showed buttons for a request already decided: bring it up to date.
         if let Some(id) = stale {
             self.sync(&id).await;
+        }
+    }
+
+    /// What an approver's button press does. Approve on a `confirm: true` rule and Deny ask
+    /// first (a second button, a reason); every decision goes through the service, so a press
+    /// on a stale message decides nothing and is answered with what happened.
+    async fn choose(
+        &self,
+        a: &ApproverRow,
+        q: &CallbackQuery,
+        choice: Choice,
+        id: &str,
+    ) -> (String, bool, Option<RequestId>) {
+        let pressed = q.message.as_ref().map(|m| (m.chat().id.0, m.id()));
+        let pending = match self.service.get_for_human(id).await {
+            Ok(v) if v.status == Status::Pending => Some(v),
+            _ => None,
+        };
+        match (choice, pending) {
+            (Choice::Approve, Some(v))
+                if self
+                    .service
+                    .policy
+                    .current()
+                    .policy
+                    .asks_confirmation(v.rule.as_deref().unwrap_or_default()) =>
+            {
+                self.set_buttons(pressed, render::confirm_keyboard(&v))
+                    .await;
+                (render::CONFIRM_ASKED.to_owned(), false, None)
+            }
+            (Choice::Deny, Some(v)) => {
+                let prompt = self
+                    .bot
+                    .send_message(ChatId(a.chat_id), render::deny_prompt(&v))
+                    .parse_mode(ParseMode::Html)
+                    .reply_markup(
+                        ForceReply::new()
+                            .input_field_placeholder(Some("Reason for the agent".into())),
+                    );
+                if let Delivery::Rejected(e) = self.deliver("deny prompt", a.chat_id, prompt).await
+                {
+                    tracing::warn!(error = %e, "telegram refused a deny prompt");
+                }
+                self.set_buttons(pressed, render::deny_keyboard(id)).await;
+                (render::REASON_ASKED.to_owned(), false, None)
+            }
+            (Choice::Cancel, Some(v)) => {
+                let buttons = if render::shows_in_full(&v) {
+                    render::keyboard(id)
+                } else {
+                    render::deny_only(id)
+                };
+                self.set_buttons(pressed, buttons).await;
+                ("Nothing was decided.".to_owned(), false, None)
+            }
+            (Choice::Cancel, None) => (
+                "This request was decided already.".to_owned(),
+                false,
+                Some(RequestId(id.to_owned())),
+            ),
+            (Choice::Approve | Choice::Confirm, _) if self.too_long_to_approve(id).await => {
+                // No Approve button was offered; this press is forged or from an old client.
+                tracing::warn!(user = a.user_id, request = %id, "approve press for a request too long to show refused");
+                (render::TOO_LONG_TO_APPROVE.to_owned(), true, None)
+            }
+            (Choice::Approve | Choice::Confirm, _) => {
+                let human = human_name(a.user_id);
+                let decided = self
+                    .service
+                    .approve(&human, id, ApprovalEdits::default())
+                    .await;
+                answer_decision(decided, id)
+            }
+            (Choice::Deny | Choice::DenyNow, _) => {
+                let decided = self.service.deny(&human_name(a.user_id), id, None).await;
+                answer_decision(decided, id)
+            }
+        }
+    }
+
+    /// Replaces the buttons under the pressed message.
+    async fn set_buttons(&self, pressed: Option<(i64, MessageId)>, buttons: InlineKeyboardMarkup) {
+        let Some((chat, message)) = pressed else {
+            return;
+        };
+        let req = self
+            .bot
+            .edit_message_reply_markup(ChatId(chat), message)
+            .reply_markup(buttons);
+        if let Delivery::Rejected(e) = self.deliver("edit buttons", chat, req).await {
+            tracing::warn!(error = %e, "telegram refused new buttons");
+        }
+    }
+
+    /// A reply to a deny prompt: deny that request with the reply as the reason.
+    async fn deny_with_reason(&self, a: &ApproverRow, id: &str, reason: &str) {
+        let decided = self
+            .service
+            .deny(&human_name(a.user_id), id, Some(reason.trim().to_owned()))
+            .await;
+        let text = match decided {
+            Ok(_) => "❌ Denied; the agent gets your reason.".to_owned(),
+            Err(Error::Conflict(why)) => format!("Too late: {}.", render::escape(&why)),
+            Err(Error::NotFound(_)) => "This request no longer exists.".to_owned(),
+            Err(Error::Validation { message, .. }) => format!(
+                "Not denied: {}. Reply again, or tap \"Deny without a reason\".",
+                render::escape(&message)
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "telegram deny with a reason failed");
+                "Something went wrong; try the web page.".to_owned()
+            }
+        };
+        self.reply(a.chat_id, text).await;
+    }
+}
+
+/// The answer to a press that decided, or tried to.
+fn answer_decision(
+    decided: Result<crate::service::PermissionView, Error>,
+    id: &str,
+) -> (String, bool, Option<RequestId>) {
+    match decided {
+        Ok(v) => (render::answer_for(v.status).to_owned(), false, None),
+        Err(Error::Conflict(why)) => (
+            format!("Too late: {why}."),
+            true,
+            Some(RequestId(id.to_owned())),
+        ),
+        Err(Error::NotFound(_)) => ("This request no longer exists.".to_owned(), true, None),
+        Err(e) => {
+            tracing::error!(error = %e, "telegram decision failed");
+            (
+                "Something went wrong; try the web page.".to_owned(),
+                true,
+                None,
+            )
         }
     }
 }

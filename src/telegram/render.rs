@@ -16,7 +16,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use crate::clock::Timestamp;
 use crate::domain::Status;
 use crate::service::PermissionView;
-use crate::shown::{self, Entry};
+use crate::shown::{self, Entry, Piece};
 use crate::text::with_markers;
 
 /// Most text in one message, in UTF-16 units after Telegram parses the HTML (its limit is 4096).
@@ -31,8 +31,16 @@ const SPACES_SHOWN_MAX: usize = 3;
 /// A button's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
+    /// First tap on Approve (a `confirm: true` rule then asks again).
     Approve,
+    /// "Yes, approve": the second tap for a rule that asks for confirmation.
+    Confirm,
+    /// Deny: asks for an optional reason first.
     Deny,
+    /// "Deny without a reason".
+    DenyNow,
+    /// Back to Approve / Deny.
+    Cancel,
 }
 
 /// A message asking an approver to decide, with the buttons it may offer.
@@ -161,12 +169,70 @@ fn entry_lines(e: &Entry, out: &mut Vec<String>) {
     }
 }
 
+/// Most entries of one list shown in the summary sentence; all of them are in the scope below.
+const SUMMARY_ITEMS_MAX: usize = 5;
+
+/// A piece of the summary as Telegram HTML: our words escaped, agent text isolated.
+fn piece(p: &Piece) -> String {
+    match (p.agent, p.code) {
+        (_, true) => code(&p.text),
+        (true, false) => plain(&p.text),
+        (false, false) => escape(&p.text),
+    }
+}
+
+/// The summary sentence ([`shown::summary`], as on the web page): its first line starts
+/// "📝 In short:", a list of more than one entry follows one entry per line, and the sentence
+/// goes on after it on a line of its own starting "↳"; then one line per warning.
+fn summary_lines(v: &PermissionView) -> Vec<String> {
+    let s = shown::summary(v);
+    let mut line = format!(
+        "📝 <b>In short:</b> {} {} <b>{}</b>",
+        plain(&s.who),
+        s.verb,
+        s.what.iter().map(piece).collect::<String>()
+    );
+    let mut out = Vec::new();
+    for c in &s.clauses {
+        line.push_str(if line.is_empty() { "↳ " } else { c.lead });
+        line.push_str(&c.words.iter().map(piece).collect::<String>());
+        if c.one_per_line() {
+            out.push(std::mem::take(&mut line));
+            for p in c.items.iter().take(SUMMARY_ITEMS_MAX) {
+                out.push(format!("    ◦ {}", code(&p.text)));
+            }
+            if c.items.len() > SUMMARY_ITEMS_MAX {
+                out.push(format!(
+                    "    ◦ … and {} more (all listed below)",
+                    c.items.len() - SUMMARY_ITEMS_MAX
+                ));
+            }
+        } else {
+            for p in &c.items {
+                line.push(' ');
+                line.push_str(&piece(p));
+            }
+        }
+    }
+    if let Some(r) = &s.reason {
+        line.push_str(if line.is_empty() { "↳ " } else { " " });
+        line.push_str(&format!("— reason (stated by the agent): {}", code(r)));
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out.extend(s.warnings.iter().map(|w| format!("⚠️ {}", plain(w))));
+    out
+}
+
 /// The lines describing a request, shared by the approval message and its outcome.
 fn detail_lines(v: &PermissionView) -> Vec<String> {
-    let mut out = vec![
+    let mut out = summary_lines(v);
+    out.push(String::new());
+    out.extend([
         format!("Agent: <b>{}</b>", plain(&v.agent_name)),
         format!("Action: {}", code(&v.action)),
-    ];
+    ]);
     if let Some(resource) = &v.resource {
         out.push(format!("Resource: {}", code(resource)));
     }
@@ -309,7 +375,23 @@ pub fn outcome_text(v: &PermissionView, who: &str) -> String {
         Status::Expired => format!("⌛ <b>Expired</b> at {at}, nobody decided"),
         Status::Pending => "🔐 <b>Approval needed</b>".to_owned(),
     };
-    let head = format!("{head}\n\n");
+    let mut head = format!("{head}\n");
+    if let Some(r) = &v.reason {
+        let label = if v.status == Status::Denied {
+            "Reason"
+        } else {
+            "Note"
+        };
+        head.push_str(&format!("{label}: {}\n", code(r)));
+    }
+    let narrowed = shown::narrowed(&v.requested_scope, &v.scope);
+    if !narrowed.is_empty() {
+        head.push_str("Narrowed:\n");
+        for n in &narrowed {
+            head.push_str(&format!("• {}\n", plain(n)));
+        }
+    }
+    head.push('\n');
     let lines = detail_lines(v);
     let (full, left) = fitting(&lines, MESSAGE_MAX - visible_len(&head));
     if left == 0 {
@@ -337,6 +419,58 @@ pub fn keyboard(request_id: &str) -> InlineKeyboardMarkup {
     ]])
 }
 
+/// The second question of a rule that asks for confirmation: "Yes, approve …" or Cancel.
+pub fn confirm_keyboard(v: &PermissionView) -> InlineKeyboardMarkup {
+    let id = v.id.as_str();
+    let what = shown::summary(v)
+        .money
+        .map(|m| format!("✅ Yes, approve {m}"))
+        .unwrap_or_else(|| "✅ Yes, approve".to_owned());
+    // A button label is plain text (no HTML); keep it short.
+    let what: String = what.chars().take(60).collect();
+    InlineKeyboardMarkup::new([[
+        InlineKeyboardButton::callback(what, format!("y:{id}")),
+        InlineKeyboardButton::callback("↩️ Cancel", format!("k:{id}")),
+    ]])
+}
+
+/// While a reason for Deny is asked: deny without one, or go back.
+pub fn deny_keyboard(request_id: &str) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[
+        InlineKeyboardButton::callback("❌ Deny without a reason", format!("n:{request_id}")),
+        InlineKeyboardButton::callback("↩️ Cancel", format!("k:{request_id}")),
+    ]])
+}
+
+/// The answer to a first tap on Approve for a rule that asks for confirmation.
+pub const CONFIRM_ASKED: &str = "This rule asks for a second confirmation: tap \"Yes, approve\".";
+/// The answer to a tap on Deny.
+pub const REASON_ASKED: &str =
+    "Reply to my message with a reason for the agent, or tap \"Deny without a reason\".";
+
+/// Where the request id sits in a deny prompt, so the reply to it names its request.
+const PROMPT_ID_LABEL: &str = "Request id: ";
+
+/// The message asking for a deny reason; replying to it with text denies with that reason.
+pub fn deny_prompt(v: &PermissionView) -> String {
+    format!(
+        "❌ <b>Why deny</b> {} wants to <b>{}</b>?\n\
+         Reply to this message with a reason for the agent (it is shown to the agent), or tap \
+         \"Deny without a reason\" under the request.\n{PROMPT_ID_LABEL}<code>{}</code>",
+        plain(&shown::summary(v).who),
+        shown::summary(v).what.iter().map(piece).collect::<String>(),
+        escape(v.id.as_str())
+    )
+}
+
+/// The request a deny prompt is for, read back from the prompt's text as Telegram returns it
+/// (entities stripped).
+pub fn prompted_request(prompt: &str) -> Option<&str> {
+    let id = prompt.lines().last()?.strip_prefix(PROMPT_ID_LABEL)?.trim();
+    (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .then_some(id)
+}
+
 /// Only Deny, for a request too long to show (it is approved on the web page).
 pub fn deny_only(request_id: &str) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
@@ -353,7 +487,10 @@ pub fn parse_callback(data: &str) -> Option<(Choice, &str)> {
     let (choice, id) = data.split_once(':')?;
     let choice = match choice {
         "a" => Choice::Approve,
+        "y" => Choice::Confirm,
         "d" => Choice::Deny,
+        "n" => Choice::DenyNow,
+        "k" => Choice::Cancel,
         _ => return None,
     };
     (!id.is_empty() && id.len() <= 64).then_some((choice, id))
@@ -442,6 +579,12 @@ mod tests {
             "• ",
             "    ◦ <code>",
             "Time left: ",
+            "📝 <b>In short:</b> ",
+            "    ◦ … and ",
+            "↳ ",
+            "⚠️ ",
+            "Note: ",
+            "Narrowed:",
             "<a href=",
             "This request is too long",
             "<b>Partial view</b>",
@@ -531,9 +674,9 @@ mod tests {
         );
         assert_eq!(t.matches('\u{202E}').count(), 0, "{t}");
         assert_eq!(
-            t.matches("Resource: ").count(),
-            2,
-            "one of ours, one quoted"
+            t.lines().filter(|l| l.starts_with("Resource: ")).count(),
+            1,
+            "one line of ours; the forged one stays quoted (in the summary and the action)"
         );
         assert_lines_are_ours(&t);
     }

@@ -37,6 +37,11 @@ impl Form {
             .map(str::to_owned)
     }
 
+    /// Every `(name, value)` pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.0.iter().cloned()
+    }
+
     /// Every value of `name`.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
@@ -69,7 +74,17 @@ pub fn approval_edits(form: &Form, req: &PermissionView) -> Result<ApprovalEdits
                 .map_err(|_| format!("{name}: {v:?} is not a whole number")),
         }
     };
-    let ttl = int("ttl")?;
+    // The page asks for minutes; `ttl` (seconds) is still read for older pages.
+    let ttl = match form.text("ttl_min") {
+        Some(m) => Some(
+            m.parse::<f64>()
+                .ok()
+                .filter(|m| m.is_finite() && *m > 0.0 && *m < 1e9)
+                .map(|m| (m * 60.0).round() as i64)
+                .ok_or_else(|| format!("Token valid for: {m:?} is not a number of minutes"))?,
+        ),
+        None => int("ttl")?,
+    };
     let uses = int("uses")?;
     let mut scope = Map::new();
     // Only keys the page offered are read; an edit to any other key is ignored, not applied.

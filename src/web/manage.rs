@@ -52,6 +52,16 @@ struct AgentsPage {
     created: Option<(String, String)>,
     /// Humans linked to approve from Telegram (`agent-otp telegram link|unlink` manages them).
     approvers: Vec<ApproverLine>,
+    /// The agent a Revoke tap asks about, before anything happens.
+    confirm: Option<RevokeQuestion>,
+}
+
+/// "Revoke new-bot? …": what revoking an agent ends, asked before it does.
+struct RevokeQuestion {
+    id: String,
+    name: String,
+    /// Its pending or approved requests, which end with it.
+    live: usize,
 }
 
 struct ApproverLine {
@@ -96,6 +106,7 @@ async fn agents_page(
             .collect(),
         problem,
         created,
+        confirm: None,
     })
 }
 
@@ -143,7 +154,11 @@ async fn revoke_agent(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    human.check_csrf(&Form::parse(&body))?;
+    let form = Form::parse(&body);
+    human.check_csrf(&form)?;
+    if form.get("confirmed") != Some("1") {
+        return ask_to_revoke(&svc, &human, &id).await;
+    }
     let revoked = svc
         .revoke_agent(Actor::Human(human.name.clone()), &id)
         .await;
@@ -157,13 +172,48 @@ async fn revoke_agent(
     }
 }
 
+/// The agents page asking whether to revoke `id`, and saying what that ends.
+async fn ask_to_revoke(svc: &Service, human: &Human, id: &str) -> Result<HttpResponse, WebError> {
+    let mut page = agents_page(svc, human, None, None).await?;
+    let Some(agent) = page
+        .agents
+        .iter()
+        .find(|a| a.id == id && a.revoked.is_none())
+    else {
+        return Err(Error::NotFound("There is no live agent with this id.".into()).into());
+    };
+    let agent_id = crate::domain::AgentId(agent.id.clone());
+    let live = svc
+        .store
+        .read(move |c| crate::store::permissions::live_for_agent(c, &agent_id))
+        .await?
+        .len();
+    page.confirm = Some(RevokeQuestion {
+        id: agent.id.clone(),
+        name: agent.name.clone(),
+        live,
+    });
+    Ok(html(StatusCode::OK, &page))
+}
+
 struct EventLine {
     seq: i64,
     at: String,
+    /// Who did it, in words.
     actor: String,
+    /// What happened, in words.
+    what: String,
+    /// The event name as recorded.
     event: String,
     request_id: Option<String>,
     details: String,
+}
+
+/// An option of the event filter.
+struct EventChoice {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -173,18 +223,54 @@ struct AuditPage {
     events: Vec<EventLine>,
     total: i64,
     pager: Pager,
+    choices: Vec<EventChoice>,
+    /// The request id filtered on, if any.
+    request: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    event: Option<String>,
+    request: Option<String>,
 }
 
 async fn audit_page(
     svc: web::Data<Service>,
     human: Human,
     paging: web::Query<PageQuery>,
+    query: web::Query<AuditQuery>,
 ) -> Result<AuditPage, WebError> {
     let page = paging.number();
     let offset = (page - 1) * AUDIT_PER_PAGE;
+    let event = query.event.clone().filter(|e| !e.is_empty());
+    let request = query
+        .request
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if let Some(e) = &event
+        && !view::EVENTS.iter().any(|(known, _)| known == e)
+    {
+        return Err(Error::invalid("event", "no such event").into());
+    }
+    let filter = audit::Filter {
+        event: event.clone(),
+        request_id: request.clone(),
+        ..audit::Filter::default()
+    };
+    let mut base = String::new();
+    for (k, v) in [("event", &event), ("request", &request)] {
+        if let Some(v) = v {
+            base.push_str(&format!(
+                "{k}={}&",
+                form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            ));
+        }
+    }
     let (events, total) = svc
         .store
-        .read(move |c| audit::page(c, &audit::Filter::default(), offset, AUDIT_PER_PAGE))
+        .read(move |c| audit::page(c, &filter, offset, AUDIT_PER_PAGE))
         .await?;
     Ok(AuditPage {
         me: Some(Me::from(&human)),
@@ -198,7 +284,8 @@ async fn audit_page(
                 EventLine {
                     seq: e.seq,
                     at: view::short_time(e.at),
-                    actor: e.actor,
+                    actor: view::actor_words(&e.actor),
+                    what: view::event_words(&e.event),
                     event: e.event,
                     request_id: e.request_id,
                     details,
@@ -206,15 +293,51 @@ async fn audit_page(
             })
             .collect(),
         total,
-        pager: Pager::new(page, AUDIT_PER_PAGE, total, String::new()),
+        pager: Pager::new(page, AUDIT_PER_PAGE, total, base),
+        choices: view::EVENTS
+            .iter()
+            .map(|(value, label)| EventChoice {
+                value,
+                label,
+                selected: event.as_deref() == Some(*value),
+            })
+            .collect(),
+        request: request.unwrap_or_default(),
     })
 }
 
 struct RuleLine {
     name: String,
+    /// What the rule does, in words.
     effect: &'static str,
     priority: i64,
     description: Option<String>,
+    /// "agent is billing-bot", "action starts with \"bank.\"": all must hold.
+    conditions: Vec<String>,
+    /// The scope every grant of this rule is narrowed to, one entry per key.
+    template: Vec<crate::shown::Entry>,
+    confirm: bool,
+    require_details: bool,
+}
+
+/// A policy operator in words.
+fn operator_words(op: &str) -> &'static str {
+    match op {
+        "equals" => "is",
+        "notEquals" => "is not",
+        "lessThan" => "is less than",
+        "lessThanOrEqual" => "is at most",
+        "greaterThan" => "is more than",
+        "greaterThanOrEqual" => "is at least",
+        "startsWith" => "starts with",
+        "endsWith" => "ends with",
+        "contains" => "contains",
+        "matches" => "matches the pattern",
+        "in" => "is one of",
+        "notIn" => "is none of",
+        "exists" => "exists:",
+        _ => "?",
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -248,9 +371,28 @@ async fn policy_page(svc: web::Data<Service>, human: Human) -> PolicyPage {
             .iter()
             .map(|r| RuleLine {
                 name: r.name.clone(),
-                effect: r.effect.as_str(),
+                effect: match r.effect {
+                    crate::policy::Effect::AutoApprove => "approves at once",
+                    crate::policy::Effect::RequireApproval => "asks a human",
+                    crate::policy::Effect::Deny => "denies",
+                },
                 priority: r.priority,
                 description: r.description.clone(),
+                conditions: r
+                    .agent
+                    .iter()
+                    .map(|a| format!("the agent is {a}"))
+                    .chain(r.conditions().map(|(path, op, v)| {
+                        format!("{path} {} {}", operator_words(op), crate::shown::text(&v))
+                    }))
+                    .collect(),
+                template: r
+                    .scope_template
+                    .as_ref()
+                    .map(crate::shown::scope)
+                    .unwrap_or_default(),
+                confirm: r.confirm,
+                require_details: r.require_action_details || r.bind.is_some(),
             })
             .collect(),
     }

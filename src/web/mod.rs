@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod form;
+mod live;
 mod login;
 mod manage;
 mod requests;
@@ -27,15 +28,19 @@ pub use login::announce_first_login;
 
 /// The one stylesheet, embedded so the binary needs no files at run time.
 const STYLE_CSS: &str = include_str!("../../static/style.css");
+/// The one script: live updates and the countdown, embedded likewise.
+const LIVE_JS: &str = include_str!("../../static/live.js");
 
-/// Content-Security-Policy of every response: no script at all, styles only from this site,
-/// forms only to this site, never framed.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Content-Security-Policy of every response: scripts, styles and event streams only from this
+/// site (no inline script), forms only to this site, never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Registers the pages, the stylesheet and the HTML 404 for every path outside `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/static/style.css").route(web::get().to(style)))
+        .service(web::resource("/static/live.js").route(web::get().to(script)))
+        .configure(live::configure)
         .configure(login::configure)
         .configure(requests::configure)
         .configure(manage::configure)
@@ -67,6 +72,13 @@ async fn style() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLE_CSS)
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(LIVE_JS)
 }
 
 async fn not_found() -> Result<HttpResponse, WebError> {

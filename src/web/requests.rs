@@ -15,10 +15,10 @@ use super::auth::Human;
 use super::form::{self, Form};
 use super::view::{self, Card, Edit, Me, Scope};
 use super::{PageQuery, Pager, WebError, html, see_other};
-use crate::domain::{Status, request};
+use crate::domain::{Actor, Status, request};
 use crate::error::Error;
 use crate::service::{PermissionView, Service};
-use crate::shown::{self, Entry};
+use crate::shown::{self, Entry, Summary};
 use crate::store::{agents as agent_sql, permissions};
 
 /// How often the pending list reloads itself, in seconds.
@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/requests/{id}").route(web::get().to(show)))
         .service(web::resource("/requests/{id}/approve").route(web::post().to(approve)))
         .service(web::resource("/requests/{id}/deny").route(web::post().to(deny)))
+        .service(web::resource("/requests/{id}/revoke").route(web::post().to(revoke)))
         .service(web::resource("/history").route(web::get().to(history)));
 }
 
@@ -53,15 +54,21 @@ async fn pending(svc: web::Data<Service>, human: Human) -> Result<PendingPage, W
     };
     let (items, total) = svc.list(filter, 0, PENDING_MAX).await?;
     let now = svc.clock.now();
+    // Listed as pending but already past their time: the sweeper is about to expire them.
+    let mut cards: Vec<Card> = items
+        .iter()
+        .filter(|v| v.status == Status::Pending)
+        .map(|v| Card::new(v, now))
+        .collect();
+    if cards.len() > 1
+        && let Some(first) = cards.iter_mut().min_by_key(|c| c.expires_in)
+    {
+        first.soonest = true;
+    }
     Ok(PendingPage {
         me: Some(Me::from(&human)),
         refresh: REFRESH_SECS,
-        // Listed as pending but already past their time: the sweeper is about to expire them.
-        cards: items
-            .iter()
-            .filter(|v| v.status == Status::Pending)
-            .map(|v| Card::new(v, now))
-            .collect(),
+        cards,
         total,
     })
 }
@@ -72,19 +79,35 @@ struct RequestPage {
     me: Option<Me>,
     csrf: String,
     card: Card,
-    /// Set when a decision just failed: why.
+    summary: Summary,
+    /// Set when a decision just failed, or a tap came too late: why.
     problem: Option<String>,
     decidable: bool,
     status: &'static str,
+    /// Seconds until a pending request expires (the page counts down from this).
+    expires_in: i64,
+    expires_at: String,
+    /// The person who decided, as they are called (not `human:…`).
     decided_by: Option<String>,
     decided_at: Option<String>,
     /// The human's note or the deny reason.
     outcome_reason: Option<String>,
+    /// After a decision: what happened, at the top of the page.
+    banner: Option<Banner>,
+    /// The next request waiting, offered after a decision.
+    next: Option<Card>,
+    /// The rule asks for a second confirmation before an approval counts.
+    needs_confirm: bool,
+    /// The second-confirmation question, when the first Approve tap brought it.
+    confirm: Option<String>,
+    /// The approve form's fields, carried through the confirmation.
+    carry: Vec<(String, String)>,
     rule: String,
     policy_version: String,
     created: String,
-    ttl_secs: i64,
     ttl_text: String,
+    ttl_minutes: String,
+    ttl_min_minutes: String,
     uses: i64,
     token_issued: bool,
     scope: Scope,
@@ -94,30 +117,67 @@ struct RequestPage {
     /// The exact `actionDetails` the token is bound to, if the request carried them.
     exact_details: Option<Vec<Entry>>,
     edits: Vec<Edit>,
-    ttl_min: i64,
+    /// "Approve with changes" is open: an approval with changes was just refused.
+    changes_open: bool,
+    /// The token life and uses in the changes form (what the human sent, after a refusal).
+    ttl_value: String,
+    uses_value: String,
+    ttl_problem: bool,
+    uses_problem: bool,
+}
+
+/// What the top of a decided request says.
+struct Banner {
+    /// "Approved by alice at 2026-05-28 07:00:00 UTC".
+    title: String,
+    /// What the granted scope has less of than the agent asked: "max_amount 100 → 40".
+    narrowed: Vec<String>,
+    /// An approved token not used up yet can still be revoked.
+    revocable: bool,
 }
 
 impl RequestPage {
-    fn new(human: &Human, v: &PermissionView, now: crate::clock::Timestamp) -> RequestPage {
+    fn new(
+        human: &Human,
+        v: &PermissionView,
+        now: crate::clock::Timestamp,
+        decided_by: Option<String>,
+        needs_confirm: bool,
+    ) -> RequestPage {
         let decidable = v.status == Status::Pending;
+        let at = v.decided_at.map(view::short_time);
+        let banner = (!decidable).then(|| Banner {
+            title: view::outcome_title(v.status, decided_by.as_deref(), at.as_deref(), v),
+            narrowed: shown::narrowed(&v.requested_scope, &v.scope),
+            revocable: v.status == Status::Approved,
+        });
         RequestPage {
             me: Some(Me::from(human)),
             csrf: human.csrf.clone(),
             card: Card::new(v, now),
+            summary: shown::summary(v),
             problem: None,
             decidable,
             status: v.status.as_str(),
-            decided_by: v.decided_by.as_deref().map(marked),
-            decided_at: v.decided_at.map(view::short_time),
+            expires_in: now.secs_until(v.expires_at),
+            expires_at: view::short_time(v.expires_at),
+            decided_by,
+            decided_at: at,
             outcome_reason: v.reason.as_deref().map(marked),
+            banner,
+            next: None,
+            needs_confirm: decidable && needs_confirm,
+            confirm: None,
+            carry: Vec::new(),
             rule: v.rule.as_deref().map_or_else(
                 || "(no rule matched: approval required by default)".into(),
                 marked,
             ),
             policy_version: view::short_version(&v.policy_version),
             created: view::short_time(v.created_at),
-            ttl_secs: v.ttl,
             ttl_text: view::duration(v.ttl),
+            ttl_minutes: view::minutes_field(v.ttl),
+            ttl_min_minutes: view::minutes_field(request::TTL_MIN.min(v.ttl)),
             uses: v.uses_remaining,
             token_issued: v.token_issued,
             scope: Scope::new(&v.scope),
@@ -130,7 +190,31 @@ impl RequestPage {
             } else {
                 Vec::new()
             },
-            ttl_min: request::TTL_MIN.min(v.ttl),
+            changes_open: false,
+            ttl_value: view::minutes_field(v.ttl),
+            uses_value: v.uses_remaining.to_string(),
+            ttl_problem: false,
+            uses_problem: false,
+        }
+    }
+
+    /// After a refused approval: the changes form open, with the human's edits, and the fields
+    /// the refusal names marked.
+    fn keep_changes(&mut self, form: &Form, problem: &str) {
+        self.changes_open = true;
+        if let Some(v) = form.text("ttl_min") {
+            self.ttl_value = v;
+        }
+        if let Some(v) = form.text("uses") {
+            self.uses_value = v;
+        }
+        self.ttl_problem = problem.starts_with("ttl") || problem.starts_with("Token valid for");
+        self.uses_problem = problem.starts_with("uses");
+        for e in &mut self.edits {
+            e.keep(form);
+            if problem.contains(&e.raw_key) {
+                e.problem = Some(problem.to_owned());
+            }
         }
     }
 }
@@ -139,16 +223,49 @@ fn marked(s: &str) -> String {
     crate::text::with_markers(s).into_owned()
 }
 
+/// Whether the request's rule (in the policy in force) asks for a second confirmation.
+fn needs_confirm(svc: &Service, v: &PermissionView) -> bool {
+    let Some(rule) = v.rule.as_deref() else {
+        return false;
+    };
+    svc.policy.current().policy.asks_confirmation(rule)
+}
+
+/// The request page as it is now.
+async fn page(svc: &Service, human: &Human, v: &PermissionView) -> RequestPage {
+    let by = match v.decided_by.as_deref() {
+        Some(by) => Some(shown::person(svc, by).await),
+        None => None,
+    };
+    let mut page = RequestPage::new(human, v, svc.clock.now(), by, needs_confirm(svc, v));
+    if !page.decidable {
+        page.next = next_pending(svc, v).await;
+    }
+    page
+}
+
+/// The oldest other request still waiting, to offer after a decision.
+async fn next_pending(svc: &Service, v: &PermissionView) -> Option<Card> {
+    let filter = permissions::Filter {
+        status: Some(Status::Pending),
+        agent_id: None,
+    };
+    let (items, _) = svc.list(filter, 0, PENDING_MAX).await.ok()?;
+    let now = svc.clock.now();
+    items
+        .iter()
+        .filter(|p| p.id != v.id && p.status == Status::Pending)
+        .min_by_key(|p| p.expires_at)
+        .map(|p| Card::new(p, now))
+}
+
 async fn show(
     svc: web::Data<Service>,
     human: Human,
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let v = svc.get_for_human(&id).await?;
-    Ok(html(
-        StatusCode::OK,
-        &RequestPage::new(&human, &v, svc.clock.now()),
-    ))
+    Ok(html(StatusCode::OK, &page(&svc, &human, &v).await))
 }
 
 /// The approval page again, with why the decision did not happen.
@@ -160,9 +277,26 @@ async fn refused(
     problem: String,
 ) -> Result<HttpResponse, WebError> {
     let v = svc.get_for_human(id).await?;
-    let mut page = RequestPage::new(human, &v, svc.clock.now());
+    let mut page = page(svc, human, &v).await;
     page.problem = Some(problem);
     Ok(html(status, &page))
+}
+
+/// A tap on a page that was out of date: what happened instead, never a second decision.
+async fn too_late(svc: &Service, human: &Human, id: &str) -> Result<HttpResponse, WebError> {
+    let v = svc.get_for_human(id).await?;
+    let mut page = page(svc, human, &v).await;
+    let what = match (v.status, &page.decided_by, &page.decided_at) {
+        (Status::Expired, _, _) => format!("expired at {}", view::short_time(v.expires_at)),
+        (Status::Approved | Status::Denied | Status::Used, Some(by), Some(at)) => {
+            format!("{} by {by} at {at}", v.status)
+        }
+        (s, _, _) => s.to_string(),
+    };
+    page.problem = Some(format!(
+        "Your tap changed nothing: this request was already {what}."
+    ));
+    Ok(html(StatusCode::CONFLICT, &page))
 }
 
 async fn approve(
@@ -174,19 +308,44 @@ async fn approve(
     let form = Form::parse(&body);
     human.check_csrf(&form)?;
     let v = svc.get_for_human(&id).await?;
+    if v.status != Status::Pending {
+        return too_late(&svc, &human, &id).await;
+    }
     let edits = match form::approval_edits(&form, &v) {
         Ok(e) => e,
-        Err(problem) => {
-            return refused(&svc, &human, &id, StatusCode::BAD_REQUEST, problem).await;
-        }
+        Err(problem) => return refused_changes(&svc, &human, &v, &form, problem).await,
     };
-    decided(
-        &svc,
-        &human,
-        &v,
-        svc.approve(&human.name, v.id.as_str(), edits).await,
-    )
-    .await
+    if needs_confirm(&svc, &v) && form.get("confirmed") != Some("1") {
+        let mut page = page(&svc, &human, &v).await;
+        let changed = edits.scope.is_some() || edits.ttl.is_some() || edits.uses.is_some();
+        page.confirm = Some(if changed {
+            format!("{}, with your changes", page.summary.confirm_question())
+        } else {
+            page.summary.confirm_question()
+        });
+        page.carry = form.pairs().filter(|(k, _)| *k != "csrf").collect();
+        return Ok(html(StatusCode::OK, &page));
+    }
+    match svc.approve(&human.name, v.id.as_str(), edits).await {
+        Err(Error::Validation { message, .. }) => {
+            refused_changes(&svc, &human, &v, &form, message).await
+        }
+        outcome => decided(&svc, &human, &v, outcome).await,
+    }
+}
+
+/// The page again after a refused approval, with the changes form open and the edits kept.
+async fn refused_changes(
+    svc: &Service,
+    human: &Human,
+    v: &PermissionView,
+    form: &Form,
+    problem: String,
+) -> Result<HttpResponse, WebError> {
+    let mut page = page(svc, human, v).await;
+    page.keep_changes(form, &problem);
+    page.problem = Some(problem);
+    Ok(html(StatusCode::BAD_REQUEST, &page))
 }
 
 async fn deny(
@@ -198,10 +357,33 @@ async fn deny(
     let form = Form::parse(&body);
     human.check_csrf(&form)?;
     let v = svc.get_for_human(&id).await?;
+    if v.status != Status::Pending {
+        return too_late(&svc, &human, &id).await;
+    }
     let outcome = svc
         .deny(&human.name, v.id.as_str(), form.text("reason"))
         .await;
     decided(&svc, &human, &v, outcome).await
+}
+
+/// Revokes an approved request whose token is not used up: it stops working at once.
+async fn revoke(
+    svc: web::Data<Service>,
+    human: Human,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = Form::parse(&body);
+    human.check_csrf(&form)?;
+    let v = svc.get_for_human(&id).await?;
+    match svc
+        .revoke(Actor::Human(human.name.clone()), None, v.id.as_str())
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/requests/{}", v.id.as_str()))),
+        Err(Error::Conflict(_)) => too_late(&svc, &human, v.id.as_str()).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// After a decision: show the request (now decided), or why the decision was refused.
@@ -217,10 +399,7 @@ async fn decided(
         Err(Error::Validation { message, .. }) => {
             refused(svc, human, id, StatusCode::BAD_REQUEST, message).await
         }
-        Err(Error::Conflict(message)) => {
-            let problem = format!("Nothing was changed: {message}.");
-            refused(svc, human, id, StatusCode::CONFLICT, problem).await
-        }
+        Err(Error::Conflict(_)) => too_late(svc, human, id).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -318,7 +497,20 @@ async fn history(
                 label: s.as_str().to_owned(),
             })
             .collect(),
-        cards: items.iter().map(|v| Card::new(v, now)).collect(),
+        cards: {
+            let mut cards = Vec::with_capacity(items.len());
+            for v in &items {
+                let mut card = Card::new(v, now);
+                // An expired request was decided by nobody (recorded as the timeout).
+                if let Some(by) = v.decided_by.as_deref()
+                    && v.status != Status::Expired
+                {
+                    card.by = Some(shown::person(&svc, by).await);
+                }
+                cards.push(card);
+            }
+            cards
+        },
         total,
         pager: Pager::new(page, HISTORY_PER_PAGE, total, base),
     })

@@ -37,16 +37,28 @@ pub struct Card {
     pub status: &'static str,
     /// "4 min 10 s left", or when it was decided.
     pub when: String,
+    /// Seconds left while pending (the page counts down from this).
+    pub expires_in: i64,
+    /// The capped amount with its currency, "250 EUR", as the summary says it.
+    pub money: Option<String>,
+    /// The pending request that expires first in its list.
+    pub soonest: bool,
+    /// Who decided, as they are called (filled in by lists that show it).
+    pub by: Option<String>,
+    /// The note or deny reason given with the decision, with markers.
+    pub why: Option<String>,
 }
 
 impl Card {
     pub fn new(v: &PermissionView, now: Timestamp) -> Card {
-        let when = match v.status {
-            Status::Pending => time_left(now, v.expires_at),
-            _ => match v.decided_at {
-                Some(t) => format!("{} {}", v.status, short_time(t)),
-                None => format!("asked {}", short_time(v.created_at)),
-            },
+        let decided = v.decided_at.map(short_time);
+        let when = match (v.status, decided) {
+            (Status::Pending, _) => time_left(now, v.expires_at),
+            (Status::Expired, _) => format!("expired {}", short_time(v.expires_at)),
+            (Status::Used, Some(t)) => format!("used up · approved {t}"),
+            (Status::Revoked, Some(t)) => format!("revoked · decided {t}"),
+            (s, Some(t)) => format!("{s} {t}"),
+            (s, None) => format!("{s} · asked {}", short_time(v.created_at)),
         };
         Card {
             id: v.id.to_string(),
@@ -56,6 +68,11 @@ impl Card {
             reason: shown::reason(&v.context),
             status: v.status.as_str(),
             when,
+            expires_in: now.secs_until(v.expires_at),
+            money: shown::summary(v).money,
+            soonest: false,
+            by: None,
+            why: v.reason.as_deref().map(|r| with_markers(r).into_owned()),
         }
     }
 }
@@ -97,12 +114,39 @@ pub struct Edit {
     /// `number`, `list` or `flag`.
     pub kind: &'static str,
     pub field: String,
-    /// For numbers: the current value (also the maximum).
+    /// For numbers: the value in the field (the request's to begin with).
     pub value: String,
+    /// For numbers: the most it may be (what the request has).
+    pub max: String,
     pub step: &'static str,
-    /// For lists: `(index, text)` of each entry, all ticked to begin with.
-    pub items: Vec<(usize, String)>,
+    /// For lists: `(index, text, ticked)` of each entry, all ticked to begin with.
+    pub items: Vec<(usize, String, bool)>,
+    /// For flags: whether it is still ticked.
+    pub checked: bool,
     pub hint: &'static str,
+    /// Why the server refused this field, after a refused approval.
+    pub problem: Option<String>,
+}
+
+impl Edit {
+    /// The field as the human last sent it, so a refused approval keeps their edits.
+    pub fn keep(&mut self, form: &form::Form) {
+        match self.kind {
+            "number" => {
+                if let Some(v) = form.text(&self.field) {
+                    self.value = v;
+                }
+            }
+            "list" | "flag" if form.get(&format!("has:{}", self.raw_key)).is_some() => {
+                let ticked: Vec<&str> = form.all(&self.field).collect();
+                for (i, _, on) in &mut self.items {
+                    *on = ticked.contains(&i.to_string().as_str());
+                }
+                self.checked = !ticked.is_empty();
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What a scope key means under the conventions the service enforces (empty: passed on).
@@ -115,21 +159,29 @@ fn hint(key: &str) -> &'static str {
 pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
     let mut out = Vec::new();
     for (key, v) in scope {
+        // The page's one "uses" control stands for it.
+        if key == "max_uses" {
+            continue;
+        }
         let base = Edit {
             key: with_markers(key).into_owned(),
             raw_key: key.clone(),
             kind: "",
             field: String::new(),
             value: String::new(),
+            max: String::new(),
             step: "1",
             items: Vec::new(),
+            checked: true,
             hint: hint(key),
+            problem: None,
         };
         match v {
             Value::Number(n) => out.push(Edit {
                 kind: "number",
                 field: form::number_field(key),
                 value: n.to_string(),
+                max: n.to_string(),
                 step: if n.is_f64() { "any" } else { "1" },
                 ..base
             }),
@@ -137,7 +189,11 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
                 out.push(Edit {
                     kind: "list",
                     field: form::list_field(key),
-                    items: items.iter().map(shown::text).enumerate().collect(),
+                    items: items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i, shown::text(v), true))
+                        .collect(),
                     ..base
                 });
             }
@@ -150,6 +206,99 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
         }
     }
     out
+}
+
+/// "Approved by alice at 2026-05-28 07:00:00 UTC", "Expired at …, nobody decided".
+pub fn outcome_title(
+    status: Status,
+    by: Option<&str>,
+    at: Option<&str>,
+    v: &PermissionView,
+) -> String {
+    let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
+    let at = at.map(|t| format!(" at {t}")).unwrap_or_default();
+    match status {
+        Status::Approved => format!("Approved{by}{at}"),
+        Status::Used => format!("Approved{by}{at}, and used up"),
+        Status::Denied => format!("Denied{by}{at}"),
+        // Revoking an approved request keeps who approved it; revoking a pending one records
+        // who revoked it. Either way this is who decided last before the revocation.
+        Status::Revoked => format!("Revoked (decided{by}{at})"),
+        Status::Expired => format!(
+            "Expired at {}: nobody decided in time",
+            short_time(v.expires_at)
+        ),
+        Status::Pending => "Waiting for a decision".to_owned(),
+    }
+}
+
+/// Audit event names, each with what it means in words (also the audit page's filter).
+pub const EVENTS: &[(&str, &str)] = &[
+    ("permission.requested", "An agent asked for permission"),
+    ("permission.approved", "Approved"),
+    ("permission.denied", "Denied"),
+    ("permission.expired", "Expired without a decision"),
+    ("permission.revoked", "Revoked"),
+    ("permission.pruned", "Old finished requests removed"),
+    ("token.issued", "The agent collected its token"),
+    ("token.used", "The token was used"),
+    ("token.use_refused", "A use of the token was refused"),
+    ("agent.created", "Agent created"),
+    ("agent.revoked", "Agent revoked"),
+    ("service.created", "Service key created"),
+    ("service.revoked", "Service key revoked"),
+    ("admin_token.created", "Admin token created"),
+    ("login_link.issued", "Login link issued"),
+    ("login.failed", "A login link did not work"),
+    ("session.started", "Logged in"),
+    ("session.ended", "Logged out or session revoked"),
+    ("policy.reloaded", "Policy reloaded"),
+    (
+        "policy.reload_rejected",
+        "Policy reload rejected (old policy kept)",
+    ),
+    ("telegram.link_code_issued", "Telegram link code issued"),
+    ("telegram.approver_linked", "Telegram approver linked"),
+    ("telegram.approver_unlinked", "Telegram approver unlinked"),
+    ("telegram.link_failed", "A Telegram link code did not work"),
+    (
+        "telegram.unauthorized_press",
+        "A Telegram button press by someone not an approver",
+    ),
+];
+
+/// An audit event name in words ("Approved"); an unknown one as it is.
+pub fn event_words(event: &str) -> String {
+    EVENTS.iter().find(|(e, _)| *e == event).map_or_else(
+        || with_markers(event).into_owned(),
+        |(_, w)| (*w).to_owned(),
+    )
+}
+
+/// A recorded actor in words without a lookup: `human:alice` → "alice", `policy` → "the policy",
+/// `agent:<id>` → "agent <id>".
+pub fn actor_words(actor: &str) -> String {
+    let s = match actor.split_once(':') {
+        Some(("human", name)) => match name.strip_prefix("tg-") {
+            Some(id) if id.parse::<i64>().is_ok() => format!("Telegram user {id}"),
+            _ => name.to_owned(),
+        },
+        Some((kind, rest)) => format!("{kind} {rest}"),
+        None if actor == "policy" => "the policy".to_owned(),
+        None => actor.to_owned(),
+    };
+    with_markers(&s).into_owned()
+}
+
+/// Seconds as minutes for a number field: 600 → "10", 90 → "1.5".
+pub fn minutes_field(secs: i64) -> String {
+    if secs % 60 == 0 {
+        (secs / 60).to_string()
+    } else {
+        format!("{:.2}", secs as f64 / 60.0)
+            .trim_end_matches('0')
+            .to_owned()
+    }
 }
 
 /// "4 min 10 s left", "expired".
@@ -217,6 +366,7 @@ mod tests {
         assert!(!groups.is_empty() && Scope::new(&Map::new()).is_empty());
         let edits = edits(scope.as_object().unwrap());
         assert_eq!(edits[1].items[1].1, "b[U+202E].example");
+        assert!(edits[1].items[1].2, "ticked to begin with");
         assert_eq!(
             time_left(Timestamp(0), Timestamp(250_000)),
             "4 min 10 s left"

@@ -184,6 +184,20 @@ async fn bot_api(
             m.edits += 1;
             ok(message_json(m))
         }
+        "editmessagereplymarkup" => {
+            let mut st = shared.state.lock().unwrap();
+            let (chat, id) = (body["chat_id"].as_i64(), body["message_id"].as_i64());
+            let Some(m) = st
+                .sent
+                .iter_mut()
+                .find(|m| Some(m.chat_id) == chat && Some(m.message_id) == id)
+            else {
+                return HttpResponse::BadRequest().json(json!({ "ok": false, "error_code": 400,
+                    "description": "Bad Request: message to edit not found" }));
+            };
+            m.reply_markup = body.get("reply_markup").cloned();
+            ok(message_json(m))
+        }
         _ => ok(json!(true)),
     }
 }
@@ -268,6 +282,24 @@ impl FakeTelegram {
         }}))
     }
 
+    /// User `user_id` replies with `text` to the bot's message `to`.
+    pub fn user_replies(&self, user_id: i64, text: &str, to: &Sent) -> i64 {
+        let name = format!("user{user_id}");
+        // Telegram gives the replied-to message as plain text, its markup stripped.
+        let mut original = message_json(to);
+        original["text"] = json!(strip_tags(&to.text));
+        // A message carries only inline keyboards; a force-reply request is not part of it.
+        if original["reply_markup"].get("force_reply").is_some() {
+            original.as_object_mut().unwrap().remove("reply_markup");
+        }
+        self.push_update(json!({ "message": {
+            "message_id": 2, "date": now_secs(),
+            "chat": { "id": user_id, "type": "private", "first_name": name },
+            "from": user(user_id, &name), "text": text,
+            "reply_to_message": original,
+        }}))
+    }
+
     /// User `user_id` presses the button with `data` under message `m`.
     pub fn press(&self, user_id: i64, m: &Sent, data: &str) -> i64 {
         let name = format!("user{user_id}");
@@ -327,4 +359,22 @@ pub async fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Opt
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Telegram HTML as the plain text Telegram shows: tags dropped, the five entities decoded.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            c => out.push(c),
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }

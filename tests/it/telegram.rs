@@ -97,6 +97,12 @@ fn assert_lines_are_ours(text: &str) {
         "• ",
         "    ◦ <code>",
         "Time left: ",
+        "📝 <b>In short:</b> ",
+        "    ◦ … and ",
+        "↳ ",
+        "⚠️ ",
+        "Note: <code>",
+        "Narrowed:",
         "<a href=",
         "This request is too long",
         "<b>Partial view</b>",
@@ -363,7 +369,9 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     assert_ne!(answer.body["show_alert"], true);
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.starts_with("✅ <b>Approved</b> by tg-777 at "),
+        after
+            .text
+            .starts_with("✅ <b>Approved</b> by Telegram user 777 at "),
         "{}",
         after.text
     );
@@ -613,7 +621,7 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
     fake.press(ANN, &m, &format!("a:{id}"));
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.contains("Approved</b> by tg-777"),
+        after.text.contains("Approved</b> by Telegram user 777"),
         "{}",
         after.text
     );
@@ -788,11 +796,24 @@ async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approv
     assert_eq!(v["data"]["status"], "pending");
     assert_eq!(fake.sent_to(ANN)[0].edits, 0, "the message is untouched");
 
-    // Deny works, and the outcome edit (shortened, marked partial) removes the button.
+    // Deny works (without a reason), and the outcome edit (shortened, marked partial) removes
+    // the button.
     fake.press(ANN, &m, &format!("d:{id}"));
+    let m = eventually(10, "the deny-without-a-reason button", || {
+        fake.sent_to(ANN).into_iter().find(|x| {
+            x.message_id == m.message_id
+                && button_texts(x)
+                    .iter()
+                    .any(|b| b.contains("Deny without a reason"))
+        })
+    })
+    .await;
+    fake.press(ANN, &m, &format!("n:{id}"));
     let after = edited(&fake, &m).await;
     assert!(
-        after.text.starts_with("❌ <b>Denied</b> by tg-777 at "),
+        after
+            .text
+            .starts_with("❌ <b>Denied</b> by Telegram user 777 at "),
         "{}",
         after.text
     );
@@ -800,6 +821,235 @@ async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approv
     assert!(after.reply_markup.is_none());
     let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
     assert_eq!(v["data"]["status"], "denied");
+    s.stop().await;
+    fake.stop().await;
+}
+
+/// A policy whose money rule asks for a second confirmation.
+const CONFIRM_POLICY: &str = r#"
+policies:
+  - name: money
+    conditions:
+      action: { startsWith: "payment." }
+    action: require_approval
+    confirm: true
+  - name: everything-else
+    conditions: {}
+    action: require_approval
+    priority: -10
+"#;
+
+/// The bank-like request of these tests.
+fn transfer() -> Value {
+    json!({
+        "action": "payment.transfer",
+        "scope": {
+            "max_amount": 250,
+            "allowed_currency": ["EUR"],
+            "allowed_recipients": ["DE89370400440532013000", "FR1420041010050500013M02606"],
+        },
+        "context": {"reason": "Supplier invoice 114"},
+        "ttl": 1800,
+    })
+}
+
+/// The message `m` once its buttons include one whose text contains `label`.
+async fn with_button(fake: &FakeTelegram, m: &Sent, label: &str) -> Sent {
+    eventually(10, "new buttons", || {
+        fake.sent_to(m.chat_id).into_iter().find(|x| {
+            x.message_id == m.message_id && button_texts(x).iter().any(|b| b.contains(label))
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_message_opens_with_the_summary_sentence_of_the_web_page() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(&s, &key, transfer()).await;
+    let m = message_for(&fake, ANN, &id).await;
+    let t = &m.text;
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(
+        lines[2],
+        "📝 <b>In short:</b> treasury-assistant wants to <b>transfer up to 250 EUR</b>, once, to",
+        "{t}"
+    );
+    assert_eq!(
+        lines[3], "    ◦ <code>DE89 3704 0044 0532 0130 00</code>",
+        "{t}"
+    );
+    assert_eq!(
+        lines[4], "    ◦ <code>FR14 2004 1010 0505 0001 3M02 606</code>",
+        "{t}"
+    );
+    assert_eq!(
+        lines[5],
+        "↳ within 30 min — reason (stated by the agent): <code>Supplier invoice 114</code>",
+        "{t}"
+    );
+    // The raw entries are still all there, one list entry per line.
+    assert!(
+        t.contains("    ◦ <code>DE89370400440532013000</code>"),
+        "{t}"
+    );
+    assert_lines_are_ours(t);
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_asks_for_a_reason_that_reaches_the_agent() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(&s, &key, transfer()).await;
+    let m = message_for(&fake, ANN, &id).await;
+
+    // Deny asks first: a prompt to reply to, and the buttons become "without a reason" / Cancel.
+    fake.press(ANN, &m, &format!("d:{id}"));
+    let prompt = eventually(10, "a deny prompt", || {
+        fake.sent_to(ANN)
+            .into_iter()
+            .find(|x| x.text.starts_with("❌ <b>Why deny</b>"))
+    })
+    .await;
+    assert!(
+        prompt.reply_markup.as_ref().unwrap()["force_reply"] == json!(true),
+        "{:?}",
+        prompt.reply_markup
+    );
+    assert!(
+        prompt
+            .text
+            .contains(&format!("Request id: <code>{id}</code>"))
+    );
+    let asking = with_button(&fake, &m, "Deny without a reason").await;
+    assert!(button_texts(&asking).iter().any(|b| b.contains("Cancel")));
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "pending", "nothing decided yet");
+
+    // Cancel brings Approve / Deny back.
+    fake.press(ANN, &asking, &format!("k:{id}"));
+    let back = with_button(&fake, &m, "Approve").await;
+    assert_eq!(button_texts(&back), ["✅ Approve", "❌ Deny"]);
+
+    // A reply to the prompt denies with that reason, which the agent reads.
+    fake.user_replies(ANN, "not this month, <ask> finance", &prompt);
+    let after = edited(&fake, &m).await;
+    assert!(
+        after
+            .text
+            .starts_with("❌ <b>Denied</b> by Telegram user 777 at "),
+        "{}",
+        after.text
+    );
+    assert!(
+        after
+            .text
+            .contains("Reason: <code>not this month, &lt;ask&gt; finance</code>"),
+        "{}",
+        after.text
+    );
+    assert!(after.reply_markup.is_none());
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "denied");
+    assert_eq!(v["data"]["reason"], "not this month, <ask> finance");
+    eventually(10, "a reply saying it is done", || {
+        (replies(&fake, ANN, "Denied; the agent gets your reason") == 1).then_some(())
+    })
+    .await;
+    // A second reply is too late and changes nothing.
+    fake.user_replies(ANN, "another reason", &prompt);
+    eventually(10, "a too-late reply", || {
+        (replies(&fake, ANN, "Too late") == 1).then_some(())
+    })
+    .await;
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["reason"], "not this month, <ask> finance");
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirm_rule_takes_a_second_tap_and_the_outcome_names_who() {
+    let fake = FakeTelegram::start().await;
+    let tg = settings(&fake.url, &[ANN]);
+    let s = TestServer::with_config(Some(CONFIRM_POLICY), move |c| c.telegram = Some(tg)).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(&s, &key, transfer()).await;
+    let m = message_for(&fake, ANN, &id).await;
+
+    fake.press(ANN, &m, &format!("a:{id}"));
+    let asking = with_button(&fake, &m, "Yes, approve").await;
+    assert_eq!(
+        button_texts(&asking),
+        ["✅ Yes, approve 250 EUR", "↩️ Cancel"]
+    );
+    let answer = eventually(10, "the press answered", || {
+        fake.calls("answerCallbackQuery").into_iter().next()
+    })
+    .await;
+    assert!(
+        answer.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("second confirmation"),
+        "{:?}",
+        answer.body
+    );
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "pending", "one tap does not approve");
+
+    fake.press(ANN, &asking, &format!("y:{id}"));
+    let after = edited(&fake, &m).await;
+    assert!(
+        after
+            .text
+            .starts_with("✅ <b>Approved</b> by Telegram user 777 at "),
+        "{}",
+        after.text
+    );
+    let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    assert_eq!(v["data"]["status"], "approved");
+    s.stop().await;
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outcome_edit_carries_the_note_and_the_narrowing() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(&s, &key, transfer()).await;
+    let m = message_for(&fake, ANN, &id).await;
+    let (status, body) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{id}/approve"),
+            json!({"note": "checked <the> invoice", "scope": {"max_amount": 40,
+                   "allowed_recipients": ["DE89370400440532013000"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let after = edited(&fake, &m).await;
+    let t = &after.text;
+    assert!(t.starts_with("✅ <b>Approved</b> by alice at "), "{t}");
+    assert!(
+        t.contains("\nNote: <code>checked &lt;the&gt; invoice</code>\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\nNarrowed:\n• \u{2068}max_amount 250 → 40\u{2069}\n• allowed_recipients: 1 of 2 kept\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("treasury-assistant may <b>transfer up to 40 EUR</b>"),
+        "the sentence as granted: {t}"
+    );
+    assert_lines_are_ours(t);
     s.stop().await;
     fake.stop().await;
 }

@@ -239,6 +239,10 @@ async fn web_security_headers_and_html_404() {
         let csp = h("content-security-policy");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"));
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
         assert_eq!(h("x-frame-options"), "DENY");
         assert_eq!(h("referrer-policy"), "no-referrer");
         assert_eq!(h("x-content-type-options"), "nosniff");
@@ -260,8 +264,11 @@ async fn web_security_headers_and_html_404() {
     let css = fetch(http.get(s.url("/static/style.css"))).await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.body.contains("min-height: 44px"));
-    // No inline script anywhere: the policy forbids it, and the pages do not need it.
-    assert!(!web.get("/").await.body.contains("<script"));
+    // No inline script anywhere: the policy forbids it; the one script is a file of this site.
+    assert!(only_the_live_script(&web.get("/").await.body));
+    let js = fetch(http.get(s.url("/static/live.js"))).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("EventSource"));
     s.stop().await;
 }
 
@@ -443,6 +450,36 @@ async fn web_approval_narrows_and_refuses_widening() {
         );
         assert_eq!(status_of(&s, &id).await, "pending");
     }
+    // A refused widening keeps the changes form open with the edits, and marks the field.
+    let refused = web
+        .post(
+            &approve,
+            &[
+                ("num:max_amount", "1000"),
+                ("has:allowed_recipients", "1"),
+                ("list:allowed_recipients", "1"),
+                ("ttl_min", "1"),
+            ],
+        )
+        .await;
+    let b = &refused.body;
+    assert!(
+        b.contains(r#"<details class="changes" id="changes" open>"#),
+        "{b}"
+    );
+    assert!(b.contains("Your changes are kept below."), "{b}");
+    assert!(
+        b.contains(r#"max="100" value="1000" enterkeyhint="done" aria-invalid="true""#),
+        "{b}"
+    );
+    assert!(
+        b.contains(r#"value="0">"#) && b.contains(r#"value="1" checked>"#),
+        "{b}"
+    );
+    assert!(
+        b.contains(r#"name="ttl_min" inputmode="decimal" step="any" min="0.5" max="10" value="1""#),
+        "{b}"
+    );
 
     let ok = web
         .post(
@@ -541,7 +578,7 @@ async fn web_agent_supplied_text_is_escaped() {
     ] {
         let page = web.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
-        assert!(!page.body.contains("<script"), "{path}: {}", page.body);
+        assert!(only_the_live_script(&page.body), "{path}: {}", page.body);
         assert!(!page.body.contains("<img"), "{path}");
         assert!(!page.body.contains("<b>"), "{path}");
         // Shown, as text (askama writes `<` as `&#60;`).
@@ -626,15 +663,17 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
     );
     assert!(!body.contains('\u{202E}') && !body.contains('\u{200B}'));
     // Two forms; the deny form has its own reason field; Enter cannot submit either.
-    let approve_form = &body[body.find("id=\"approve-form\"").unwrap()..];
-    let approve_form = &approve_form[..approve_form.find("</form>").unwrap()];
-    assert!(approve_form.contains("name=\"note\"") && !approve_form.contains("name=\"reason\""));
-    let deny_form = &body[body.find("id=\"deny-form\"").unwrap()..];
-    let deny_form = &deny_form[..deny_form.find("</form>").unwrap()];
+    // The note belongs to the approve form and the reason to the deny form (`form=`), though
+    // both sit in one "Add a note or a reason" disclosure.
+    assert!(body.contains(r#"<input id="note" name="note" form="approve-form""#));
+    assert!(body.contains(r#"<input id="reason" name="reason" form="deny-form""#));
     assert!(body.contains(&format!(
         "<form method=\"post\" action=\"/requests/{id}/deny\" id=\"deny-form\">"
     )));
-    assert!(deny_form.contains("name=\"reason\"") && !deny_form.contains("name=\"note\""));
+    assert!(
+        body.contains(r#"<button type="submit" form="approve-form" class="approve" id="approve">"#)
+    );
+    assert!(body.contains(r#"<button type="submit" form="deny-form" class="deny" id="deny">"#));
     for form in ["approve-form", "deny-form", "narrow"] {
         let f = &body[body.find(&format!("id=\"{form}\"")).unwrap()..];
         let first_button = &f[f.find("<button").unwrap()..];
@@ -672,7 +711,36 @@ async fn web_agents_page_shows_a_new_key_once_and_revokes() {
 
     let (_, agents) = s.get(&s.admin, "/api/v1/admin/agents").await;
     let agent_id = agents["data"][0]["id"].as_str().unwrap().to_owned();
-    let revoked = web.post(&format!("/agents/{agent_id}/revoke"), &[]).await;
+    // The first tap asks, and says what revoking ends; nothing is revoked yet.
+    let asked = web.post(&format!("/agents/{agent_id}/revoke"), &[]).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked.body.contains("<strong>Revoke new-bot?</strong>"),
+        "{}",
+        asked.body
+    );
+    assert!(
+        asked
+            .body
+            .contains("its 1 live request (pending or approved, with their tokens) ends too"),
+        "{}",
+        asked.body
+    );
+    let (status, _) = s
+        .post(
+            &key,
+            "/api/v1/permissions/request",
+            json!({"action": "file.read"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the key still works after the question"
+    );
+    let revoked = web
+        .post(&format!("/agents/{agent_id}/revoke"), &[("confirmed", "1")])
+        .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     let (status, _) = s
         .post(
@@ -815,4 +883,340 @@ fn count(db: &std::path::Path, sql: &str) -> i64 {
                 .map_err(agent_otp::store::StoreError::from)
         })
         .unwrap()
+}
+
+/// Whether the only script in `body` is the site's `live.js` (no inline script, no other file).
+pub fn only_the_live_script(body: &str) -> bool {
+    body.replace(r#"<script src="/static/live.js" defer></script>"#, "")
+        .find("<script")
+        .is_none()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_live_events_name_each_changed_request_and_need_a_session() {
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let web = login(&s, "alice").await;
+    let http = client();
+    let anonymous = fetch(http.get(s.url("/live"))).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::SEE_OTHER,
+        "no session, no events"
+    );
+    let mut live = http
+        .get(s.url("/live"))
+        .header(header::COOKIE, &web.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(
+        live.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut read = String::new();
+    read_until(&mut live, &mut read, "retry: 1000").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    read_until(
+        &mut live,
+        &mut read,
+        &format!(r#"data: {{"id":"{id}","status":"pending"}}"#),
+    )
+    .await;
+    s.post(
+        &s.admin,
+        &format!("/api/v1/admin/permissions/{id}/approve"),
+        json!({}),
+    )
+    .await;
+    read_until(
+        &mut live,
+        &mut read,
+        &format!(r#"data: {{"id":"{id}","status":"approved"}}"#),
+    )
+    .await;
+    assert!(!read.contains("otp_"), "no token in the events: {read}");
+    drop(live);
+    s.stop().await;
+}
+
+/// Reads an event stream into `read` until it contains `want` (at most 2 s).
+async fn read_until(live: &mut reqwest::Response, read: &mut String, want: &str) {
+    let got = tokio::time::timeout(Duration::from_secs(2), async {
+        while !read.contains(want) {
+            let chunk = live.chunk().await.unwrap().expect("the stream goes on");
+            read.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "no {want:?} within 2 s in {read:?}");
+}
+
+/// A policy whose money rule asks for a second confirmation.
+const CONFIRM_POLICY: &str = r#"
+policies:
+  - name: money
+    conditions:
+      action: { startsWith: "payment." }
+    action: require_approval
+    confirm: true
+    scopeTemplate:
+      allowed_currency: ["EUR"]
+  - name: everything-else
+    conditions: {}
+    action: require_approval
+    priority: -10
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_confirm_rule_asks_a_second_time_and_carries_the_form() {
+    let s = TestServer::with_policy(Some(CONFIRM_POLICY)).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer",
+               "scope": {"max_amount": 250, "allowed_recipients": ["DE89370400440532013000"]}}),
+    )
+    .await;
+    let web = login(&s, "bob").await;
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(page.contains("id=\"approve\">Approve…</button>"), "{page}");
+    // The first tap asks; nothing is decided yet.
+    let asked = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[
+                ("note", "invoice 114"),
+                ("has:allowed_recipients", "1"),
+                ("list:allowed_recipients", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked.body.contains(
+            "Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?, with your changes</bdi>"
+        ) || asked.body.contains("Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?</bdi>"),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("id=\"confirm-yes\""));
+    assert!(
+        asked
+            .body
+            .contains(r#"<input type="hidden" name="note" value="invoice 114">"#)
+    );
+    assert!(
+        !asked.body.contains("id=\"approve\""),
+        "no second Approve while asking"
+    );
+    assert_eq!(status_of(&s, &id).await, "pending");
+    // Yes: approved, with the note carried through.
+    let yes = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[("confirmed", "1"), ("note", "invoice 114")],
+        )
+        .await;
+    assert_eq!(yes.status, StatusCode::SEE_OTHER, "{}", yes.body);
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    assert_eq!(v["data"]["status"], "approved");
+    assert_eq!(v["data"]["reason"], "invoice 114");
+    assert_eq!(v["data"]["decidedBy"], "human:bob");
+    // A rule without `confirm` approves in one tap.
+    let other = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let once = web.post(&format!("/requests/{other}/approve"), &[]).await;
+    assert_eq!(once.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&s, &other).await, "approved");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_a_stale_tap_says_what_happened_and_decides_nothing() {
+    let s = TestServer::start().await;
+    let key = s.agent("deployer").await;
+    let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let web = login(&s, "bob").await;
+    // Decided elsewhere (the admin API, as alice) while bob's page was open.
+    s.post(
+        &s.admin,
+        &format!("/api/v1/admin/permissions/{id}/approve"),
+        json!({"note": "done from the API"}),
+    )
+    .await;
+    for tap in ["approve", "deny"] {
+        let late = web
+            .post(&format!("/requests/{id}/{tap}"), &[("reason", "no")])
+            .await;
+        assert_eq!(late.status, StatusCode::CONFLICT, "{tap}");
+        assert!(
+            late.body.contains(
+                "Your tap changed nothing: this request was already approved by alice at"
+            ),
+            "{tap}: {}",
+            late.body
+        );
+        // The outcome banner, with the name as written and the note.
+        assert!(
+            late.body.contains("<strong>Approved by alice at"),
+            "{}",
+            late.body
+        );
+        assert!(!late.body.contains("human:alice"));
+        assert!(late.body.contains("done from the API"));
+    }
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    assert_eq!(v["data"]["status"], "approved");
+    assert_eq!(v["data"]["decidedBy"], "human:alice");
+    // An approved token not used yet can be revoked from the page.
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(page.contains("id=\"revoke\""), "{page}");
+    let revoked = web.post(&format!("/requests/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&s, &id).await, "revoked");
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(
+        page.contains("<strong>Revoked (decided by alice at"),
+        "{page}"
+    );
+    assert!(!page.contains("id=\"revoke\""));
+    let again = web.post(&format!("/requests/{id}/revoke"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again
+            .body
+            .contains("Your tap changed nothing: this request was already revoked.")
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_after_a_decision_the_banner_leads_to_the_next_request() {
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let first = pending(
+        &s,
+        &key,
+        json!({"action": "payment.send", "scope": {"max_amount": 100, "currency": "EUR"}}),
+    )
+    .await;
+    let second = pending(&s, &key, json!({"action": "deploy.prod"})).await;
+    let web = login(&s, "alice").await;
+    let list = web.get("/").await.body;
+    assert!(
+        list.contains("<span class=\"money\">up to <bdi>100 EUR</bdi></span>"),
+        "{list}"
+    );
+    assert!(
+        list.contains("card soonest"),
+        "the soonest to expire is marked"
+    );
+    let done = web
+        .post(
+            &format!("/requests/{first}/approve"),
+            &[("num:max_amount", "40"), ("note", "half now")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = web.get(done.location()).await.body;
+    let banner = &page[page.find("id=\"outcome\"").unwrap()..];
+    let banner = &banner[..banner.find("</section>").unwrap()];
+    assert!(banner.contains("<strong>Approved by alice at"), "{banner}");
+    assert!(
+        banner.contains("narrowed: <bdi>max_amount 100 → 40</bdi>"),
+        "{banner}"
+    );
+    assert!(banner.contains("Note: <bdi>half now</bdi>"), "{banner}");
+    assert!(
+        banner.contains(&format!("href=\"/requests/{second}\"")),
+        "{banner}"
+    );
+    assert!(
+        page.contains("<bdi class=\"who\">billing-bot</bdi> may <strong>"),
+        "as granted: {page}"
+    );
+    // The banner comes before the request itself.
+    assert!(page.find("id=\"outcome\"").unwrap() < page.find("id=\"summary\"").unwrap());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_history_audit_and_policy_read_in_words() {
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let denied = pending(&s, &key, json!({"action": "deploy.prod", "ttl": 30})).await;
+    let lapsed = pending(&s, &key, json!({"action": "db.migrate", "ttl": 30})).await;
+    let web = login(&s, "alice").await;
+    web.post(
+        &format!("/requests/{denied}/deny"),
+        &[("reason", "not on a Friday")],
+    )
+    .await;
+    s.clock.advance(Duration::from_secs(301));
+    s.handle.as_ref().unwrap().service.sweep().await.unwrap();
+
+    let history = web.get("/history").await.body;
+    let card = |id: &str| {
+        let at = history.find(&format!("/requests/{id}\"")).unwrap();
+        history[at..at + history[at..].find("</li>").unwrap()].to_owned()
+    };
+    let d = card(&denied);
+    assert!(d.contains("denied 2026-"), "{d}");
+    assert!(
+        d.contains("by <bdi>alice</bdi>"),
+        "who decided, as written: {d}"
+    );
+    assert!(d.contains("“<bdi>not on a Friday</bdi>”"), "{d}");
+    let l = card(&lapsed);
+    assert!(
+        l.contains("expired 2026-"),
+        "expiry time for an expired request: {l}"
+    );
+    assert!(!l.contains("by <bdi>"), "{l}");
+
+    let audit = web.get("/audit").await.body;
+    assert!(
+        audit.contains("<span class=\"event\">Denied</span>"),
+        "{audit}"
+    );
+    assert!(audit.contains("<span class=\"event\">Expired without a decision</span>"));
+    assert!(audit.contains("by <bdi>alice</bdi>"));
+    assert!(audit.contains(&format!(
+        "<a href=\"/requests/{denied}\">Open the request</a>"
+    )));
+    let only = web
+        .get(&format!("/audit?request={denied}&event=permission.denied"))
+        .await;
+    assert_eq!(only.status, StatusCode::OK);
+    assert_eq!(
+        only.body.matches("<span class=\"event\">").count(),
+        1,
+        "{}",
+        only.body
+    );
+    assert_eq!(
+        web.get("/audit?event=no.such").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let policy = web.get("/policy").await.body;
+    assert!(
+        policy.contains("<code><bdi>action starts with shell.</bdi></code>"),
+        "{policy}"
+    );
+    assert!(policy.contains("<strong>denies</strong>"));
+    assert!(policy.contains("Every grant is narrowed to:"));
+    assert!(
+        policy.contains("<bdi>max_recipients</bdi> <small>at most</small>"),
+        "{policy}"
+    );
+    s.stop().await;
 }

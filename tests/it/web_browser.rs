@@ -49,9 +49,36 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A screen to test at: its size, phone or desktop, light or dark.
+#[derive(Clone, Copy, Debug)]
+struct Screen {
+    width: u32,
+    height: u32,
+    phone: bool,
+    dark: bool,
+}
+
+const PHONE: Screen = Screen {
+    width: 390,
+    height: 844,
+    phone: true,
+    dark: false,
+};
+const DESKTOP: Screen = Screen {
+    width: 1280,
+    height: 800,
+    phone: false,
+    dark: false,
+};
+
 /// Starts chromedriver and a phone-sized headless Chromium; `None` (with a notice) when they
 /// are not installed, except under CI where that is a failure.
 async fn browser() -> Option<Browser> {
+    browser_at(PHONE).await
+}
+
+/// Starts chromedriver and headless Chromium showing exactly `screen`.
+async fn browser_at(screen: Screen) -> Option<Browser> {
     let chromium = on_path(&["chromium", "chromium-browser", "google-chrome"]);
     let driver = on_path(&["chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
@@ -83,19 +110,40 @@ async fn browser() -> Option<Browser> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let profile = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--no-first-run".into(),
+        "--disable-quic".into(),
+        "--disable-extensions".into(),
+        "--disable-default-apps".into(),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    if screen.dark {
+        // prefers-color-scheme: dark (blink's enum: 0 is dark).
+        args.push("--force-dark-mode".into());
+        args.push("--blink-settings=preferredColorScheme=0".into());
+    }
+    let mut emulation = json!({
+        "deviceMetrics": {
+            "width": screen.width, "height": screen.height,
+            "pixelRatio": if screen.phone { 3 } else { 1 },
+            "touch": screen.phone, "mobile": screen.phone,
+        },
+    });
+    if screen.phone {
+        emulation["userAgent"] = json!(IPHONE_UA);
+    }
     let caps = json!({
         "goog:chromeOptions": {
             "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-quic", "--disable-extensions", "--disable-default-apps",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-            "mobileEmulation": {
-                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3, "touch": true, "mobile": true},
-                "userAgent": IPHONE_UA,
-            },
+            "args": args,
+            "mobileEmulation": emulation,
         }
     });
     let mut builder = ClientBuilder::new(HttpConnector::new());
@@ -161,7 +209,21 @@ async fn log_in(c: &Client, s: &TestServer) {
     wait_for_text(c, "h1", "Waiting for you").await;
 }
 
+/// Opens the `<details>` with this id (a tap on its summary), if it is closed.
+async fn open(c: &Client, id: &str) {
+    c.execute(
+        "const d = document.getElementById(arguments[0]); if (!d.open) d.querySelector('summary').click();",
+        vec![json!(id)],
+    )
+    .await
+    .unwrap();
+}
+
 async fn wait_for_text(c: &Client, css: &str, text: &str) {
+    wait_for_text_within(c, css, text, Duration::from_secs(10)).await;
+}
+
+async fn wait_for_text_within(c: &Client, css: &str, text: &str, limit: Duration) {
     let started = Instant::now();
     loop {
         if let Ok(e) = c.find(Locator::Css(css)).await {
@@ -175,8 +237,8 @@ async fn wait_for_text(c: &Client, css: &str, text: &str) {
             }
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no {css:?} with {text:?} in {}",
+            started.elapsed() < limit,
+            "no {css:?} with {text:?} within {limit:?} in {}",
             c.source().await.unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -227,6 +289,8 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     assert!(first.text().await.unwrap().contains("payment.send"));
     first.click().await.unwrap();
     wait_for_text(c, "h1.action", "payment.send").await;
+    wait_for_text(c, "#summary", "billing-bot wants to send up to 100 EUR").await;
+    open(c, "details").await;
     let body = c
         .find(Locator::Css("main"))
         .await
@@ -338,6 +402,7 @@ async fn web_browser_denies_and_shows_expired_without_buttons() {
         .await
         .unwrap();
     wait_for_text(c, "h1.action", "deploy.prod").await;
+    open(c, "notes").await;
     c.find(Locator::Css("#reason"))
         .await
         .unwrap()
@@ -416,6 +481,7 @@ async fn web_browser_enter_in_a_field_never_approves() {
     let page = s.url(&format!("/requests/{id}"));
     c.goto(&page).await.unwrap();
     wait_for_text(c, "h1.action", "payment.send").await;
+    open(c, "notes").await;
     c.find(Locator::Css("details.changes summary"))
         .await
         .unwrap()
@@ -425,7 +491,7 @@ async fn web_browser_enter_in_a_field_never_approves() {
     for (field, typed) in [
         ("#note", "do not pay"),
         ("#reason", "maybe later"),
-        ("#ttl", "60"),
+        ("#ttl_min", "5"),
         ("#uses", "1"),
         (r#"input[name="num:max_amount"]"#, "5"),
         ("#note2", "do not pay either"),
@@ -488,6 +554,7 @@ async fn web_browser_shows_hidden_characters_as_markers() {
     log_in(c, &s).await;
     c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
     wait_for_text(c, "h1.action", "file.write").await;
+    open(c, "details").await;
     wait_for_text(c, at, "evil[U+202E]txt.exe").await;
     wait_for_text(c, "#context", "inv[U+200B]oice").await;
     let v = c
@@ -520,6 +587,396 @@ async fn web_browser_shows_hidden_characters_as_markers() {
         "the Enter guards are not shown"
     );
     screenshot(c, "decide-forms.png").await;
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
+
+/// Measures elements by id against the viewport: bounding box, and the contrast of the text on
+/// its background (the nearest ancestor with a background), both from computed styles.
+const MEASURE: &str = r#"
+const rgb = s => s.match(/[\d.]+/g).map(Number);
+const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                   return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+const bg = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+                  if (c.length < 4 || c[3] > 0) return c; } return [255, 255, 255]; };
+const contrast = e => { const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+                        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };
+const out = { w: innerWidth, h: innerHeight, dark: matchMedia('(prefers-color-scheme: dark)').matches };
+for (const id of arguments[0]) {
+  const e = document.getElementById(id);
+  if (!e) { out[id] = null; continue; }
+  const r = e.getBoundingClientRect();
+  out[id] = { top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+              contrast: Math.round(contrast(e) * 100) / 100 };
+}
+return out;"#;
+
+/// JavaScript giving every control's accessible name (aria-label, its labels, or its own text)
+/// as `names`.
+macro_rules! names_js {
+    () => {
+        r#"
+const controls = [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button:not([aria-hidden=true])')];
+const names = controls.map(e => (e.getAttribute('aria-label')
+  || (e.labels && e.labels.length ? [...e.labels].map(l => l.textContent).join(' ') : '')
+  || e.textContent || e.title || '').replace(/\s+/g, ' ').trim());
+"#
+    };
+}
+
+/// Every control's name.
+const NAMES_AND_CONTROLS: &str = names_js!();
+
+/// Every control's name, and the focusable elements after the summary sentence in tab order,
+/// up to Approve.
+const NAMES_AND_TABS: &str = concat!(
+    names_js!(),
+    r#"
+const focusable = [...document.querySelectorAll('a[href], button, input, select, textarea, summary')]
+  .filter(e => !e.disabled && e.type !== 'hidden' && e.checkVisibility() && e.tabIndex >= 0);
+const summary = document.getElementById('summary');
+const after = focusable.filter(e => summary.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING);
+return [names, after.findIndex(e => e.id === 'approve') + 1, after.slice(0, 4).map(e => e.outerHTML.slice(0, 60))];"#
+);
+
+/// A short, a bank-like and a very long request; their ids.
+async fn three_requests(s: &TestServer) -> Vec<(&'static str, String)> {
+    let key = s.agent("treasury-assistant").await;
+    let short = pending(s, &key, json!({"action": "deploy.staging"})).await;
+    let bank = pending(
+        s,
+        &key,
+        json!({
+            "action": "payment.transfer",
+            "resource": "account/main",
+            "scope": {
+                "max_amount": 250,
+                "allowed_currency": ["EUR"],
+                "allowed_recipients": ["DE89370400440532013000", "FR1420041010050500013M02606"],
+                "reference": "INV-2026-114",
+            },
+            "context": {"reason": "Supplier invoice 2026-114 is due on Friday"},
+            "ttl": 1800,
+        }),
+    )
+    .await;
+    let recipients: Vec<String> = (0..40).map(|i| format!("person{i}@example.com")).collect();
+    let long = pending(
+        s,
+        &key,
+        json!({
+            "action": "newsletter.send",
+            "scope": {
+                "allowed_recipients": recipients,
+                "max_attachment_size": 10_485_760,
+                "subject_pattern": "^(Invoice|Reminder) [0-9]{4}-[0-9]+$",
+                "template": "quarterly-".repeat(30),
+            },
+            "context": {"reason": "A very long reason. ".repeat(40), "ticket": "OPS-1"},
+        }),
+    )
+    .await;
+    vec![("short", short), ("bank", bank), ("long", long)]
+}
+
+/// On each of the three requests: Approve and Deny inside the first viewport, their text at
+/// least 4.5:1 on its background, every control uniquely named, Approve within three Tab stops
+/// of the summary. Screenshots `decide-<tag>-<request>.png`.
+async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser_at(screen).await else {
+        return;
+    };
+    let c = &b.client;
+    let s = TestServer::start().await;
+    let requests = three_requests(&s).await;
+    log_in(c, &s).await;
+    for (name, id) in &requests {
+        c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
+        wait_for_text(c, "#summary", "treasury-assistant wants to").await;
+        let m = c
+            .execute(MEASURE, vec![json!(["approve", "deny"])])
+            .await
+            .unwrap();
+        eprintln!("measured {tag} {name}: {m}");
+        assert_eq!(m["w"], json!(screen.width), "{tag}: viewport");
+        assert_eq!(m["h"], json!(screen.height), "{tag}: viewport");
+        assert_eq!(m["dark"], json!(screen.dark), "{tag}: color scheme");
+        for button in ["approve", "deny"] {
+            let r = &m[button];
+            let (h, w) = (f64::from(screen.height), f64::from(screen.width));
+            assert!(
+                r["top"].as_f64().unwrap() >= 0.0
+                    && r["bottom"].as_f64().unwrap() <= h
+                    && r["left"].as_f64().unwrap() >= 0.0
+                    && r["right"].as_f64().unwrap() <= w,
+                "{tag} {name}: #{button} is not in the first viewport: {r}"
+            );
+            assert!(
+                r["contrast"].as_f64().unwrap() >= 4.5,
+                "{tag} {name}: #{button} contrast {r}"
+            );
+        }
+        let v = c.execute(NAMES_AND_TABS, vec![]).await.unwrap();
+        let names: Vec<&str> = v[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for n in &names {
+            assert!(
+                !n.is_empty(),
+                "{tag} {name}: a control without a name: {names:?}"
+            );
+            assert!(seen.insert(*n), "{tag} {name}: two controls named {n:?}");
+        }
+        let tabs = v[1].as_i64().unwrap();
+        assert!(
+            (1..=3).contains(&tabs),
+            "{tag} {name}: Approve is {tabs} Tab stops after the summary: {}",
+            v[2]
+        );
+        if screen.phone {
+            assert_phone_friendly(c, &format!("{tag} {name}")).await;
+        }
+        screenshot(c, &format!("decide-{tag}-{name}.png")).await;
+    }
+    // The other pages: every control named, once; the current page marked; a skip link.
+    for (path, current) in [
+        ("/", "Pending"),
+        ("/history", "History"),
+        ("/agents", "Agents"),
+        ("/audit", "Audit"),
+        ("/policy", "Policy"),
+        ("/sessions", "Sessions"),
+    ] {
+        c.goto(&s.url(path)).await.unwrap();
+        wait_for_text(c, "nav", current).await;
+        let v = c
+            .execute(
+                &format!(
+                    "{NAMES_AND_CONTROLS}
+                     const cur = [...document.querySelectorAll('nav a[aria-current=page]')].map(a => a.textContent);
+                     const skip = document.querySelector('a.skip');
+                     return [names, cur, skip && skip.getAttribute('href'), !!document.getElementById('main')];"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let names: Vec<&str> = v[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for n in &names {
+            assert!(
+                !n.is_empty(),
+                "{tag} {path}: a control without a name: {names:?}"
+            );
+            assert!(seen.insert(*n), "{tag} {path}: two controls named {n:?}");
+        }
+        assert_eq!(v[1], json!([current]), "{tag} {path}: aria-current");
+        assert_eq!(v[2], json!("#main"), "{tag} {path}: skip link");
+        assert_eq!(v[3], json!(true));
+        if path == "/" {
+            screenshot(c, &format!("pending-{tag}.png")).await;
+        }
+    }
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_decision_on_the_first_screen_of_a_phone() {
+    decision_on_the_first_screen(PHONE, "phone").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_decision_on_the_first_screen_of_a_phone_in_dark_mode() {
+    decision_on_the_first_screen(
+        Screen {
+            dark: true,
+            ..PHONE
+        },
+        "phone-dark",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_decision_on_the_first_screen_of_a_desktop() {
+    decision_on_the_first_screen(DESKTOP, "desktop").await;
+}
+
+/// Whether the page is still the one loaded when the marker was set.
+async fn not_reloaded(c: &Client) -> bool {
+    c.execute("return window.stillHere === true;", vec![])
+        .await
+        .unwrap()
+        == json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_pages_stay_current_without_a_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let s = TestServer::start().await;
+    let key = s.agent("billing-bot").await;
+    let paid = pending(
+        &s,
+        &key,
+        json!({"action": "payment.send", "scope": {"max_amount": 100, "currency": "EUR"}, "ttl": 600}),
+    )
+    .await;
+    log_in(c, &s).await;
+
+    // Decided through the admin API: the open page says so within 2 s, without a reload.
+    c.goto(&s.url(&format!("/requests/{paid}"))).await.unwrap();
+    wait_for_text(c, "#status", "left").await;
+    // The countdown runs in the page.
+    let first = c
+        .find(Locator::Css("#time-left"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let later = c
+        .find(Locator::Css("#time-left"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(first, later, "the countdown does not move");
+    c.execute("window.stillHere = true;", vec![]).await.unwrap();
+    let started = Instant::now();
+    let (status, body) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{paid}/approve"),
+            json!({"scope": {"max_amount": 40}, "note": "checked the invoice"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    wait_for_text_within(c, "#outcome", "Approved by", Duration::from_secs(2)).await;
+    eprintln!(
+        "measured: page flipped {:?} after the admin API decision",
+        started.elapsed()
+    );
+    wait_for_text(c, "#outcome", "max_amount 100 → 40").await;
+    wait_for_text(c, "#outcome", "checked the invoice").await;
+    assert!(not_reloaded(c).await, "the page reloaded");
+    assert!(
+        c.find_all(Locator::Css("#approve, #deny"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        c.find(Locator::Css("#revoke")).await.is_ok(),
+        "revoke is offered"
+    );
+    screenshot(c, "live-approved.png").await;
+
+    // Expiry flips the page to expired.
+    let lapsing = pending(&s, &key, json!({"action": "db.migrate", "ttl": 30})).await;
+    c.goto(&s.url(&format!("/requests/{lapsing}")))
+        .await
+        .unwrap();
+    wait_for_text(c, "#status", "left").await;
+    c.execute("window.stillHere = true;", vec![]).await.unwrap();
+    s.clock.advance(Duration::from_secs(301));
+    s.handle.as_ref().unwrap().service.sweep().await.unwrap();
+    wait_for_text_within(c, "#status", "expired", Duration::from_secs(2)).await;
+    wait_for_text(c, "#outcome", "nobody decided").await;
+    assert!(not_reloaded(c).await, "the page reloaded");
+    assert!(
+        c.find_all(Locator::Css("#approve, #deny"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    screenshot(c, "live-expired.png").await;
+
+    // The pending list shows a new request, and drops it when decided, without a reload.
+    c.goto(&s.url("/")).await.unwrap();
+    wait_for_text(c, "h1", "Waiting for you").await;
+    c.execute("window.stillHere = true;", vec![]).await.unwrap();
+    let fresh = pending(&s, &key, json!({"action": "report.publish"})).await;
+    wait_for_text_within(c, "main", "report.publish", Duration::from_secs(2)).await;
+    s.post(
+        &s.admin,
+        &format!("/api/v1/admin/permissions/{fresh}/deny"),
+        json!({}),
+    )
+    .await;
+    wait_for_text_within(c, "main", "Nothing is waiting", Duration::from_secs(2)).await;
+    assert!(not_reloaded(c).await, "the list reloaded");
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let policy = "policies:\n  - name: money\n    conditions:\n      action: { startsWith: \"payment.\" }\n    action: require_approval\n    confirm: true\n";
+    let s = TestServer::with_policy(Some(policy)).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer",
+               "scope": {"max_amount": 250, "currency": "EUR",
+                         "allowed_recipients": ["DE89370400440532013000"]}}),
+    )
+    .await;
+    log_in(c, &s).await;
+    c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
+    wait_for_text(c, "#approve", "Approve").await;
+    c.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(
+        c,
+        "#confirm",
+        "Approve treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?",
+    )
+    .await;
+    let m = c
+        .execute(MEASURE, vec![json!(["confirm-yes", "confirm-no"])])
+        .await
+        .unwrap();
+    eprintln!("measured confirm: {m}");
+    let yes = &m["confirm-yes"];
+    assert!(
+        yes["top"].as_f64().unwrap() >= 0.0 && yes["bottom"].as_f64().unwrap() <= 844.0,
+        "{m}"
+    );
+    assert!(yes["contrast"].as_f64().unwrap() >= 4.5, "{m}");
+    assert_eq!(status_of(&s, &id).await, "pending");
+    assert_phone_friendly(c, "confirmation").await;
+    screenshot(c, "confirm.png").await;
+    c.find(Locator::Css("#confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "#outcome", "Approved by alice").await;
+    assert_eq!(status_of(&s, &id).await, "approved");
     c.clone().close().await.unwrap();
     s.stop().await;
 }

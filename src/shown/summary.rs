@@ -1,0 +1,501 @@
+//! The request in one sentence, for the person deciding on a phone: "treasury-assistant wants to
+//! **transfer up to 250 EUR**, once, to DE89 3704 …, within 30 min — reason (stated by the
+//! agent): …". Built from the action and the scope entries of [`super::scope`], so a constraint
+//! reads as enforced exactly when [`crate::scope::meaning`] says agent-otp enforces it; keys it
+//! does not enforce are named as passed on to the service. The web page and the Telegram message
+//! lay out the same [`Summary`]: they differ only in markup.
+
+use serde_json::{Map, Value};
+
+use super::Entry;
+use crate::domain::Status;
+use crate::service::PermissionView;
+use crate::text::with_markers;
+
+/// A piece of a clause: our words, or agent text (already with markers) the channel isolates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub text: String,
+    /// Text from the agent: escape and isolate it (`<bdi>`, FSI…PDI).
+    pub agent: bool,
+    /// A pattern or code: show it in monospace.
+    pub code: bool,
+}
+
+impl Piece {
+    fn ours(text: impl Into<String>) -> Piece {
+        Piece {
+            text: text.into(),
+            agent: false,
+            code: false,
+        }
+    }
+    fn agent(text: impl Into<String>) -> Piece {
+        Piece {
+            text: text.into(),
+            agent: true,
+            code: false,
+        }
+    }
+    fn code(text: impl Into<String>) -> Piece {
+        Piece {
+            text: text.into(),
+            agent: true,
+            code: true,
+        }
+    }
+}
+
+/// One clause after a comma: words, then the items of a list (one per line when more than one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clause {
+    pub words: Vec<Piece>,
+    pub items: Vec<Piece>,
+    /// How the items read in one line: "or" for choices, "and" for a set that all applies.
+    pub joined_by: &'static str,
+    /// What comes before the clause: ", ", or a space after a list shown one entry per line.
+    pub lead: &'static str,
+}
+
+impl Clause {
+    fn of(words: Vec<Piece>) -> Clause {
+        Clause {
+            words,
+            items: Vec::new(),
+            joined_by: "or",
+            lead: ", ",
+        }
+    }
+    /// More than one item: the channel shows them one per line.
+    pub fn one_per_line(&self) -> bool {
+        self.items.len() > 1
+    }
+}
+
+/// The request as a sentence: `who` wants to `what`, `clauses`…, — reason; then warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The agent's name (agent text).
+    pub who: String,
+    /// "wants to" while pending; "may" once approved (the sentence is then what was granted);
+    /// "was allowed to" once used up or revoked; "asked to" when denied or expired.
+    pub verb: &'static str,
+    /// What it wants to do, shown strong: "transfer up to 250 EUR".
+    pub what: Vec<Piece>,
+    pub clauses: Vec<Clause>,
+    /// The agent's stated reason, with markers.
+    pub reason: Option<String>,
+    /// Where the request cannot be used as asked, in our words with the values quoted.
+    pub warnings: Vec<String>,
+    /// The amount with its currency ("250 EUR"), for the confirmation question.
+    pub money: Option<String>,
+}
+
+impl Summary {
+    /// The sentence as plain text (lists joined with "or"), for tests and plain channels.
+    pub fn plain(&self) -> String {
+        let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
+        let mut out = format!("{} {} {}", self.who, self.verb, join(&self.what));
+        for c in &self.clauses {
+            out.push_str(", ");
+            out.push_str(&join(&c.words));
+            if !c.items.is_empty() {
+                let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
+                out.push(' ');
+                out.push_str(&items.join(&format!(" {} ", c.joined_by)));
+            }
+        }
+        if let Some(r) = &self.reason {
+            out.push_str(" — reason (stated by the agent): ");
+            out.push_str(r);
+        }
+        out
+    }
+
+    /// "250 EUR to DE89 …" or the action: what a confirmation question names.
+    pub fn confirm_question(&self) -> String {
+        let what = self
+            .what
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<String>();
+        let to = self
+            .clauses
+            .iter()
+            .find(|c| c.words.first().is_some_and(|w| w.text == "to"))
+            .map(|c| {
+                let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
+                format!(" to {}", items.join(" or "))
+            })
+            .unwrap_or_default();
+        format!("{}: {what}{to}?", self.who)
+    }
+}
+
+/// Verbs an action's segment may be, so `payment.send` reads "send payment".
+const VERBS: &[&str] = &[
+    "send", "transfer", "pay", "refund", "charge", "read", "write", "delete", "remove", "create",
+    "update", "edit", "deploy", "run", "execute", "merge", "push", "publish", "post", "book",
+    "buy", "order", "upload", "download", "move", "copy", "rename", "restart", "stop", "start",
+    "invite", "share", "drop", "migrate", "list", "get", "fetch", "call", "open", "close", "sign",
+    "cancel", "archive", "approve", "email", "reply", "forward", "grant", "revoke",
+];
+
+/// The summary of a request, as every channel shows it.
+pub fn summary(v: &PermissionView) -> Summary {
+    let entries = super::scope(&v.scope);
+    let money = money(&entries, &v.scope, v.action_details.as_ref());
+    let (mut what, verb) = verb_phrase(&v.action, money.is_some());
+    let mut clauses = Vec::new();
+    match &money {
+        Some(m) if verb => {
+            what.push(Piece::ours(" up to "));
+            what.push(Piece::agent(m.clone()));
+        }
+        Some(m) => clauses.push(Clause::of(vec![
+            Piece::ours("amount up to "),
+            Piece::agent(m.clone()),
+        ])),
+        None => {}
+    }
+    clauses.push(Clause::of(vec![Piece::ours(match v.uses_remaining {
+        1 => "once".to_owned(),
+        n => format!("up to {n} times"),
+    })]));
+    if let Some(r) = &v.resource {
+        clauses.push(Clause::of(vec![
+            Piece::ours("on "),
+            Piece::agent(with_markers(r)),
+        ]));
+    }
+    let mut passed = Vec::new();
+    for e in &entries {
+        match e.enforced {
+            Some(_) => clauses.extend(constraint(e, money.is_some())),
+            None => passed.push(e),
+        }
+    }
+    clauses.push(Clause::of(vec![Piece::ours(format!(
+        "within {}",
+        minutes(v.ttl)
+    ))]));
+    if v.action_details.is_some() {
+        clauses.push(Clause::of(vec![Piece::ours(
+            "exactly with the details below (any other use is refused)",
+        )]));
+    }
+    if !passed.is_empty() {
+        clauses.push(Clause {
+            words: vec![Piece::ours(
+                "and passes on to the service, which alone checks them:",
+            )],
+            items: passed
+                .iter()
+                .map(|e| Piece::agent(format!("{} = {}", e.key, e.values.join(", "))))
+                .collect(),
+            joined_by: "and",
+            lead: ", ",
+        });
+    }
+    for i in 1..clauses.len() {
+        if clauses[i - 1].one_per_line() {
+            clauses[i].lead = " ";
+        }
+    }
+    Summary {
+        who: with_markers(&v.agent_name).into_owned(),
+        verb: match v.status {
+            Status::Pending => "wants to",
+            Status::Approved => "may",
+            Status::Used | Status::Revoked => "was allowed to",
+            Status::Denied | Status::Expired => "asked to",
+        },
+        what,
+        clauses,
+        reason: super::reason(&v.context),
+        warnings: warnings(v),
+        money,
+    }
+}
+
+/// `payment.send` → "send payment" (or "send" when the money says what); otherwise "use" and
+/// the action as it is. Also whether a verb was found.
+fn verb_phrase(action: &str, has_money: bool) -> (Vec<Piece>, bool) {
+    let parts: Vec<&str> = action.split('.').collect();
+    let words = |ps: &[&str]| ps.join(" ").replace(['_', '-'], " ");
+    let verb_at = [parts.len() - 1, 0]
+        .into_iter()
+        .find(|&i| VERBS.contains(&parts[i].to_ascii_lowercase().as_str()));
+    match verb_at {
+        Some(i) => {
+            let rest: Vec<&str> = parts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| *p)
+                .collect();
+            let mut out = vec![Piece::agent(with_markers(parts[i]))];
+            if !rest.is_empty() && !has_money {
+                out.push(Piece::ours(" "));
+                out.push(Piece::agent(with_markers(&words(&rest))));
+            }
+            (out, true)
+        }
+        None => (
+            vec![Piece::ours("use "), Piece::code(with_markers(action))],
+            false,
+        ),
+    }
+}
+
+/// The last segment of an entry's dotted key and the words for the path before it.
+fn split_key(key: &str) -> (&str, String) {
+    match key.rsplit_once('.') {
+        Some((path, last)) => (last, format!("{} ", path.replace('.', " → "))),
+        None => (key, String::new()),
+    }
+}
+
+/// A field name in words: `max_file_size` → "file size".
+fn field_words(field: &str) -> String {
+    field.replace('_', " ")
+}
+
+/// One clause per enforced entry, from the key's convention (named by [`crate::scope::meaning`]).
+fn constraint(e: &Entry, money_shown: bool) -> Vec<Clause> {
+    let (key, path) = split_key(&e.key);
+    let value = e.values.first().cloned().unwrap_or_default();
+    let field = |prefix: &str| format!("{path}{}", field_words(&key[prefix.len()..]));
+    let items = |f: fn(&str) -> String| e.values.iter().map(|v| Piece::agent(f(v))).collect();
+    if key == "max_uses" {
+        return Vec::new();
+    }
+    if let Some(f) = key.strip_prefix("max_") {
+        if let Some(counted) = f.strip_suffix("_count") {
+            return vec![Clause::of(vec![
+                Piece::ours("at most "),
+                Piece::agent(value),
+                Piece::ours(" "),
+                Piece::agent(format!("{path}{}", field_words(counted))),
+            ])];
+        }
+        if is_amount(f) && money_shown {
+            return Vec::new();
+        }
+        return vec![Clause::of(vec![
+            Piece::agent(field("max_")),
+            Piece::ours(" at most "),
+            Piece::agent(quantity(f, &value)),
+        ])];
+    }
+    if let Some(f) = key.strip_prefix("min_") {
+        return vec![Clause::of(vec![
+            Piece::agent(field("min_")),
+            Piece::ours(" at least "),
+            Piece::agent(quantity(f, &value)),
+        ])];
+    }
+    if let Some(f) = key.strip_prefix("allowed_") {
+        if matches!(
+            f,
+            "recipient" | "recipients" | "to" | "iban" | "ibans" | "account" | "accounts"
+        ) {
+            return vec![Clause {
+                words: vec![Piece::ours("to")],
+                items: items(group_iban),
+                joined_by: "or",
+                lead: ", ",
+            }];
+        }
+        if is_currency(f) && money_shown && e.values.len() == 1 {
+            return Vec::new();
+        }
+        let only = if e.values.is_empty() {
+            " (nothing is allowed)"
+        } else {
+            " only"
+        };
+        return vec![Clause {
+            words: vec![Piece::agent(field("allowed_")), Piece::ours(only)],
+            items: items(group_iban),
+            joined_by: "or",
+            lead: ", ",
+        }];
+    }
+    if let Some(f) = key.strip_prefix("blocked_") {
+        return vec![Clause {
+            words: vec![
+                Piece::ours("never "),
+                Piece::agent(format!("{path}{}", field_words(f))),
+            ],
+            items: items(group_iban),
+            joined_by: "nor",
+            lead: ", ",
+        }];
+    }
+    if let Some(f) = key.strip_suffix("_pattern") {
+        return vec![Clause::of(vec![
+            Piece::agent(format!("{path}{}", field_words(f))),
+            Piece::ours(" must match "),
+            Piece::code(value),
+        ])];
+    }
+    // A convention this sentence does not know yet: its meaning in the scope module's words.
+    vec![Clause::of(vec![
+        Piece::agent(e.key.clone()),
+        Piece::ours(format!(" {} ", e.enforced.unwrap_or(""))),
+        Piece::agent(e.values.join(", ")),
+    ])]
+}
+
+fn is_amount(field: &str) -> bool {
+    field == "amount" || field.ends_with("_amount")
+}
+
+fn is_currency(field: &str) -> bool {
+    matches!(field, "currency" | "currencies")
+}
+
+/// The capped amount with its currency, when the scope has both: "250 EUR".
+fn money(
+    entries: &[Entry],
+    scope: &Map<String, Value>,
+    details: Option<&Map<String, Value>>,
+) -> Option<String> {
+    let amount = entries.iter().find(|e| {
+        e.enforced.is_some()
+            && !e.key.contains('.')
+            && e.key.strip_prefix("max_").is_some_and(is_amount)
+    })?;
+    let text = |v: &Value| v.as_str().map(|s| with_markers(s).into_owned());
+    let single = |v: &Value| match v.as_array().map(Vec::as_slice) {
+        Some([one]) => text(one),
+        _ => None,
+    };
+    let currency = ["allowed_currency", "allowed_currencies"]
+        .iter()
+        .find_map(|k| scope.get(*k).and_then(single))
+        .or_else(|| scope.get("currency").and_then(text))
+        .or_else(|| details.and_then(|d| d.get("currency")).and_then(text));
+    let value = amount.values.first()?;
+    Some(match currency {
+        Some(c) => format!("{value} {c}"),
+        None => value.clone(),
+    })
+}
+
+/// A capped value in words: bytes in KiB/MiB/GiB, seconds in minutes, anything else as is.
+fn quantity(field: &str, value: &str) -> String {
+    let Ok(n) = value.parse::<f64>() else {
+        return value.to_owned();
+    };
+    if field.ends_with("bytes") || field.ends_with("size") {
+        return bytes(n);
+    }
+    if field.ends_with("_secs") || field.ends_with("_seconds") || field == "seconds" {
+        return minutes(n as i64);
+    }
+    value.to_owned()
+}
+
+/// 10485760 → "10 MiB"; under 1 KiB in bytes.
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024.0 {
+        return format!("{n} bytes");
+    }
+    let mut v = n / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let shown = format!("{v:.1}");
+    let shown = shown.strip_suffix(".0").unwrap_or(&shown);
+    format!("{shown} {}", UNITS[unit])
+}
+
+/// A duration in whole minutes where it is one: "30 min", "1 h 30 min", "45 s".
+pub fn minutes(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 && s % 60 == 0 => format!("{} min", s / 60),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// An IBAN grouped by four ("DE89 3704 0044 …"); anything else unchanged.
+fn group_iban(s: &str) -> String {
+    let compact: String = s.chars().filter(|c| *c != ' ').collect();
+    let looks_like = compact.len() >= 15
+        && compact.len() <= 34
+        && compact.chars().take(2).all(|c| c.is_ascii_uppercase())
+        && compact.chars().skip(2).take(2).all(|c| c.is_ascii_digit())
+        && compact.chars().all(|c| c.is_ascii_alphanumeric());
+    if !looks_like {
+        return s.to_owned();
+    }
+    compact
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where the token would refuse what the request itself says it will do: its exact details, or
+/// a plain value in the scope (`currency: GBP`) against an `allowed_`/`max_` key for it.
+fn warnings(v: &PermissionView) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(details) = &v.action_details
+        && let Err(why) = crate::scope::enforce(&v.scope, Some(details))
+    {
+        out.push(format!(
+            "This request cannot be used as asked: its own details break {} ({}).",
+            with_markers(&why.key),
+            with_markers(&why.message)
+        ));
+    }
+    for (key, value) in &v.scope {
+        if crate::scope::meaning(key).is_some() || value.is_object() || value.is_array() {
+            continue;
+        }
+        let shown = super::text(value);
+        if let Some(allowed) = v
+            .scope
+            .get(&format!("allowed_{key}"))
+            .and_then(Value::as_array)
+            && !allowed.iter().any(|a| crate::scope::json_eq(a, value))
+        {
+            let list: Vec<String> = allowed.iter().map(super::text).collect();
+            out.push(format!(
+                "It asks for {} {shown}, but only {} is allowed: a use with {shown} will be refused.",
+                with_markers(key),
+                if list.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    list.join(" or ")
+                }
+            ));
+        }
+        if let (Some(cap), Some(n)) = (
+            v.scope.get(&format!("max_{key}")).and_then(Value::as_f64),
+            value.as_f64(),
+        ) && n > cap
+        {
+            out.push(format!(
+                "It asks for {} {shown}, but at most {cap} is allowed: such a use will be refused.",
+                with_markers(key)
+            ));
+        }
+    }
+    if v.requested_scope != v.scope && v.status == Status::Pending {
+        out.push("The policy narrowed what the agent asked for (see Details).".to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+//! The summary sentence for each scope convention, as the web page and Telegram both show it.
+
+use super::*;
+use crate::clock::Timestamp;
+use crate::domain::{AgentId, RequestId, Status};
+use serde_json::json;
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn view(action: &str, scope: Value, context: Value) -> PermissionView {
+    PermissionView {
+        id: RequestId("r1".into()),
+        status: Status::Pending,
+        agent_id: AgentId("a1".into()),
+        agent_name: "treasury-assistant".into(),
+        action: action.into(),
+        resource: None,
+        scope: obj(scope.clone()),
+        requested_scope: obj(scope),
+        context: obj(context),
+        reason: None,
+        rule: Some("money".into()),
+        policy_version: "v".into(),
+        decided_by: None,
+        decided_at: None,
+        expires_at: Timestamp(1_780_000_300_000),
+        created_at: Timestamp(1_780_000_000_000),
+        ttl: 1800,
+        uses_remaining: 1,
+        token_issued: false,
+        action_details: None,
+        require_action_details: false,
+        token: None,
+    }
+}
+
+fn said(action: &str, scope: Value) -> String {
+    summary(&view(action, scope, json!({}))).plain()
+}
+
+#[test]
+fn money_with_currency_recipients_and_reason() {
+    let v = view(
+        "payment.transfer",
+        json!({
+            "max_amount": 250,
+            "allowed_currency": ["EUR"],
+            "allowed_recipients": ["DE89370400440532013000", "FR1420041010050500013M02606"],
+        }),
+        json!({"reason": "Pay supplier invoice 42"}),
+    );
+    let s = summary(&v);
+    assert_eq!(
+        s.plain(),
+        "treasury-assistant wants to transfer up to 250 EUR, once, \
+         to DE89 3704 0044 0532 0130 00 or FR14 2004 1010 0505 0001 3M02 606, within 30 min \
+         — reason (stated by the agent): Pay supplier invoice 42"
+    );
+    assert_eq!(s.money.as_deref(), Some("250 EUR"));
+    let to = s.clauses.iter().find(|c| c.words[0].text == "to").unwrap();
+    assert!(to.one_per_line() && to.items.iter().all(|p| p.agent));
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00 or \
+         FR14 2004 1010 0505 0001 3M02 606?"
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+}
+
+#[test]
+fn max_without_money_bytes_and_seconds() {
+    assert_eq!(
+        said("files.upload", json!({"max_file_size": 10_485_760})),
+        "treasury-assistant wants to upload files, once, file size at most 10 MiB, within 30 min"
+    );
+    assert_eq!(
+        said("job.run", json!({"max_runtime_secs": 90, "max_cpus": 2})),
+        "treasury-assistant wants to run job, once, runtime secs at most 1 min 30 s, \
+         cpus at most 2, within 30 min"
+    );
+    assert_eq!(bytes(512.0), "512 bytes");
+    assert_eq!(bytes(1536.0), "1.5 KiB");
+}
+
+#[test]
+fn amount_without_currency_is_the_bare_number() {
+    assert_eq!(
+        said("payment.send", json!({"max_amount": 40})),
+        "treasury-assistant wants to send up to 40, once, within 30 min"
+    );
+}
+
+#[test]
+fn money_without_a_verb_is_its_own_clause() {
+    assert_eq!(
+        said("ledger.x1", json!({"max_amount": 9, "currency": "CHF"})),
+        "treasury-assistant wants to use ledger.x1, amount up to 9 CHF, once, within 30 min, \
+         and passes on to the service, which alone checks them: currency = CHF"
+    );
+}
+
+#[test]
+fn allowed_blocked_and_pattern() {
+    assert_eq!(
+        said(
+            "email.send",
+            json!({"allowed_domains": ["example.com"], "blocked_recipients": ["ceo@example.com"],
+                   "subject_pattern": "^Invoice [0-9]+$"})
+        ),
+        "treasury-assistant wants to send email, once, domains only example.com, \
+         never recipients ceo@example.com, subject must match ^Invoice [0-9]+$, within 30 min"
+    );
+    let s = summary(&view(
+        "email.send",
+        json!({"subject_pattern": "^a"}),
+        json!({}),
+    ));
+    let pattern = s.clauses.iter().find(|c| c.words.len() == 3).unwrap();
+    assert!(pattern.words[2].code, "a regex is shown in monospace");
+}
+
+#[test]
+fn count_caps_and_uses() {
+    let mut v = view("email.send", json!({"max_attachments_count": 3}), json!({}));
+    v.uses_remaining = 5;
+    assert_eq!(
+        summary(&v).plain(),
+        "treasury-assistant wants to send email, up to 5 times, at most 3 attachments, within 30 min"
+    );
+}
+
+#[test]
+fn unknown_keys_are_passed_on_and_unknown_actions_kept_as_is() {
+    let s = said("x9.zap", json!({"cc": false, "team": "ops"}));
+    assert_eq!(
+        s,
+        "treasury-assistant wants to use x9.zap, once, within 30 min, and passes on to the \
+         service, which alone checks them: cc = false and team = ops"
+    );
+}
+
+#[test]
+fn a_request_that_cannot_be_used_as_asked_is_warned_about() {
+    let s = summary(&view(
+        "payment.send",
+        json!({"max_amount": 250, "allowed_currency": ["EUR"], "currency": "GBP"}),
+        json!({}),
+    ));
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("currency GBP, but only EUR"));
+    let mut v = view("payment.send", json!({"max_amount": 10}), json!({}));
+    v.action_details = Some(obj(json!({"amount": 50})));
+    assert!(summary(&v).warnings[0].contains("cannot be used as asked"));
+}
+
+#[test]
+fn agent_text_keeps_its_markers() {
+    let mut v = view(
+        "payment.send",
+        json!({"allowed_recipients": ["evil\u{202E}txt"]}),
+        json!({"reason": "now\u{200B}"}),
+    );
+    v.agent_name = "bot\u{202E}".into();
+    v.resource = Some("inv\u{2066}/1".into());
+    let s = summary(&v);
+    let plain = s.plain();
+    for marked in [
+        "bot[U+202E]",
+        "evil[U+202E]txt",
+        "now[U+200B]",
+        "inv[U+2066]/1",
+    ] {
+        assert!(plain.contains(marked), "{marked} in {plain}");
+    }
+    assert!(!plain.chars().any(crate::text::is_hidden));
+}
+
+#[test]
+fn the_verb_follows_the_state() {
+    let mut v = view("payment.send", json!({"max_amount": 40}), json!({}));
+    for (status, said) in [
+        (Status::Pending, "treasury-assistant wants to send up to 40"),
+        (Status::Approved, "treasury-assistant may send up to 40"),
+        (
+            Status::Used,
+            "treasury-assistant was allowed to send up to 40",
+        ),
+        (Status::Denied, "treasury-assistant asked to send up to 40"),
+        (Status::Expired, "treasury-assistant asked to send up to 40"),
+    ] {
+        v.status = status;
+        assert!(summary(&v).plain().starts_with(said), "{status:?}");
+    }
+}
