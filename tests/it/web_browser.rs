@@ -460,6 +460,10 @@ async fn status_of(s: &TestServer, id: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_enter_in_a_field_never_approves() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
@@ -528,6 +532,10 @@ async fn web_browser_enter_in_a_field_never_approves() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_shows_hidden_characters_as_markers() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
@@ -792,11 +800,19 @@ async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_decision_on_the_first_screen_of_a_phone() {
     decision_on_the_first_screen(PHONE, "phone").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_decision_on_the_first_screen_of_a_phone_in_dark_mode() {
     decision_on_the_first_screen(
         Screen {
@@ -809,6 +825,10 @@ async fn web_browser_decision_on_the_first_screen_of_a_phone_in_dark_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_decision_on_the_first_screen_of_a_desktop() {
     decision_on_the_first_screen(DESKTOP, "desktop").await;
 }
@@ -822,6 +842,10 @@ async fn not_reloaded(c: &Client) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_pages_stay_current_without_a_reload() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
@@ -925,6 +949,10 @@ async fn web_browser_pages_stay_current_without_a_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
 async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
