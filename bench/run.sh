@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The project's benchmark (not a test): starts the release server and a bare actix-web JSON
-# handler, loads both with the same wrk settings and core pinning (server on core 0, load on
-# core 1), measures auto-approve latency at a fixed half of its peak rate, and prints a
-# markdown table for the README.
+# The project's benchmark (not a test): starts the shipped server, a bare actix-web JSON handler
+# and the "durable limit" baseline (the same stack answering after one group-committed SQLite
+# insert of a permission-sized row and its audit event, same durability settings:
+# examples/durable_json.rs), loads each with the same wrk settings and core pinning (server on
+# core 0, load on core 1), measures auto-approve latency at a fixed half of its peak rate, and
+# prints a markdown table for the README: the median of RUNS runs with their range, each measure
+# as a ratio to bare and to the durable limit, the server's CPU per request, and the targets.
 #
-#   bench/run.sh            # defaults: 10 s per run, 32 connections, pinned
+#   bench/run.sh            # defaults: 1 run, 10 s per measure, 32 connections, pinned
+#   RUNS=5 bench/run.sh     # five runs, median and range of each measure
 #   DURATION=30s CONNS=64 bench/run.sh
 #   PIN=0 bench/run.sh      # no pinning: server and load share every core
 set -euo pipefail
@@ -16,14 +20,16 @@ case "$DURATION" in # wrk's forms; fixed_rate wants seconds
   *) echo "DURATION must look like 10s, 2m or 30" >&2; exit 2 ;;
 esac
 CONNS=${CONNS:-32}
+RUNS=${RUNS:-1}
 PIN=${PIN:-1}
 if [ "$PIN" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi
 PORT_BARE=18080
+PORT_DURABLE=18081
 PORT_OTP=18787
 BIN=target/dist/agent-otp
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --profile dist --quiet --bin agent-otp --example bare_json --example wake_latency --example fixed_rate
+cargo build --profile dist --quiet --bin agent-otp --example bare_json --example durable_json --example wake_latency --example fixed_rate
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -52,70 +58,109 @@ to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
-# 1. Bare actix-web JSON handler.
-$SERVER_CPU target/dist/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
-PIDS+=($BARE_PID)
-sleep 0.5
-read -r BARE_RPS BARE_P50 BARE_P99 BARE_CPU < <(wrk_run "http://127.0.0.1:$PORT_BARE/" '{"action":"bench.auto"}' "" "$BARE_PID")
+# One run of every measure, as "name value" lines on stdout.
+one_run() {
+  RUN=$1
+  mkdir -p "$RUN"
+  # 1. Bare actix-web JSON handler.
+  $SERVER_CPU target/dist/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
+  PIDS+=($BARE_PID)
+  sleep 0.5
+  read -r BARE_RPS BARE_P50 BARE_P99 BARE_CPU < <(wrk_run "http://127.0.0.1:$PORT_BARE/" '{"action":"bench.auto"}' "" "$BARE_PID")
+  kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
 
-# 2. agent-otp on a fresh data directory.
-export AGENT_OTP_DATA_DIR="$WORK/data"
-# One agent key at full speed: keep the per-key limiter on the path (its cost is measured) but
-# out of the way (the default 600/min would answer 429).
-export AGENT_OTP_RATE_LIMIT_AGENT=1000000/s
-$BIN init 2>/dev/null
-KEY=$($BIN agent create bench 2>/dev/null)
-ADMIN=$($BIN admin token create --name bench 2>/dev/null)
-start_server() {
-  $SERVER_CPU $BIN serve --listen 127.0.0.1:$PORT_OTP --policies bench/policy.yaml 2>>"$WORK/server.log" &
-  OTP_PID=$!
-  PIDS+=($OTP_PID)
+  # 2. The durable limit: one group-committed insert of a request row and an audit row per request.
+  rm -f "$RUN/durable.db"*
+  $SERVER_CPU target/dist/examples/durable_json 127.0.0.1:$PORT_DURABLE "$RUN/durable.db" & DURABLE_PID=$!
+  PIDS+=($DURABLE_PID)
+  sleep 0.5
+  read -r DUR_RPS DUR_P50 DUR_P99 DUR_CPU < <(wrk_run "http://127.0.0.1:$PORT_DURABLE/" '{"action":"bench.auto"}' "" "$DURABLE_PID")
+  kill "$DURABLE_PID"; wait "$DURABLE_PID" 2>/dev/null || true
+
+  # 3. agent-otp on a fresh data directory.
+  export AGENT_OTP_DATA_DIR="$RUN/data"
+  # One agent key at full speed: keep the per-key limiter on the path (its cost is measured) but
+  # out of the way (the default 600/min would answer 429).
+  export AGENT_OTP_RATE_LIMIT_AGENT=1000000/s
+  # The per-agent storage cap (8 MiB/h by default) would refuse the load part-way through.
+  export AGENT_OTP_MAX_STORED_PER_AGENT=off
+  $BIN init 2>/dev/null
+  KEY=$($BIN agent create bench 2>/dev/null)
+  ADMIN=$($BIN admin token create --name bench 2>/dev/null)
+  start_server() {
+    $SERVER_CPU $BIN serve --listen 127.0.0.1:$PORT_OTP --policies bench/policy.yaml 2>>"$RUN/server.log" &
+    OTP_PID=$!
+    PIDS+=($OTP_PID)
+  }
+  T0=$(date +%s%N)
+  start_server
+  wait_http "http://127.0.0.1:$PORT_OTP/health"
+  T1=$(date +%s%N)
+  sleep 1
+  IDLE_RSS=$(rss_kb "$OTP_PID")
+
+  URL="http://127.0.0.1:$PORT_OTP"
+  ( peak=0; while kill -0 "$OTP_PID" 2>/dev/null; do r=$(rss_kb "$OTP_PID" || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$RUN/peak"; sleep 0.2; done ) &
+  PIDS+=($!)
+  read -r AUTO_RPS AUTO_P50 AUTO_P99 AUTO_CPU < <(wrk_run "$URL/api/v1/permissions/request" '{"action":"bench.auto"}' "$KEY" "$OTP_PID")
+
+  # Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
+  HALF_RPS=$(awk -v r="$AUTO_RPS" 'BEGIN { printf "%d", r / 2 }')
+  read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/dist/examples/fixed_rate \
+    "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS")
+
+  GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
+  ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")
+  TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])' <<<"$GRANT")
+  read -r VERIFY_RPS VERIFY_P50 VERIFY_P99 VERIFY_CPU < <(wrk_run "$URL/api/v1/permissions/$ID/verify" "{\"token\":\"$TOKEN\"}" "$KEY" "$OTP_PID")
+  LOAD_RSS=$(cat "$RUN/peak")
+
+  read -r WAKE_P50 WAKE_P99 WAKE_MAX < <($LOAD_CPU target/dist/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
+
+  # 4. Start-up to ready on the now well-filled database.
+  kill "$OTP_PID"; wait "$OTP_PID" 2>/dev/null || true
+  T2=$(date +%s%N)
+  start_server
+  wait_http "$URL/health"
+  T3=$(date +%s%N)
+  kill "$OTP_PID"; wait "$OTP_PID" 2>/dev/null || true
+  cat <<MEASURES
+bare_rps $BARE_RPS
+bare_p99 $BARE_P99
+bare_cpu $BARE_CPU
+durable_rps $DUR_RPS
+durable_p99 $DUR_P99
+durable_cpu $DUR_CPU
+auto_rps $AUTO_RPS
+auto_p50 $AUTO_P50
+auto_p99 $AUTO_P99
+auto_cpu $AUTO_CPU
+half_rps $HALF_ACHIEVED
+half_failed $HALF_FAILED
+half_p50 $HALF_P50
+half_p99 $HALF_P99
+half_max $HALF_MAX
+verify_rps $VERIFY_RPS
+verify_p99 $VERIFY_P99
+verify_cpu $VERIFY_CPU
+wake_p50 $WAKE_P50
+wake_p99 $WAKE_P99
+wake_max $WAKE_MAX
+rss_idle_mb $(( IDLE_RSS / 1024 ))
+rss_peak_mb $(( LOAD_RSS / 1024 ))
+start_first_ms $(( (T1 - T0) / 1000000 ))
+start_restart_ms $(( (T3 - T2) / 1000000 ))
+auto_vs_bare $(awk -v a="$AUTO_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
+auto_vs_durable $(awk -v a="$AUTO_RPS" -v b="$DUR_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
+durable_vs_bare $(awk -v a="$DUR_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
+verify_vs_bare $(awk -v a="$VERIFY_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
+MEASURES
 }
-T0=$(date +%s%N)
-start_server
-wait_http "http://127.0.0.1:$PORT_OTP/health"
-T1=$(date +%s%N)
-sleep 1
-IDLE_RSS=$(rss_kb "$OTP_PID")
 
-URL="http://127.0.0.1:$PORT_OTP"
-( peak=0; while kill -0 "$OTP_PID" 2>/dev/null; do r=$(rss_kb "$OTP_PID" || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$WORK/peak"; sleep 0.2; done ) &
-PIDS+=($!)
-read -r AUTO_RPS AUTO_P50 AUTO_P99 AUTO_CPU < <(wrk_run "$URL/api/v1/permissions/request" '{"action":"bench.auto"}' "$KEY" "$OTP_PID")
+for i in $(seq 1 "$RUNS"); do
+  echo "== run $i of $RUNS" >&2
+  one_run "$WORK/run$i" >"$WORK/measures$i.txt"
+done
 
-# Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
-HALF_RPS=$(awk -v r="$AUTO_RPS" 'BEGIN { printf "%d", r / 2 }')
-read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/dist/examples/fixed_rate \
-  "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS")
-
-GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
-ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")
-TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])' <<<"$GRANT")
-read -r VERIFY_RPS VERIFY_P50 VERIFY_P99 VERIFY_CPU < <(wrk_run "$URL/api/v1/permissions/$ID/verify" "{\"token\":\"$TOKEN\"}" "$KEY" "$OTP_PID")
-LOAD_RSS=$(cat "$WORK/peak")
-
-read -r WAKE_P50 WAKE_P99 WAKE_MAX < <($LOAD_CPU target/dist/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
-
-# 3. Start-up to ready on the now well-filled database.
-kill "$OTP_PID"; wait "$OTP_PID" 2>/dev/null || true
-T2=$(date +%s%N)
-start_server
-wait_http "$URL/health"
-T3=$(date +%s%N)
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100*a/b }'; }
-cat <<TABLE
-machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)
-load: wrk -t1 -c$CONNS -d$DURATION, $([ "$PIN" = 1 ] && echo "server pinned to core 0, load to core 1" || echo "no pinning")
-
-| measure | result | vs bare actix-web |
-|---|---|---|
-| bare actix-web JSON handler | $BARE_RPS req/s, p50 $BARE_P50 ms, p99 $BARE_P99 ms, CPU $BARE_CPU µs/req | 100% |
-| auto-approve round trip (request → 201 + token, durable commit) | $AUTO_RPS req/s, p50 $AUTO_P50 ms, p99 $AUTO_P99 ms, CPU $AUTO_CPU µs/req | $(ratio "$AUTO_RPS" "$BARE_RPS") |
-| auto-approve at half of peak, fixed rate ($HALF_ACHIEVED req/s, $HALF_FAILED failed) | p50 $HALF_P50 ms, p99 $HALF_P99 ms, max $HALF_MAX ms | |
-| verify | $VERIFY_RPS req/s, p50 $VERIFY_P50 ms, p99 $VERIFY_P99 ms, CPU $VERIFY_CPU µs/req | $(ratio "$VERIFY_RPS" "$BARE_RPS") |
-| approval → waiting agent's long-poll returns (200 rounds) | p50 $WAKE_P50 ms, p99 $WAKE_P99 ms, max $WAKE_MAX ms | |
-| RSS idle / peak under load | $((IDLE_RSS / 1024)) MB / $((LOAD_RSS / 1024)) MB | |
-| start-up to ready: first serve / restart after the load above | $(( (T1 - T0) / 1000000 )) ms / $(( (T3 - T2) / 1000000 )) ms | |
-| release binary | $(awk -v b="$(stat -c %s $BIN)" 'BEGIN { printf "%.1f MiB", b/1048576 }') | |
-TABLE
+BINARY_MIB=$(awk -v b="$(stat -c %s $BIN)" 'BEGIN { printf "%.2f", b/1048576 }')
+python3 bench/table.py "$RUNS" "$BINARY_MIB" "$CONNS" "$DURATION" "$PIN" "$WORK"/measures*.txt

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The table bench/run.sh prints: the median of each measure over its runs, with the range, the
+ratios to bare actix-web and to the durable limit, and each target with the runs that met it.
+
+    table.py RUNS BINARY_MIB CONNS DURATION PIN measures1.txt [measures2.txt …]
+
+Each measures file holds "name value" lines from one run.
+"""
+
+import os
+import statistics
+import sys
+
+runs, binary_mib, conns, duration, pin = sys.argv[1:6]
+files = sys.argv[6:]
+data = {}
+for path in files:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            name, value = line.split()
+            data.setdefault(name, []).append(float(value))
+
+
+def stat(name, unit="", digits=1):
+    """`median (min–max)` of a measure, or the one value for a single run."""
+    v = data[name]
+    fmt = lambda x: f"{x:,.{digits}f}{unit}"
+    if len(v) == 1:
+        return fmt(v[0])
+    return f"{fmt(statistics.median(v))} ({fmt(min(v))}–{fmt(max(v))})"
+
+
+def met(name, ok):
+    v = data[name]
+    n = sum(1 for x in v if ok(x))
+    return f"{'met' if n == len(v) else 'NOT met'} in {n} of {len(v)} runs"
+
+
+cpu = ""
+with open("/proc/cpuinfo", encoding="utf-8") as f:
+    for line in f:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+print(f"machine: {os.cpu_count()} cores, {cpu}, {os.uname().sysname} {os.uname().release}")
+placement = "server pinned to core 0, load to core 1" if pin == "1" else "no pinning"
+print(f"load: wrk -t1 -c{conns} -d{duration}, {placement}; {len(files)} run(s): median (min–max)")
+print()
+print("| measure | result | vs bare | vs durable limit |")
+print("|---|---|---|---|")
+print(f"| bare actix-web JSON handler | {stat('bare_rps', ' req/s', 0)}, CPU {stat('bare_cpu', ' µs/req')} | 100% | |")
+print(
+    f"| durable limit: one group-committed insert of a request row + audit row, WAL, synchronous=FULL | "
+    f"{stat('durable_rps', ' req/s', 0)}, CPU {stat('durable_cpu', ' µs/req')} | {stat('durable_vs_bare', '%')} | 100% |"
+)
+print(
+    f"| auto-approve round trip (request → 201 + token, durable commit) | {stat('auto_rps', ' req/s', 0)}, "
+    f"p50 {stat('auto_p50', ' ms', 2)}, p99 {stat('auto_p99', ' ms', 2)}, CPU {stat('auto_cpu', ' µs/req')} | "
+    f"{stat('auto_vs_bare', '%')} | {stat('auto_vs_durable', '%')} |"
+)
+print(
+    f"| auto-approve at half of peak, fixed rate ({stat('half_rps', ' req/s', 0)}, {stat('half_failed', ' failed', 0)}) | "
+    f"p50 {stat('half_p50', ' ms', 2)}, p99 {stat('half_p99', ' ms', 2)}, max {stat('half_max', ' ms', 2)} | | |"
+)
+print(
+    f"| verify | {stat('verify_rps', ' req/s', 0)}, p99 {stat('verify_p99', ' ms', 2)}, CPU {stat('verify_cpu', ' µs/req')} | "
+    f"{stat('verify_vs_bare', '%')} | |"
+)
+print(f"| approval → waiting agent's long-poll returns (200 rounds) | p50 {stat('wake_p50', ' ms', 2)}, p99 {stat('wake_p99', ' ms', 2)}, max {stat('wake_max', ' ms', 2)} | | |")
+print(f"| RSS idle / peak under load | {stat('rss_idle_mb', ' MB', 0)} / {stat('rss_peak_mb', ' MB', 0)} | | |")
+print(f"| start-up to ready: first serve / restart after the load above | {stat('start_first_ms', ' ms', 0)} / {stat('start_restart_ms', ' ms', 0)} | | |")
+print(f"| shipped binary (profile dist) | {float(binary_mib):.2f} MiB | | |")
+print()
+print("| target | result |")
+print("|---|---|")
+print(f"| half-peak auto-approve p99 ≤ 5 ms in every run | {met('half_p99', lambda x: x <= 5.0)} |")
+print(f"| auto-approve ≥ 60% of the durable limit | {met('auto_vs_durable', lambda x: x >= 60.0)} |")
+print(f"| verify ≥ 70% of bare | {met('verify_vs_bare', lambda x: x >= 70.0)} |")
+print(f"| wake p99 ≤ 20 ms | {met('wake_p99', lambda x: x <= 20.0)} |")
