@@ -121,6 +121,19 @@ pub fn peek(
         }))
 }
 
+/// The request a presented link was limited to, when the link exists but no longer works (used,
+/// expired, or retired because its request was decided): so its page can say what happened.
+pub fn spent_request(
+    conn: &rusqlite::Connection,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let hash = secret::sha256_hex(presented.as_bytes());
+    Ok(sql::peek(conn, &hash, now)?
+        .filter(|l| !l.usable && secret::hashes_equal(&l.secret_hash, &hash))
+        .and_then(|l| l.request_id))
+}
+
 /// Redeems a presented link secret once. A wrong, used or expired link is audited as a failed
 /// login and gives `None`; the caller commits either way.
 pub fn redeem(tx: &Transaction<'_>, presented: &str, now: Timestamp) -> Result<Option<Redeemed>> {

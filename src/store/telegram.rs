@@ -193,10 +193,13 @@ pub fn close_message(tx: &Transaction<'_>, id: i64, now: Timestamp) -> Result<()
     Ok(())
 }
 
-/// Retires one login link if it was not used yet.
+/// Retires one login link if it was not used yet: it stops working, but is kept, so opening it
+/// can still say what became of its request.
 pub fn retire_login_link(tx: &Transaction<'_>, hash: &str) -> Result<(), StoreError> {
-    tx.prepare_cached("DELETE FROM login_links WHERE secret_hash = ?1 AND used_at IS NULL")?
-        .execute([hash])?;
+    tx.prepare_cached(
+        "UPDATE login_links SET expires_at = 0 WHERE secret_hash = ?1 AND used_at IS NULL",
+    )?
+    .execute([hash])?;
     Ok(())
 }
 

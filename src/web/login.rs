@@ -22,7 +22,7 @@ use super::form::Form;
 use super::view::{self, Me};
 use super::{WebError, html, secure, see_other};
 use crate::clock::Timestamp;
-use crate::domain::Actor;
+use crate::domain::{Actor, Status};
 use crate::error::Error;
 use crate::login_links::{self, Redeemed};
 use crate::rate_limit;
@@ -70,7 +70,7 @@ pub async fn announce_first_login(svc: &Service) -> Result<(), Error> {
 struct LoginPage {
     me: Option<Me>,
     /// Why the last link did not work, if that is why this page is shown.
-    problem: Option<&'static str>,
+    problem: Option<String>,
     next: Option<String>,
 }
 
@@ -178,7 +178,10 @@ async fn confirm_page(
             return Ok(see_other(next.as_deref().unwrap_or("/")));
         }
         let Some(link) = link else {
-            return Ok(link_refused(remembered));
+            return Ok(match spent_link_outcome(&svc, &presented, now).await? {
+                Some(outcome) => refused_with(outcome, remembered),
+                None => link_refused(remembered),
+            });
         };
         let nonce = secret::generate("")
             .map_err(|e| Error::Internal(format!("no randomness for a login page: {e}")))?;
@@ -221,7 +224,7 @@ async fn redeem(
         if !confirmed {
             let page = LoginPage {
                 me: None,
-                problem: Some(CONFIRM_PROBLEM),
+                problem: Some(CONFIRM_PROBLEM.to_owned()),
                 next: remembered,
             };
             return Ok(html(StatusCode::FORBIDDEN, &page));
@@ -280,12 +283,56 @@ fn logged_in(
 }
 
 fn link_refused(remembered: Option<String>) -> HttpResponse {
+    refused_with(LINK_PROBLEM.to_owned(), remembered)
+}
+
+fn refused_with(problem: String, remembered: Option<String>) -> HttpResponse {
     let page = LoginPage {
         me: None,
-        problem: Some(LINK_PROBLEM),
+        problem: Some(problem),
         next: remembered,
     };
     html(StatusCode::FORBIDDEN, &page)
+}
+
+/// For a link from an approval message that no longer works because its request was decided or
+/// expired: what became of the request, in words ("… was approved by alice at …"). It says no
+/// more than the message the link came in, which is edited to the same outcome.
+async fn spent_link_outcome(
+    svc: &Service,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<String>, WebError> {
+    let peek = presented.to_owned();
+    let request = svc
+        .store
+        .read(move |c| login_links::spent_request(c, &peek, now))
+        .await?;
+    let Some(id) = request else {
+        return Ok(None);
+    };
+    let Ok(v) = svc.get_for_human(&id).await else {
+        return Ok(None);
+    };
+    let what = format!("“{}”", crate::text::with_markers(&v.action));
+    let by = match &v.decided_by {
+        Some(by) if v.status != Status::Expired => {
+            format!(" by {}", crate::shown::person(svc, by).await)
+        }
+        _ => String::new(),
+    };
+    let at = v
+        .decided_at
+        .map_or(String::new(), |t| format!(" at {}", view::short_time(t)));
+    let status = match v.status {
+        Status::Pending => return Ok(None),
+        other => other.as_str(),
+    };
+    Ok(Some(format!(
+        "This link no longer works: the request {what} from {} was {status}{by}{at}. \
+         Links in approval messages stop working once their request is decided or expires.",
+        crate::text::with_markers(&v.agent_name)
+    )))
 }
 
 /// Where the last `/login?next=` asked to go, if it was a local path.

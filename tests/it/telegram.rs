@@ -1053,3 +1053,71 @@ async fn the_outcome_edit_carries_the_note_and_the_narrowing() {
     s.stop().await;
     fake.stop().await;
 }
+
+/// The login link in an approval message stops working once its request is decided or expires;
+/// opening it then says what became of the request, and logs nobody in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_from_a_decided_or_expired_request_says_what_happened() {
+    let fake = FakeTelegram::start().await;
+    let s = server(&fake.url, &[ANN]).await;
+    let key = s.agent("mailer").await;
+    let link_of = |m: &Sent| {
+        let prefix = format!("<a href=\"{}/login/", s.url(""));
+        let start = m.text.find(&prefix).expect("a login link") + prefix.len();
+        let end = start + m.text[start..].find('"').unwrap();
+        s.url(&format!("/login/{}", &m.text[start..end]))
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let open = |url: String| {
+        let http = http.clone();
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            let has_session = resp.headers().get_all("set-cookie").iter().any(|c| {
+                c.to_str()
+                    .unwrap_or("")
+                    .starts_with(agent_otp::sessions::COOKIE)
+            });
+            (resp.status(), has_session, resp.text().await.unwrap())
+        }
+    };
+
+    let denied = pending(&s, &key, json!({"action": "gmail.send"})).await;
+    let m = message_for(&fake, ANN, &denied).await;
+    let link = link_of(&m);
+    let (status, _, page) = open(link.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "before the decision the link asks to log in: {page}"
+    );
+    let (st, v) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{denied}/deny"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    edited(&fake, &m).await;
+    let (status, session, page) = open(link).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!session, "no session from a spent link");
+    assert!(
+        page.contains("the request “gmail.send” from mailer was denied by alice at "),
+        "{page}"
+    );
+
+    let lapsed = pending(&s, &key, json!({"action": "gmail.send", "ttl": 30})).await;
+    let m = message_for(&fake, ANN, &lapsed).await;
+    s.clock.advance(Duration::from_secs(31));
+    edited(&fake, &m).await;
+    let (status, _, page) = open(link_of(&m)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("from mailer was expired"), "{page}");
+    assert!(!page.contains("expired by"), "{page}");
+    s.stop().await;
+    fake.stop().await;
+}
