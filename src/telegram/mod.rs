@@ -43,6 +43,9 @@ pub struct TelegramConfig {
     pub retry_base: Duration,
     /// How often messages are re-checked against the database (catches sends that gave up).
     pub resync_interval: Duration,
+    /// How often every approver is sent a signed checkpoint of the audit chain (an anchor kept
+    /// outside the server; see `audit::checkpoint`).
+    pub checkpoint_interval: Duration,
 }
 
 impl TelegramConfig {
@@ -55,6 +58,7 @@ impl TelegramConfig {
             poll_timeout: Duration::from_secs(10),
             retry_base: Duration::from_secs(1),
             resync_interval: Duration::from_secs(60),
+            checkpoint_interval: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -125,6 +125,40 @@ impl Telegram {
         }
     }
 
+    /// Sends every approver a signed checkpoint of the audit chain (the newest head, freshly
+    /// written to the checkpoint file too), so an anchor lives outside the server: `audit verify`
+    /// run on a restored or suspect database can be held against it by hand.
+    async fn send_checkpoint(&self) {
+        let (store, now) = (self.service.store.clone(), self.service.clock.now());
+        let newest = tokio::task::spawn_blocking(move || {
+            store.checkpoint(now)?;
+            crate::audit::checkpoint::newest(&store.checkpoint_path(), store.audit_key())
+                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
+        })
+        .await;
+        let checkpoint = match newest {
+            Ok(Ok(Some(c))) => c,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => return tracing::error!(error = %e, "no audit checkpoint for telegram"),
+            Err(e) => return tracing::error!(error = %e, "audit checkpoint task failed"),
+        };
+        let text = render::checkpoint_text(&checkpoint);
+        let configured = self.config.approvers.clone();
+        let approvers = self
+            .service
+            .store
+            .read(move |c| super::approvers::all(c, &configured))
+            .await;
+        match approvers {
+            Ok(all) => {
+                for a in all {
+                    self.reply(a.chat_id, text.clone()).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot list telegram approvers"),
+        }
+    }
+
     /// Sends an HTML text to a chat (for command replies).
     pub(super) async fn reply(&self, chat: i64, text: String) {
         let req = self
@@ -328,6 +362,9 @@ pub(super) async fn follow(tg: Arc<Telegram>) {
     let mut listener = tg.service.hub.subscribe();
     let mut resync = tokio::time::interval(tg.config.resync_interval);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = tg.config.checkpoint_interval;
+    let mut anchor = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    anchor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // The first tick is immediate: everything is synced once at start.
         let ids = tokio::select! {
@@ -337,6 +374,10 @@ pub(super) async fn follow(tg: Arc<Telegram>) {
                 None => tg.everything().await,
             },
             _ = resync.tick() => tg.everything().await,
+            _ = anchor.tick() => {
+                tg.send_checkpoint().await;
+                Vec::new()
+            }
         };
         for id in ids {
             if tg.cancel.is_cancelled() {

@@ -133,6 +133,18 @@ pub fn visible_len(html: &str) -> usize {
     n
 }
 
+/// The audit checkpoint message: what `audit verify` must find, and its signature.
+pub fn checkpoint_text(c: &crate::audit::checkpoint::Checkpoint) -> String {
+    format!(
+        "🧾 <b>Audit checkpoint</b>\n\nAt {}, the audit trail had {} events.\nHead: <code>{}</code>\nSignature: <code>{}</code>\n\nKeep this message: <code>agent-otp audit verify --expect-head {}</code> proves no event up to it was removed or changed.",
+        when(Timestamp(c.at)),
+        c.seq,
+        escape(&c.head),
+        escape(&c.mac),
+        escape(&c.head)
+    )
+}
+
 /// `2026-05-28 07:05:00 UTC`.
 pub fn when(t: Timestamp) -> String {
     let s = t.rfc3339();

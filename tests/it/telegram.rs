@@ -1121,3 +1121,55 @@ async fn a_link_from_a_decided_or_expired_request_says_what_happened() {
     s.stop().await;
     fake.stop().await;
 }
+
+/// Every approver regularly gets a signed checkpoint of the audit chain, an anchor outside the
+/// server: its head is the chain's, and `audit verify --expect-head` accepts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn approvers_regularly_get_a_signed_audit_checkpoint() {
+    let fake = FakeTelegram::start().await;
+    let tg = TelegramConfig {
+        checkpoint_interval: Duration::from_millis(300),
+        ..settings(&fake.url, &[ANN, BEN])
+    };
+    let mut s = TestServer::with_config(Some(TEST_POLICY), move |c| c.telegram = Some(tg)).await;
+    let key = s.agent("mailer").await;
+    s.request(&key, json!({"action": "file.read"})).await;
+    let sent = eventually(10, "a checkpoint to both approvers", || {
+        let calls = fake.calls("sendMessage");
+        let to: Vec<i64> = calls
+            .iter()
+            .filter(|c| {
+                c.body["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Audit checkpoint")
+            })
+            .map(|c| c.body["chat_id"].as_i64().unwrap())
+            .collect();
+        (to.contains(&ANN) && to.contains(&BEN)).then_some(calls)
+    })
+    .await;
+    let text = sent
+        .iter()
+        .map(|c| c.body["text"].as_str().unwrap().to_owned())
+        .find(|t| t.contains("Audit checkpoint"))
+        .unwrap();
+    let head = text
+        .split("Head: <code>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert_eq!(head.len(), 64, "{text}");
+    let data = s.dir.path().join("data");
+    let checkpoints = std::fs::read_to_string(data.join("audit.checkpoints")).unwrap();
+    assert!(
+        checkpoints.contains(head),
+        "the message's head is a checkpoint's: {checkpoints}"
+    );
+    s.shut_down().await;
+    let (ok, stdout, _) = cli(&data, &["audit", "verify", "--expect-head", head]);
+    assert!(ok, "{stdout}");
+    fake.stop().await;
+}
