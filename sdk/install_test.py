@@ -240,6 +240,9 @@ EXPECTED_OUTPUT = {
 class Server:
     def __init__(self, root: Path):
         self.data = root / "data"
+        # Operator commands never create a database: `init` makes it, as a newcomer's first step.
+        subprocess.run([BIN, "init", "--data-dir", str(self.data)], check=True, capture_output=True,
+                       env=clean_env())
         self.admin = self.operator("admin", "token", "create")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data),
