@@ -52,6 +52,16 @@ fn norm(p: &str) -> Option<(String, bool, bool)> {
     if p.is_empty() || p.contains('\\') || p.chars().any(is_hidden) {
         return None;
     }
+    // A part of only dots and spaces other than `.` and `..` (`...`) has no single meaning.
+    let odd_dots = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.chars().all(|c| c == '.' || c == ' ')
+    };
+    if p.split('/').any(odd_dots) {
+        return None;
+    }
     let up = Regex::new(r"/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)/\.\./").unwrap();
     let mut s = format!("/{p}/");
     loop {
@@ -223,7 +233,7 @@ fn accepts(scope: &Map<String, Value>, details: &Map<String, Value>) -> bool {
 // ---------- generators ----------
 
 fn path_text(dots: bool) -> impl Strategy<Value = String> {
-    let mut parts = vec!["srv", "etc", "ETC", "a.csv", "..."];
+    let mut parts = vec!["srv", "etc", "ETC", "a.csv", "...", "a..b"];
     if dots {
         parts.extend(["..", ".", ""]);
     }
