@@ -48,11 +48,11 @@ pub struct RequestInput {
     #[schema(schema_with = schema::resource)]
     pub resource: Option<String>,
     /// Constraints the agent accepts; the policy and the human may only narrow them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
     /// Why, for the human deciding (never enforced).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
     pub context: Option<Map<String, Value>>,
     /// Token lifetime in seconds (default 300).
@@ -65,7 +65,7 @@ pub struct RequestInput {
     pub uses: Option<i64>,
     /// The exact details the agent will perform, if it knows them: the human sees them in full,
     /// and the token is bound to them (every use must present the same details).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
     pub action_details: Option<Map<String, Value>>,
 }
@@ -149,7 +149,7 @@ pub struct ApprovalEdits {
     #[schema(minimum = 1, maximum = 100)]
     pub uses: Option<i64>,
     /// Narrower scope values: smaller numbers, shorter lists, `false` booleans.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
     /// A note for the audit trail.
