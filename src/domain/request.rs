@@ -282,6 +282,16 @@ fn check_action(problems: &mut Vec<(String, String)>, action: &str) {
             "must be a dotted name of ASCII letters, digits and . _ : - (e.g. email.send); {} is not allowed",
             named_char(c)
         )
+    } else if action.starts_with(['.', ':'])
+        || action.ends_with(['.', ':'])
+        || action.contains("..")
+    {
+        // `gmail.delete.` or `gmail..delete` passes `startsWith: "gmail."` while a rule
+        // `equals: gmail.delete` denies, and a service that trims or collapses dots reads it
+        // as that action.
+        "must be a dotted name: it may not start or end with `.` or `:`, nor have an empty \
+         part (`..`)"
+            .to_owned()
     } else {
         return;
     };

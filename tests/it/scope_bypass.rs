@@ -44,6 +44,10 @@ async fn hidden_or_ambiguous_keys_actions_and_resources_are_a_400_naming_the_fie
         (json!({"action": "email.send\nresource: /tmp/ok"}), "action"),
         (json!({"action": "deploy\u{202E}exe"}), "action"),
         (json!({"action": "e\u{200B}mail.send"}), "action"),
+        (json!({"action": "gmail.delete."}), "action"),
+        (json!({"action": "gmail..delete"}), "action"),
+        (json!({"action": ".gmail.delete"}), "action"),
+        (json!({"action": "gmail.delete:"}), "action"),
         (
             json!({"action": "file.read", "resource": "/srv/evil\u{202E}txt.exe"}),
             "resource",
