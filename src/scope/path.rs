@@ -254,6 +254,12 @@ pub fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
         && let Some(after) = rest.strip_prefix("//")
     {
         let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+        let host_part = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+        if host_part.contains('\\') {
+            // WHATWG parsers read `\` as `/` (host `a.com` in `https://a.com\@evil.com/`),
+            // others as part of the user name (host `evil.com`): no single meaning.
+            return Err(PathError::Backslash.to_string());
+        }
         let (path, tail) = path.split_at(path.find(['?', '#']).unwrap_or(path.len()));
         if path.is_empty() {
             return Ok(Cow::Borrowed(s));
@@ -371,6 +377,8 @@ mod tests {
         }
         assert!(normalize_resource("v1.2..v1.3").is_ok());
         assert!(normalize_resource("https://h/a?x=%2e%2e/..;").is_ok());
+        assert!(normalize_resource("https://h?x=a\\b").is_ok());
+        assert!(normalize_resource("https://h/a?x=a\\b#c\\d").is_ok());
     }
 
     #[test]
@@ -456,6 +464,8 @@ mod tests {
             "file:../x",
             "https://h/%2E%2E",
             "https://h/a\\..\\b",
+            "https://api.example.com\\@evil.com/",
+            "https://api.example.com\\",
             "reports/../secret",
             "./x",
             "C:/Windows/../x",

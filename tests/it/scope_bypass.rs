@@ -49,6 +49,10 @@ async fn hidden_or_ambiguous_keys_actions_and_resources_are_a_400_naming_the_fie
         (json!({"action": ".gmail.delete"}), "action"),
         (json!({"action": "gmail.delete:"}), "action"),
         (
+            json!({"action": "http.get", "resource": "https://api.example.com\\@evil.com/"}),
+            "resource",
+        ),
+        (
             json!({"action": "file.read", "resource": "/srv/evil\u{202E}txt.exe"}),
             "resource",
         ),
