@@ -591,3 +591,61 @@ fn look_alike_details_keys_are_spellings_of_the_field() {
         &[(json!({"\u{017F}ubject": "x"}), Some("is blocked"))],
     );
 }
+
+/// A text that names a blocked address or domain the way mail and DNS libraries read it —
+/// a display name, a list in one string, a `+tag`, a final dot, `mailto:`, quotes — used to pass
+/// `blocked_`, which compared the whole text only.
+#[test]
+fn blocked_sees_the_addresses_a_text_names() {
+    table(
+        json!({"blocked_recipients": ["ceo@example.com"]}),
+        "blocked_recipients",
+        &[
+            (
+                json!({"recipient": "Boss <ceo@example.com>"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "bob@x.com, ceo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "bob@x.com;CEO@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "ceo+invoices@example.com"}),
+                Some("is blocked"),
+            ),
+            (json!({"recipient": "ceo@example.com."}), Some("is blocked")),
+            (
+                json!({"recipient": "mailto:ceo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "\"ceo\"@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipients": ["bob@x.com", "Boss <ceo@example.com>"]}),
+                Some("is blocked"),
+            ),
+            // Lawful neighbours still pass.
+            (json!({"recipient": "ceo@example.org"}), None),
+            (json!({"recipient": "xceo@example.com"}), None),
+            (json!({"recipient": "Bob <bob@example.com>"}), None),
+            (json!({"recipient": "bob@x.com, ann@y.com"}), None),
+        ],
+    );
+    table(
+        json!({"blocked_domains": ["evil.com"]}),
+        "blocked_domains",
+        &[
+            (json!({"domain": "evil.com."}), Some("is blocked")),
+            (json!({"domain": "EVIL.COM.."}), Some("is blocked")),
+            (json!({"domain": "good.com evil.com"}), Some("is blocked")),
+            (json!({"domain": "evil.community"}), None),
+            (json!({"domain": "notevil.com"}), None),
+        ],
+    );
+}

@@ -127,6 +127,36 @@ fn loose(v: &Value) -> String {
     }
 }
 
+/// An address as docs/scopes.md compares it in a blocked list, by rewriting.
+fn address(text: &str) -> String {
+    let t: String = text.chars().filter(|c| !is_hidden(*c)).collect();
+    let t = t.trim().to_lowercase();
+    let t = Regex::new(r"^mailto:")
+        .unwrap()
+        .replace(&t, "")
+        .into_owned();
+    let t = Regex::new(r"\.+$").unwrap().replace(&t, "").into_owned();
+    let t = Regex::new(r"\+[^@]*@")
+        .unwrap()
+        .replace(&t, "@")
+        .into_owned();
+    Regex::new(r"\.+$").unwrap().replace(&t, "").into_owned()
+}
+
+/// The addresses a text value names: quotes dropped, split at `, ; < >` and spaces.
+fn names(v: &Value) -> Vec<String> {
+    let Some(s) = v.as_str() else {
+        return Vec::new();
+    };
+    let s = s.replace(['"', '\''], "");
+    Regex::new(r"[,;<>\s]+")
+        .unwrap()
+        .split(&s)
+        .map(address)
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
 fn items(v: &Value) -> Vec<&Value> {
     match v {
         Value::Array(a) => a.iter().collect(),
@@ -209,7 +239,11 @@ fn accepts(scope: &Map<String, Value>, details: &Map<String, Value>) -> bool {
                                     && !entries.iter().any(|e| under(e, &p, true))
                             })
                         } else {
-                            !list.iter().any(|e| json_eq(x, e) || loose(x) == loose(e))
+                            !list.iter().any(|e| {
+                                json_eq(x, e)
+                                    || loose(x) == loose(e)
+                                    || e.as_str().is_some_and(|e| names(x).contains(&address(e)))
+                            })
                         }
                     })
             }),

@@ -416,3 +416,42 @@ async fn exact_details_with_a_number_too_large_to_be_exact_are_refused() {
     assert_eq!(used["success"], true, "{used}");
     s.stop().await;
 }
+
+/// `blocked_recipients: ["ceo@example.com"]` compared whole texts only, so a use naming the
+/// CEO the way a mail library reads it (a display name, a list in one string, a `+tag`) passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_address_inside_a_display_name_or_a_list_is_still_blocked() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("mailer-bot").await;
+    let service = s.service("mailer", "gmail.*").await;
+    let (status, data) = s
+        .request(&key, json!({"action": "gmail.send", "uses": 10}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    let token = data["token"].as_str().unwrap();
+    for to in [
+        "The Boss <ceo@example.com>",
+        "bob@example.org, ceo@example.com",
+        "CEO+urgent@Example.com",
+        "ceo@example.com.",
+    ] {
+        let (_, v) = as_service(
+            &s,
+            &service,
+            "use",
+            json!({"token": token, "action": "gmail.send", "actionDetails": {"recipient": to}}),
+        )
+        .await;
+        assert_eq!(v["code"], "SCOPE_VIOLATION", "{to}: {v}");
+        assert_eq!(v["usesRemaining"], 10, "{v}");
+    }
+    let (_, v) = as_service(
+        &s,
+        &service,
+        "use",
+        json!({"token": token, "action": "gmail.send", "actionDetails": {"recipient": "Bob <bob@example.org>"}}),
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+    s.stop().await;
+}
