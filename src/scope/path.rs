@@ -19,9 +19,9 @@ pub enum PathError {
     /// A character that some systems read as `/`, `\\` or `.` (full-width, compatibility or
     /// "best fit" look-alikes such as U+FF0F, U+2215, U+FF0E, U+2025).
     LookAlike(char),
-    /// A part that another reader may take for `.`, `..` or a separator: percent-encoded dots or
-    /// separators (`%2e%2e`, `%252e`, `%2f`), a `..;param` part, or a part of only dots and
-    /// spaces other than `.` and `..` (`...`, `.. `).
+    /// A part that another reader may take for `.` or `..`: percent-encoded dots (`%2e%2e`,
+    /// `%252e`, `..%2f` whose encoded separator makes a `..` segment), a `..;param` part, or a
+    /// part of only dots and spaces other than `.` and `..` (`...`, `.. `).
     Ambiguous,
 }
 
@@ -109,7 +109,8 @@ pub(crate) fn first_look_alike(s: &str) -> Option<char> {
 /// True for a part that some reader may take for `.`, `..` or a separator although it is a
 /// plain name here (see [`PathError::Ambiguous`]).
 fn ambiguous(part: &str) -> bool {
-    let mut text = part.to_ascii_lowercase();
+    let raw = part.to_ascii_lowercase();
+    let mut text = raw.clone();
     // Undo percent-encoding of dots, separators and `%` itself, a few layers deep.
     for _ in 0..4 {
         let next = text
@@ -122,13 +123,14 @@ fn ambiguous(part: &str) -> bool {
         }
         text = next;
     }
-    if text.contains(['/', '\\']) {
-        return true;
-    }
-    let head = text.split(';').next().unwrap_or_default();
+    let decoded = text != raw;
     let dots_only = |t: &str| !t.is_empty() && t.chars().all(|c| c == '.' || c == ' ');
-    (text != part.to_ascii_lowercase() || head != text) && dots_only(head)
-        || dots_only(&text) && text != "." && text != ".."
+    // An encoded separator alone is lawful (`group%2Fproject` in GitLab's API); one that makes
+    // a `.` or `..` segment, like any other reading as dots, is not.
+    text.split(['/', '\\']).any(|segment| {
+        let head = segment.split(';').next().unwrap_or_default();
+        dots_only(head) && (decoded || head != segment || (head != "." && head != ".."))
+    })
 }
 
 fn clean_with(s: &str, kind: fn(&str) -> Part) -> Result<CleanPath<'_>, PathError> {
@@ -378,6 +380,10 @@ mod tests {
         assert!(normalize_resource("v1.2..v1.3").is_ok());
         assert!(normalize_resource("https://h/a?x=%2e%2e/..;").is_ok());
         assert!(normalize_resource("https://h?x=a\\b").is_ok());
+        assert!(
+            normalize_resource("https://gitlab.com/api/v4/projects/group%2Fproject/issues").is_ok()
+        );
+        assert!(clean("/srv/a%2fb").is_ok());
         assert!(normalize_resource("https://h/a?x=a\\b#c\\d").is_ok());
     }
 
