@@ -196,12 +196,75 @@ pub(crate) fn singulars(name: &str) -> Vec<String> {
     out
 }
 
-/// A name as spellings compare it: invisible characters dropped, ASCII letters lower-cased.
+/// A name as spellings compare it: invisible characters dropped, look-alikes of ASCII letters,
+/// digits and `_` read as them ([`ascii_reading`]), ASCII letters lower-cased. So `ａmount`
+/// (full-width), `lin\u{212A}s` (Kelvin sign, which JavaScript's `toLowerCase` reads as `k`) or
+/// `𝐚mount` (mathematical bold) is a spelling of the field too: a service that normalises or
+/// case-folds keys would read it as that field.
 fn fold(name: &str) -> String {
-    name.chars()
-        .filter(|c| !is_hidden(*c))
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().filter(|c| !is_hidden(*c)) {
+        match ascii_reading(c) {
+            Some(text) => out.extend(text.chars().map(|c| c.to_ascii_lowercase())),
+            None => out.push(c.to_ascii_lowercase()),
+        }
+    }
+    out
+}
+
+/// The ASCII text a character turns into under Unicode compatibility normalisation (NFKC) or
+/// case mapping, for the look-alikes of letters, digits and `_` in common use; `None` for ASCII
+/// and for everything else.
+fn ascii_reading(c: char) -> Option<std::borrow::Cow<'static, str>> {
+    use std::borrow::Cow;
+    let code = u32::from(c);
+    let shifted = |base: u32, first: u8, len: u32| {
+        (code >= base && code < base + len).then(|| {
+            let offset = u8::try_from(code - base).unwrap_or_default();
+            Cow::Owned(char::from(first + offset).to_string())
+        })
+    };
+    if c.is_ascii() {
+        return None;
+    }
+    let fixed = |t: &'static str| Some(Cow::Borrowed(t));
+    match c {
+        '\u{212A}' => return fixed("k"),              // Kelvin sign
+        '\u{017F}' => return fixed("s"),              // long s (upper case S)
+        '\u{0131}' | '\u{0130}' => return fixed("i"), // dotless i, I with dot
+        '\u{FF3F}' => return fixed("_"),              // full-width low line
+        '\u{FB00}' => return fixed("ff"),
+        '\u{FB01}' => return fixed("fi"),
+        '\u{FB02}' => return fixed("fl"),
+        '\u{FB03}' => return fixed("ffi"),
+        '\u{FB04}' => return fixed("ffl"),
+        '\u{FB05}' | '\u{FB06}' => return fixed("st"),
+        _ => {}
+    }
+    // Mathematical alphanumerics: 13 alphabets of A–Z a–z, then digits in 5 styles.
+    if (0x1D400..0x1D400 + 13 * 52).contains(&code) {
+        let i = (code - 0x1D400) % 52;
+        return if i < 26 {
+            Some(Cow::Owned(
+                char::from(b'A' + u8::try_from(i).unwrap_or_default()).to_string(),
+            ))
+        } else {
+            Some(Cow::Owned(
+                char::from(b'a' + u8::try_from(i - 26).unwrap_or_default()).to_string(),
+            ))
+        };
+    }
+    if (0x1D7CE..=0x1D7FF).contains(&code) {
+        let i = (code - 0x1D7CE) % 10;
+        return Some(Cow::Owned(
+            char::from(b'0' + u8::try_from(i).unwrap_or_default()).to_string(),
+        ));
+    }
+    shifted(0xFF21, b'A', 26) // full-width A–Z
+        .or_else(|| shifted(0xFF41, b'a', 26)) // full-width a–z
+        .or_else(|| shifted(0xFF10, b'0', 10)) // full-width digits
+        .or_else(|| shifted(0x24B6, b'A', 26)) // circled A–Z
+        .or_else(|| shifted(0x24D0, b'a', 26)) // circled a–z
 }
 
 /// The readings under which `actionDetails` names count as spellings of `field`.

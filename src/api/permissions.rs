@@ -220,7 +220,7 @@ pub struct UseBody {
     resource: Option<String>,
     /// Checked against the granted scope (and the exact details, if the token is bound to them).
     /// Without them a use consumes the token unchecked, unless the rule requires them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
     action_details: Option<Map<String, Value>>,
 }

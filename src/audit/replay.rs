@@ -19,6 +19,24 @@ struct Expected {
     /// `None`: no event named it (events from before hashes were recorded).
     token_hash: Option<String>,
     pruned: bool,
+    /// What binds the token, from a keyed `permission.requested` (events from before keys
+    /// predate some of these columns, so they are not held to them).
+    binding: Option<Binding>,
+    /// When the row's time ends, from a keyed decision; `token.issued` must agree with it.
+    expires_at: Option<i64>,
+    /// A keyed event said something about the expiry that the decision did not give.
+    odd_expiry: Option<String>,
+}
+
+/// The parts of a request that say what its token is for: a row edited here would let a token
+/// for one thing be used for another (another action at another service, no exact binding).
+#[derive(Debug, Clone, PartialEq)]
+struct Binding {
+    agent_id: Option<String>,
+    action: Option<String>,
+    resource: Option<String>,
+    require_details: bool,
+    details_digest: Option<String>,
 }
 
 /// A request's state as stored, for [`Replay::check`].
@@ -29,6 +47,13 @@ pub struct StoredState {
     pub uses_remaining: i64,
     pub scope: Map<String, Value>,
     pub token_hash: Option<String>,
+    pub agent_id: String,
+    pub action: String,
+    pub resource: Option<String>,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+    pub require_details: bool,
+    pub details_digest: Option<String>,
 }
 
 /// One request whose row disagrees with its events.
@@ -63,10 +88,39 @@ impl Replay {
                 };
                 x.uses_remaining = d.get("uses").and_then(Value::as_i64);
                 x.scope = d.get("grantedScope").and_then(Value::as_object).cloned();
+                if e.keyed {
+                    let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+                    x.binding = Some(Binding {
+                        agent_id: e.agent_id.clone(),
+                        action: text("action"),
+                        resource: text("resource"),
+                        require_details: d.get("requireActionDetails") == Some(&Value::Bool(true)),
+                        details_digest: text("detailsDigest"),
+                    });
+                    let ttl = d.get("ttl").and_then(Value::as_i64);
+                    x.expires_at = match (x.status.as_deref(), ttl) {
+                        (Some("denied"), _) => Some(e.at.0),
+                        (_, Some(ttl)) => Some(e.at.plus_secs(ttl).0),
+                        _ => None,
+                    };
+                }
             }
             "token.issued" => {
                 if let Some(h) = d.get("tokenHash").and_then(Value::as_str) {
                     x.token_hash = Some(h.to_owned());
+                }
+                let said = d
+                    .get("expiresAt")
+                    .and_then(Value::as_str)
+                    .and_then(|t| crate::clock::Timestamp::parse_rfc3339(t).ok());
+                if e.keyed
+                    && let (Some(want), Some(said)) = (x.expires_at, said)
+                    && said.0 != want
+                {
+                    x.odd_expiry = Some(format!(
+                        "its token was issued to expire at {said}, but its decision gave {}",
+                        crate::clock::Timestamp(want)
+                    ));
                 }
             }
             "permission.approved" => {
@@ -75,8 +129,15 @@ impl Replay {
                 if let Some(scope) = d.get("scope").and_then(Value::as_object) {
                     x.scope = Some(scope.clone());
                 }
+                x.expires_at = match d.get("ttl").and_then(Value::as_i64) {
+                    Some(ttl) if e.keyed => Some(e.at.plus_secs(ttl).0),
+                    _ => None,
+                };
             }
-            "permission.denied" => x.status = status("denied"),
+            "permission.denied" => {
+                x.status = status("denied");
+                x.expires_at = e.keyed.then_some(e.at.0);
+            }
             "permission.revoked" => x.status = status("revoked"),
             "permission.expired" => x.status = status("expired"),
             "token.used" => {
@@ -134,6 +195,43 @@ impl Replay {
         {
             return mismatch("the token hash differs from the one its events issued".into());
         }
+        if let Some(b) = &x.binding {
+            let stored = Binding {
+                agent_id: Some(row.agent_id.clone()),
+                action: Some(row.action.clone()),
+                resource: row.resource.clone(),
+                require_details: row.require_details,
+                details_digest: row.details_digest.clone(),
+            };
+            let differs = [
+                ("agent", b.agent_id != stored.agent_id),
+                ("action", b.action != stored.action),
+                ("resource", b.resource != stored.resource),
+                (
+                    "whether a use needs actionDetails",
+                    b.require_details != stored.require_details,
+                ),
+                (
+                    "the exact details its token is bound to",
+                    b.details_digest != stored.details_digest,
+                ),
+            ];
+            if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
+                return mismatch(format!("{what} differs from what its events say"));
+            }
+        }
+        if let Some(why) = &x.odd_expiry {
+            return mismatch(why.clone());
+        }
+        if let Some(want) = x.expires_at
+            && want != row.expires_at
+        {
+            return mismatch(format!(
+                "it expires at {}, its events say {}",
+                crate::clock::Timestamp(row.expires_at),
+                crate::clock::Timestamp(want)
+            ));
+        }
         None
     }
 
@@ -168,7 +266,7 @@ mod tests {
             actor: "policy".into(),
             event: event.into(),
             request_id: Some(id.into()),
-            agent_id: None,
+            agent_id: Some("ag".into()),
             details,
             prev_hash: String::new(),
             hash: String::new(),
@@ -183,14 +281,21 @@ mod tests {
             uses_remaining: uses,
             scope: json!({"max_amount": 10}).as_object().cloned().unwrap(),
             token_hash: token.map(str::to_owned),
+            agent_id: "ag".into(),
+            action: "pay.send".into(),
+            resource: Some("acct:1".into()),
+            expires_at: 1 + 300_000,
+            require_details: true,
+            details_digest: Some("d1".into()),
         }
     }
 
     #[test]
     fn rows_must_say_what_their_events_say() {
         let mut r = Replay::default();
-        let granted =
-            json!({"decision": "auto_approve", "uses": 1, "grantedScope": {"max_amount": 10}});
+        let granted = json!({"decision": "auto_approve", "uses": 1, "ttl": 300,
+            "grantedScope": {"max_amount": 10}, "action": "pay.send", "resource": "acct:1",
+            "requireActionDetails": true, "detailsDigest": "d1"});
         r.push(&ev(1, "a", "permission.requested", granted.clone()));
         r.push(&ev(2, "a", "token.issued", json!({"tokenHash": "h1"})));
         r.push(&ev(3, "a", "token.used", json!({"usesRemaining": 0})));
@@ -219,5 +324,82 @@ mod tests {
             json!({"decision": "deny", "uses": 1}),
         ));
         assert_eq!(r2.missing_rows()[0].request_id, "c");
+    }
+
+    /// A row edited to serve another action or resource, to drop its exact binding or its need
+    /// for details, or to live longer, is found: each would let the token do what was not approved.
+    #[test]
+    fn what_the_token_is_for_and_when_it_ends_follow_from_the_events() {
+        let mut r = Replay::default();
+        let granted = json!({"decision": "auto_approve", "uses": 1, "ttl": 300,
+            "grantedScope": {"max_amount": 10}, "action": "pay.send", "resource": "acct:1",
+            "requireActionDetails": true, "detailsDigest": "d1"});
+        r.push(&ev(1, "a", "permission.requested", granted));
+        r.push(&ev(
+            1,
+            "a",
+            "token.issued",
+            json!({"tokenHash": "h1", "expiresAt": Timestamp(300_001).rfc3339()}),
+        ));
+        let good = row("a", "approved", 1, Some("h1"));
+        assert_eq!(r.check(&good), None);
+        type Edit = fn(&mut StoredState);
+        let edits: [(&str, Edit); 7] = [
+            ("action", |s| s.action = "gmail.send".into()),
+            ("resource", |s| s.resource = Some("acct:2".into())),
+            ("resource", |s| s.resource = None),
+            ("agent", |s| s.agent_id = "other".into()),
+            ("needs actionDetails", |s| s.require_details = false),
+            ("exact details", |s| s.details_digest = None),
+            ("expires", |s| s.expires_at += 86_400_000),
+        ];
+        for (what, edit) in edits {
+            let mut edited = good.clone();
+            edit(&mut edited);
+            let m = r
+                .check(&edited)
+                .unwrap_or_else(|| panic!("{what} edit not found"));
+            assert!(m.why.contains(what), "{what}: {m:?}");
+        }
+
+        // Approved by a human, then the row's end moved before the token was minted: the
+        // token.issued event carries the edited time, but it is not what the approval gave.
+        let mut r = Replay::default();
+        let asked = json!({"decision": "require_approval", "uses": 1, "ttl": 300,
+            "grantedScope": {"max_amount": 10}, "action": "pay.send", "resource": "acct:1",
+            "requireActionDetails": true, "detailsDigest": "d1"});
+        r.push(&ev(1, "b", "permission.requested", asked));
+        r.push(&ev(
+            1,
+            "b",
+            "permission.approved",
+            json!({"uses": 1, "ttl": 300, "scope": {"max_amount": 10}}),
+        ));
+        let late = Timestamp(300_001 + 86_400_000);
+        r.push(&ev(
+            1,
+            "b",
+            "token.issued",
+            json!({"tokenHash": "h1", "expiresAt": late.rfc3339()}),
+        ));
+        let mut row_b = row("b", "approved", 1, Some("h1"));
+        row_b.expires_at = late.0;
+        let m = r.check(&row_b).unwrap();
+        assert!(m.why.contains("decision gave"), "{m:?}");
+
+        // Events from before keys are not held to columns they predate.
+        let mut r = Replay::default();
+        let mut old = ev(
+            1,
+            "c",
+            "permission.requested",
+            json!({"decision": "auto_approve", "uses": 1}),
+        );
+        old.keyed = false;
+        r.push(&old);
+        let mut row_c = row("c", "approved", 1, None);
+        row_c.require_details = false;
+        row_c.details_digest = None;
+        assert_eq!(r.check(&row_c), None);
     }
 }

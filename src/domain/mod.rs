@@ -1,6 +1,7 @@
 //! The permission state machine and the rules for agent input, as pure functions with the clock
 //! passed in. Storage and transport live elsewhere; this module says what is allowed.
 
+pub mod json;
 pub mod request;
 
 use std::fmt;

@@ -48,11 +48,11 @@ pub struct RequestInput {
     #[schema(schema_with = schema::resource)]
     pub resource: Option<String>,
     /// Constraints the agent accepts; the policy and the human may only narrow them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
     /// Why, for the human deciding (never enforced).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
     pub context: Option<Map<String, Value>>,
     /// Token lifetime in seconds (default 300).
@@ -65,7 +65,7 @@ pub struct RequestInput {
     pub uses: Option<i64>,
     /// The exact details the agent will perform, if it knows them: the human sees them in full,
     /// and the token is bound to them (every use must present the same details).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
     pub action_details: Option<Map<String, Value>>,
 }
@@ -113,6 +113,15 @@ impl RequestInput {
         check_object(&mut problems, "context", &context);
         if let Some(details) = &self.action_details {
             check_object(&mut problems, "actionDetails", details);
+            if let Some(path) = inexact_number(details) {
+                problems.push((
+                    format!("actionDetails.{path}"),
+                    "is a whole number too large to be exact (above 2^53 and not a 64-bit \
+                     integer): other numbers read the same, so the token could not be bound to \
+                     it; send it as a string"
+                        .to_owned(),
+                ));
+            }
         }
         if let Err(bad) = scope::validate(&scope) {
             problems.extend(bad.into_iter().map(|(k, p)| (format!("scope.{k}"), p)));
@@ -149,7 +158,7 @@ pub struct ApprovalEdits {
     #[schema(minimum = 1, maximum = 100)]
     pub uses: Option<i64>,
     /// Narrower scope values: smaller numbers, shorter lists, `false` booleans.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::strict_object")]
     #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
     /// A note for the audit trail.
@@ -273,6 +282,16 @@ fn check_action(problems: &mut Vec<(String, String)>, action: &str) {
             "must be a dotted name of ASCII letters, digits and . _ : - (e.g. email.send); {} is not allowed",
             named_char(c)
         )
+    } else if action.starts_with(['.', ':'])
+        || action.ends_with(['.', ':'])
+        || action.contains("..")
+    {
+        // `gmail.delete.` or `gmail..delete` passes `startsWith: "gmail."` while a rule
+        // `equals: gmail.delete` denies, and a service that trims or collapses dots reads it
+        // as that action.
+        "must be a dotted name: it may not start or end with `.` or `:`, nor have an empty \
+         part (`..`)"
+            .to_owned()
     } else {
         return;
     };
@@ -370,6 +389,29 @@ fn check_object(problems: &mut Vec<(String, String)>, field: &str, obj: &Map<Str
             format!("must be a list of at most {JSON_ITEMS_MAX} items"),
         ));
     }
+}
+
+/// The dotted path of the first number read as a double that is whole and at least 2^53
+/// (`12345678901234567890123`, `1e22`): many different texts read as the same such number, so
+/// details holding one have no single meaning for an exact binding. Integers that fit 64 bits
+/// are exact and pass.
+fn inexact_number(obj: &Map<String, Value>) -> Option<String> {
+    fn inexact(v: &Value) -> Option<String> {
+        match v {
+            Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0)
+                .map(|_| String::new()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| inexact(item).map(|p| join_path(&i.to_string(), p))),
+            Value::Object(m) => inexact_number(m),
+            _ => None,
+        }
+    }
+    obj.iter()
+        .find_map(|(k, v)| inexact(v).map(|p| join_path(k, p)))
 }
 
 /// The dotted path of the first list longer than [`JSON_ITEMS_MAX`], if any.

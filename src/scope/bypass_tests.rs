@@ -517,3 +517,135 @@ fn a_malformed_stored_scope_refuses_every_use() {
         assert!(!err.message.is_empty(), "{scope}");
     }
 }
+
+/// A details key that a service would read as the field after Unicode normalisation or case
+/// mapping (full-width, Kelvin sign, long s, mathematical letters, ligatures) is that field
+/// here too: it used to be a different key, so a `blocked_` list (absent passes) let
+/// `ｒecipient: "ceo@x.com"` through, and a cap saw `amount` while the service could read
+/// `𝐚mount`.
+#[test]
+fn look_alike_details_keys_are_spellings_of_the_field() {
+    table(
+        json!({"blocked_recipients": ["ceo@x.com"]}),
+        "blocked_recipients",
+        &[
+            (json!({"recipient": "bob@x.com"}), None),
+            (json!({"\u{FF52}ecipient": "ceo@x.com"}), Some("is blocked")),
+            (
+                json!({"\u{FF32}ECIPIENTS": ["ceo@x.com"]}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient\u{FF53}": ["ceo@x.com"]}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"\u{1D42B}ecipient": "ceo@x.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "bob@x.com", "\u{24E1}ecipient": "ceo@x.com"}),
+                Some("has both"),
+            ),
+            // Not a look-alike: a different key, ignored by agent-otp and by the service.
+            (json!({"r\u{00E9}cipient": "ceo@x.com"}), None),
+        ],
+    );
+    table(
+        json!({"blocked_links": ["evil.com"]}),
+        "blocked_links",
+        &[
+            (json!({"lin\u{212A}s": ["evil.com"]}), Some("is blocked")),
+            (json!({"link": "ok.com"}), None),
+        ],
+    );
+    table(
+        json!({"max_amount": 100}),
+        "max_amount",
+        &[
+            (
+                json!({"amount": 5, "\u{1D41A}mount": 1_000_000}),
+                Some("has both"),
+            ),
+            (
+                json!({"\u{FF41}mount": 1_000_000}),
+                Some("more than the maximum"),
+            ),
+            (json!({"amount": 5}), None),
+        ],
+    );
+    table(
+        json!({"allowed_first_names": ["ann"]}),
+        "allowed_first_names",
+        &[
+            (
+                json!({"\u{FB01}rst_name": "eve", "first_name": "ann"}),
+                Some("has both"),
+            ),
+            (json!({"first\u{FF3F}name": "eve"}), Some("not allowed")),
+        ],
+    );
+    table(
+        json!({"blocked_subjects": ["x"]}),
+        "blocked_subjects",
+        &[(json!({"\u{017F}ubject": "x"}), Some("is blocked"))],
+    );
+}
+
+/// A text that names a blocked address or domain the way mail and DNS libraries read it —
+/// a display name, a list in one string, a `+tag`, a final dot, `mailto:`, quotes — used to pass
+/// `blocked_`, which compared the whole text only.
+#[test]
+fn blocked_sees_the_addresses_a_text_names() {
+    table(
+        json!({"blocked_recipients": ["ceo@example.com"]}),
+        "blocked_recipients",
+        &[
+            (
+                json!({"recipient": "Boss <ceo@example.com>"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "bob@x.com, ceo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "bob@x.com;CEO@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "ceo+invoices@example.com"}),
+                Some("is blocked"),
+            ),
+            (json!({"recipient": "ceo@example.com."}), Some("is blocked")),
+            (
+                json!({"recipient": "mailto:ceo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "\"ceo\"@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipients": ["bob@x.com", "Boss <ceo@example.com>"]}),
+                Some("is blocked"),
+            ),
+            // Lawful neighbours still pass.
+            (json!({"recipient": "ceo@example.org"}), None),
+            (json!({"recipient": "xceo@example.com"}), None),
+            (json!({"recipient": "Bob <bob@example.com>"}), None),
+            (json!({"recipient": "bob@x.com, ann@y.com"}), None),
+        ],
+    );
+    table(
+        json!({"blocked_domains": ["evil.com"]}),
+        "blocked_domains",
+        &[
+            (json!({"domain": "evil.com."}), Some("is blocked")),
+            (json!({"domain": "EVIL.COM.."}), Some("is blocked")),
+            (json!({"domain": "good.com evil.com"}), Some("is blocked")),
+            (json!({"domain": "evil.community"}), None),
+            (json!({"domain": "notevil.com"}), None),
+        ],
+    );
+}

@@ -219,8 +219,14 @@ fn constraint(
                     }
                     entries.iter().any(|b| b.covers(&p, true))
                 } else {
-                    list.iter()
-                        .any(|b| json_eq(item, b) || loose(item) == loose(b))
+                    let pieces = pieces(item);
+                    list.iter().any(|b| {
+                        json_eq(item, b)
+                            || loose(item) == loose(b)
+                            || b.as_str()
+                                .and_then(|b| address_form(&fold_text(b)))
+                                .is_some_and(|b| pieces.contains(&b))
+                    })
                 };
                 if hit {
                     return Err(format!("{} value {} is blocked", name(n), brief(item)));
@@ -299,6 +305,48 @@ fn path_of<'v>(item: &'v Value, name: &str) -> Result<CleanPath<'v>, String> {
         ));
     };
     path::clean(s).map_err(|e| format!("{name} {} {e}", brief(item)))
+}
+
+/// Text without hidden characters, in lower case.
+fn fold_text(s: &str) -> String {
+    s.chars()
+        .filter(|c| !is_hidden(*c))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// The pieces a text value names, as a blocked list also compares them: quotes dropped, split
+/// at `,` `;` `<` `>` and white space, each in [`address_form`]. So `"Boss <ceo@x.com>"`,
+/// `"bob@x.com, ceo@x.com"`, `"ceo+tag@x.com"` and `"evil.com."` each name the blocked
+/// `ceo@x.com` or `evil.com`: a mail or DNS library reads them so.
+fn pieces(value: &Value) -> Vec<String> {
+    let Value::String(s) = value else {
+        return Vec::new();
+    };
+    let text: String = fold_text(s)
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\''))
+        .collect();
+    text.split(|c: char| matches!(c, ',' | ';' | '<' | '>') || c.is_whitespace())
+        .filter_map(address_form)
+        .collect()
+}
+
+/// A piece as an address: without a `mailto:` prefix or final dots; for `local@domain`, the
+/// local part without its `+tag` and the domain without final dots. `None` when empty.
+fn address_form(piece: &str) -> Option<String> {
+    let p = piece.trim();
+    let p = p.strip_prefix("mailto:").unwrap_or(p).trim_end_matches('.');
+    if p.is_empty() {
+        return None;
+    }
+    Some(match p.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}@{}", domain.trim_end_matches('.'))
+        }
+        None => p.to_owned(),
+    })
 }
 
 /// A value as a blocked list compares it: text without hidden characters or surrounding

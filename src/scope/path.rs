@@ -16,6 +16,13 @@ pub enum PathError {
     Backslash,
     Hidden(char),
     AboveRoot,
+    /// A character that some systems read as `/`, `\\` or `.` (full-width, compatibility or
+    /// "best fit" look-alikes such as U+FF0F, U+2215, U+FF0E, U+2025).
+    LookAlike(char),
+    /// A part that another reader may take for `.` or `..`: percent-encoded dots (`%2e%2e`,
+    /// `%252e`, `..%2f` whose encoded separator makes a `..` segment), a `..;param` part, or a
+    /// part of only dots and spaces other than `.` and `..` (`...`, `.. `).
+    Ambiguous,
 }
 
 impl fmt::Display for PathError {
@@ -29,6 +36,15 @@ impl fmt::Display for PathError {
                 u32::from(*c)
             ),
             PathError::AboveRoot => f.write_str("climbs above its root with `..`"),
+            PathError::LookAlike(c) => write!(
+                f,
+                "contains `{c}` (U+{:04X}), which some systems read as `/`, `\\` or `.`",
+                u32::from(*c)
+            ),
+            PathError::Ambiguous => f.write_str(
+                "has a part that may be read as `.`, `..` or a separator (percent-encoded, \
+                 `..;`, or only dots and spaces)",
+            ),
         }
     }
 }
@@ -66,14 +82,71 @@ fn url_part(part: &str) -> Part {
     }
 }
 
+/// The first character of `s` that reads as `/`, `\\` or `.` somewhere else: under Unicode
+/// compatibility normalisation (NFKC), or under the "best fit" mapping Windows applies when it
+/// turns a name into a legacy code page.
+pub(crate) fn first_look_alike(s: &str) -> Option<char> {
+    s.chars().find(|c| {
+        matches!(
+            c,
+            '\u{2024}' // one dot leader (NFKC `.`)
+                | '\u{2025}' // two dot leader (NFKC `..`)
+                | '\u{FE52}' // small full stop
+                | '\u{FF0E}' // full-width full stop
+                | '\u{FF0F}' // full-width solidus
+                | '\u{FF3C}' // full-width reverse solidus
+                | '\u{FE68}' // small reverse solidus
+                | '\u{2044}' // fraction slash
+                | '\u{2215}' // division slash
+                | '\u{2216}' // set minus
+                | '\u{29F5}' // reverse solidus operator
+                | '\u{29F8}' // big solidus
+                | '\u{29F9}' // big reverse solidus
+        )
+    })
+}
+
+/// True for a part that some reader may take for `.`, `..` or a separator although it is a
+/// plain name here (see [`PathError::Ambiguous`]).
+fn ambiguous(part: &str) -> bool {
+    let raw = part.to_ascii_lowercase();
+    let mut text = raw.clone();
+    // Undo percent-encoding of dots, separators and `%` itself, a few layers deep.
+    for _ in 0..4 {
+        let next = text
+            .replace("%25", "%")
+            .replace("%2e", ".")
+            .replace("%2f", "/")
+            .replace("%5c", "\\");
+        if next == text {
+            break;
+        }
+        text = next;
+    }
+    let decoded = text != raw;
+    let dots_only = |t: &str| !t.is_empty() && t.chars().all(|c| c == '.' || c == ' ');
+    // An encoded separator alone is lawful (`group%2Fproject` in GitLab's API); one that makes
+    // a `.` or `..` segment, like any other reading as dots, is not.
+    text.split(['/', '\\']).any(|segment| {
+        let head = segment.split(';').next().unwrap_or_default();
+        dots_only(head) && (decoded || head != segment || (head != "." && head != ".."))
+    })
+}
+
 fn clean_with(s: &str, kind: fn(&str) -> Part) -> Result<CleanPath<'_>, PathError> {
     if s.contains('\\') {
         return Err(PathError::Backslash);
+    }
+    if let Some(c) = first_look_alike(s) {
+        return Err(PathError::LookAlike(c));
     }
     let mut parts = Vec::new();
     let mut dir = false;
     for part in s.split('/') {
         let k = kind(part);
+        if k == Part::Name && ambiguous(part) {
+            return Err(PathError::Ambiguous);
+        }
         match k {
             Part::Skip => {}
             Part::Up => {
@@ -183,6 +256,12 @@ pub fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
         && let Some(after) = rest.strip_prefix("//")
     {
         let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+        let host_part = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+        if host_part.contains('\\') {
+            // WHATWG parsers read `\` as `/` (host `a.com` in `https://a.com\@evil.com/`),
+            // others as part of the user name (host `evil.com`): no single meaning.
+            return Err(PathError::Backslash.to_string());
+        }
         let (path, tail) = path.split_at(path.find(['?', '#']).unwrap_or(path.len()));
         if path.is_empty() {
             return Ok(Cow::Borrowed(s));
@@ -197,6 +276,12 @@ pub fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
         return Err(
             "has a `.` or `..` part but is neither a path starting with / nor a URL".into(),
         );
+    } else if s.contains('/') && s.split('/').any(ambiguous) {
+        return Err(PathError::Ambiguous.to_string());
+    } else if s.contains('/')
+        && let Some(c) = first_look_alike(s)
+    {
+        return Err(PathError::LookAlike(c).to_string());
     } else {
         return Ok(Cow::Borrowed(s));
     };
@@ -243,6 +328,63 @@ mod tests {
         ] {
             assert_eq!(clean(input).unwrap_err(), err, "{input}");
         }
+    }
+
+    #[test]
+    fn look_alike_and_encoded_dots_are_refused() {
+        // Each reads as `..` or `/` to some reader (a percent-decoding service, Tomcat's `;`
+        // parameters, NFKC, Windows best-fit), so a `startsWith` rule or a path prefix that
+        // passes it here would not hold there.
+        for bad in [
+            "/srv/reports/%2e%2e/etc/passwd",
+            "/srv/reports/%2E%2E/etc/passwd",
+            "/srv/reports/.%2e/etc",
+            "/srv/reports/%252e%252e/etc",
+            "/srv/reports/..%2fetc",
+            "/srv/reports/..%5cetc",
+            "/srv/reports/..;/..;/etc",
+            "/srv/reports/.../x",
+            "/srv/reports/.. /x",
+            "/srv/reports/\u{FF0E}\u{FF0E}/etc",
+            "/srv/reports/x\u{FF0F}..\u{FF0F}..\u{FF0F}etc",
+            "/srv/reports/\u{2215}..\u{2215}..",
+            "/srv/reports/\u{2025}/\u{2025}/etc/passwd",
+            "/srv/reports/\u{FF3C}..",
+        ] {
+            assert!(clean(bad).is_err(), "{bad}");
+            assert!(normalize_resource(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "https://h/public/%2e%2e;x/admin",
+            "https://h/public/%252e%252e/admin",
+            "https://h/public/..%2fadmin",
+            "file:///srv/reports/..;/x",
+            "reports/%2e%2e/secret",
+            "reports/.../secret",
+            "reports/\u{FF0E}\u{FF0E}/secret",
+        ] {
+            assert!(normalize_resource(bad).is_err(), "{bad}");
+        }
+        // Lawful names with dots, percent signs and semicolons still pass.
+        for good in [
+            "/srv/reports/a.csv",
+            "/srv/reports/.hidden",
+            "/srv/reports/a..b",
+            "/srv/reports/100%25",
+            "/srv/reports/a;b",
+            "/srv/reports/Draft\u{2026}.docx",
+        ] {
+            assert!(clean(good).is_ok(), "{good}");
+            assert_eq!(normalize_resource(good).unwrap(), good);
+        }
+        assert!(normalize_resource("v1.2..v1.3").is_ok());
+        assert!(normalize_resource("https://h/a?x=%2e%2e/..;").is_ok());
+        assert!(normalize_resource("https://h?x=a\\b").is_ok());
+        assert!(
+            normalize_resource("https://gitlab.com/api/v4/projects/group%2Fproject/issues").is_ok()
+        );
+        assert!(clean("/srv/a%2fb").is_ok());
+        assert!(normalize_resource("https://h/a?x=a\\b#c\\d").is_ok());
     }
 
     #[test]
@@ -328,6 +470,8 @@ mod tests {
             "file:../x",
             "https://h/%2E%2E",
             "https://h/a\\..\\b",
+            "https://api.example.com\\@evil.com/",
+            "https://api.example.com\\",
             "reports/../secret",
             "./x",
             "C:/Windows/../x",

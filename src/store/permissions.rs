@@ -198,8 +198,10 @@ pub fn for_each_state(
     conn: &Connection,
     mut f: impl FnMut(crate::audit::replay::StoredState),
 ) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, status, uses_remaining, scope, token_hash FROM permissions")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, status, uses_remaining, scope, token_hash, agent_id, action, resource,
+                expires_at, require_details, details_digest FROM permissions",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         f(crate::audit::replay::StoredState {
@@ -208,6 +210,12 @@ pub fn for_each_state(
             uses_remaining: r.get(2)?,
             scope: json_column(r, 3)?,
             token_hash: r.get(4)?,
+            agent_id: r.get(5)?,
+            action: r.get(6)?,
+            resource: r.get(7)?,
+            expires_at: r.get(8)?,
+            require_details: r.get(9)?,
+            details_digest: r.get(10)?,
         });
     }
     Ok(())

@@ -346,3 +346,87 @@ async fn the_database_key_and_checkpoints_are_readable_by_their_owner_only() {
     }
     s.shut_down().await;
 }
+
+/// `audit verify` used to replay only status, uses, scope and token hash, so a row edited to
+/// point its live token at another action (usable at another service) or resource, to drop its
+/// exact binding or its need for details, or to live a day longer, passed as intact. Each is
+/// now found (exit 6, the request named), and an untouched database still verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_edited_to_widen_what_its_token_is_for_is_found() {
+    let mut s = history().await;
+    let key = s.agent("binder").await;
+    let (status, d) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "resource": "/srv/a.csv", "uses": 2,
+                   "actionDetails": {"path": "/srv/a.csv"}}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{d}");
+    let bound = d["id"].as_str().unwrap().to_owned();
+    s.shut_down().await;
+    let data = s.dir.path().join("data");
+    let (code, out) = verify(&data);
+    assert_eq!(code, 0, "{out}");
+
+    let edits = [
+        (
+            "action",
+            "UPDATE permissions SET action = 'bank.transfer' WHERE id = ?1",
+        ),
+        (
+            "resource",
+            "UPDATE permissions SET resource = '/etc/shadow' WHERE id = ?1",
+        ),
+        (
+            "exact details",
+            "UPDATE permissions SET details_digest = NULL WHERE id = ?1",
+        ),
+        (
+            "needs actionDetails",
+            "UPDATE permissions SET require_details = 0 WHERE id = ?1",
+        ),
+        (
+            "expires",
+            "UPDATE permissions SET expires_at = expires_at + 86400000 WHERE id = ?1",
+        ),
+    ];
+    for (i, (what, sql)) in edits.iter().enumerate() {
+        let dir = s.dir.path().join(format!("edit{i}"));
+        copy_dir(&data, &dir);
+        let conn = Connection::open(dir.join("agent-otp.db")).unwrap();
+        assert_eq!(conn.execute(sql, [&bound]).unwrap(), 1);
+        drop(conn);
+        let (code, out) = verify(&dir);
+        assert_eq!(code, 6, "{what}: {out}");
+        assert!(
+            out.contains(&format!("request {bound} disagrees with its audit events")),
+            "{what}: {out}"
+        );
+        assert!(out.contains(what), "{what}: {out}");
+    }
+
+    // A human approval whose end was moved before its token was minted.
+    let dir = s.dir.path().join("later");
+    copy_dir(&data, &dir);
+    let conn = Connection::open(dir.join("agent-otp.db")).unwrap();
+    let approved: String = conn
+        .query_row(
+            "SELECT id FROM permissions WHERE action = 'bank.transfer'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE permissions SET expires_at = expires_at + 86400000 WHERE id = ?1",
+        [&approved],
+    )
+    .unwrap();
+    drop(conn);
+    let (code, out) = verify(&dir);
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains(&format!("request {approved} disagrees")),
+        "{out}"
+    );
+}

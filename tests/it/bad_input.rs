@@ -215,3 +215,72 @@ async fn an_invalid_policy_file_stops_start_up_with_line_and_column() {
         assert!(err.to_lowercase().contains(what), "{what}: {err}");
     }
 }
+
+/// serde_json keeps the last of two equal keys; other parsers keep the first. A key written twice
+/// in `scope`, `context`, `actionDetails` or a human's scope edits is therefore a 400 naming it,
+/// on every route, and changes nothing: `{"amount": 1000, "amount": 5}` used to be checked as 5.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_written_twice_in_a_body_object_is_refused_everywhere() {
+    let s = TestServer::start().await;
+    let key = s.agent("twice").await;
+    let service = s.service("reader", "file.*").await;
+    let (id, token) = s.grant(&key, 3).await;
+    let raw = |auth: &str, path: &str, body: String| {
+        let req = s
+            .http
+            .post(s.url(path))
+            .bearer_auth(auth)
+            .header("Content-Type", "application/json")
+            .body(body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap();
+            (status, v)
+        }
+    };
+    let before = s.permission_count().await;
+    for body in [
+        r#"{"action":"file.read","scope":{"max_amount":5,"max_amount":1000}}"#.to_owned(),
+        r#"{"action":"file.read","scope":{"p":{"max_amount":5,"max_amount":1000}}}"#.to_owned(),
+        r#"{"action":"file.read","context":{"reason":"a","reason":"b"}}"#.to_owned(),
+        r#"{"action":"file.read","actionDetails":{"amount":1000,"amount":5}}"#.to_owned(),
+    ] {
+        let (status, v) = raw(&key, "/api/v1/permissions/request", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("duplicate key"), "{message}");
+    }
+    assert_eq!(s.permission_count().await, before, "nothing stored");
+
+    let details = r#"{"amount":1000,"amount":5}"#;
+    let body = format!(r#"{{"token":"{token}","actionDetails":{details}}}"#);
+    let (status, v) = raw(&key, &format!("/api/v1/permissions/{id}/use"), body.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = raw(&service, "/api/v1/tokens/use", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (_, v) = s.verify(&key, &id, &token).await;
+    assert_eq!(v["data"]["usesRemaining"], 3, "nothing consumed: {v}");
+
+    let (status, pending) = s
+        .request(
+            &key,
+            json!({"action": "needs.human", "scope": {"max_amount": 10}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+    let pid = pending["id"].as_str().unwrap();
+    let admin = s.admin.clone();
+    let (status, v) = raw(
+        &admin,
+        &format!("/api/v1/admin/permissions/{pid}/approve"),
+        r#"{"scope":{"max_amount":1,"max_amount":10}}"#.to_owned(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (_, v) = s
+        .get(&admin, &format!("/api/v1/admin/permissions/{pid}"))
+        .await;
+    assert_eq!(v["data"]["status"], "pending", "{v}");
+    s.stop().await;
+}

@@ -44,6 +44,14 @@ async fn hidden_or_ambiguous_keys_actions_and_resources_are_a_400_naming_the_fie
         (json!({"action": "email.send\nresource: /tmp/ok"}), "action"),
         (json!({"action": "deploy\u{202E}exe"}), "action"),
         (json!({"action": "e\u{200B}mail.send"}), "action"),
+        (json!({"action": "gmail.delete."}), "action"),
+        (json!({"action": "gmail..delete"}), "action"),
+        (json!({"action": ".gmail.delete"}), "action"),
+        (json!({"action": "gmail.delete:"}), "action"),
+        (
+            json!({"action": "http.get", "resource": "https://api.example.com\\@evil.com/"}),
+            "resource",
+        ),
         (
             json!({"action": "file.read", "resource": "/srv/evil\u{202E}txt.exe"}),
             "resource",
@@ -259,5 +267,71 @@ async fn a_human_cannot_add_an_ambiguous_key_or_lower_a_minimum() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
+    s.stop().await;
+}
+
+/// A resource or path that reads as `..` or `/` to some other reader — percent-encoded dots
+/// (`%2e%2e`, `%252e`), Tomcat's `..;`, full-width or "best fit" look-alikes (U+FF0E, U+2215,
+/// U+2025), a part of only dots — used to pass `startsWith: "/srv/reports/"` and be
+/// auto-approved, and to pass an `allowed_paths` prefix at use. Now each is a 400 (request) or a
+/// refused use, and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn encoded_and_look_alike_traversal_neither_passes_a_prefix_nor_an_allowed_path() {
+    let s = TestServer::with_policy(Some(PREFIX_POLICY)).await;
+    let key = s.agent("sneaky").await;
+    for resource in [
+        "/srv/reports/%2e%2e/%2e%2e/etc/passwd",
+        "/srv/reports/%252e%252e/etc/passwd",
+        "/srv/reports/..;/..;/etc/passwd",
+        "/srv/reports/\u{FF0E}\u{FF0E}\u{FF0F}\u{FF0E}\u{FF0E}\u{FF0F}etc/passwd",
+        "/srv/reports/x\u{2215}..\u{2215}..\u{2215}etc",
+        "/srv/reports/\u{2025}/\u{2025}/etc/passwd",
+        "/srv/reports/.../x",
+    ] {
+        let (status, v) = s
+            .post(
+                &key,
+                "/api/v1/permissions/request",
+                json!({"action": "file.read", "resource": resource}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{resource}: {v}");
+        assert!(v["error"]["details"].get("resource").is_some(), "{v}");
+    }
+    assert_eq!(s.permission_count().await, 0, "nothing stored");
+
+    // The same tricks in a path field do not pass an allowed_ prefix at use.
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "file.read", "resource": "/srv/reports/q1.csv", "uses": 5,
+                   "scope": {"allowed_paths": ["/srv/reports"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    for path in [
+        "/srv/reports/%2e%2e/secret",
+        "/srv/reports/..;/secret",
+        "/srv/reports/\u{FF0E}\u{FF0E}/secret",
+    ] {
+        let v = s
+            .use_token(&key, id, token, Some(json!({"path": path})))
+            .await;
+        assert_eq!(v["code"], "SCOPE_VIOLATION", "{path}: {v}");
+        assert_eq!(v["usesRemaining"], 5, "{v}");
+    }
+    let v = s
+        .use_token(
+            &key,
+            id,
+            token,
+            Some(json!({"path": "/srv/reports/q1.csv"})),
+        )
+        .await;
+    assert_eq!(v["success"], true, "{v}");
     s.stop().await;
 }

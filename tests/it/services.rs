@@ -354,3 +354,104 @@ async fn a_resource_named_at_use_is_compared_in_its_normal_form() {
     );
     s.stop().await;
 }
+
+/// A whole number too large to be exact (`12345678901234567890123` reads as the same double as
+/// `12345678901234567890124`) used to be accepted in exact details: the human saw
+/// `1.2345678901234568e+22`, and a service performing the neighbouring account presented
+/// details with the same digest. Such details are now a 400 naming the field, and nothing is
+/// stored; 64-bit integers and fractions still bind.
+#[tokio::test(flavor = "multi_thread")]
+async fn exact_details_with_a_number_too_large_to_be_exact_are_refused() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("treasurer").await;
+    let service = s.service("bank", "bank.*").await;
+    let raw = |body: String| {
+        let req = s
+            .http
+            .post(s.url("/api/v1/permissions/request"))
+            .bearer_auth(&key)
+            .header("Content-Type", "application/json")
+            .body(body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap();
+            (status, v)
+        }
+    };
+    for (details, field) in [
+        (
+            r#"{"account": 12345678901234567890123, "amount": 5}"#,
+            "actionDetails.account",
+        ),
+        (r#"{"to": {"account": 1e22}}"#, "actionDetails.to.account"),
+        (
+            r#"{"accounts": [1, -98765432109876543210987]}"#,
+            "actionDetails.accounts.1",
+        ),
+    ] {
+        let (status, v) = raw(format!(
+            r#"{{"action": "bank.transfer", "actionDetails": {details}}}"#
+        ))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{details}: {v}");
+        assert!(v["error"]["details"].get(field).is_some(), "{field}: {v}");
+    }
+    assert_eq!(s.permission_count().await, 0, "nothing stored");
+
+    let (status, v) = raw(
+        r#"{"action": "bank.transfer", "actionDetails": {"account": 18446744073709551615, "amount": 0.5, "neg": -9223372036854775808}}"#
+            .to_owned(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let token = v["data"]["token"].as_str().unwrap();
+    let (_, used) = as_service(
+        &s,
+        &service,
+        "use",
+        json!({"token": token, "actionDetails": {"account": u64::MAX, "amount": 0.5, "neg": i64::MIN}}),
+    )
+    .await;
+    assert_eq!(used["success"], true, "{used}");
+    s.stop().await;
+}
+
+/// `blocked_recipients: ["ceo@example.com"]` compared whole texts only, so a use naming the
+/// CEO the way a mail library reads it (a display name, a list in one string, a `+tag`) passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_address_inside_a_display_name_or_a_list_is_still_blocked() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("mailer-bot").await;
+    let service = s.service("mailer", "gmail.*").await;
+    let (status, data) = s
+        .request(&key, json!({"action": "gmail.send", "uses": 10}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    let token = data["token"].as_str().unwrap();
+    for to in [
+        "The Boss <ceo@example.com>",
+        "bob@example.org, ceo@example.com",
+        "CEO+urgent@Example.com",
+        "ceo@example.com.",
+    ] {
+        let (_, v) = as_service(
+            &s,
+            &service,
+            "use",
+            json!({"token": token, "action": "gmail.send", "actionDetails": {"recipient": to}}),
+        )
+        .await;
+        assert_eq!(v["code"], "SCOPE_VIOLATION", "{to}: {v}");
+        assert_eq!(v["usesRemaining"], 10, "{v}");
+    }
+    let (_, v) = as_service(
+        &s,
+        &service,
+        "use",
+        json!({"token": token, "action": "gmail.send", "actionDetails": {"recipient": "Bob <bob@example.org>"}}),
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+    s.stop().await;
+}
