@@ -209,20 +209,20 @@ pub struct VerifyBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UseBody {
     #[schema(schema_with = schema::token)]
-    token: String,
+    pub(super) token: String,
     /// The action being performed; when given it must be the token's.
     #[serde(default)]
     #[schema(schema_with = schema::action)]
-    action: Option<String>,
+    pub(super) action: Option<String>,
     /// The resource acted on; when given it must be the token's.
     #[serde(default)]
     #[schema(schema_with = schema::resource)]
-    resource: Option<String>,
+    pub(super) resource: Option<String>,
     /// Checked against the granted scope (and the exact details, if the token is bound to them).
     /// Without them a use consumes the token unchecked, unless the rule requires them.
     #[serde(default, deserialize_with = "crate::domain::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
-    action_details: Option<Map<String, Value>>,
+    pub(super) action_details: Option<Map<String, Value>>,
 }
 
 impl UseBody {

@@ -7,8 +7,12 @@ use actix_web::{HttpResponse, web};
 
 use super::auth::ServiceAuth;
 use super::envelope::{self, Failure, Success};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
 use super::permissions::{UseBody, VerifyBody, token_from};
-use super::{Endpoint, Object};
+use super::{Endpoint, Object, schema};
 use crate::error::Result;
 use crate::service::{Introspection, Service, UseOutcome};
 
@@ -50,7 +54,28 @@ async fn introspect(
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
 
-/// Uses a token once with what the service really does: `action` and `resource`, when given,
+/// A protected service's use: what it performs is not optional, since it is the one that knows.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceUseBody {
+    #[schema(schema_with = schema::token)]
+    token: String,
+    /// The action being performed: it must be the token's (a read token never passes for a
+    /// delete because the code path forgot to say which it does).
+    #[schema(schema_with = schema::action)]
+    action: String,
+    /// The resource acted on; when given it must be the token's.
+    #[serde(default)]
+    #[schema(schema_with = schema::resource)]
+    resource: Option<String>,
+    /// What is really being done, checked against the granted scope (and the exact details, if
+    /// the token is bound to them).
+    #[serde(default, deserialize_with = "crate::domain::json::strict_object")]
+    #[schema(schema_with = schema::nullable_json_object)]
+    action_details: Option<Map<String, Value>>,
+}
+
+/// Uses a token once with what the service really does: `action` (required) and `resource`
 /// must be the token's; `actionDetails` are checked against its scope.
 #[utoipa::path(
     post,
@@ -58,7 +83,7 @@ async fn introspect(
     operation_id = "service_use_token",
     tag = "service",
     security(("serviceKey" = [])),
-    request_body = UseBody,
+    request_body = ServiceUseBody,
     responses(
         (status = 200, description = "Used, or refused with a reason and code", body = Success<UseOutcome>),
         (status = 400, description = "Bad body", body = Failure),
@@ -70,9 +95,16 @@ async fn introspect(
 async fn use_token(
     svc: web::Data<Service>,
     ServiceAuth(service): ServiceAuth,
-    body: web::Json<Object<UseBody>>,
+    body: web::Json<Object<ServiceUseBody>>,
 ) -> Result<HttpResponse> {
-    let presented = body.into_inner().0.into_use()?;
+    let b = body.into_inner().0;
+    let presented = UseBody {
+        token: b.token,
+        action: Some(b.action),
+        resource: b.resource,
+        action_details: b.action_details,
+    }
+    .into_use()?;
     let outcome = svc.use_by_service(&service, presented).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }

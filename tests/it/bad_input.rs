@@ -257,6 +257,7 @@ async fn a_key_written_twice_in_a_body_object_is_refused_everywhere() {
     let body = format!(r#"{{"token":"{token}","actionDetails":{details}}}"#);
     let (status, v) = raw(&key, &format!("/api/v1/permissions/{id}/use"), body.clone()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let body = format!(r#"{{"token":"{token}","action":"file.read","actionDetails":{details}}}"#);
     let (status, v) = raw(&service, "/api/v1/tokens/use", body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (_, v) = s.verify(&key, &id, &token).await;

@@ -183,8 +183,22 @@ async fn a_protected_service_introspects_and_uses_tokens_for_its_actions_only() 
         json!({"active": false, "reason": "the token is not valid for this service"})
     );
     assert_eq!(other, unknown);
-    let (_, v) = as_service(&s, &calendar, "use", json!({"token": token})).await;
+    let (_, v) = as_service(
+        &s,
+        &calendar,
+        "use",
+        json!({"token": token, "action": "gmail.send"}),
+    )
+    .await;
     assert_eq!(v["code"], "INVALID_TOKEN", "{v}");
+
+    // A service must say what it performs: a use without the action is refused, consuming nothing.
+    let (status, v) = as_service(&s, &mailer, "use", json!({"token": token})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("action"),
+        "{v}"
+    );
 
     // The mailer sends what it really does.
     let real = |to: &str, subject: &str| {
@@ -254,7 +268,8 @@ async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes(
         &String::new(),
     ] {
         for route in ["introspect", "use"] {
-            let (status, v) = as_service(&s, key, route, json!({"token": token})).await;
+            let body = json!({"token": token, "action": "gmail.send"});
+            let (status, v) = as_service(&s, key, route, body).await;
             assert_eq!(
                 status,
                 StatusCode::UNAUTHORIZED,
@@ -410,7 +425,8 @@ async fn exact_details_with_a_number_too_large_to_be_exact_are_refused() {
         &s,
         &service,
         "use",
-        json!({"token": token, "actionDetails": {"account": u64::MAX, "amount": 0.5, "neg": i64::MIN}}),
+        json!({"token": token, "action": "bank.transfer",
+               "actionDetails": {"account": u64::MAX, "amount": 0.5, "neg": i64::MIN}}),
     )
     .await;
     assert_eq!(used["success"], true, "{used}");

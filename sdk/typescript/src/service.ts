@@ -49,12 +49,12 @@ export class AgentOTPService {
 
   /**
    * Uses a token once, atomically, as this service: `{success: true, usesRemaining, checked}` or
-   * `{success: false, code, reason, usesRemaining}` (nothing consumed). Give `action` and
-   * `resource` to have them compared with the token's, and `actionDetails` — what you really do —
-   * to have them checked against the scope; without details the use is recorded unchecked.
-   * Never repeated when its answer is lost ({@link NetworkError}).
+   * `{success: false, code, reason, usesRemaining}` (nothing consumed). `action` (required) and
+   * `resource` are compared with the token's, and `actionDetails` — what you really do — are
+   * checked against the scope; without details the use is recorded unchecked. Never repeated
+   * when its answer is lost ({@link NetworkError}).
    */
-  async useToken(token: string, input: ServiceUseInput = {}): Promise<TokenUsageResult> {
+  async useToken(token: string, input: ServiceUseInput): Promise<TokenUsageResult> {
     requireToken(token);
     const { action, resource, actionDetails } = input;
     return this.http.call('POST', ['tokens', 'use'], {

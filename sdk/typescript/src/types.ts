@@ -210,8 +210,8 @@ export type TokenIntrospection = ActiveToken | InactiveToken;
 
 /** What a protected service says it is doing when it uses a token. */
 export interface ServiceUseInput {
-  /** The action being performed; refused (`ACTION_MISMATCH`) unless it is the token's. */
-  action?: string;
+  /** The action being performed (required): refused (`ACTION_MISMATCH`) unless it is the token's. */
+  action: string;
   /** What it acts on; refused (`RESOURCE_MISMATCH`) unless it is the token's. */
   resource?: string;
   /** What is really being done, checked against the granted scope (and an exact binding). */

@@ -139,7 +139,7 @@ describe('AgentOTPService against the real server', { concurrency: true }, () =>
     const foreign = await mailer.introspect(read.token!);
     assert.equal(foreign.active, false, 'file.read is not one of gmail.*');
     assert.deepEqual(Object.keys(foreign).sort(), Object.keys(unknown).sort(), 'no more said of it');
-    const use = await mailer.useToken(read.token!, { actionDetails: {} });
+    const use = await mailer.useToken(read.token!, { action: 'file.read', actionDetails: {} });
     assert.equal(use.success, false);
     assert.equal((await agent.useToken(read.id, read.token!)).success, true, 'the refusal consumed nothing');
   });
@@ -217,7 +217,7 @@ describe('AgentOTPService against the real server', { concurrency: true }, () =>
     const { token } = await approvedInvoiceToken();
     const asAgent = new AgentOTPService({ serviceKey: server.key, baseUrl: server.url });
     await assert.rejects(asAgent.introspect(token), isAuthRefusal);
-    await assert.rejects(asAgent.useToken(token, { actionDetails: {} }), isAuthRefusal);
+    await assert.rejects(asAgent.useToken(token, { action: 'gmail.send', actionDetails: {} }), isAuthRefusal);
     const asAdmin = new AgentOTPService({ serviceKey: server.admin, baseUrl: server.url });
     await assert.rejects(asAdmin.introspect(token), isAuthRefusal);
 

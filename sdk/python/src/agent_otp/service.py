@@ -119,13 +119,14 @@ class ServiceClient(_SyncBase):
         self,
         token: str,
         *,
-        action: Optional[str] = None,
+        action: str,
         resource: Optional[str] = None,
         action_details: Optional[JSON] = None,
     ) -> Dict[str, Any]:
         """Uses the token once, atomically: ``{"success": True, "usesRemaining", "checked"}`` or
         ``{"success": False, "code", "reason", "usesRemaining"}`` (nothing consumed). ``action``
-        and ``resource`` are compared with the token's; ``action_details`` (what you really do)
+        (required: the service says what it performs) and ``resource`` are compared with the
+        token's; ``action_details`` (what you really do)
         are checked against the scope; without them the use is recorded unchecked. Never
         repeated when its answer is lost (:class:`NetworkError`)."""
         return self._call("POST", "tokens", "use", body=_use_body(token, action, resource, action_details))
@@ -168,7 +169,7 @@ class AsyncServiceClient(_AsyncBase):
         self,
         token: str,
         *,
-        action: Optional[str] = None,
+        action: str,
         resource: Optional[str] = None,
         action_details: Optional[JSON] = None,
     ) -> Dict[str, Any]:
