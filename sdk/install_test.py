@@ -286,7 +286,8 @@ class Server:
 
     def requests_of(self, agent: str) -> list[tuple[str, str]]:
         rows = self.admin_api("GET", "permissions?limit=100")["data"]
-        mine = sorted((r for r in rows if r["agentName"] == agent), key=lambda r: r["createdAt"])
+        # Ids are UUID v7 (time, then a counter): they order requests made in the same millisecond.
+        mine = sorted((r for r in rows if r["agentName"] == agent), key=lambda r: (r["createdAt"], r["id"]))
         return [(r["action"], r["status"]) for r in mine]
 
     def _approve_everything(self) -> None:
