@@ -88,7 +88,7 @@ one_run() {
   KEY=$($BIN agent create bench 2>/dev/null)
   ADMIN=$($BIN admin token create --name bench 2>/dev/null)
   start_server() {
-    $SERVER_CPU $BIN serve --listen 127.0.0.1:$PORT_OTP --policies bench/policy.yaml 2>>"$RUN/server.log" &
+    $SERVER_CPU $BIN serve --listen 127.0.0.1:$PORT_OTP --policies bench/policy.yaml >>"$RUN/server.log" 2>&1 &
     OTP_PID=$!
     PIDS+=($OTP_PID)
   }
@@ -160,6 +160,7 @@ MEASURES
 for i in $(seq 1 "$RUNS"); do
   echo "== run $i of $RUNS" >&2
   one_run "$WORK/run$i" >"$WORK/measures$i.txt"
+  sed 's/^/  /' "$WORK/measures$i.txt" >&2   # the raw measures, kept in the log
 done
 
 BINARY_MIB=$(awk -v b="$(stat -c %s $BIN)" 'BEGIN { printf "%.2f", b/1048576 }')

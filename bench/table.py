@@ -17,13 +17,19 @@ data = {}
 for path in files:
     with open(path, encoding="utf-8") as f:
         for line in f:
-            name, value = line.split()
-            data.setdefault(name, []).append(float(value))
+            parts = line.split()
+            if not parts:
+                continue
+            # A measure the run could not take (its tool printed nothing) counts as missing.
+            value = float(parts[1]) if len(parts) == 2 else float("nan")
+            data.setdefault(parts[0], []).append(value)
 
 
 def stat(name, unit="", digits=1):
     """`median (min–max)` of a measure, or the one value for a single run."""
-    v = data[name]
+    v = [x for x in data[name] if x == x]
+    if not v:
+        return "n/a"
     fmt = lambda x: f"{x:,.{digits}f}{unit}"
     if len(v) == 1:
         return fmt(v[0])
@@ -32,7 +38,7 @@ def stat(name, unit="", digits=1):
 
 def met(name, ok):
     v = data[name]
-    n = sum(1 for x in v if ok(x))
+    n = sum(1 for x in v if x == x and ok(x))
     return f"{'met' if n == len(v) else 'NOT met'} in {n} of {len(v)} runs"
 
 
