@@ -170,7 +170,15 @@ fn document_json() -> Result<&'static str, Error> {
 
 /// JSON Schema keywords utoipa's types have no field for. The schemas in `schema` write them as
 /// extensions, which utoipa prefixes with `x-`; here they become the keywords they are.
-const RAW_KEYWORDS: [&str; 3] = ["propertyNames", "patternProperties", "additionalProperties"];
+const RAW_KEYWORDS: [&str; 7] = [
+    "propertyNames",
+    "patternProperties",
+    "additionalProperties",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+];
 
 fn unprefix_keywords(v: &mut serde_json::Value) {
     match v {

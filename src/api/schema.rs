@@ -234,9 +234,73 @@ pub fn scope() -> Schema {
     level(true, Some(description))
 }
 
-/// The components [`scope`] refers to: a nested level, and a value inside a list (where no key
-/// may be a convention, which could not be enforced there).
-pub fn scope_components() -> [(&'static str, Schema); 2] {
+/// The component a value inside a request's exact `actionDetails` refers to.
+pub const EXACT_VALUE: &str = "ExactValue";
+
+/// A request's exact `actionDetails` (exact binding): free-form JSON, within the input limits,
+/// whose numbers are exact — a 64-bit integer, or a number below 2^53 in magnitude: a whole
+/// number beyond that reads the same as its neighbours, so it could not be bound to.
+pub fn nullable_exact_details() -> Schema {
+    nullable(
+        object(limits_text())
+            .additional_properties(None::<AdditionalProperties<Schema>>)
+            .extensions(Some(
+                ExtensionsBuilder::new()
+                    .add(
+                        "additionalProperties",
+                        json!({ "$ref": format!("#/components/schemas/{EXACT_VALUE}") }),
+                    )
+                    .build(),
+            ))
+            .into(),
+    )
+}
+
+/// [`EXACT_VALUE`]: any JSON value whose numbers are exact (see [`nullable_exact_details`]).
+fn exact_value() -> Schema {
+    let me = || Ref::from_schema_name(EXACT_VALUE);
+    let raw = |v: serde_json::Value| {
+        let mut b = ExtensionsBuilder::new();
+        if let serde_json::Value::Object(m) = v {
+            for (k, v) in m {
+                b = b.add(k, v);
+            }
+        }
+        b.build()
+    };
+    let other = ObjectBuilder::new().schema_type(SchemaType::from_iter([
+        Type::String,
+        Type::Boolean,
+        Type::Null,
+    ]));
+    let integer = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .extensions(Some(raw(
+            json!({ "minimum": i64::MIN, "maximum": u64::MAX }),
+        )));
+    let number = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .extensions(Some(raw(json!({
+            "exclusiveMinimum": -9_007_199_254_740_992_i64,
+            "exclusiveMaximum": 9_007_199_254_740_992_i64,
+        }))));
+    let list = ArrayBuilder::new().items(me());
+    let object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(me().into())));
+    AnyOfBuilder::new()
+        .item(other)
+        .item(integer)
+        .item(number)
+        .item(list)
+        .item(object)
+        .into()
+}
+
+/// The components [`scope`] and [`nullable_exact_details`] refer to: a nested scope level, a
+/// value inside a scope's list (where no key may be a convention, which could not be enforced
+/// there), and an exact value.
+pub fn scope_components() -> [(&'static str, Schema); 3] {
     let inert_ref = || Ref::from_schema_name(SCOPE_INERT);
     let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
         Type::String,
@@ -258,6 +322,7 @@ pub fn scope_components() -> [(&'static str, Schema); 2] {
     [
         (SCOPE_LEVEL, level(false, None)),
         (SCOPE_INERT, inert.into()),
+        (EXACT_VALUE, exact_value()),
     ]
 }
 

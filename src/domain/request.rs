@@ -66,7 +66,7 @@ pub struct RequestInput {
     /// The exact details the agent will perform, if it knows them: the human sees them in full,
     /// and the token is bound to them (every use must present the same details).
     #[serde(default, deserialize_with = "super::json::strict_object")]
-    #[schema(schema_with = schema::nullable_json_object)]
+    #[schema(schema_with = schema::nullable_exact_details)]
     pub action_details: Option<Map<String, Value>>,
 }
 
