@@ -48,9 +48,11 @@ fn nullable(schema: Schema) -> Schema {
     }
 }
 
-/// `action`: a dotted name, 1–255 ASCII letters, digits and `._:-`.
+/// `action`: a dotted name, 1–255 ASCII letters, digits and `._:-`, not starting or ending with
+/// `.` or `:` and without an empty part (`..`), as `domain::request` checks it.
 pub fn action() -> Schema {
-    text(1, ACTION_MAX_CHARS, "^[A-Za-z0-9._:-]+$".to_owned())
+    let pattern = r"^[A-Za-z0-9_-](?:[A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*\.?[A-Za-z0-9_-])?$";
+    text(1, ACTION_MAX_CHARS, pattern.to_owned())
 }
 
 /// `resource`: up to 1024 characters, none of them hidden; or `null`. (Paths and URLs are also
