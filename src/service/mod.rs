@@ -1,5 +1,6 @@
-//! The operations every channel shares: the agent API, the admin API, and later the web pages
-//! and Telegram all call these, so a decision means the same thing wherever it is made.
+//! The permission operations every channel shares: the agent API, the admin API, the web pages
+//! and Telegram call these to decide, so a decision means the same thing wherever it is made;
+//! `tokens` is a protected service's side (introspect and use by the token alone).
 //!
 //! Each state change runs in one `BEGIN IMMEDIATE` transaction together with its audit event, is
 //! a conditional update on the expected status (first writer wins, the loser gets `Conflict`),
