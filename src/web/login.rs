@@ -314,24 +314,19 @@ async fn spent_link_outcome(
     let Ok(v) = svc.get_for_human(&id).await else {
         return Ok(None);
     };
-    let what = format!("“{}”", crate::text::with_markers(&v.action));
+    if v.status == Status::Pending {
+        return Ok(None);
+    }
     let by = match &v.decided_by {
-        Some(by) if v.status != Status::Expired => {
-            format!(" by {}", crate::shown::person(svc, by).await)
-        }
-        _ => String::new(),
-    };
-    let at = v
-        .decided_at
-        .map_or(String::new(), |t| format!(" at {}", view::short_time(t)));
-    let status = match v.status {
-        Status::Pending => return Ok(None),
-        other => other.as_str(),
+        Some(by) => Some(crate::shown::person(svc, by).await),
+        None => None,
     };
     Ok(Some(format!(
-        "This link no longer works: the request {what} from {} was {status}{by}{at}. \
-         Links in approval messages stop working once their request is decided or expires.",
-        crate::text::with_markers(&v.agent_name)
+        "This link no longer works: the request “{}” from {} was {}. Links in approval \
+         messages stop working once their request is decided or expires.",
+        crate::text::with_markers(&v.action),
+        crate::text::with_markers(&v.agent_name),
+        view::what_happened(&v, by.as_deref())
     )))
 }
 

@@ -286,13 +286,7 @@ async fn refused(
 async fn too_late(svc: &Service, human: &Human, id: &str) -> Result<HttpResponse, WebError> {
     let v = svc.get_for_human(id).await?;
     let mut page = page(svc, human, &v).await;
-    let what = match (v.status, &page.decided_by, &page.decided_at) {
-        (Status::Expired, _, _) => format!("expired at {}", view::short_time(v.expires_at)),
-        (Status::Approved | Status::Denied | Status::Used, Some(by), Some(at)) => {
-            format!("{} by {by} at {at}", v.status)
-        }
-        (s, _, _) => s.to_string(),
-    };
+    let what = view::what_happened(&v, page.decided_by.as_deref());
     page.problem = Some(format!(
         "Your tap changed nothing: this request was already {what}."
     ));

@@ -208,6 +208,18 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
     out
 }
 
+/// What became of a request that can no longer be decided, for a sentence: "approved by alice
+/// at …", "expired at …" (`by` is the decider's name as people know it).
+pub fn what_happened(v: &PermissionView, by: Option<&str>) -> String {
+    match (v.status, by, v.decided_at) {
+        (Status::Expired, _, _) => format!("expired at {}", short_time(v.expires_at)),
+        (Status::Approved | Status::Denied | Status::Used, Some(by), Some(at)) => {
+            format!("{} by {by} at {}", v.status, short_time(at))
+        }
+        (s, _, _) => s.to_string(),
+    }
+}
+
 /// "Approved by alice at 2026-05-28 07:00:00 UTC", "Expired at …, nobody decided".
 pub fn outcome_title(
     status: Status,
