@@ -88,31 +88,35 @@ impl Store {
     /// the database (created on first use); see [`crate::audit::key`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        // A key is made only for a chain that has none yet: once events are keyed, a missing
-        // key is an error, never silently a new key that could not verify them.
-        let keyed = path.exists() && {
-            let conn = Connection::open(path)?;
-            let has_column = conn
-                .prepare("SELECT 1 FROM pragma_table_info('audit_events') WHERE name = 'keyed'")?
-                .exists([])?;
-            has_column && audit::keyed_from(&conn)?.is_some()
-        };
-        let key = AuditKey::resolve(dir, |k| std::env::var(k).ok(), !keyed).map_err(|e| {
-            StoreError::Key(if keyed {
-                format!(
-                    "{e}; this database's audit chain is keyed, so its key is needed (restore \
-                     {} from your backup, or set AGENT_OTP_AUDIT_KEY_FILE)",
-                    crate::audit::key::default_path(dir).display()
-                )
-            } else {
-                e.to_string()
+        Store::open_resolving(path, |conn| {
+            // A key is made only for a chain that has none yet: once events are keyed, a missing
+            // key is an error, never silently a new key that could not verify them.
+            let keyed = audit::keyed_from(conn)?.is_some();
+            AuditKey::resolve(dir, |k| std::env::var(k).ok(), !keyed).map_err(|e| {
+                StoreError::Key(if keyed {
+                    format!(
+                        "{e}; this database's audit chain is keyed, so its key is needed \
+                         (restore {} from your backup, or set AGENT_OTP_AUDIT_KEY_FILE)",
+                        crate::audit::key::default_path(dir).display()
+                    )
+                } else {
+                    e.to_string()
+                })
             })
-        })?;
-        Store::open_with_key(path, key)
+        })
     }
 
     /// [`Store::open`] with the audit key given.
     pub fn open_with_key(path: &Path, key: AuditKey) -> Result<Store, StoreError> {
+        Store::open_resolving(path, |_| Ok(key))
+    }
+
+    /// Creates the file if needed (mode 0600), migrates it, then asks `key` for the audit key,
+    /// given the migrated database, on the same first connection.
+    fn open_resolving(
+        path: &Path,
+        key: impl FnOnce(&Connection) -> Result<AuditKey, StoreError>,
+    ) -> Result<Store, StoreError> {
         if !path.exists() {
             // SQLite gives the -wal and -shm files the database file's permissions.
             match create_private(path) {
@@ -126,12 +130,12 @@ impl Store {
                 }
             }
         }
-        let key = Arc::new(key);
         let mut conn = Connection::open(path)?;
         // WAL is a property of the file: set once here, before the pool opens more connections.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        configure(&conn, &key)?;
+        configure_pragmas(&conn)?;
         migrate(&mut conn, path)?;
+        let key = Arc::new(key(&conn)?);
         drop(conn);
 
         let init_key = Arc::clone(&key);
@@ -379,6 +383,7 @@ pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
 /// connection, never in a table.
 const AUDIT_MAC_FN: &str = "agent_otp_audit_mac";
 
+/// Every connection's settings: the keyed audit hash (see [`AUDIT_MAC_FN`]) and the pragmas.
 fn configure(conn: &Connection, key: &Arc<AuditKey>) -> Result<(), rusqlite::Error> {
     use rusqlite::functions::FunctionFlags;
     let key = Arc::clone(key);
@@ -396,6 +401,10 @@ fn configure(conn: &Connection, key: &Arc<AuditKey>) -> Result<(), rusqlite::Err
             Ok(crate::audit::link_hash(Some(&key), body))
         },
     )?;
+    configure_pragmas(conn)
+}
+
+fn configure_pragmas(conn: &Connection) -> Result<(), rusqlite::Error> {
     // Every statement in this module is prepared once per connection and reused.
     conn.set_prepared_statement_cache_capacity(128);
     conn.execute_batch(
