@@ -346,6 +346,13 @@ pub fn canonical_json(v: &Value) -> String {
     out
 }
 
+/// [`canonical_json`] of a JSON object, without wrapping it in a `Value` first.
+pub fn canonical_json_object(map: &Map<String, Value>) -> String {
+    let mut out = String::new();
+    write_object(map, &mut out);
+    out
+}
+
 fn write_canonical(v: &Value, out: &mut String) {
     match v {
         Value::Object(map) => write_object(map, out),
@@ -441,6 +448,8 @@ mod tests {
             canonical_json(&v),
             r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#
         );
+        let map = v.as_object().unwrap();
+        assert_eq!(canonical_json_object(map), canonical_json(&v));
     }
 
     #[test]

@@ -1062,7 +1062,7 @@ const UNCHECKED_USE: &str = "details not given, scope not checked here";
 
 /// SHA-256 (hex) of the canonical JSON of `details`: what an exactly bound token is bound to.
 fn details_digest(details: &Map<String, Value>) -> String {
-    let canonical = crate::audit::canonical_json(&Value::Object(details.clone()));
+    let canonical = crate::audit::canonical_json_object(details);
     secret::sha256_hex(canonical.as_bytes())
 }
 
