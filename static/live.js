@@ -36,7 +36,13 @@
 
   function refresh() {
     pending = null;
-    fetch(location.pathname + location.search, {
+    // A page answered to a POST (the second confirmation, at /requests/<id>/approve) has no GET
+    // of its own: ask for the request's page, and swap it in only once the request has left the
+    // state shown here, so a request decided elsewhere flips this page too.
+    var id = root.getAttribute("data-request");
+    var own = id ? "/requests/" + encodeURIComponent(id) : null;
+    var away = own !== null && location.pathname !== own;
+    fetch(away ? own : location.pathname + location.search, {
       credentials: "same-origin",
       headers: { Accept: "text/html" },
       cache: "no-store"
@@ -48,6 +54,7 @@
       var fresh = doc.getElementById("live");
       var now = document.getElementById("live");
       if (!fresh || !now) return;
+      if (away && fresh.getAttribute("data-status") === now.getAttribute("data-status")) return;
       var open = {};
       now.querySelectorAll("details[id][open]").forEach(function (d) { open[d.id] = true; });
       now.replaceWith(document.importNode(fresh, true));

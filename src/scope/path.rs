@@ -23,6 +23,9 @@ pub enum PathError {
     /// `%252e`, `..%2f` whose encoded separator makes a `..` segment), a `..;param` part, or a
     /// part of only dots and spaces other than `.` and `..` (`...`, `.. `).
     Ambiguous,
+    /// A percent-encoded control character (`%00`, `%0a`, `%7f`, also as `%2500`): a reader that
+    /// decodes it may cut the path there (`/etc/passwd%00.pdf` ends in `.pdf` here only).
+    EncodedControl,
 }
 
 impl fmt::Display for PathError {
@@ -44,6 +47,10 @@ impl fmt::Display for PathError {
             PathError::Ambiguous => f.write_str(
                 "has a part that may be read as `.`, `..` or a separator (percent-encoded, \
                  `..;`, or only dots and spaces)",
+            ),
+            PathError::EncodedControl => f.write_str(
+                "contains a percent-encoded control character (%00 to %1F or %7F), \
+                 which a reader that decodes it may cut the path at",
             ),
         }
     }
@@ -106,6 +113,26 @@ pub(crate) fn first_look_alike(s: &str) -> Option<char> {
     })
 }
 
+/// True when `s` holds a percent-encoded control character, also under encoded `%` (`%2500`).
+fn has_encoded_control(s: &str) -> bool {
+    let mut text = s.to_ascii_lowercase();
+    for _ in 0..4 {
+        let next = text.replace("%25", "%");
+        if next == text {
+            break;
+        }
+        text = next;
+    }
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(2)).any(|i| {
+        b[i] == b'%'
+            && std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .is_some_and(|v| v < 0x20 || v == 0x7f)
+    })
+}
+
 /// True for a part that some reader may take for `.`, `..` or a separator although it is a
 /// plain name here (see [`PathError::Ambiguous`]).
 fn ambiguous(part: &str) -> bool {
@@ -139,6 +166,9 @@ fn clean_with(s: &str, kind: fn(&str) -> Part) -> Result<CleanPath<'_>, PathErro
     }
     if let Some(c) = first_look_alike(s) {
         return Err(PathError::LookAlike(c));
+    }
+    if has_encoded_control(s) {
+        return Err(PathError::EncodedControl);
     }
     let mut parts = Vec::new();
     let mut dir = false;
@@ -295,6 +325,32 @@ pub fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_percent_encoded_control_character_is_refused() {
+        for bad in [
+            "/etc/passwd%00.pdf",
+            "/srv/a%0a/b",
+            "/srv/a%2500",
+            "/srv/%7F",
+            "/srv/%1f",
+        ] {
+            assert_eq!(
+                super::clean(bad).err(),
+                Some(super::PathError::EncodedControl),
+                "{bad}"
+            );
+        }
+        for good in [
+            "/srv/a%20b",
+            "/srv/100%",
+            "/srv/a%2Fb",
+            "/srv/%e2%82%ac",
+            "/srv/%0",
+        ] {
+            assert!(super::clean(good).is_ok(), "{good}");
+        }
+    }
+
     use super::*;
 
     #[test]

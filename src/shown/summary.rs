@@ -165,7 +165,9 @@ pub fn summary(v: &PermissionView) -> Summary {
     if let Some(r) = &v.resource {
         clauses.push(Clause::of(vec![
             Piece::ours("on "),
-            Piece::agent(with_markers(r)),
+            // Free text from the agent (spaces, commas, parentheses) in the middle of our
+            // sentence: boxed as code, so "acct (verified), within 1 min" cannot pass for ours.
+            Piece::code(with_markers(r)),
         ]));
     }
     let mut passed = Vec::new();

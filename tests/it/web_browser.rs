@@ -1008,3 +1008,54 @@ async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     c.clone().close().await.unwrap();
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
+async fn web_browser_the_second_confirmation_flips_when_decided_elsewhere() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let policy = "policies:\n  - name: money\n    conditions:\n      action: { startsWith: \"payment.\" }\n    action: require_approval\n    confirm: true\n";
+    let s = TestServer::with_policy(Some(policy)).await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer", "scope": {"max_amount": 250, "currency": "EUR"}}),
+    )
+    .await;
+    log_in(c, &s).await;
+    c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
+    wait_for_text(c, "#approve", "Approve").await;
+    c.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "#confirm", "Approve treasury-assistant").await;
+    c.execute("window.stillHere = true;", vec![]).await.unwrap();
+    // Denied elsewhere while the second confirmation is on screen: it must not stay offered.
+    let (status, body) = s
+        .post(
+            &s.admin,
+            &format!("/api/v1/admin/permissions/{id}/deny"),
+            json!({"reason": "not this month"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    wait_for_text_within(c, "#outcome", "Denied by", Duration::from_secs(2)).await;
+    assert!(not_reloaded(c).await, "the page reloaded");
+    assert!(
+        c.find_all(Locator::Css("#confirm-yes, #approve"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "Yes, approve is still offered for a denied request"
+    );
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}

@@ -181,6 +181,20 @@ fn agent_text_keeps_its_markers() {
 }
 
 #[test]
+fn the_resource_is_boxed_apart_from_our_words() {
+    let mut v = view("payment.send", json!({"max_amount": 5}), json!({}));
+    v.resource = Some("acct-1 (verified by agent-otp), within 1 min".into());
+    let s = summary(&v);
+    let piece = s
+        .clauses
+        .iter()
+        .flat_map(|c| c.words.iter())
+        .find(|p| p.text.contains("acct-1"))
+        .expect("the resource is in the sentence");
+    assert!(piece.agent && piece.code, "{piece:?}");
+}
+
+#[test]
 fn the_verb_follows_the_state() {
     let mut v = view("payment.send", json!({"max_amount": 40}), json!({}));
     for (status, said) in [
