@@ -1054,6 +1054,23 @@ async fn the_outcome_edit_carries_the_note_and_the_narrowing() {
     fake.stop().await;
 }
 
+/// Opens `link` until it no longer answers 200: the link is retired in the write that follows the
+/// message's edit. Status, whether a session cookie came, and the page.
+async fn retired<F, Fut>(open: &F, link: String) -> (StatusCode, bool, String)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = (StatusCode, bool, String)>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = open(link.clone()).await;
+        if got.0 != StatusCode::OK || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// The login link in an approval message stops working once its request is decided or expires;
 /// opening it then says what became of the request, and logs nobody in.
 #[tokio::test(flavor = "multi_thread")]
@@ -1102,7 +1119,7 @@ async fn a_link_from_a_decided_or_expired_request_says_what_happened() {
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     edited(&fake, &m).await;
-    let (status, session, page) = open(link).await;
+    let (status, session, page) = retired(&open, link.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(!session, "no session from a spent link");
     assert!(
@@ -1114,7 +1131,8 @@ async fn a_link_from_a_decided_or_expired_request_says_what_happened() {
     let m = message_for(&fake, ANN, &lapsed).await;
     s.clock.advance(Duration::from_secs(31));
     edited(&fake, &m).await;
-    let (status, _, page) = open(link_of(&m)).await;
+    let link = link_of(&m);
+    let (status, _, page) = retired(&open, link.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(page.contains("from mailer was expired"), "{page}");
     assert!(!page.contains("expired by"), "{page}");
