@@ -9,9 +9,9 @@ use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::Hub;
 use crate::config::{Config, ConfigError, open_store};
-use crate::live_policy::{LivePolicy, LoadError};
-use crate::notify::Hub;
+use crate::policy::live::{LivePolicy, LoadError};
 use crate::service::Service;
 use crate::store::set_meta;
 
@@ -149,7 +149,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     ));
     let telegram = telegram.map(|tg| tg.spawn(Arc::clone(&service), cancel.clone()));
     let policy_watcher =
-        crate::policy_watch::spawn(Arc::clone(&service), config.policy_debounce, cancel.clone());
+        crate::policy::watch::spawn(Arc::clone(&service), config.policy_debounce, cancel.clone());
     let policy = service.policy.status();
     // The one start-up summary (tests and scripts read `addr=` from it).
     tracing::info!(

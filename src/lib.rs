@@ -5,6 +5,8 @@
 //! `src/main.rs` is a thin command line over this library, and the integration tests drive the same
 //! [`app::start`] that `agent-otp serve` runs.
 
+/// The agent side's HTTP client for the API (CLI client commands, MCP server).
+pub mod agent_client;
 /// Operator and agent-side agent bookkeeping shared by the CLI and the admin API.
 pub mod agents;
 /// JSON routes under `/api/v1`, auth extractors and the error envelope.
@@ -13,10 +15,10 @@ pub mod api;
 pub mod app;
 /// Append-only, hash-chained audit events.
 pub mod audit;
+/// In-process fan-out of "request changed" events.
+pub mod changes;
 /// The command line: argument types and the operator commands.
 pub mod cli;
-/// An HTTP client for the agent API (CLI client commands, MCP server).
-pub mod client;
 /// Injected time, so TTL logic is testable without sleeping.
 pub mod clock;
 /// Settings layered defaults → env → flags, with validation.
@@ -27,20 +29,14 @@ pub mod domain;
 pub mod error;
 /// Agents that authenticated recently, remembered so the hot path skips a read.
 pub mod known_agents;
-/// The policy in force, swapped whole on reload.
-pub mod live_policy;
 /// One-time login links for humans (web sessions start here).
 pub mod login_links;
 /// The stdio MCP server exposing the agent tools.
 pub mod mcp;
 /// Prometheus metrics at `/metrics`: counters recorded where things happen, one registry.
 pub mod metrics;
-/// In-process fan-out of "request changed" events.
-pub mod notify;
 /// YAML policy: parsing, validation, evaluation, explain.
 pub mod policy;
-/// Hot reload of the policy file: directory watch, debounce, SIGHUP, audit.
-pub mod policy_watch;
 /// In-memory rate limits: per agent key, per client address, per Telegram user.
 pub mod rate_limit;
 /// Scope narrowing and enforcement.

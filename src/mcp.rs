@@ -16,7 +16,7 @@ use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router}
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::client::{Client, ClientError, PermissionRequest};
+use crate::agent_client::{Client, ClientError, PermissionRequest};
 
 /// Default bound on one tool call's wait for a human, in seconds.
 pub const DEFAULT_MAX_WAIT_SECS: u64 = 25;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::Endpoint;
 use super::auth::HumanAuth;
 use super::envelope::{self, Success};
-use crate::live_policy::PolicyStatus;
+use crate::policy::live::PolicyStatus;
 use crate::service::Service;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::{Map, Value};
 
-use crate::client::{Client, ClientError, PermissionRequest};
+use crate::agent_client::{Client, ClientError, PermissionRequest};
 use crate::secret::Secret;
 
 /// Exit codes of the agent-side commands.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{PolicyCommand, PolicyTestArgs};
-use crate::live_policy::{self, LoadError};
+use crate::policy::live::{self, LoadError};
 use crate::policy::{self, Effect, EvalInput, Explanation, Policy, RuleMiss};
 use crate::scope;
 
@@ -37,7 +37,7 @@ fn check(file: &Path) -> Result<ExitCode, String> {
 
 /// Loads the file, printing every problem as `FILE:LINE:COLUMN: message` when it is invalid.
 fn load(file: &Path) -> Option<Policy> {
-    match live_policy::load_file(file) {
+    match live::load_file(file) {
         Ok(policy) => Some(policy),
         Err(LoadError::Invalid { error, .. }) => {
             for p in error.problems() {

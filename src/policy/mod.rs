@@ -12,7 +12,11 @@ mod cases;
 mod compile;
 mod eval;
 mod explain;
+/// The policy in force, swapped whole on reload.
+pub mod live;
 mod model;
+/// Hot reload of the policy file: directory watch, debounce, SIGHUP, audit.
+pub mod watch;
 
 use std::fmt;
 

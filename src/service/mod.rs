@@ -17,13 +17,13 @@ use utoipa::ToSchema;
 use crate::api::schema;
 
 use crate::audit::NewEvent;
+use crate::changes::Hub;
 use crate::clock::{Clock, Timestamp};
 use crate::domain::request::{ApprovalEdits, ValidRequest, capped_uses, check_note};
 use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::known_agents::KnownAgents;
-use crate::live_policy::LivePolicy;
-use crate::notify::Hub;
+use crate::policy::live::LivePolicy;
 use crate::policy::{Bind, Effect, EvalInput};
 use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};

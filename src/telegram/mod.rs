@@ -6,7 +6,7 @@
 //!
 //! Two loops run under the service's cancellation token: the [`poller`] reads updates (commands,
 //! button presses) and remembers the last one handled in the database, so after a restart none
-//! is handled twice; the [`outbox`] follows the [`crate::notify::Hub`] and sends and edits
+//! is handled twice; the [`outbox`] follows the [`crate::changes::Hub`] and sends and edits
 //! messages, one at a time, with retries that honour Telegram's `retry_after`. Neither ever sits
 //! on an API request's path.
 

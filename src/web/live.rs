@@ -1,5 +1,5 @@
 //! Server-sent events for the pages that stay current (`GET /live`): one line per request that
-//! changed (`{"id":…,"status":…}`, no secrets), fed by the [`Hub`](crate::notify::Hub) after each
+//! changed (`{"id":…,"status":…}`, no secrets), fed by the [`Hub`](crate::changes::Hub) after each
 //! commit. `static/live.js` reloads the changed part of the page in place; without JavaScript the
 //! pages still work (the pending list refreshes itself, the request page says when it expires).
 //!

@@ -13,7 +13,7 @@ use super::{PageQuery, Pager, WebError, html, see_other};
 use crate::agents;
 use crate::domain::Actor;
 use crate::error::Error;
-use crate::live_policy::Source;
+use crate::policy::live::Source;
 use crate::service::Service;
 use crate::store::{agents as agent_sql, audit};
 

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::NewEvent;
 use crate::domain::Actor;
 use crate::error::Error;
-use crate::live_policy::{Attempt, ReloadFailure};
+use crate::policy::live::{Attempt, ReloadFailure};
 use crate::service::Service;
 use crate::store::audit;
 
