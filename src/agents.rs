@@ -1,6 +1,7 @@
 //! Agent and admin-token bookkeeping shared by the command line and the admin API: each change
 //! is written with its audit event in the caller's transaction, and secrets are handed back once.
 
+use crate::domain::{AdminToken, Agent};
 use rusqlite::Transaction;
 use serde_json::json;
 
@@ -9,8 +10,8 @@ use crate::clock::Timestamp;
 use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret};
-use crate::store::admin_tokens::{self, AdminTokenRow};
-use crate::store::agents::{self as sql, AgentRow};
+use crate::store::admin_tokens;
+use crate::store::agents as sql;
 use crate::store::{audit, permissions};
 
 /// Longest agent or admin token name.
@@ -36,10 +37,10 @@ pub fn create(
     name: &str,
     by: &Actor,
     now: Timestamp,
-) -> Result<(AgentRow, Secret)> {
+) -> Result<(Agent, Secret)> {
     check_name(name)?;
     let key = secret::generate(AGENT_KEY_PREFIX)?;
-    let agent = AgentRow {
+    let agent = Agent {
         id: AgentId::new_random(),
         name: name.to_owned(),
         created_at: now,
@@ -64,7 +65,7 @@ pub fn revoke(
     id_or_name: &str,
     by: &Actor,
     now: Timestamp,
-) -> Result<(AgentRow, Vec<RequestId>)> {
+) -> Result<(Agent, Vec<RequestId>)> {
     let Some(mut agent) = sql::by_id_or_name(tx, id_or_name)? else {
         return Err(Error::NotFound(format!(
             "no agent with id or name {id_or_name:?}"
@@ -111,13 +112,13 @@ pub fn create_admin_token_until(
     expires_at: Option<Timestamp>,
     by: &Actor,
     now: Timestamp,
-) -> Result<(AdminTokenRow, Secret)> {
+) -> Result<(AdminToken, Secret)> {
     check_name(name)?;
     if expires_at.is_some_and(|e| e <= now) {
         return Err(Error::invalid("expires", "must be in the future"));
     }
     let token = secret::generate(ADMIN_TOKEN_PREFIX)?;
-    let row = AdminTokenRow {
+    let row = AdminToken {
         id: uuid::Uuid::new_v4().to_string(),
         name: name.to_owned(),
         token_hash: token.hash(),
@@ -139,9 +140,9 @@ pub fn revoke_admin_token(
     id_or_name: &str,
     by: &Actor,
     now: Timestamp,
-) -> Result<AdminTokenRow> {
+) -> Result<AdminToken> {
     let found = admin_tokens::by_id_or_name(tx, id_or_name)?;
-    let live: Vec<&AdminTokenRow> = found.iter().filter(|t| t.revoked_at.is_none()).collect();
+    let live: Vec<&AdminToken> = found.iter().filter(|t| t.revoked_at.is_none()).collect();
     let mut token = match (found.as_slice(), live.as_slice()) {
         ([], _) => {
             return Err(Error::NotFound(format!(

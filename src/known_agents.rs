@@ -11,11 +11,11 @@
 //! claim is dropped here (both by `api::confirm_remembered`). Revoking through the server drops
 //! it at once.
 
+use crate::domain::Agent;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::AgentId;
-use crate::store::agents::AgentRow;
 
 /// Most agents remembered; a full cache starts over (agents are few and made by operators).
 const CAPACITY: usize = 4096;
@@ -23,17 +23,17 @@ const CAPACITY: usize = 4096;
 /// Live agents by key hash.
 #[derive(Default)]
 pub struct KnownAgents {
-    by_key_hash: Mutex<HashMap<String, Arc<AgentRow>>>,
+    by_key_hash: Mutex<HashMap<String, Arc<Agent>>>,
 }
 
 impl KnownAgents {
     /// The agent that last authenticated with this key hash, if it is remembered.
-    pub fn get(&self, key_hash: &str) -> Option<Arc<AgentRow>> {
+    pub fn get(&self, key_hash: &str) -> Option<Arc<Agent>> {
         self.map().get(key_hash).cloned()
     }
 
     /// Remembers a live agent that just authenticated from the database.
-    pub fn remember(&self, agent: &Arc<AgentRow>) {
+    pub fn remember(&self, agent: &Arc<Agent>) {
         if agent.revoked_at.is_some() {
             return;
         }
@@ -54,7 +54,7 @@ impl KnownAgents {
         self.map().retain(|_, a| &a.id != id);
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<AgentRow>>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Agent>>> {
         // The map holds no invariant a panicking holder could break halfway.
         self.by_key_hash
             .lock()
@@ -67,8 +67,8 @@ mod tests {
     use super::*;
     use crate::clock::Timestamp;
 
-    fn agent(id: &str, key_hash: &str, revoked: bool) -> Arc<AgentRow> {
-        Arc::new(AgentRow {
+    fn agent(id: &str, key_hash: &str, revoked: bool) -> Arc<Agent> {
+        Arc::new(Agent {
             id: AgentId(id.to_owned()),
             name: id.to_owned(),
             created_at: Timestamp(0),

@@ -13,10 +13,10 @@ use actix_web::{HttpResponse, web};
 
 use crate::api::auth::HumanAuth;
 use crate::clock::Timestamp;
+use crate::domain::PermissionFilter as Filter;
 use crate::domain::Status;
 use crate::error::Error;
 use crate::service::{Service, UseOutcome};
-use crate::store::permissions::Filter;
 
 /// Upper bounds of the histograms' buckets.
 const DECISION_SECS: &[f64] = &[5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];

@@ -7,6 +7,7 @@
 //! Each change is written with its audit event in the caller's transaction; keys are handed
 //! back once and stored only as SHA-256.
 
+use crate::domain::ProtectedService;
 use rusqlite::Transaction;
 use serde_json::json;
 
@@ -17,7 +18,7 @@ use crate::domain::{Actor, ServiceId};
 use crate::error::{Error, Result};
 use crate::secret::{self, SERVICE_KEY_PREFIX, Secret};
 use crate::store::audit;
-use crate::store::services::{self as sql, ServiceRow};
+use crate::store::services as sql;
 
 /// Most action patterns one service may hold.
 pub const MAX_PATTERNS: usize = 32;
@@ -78,7 +79,7 @@ pub fn pattern_matches(pattern: &str, action: &str) -> bool {
     rest.ends_with(last)
 }
 
-impl ServiceRow {
+impl ProtectedService {
     /// Whether this service may introspect and use tokens for `action`.
     pub fn serves(&self, action: &str) -> bool {
         self.actions.iter().any(|p| pattern_matches(p, action))
@@ -92,10 +93,10 @@ pub fn create(
     patterns: Vec<String>,
     by: &Actor,
     now: Timestamp,
-) -> Result<(ServiceRow, Secret)> {
+) -> Result<(ProtectedService, Secret)> {
     check_name(name)?;
     let key = secret::generate(SERVICE_KEY_PREFIX)?;
-    let service = ServiceRow {
+    let service = ProtectedService {
         id: ServiceId::new_random(),
         name: name.to_owned(),
         actions: patterns,
@@ -119,7 +120,7 @@ pub fn revoke(
     id_or_name: &str,
     by: &Actor,
     now: Timestamp,
-) -> Result<ServiceRow> {
+) -> Result<ProtectedService> {
     let Some(mut service) = sql::by_id_or_name(tx, id_or_name)? else {
         return Err(Error::NotFound(format!(
             "no service with id or name {id_or_name:?}"

@@ -9,6 +9,7 @@
 //! so it needs no storage, differs per session, cannot be computed from the stored hash, and is
 //! compared in constant time. Starting and ending sessions is audited (never the secret).
 
+use crate::domain::Session;
 use rusqlite::{Connection, Transaction};
 use serde_json::json;
 
@@ -17,7 +18,7 @@ use crate::clock::Timestamp;
 use crate::domain::Actor;
 use crate::error::{Error, Result};
 use crate::secret::{self, Secret};
-use crate::store::sessions::{self as sql, SessionRow};
+use crate::store::sessions as sql;
 use crate::store::{StoreError, audit};
 
 /// Name of the session cookie.
@@ -49,9 +50,9 @@ pub fn create(
     user_agent: Option<&str>,
     grant: Grant<'_>,
     now: Timestamp,
-) -> Result<(SessionRow, Secret)> {
+) -> Result<(Session, Secret)> {
     let secret = secret::generate(PREFIX)?;
-    let row = SessionRow {
+    let row = Session {
         id: uuid::Uuid::new_v4().to_string(),
         secret_hash: secret.hash(),
         human: human.to_owned(),
@@ -79,7 +80,7 @@ pub fn authenticate(
     conn: &Connection,
     presented: &str,
     now: Timestamp,
-) -> Result<Option<SessionRow>, StoreError> {
+) -> Result<Option<Session>, StoreError> {
     if !presented.starts_with(PREFIX) || presented.len() > 128 {
         return Ok(None);
     }
@@ -91,7 +92,7 @@ pub fn authenticate(
 }
 
 /// Whether `last_seen_at` of `session` is worth rewriting at `now` (at most once a minute).
-pub fn needs_touch(session: &SessionRow, now: Timestamp) -> bool {
+pub fn needs_touch(session: &Session, now: Timestamp) -> bool {
     now.0 - session.last_seen_at.0 >= TOUCH_EVERY_MS
 }
 

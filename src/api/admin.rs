@@ -1,6 +1,7 @@
 //! The admin routes, for humans scripting decisions: list and read requests, approve (narrowing
 //! only), deny, revoke, manage agents, read the audit trail. Agent keys get 403 here.
 
+use crate::domain::Agent;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,7 @@ use crate::domain::request::ApprovalEdits;
 use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
 use crate::service::{PermissionView, Service};
-use crate::store::agents::AgentRow;
-use crate::store::{agents as agent_sql, audit, permissions};
+use crate::store::{agents as agent_sql, audit};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -85,14 +85,14 @@ async fn list_permissions(
         Some(a) => Some(agent_named(&svc, a).await?.id),
         None => None,
     };
-    let filter = permissions::Filter { status, agent_id };
+    let filter = crate::domain::PermissionFilter { status, agent_id };
     let (items, total) = svc.list(filter, offset, limit).await?;
     Ok(envelope::page(items, page, limit, total))
 }
 
 /// The agent filter of the lists: an agent that does not exist is a 404, not an empty list,
 /// so a typo does not read as "no activity".
-async fn agent_named(svc: &Service, id_or_name: &str) -> Result<AgentRow> {
+async fn agent_named(svc: &Service, id_or_name: &str) -> Result<Agent> {
     let a = id_or_name.to_owned();
     svc.store
         .read(move |c| agent_sql::by_id_or_name(c, &a))
@@ -228,7 +228,7 @@ async fn revoke(
     tag = "admin",
     security(("adminToken" = []), ("webSession" = [])),
     responses(
-        (status = 200, description = "Every agent", body = Success<Vec<AgentRow>>),
+        (status = 200, description = "Every agent", body = Success<Vec<Agent>>),
         (status = 401, description = "No admin token or web session", body = Failure),
         (status = 403, description = "An agent key", body = Failure),
         (status = 500, description = "Internal error", body = Failure),
@@ -254,7 +254,7 @@ pub struct NewAgent {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedAgent {
     #[serde(flatten)]
-    agent: AgentRow,
+    agent: Agent,
     /// `ak_…`; only its hash is stored.
     key: String,
 }
@@ -303,7 +303,7 @@ async fn create_agent(
     security(("adminToken" = []), ("webSession" = [])),
     params(("id" = String, Path, description = "Agent id or name")),
     responses(
-        (status = 200, description = "Revoked", body = Success<AgentRow>),
+        (status = 200, description = "Revoked", body = Success<Agent>),
         (status = 401, description = "No admin token or web session", body = Failure),
         (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
         (status = 404, description = "No such agent", body = Failure),
@@ -374,7 +374,7 @@ async fn list_audit(
         Some(a) => Some(agent_named(&svc, a).await?.id.0),
         None => None,
     };
-    let filter = audit::Filter {
+    let filter = crate::domain::AuditFilter {
         request_id: query.request,
         agent_id,
         event: query.event,

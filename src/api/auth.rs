@@ -9,6 +9,7 @@
 //! or an unknown key from an address with too many failed authentications, is refused before
 //! the database is asked.
 
+use crate::domain::{Agent, ProtectedService};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,16 +29,16 @@ use crate::secret::{
 use crate::service::Service;
 use crate::sessions;
 use crate::store::admin_tokens;
-use crate::store::agents::{self, AgentRow};
-use crate::store::services::{self, ServiceRow};
+use crate::store::agents;
+use crate::store::services;
 
 /// An authenticated, unrevoked agent. When it came from memory, the operation confirms it
 /// against the database in its own read or write (see [`crate::known_agents`]).
-pub struct AgentAuth(pub Arc<AgentRow>);
+pub struct AgentAuth(pub Arc<Agent>);
 
 /// An authenticated, unrevoked protected service (`Authorization: Bearer sk_…`). Each operation
 /// confirms it again in the read or write it does.
-pub struct ServiceAuth(pub Arc<ServiceRow>);
+pub struct ServiceAuth(pub Arc<ProtectedService>);
 
 /// An authenticated human, by the name of their admin token or web login.
 pub struct HumanAuth {
@@ -90,7 +91,7 @@ async fn limited_lookup<T>(
 
 /// Marks a call whose agent came from memory; [`confirm_remembered`] reads it.
 #[derive(Clone)]
-struct Remembered(Arc<AgentRow>);
+struct Remembered(Arc<Agent>);
 
 /// The agent with this key hash: remembered (a claim each operation confirms, see
 /// [`crate::known_agents`], and marked on the request for [`confirm_remembered`]) or read from
@@ -99,7 +100,7 @@ async fn find_agent(
     svc: &Service,
     req: &HttpRequest,
     key_hash: String,
-) -> Result<Option<Arc<AgentRow>>, Error> {
+) -> Result<Option<Arc<Agent>>, Error> {
     if let Some(known) = svc.known_agents.get(&key_hash) {
         req.extensions_mut().insert(Remembered(Arc::clone(&known)));
         return Ok(Some(known));

@@ -52,7 +52,7 @@ pub(super) fn run(command: AuditCommand) -> Result<ExitCode, String> {
                 ),
                 None => None,
             };
-            let filter = store::audit::Filter {
+            let filter = crate::domain::AuditFilter {
                 request_id: request,
                 agent_id,
                 event,
@@ -206,7 +206,7 @@ fn verify(store: &Store, expect_head: Option<&str>) -> Result<ExitCode, String> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(store: &Store, filter: &store::audit::Filter) -> Result<ExitCode, String> {
+fn export(store: &Store, filter: &crate::domain::AuditFilter) -> Result<ExitCode, String> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_error = None;

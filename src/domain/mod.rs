@@ -2,7 +2,13 @@
 //! passed in. Storage and transport live elsewhere; this module says what is allowed.
 
 pub mod json;
+pub mod records;
 pub mod request;
+
+pub use records::{
+    AdminToken, Agent, Approver, AuditFilter, Permission, PermissionFilter, ProtectedService,
+    Session,
+};
 
 use std::fmt;
 use std::str::FromStr;

@@ -6,6 +6,7 @@
 //! a conditional update on the expected status (first writer wins, the loser gets `Conflict`),
 //! and is announced on the [`Hub`] only after it committed.
 
+use crate::domain::{Agent, Permission};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +28,8 @@ use crate::policy::live::LivePolicy;
 use crate::policy::{Bind, Effect, EvalInput};
 use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
-use crate::store::agents::{self, AgentRow};
-use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner, PermissionRow};
+use crate::store::agents;
+use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
 use crate::store::{Store, audit};
 
 mod tokens;
@@ -116,7 +117,7 @@ pub struct PermissionView {
 }
 
 impl PermissionView {
-    fn new(row: PermissionRow, now: Timestamp, token: Option<Secret>) -> PermissionView {
+    fn new(row: Permission, now: Timestamp, token: Option<Secret>) -> PermissionView {
         PermissionView {
             status: row.status.effective(row.expires_at, now),
             token_issued: row.token_hash.is_some() || token.is_some(),
@@ -168,7 +169,7 @@ pub struct TokenView {
 }
 
 impl TokenView {
-    fn new(row: &PermissionRow) -> TokenView {
+    fn new(row: &Permission) -> TokenView {
         TokenView {
             id: row.id.clone(),
             action: row.action.clone(),
@@ -256,11 +257,7 @@ struct Refusal {
 impl Service {
     /// Decides a new request by policy and stores it with its audit trail, in the transaction
     /// that confirms the agent is still live.
-    pub async fn request(
-        &self,
-        agent: &Arc<AgentRow>,
-        req: ValidRequest,
-    ) -> Result<RequestOutcome> {
+    pub async fn request(&self, agent: &Arc<Agent>, req: ValidRequest) -> Result<RequestOutcome> {
         let loaded = self.policy.current();
         let decision = loaded.policy.evaluate(&EvalInput {
             action: &req.action,
@@ -289,7 +286,7 @@ impl Service {
         let now = self.clock.now();
         let id = RequestId::new_random();
         let uses = capped_uses(req.uses, &granted_scope);
-        let mut row = PermissionRow {
+        let mut row = Permission {
             id: id.clone(),
             agent_id: agent.id.clone(),
             agent_name: agent.name.clone(),
@@ -431,7 +428,7 @@ impl Service {
     /// read after a human approval mints the token and returns it; later reads never do.
     pub async fn get_for_agent(
         &self,
-        agent: &Arc<AgentRow>,
+        agent: &Arc<Agent>,
         id: &str,
         wait: Duration,
     ) -> Result<PermissionView> {
@@ -471,7 +468,7 @@ impl Service {
     /// Pages of requests for a human, newest first.
     pub async fn list(
         &self,
-        filter: sql::Filter,
+        filter: crate::domain::PermissionFilter,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<PermissionView>, i64)> {
@@ -489,12 +486,7 @@ impl Service {
     }
 
     /// Checks a token without consuming it.
-    pub async fn verify(
-        &self,
-        agent: &Arc<AgentRow>,
-        id: &str,
-        token: &str,
-    ) -> Result<VerifyOutcome> {
+    pub async fn verify(&self, agent: &Arc<Agent>, id: &str, token: &str) -> Result<VerifyOutcome> {
         let read = self.owned_recent(agent, id).await?;
         let row = &read.row;
         let now = self.clock.now();
@@ -514,7 +506,7 @@ impl Service {
     /// `actionDetails`) against what was granted. Refusals are audited and consume nothing.
     pub async fn use_token(
         &self,
-        agent: &Arc<AgentRow>,
+        agent: &Arc<Agent>,
         id: &str,
         presented: UseRequest,
     ) -> Result<UseOutcome> {
@@ -540,7 +532,7 @@ impl Service {
     pub async fn revoke(
         &self,
         by: Actor,
-        owner: Option<&Arc<AgentRow>>,
+        owner: Option<&Arc<Agent>>,
         id: &str,
     ) -> Result<PermissionView> {
         let now = self.clock.now();
@@ -649,7 +641,7 @@ impl Service {
         verdict: F,
     ) -> Result<PermissionView>
     where
-        F: Fn(&PermissionRow, Timestamp) -> Result<Verdict> + Send + 'static,
+        F: Fn(&Permission, Timestamp) -> Result<Verdict> + Send + 'static,
     {
         let now = self.clock.now();
         let by = Actor::Human(human.to_owned());
@@ -687,7 +679,7 @@ impl Service {
     }
 
     /// Revokes an agent (by id or name) and ends its live requests; see [`crate::agents::revoke`].
-    pub async fn revoke_agent(&self, by: Actor, id_or_name: &str) -> Result<AgentRow> {
+    pub async fn revoke_agent(&self, by: Actor, id_or_name: &str) -> Result<Agent> {
         let now = self.clock.now();
         let id_or_name = id_or_name.to_owned();
         let (agent, ended) = self
@@ -776,7 +768,7 @@ impl Service {
     }
 
     /// Writes down that a live request's time is up.
-    async fn expire(&self, row: &PermissionRow) -> Result<()> {
+    async fn expire(&self, row: &Permission) -> Result<()> {
         let now = self.clock.now();
         let (id, agent, from) = (row.id.clone(), row.agent_id.clone(), row.status);
         let changed = self
@@ -789,7 +781,7 @@ impl Service {
         Ok(())
     }
 
-    async fn mint(&self, agent: &Arc<AgentRow>, row: PermissionRow) -> Result<PermissionView> {
+    async fn mint(&self, agent: &Arc<Agent>, row: Permission) -> Result<PermissionView> {
         let now = self.clock.now();
         let token = secret::generate(PERMISSION_TOKEN_PREFIX)?;
         let hash = token.hash();
@@ -827,19 +819,19 @@ impl Service {
         }
     }
 
-    async fn load(&self, id: &str) -> Result<PermissionRow> {
+    async fn load(&self, id: &str) -> Result<Permission> {
         let id = id.to_owned();
         self.store.lookup(move |c| any_row(c, &id)).await
     }
 
-    async fn owned(&self, agent: &Arc<AgentRow>, id: &str) -> Result<PermissionRow> {
+    async fn owned(&self, agent: &Arc<Agent>, id: &str) -> Result<Permission> {
         let (caller, id) = (Arc::clone(agent), id.to_owned());
         self.store.lookup(move |c| owned_row(c, &caller, &id)).await
     }
 
     /// [`Service::owned`] for `verify`, which may answer from a recent read (see
     /// `store::recent`), with the same checks of the caller.
-    async fn owned_recent(&self, agent: &Arc<AgentRow>, id: &str) -> Result<Arc<OwnedRow>> {
+    async fn owned_recent(&self, agent: &Arc<Agent>, id: &str) -> Result<Arc<OwnedRow>> {
         match self.store.request_with_owner(id).await? {
             Some(read) if read.row.agent_id == agent.id => {
                 confirm_owner(&read.owner, agent)?;
@@ -850,7 +842,7 @@ impl Service {
     }
 
     /// [`not_owned`], read on a pooled connection.
-    async fn not_owned(&self, agent: &Arc<AgentRow>) -> Error {
+    async fn not_owned(&self, agent: &Arc<Agent>) -> Error {
         let caller = Arc::clone(agent);
         self.store
             .lookup(move |c| Ok::<_, Error>(not_owned(c, &caller)))
@@ -865,7 +857,7 @@ pub(crate) fn unauthorized() -> Error {
 }
 
 /// Confirms, inside a write, that `agent` is live and still has the key it authenticated with.
-fn confirm_live(conn: &rusqlite::Connection, agent: &AgentRow) -> Result<()> {
+fn confirm_live(conn: &rusqlite::Connection, agent: &Agent) -> Result<()> {
     match agents::live_key_hash(conn, &agent.id)? {
         Some(stored) if secret::hashes_equal(&stored, &agent.key_hash) => Ok(()),
         _ => Err(unauthorized()),
@@ -876,14 +868,14 @@ fn no_such_request() -> Error {
     Error::NotFound("no permission request with this id".into())
 }
 
-fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<PermissionRow> {
+fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<Permission> {
     sql::get(conn, id)?.ok_or_else(no_such_request)
 }
 
 /// The request if `agent` owns it, confirming in the same read that the agent is live and still
 /// has the key it authenticated with (401 otherwise). Someone else's request looks exactly like
 /// a missing one.
-fn owned_row(conn: &rusqlite::Connection, agent: &AgentRow, id: &str) -> Result<PermissionRow> {
+fn owned_row(conn: &rusqlite::Connection, agent: &Agent, id: &str) -> Result<Permission> {
     match sql::get_with_owner(conn, id)? {
         Some(read) if read.row.agent_id == agent.id => {
             confirm_owner(&read.owner, agent)?;
@@ -895,7 +887,7 @@ fn owned_row(conn: &rusqlite::Connection, agent: &AgentRow, id: &str) -> Result<
 
 /// The answer for a request id that is not the caller's: 404, or 401 if the caller is no
 /// longer live (the agents table decides, as there is no row of its own to confirm it with).
-fn not_owned(conn: &rusqlite::Connection, agent: &AgentRow) -> Error {
+fn not_owned(conn: &rusqlite::Connection, agent: &Agent) -> Error {
     match confirm_live(conn, agent) {
         Ok(()) => no_such_request(),
         Err(e) => e,
@@ -903,7 +895,7 @@ fn not_owned(conn: &rusqlite::Connection, agent: &AgentRow) -> Error {
 }
 
 /// Confirms `agent` against its own row's owner as read with the request: live, same key.
-fn confirm_owner(owner: &Owner, agent: &AgentRow) -> Result<()> {
+fn confirm_owner(owner: &Owner, agent: &Agent) -> Result<()> {
     if owner.revoked || !secret::hashes_equal(&owner.key_hash, &agent.key_hash) {
         return Err(unauthorized());
     }
@@ -911,7 +903,7 @@ fn confirm_owner(owner: &Owner, agent: &AgentRow) -> Result<()> {
 }
 
 /// The request if it can still be decided.
-fn pending_row(conn: &rusqlite::Connection, id: &str, now: Timestamp) -> Result<PermissionRow> {
+fn pending_row(conn: &rusqlite::Connection, id: &str, now: Timestamp) -> Result<Permission> {
     let row = any_row(conn, id)?;
     match row.status.effective(row.expires_at, now) {
         Status::Pending => Ok(row),
@@ -937,7 +929,7 @@ fn expire_in(
     Ok(true)
 }
 
-fn check_token(row: &PermissionRow, token: &str, now: Timestamp) -> Result<(), Refusal> {
+fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), Refusal> {
     let refuse = |code, reason: &str| {
         Err(Refusal {
             code,
@@ -972,7 +964,7 @@ type Changed = Option<(RequestId, Status)>;
 /// nothing but the audit (and writes down an expiry it found).
 fn use_in(
     tx: &Transaction<'_>,
-    row: &PermissionRow,
+    row: &Permission,
     presented: &UseRequest,
     actor: Actor,
     now: Timestamp,
@@ -1025,7 +1017,7 @@ fn use_in(
 }
 
 /// The action and resource a use names, if it names them, against the token's.
-fn check_binding(row: &PermissionRow, presented: &UseRequest) -> Result<(), Refusal> {
+fn check_binding(row: &Permission, presented: &UseRequest) -> Result<(), Refusal> {
     if let Some(action) = &presented.action
         && *action != row.action
     {
@@ -1069,7 +1061,7 @@ fn details_digest(details: &Map<String, Value>) -> String {
 /// A use's `actionDetails` against the grant: required by the rule, equal to the exact details
 /// the request was bound to, and within the scope. A use without details (when the rule allows
 /// it) is not checked here.
-fn check_details(row: &PermissionRow, details: Option<&Map<String, Value>>) -> Result<(), Refusal> {
+fn check_details(row: &Permission, details: Option<&Map<String, Value>>) -> Result<(), Refusal> {
     let Some(details) = details else {
         if row.require_details {
             return Err(Refusal {
@@ -1093,7 +1085,7 @@ fn check_details(row: &PermissionRow, details: Option<&Map<String, Value>>) -> R
     })
 }
 
-fn event(actor: Actor, kind: &'static str, details: Value, row: &PermissionRow) -> NewEvent {
+fn event(actor: Actor, kind: &'static str, details: Value, row: &Permission) -> NewEvent {
     NewEvent::new(actor, kind, details)
         .request(&row.id)
         .agent(&row.agent_id)

@@ -2,6 +2,7 @@
 //! the request it makes) and its own service key. It may introspect and use tokens only for the
 //! actions its key serves; any other token, unknown or not, looks the same to it.
 
+use crate::domain::{Permission, ProtectedService};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -14,8 +15,8 @@ use crate::domain::Actor;
 use crate::error::{Error, Result};
 use crate::secret;
 use crate::store::audit;
-use crate::store::permissions::{self as sql, PermissionRow};
-use crate::store::services::{self, ServiceRow};
+use crate::store::permissions as sql;
+use crate::store::services;
 
 /// What introspection answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,7 +42,7 @@ impl Service {
     /// What `token` allows, if it is live and for an action `service` serves. Never consumes.
     pub async fn introspect(
         &self,
-        service: &Arc<ServiceRow>,
+        service: &Arc<ProtectedService>,
         token: &str,
     ) -> Result<Introspection> {
         let (caller, hash) = (Arc::clone(service), secret::sha256_hex(token.as_bytes()));
@@ -73,7 +74,7 @@ impl Service {
     /// agent's use (token, action, resource, exact details, scope), recorded as the service's.
     pub async fn use_by_service(
         &self,
-        service: &Arc<ServiceRow>,
+        service: &Arc<ProtectedService>,
         presented: UseRequest,
     ) -> Result<UseOutcome> {
         let now = self.clock.now();
@@ -119,8 +120,8 @@ fn not_for_this_service() -> UseOutcome {
 
 fn refuse_foreign(
     tx: &rusqlite::Transaction<'_>,
-    row: &PermissionRow,
-    service: &ServiceRow,
+    row: &Permission,
+    service: &ProtectedService,
     actor: Actor,
     now: crate::clock::Timestamp,
 ) -> Result<()> {
@@ -133,7 +134,7 @@ fn refuse_foreign(
 }
 
 /// Confirms, in the read or write that uses it, that `service` is live with the same key.
-fn confirm_service(conn: &rusqlite::Connection, service: &ServiceRow) -> Result<()> {
+fn confirm_service(conn: &rusqlite::Connection, service: &ProtectedService) -> Result<()> {
     match services::live_key_hash(conn, &service.id)? {
         Some(stored) if secret::hashes_equal(&stored, &service.key_hash) => Ok(()),
         _ => Err(Error::Unauthorized(

@@ -4,33 +4,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-
-/// An admin token as stored (the token itself is never stored).
-#[derive(Debug, Clone)]
-pub struct AdminTokenRow {
-    /// Public handle, shown by `admin token list` and used to revoke.
-    pub id: String,
-    /// Who uses it; decisions are recorded as `human:<name>`.
-    pub name: String,
-    pub token_hash: String,
-    pub created_at: Timestamp,
-    /// After this instant the token no longer authenticates; `None`: it does not expire.
-    pub expires_at: Option<Timestamp>,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-}
-
-impl AdminTokenRow {
-    /// Whether it authenticates at `now`: not revoked, not expired.
-    pub fn is_live(&self, now: Timestamp) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
-    }
-}
+use crate::domain::AdminToken;
 
 const COLUMNS: &str = "id, name, token_hash, created_at, expires_at, last_used_at, revoked_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<AdminTokenRow> {
-    Ok(AdminTokenRow {
+fn from_row(r: &Row<'_>) -> rusqlite::Result<AdminToken> {
+    Ok(AdminToken {
         id: r.get(0)?,
         name: r.get(1)?,
         token_hash: r.get(2)?,
@@ -42,7 +21,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AdminTokenRow> {
 }
 
 /// Stores a new admin token.
-pub fn insert(tx: &Transaction<'_>, t: &AdminTokenRow) -> Result<(), StoreError> {
+pub fn insert(tx: &Transaction<'_>, t: &AdminToken) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO admin_tokens(id, name, token_hash, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -62,7 +41,7 @@ pub fn live_by_hash(
     conn: &Connection,
     token_hash: &str,
     now: Timestamp,
-) -> Result<Option<AdminTokenRow>, StoreError> {
+) -> Result<Option<AdminToken>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM admin_tokens WHERE token_hash = ?1 AND revoked_at IS NULL
          AND (expires_at IS NULL OR expires_at > ?2)"
@@ -74,7 +53,7 @@ pub fn live_by_hash(
 }
 
 /// Every admin token, newest first.
-pub fn list(conn: &Connection) -> Result<Vec<AdminTokenRow>, StoreError> {
+pub fn list(conn: &Connection) -> Result<Vec<AdminToken>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at DESC, id"
     ))?;
@@ -85,10 +64,7 @@ pub fn list(conn: &Connection) -> Result<Vec<AdminTokenRow>, StoreError> {
 }
 
 /// The tokens whose id is `id_or_name`, or else those named `id_or_name`.
-pub fn by_id_or_name(
-    conn: &Connection,
-    id_or_name: &str,
-) -> Result<Vec<AdminTokenRow>, StoreError> {
+pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Vec<AdminToken>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM admin_tokens WHERE id = ?1
          UNION ALL

@@ -1,28 +1,16 @@
 //! SQL for agents and their key hashes.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use serde::Serialize;
 
 use super::StoreError;
 use crate::clock::Timestamp;
+use crate::domain::Agent;
 use crate::domain::AgentId;
-
-/// An agent as stored (the key itself is never stored).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentRow {
-    pub id: AgentId,
-    pub name: String,
-    pub created_at: Timestamp,
-    pub revoked_at: Option<Timestamp>,
-    #[serde(skip)]
-    pub key_hash: String,
-}
 
 const COLUMNS: &str = "id, name, created_at, revoked_at, key_hash";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
-    Ok(AgentRow {
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
+    Ok(Agent {
         id: AgentId(r.get(0)?),
         name: r.get(1)?,
         created_at: Timestamp(r.get(2)?),
@@ -32,7 +20,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
 }
 
 /// Inserts a new agent; `Ok(false)` when the name is taken.
-pub fn insert(tx: &Transaction<'_>, agent: &AgentRow) -> Result<bool, StoreError> {
+pub fn insert(tx: &Transaction<'_>, agent: &Agent) -> Result<bool, StoreError> {
     let n = tx
         .prepare_cached(
             "INSERT INTO agents(id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -48,7 +36,7 @@ pub fn insert(tx: &Transaction<'_>, agent: &AgentRow) -> Result<bool, StoreError
 }
 
 /// The agent whose key hashes to `key_hash`, revoked or not.
-pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<AgentRow>, StoreError> {
+pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<Agent>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM agents WHERE key_hash = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -65,7 +53,7 @@ pub fn live_key_hash(conn: &Connection, id: &AgentId) -> Result<Option<String>, 
 }
 
 /// The agent with this id or, failing that, this name.
-pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<AgentRow>, StoreError> {
+pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<Agent>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM agents WHERE id = ?1
          UNION ALL SELECT {COLUMNS} FROM agents WHERE name = ?1 LIMIT 1"
@@ -77,7 +65,7 @@ pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<Agent
 }
 
 /// Every agent, oldest first.
-pub fn list(conn: &Connection) -> Result<Vec<AgentRow>, StoreError> {
+pub fn list(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM agents ORDER BY created_at, name"
     ))?;

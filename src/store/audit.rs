@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::{StoreError, json_column};
 use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, canonical_json, chain_body};
 use crate::clock::Timestamp;
+use crate::domain::AuditFilter;
 
 /// Appends `ev` at time `at` to the chain; returns its `seq`.
 pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64, StoreError> {
@@ -38,25 +39,13 @@ pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64,
     Ok(seq)
 }
 
-/// Filters for listing and exporting events; `None` means any.
-#[derive(Debug, Default, Clone)]
-pub struct Filter {
-    pub request_id: Option<String>,
-    pub agent_id: Option<String>,
-    pub event: Option<String>,
-    /// Only events at or after this instant.
-    pub since: Option<Timestamp>,
-    /// Only events before this instant.
-    pub until: Option<Timestamp>,
-}
-
 const WHERE: &str = "WHERE (?1 IS NULL OR request_id = ?1)
                        AND (?2 IS NULL OR agent_id = ?2)
                        AND (?3 IS NULL OR event = ?3)
                        AND (?4 IS NULL OR at >= ?4)
                        AND (?5 IS NULL OR at < ?5)";
 
-impl Filter {
+impl AuditFilter {
     fn args(&self) -> [Option<rusqlite::types::Value>; 5] {
         use rusqlite::types::Value as V;
         [
@@ -72,7 +61,7 @@ impl Filter {
 /// Newest events first, one page, plus the total matching.
 pub fn page(
     conn: &Connection,
-    filter: &Filter,
+    filter: &AuditFilter,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
@@ -92,13 +81,13 @@ pub fn page(
 /// Calls `f` with every event in `seq` order (for verify and export), without loading them all;
 /// stops early when `f` returns false.
 pub fn for_each(conn: &Connection, f: impl FnMut(StoredEvent) -> bool) -> Result<(), StoreError> {
-    for_each_matching(conn, &Filter::default(), f)
+    for_each_matching(conn, &AuditFilter::default(), f)
 }
 
 /// [`for_each`] over the events that match `filter`.
 pub fn for_each_matching(
     conn: &Connection,
-    filter: &Filter,
+    filter: &AuditFilter,
     mut f: impl FnMut(StoredEvent) -> bool,
 ) -> Result<(), StoreError> {
     let [a, b, c, d, e] = filter.args();

@@ -7,41 +7,7 @@ use serde_json::{Map, Value};
 use super::{StoreError, json_column};
 use crate::clock::Timestamp;
 use crate::domain::{AgentId, RequestId, Status};
-
-/// A permission request as stored.
-#[derive(Debug, Clone)]
-pub struct PermissionRow {
-    pub id: RequestId,
-    pub agent_id: AgentId,
-    /// Filled from the agents table on reads; ignored on insert.
-    pub agent_name: String,
-    pub action: String,
-    pub resource: Option<String>,
-    pub requested_scope: Map<String, Value>,
-    /// The scope in force: requested ∧ rule template ∧ human edits.
-    pub scope: Map<String, Value>,
-    pub context: Map<String, Value>,
-    pub status: Status,
-    pub reason: Option<String>,
-    pub rule: Option<String>,
-    pub policy_version: String,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<Timestamp>,
-    pub ttl_secs: i64,
-    pub uses_total: i64,
-    pub uses_remaining: i64,
-    pub token_hash: Option<String>,
-    pub token_issued_at: Option<Timestamp>,
-    /// Pending: when the request lapses. Approved: when the token stops working.
-    pub expires_at: Timestamp,
-    pub created_at: Timestamp,
-    /// A use must carry `actionDetails` (the deciding rule's `requireActionDetails`).
-    pub require_details: bool,
-    /// The exact details the request said it will perform, if it gave them.
-    pub action_details: Option<Map<String, Value>>,
-    /// SHA-256 (hex) of `action_details`' canonical JSON: every use must present the same.
-    pub details_digest: Option<String>,
-}
+use crate::domain::{Permission, PermissionFilter};
 
 macro_rules! columns {
     () => {
@@ -55,9 +21,9 @@ const COLUMNS: &str = columns!();
 /// How many columns `columns!()` selects (what a query adds after them starts here).
 const COLUMN_COUNT: usize = 24;
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<PermissionRow> {
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Permission> {
     let status: String = r.get(8)?;
-    Ok(PermissionRow {
+    Ok(Permission {
         id: RequestId(r.get(0)?),
         agent_id: AgentId(r.get(1)?),
         agent_name: r.get(2)?,
@@ -106,7 +72,7 @@ pub fn pending_of_agent(
 }
 
 /// Stores a new request.
-pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError> {
+pub fn insert(tx: &Transaction<'_>, p: &Permission) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO permissions(id, agent_id, action, resource, requested_scope, scope, context,
             status, reason, rule, policy_version, decided_by, decided_at, ttl_secs, uses_total,
@@ -147,7 +113,7 @@ pub fn insert(tx: &Transaction<'_>, p: &PermissionRow) -> Result<(), StoreError>
 }
 
 /// One request by id.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<PermissionRow>, StoreError> {
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Permission>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
@@ -168,7 +134,7 @@ pub struct Owner {
 
 /// A request read together with its owner's credentials.
 pub struct OwnedRow {
-    pub row: PermissionRow,
+    pub row: Permission,
     pub owner: Owner,
     /// SQLite's rowid of the request, which the writer's update hook reports.
     pub rowid: i64,
@@ -181,7 +147,7 @@ pub struct OwnedRow {
 pub fn get_by_token_hash(
     conn: &Connection,
     token_hash: &str,
-) -> Result<Option<PermissionRow>, StoreError> {
+) -> Result<Option<Permission>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
@@ -417,20 +383,13 @@ pub fn delete_finished(tx: &Transaction<'_>, id: &RequestId) -> Result<bool, Sto
     Ok(n == 1)
 }
 
-/// Filters for listing requests; `None` means any.
-#[derive(Debug, Default, Clone)]
-pub struct Filter {
-    pub status: Option<Status>,
-    pub agent_id: Option<AgentId>,
-}
-
 /// Newest requests first, one page, plus the total matching.
 pub fn page(
     conn: &Connection,
-    filter: &Filter,
+    filter: &PermissionFilter,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<PermissionRow>, i64), StoreError> {
+) -> Result<(Vec<Permission>, i64), StoreError> {
     const WHERE: &str = "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.agent_id = ?2)";
     let status = filter.status.map(Status::as_str);
     let agent = filter.agent_id.as_ref().map(AgentId::as_str);

@@ -1,30 +1,16 @@
 //! SQL for protected services and their key hashes.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use serde::Serialize;
 
 use super::{StoreError, json_column};
 use crate::clock::Timestamp;
+use crate::domain::ProtectedService;
 use crate::domain::ServiceId;
-
-/// A protected service as stored (the key itself is never stored).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceRow {
-    pub id: ServiceId,
-    pub name: String,
-    /// The action patterns it serves, e.g. `gmail.*`.
-    pub actions: Vec<String>,
-    pub created_at: Timestamp,
-    pub revoked_at: Option<Timestamp>,
-    #[serde(skip)]
-    pub key_hash: String,
-}
 
 const COLUMNS: &str = "id, name, actions, created_at, revoked_at, key_hash";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<ServiceRow> {
-    Ok(ServiceRow {
+fn from_row(r: &Row<'_>) -> rusqlite::Result<ProtectedService> {
+    Ok(ProtectedService {
         id: ServiceId(r.get(0)?),
         name: r.get(1)?,
         actions: json_column(r, 2)?,
@@ -35,7 +21,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ServiceRow> {
 }
 
 /// Inserts a new service; `Ok(false)` when the name is taken.
-pub fn insert(tx: &Transaction<'_>, service: &ServiceRow) -> Result<bool, StoreError> {
+pub fn insert(tx: &Transaction<'_>, service: &ProtectedService) -> Result<bool, StoreError> {
     let n = tx
         .prepare_cached(
             "INSERT INTO services(id, name, key_hash, actions, created_at)
@@ -55,7 +41,7 @@ pub fn insert(tx: &Transaction<'_>, service: &ServiceRow) -> Result<bool, StoreE
 pub fn live_by_key_hash(
     conn: &Connection,
     key_hash: &str,
-) -> Result<Option<ServiceRow>, StoreError> {
+) -> Result<Option<ProtectedService>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM services WHERE key_hash = ?1 AND revoked_at IS NULL");
     Ok(conn
         .prepare_cached(&sql)?
@@ -75,7 +61,7 @@ pub fn live_key_hash(conn: &Connection, id: &ServiceId) -> Result<Option<String>
 pub fn by_id_or_name(
     conn: &Connection,
     id_or_name: &str,
-) -> Result<Option<ServiceRow>, StoreError> {
+) -> Result<Option<ProtectedService>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM services WHERE id = ?1
          UNION ALL SELECT {COLUMNS} FROM services WHERE name = ?1 LIMIT 1"
@@ -87,7 +73,7 @@ pub fn by_id_or_name(
 }
 
 /// Every service, oldest first.
-pub fn list(conn: &Connection) -> Result<Vec<ServiceRow>, StoreError> {
+pub fn list(conn: &Connection) -> Result<Vec<ProtectedService>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM services ORDER BY created_at, name"
     ))?;

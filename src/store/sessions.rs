@@ -4,27 +4,13 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-
-/// A session as stored (the cookie secret itself is never stored).
-#[derive(Debug, Clone)]
-pub struct SessionRow {
-    /// Public handle, safe to show and to put in a form.
-    pub id: String,
-    pub secret_hash: String,
-    pub human: String,
-    pub user_agent: Option<String>,
-    pub created_at: Timestamp,
-    pub last_seen_at: Timestamp,
-    pub expires_at: Timestamp,
-    /// The one permission request this session may see and decide; `None`: a full session.
-    pub request_id: Option<String>,
-}
+use crate::domain::Session;
 
 const COLUMNS: &str =
     "id, secret_hash, human, user_agent, created_at, last_seen_at, expires_at, request_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
-    Ok(SessionRow {
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
         id: r.get(0)?,
         secret_hash: r.get(1)?,
         human: r.get(2)?,
@@ -37,7 +23,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
 }
 
 /// Stores a new session.
-pub fn insert(tx: &Transaction<'_>, s: &SessionRow) -> Result<(), StoreError> {
+pub fn insert(tx: &Transaction<'_>, s: &Session) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at,
                               expires_at, request_id)
@@ -61,7 +47,7 @@ pub fn live_by_hash(
     conn: &Connection,
     secret_hash: &str,
     now: Timestamp,
-) -> Result<Option<SessionRow>, StoreError> {
+) -> Result<Option<Session>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM sessions
          WHERE secret_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2"
@@ -73,7 +59,7 @@ pub fn live_by_hash(
 }
 
 /// Every live session, most recently used first.
-pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<SessionRow>, StoreError> {
+pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1
          ORDER BY last_seen_at DESC, id"

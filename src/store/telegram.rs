@@ -5,17 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
+use crate::domain::Approver;
 use crate::domain::RequestId;
-
-/// A linked approver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApproverRow {
-    pub user_id: i64,
-    pub chat_id: i64,
-    /// A display name taken from Telegram at link time.
-    pub name: String,
-    pub linked_at: Timestamp,
-}
 
 /// One approval message that still shows its buttons.
 #[derive(Debug, Clone)]
@@ -26,7 +17,7 @@ pub struct OpenMessage {
 }
 
 /// Links (or re-links, e.g. from a new chat) an approver; `true` when they were not linked.
-pub fn upsert_approver(tx: &Transaction<'_>, a: &ApproverRow) -> Result<bool, StoreError> {
+pub fn upsert_approver(tx: &Transaction<'_>, a: &Approver) -> Result<bool, StoreError> {
     let existed = find_approver(tx, a.user_id)?.is_some();
     tx.prepare_cached(
         "INSERT INTO telegram_approvers(user_id, chat_id, name, linked_at) VALUES (?1, ?2, ?3, ?4)
@@ -37,10 +28,7 @@ pub fn upsert_approver(tx: &Transaction<'_>, a: &ApproverRow) -> Result<bool, St
 }
 
 /// Unlinks an approver; returns who was removed.
-pub fn remove_approver(
-    tx: &Transaction<'_>,
-    user_id: i64,
-) -> Result<Option<ApproverRow>, StoreError> {
+pub fn remove_approver(tx: &Transaction<'_>, user_id: i64) -> Result<Option<Approver>, StoreError> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM telegram_approvers WHERE user_id = ?1
@@ -51,7 +39,7 @@ pub fn remove_approver(
 }
 
 /// One linked approver by Telegram user id.
-pub fn find_approver(conn: &Connection, user_id: i64) -> Result<Option<ApproverRow>, StoreError> {
+pub fn find_approver(conn: &Connection, user_id: i64) -> Result<Option<Approver>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT user_id, chat_id, name, linked_at FROM telegram_approvers WHERE user_id = ?1",
@@ -61,7 +49,7 @@ pub fn find_approver(conn: &Connection, user_id: i64) -> Result<Option<ApproverR
 }
 
 /// All linked approvers, oldest link first.
-pub fn list_approvers(conn: &Connection) -> Result<Vec<ApproverRow>, StoreError> {
+pub fn list_approvers(conn: &Connection) -> Result<Vec<Approver>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT user_id, chat_id, name, linked_at FROM telegram_approvers ORDER BY linked_at, user_id",
     )?;
@@ -69,8 +57,8 @@ pub fn list_approvers(conn: &Connection) -> Result<Vec<ApproverRow>, StoreError>
     Ok(rows)
 }
 
-fn approver(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApproverRow> {
-    Ok(ApproverRow {
+fn approver(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approver> {
+    Ok(Approver {
         user_id: r.get(0)?,
         chat_id: r.get(1)?,
         name: r.get(2)?,

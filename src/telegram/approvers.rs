@@ -4,6 +4,7 @@
 //! approvers too (their private chat id is their user id). Every change is audited in the same
 //! transaction; codes are stored only as SHA-256.
 
+use crate::domain::Approver;
 use rusqlite::{Connection, Transaction};
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::domain::Actor;
 use crate::error::{Error, Result};
 use crate::secret::{self, Secret};
-use crate::store::telegram::{self as sql, ApproverRow};
+use crate::store::telegram as sql;
 use crate::store::{StoreError, audit};
 
 /// How long a link code stays valid, in seconds.
@@ -57,7 +58,7 @@ pub fn link(
     code: &str,
     who: &Candidate,
     now: Timestamp,
-) -> Result<Option<ApproverRow>> {
+) -> Result<Option<Approver>> {
     let actor = Actor::Human(human_name(who.user_id));
     let hash = secret::sha256_hex(code.trim().as_bytes());
     if !sql::redeem_link_code(tx, &hash, now, who.user_id)? {
@@ -65,7 +66,7 @@ pub fn link(
         audit::append(tx, now, &NewEvent::new(actor, "telegram.link_failed", d))?;
         return Ok(None);
     }
-    let row = ApproverRow {
+    let row = Approver {
         user_id: who.user_id,
         chat_id: who.chat_id,
         name: who.name.chars().take(64).collect(),
@@ -83,12 +84,7 @@ pub fn link(
 }
 
 /// Unlinks an approver and retires their unused login links.
-pub fn unlink(
-    tx: &Transaction<'_>,
-    user_id: i64,
-    by: &Actor,
-    now: Timestamp,
-) -> Result<ApproverRow> {
+pub fn unlink(tx: &Transaction<'_>, user_id: i64, by: &Actor, now: Timestamp) -> Result<Approver> {
     let row = sql::remove_approver(tx, user_id)?.ok_or_else(|| {
         Error::NotFound(format!(
             "no linked Telegram approver with user id {user_id}"
@@ -130,7 +126,7 @@ pub fn find(
     conn: &Connection,
     configured: &[i64],
     user_id: i64,
-) -> Result<Option<ApproverRow>, StoreError> {
+) -> Result<Option<Approver>, StoreError> {
     if let Some(row) = sql::find_approver(conn, user_id)? {
         return Ok(Some(row));
     }
@@ -140,7 +136,7 @@ pub fn find(
 }
 
 /// Every approver: linked ones, then configured ones not linked.
-pub fn all(conn: &Connection, configured: &[i64]) -> Result<Vec<ApproverRow>, StoreError> {
+pub fn all(conn: &Connection, configured: &[i64]) -> Result<Vec<Approver>, StoreError> {
     let mut rows = sql::list_approvers(conn)?;
     for id in configured {
         if !rows.iter().any(|r| r.user_id == *id) {
@@ -150,8 +146,8 @@ pub fn all(conn: &Connection, configured: &[i64]) -> Result<Vec<ApproverRow>, St
     Ok(rows)
 }
 
-fn configured_row(user_id: i64) -> ApproverRow {
-    ApproverRow {
+fn configured_row(user_id: i64) -> Approver {
+    Approver {
         user_id,
         chat_id: user_id,
         name: human_name(user_id),

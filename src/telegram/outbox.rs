@@ -4,6 +4,7 @@
 //! for everything at start, after the hub lagged, and every `resync_interval`, so a send that
 //! gave up (Telegram down) is tried again and a restart misses nothing. Sync is idempotent.
 
+use crate::domain::Approver;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -15,12 +16,12 @@ use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode};
 
 use super::approvers::{self, human_name};
 use super::{Telegram, render};
+use crate::domain::PermissionFilter as Filter;
 use crate::domain::{Actor, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::login_links;
 use crate::service::PermissionView;
-use crate::store::permissions::Filter;
-use crate::store::telegram::{self as sql, ApproverRow};
+use crate::store::telegram as sql;
 
 /// Most pending requests handled in one sweep.
 const PENDING_MAX: i64 = 50;
@@ -234,7 +235,7 @@ impl Telegram {
     }
 
     /// Sends one approver the message for a pending request, with a login link for its page.
-    async fn send_approval(&self, view: &PermissionView, a: &ApproverRow) -> Result<()> {
+    async fn send_approval(&self, view: &PermissionView, a: &Approver) -> Result<()> {
         let now = self.service.clock.now();
         let (human, request, expires) = (
             human_name(a.user_id),
@@ -288,7 +289,7 @@ impl Telegram {
     }
 
     /// `/pending`: every pending request, with buttons, to one approver.
-    pub(super) async fn send_pending(&self, a: &ApproverRow) {
+    pub(super) async fn send_pending(&self, a: &Approver) {
         let _one_at_a_time = self.outbox.lock().await;
         let filter = Filter {
             status: Some(Status::Pending),

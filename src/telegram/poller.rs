@@ -3,6 +3,7 @@
 //! Handlers are idempotent where a crash could repeat them: a link code works once, and a
 //! decision that already happened answers "too late".
 
+use crate::domain::Approver;
 use std::sync::Arc;
 
 use teloxide::RequestError;
@@ -21,7 +22,7 @@ use crate::domain::request::ApprovalEdits;
 use crate::domain::{Actor, RequestId, Status};
 use crate::error::Error;
 use crate::login_links;
-use crate::store::telegram::{self as sql, ApproverRow};
+use crate::store::telegram as sql;
 use crate::store::{StoreError, set_meta};
 
 /// The bot's commands.
@@ -140,7 +141,7 @@ impl Telegram {
         }
     }
 
-    async fn approver(&self, user_id: i64) -> Option<ApproverRow> {
+    async fn approver(&self, user_id: i64) -> Option<Approver> {
         let configured = self.config.approvers.clone();
         match self
             .service
@@ -228,7 +229,7 @@ impl Telegram {
         self.reply(who.chat_id, text.to_owned()).await;
     }
 
-    async fn send_login(&self, a: &ApproverRow) {
+    async fn send_login(&self, a: &Approver) {
         let now = self.service.clock.now();
         let human = human_name(a.user_id);
         let expires = now.plus_secs(login_links::DEFAULT_TTL_SECS);
@@ -326,7 +327,7 @@ impl Telegram {
     /// on a stale message decides nothing and is answered with what happened.
     async fn choose(
         &self,
-        a: &ApproverRow,
+        a: &Approver,
         q: &CallbackQuery,
         choice: Choice,
         id: &str,
@@ -414,7 +415,7 @@ impl Telegram {
     }
 
     /// A reply to a deny prompt: deny that request with the reply as the reason.
-    async fn deny_with_reason(&self, a: &ApproverRow, id: &str, reason: &str) {
+    async fn deny_with_reason(&self, a: &Approver, id: &str, reason: &str) {
         let decided = self
             .service
             .deny(&human_name(a.user_id), id, Some(reason.trim().to_owned()))

@@ -6,6 +6,7 @@
 //! reaches only that request's page, its Approve and Deny forms, and logout; any other page
 //! answers 403, and the admin API refuses it too (`api::auth`).
 
+use crate::domain::Session;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -20,7 +21,7 @@ use crate::error::Error;
 use crate::secret::Secret;
 use crate::service::Service;
 use crate::sessions;
-use crate::store::sessions::{self as sql, SessionRow};
+use crate::store::sessions as sql;
 
 /// Name of the short-lived cookie remembering where to go after logging in.
 pub const NEXT_COOKIE: &str = "agent_otp_next";
@@ -64,7 +65,7 @@ impl Human {
 }
 
 /// The live session for a presented cookie secret, noting (at most once a minute) that it was used.
-pub async fn lookup(svc: &Service, secret: &Secret) -> Result<Option<SessionRow>, Error> {
+pub async fn lookup(svc: &Service, secret: &Secret) -> Result<Option<Session>, Error> {
     let now = svc.clock.now();
     let presented = secret.expose().to_owned();
     let found = svc

@@ -254,10 +254,10 @@ async fn audit_page(
     {
         return Err(Error::invalid("event", "no such event").into());
     }
-    let filter = audit::Filter {
+    let filter = crate::domain::AuditFilter {
         event: event.clone(),
         request_id: request.clone(),
-        ..audit::Filter::default()
+        ..crate::domain::AuditFilter::default()
     };
     let mut base = String::new();
     for (k, v) in [("event", &event), ("request", &request)] {

@@ -19,7 +19,7 @@ use crate::domain::{Actor, Status, request};
 use crate::error::Error;
 use crate::service::{PermissionView, Service};
 use crate::shown::{self, Entry, Summary};
-use crate::store::{agents as agent_sql, permissions};
+use crate::store::agents as agent_sql;
 
 /// How often the pending list reloads itself, in seconds.
 pub const REFRESH_SECS: u32 = 10;
@@ -48,7 +48,7 @@ struct PendingPage {
 }
 
 async fn pending(svc: web::Data<Service>, human: Human) -> Result<PendingPage, WebError> {
-    let filter = permissions::Filter {
+    let filter = crate::domain::PermissionFilter {
         status: Some(Status::Pending),
         agent_id: None,
     };
@@ -246,7 +246,7 @@ async fn page(svc: &Service, human: &Human, v: &PermissionView) -> RequestPage {
 
 /// The oldest other request still waiting, to offer after a decision.
 async fn next_pending(svc: &Service, v: &PermissionView) -> Option<Card> {
-    let filter = permissions::Filter {
+    let filter = crate::domain::PermissionFilter {
         status: Some(Status::Pending),
         agent_id: None,
     };
@@ -434,7 +434,7 @@ async fn history(
         .store
         .read(|c| agent_sql::list(c).map_err(Error::from))
         .await?;
-    let filter = permissions::Filter {
+    let filter = crate::domain::PermissionFilter {
         status: match &status {
             Some(s) => Some(s.parse().map_err(|e: String| Error::invalid("status", e))?),
             None => None,

@@ -319,7 +319,7 @@ async fn sighup_reloads_the_real_binary() {
     let store = agent_otp::store::Store::open(&data.join("agent-otp.db")).unwrap();
     let (events, _) = store
         .read_blocking(|c| {
-            let filter = agent_otp::store::audit::Filter {
+            let filter = agent_otp::domain::AuditFilter {
                 event: Some("policy.reloaded".into()),
                 ..Default::default()
             };
