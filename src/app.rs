@@ -9,7 +9,6 @@ use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::changes::Hub;
 use crate::config::{Config, ConfigError, open_store};
 use crate::policy::live::{LivePolicy, LoadError};
 use crate::service::Service;
@@ -93,21 +92,19 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         set_meta(c, "telegram", telegram_on)
     })?;
 
-    let service = Arc::new(Service {
+    let service = Arc::new(Service::new(
         store,
         policy,
-        hub: Hub::new(),
-        clock: config.clock.clone(),
+        config.clock.clone(),
         public_url,
-        limiter: crate::rate_limit::RateLimiter::new(config.limits.clone()),
-        known_agents: crate::known_agents::KnownAgents::default(),
-    });
+        crate::rate_limit::RateLimiter::new(config.limits.clone()),
+    ));
     // Before "listening": whoever waits for that line (an operator, a test) has the link by then.
     if let Err(e) = crate::web::announce_first_login(&service).await {
         tracing::error!(error = %e, "cannot issue the first login link");
     }
     let data = web::Data::from(Arc::clone(&service));
-    let https = service.public_url.starts_with("https://");
+    let https = service.public_url().starts_with("https://");
     let header_timeout = config.limits.header_timeout;
     let server = HttpServer::new(move || {
         App::new()
@@ -150,11 +147,11 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     let telegram = telegram.map(|tg| tg.spawn(Arc::clone(&service), cancel.clone()));
     let policy_watcher =
         crate::policy::watch::spawn(Arc::clone(&service), config.policy_debounce, cancel.clone());
-    let policy = service.policy.status();
+    let policy = service.policy().status();
     // The one start-up summary (tests and scripts read `addr=` from it).
     tracing::info!(
         %addr,
-        public_url = %service.public_url,
+        public_url = %service.public_url(),
         data_dir = %std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone()).display(),
         policy = %policy.source,
         policy_version = %policy.version.get(..12).unwrap_or(&policy.version),
@@ -284,11 +281,8 @@ async fn checkpoint_until_cancelled(
             () = cancel.cancelled() => true,
             _ = tick.tick() => false,
         };
-        let (store, now) = (service.store.clone(), service.clock.now());
-        match tokio::task::spawn_blocking(move || store.checkpoint(now)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot write the audit checkpoint"),
-            Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+        if let Err(e) = service.checkpoint().await {
+            tracing::error!(error = %e, "cannot write the audit checkpoint");
         }
         if stop {
             return;

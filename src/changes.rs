@@ -49,6 +49,11 @@ impl Hub {
             rx: self.tx.subscribe(),
         }
     }
+
+    /// How many listeners are subscribed now.
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }
 
 /// One subscriber's view of the hub.

@@ -7,8 +7,6 @@
 
 /// The agent side's HTTP client for the API (CLI client commands, MCP server).
 pub mod agent_client;
-/// Operator and agent-side agent bookkeeping shared by the CLI and the admin API.
-pub mod agents;
 /// JSON routes under `/api/v1`, auth extractors and the error envelope.
 pub mod api;
 /// `start(config) -> AppHandle`: wires the store, policy, HTTP server and background tasks.
@@ -27,10 +25,6 @@ pub mod config;
 pub mod domain;
 /// The one error type, with a stable machine code per kind.
 pub mod error;
-/// Agents that authenticated recently, remembered so the hot path skips a read.
-pub mod known_agents;
-/// One-time login links for humans (web sessions start here).
-pub mod login_links;
 /// The stdio MCP server exposing the agent tools.
 pub mod mcp;
 /// Prometheus metrics at `/metrics`: counters recorded where things happen, one registry.
@@ -45,10 +39,6 @@ pub mod scope;
 pub mod secret;
 /// The operations every channel (API, web, Telegram) shares.
 pub mod service;
-/// Protected services and their keys: who may introspect and use tokens for which actions.
-pub mod service_keys;
-/// Web sessions of humans: cookie secrets stored hashed, CSRF tokens, expiry and revocation.
-pub mod sessions;
 /// How a request reads to the person deciding, the same in every channel.
 pub mod shown;
 /// SQLite: migrations, pool, and all SQL.

@@ -151,7 +151,7 @@ async fn scrape(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpRespon
         agent_id: None,
     };
     let (_, pending) = svc.list(pending, 0, 1).await?;
-    let policy = svc.policy.status();
+    let policy = svc.policy().status();
     let mut out = String::with_capacity(4096);
     gauge(
         &mut out,

@@ -94,10 +94,7 @@ pub async fn person(svc: &crate::service::Service, by: &str) -> String {
         .strip_prefix("tg-")
         .and_then(|id| id.parse::<i64>().ok())
     {
-        let found = svc
-            .store
-            .read(move |c| crate::telegram::approvers::find(c, &[], user_id))
-            .await;
+        let found = svc.approver(&[], user_id).await;
         return match found {
             Ok(Some(a)) if a.name != human => with_markers(&a.name).into_owned(),
             _ => format!("Telegram user {user_id}"),

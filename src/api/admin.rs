@@ -10,14 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::HumanAuth;
 use super::envelope::{self, Failure, Page, Success};
 use super::{Endpoint, Object, PageQuery, optional_json, schema};
-use crate::agents;
 use crate::audit::StoredEvent;
 use crate::clock::Timestamp;
 use crate::domain::request::ApprovalEdits;
 use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
 use crate::service::{PermissionView, Service};
-use crate::store::{agents as agent_sql, audit};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -93,11 +91,7 @@ async fn list_permissions(
 /// The agent filter of the lists: an agent that does not exist is a 404, not an empty list,
 /// so a typo does not read as "no activity".
 async fn agent_named(svc: &Service, id_or_name: &str) -> Result<Agent> {
-    let a = id_or_name.to_owned();
-    svc.store
-        .read(move |c| agent_sql::by_id_or_name(c, &a))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no agent with id or name {id_or_name:?}")))
+    svc.agent(id_or_name).await
 }
 
 /// Reads any request (never shows a token).
@@ -235,10 +229,7 @@ async fn revoke(
     )
 )]
 async fn list_agents(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpResponse> {
-    let list = svc
-        .store
-        .read(|c| agent_sql::list(c).map_err(Error::from))
-        .await?;
+    let list = svc.agents().await?;
     Ok(envelope::ok(StatusCode::OK, list))
 }
 
@@ -282,12 +273,7 @@ async fn create_agent(
     body: web::Json<Object<NewAgent>>,
 ) -> Result<HttpResponse> {
     let name = body.into_inner().0.name;
-    let now = svc.clock.now();
-    let by = Actor::Human(human.name);
-    let (agent, key) = svc
-        .store
-        .write(move |tx| agents::create(tx, &name, &by, now))
-        .await?;
+    let (agent, key) = svc.create_agent(Actor::Human(human.name), &name).await?;
     let created = CreatedAgent {
         agent,
         key: key.expose().to_owned(),
@@ -316,7 +302,7 @@ async fn revoke_agent(
     human: HumanAuth,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let agent = svc.revoke_agent(Actor::Human(human.name), &id).await?;
+    let (agent, _) = svc.revoke_agent(Actor::Human(human.name), &id).await?;
     Ok(envelope::ok(StatusCode::OK, agent))
 }
 
@@ -381,9 +367,6 @@ async fn list_audit(
         since,
         until,
     };
-    let (events, total) = svc
-        .store
-        .read(move |c| audit::page(c, &filter, offset, limit))
-        .await?;
+    let (events, total) = svc.audit_page(filter, offset, limit).await?;
     Ok(envelope::page(events, page, limit, total))
 }

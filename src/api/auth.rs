@@ -27,13 +27,10 @@ use crate::secret::{
     ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, SERVICE_KEY_PREFIX, Secret, hashes_equal,
 };
 use crate::service::Service;
-use crate::sessions;
-use crate::store::admin_tokens;
-use crate::store::agents;
-use crate::store::services;
+use crate::service::sessions;
 
 /// An authenticated, unrevoked agent. When it came from memory, the operation confirms it
-/// against the database in its own read or write (see [`crate::known_agents`]).
+/// against the database in its own read or write (see [`crate::store::known_agents`]).
 pub struct AgentAuth(pub Arc<Agent>);
 
 /// An authenticated, unrevoked protected service (`Authorization: Bearer sk_…`). Each operation
@@ -44,9 +41,6 @@ pub struct ServiceAuth(pub Arc<ProtectedService>);
 pub struct HumanAuth {
     pub name: String,
 }
-
-/// An admin token's `last_used_at` is written at most this often, in milliseconds.
-const TOUCH_ADMIN_TOKEN_EVERY_MS: i64 = 60_000;
 
 type Pending<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
 
@@ -79,12 +73,12 @@ async fn limited_lookup<T>(
     stored: fn(&T) -> Option<&str>,
 ) -> Result<Option<T>, Error> {
     let hash = cred.hash();
-    let now = svc.clock.now();
-    let attempt = svc.limiter.before_lookup(req, &hash, is_agent, now)?;
+    let now = svc.now();
+    let attempt = svc.limiter().before_lookup(req, &hash, is_agent, now)?;
     let found = find(hash.clone())
         .await?
         .filter(|owner| stored(owner).is_some_and(|h| hashes_equal(h, &hash)));
-    svc.limiter
+    svc.limiter()
         .after_lookup(req, attempt, &hash, is_agent, found.is_some(), now)?;
     Ok(found)
 }
@@ -94,26 +88,21 @@ async fn limited_lookup<T>(
 struct Remembered(Arc<Agent>);
 
 /// The agent with this key hash: remembered (a claim each operation confirms, see
-/// [`crate::known_agents`], and marked on the request for [`confirm_remembered`]) or read from
+/// [`crate::store::known_agents`], and marked on the request for [`confirm_remembered`]) or read from
 /// the agents table and then remembered.
 async fn find_agent(
     svc: &Service,
     req: &HttpRequest,
     key_hash: String,
 ) -> Result<Option<Arc<Agent>>, Error> {
-    if let Some(known) = svc.known_agents.get(&key_hash) {
-        req.extensions_mut().insert(Remembered(Arc::clone(&known)));
-        return Ok(Some(known));
+    let Some(found) = svc.agent_by_key_hash(key_hash).await? else {
+        return Ok(None);
+    };
+    if found.remembered {
+        req.extensions_mut()
+            .insert(Remembered(Arc::clone(&found.agent)));
     }
-    let found = svc
-        .store
-        .lookup(move |c| agents::by_key_hash(c, &key_hash).map_err(Error::from))
-        .await?
-        .map(Arc::new);
-    if let Some(agent) = &found {
-        svc.known_agents.remember(agent);
-    }
-    Ok(found)
+    Ok(Some(found.agent))
 }
 
 impl FromRequest for AgentAuth {
@@ -156,11 +145,7 @@ impl FromRequest for ServiceAuth {
             let Some(cred) = cred else {
                 return Err(unauthorized());
             };
-            let find = async |hash: String| {
-                svc.store
-                    .lookup(move |c| services::live_by_key_hash(c, &hash).map_err(Error::from))
-                    .await
-            };
+            let find = async |hash: String| svc.protected_service_by_key_hash(hash).await;
             let found = limited_lookup(&svc, &req, &cred, false, find, |s| {
                 Some(s.key_hash.as_str())
             })
@@ -195,7 +180,7 @@ impl FromRequest for HumanAuth {
                 let Some(cookie) = cookie else {
                     return Err(unauthorized());
                 };
-                let Some(session) = crate::web::auth::lookup(&svc, &cookie).await? else {
+                let Some(session) = svc.session(&cookie).await? else {
                     return Err(unauthorized());
                 };
                 if session.request_id.is_some() {
@@ -227,13 +212,7 @@ impl FromRequest for HumanAuth {
             if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {
                 return Err(unauthorized());
             }
-            let now = svc.clock.now();
-            let find = async |hash: String| {
-                let store = &svc.store;
-                store
-                    .lookup(move |c| admin_tokens::live_by_hash(c, &hash, now).map_err(Error::from))
-                    .await
-            };
+            let find = async |hash: String| svc.admin_token_by_hash(hash).await;
             let found = limited_lookup(&svc, &req, &cred, false, find, |t| {
                 Some(t.token_hash.as_str())
             })
@@ -241,15 +220,7 @@ impl FromRequest for HumanAuth {
             let Some(token) = found else {
                 return Err(unauthorized());
             };
-            if token
-                .last_used_at
-                .is_none_or(|at| now.0 - at.0 >= TOUCH_ADMIN_TOKEN_EVERY_MS)
-            {
-                let id = token.id.clone();
-                svc.store
-                    .write(move |tx| admin_tokens::touch(tx, &id, now).map_err(Error::from))
-                    .await?;
-            }
+            svc.note_admin_token_used(&token).await?;
             Ok(HumanAuth { name: token.name })
         })
     }
@@ -271,20 +242,13 @@ pub async fn confirm_remembered(
         return Ok(res.map_into_left_body());
     };
     let svc = service(res.request())?;
-    let refused = status == StatusCode::UNAUTHORIZED || {
-        let id = agent.id.clone();
-        let live = svc
-            .store
-            .lookup(move |c| agents::live_key_hash(c, &id).map_err(Error::from))
-            .await?;
-        !live.is_some_and(|stored| hashes_equal(&stored, &agent.key_hash))
-    };
+    let refused = status == StatusCode::UNAUTHORIZED || !svc.agent_still_live(&agent).await?;
     if !refused {
         return Ok(res.map_into_left_body());
     }
-    svc.known_agents.forget_key(&agent.key_hash);
-    svc.limiter
-        .refuse_remembered(res.request(), &agent.key_hash, svc.clock.now());
+    svc.forget_agent_key(&agent.key_hash);
+    svc.limiter()
+        .refuse_remembered(res.request(), &agent.key_hash, svc.now());
     if status == StatusCode::UNAUTHORIZED {
         return Ok(res.map_into_left_body());
     }

@@ -45,7 +45,7 @@ async fn health(svc: web::Data<Service>, human: Option<HumanAuth>) -> HttpRespon
         StatusCode::OK,
         Health {
             status: "ok",
-            policy: human.map(|_| svc.policy.status()),
+            policy: human.map(|_| svc.policy().status()),
         },
     )
 }

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::envelope::Failure;
 use super::{Endpoint, PREFIX, admin, health, permissions, tokens};
 use crate::error::Error;
-use crate::sessions;
+use crate::service::sessions;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(Method::GET, "/openapi.json", openapi_json)]

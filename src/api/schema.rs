@@ -11,12 +11,12 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{KnownFormat, SchemaFormat};
 
 use super::permissions::MAX_TOKEN_CHARS;
-use crate::agents::NAME_MAX_CHARS;
 use crate::domain::request::{
     ACTION_MAX_CHARS, JSON_BYTES_MAX, JSON_DEPTH_MAX, JSON_KEYS_MAX, NOTE_MAX_CHARS,
     RESOURCE_MAX_CHARS,
 };
 use crate::error::CODES;
+use crate::service::agents::NAME_MAX_CHARS;
 
 /// Characters the server accepts in free text: no control characters but tab and newline.
 const TEXT_CHAR: &str = "[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]";

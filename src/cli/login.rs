@@ -8,41 +8,33 @@ use super::LoginArgs;
 use crate::clock::Clock;
 use crate::config::validate_public_url;
 use crate::domain::Actor;
-use crate::login_links::{self, DEFAULT_TTL_SECS};
-use crate::store::get_meta;
+use crate::service::login_links::{self, DEFAULT_TTL_SECS};
 
-pub(super) fn run(args: LoginArgs) -> Result<ExitCode, String> {
+pub(super) async fn run(args: LoginArgs) -> Result<ExitCode, String> {
     if let Some(next) = &args.next
-        && !crate::login_links::is_local_path(next)
+        && !crate::service::login_links::is_local_path(next)
     {
         return Err(format!(
             "--next {next:?} must be a path on this server, e.g. /requests/<id>"
         ));
     }
-    let store = args.data.open_store().map_err(|e| e.to_string())?;
+    let svc = super::operator::open(&args.data)?;
     let public_url = match &args.public_url {
         Some(url) => validate_public_url(url).map_err(|e| e.to_string())?,
-        None => store
-            .read_blocking(|c| get_meta(c, "public_url"))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                "the server has never started with this data directory, so its address is \
-                 unknown; pass --public-url or set AGENT_OTP_PUBLIC_URL"
-                    .to_owned()
-            })?,
+        // What the server last started with ([`Service::offline`] reads it).
+        None if !svc.public_url().is_empty() => svc.public_url().to_owned(),
+        None => {
+            return Err(
+                "the server has never started with this data directory, so its \
+                        address is unknown; pass --public-url or set AGENT_OTP_PUBLIC_URL"
+                    .to_owned(),
+            );
+        }
     };
-    let now = Clock::System.now();
-    let link = store
-        .write_blocking(|tx| {
-            login_links::issue(
-                tx,
-                &args.name,
-                args.next.as_deref(),
-                &Actor::Operator,
-                now,
-                now.plus_secs(DEFAULT_TTL_SECS),
-            )
-        })
+    let expires = Clock::System.now().plus_secs(DEFAULT_TTL_SECS);
+    let link = svc
+        .issue_login_link(Actor::Operator, &args.name, args.next.as_deref(), expires)
+        .await
         .map_err(|e| e.to_string())?;
     eprintln!(
         "one-time login link for {:?}, valid for {} minutes:",
@@ -50,6 +42,6 @@ pub(super) fn run(args: LoginArgs) -> Result<ExitCode, String> {
         DEFAULT_TTL_SECS / 60
     );
     println!("{}", login_links::url(&public_url, &link));
-    super::operator::changed(&store);
+    super::operator::changed(&svc);
     Ok(ExitCode::SUCCESS)
 }

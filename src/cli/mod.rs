@@ -275,14 +275,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     config::warn_unknown_env();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Login(args) => tokio::task::spawn_blocking(move || login::run(args))
-            .await
-            .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
+        Command::Login(args) => login::run(args).await,
         Command::Client(command) => client::run(*command).await,
         Command::Health(args) => health::run(args).await,
-        other => tokio::task::spawn_blocking(move || operator::run(other))
-            .await
-            .unwrap_or_else(|e| Err(format!("command failed: {e}"))),
+        other => operator::run(other).await,
     };
     match result {
         Ok(code) => code,

@@ -1,24 +1,24 @@
 //! Operator commands: they open the data directory directly (SQLite allows this beside a running
-//! server) and write each change with its audit event, exactly as the admin API does.
+//! server) and run the same operations as the admin API ([`Service::offline`]), each change with
+//! its audit event.
 
 use std::process::ExitCode;
 
 use super::{AdminCommand, AdminTokenCommand, AgentCommand, Command, ServiceCommand};
-use crate::audit;
 use crate::clock::{Clock, Timestamp};
 use crate::config::DataArgs;
 use crate::domain::Actor;
 use crate::error::Error;
-use crate::store::{self, Store, StoreError};
+use crate::service::Service;
 
 /// Runs one operator command to completion.
-pub(super) fn run(command: Command) -> Result<ExitCode, String> {
+pub(super) async fn run(command: Command) -> Result<ExitCode, String> {
     let now = Clock::System.now();
     match command {
         Command::Serve(_) | Command::Client(_) | Command::Health(_) => {
             Err("not an operator command".into())
         }
-        Command::Login(args) => super::login::run(args),
+        Command::Login(args) => super::login::run(args).await,
         Command::Init { data } => {
             let existed = data.db_path().is_file();
             crate::config::open_store(&data.data_dir).map_err(|e| e.to_string())?;
@@ -27,22 +27,21 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::Create { name, data }) => {
-            let store = open(&data)?;
-            let (agent, key) = store
-                .write_blocking(|tx| crate::agents::create(tx, &name, &Actor::Operator, now))
+            let svc = open(&data)?;
+            let (agent, key) = svc
+                .create_agent(Actor::Operator, &name)
+                .await
                 .map_err(describe)?;
             eprintln!(
                 "created agent {:?} (id {}); its API key, shown only this once:",
                 agent.name, agent.id
             );
             println!("{}", key.expose());
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::List { data }) => {
-            let agents = open(&data)?
-                .read_blocking(store::agents::list)
-                .map_err(|e| e.to_string())?;
+            let agents = open(&data)?.agents().await.map_err(describe)?;
             println!("{:<24} {:<36} {:<24} STATUS", "NAME", "ID", "CREATED");
             for a in agents {
                 let status = match a.revoked_at {
@@ -59,34 +58,33 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::Revoke { name, data }) => {
-            let store = open(&data)?;
-            let (agent, ended) = store
-                .write_blocking(|tx| crate::agents::revoke(tx, &name, &Actor::Operator, now))
+            let svc = open(&data)?;
+            let (agent, ended) = svc
+                .revoke_agent(Actor::Operator, &name)
+                .await
                 .map_err(describe)?;
             // A server running on this database may answer `verify` from a read taken just
             // before this commit; it trusts such a read for one lease at most.
-            std::thread::sleep(crate::store::recent::LEASE);
+            tokio::time::sleep(crate::service::VERIFY_LEASE).await;
             eprintln!(
                 "revoked agent {:?} (id {}); {} pending or approved requests revoked with it",
                 agent.name,
                 agent.id,
                 ended.len()
             );
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Admin(AdminCommand::Token(cmd)) => admin_token(cmd, now),
+        Command::Admin(AdminCommand::Token(cmd)) => admin_token(cmd, now).await,
         Command::Service(ServiceCommand::Create {
             name,
             actions,
             data,
         }) => {
-            let patterns = crate::service_keys::parse_patterns(&actions).map_err(describe)?;
-            let store = open(&data)?;
-            let (service, key) = store
-                .write_blocking(|tx| {
-                    crate::service_keys::create(tx, &name, patterns, &Actor::Operator, now)
-                })
+            let svc = open(&data)?;
+            let (service, key) = svc
+                .create_protected_service(Actor::Operator, &name, &actions)
+                .await
                 .map_err(describe)?;
             eprintln!(
                 "created service {:?} (id {}) for {}; its key, shown only this once:",
@@ -95,13 +93,11 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
                 service.actions.join(", ")
             );
             println!("{}", key.expose());
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
         Command::Service(ServiceCommand::List { data }) => {
-            let services = open(&data)?
-                .read_blocking(store::services::list)
-                .map_err(|e| e.to_string())?;
+            let services = open(&data)?.protected_services().await.map_err(describe)?;
             println!(
                 "{:<24} {:<36} {:<24} {:<10} ACTIONS",
                 "NAME", "ID", "CREATED", "STATUS"
@@ -123,41 +119,34 @@ pub(super) fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Service(ServiceCommand::Revoke { name, data }) => {
-            let store = open(&data)?;
-            let service = store
-                .write_blocking(|tx| crate::service_keys::revoke(tx, &name, &Actor::Operator, now))
+            let svc = open(&data)?;
+            let service = svc
+                .revoke_protected_service(Actor::Operator, &name)
+                .await
                 .map_err(describe)?;
             eprintln!("revoked service {:?} (id {})", service.name, service.id);
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(cmd) => super::policy::run(cmd),
-        Command::Audit(cmd) => super::audit::run(cmd),
-        Command::Telegram(cmd) => super::telegram::run(cmd),
+        Command::Audit(cmd) => super::audit::run(cmd).await,
+        Command::Telegram(cmd) => super::telegram::run(cmd).await,
         Command::Backup { file, data } => {
-            let store = open(&data)?;
-            let anchor = store.backup_to(&file).map_err(|e| e.to_string())?;
-            let ev = audit::NewEvent::new(
-                Actor::Operator,
-                "backup.made",
-                serde_json::json!({ "file": file.display().to_string() }),
-            );
-            store
-                .write_blocking(|tx| store::audit::append(tx, now, &ev))
-                .map_err(|e: StoreError| e.to_string())?;
+            let svc = open(&data)?;
+            let anchor = svc.backup(Actor::Operator, &file).await.map_err(describe)?;
             eprintln!(
                 "backup written to {} and its audit checkpoint to {} (restore both, with the \
                  audit key, see docs/operations.md)",
                 file.display(),
                 anchor.display()
             );
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, String> {
+async fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, String> {
     match cmd {
         AdminTokenCommand::Create {
             name,
@@ -168,17 +157,10 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
                 .map(|d| i64::try_from(d.as_secs()).map(|s| now.plus_secs(s)))
                 .transpose()
                 .map_err(|_| "--expires is too long".to_owned())?;
-            let store = open(&data)?;
-            let (row, token) = store
-                .write_blocking(|tx| {
-                    crate::agents::create_admin_token_until(
-                        tx,
-                        &name,
-                        expires_at,
-                        &Actor::Operator,
-                        now,
-                    )
-                })
+            let svc = open(&data)?;
+            let (row, token) = svc
+                .create_admin_token(Actor::Operator, &name, expires_at)
+                .await
                 .map_err(describe)?;
             let until = match row.expires_at {
                 Some(t) => format!("valid until {t}"),
@@ -189,13 +171,11 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
                 row.id
             );
             println!("{}", token.expose());
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
         AdminTokenCommand::List { data } => {
-            let tokens = open(&data)?
-                .read_blocking(store::admin_tokens::list)
-                .map_err(|e| e.to_string())?;
+            let tokens = open(&data)?.admin_tokens().await.map_err(describe)?;
             println!(
                 "{:<36} {:<20} {:<24} {:<24} {:<24} STATUS",
                 "ID", "NAME", "CREATED", "EXPIRES", "LAST USED"
@@ -220,28 +200,29 @@ fn admin_token(cmd: AdminTokenCommand, now: Timestamp) -> Result<ExitCode, Strin
             Ok(ExitCode::SUCCESS)
         }
         AdminTokenCommand::Revoke { id_or_name, data } => {
-            let store = open(&data)?;
-            let token = store
-                .write_blocking(|tx| {
-                    crate::agents::revoke_admin_token(tx, &id_or_name, &Actor::Operator, now)
-                })
+            let svc = open(&data)?;
+            let token = svc
+                .revoke_admin_token(Actor::Operator, &id_or_name)
+                .await
                 .map_err(describe)?;
             eprintln!("revoked admin token {:?} (id {})", token.name, token.id);
-            changed(&store);
+            changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-pub(super) fn open(data: &DataArgs) -> Result<Store, String> {
-    data.open_store().map_err(|e| e.to_string())
+/// The operator's service on the database in `data`, which must exist.
+pub(super) fn open(data: &DataArgs) -> Result<Service, String> {
+    let store = data.open_store().map_err(|e| e.to_string())?;
+    Service::offline(store, Clock::System).map_err(describe)
 }
 
 /// Says which database a command changed (on stderr), so a change made to the wrong one shows.
-pub(super) fn changed(store: &Store) {
-    eprintln!("database: {}", store.path().display());
+pub(super) fn changed(svc: &Service) {
+    eprintln!("database: {}", svc.database().display());
 }
 
-fn describe(e: Error) -> String {
+pub(super) fn describe(e: Error) -> String {
     e.to_string()
 }

@@ -3,27 +3,23 @@
 use std::process::ExitCode;
 
 use super::TelegramCommand;
-use crate::clock::Clock;
+use super::operator::{describe, open};
 use crate::config::TELEGRAM_TOKEN_ENV;
 use crate::domain::Actor;
-use crate::store::{Store, get_meta, telegram as sql};
-use crate::telegram::approvers;
+use crate::service::approvers;
 use crate::telegram::render::{duration, when};
 
 /// Runs one `telegram` command against the data directory.
-pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
-    let now = Clock::System.now();
+pub(super) async fn run(command: TelegramCommand) -> Result<ExitCode, String> {
     match command {
         TelegramCommand::Link { data } => {
-            let store = open(&data)?;
-            bot_configured(&store)?;
-            let code = store
-                .write_blocking(|tx| approvers::issue_code(tx, &Actor::Operator, now))
-                .map_err(|e| e.to_string())?;
-            let bot = store
-                .read_blocking(|c| get_meta(c, "telegram_bot_username"))
-                .ok()
-                .flatten();
+            let svc = open(&data)?;
+            let (server, bot) = svc.telegram_status().await.map_err(describe)?;
+            bot_configured(server.as_deref())?;
+            let code = svc
+                .issue_link_code(Actor::Operator)
+                .await
+                .map_err(describe)?;
             let ttl = duration(approvers::LINK_CODE_TTL_SECS);
             match bot.filter(|b| !b.is_empty()) {
                 Some(bot) => eprintln!(
@@ -37,13 +33,12 @@ pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
                 ),
             }
             println!("{}", code.expose());
-            super::operator::changed(&store);
+            super::operator::changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
         TelegramCommand::List { data } => {
-            let rows = open(&data)?
-                .read_blocking(sql::list_approvers)
-                .map_err(|e| e.to_string())?;
+            // Linked ones only: configured ids are not known here.
+            let rows = open(&data)?.approvers(&[]).await.map_err(describe)?;
             println!("{:<14} {:<14} {:<24} LINKED", "USER ID", "CHAT ID", "NAME");
             for r in rows {
                 println!(
@@ -60,15 +55,16 @@ pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         TelegramCommand::Unlink { user_id, data } => {
-            let store = open(&data)?;
-            let row = store
-                .write_blocking(|tx| approvers::unlink(tx, user_id, &Actor::Operator, now))
-                .map_err(|e| e.to_string())?;
+            let svc = open(&data)?;
+            let row = svc
+                .unlink_approver(Actor::Operator, user_id)
+                .await
+                .map_err(describe)?;
             eprintln!(
                 "unlinked Telegram approver {} (user id {})",
                 row.name, row.user_id
             );
-            super::operator::changed(&store);
+            super::operator::changed(&svc);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -76,17 +72,14 @@ pub(super) fn run(command: TelegramCommand) -> Result<ExitCode, String> {
 
 /// A link code is only useful with a bot: the server must have started with a bot token (it
 /// notes `telegram` = `on` at every start), or this shell must have one set (about to start it).
-fn bot_configured(store: &Store) -> Result<(), String> {
+fn bot_configured(server: Option<&str>) -> Result<(), String> {
     let token_here = [
         TELEGRAM_TOKEN_ENV.to_owned(),
         format!("{TELEGRAM_TOKEN_ENV}_FILE"),
     ]
     .iter()
     .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    let server = store
-        .read_blocking(|c| get_meta(c, "telegram"))
-        .map_err(|e| e.to_string())?;
-    if token_here || server.as_deref() == Some("on") {
+    if token_here || server == Some("on") {
         return Ok(());
     }
     let last = match server {
@@ -99,8 +92,4 @@ fn bot_configured(store: &Store) -> Result<(), String> {
          (or {TELEGRAM_TOKEN_ENV}_FILE), restart it, then run `agent-otp telegram link` again \
          (docs/telegram.md)"
     ))
-}
-
-fn open(data: &crate::config::DataArgs) -> Result<Store, String> {
-    data.open_store().map_err(|e| e.to_string())
 }

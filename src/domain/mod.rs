@@ -6,8 +6,8 @@ pub mod records;
 pub mod request;
 
 pub use records::{
-    AdminToken, Agent, Approver, AuditFilter, Permission, PermissionFilter, ProtectedService,
-    Session,
+    AdminToken, Agent, Approver, AuditFilter, OpenMessage, Permission, PermissionFilter,
+    ProtectedService, Session,
 };
 
 use std::fmt;

@@ -134,3 +134,11 @@ pub struct AuditFilter {
     /// Only events before this instant.
     pub until: Option<Timestamp>,
 }
+
+/// One approval message that still shows its buttons.
+#[derive(Debug, Clone)]
+pub struct OpenMessage {
+    pub id: i64,
+    pub chat_id: i64,
+    pub message_id: Option<i32>,
+}

@@ -175,6 +175,20 @@ impl LivePolicy {
         })
     }
 
+    /// The built-in rule alone, watching no file (the command line's offline service).
+    pub fn builtin(now: Timestamp) -> LivePolicy {
+        LivePolicy {
+            path: PathBuf::new(),
+            current: RwLock::new(Arc::new(Loaded {
+                policy: Policy::builtin_default(),
+                source: Source::Builtin,
+                loaded_at: now,
+            })),
+            last_error: RwLock::new(None),
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
     /// The watched policy file.
     pub fn path(&self) -> &Path {
         &self.path

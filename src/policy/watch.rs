@@ -24,7 +24,6 @@ use crate::domain::Actor;
 use crate::error::Error;
 use crate::policy::live::{Attempt, ReloadFailure};
 use crate::service::Service;
-use crate::store::audit;
 
 /// What made a reload happen; recorded in its audit event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +64,9 @@ pub enum Reload {
 /// Reads the policy file again and puts it in force if it is valid. Never weakens anything on
 /// error: whatever goes wrong, the last good policy stays.
 pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
-    let live = Arc::clone(&svc.policy);
+    let live = Arc::clone(svc.policy());
     let _gate = live.gate.lock().await;
-    let now = svc.clock.now();
+    let now = svc.now();
     let reader = Arc::clone(&live);
     let attempt = match tokio::task::spawn_blocking(move || reader.attempt(now)).await {
         Ok(a) => a,
@@ -102,7 +101,7 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
                 "shadowedRules": shadowed,
                 "trigger": trigger.as_str(),
             });
-            if let Err(e) = record(svc, "policy.reloaded", details, now).await {
+            if let Err(e) = record(svc, "policy.reloaded", details).await {
                 tracing::error!(error = %e, path = %file, "cannot record the policy reload in the audit trail; the last good policy stays in force");
                 live.reject(ReloadFailure {
                     at: now,
@@ -132,7 +131,7 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
                 "problems": failure.problems,
                 "trigger": trigger.as_str(),
             });
-            if let Err(e) = record(svc, "policy.reload_rejected", details, now).await {
+            if let Err(e) = record(svc, "policy.reload_rejected", details).await {
                 tracing::error!(error = %e, "cannot record the rejected policy reload in the audit trail");
             }
             live.reject(failure.clone());
@@ -145,13 +144,9 @@ async fn record(
     svc: &Service,
     kind: &'static str,
     details: serde_json::Value,
-    now: crate::clock::Timestamp,
 ) -> Result<(), Error> {
-    let ev = NewEvent::new(Actor::System, kind, details);
-    svc.store
-        .write(move |tx| audit::append(tx, now, &ev).map_err(Error::from))
+    svc.record_event(NewEvent::new(Actor::System, kind, details))
         .await
-        .map(|_| ())
 }
 
 /// Starts the watcher task: file changes (debounced) and SIGHUP both call [`reload`].
@@ -166,7 +161,7 @@ async fn run(svc: Arc<Service>, debounce: Duration, cancel: CancellationToken, m
     let (tx, mut changes) = mpsc::unbounded_channel();
     // Both kept for the life of the task: the watcher (dropping it stops the watch) and a
     // sender, so `recv` waits rather than ends if the watcher could not start.
-    let _watcher = watch_dir(svc.policy.path(), tx.clone());
+    let _watcher = watch_dir(svc.policy().path(), tx.clone());
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,

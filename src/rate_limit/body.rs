@@ -168,7 +168,7 @@ pub async fn guard_bodies(
     if !has_body(&req) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let limits = &svc.limiter.limits;
+    let limits = &svc.limiter().limits;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -208,7 +208,7 @@ pub async fn guard_bodies(
         .then(|| agent_key_hash(&req))
         .flatten();
     if let Some(key) = &charged
-        && let Err(retry_after) = svc.limiter.stored.take(key, body.len(), svc.clock.now())
+        && let Err(retry_after) = svc.limiter().stored.take(key, body.len(), svc.now())
     {
         let rate = limits.stored_bytes_per_agent;
         return Ok(answer(req, storage_cap(rate, retry_after)));
@@ -219,7 +219,7 @@ pub async fn guard_bodies(
     if let Some(key) = &charged
         && !res.status().is_success()
     {
-        svc.limiter.stored.give_back(key, size);
+        svc.limiter().stored.give_back(key, size);
     }
     Ok(res.map_into_left_body())
 }

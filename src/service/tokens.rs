@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Refusal, Service, TokenView, UseOutcome, UseRequest, check_token, event, use_in};
+use super::permissions::{Refusal, check_token, use_in};
+use super::{Service, TokenView, UseOutcome, UseRequest, event};
 use crate::api::schema;
 use crate::domain::Actor;
 use crate::error::{Error, Result};

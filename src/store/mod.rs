@@ -8,6 +8,7 @@
 pub mod admin_tokens;
 pub mod agents;
 pub mod audit;
+pub mod known_agents;
 pub mod login_links;
 pub mod permissions;
 pub mod recent;
@@ -72,7 +73,9 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    writer: writer::Writer,
+    /// The writer thread of a server; `None` for the command line, which writes on the calling
+    /// thread, one transaction and one checkpoint per change ([`Store::write_blocking`]).
+    writer: Option<writer::Writer>,
     path: PathBuf,
     /// Requests read recently for `verify`, forgotten as writes change them.
     recent: Arc<RecentReads<OwnedRow>>,
@@ -80,6 +83,8 @@ pub struct Store {
     audit_key: Arc<AuditKey>,
     /// The `seq` of the last checkpoint this process wrote.
     checkpointed: Arc<AtomicI64>,
+    /// Agents that authenticated recently (see [`known_agents`]).
+    known_agents: Arc<known_agents::KnownAgents>,
 }
 
 impl Store {
@@ -150,12 +155,18 @@ impl Store {
         let recent = Arc::new(RecentReads::default());
         Ok(Store {
             pool,
-            writer: writer::Writer::start(path, Arc::clone(&recent), &key)?,
+            writer: Some(writer::Writer::start(path, Arc::clone(&recent), &key)?),
             path: path.to_owned(),
             recent,
             audit_key: key,
             checkpointed: Arc::new(AtomicI64::new(0)),
+            known_agents: Arc::default(),
         })
+    }
+
+    /// Agents that authenticated recently, by key hash: a claim each operation confirms.
+    pub fn known_agents(&self) -> &known_agents::KnownAgents {
+        &self.known_agents
     }
 
     /// The audit key (for `audit verify`).
@@ -189,14 +200,19 @@ impl Store {
         Ok(Some(checkpoint))
     }
 
-    /// Opens the database at `path` like [`Store::open`], but only if the file already exists:
-    /// it is never created here (the operator commands must not make a second database).
+    /// Opens the database at `path` for the operator's commands, like [`Store::open`] but only if
+    /// the file already exists: it is never created here (the operator commands must not make a
+    /// second database).
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
             | rusqlite::OpenFlags::SQLITE_OPEN_URI
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         drop(Connection::open_with_flags(path, flags)?);
-        Store::open(path)
+        let mut store = Store::open(path)?;
+        // The operator's commands make one change each: no writer thread, and a checkpoint after
+        // every change (see `write_blocking`).
+        store.writer = None;
+        Ok(store)
     }
 
     /// The database file.
@@ -269,7 +285,13 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.write(f).await
+        match &self.writer {
+            Some(writer) => writer.write(f).await,
+            None => {
+                let store = self.clone();
+                off_async(move || store.write_blocking(f)).await
+            }
+        }
     }
 
     /// [`Store::read`] for synchronous callers (the command line).

@@ -5,16 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::Approver;
 use crate::domain::RequestId;
-
-/// One approval message that still shows its buttons.
-#[derive(Debug, Clone)]
-pub struct OpenMessage {
-    pub id: i64,
-    pub chat_id: i64,
-    pub message_id: Option<i32>,
-}
+use crate::domain::{Approver, OpenMessage};
 
 /// Links (or re-links, e.g. from a new chat) an approver; `true` when they were not linked.
 pub fn upsert_approver(tx: &Transaction<'_>, a: &Approver) -> Result<bool, StoreError> {

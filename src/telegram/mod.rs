@@ -10,7 +10,6 @@
 //! messages, one at a time, with retries that honour Telegram's `retry_after`. Neither ever sits
 //! on an API request's path.
 
-pub mod approvers;
 mod outbox;
 mod poller;
 pub mod render;

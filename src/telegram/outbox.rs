@@ -14,14 +14,13 @@ use teloxide::prelude::*;
 use teloxide::requests::Output;
 use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode};
 
-use super::approvers::{self, human_name};
 use super::{Telegram, render};
 use crate::domain::PermissionFilter as Filter;
-use crate::domain::{Actor, RequestId, Status};
+use crate::domain::{RequestId, Status};
 use crate::error::{Error, Result};
-use crate::login_links;
 use crate::service::PermissionView;
-use crate::store::telegram as sql;
+use crate::service::approvers::{Sent, human_name};
+use crate::service::login_links;
 
 /// Most pending requests handled in one sweep.
 const PENDING_MAX: i64 = 50;
@@ -130,26 +129,13 @@ impl Telegram {
     /// written to the checkpoint file too), so an anchor lives outside the server: `audit verify`
     /// run on a restored or suspect database can be held against it by hand.
     async fn send_checkpoint(&self) {
-        let (store, now) = (self.service.store.clone(), self.service.clock.now());
-        let newest = tokio::task::spawn_blocking(move || {
-            store.checkpoint(now)?;
-            crate::audit::checkpoint::newest(&store.checkpoint_path(), store.audit_key())
-                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
-        })
-        .await;
-        let checkpoint = match newest {
-            Ok(Ok(Some(c))) => c,
-            Ok(Ok(None)) => return,
-            Ok(Err(e)) => return tracing::error!(error = %e, "no audit checkpoint for telegram"),
-            Err(e) => return tracing::error!(error = %e, "audit checkpoint task failed"),
+        let checkpoint = match self.service.newest_checkpoint().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => return tracing::error!(error = %e, "no audit checkpoint for telegram"),
         };
         let text = render::checkpoint_text(&checkpoint);
-        let configured = self.config.approvers.clone();
-        let approvers = self
-            .service
-            .store
-            .read(move |c| super::approvers::all(c, &configured))
-            .await;
+        let approvers = self.service.approvers(&self.config.approvers).await;
         match approvers {
             Ok(all) => {
                 for a in all {
@@ -186,18 +172,12 @@ impl Telegram {
             Err(Error::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let store = &self.service.store;
         if view.status == Status::Pending {
-            let (configured, rid) = (self.config.approvers.clone(), id.clone());
-            let (approvers, messaged) = store
-                .read(move |c| {
-                    Ok::<_, Error>((
-                        approvers::all(c, &configured)?,
-                        sql::chats_messaged(c, &rid)?,
-                    ))
-                })
+            let approvers = self
+                .service
+                .approvers_to_message(&self.config.approvers, id)
                 .await?;
-            for a in approvers.iter().filter(|a| !messaged.contains(&a.chat_id)) {
+            for a in &approvers {
                 if self.cancel.is_cancelled() {
                     break;
                 }
@@ -205,8 +185,7 @@ impl Telegram {
             }
             return Ok(());
         }
-        let rid = id.clone();
-        let open = store.read(move |c| sql::open_messages(c, &rid)).await?;
+        let open = self.service.open_messages(id).await?;
         if open.is_empty() {
             return Ok(());
         }
@@ -226,17 +205,14 @@ impl Telegram {
                     Delivery::GaveUp => continue,
                 }
             }
-            let now = self.service.clock.now();
-            store
-                .write(move |tx| sql::close_message(tx, m.id, now))
-                .await?;
+            self.service.close_message(&m).await?;
         }
         Ok(())
     }
 
     /// Sends one approver the message for a pending request, with a login link for its page.
     async fn send_approval(&self, view: &PermissionView, a: &Approver) -> Result<()> {
-        let now = self.service.clock.now();
+        let now = self.service.now();
         let (human, request, expires) = (
             human_name(a.user_id),
             view.id.as_str().to_owned(),
@@ -245,12 +221,9 @@ impl Telegram {
         // The session this link opens can see and decide this request only.
         let link = self
             .service
-            .store
-            .write(move |tx| {
-                login_links::issue_for_request(tx, &human, &request, &Actor::System, now, expires)
-            })
+            .issue_request_link(&human, &request, expires)
             .await?;
-        let url = login_links::url(&self.service.public_url, &link);
+        let url = login_links::url(self.service.public_url(), &link);
         // Without Approve when the request is too long to show whole (see `render`).
         let message = render::approval(view, now, Some(&url));
         let req = self
@@ -259,32 +232,17 @@ impl Telegram {
             .parse_mode(ParseMode::Html)
             .reply_markup(message.keyboard)
             .link_preview_options(no_preview());
-        // Some(message id or None when the chat is unreachable); None: try again on a later sync.
-        let outcome = match self.deliver("send approval", a.chat_id, req).await {
-            Delivery::Done(m) => Some(Some(m.id.0)),
-            Delivery::Unreachable => Some(None),
+        let sent = match self.deliver("send approval", a.chat_id, req).await {
+            Delivery::Done(m) => Sent::Message(m.id.0),
+            Delivery::Unreachable => Sent::Unreachable,
             Delivery::Rejected(e) => {
                 tracing::error!(request = %view.id, chat = a.chat_id, error = %e, "telegram refused an approval message");
-                Some(None)
+                Sent::Unreachable
             }
-            Delivery::GaveUp => None,
+            Delivery::GaveUp => Sent::Retry,
         };
-        let (id, chat, hash) = (view.id.clone(), a.chat_id, link.hash());
         self.service
-            .store
-            .write(move |tx| {
-                match outcome {
-                    Some(Some(message_id)) => {
-                        sql::insert_message(tx, &id, chat, Some(message_id), Some(&hash), now)?;
-                    }
-                    Some(None) => {
-                        sql::insert_message(tx, &id, chat, None, None, now)?;
-                        sql::retire_login_link(tx, &hash)?;
-                    }
-                    None => sql::retire_login_link(tx, &hash)?,
-                }
-                Ok::<_, Error>(())
-            })
+            .record_approval_message(&view.id, a.chat_id, sent, link.hash())
             .await
     }
 
@@ -320,7 +278,7 @@ impl Telegram {
             let more = format!(
                 "… and {} more waiting: see <a href=\"{}/\">the web interface</a> (/login to log in).",
                 total - shown,
-                render::escape(&self.service.public_url)
+                render::escape(self.service.public_url())
             );
             self.reply(a.chat_id, more).await;
         }
@@ -345,12 +303,7 @@ impl Telegram {
             Ok((views, _)) => ids.extend(views.into_iter().map(|v| v.id.0)),
             Err(e) => tracing::error!(error = %e, "cannot list pending requests"),
         }
-        match self
-            .service
-            .store
-            .read(sql::requests_with_open_messages)
-            .await
-        {
+        match self.service.requests_with_open_messages().await {
             Ok(open) => ids.extend(open.into_iter().map(|id| id.0)),
             Err(e) => tracing::error!(error = %e, "cannot list open telegram messages"),
         }
@@ -360,7 +313,7 @@ impl Telegram {
 
 /// The outbox loop: follows the hub until the service stops.
 pub(super) async fn follow(tg: Arc<Telegram>) {
-    let mut listener = tg.service.hub.subscribe();
+    let mut listener = tg.service.subscribe();
     let mut resync = tokio::time::interval(tg.config.resync_interval);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let every = tg.config.checkpoint_interval;

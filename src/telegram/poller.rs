@@ -15,15 +15,13 @@ use teloxide::types::{
 use teloxide::utils::command::BotCommands;
 
 use super::Telegram;
-use super::approvers::{self, Candidate, human_name};
 use super::outbox::Delivery;
 use super::render::{self, Choice};
 use crate::domain::request::ApprovalEdits;
 use crate::domain::{Actor, RequestId, Status};
 use crate::error::Error;
-use crate::login_links;
-use crate::store::telegram as sql;
-use crate::store::{StoreError, set_meta};
+use crate::service::approvers::{Candidate, human_name};
+use crate::service::login_links;
 
 /// The bot's commands.
 #[derive(BotCommands, Clone, Debug)]
@@ -41,7 +39,7 @@ pub(super) async fn run(tg: Arc<Telegram>) {
     let Some(username) = connect(&tg).await else {
         return;
     };
-    let mut offset = match tg.service.store.read(sql::last_update_id).await {
+    let mut offset = match tg.service.last_update_id().await {
         Ok(last) => last.map_or(0, next_offset),
         Err(e) => {
             tracing::error!(error = %e, "cannot read the last telegram update id");
@@ -67,11 +65,7 @@ pub(super) async fn run(tg: Arc<Telegram>) {
                 for update in updates {
                     let id = i64::from(update.id.0);
                     tg.handle(update.kind, &username).await;
-                    let stored = tg
-                        .service
-                        .store
-                        .write(move |tx| sql::set_last_update_id(tx, id))
-                        .await;
+                    let stored = tg.service.handled_update(id).await;
                     if let Err(e) = stored {
                         tracing::error!(error = %e, update = id, "cannot remember telegram update");
                     }
@@ -108,12 +102,7 @@ async fn connect(tg: &Telegram) -> Option<String> {
         match got {
             Ok(me) => {
                 let username = me.username.clone().unwrap_or_default();
-                let name = username.clone();
-                let saved = tg
-                    .service
-                    .store
-                    .write(move |tx| set_meta(tx, "telegram_bot_username", &name))
-                    .await;
+                let saved = tg.service.remember_bot_username(&username).await;
                 if let Err(e) = saved {
                     tracing::warn!(error = %e, "cannot remember the bot's username");
                 }
@@ -142,15 +131,9 @@ impl Telegram {
     }
 
     async fn approver(&self, user_id: i64) -> Option<Approver> {
-        let configured = self.config.approvers.clone();
-        match self
-            .service
-            .store
-            .read(move |c| approvers::find(c, &configured, user_id))
-            .await
-        {
+        match self.service.approver(&self.config.approvers, user_id).await {
             Ok(found) => found,
-            Err::<_, StoreError>(e) => {
+            Err(e) => {
                 tracing::error!(error = %e, "cannot read telegram approvers");
                 None
             }
@@ -193,9 +176,9 @@ impl Telegram {
     }
 
     async fn link(&self, code: &str, who: &Candidate) {
-        let now = self.service.clock.now();
+        let now = self.service.now();
         // Failed codes are limited per user before the database is asked (and audited).
-        let tries = &self.service.limiter.telegram_link;
+        let tries = &self.service.limiter().telegram_link;
         if let Err(denied) = tries.check(who.user_id, now) {
             let text = format!(
                 "Too many wrong codes. Try again in {}.",
@@ -204,12 +187,7 @@ impl Telegram {
             self.reply(who.chat_id, text).await;
             return;
         }
-        let (code, cand) = (code.to_owned(), who.clone());
-        let linked = self
-            .service
-            .store
-            .write(move |tx| approvers::link(tx, &code, &cand, now))
-            .await;
+        let linked = self.service.link_approver(code, who).await;
         let text = match linked {
             Ok(Some(_)) => {
                 tries.refund(who.user_id);
@@ -230,17 +208,14 @@ impl Telegram {
     }
 
     async fn send_login(&self, a: &Approver) {
-        let now = self.service.clock.now();
-        let human = human_name(a.user_id);
-        let expires = now.plus_secs(login_links::DEFAULT_TTL_SECS);
+        let expires = self.service.now().plus_secs(login_links::DEFAULT_TTL_SECS);
         let issued = self
             .service
-            .store
-            .write(move |tx| login_links::issue(tx, &human, None, &Actor::System, now, expires))
+            .issue_login_link(Actor::System, &human_name(a.user_id), None, expires)
             .await;
         let text = match issued {
             Ok(link) => {
-                let url = render::escape(&login_links::url(&self.service.public_url, &link));
+                let url = render::escape(&login_links::url(self.service.public_url(), &link));
                 format!(
                     "Your one-time login link, valid for {} (do not forward it):\n<a href=\"{url}\">{url}</a>",
                     render::duration(login_links::DEFAULT_TTL_SECS)
@@ -274,22 +249,12 @@ impl Telegram {
         let pressed = q.data.as_deref().and_then(render::parse_callback);
         let (text, alert, stale) = match (self.approver(user_id).await, pressed) {
             (None, pressed) => {
-                let now = self.service.clock.now();
                 let username = q.from.username.clone();
                 let request = pressed.map(|(_, id)| id.to_owned());
                 tracing::warn!(user = user_id, "button press from a non-approver refused");
                 let audited = self
                     .service
-                    .store
-                    .write(move |tx| {
-                        approvers::unauthorized_press(
-                            tx,
-                            user_id,
-                            username.as_deref(),
-                            request.as_deref(),
-                            now,
-                        )
-                    })
+                    .record_unauthorized_press(user_id, username, request)
                     .await;
                 if let Err(e) = audited {
                     tracing::error!(error = %e, "cannot audit a refused button press");
@@ -341,7 +306,7 @@ impl Telegram {
             (Choice::Approve, Some(v))
                 if self
                     .service
-                    .policy
+                    .policy()
                     .current()
                     .policy
                     .asks_confirmation(v.rule.as_deref().unwrap_or_default()) =>

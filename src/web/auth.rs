@@ -6,7 +6,6 @@
 //! reaches only that request's page, its Approve and Deny forms, and logout; any other page
 //! answers 403, and the admin API refuses it too (`api::auth`).
 
-use crate::domain::Session;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -20,8 +19,7 @@ use super::form::Form;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::service::Service;
-use crate::sessions;
-use crate::store::sessions as sql;
+use crate::service::sessions;
 
 /// Name of the short-lived cookie remembering where to go after logging in.
 pub const NEXT_COOKIE: &str = "agent_otp_next";
@@ -64,21 +62,6 @@ impl Human {
     }
 }
 
-/// The live session for a presented cookie secret, noting (at most once a minute) that it was used.
-pub async fn lookup(svc: &Service, secret: &Secret) -> Result<Option<Session>, Error> {
-    let now = svc.clock.now();
-    let presented = secret.expose().to_owned();
-    let found = svc
-        .store
-        .read(move |c| sessions::authenticate(c, &presented, now))
-        .await?;
-    if let Some(s) = found.as_ref().filter(|s| sessions::needs_touch(s, now)) {
-        let id = s.id.clone();
-        svc.store.write(move |tx| sql::touch(tx, &id, now)).await?;
-    }
-    Ok(found)
-}
-
 type Pending<T> = Pin<Box<dyn Future<Output = Result<T, WebError>>>>;
 
 impl FromRequest for Human {
@@ -100,7 +83,7 @@ impl FromRequest for Human {
             let Some(cookie) = cookie else {
                 return Err(login());
             };
-            let Some(s) = lookup(&svc, &cookie).await? else {
+            let Some(s) = svc.session(&cookie).await? else {
                 return Err(login());
             };
             if let Some(r) = &s.request_id

@@ -51,7 +51,7 @@ impl MessageBody for Events {
 async fn live(svc: web::Data<Service>, _human: Human) -> HttpResponse {
     // Subscribed before the response starts: nothing committed after the page was read is missed
     // by a script that connects right after loading.
-    let mut changes = svc.hub.subscribe();
+    let mut changes = svc.subscribe();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let stop = tokio::time::sleep(Duration::from_secs(STREAM_SECS));

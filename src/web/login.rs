@@ -21,15 +21,13 @@ use super::auth::{self, Human, LOGIN_COOKIE, NEXT_COOKIE};
 use super::form::Form;
 use super::view::{self, Me};
 use super::{WebError, html, secure, see_other};
-use crate::clock::Timestamp;
 use crate::domain::{Actor, Status};
 use crate::error::Error;
-use crate::login_links::{self, Redeemed};
 use crate::rate_limit;
 use crate::secret::{self, Secret};
 use crate::service::Service;
-use crate::sessions;
-use crate::store::sessions as session_sql;
+use crate::service::login_links::{self, Redeemed};
+use crate::service::sessions;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").route(web::get().to(login_page)))
@@ -47,11 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// stdout (never in the log, which may be shipped elsewhere): the way into a new installation.
 /// Later starts print nothing; `agent-otp login` makes more links.
 pub async fn announce_first_login(svc: &Service) -> Result<(), Error> {
-    let ever = svc.store.read(session_sql::anyone_ever_logged_in).await?;
+    let ever = svc.anyone_ever_logged_in().await?;
     if ever {
         return Ok(());
     }
-    let url = login_links::issue_url(svc, "admin", None, Actor::System).await?;
+    let url = svc.issue_login_url(Actor::System, "admin", None).await?;
     tracing::warn!(
         "first start: a one-time login link for admin was printed on stdout; open it within \
          10 minutes (later: agent-otp login)"
@@ -139,16 +137,16 @@ async fn login_page(
 async fn limited(
     svc: &Service,
     req: &HttpRequest,
-    attempt: impl AsyncFnOnce(Timestamp) -> Result<HttpResponse, WebError>,
+    attempt: impl AsyncFnOnce() -> Result<HttpResponse, WebError>,
 ) -> Result<HttpResponse, WebError> {
-    let now = svc.clock.now();
-    let client = rate_limit::client_key(req, &svc.limiter.limits);
-    let tries = &svc.limiter.login;
+    let now = svc.now();
+    let client = rate_limit::client_key(req, &svc.limiter().limits);
+    let tries = &svc.limiter().login;
     if let Err(denied) = tries.check(client, now) {
         rate_limit::record(req, denied.quota);
         return Err(Error::from(denied).into());
     }
-    let result = attempt(now).await;
+    let result = attempt().await;
     if !matches!(&result, Ok(resp) if resp.status() == StatusCode::FORBIDDEN) {
         tries.refund(client);
     }
@@ -165,20 +163,16 @@ async fn confirm_page(
     secret: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let presented = secret.into_inner();
-    limited(&svc, &req, async |now| {
+    limited(&svc, &req, async || {
         let remembered = remembered_next(&req);
-        let peek = presented.clone();
-        let link = svc
-            .store
-            .read(move |c| login_links::peek(c, &peek, now))
-            .await?;
+        let link = svc.peek_login_link(&presented).await?;
         if full_session(&svc, &req).await? {
             // Already logged in here: lead on, and leave the link for whoever it was meant for.
             let next = link.and_then(|l| l.next).or(remembered);
             return Ok(see_other(next.as_deref().unwrap_or("/")));
         }
         let Some(link) = link else {
-            return Ok(match spent_link_outcome(&svc, &presented, now).await? {
+            return Ok(match spent_link_outcome(&svc, &presented).await? {
                 Some(outcome) => refused_with(outcome, remembered),
                 None => link_refused(remembered),
             });
@@ -208,7 +202,7 @@ async fn redeem(
 ) -> Result<HttpResponse, WebError> {
     let presented = secret.into_inner();
     let form = Form::parse(&body);
-    limited(&svc, &req, async |now| {
+    limited(&svc, &req, async || {
         let remembered = remembered_next(&req);
         let nonce = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
         let cross_site = req
@@ -236,21 +230,9 @@ async fn redeem(
             .map(str::to_owned);
         let max_age = max_age_secs(&svc);
         let started = svc
-            .store
-            .write(move |tx| {
-                let Some(link) = login_links::redeem(tx, &presented, now)? else {
-                    return Ok(None);
-                };
-                let grant = sessions::Grant {
-                    max_age_secs: max_age,
-                    request_id: link.request.as_deref(),
-                };
-                let (_, secret) =
-                    sessions::create(tx, &link.human, user_agent.as_deref(), grant, now)?;
-                Ok::<_, Error>(Some((link, secret)))
-            })
+            .log_in(&presented, user_agent.as_deref(), max_age)
             .await?;
-        let Some((link, secret)) = started else {
+        let Some((link, _, secret)) = started else {
             return Ok(link_refused(remembered));
         };
         Ok(logged_in(&svc, link, remembered, &secret, max_age))
@@ -298,16 +280,8 @@ fn refused_with(problem: String, remembered: Option<String>) -> HttpResponse {
 /// For a link from an approval message that no longer works because its request was decided or
 /// expired: what became of the request, in words ("… was approved by alice at …"). It says no
 /// more than the message the link came in, which is edited to the same outcome.
-async fn spent_link_outcome(
-    svc: &Service,
-    presented: &str,
-    now: Timestamp,
-) -> Result<Option<String>, WebError> {
-    let peek = presented.to_owned();
-    let request = svc
-        .store
-        .read(move |c| login_links::spent_request(c, &peek, now))
-        .await?;
+async fn spent_link_outcome(svc: &Service, presented: &str) -> Result<Option<String>, WebError> {
+    let request = svc.spent_link_request(presented).await?;
     let Some(id) = request else {
         return Ok(None);
     };
@@ -338,7 +312,7 @@ fn remembered_next(req: &HttpRequest) -> Option<String> {
 }
 
 fn max_age_secs(svc: &Service) -> i64 {
-    i64::try_from(svc.limiter.limits.session_max_age.as_secs())
+    i64::try_from(svc.limiter().limits.session_max_age.as_secs())
         .unwrap_or(sessions::TTL_SECS)
         .max(1)
 }
@@ -375,8 +349,7 @@ struct SessionsPage {
 }
 
 async fn list_sessions(svc: web::Data<Service>, human: Human) -> Result<SessionsPage, WebError> {
-    let now = svc.clock.now();
-    let rows = svc.store.read(move |c| session_sql::live(c, now)).await?;
+    let rows = svc.live_sessions().await?;
     Ok(SessionsPage {
         me: Some(Me::from(&human)),
         csrf: human.csrf.clone(),
@@ -418,17 +391,13 @@ async fn revoke_session(
 }
 
 async fn end_session(svc: &Service, human: &Human, id: &str) -> Result<(), Error> {
-    let now = svc.clock.now();
-    let (by, id) = (Actor::Human(human.name.clone()), id.to_owned());
-    svc.store
-        .write(move |tx| sessions::end(tx, &id, &by, now))
-        .await
+    svc.end_session(Actor::Human(human.name.clone()), id).await
 }
 
 /// Whether this browser has a live session for the whole app (not one limited to a request).
 async fn full_session(svc: &Service, req: &HttpRequest) -> Result<bool, Error> {
     let found = match req.cookie(sessions::COOKIE) {
-        Some(c) => auth::lookup(svc, &Secret::new(c.value())).await?,
+        Some(c) => svc.session(&Secret::new(c.value())).await?,
         None => None,
     };
     Ok(found.is_some_and(|s| s.request_id.is_none()))

@@ -10,12 +10,10 @@ use super::auth::Human;
 use super::form::Form;
 use super::view::{self, Me};
 use super::{PageQuery, Pager, WebError, html, see_other};
-use crate::agents;
 use crate::domain::Actor;
 use crate::error::Error;
 use crate::policy::live::Source;
 use crate::service::Service;
-use crate::store::{agents as agent_sql, audit};
 
 /// Events per audit page.
 const AUDIT_PER_PAGE: i64 = 30;
@@ -76,14 +74,9 @@ async fn agents_page(
     problem: Option<String>,
     created: Option<(String, String)>,
 ) -> Result<AgentsPage, Error> {
-    let (rows, approvers) = svc
-        .store
-        .read(|c| {
-            let agents = agent_sql::list(c)?;
-            let approvers = crate::store::telegram::list_approvers(c)?;
-            Ok::<_, Error>((agents, approvers))
-        })
-        .await?;
+    let rows = svc.agents().await?;
+    // Linked ones (configured ids are the Telegram settings', not shown here).
+    let approvers = svc.approvers(&[]).await?;
     Ok(AgentsPage {
         approvers: approvers
             .into_iter()
@@ -123,11 +116,8 @@ async fn create_agent(
     let form = Form::parse(&body);
     human.check_csrf(&form)?;
     let name = form.text("name").unwrap_or_default();
-    let now = svc.clock.now();
-    let by = Actor::Human(human.name.clone());
     let created = svc
-        .store
-        .write(move |tx| agents::create(tx, &name, &by, now))
+        .create_agent(Actor::Human(human.name.clone()), &name)
         .await;
     match created {
         Ok((agent, key)) => {
@@ -183,11 +173,7 @@ async fn ask_to_revoke(svc: &Service, human: &Human, id: &str) -> Result<HttpRes
         return Err(Error::NotFound("There is no live agent with this id.".into()).into());
     };
     let agent_id = crate::domain::AgentId(agent.id.clone());
-    let live = svc
-        .store
-        .read(move |c| crate::store::permissions::live_for_agent(c, &agent_id))
-        .await?
-        .len();
+    let live = svc.live_requests_of(&agent_id).await?;
     page.confirm = Some(RevokeQuestion {
         id: agent.id.clone(),
         name: agent.name.clone(),
@@ -268,10 +254,7 @@ async fn audit_page(
             ));
         }
     }
-    let (events, total) = svc
-        .store
-        .read(move |c| audit::page(c, &filter, offset, AUDIT_PER_PAGE))
-        .await?;
+    let (events, total) = svc.audit_page(filter, offset, AUDIT_PER_PAGE).await?;
     Ok(AuditPage {
         me: Some(Me::from(&human)),
         events: events
@@ -353,7 +336,7 @@ struct PolicyPage {
 }
 
 async fn policy_page(svc: web::Data<Service>, human: Human) -> PolicyPage {
-    let loaded = svc.policy.current();
+    let loaded = svc.policy().current();
     PolicyPage {
         me: Some(Me::from(&human)),
         version: loaded.policy.version().to_owned(),
@@ -364,7 +347,7 @@ async fn policy_page(svc: web::Data<Service>, human: Human) -> PolicyPage {
             }
         },
         loaded_at: view::short_time(loaded.loaded_at),
-        last_error: svc.policy.last_error().map(|f| f.message),
+        last_error: svc.policy().last_error().map(|f| f.message),
         rules: loaded
             .policy
             .rules()

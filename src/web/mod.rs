@@ -98,12 +98,6 @@ pub enum WebError {
     Service(#[from] Error),
 }
 
-impl From<crate::store::StoreError> for WebError {
-    fn from(e: crate::store::StoreError) -> WebError {
-        WebError::Service(e.into())
-    }
-}
-
 /// The page shown for any error.
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -239,5 +233,5 @@ impl Pager {
 
 /// The service out of app data, for code that is not an extractor.
 fn secure(svc: &Service) -> bool {
-    svc.public_url.starts_with("https://")
+    svc.public_url().starts_with("https://")
 }

@@ -19,7 +19,6 @@ use crate::domain::{Actor, Status, request};
 use crate::error::Error;
 use crate::service::{PermissionView, Service};
 use crate::shown::{self, Entry, Summary};
-use crate::store::agents as agent_sql;
 
 /// How often the pending list reloads itself, in seconds.
 pub const REFRESH_SECS: u32 = 10;
@@ -53,7 +52,7 @@ async fn pending(svc: web::Data<Service>, human: Human) -> Result<PendingPage, W
         agent_id: None,
     };
     let (items, total) = svc.list(filter, 0, PENDING_MAX).await?;
-    let now = svc.clock.now();
+    let now = svc.now();
     // Listed as pending but already past their time: the sweeper is about to expire them.
     let mut cards: Vec<Card> = items
         .iter()
@@ -228,7 +227,7 @@ fn needs_confirm(svc: &Service, v: &PermissionView) -> bool {
     let Some(rule) = v.rule.as_deref() else {
         return false;
     };
-    svc.policy.current().policy.asks_confirmation(rule)
+    svc.policy().current().policy.asks_confirmation(rule)
 }
 
 /// The request page as it is now.
@@ -237,7 +236,7 @@ async fn page(svc: &Service, human: &Human, v: &PermissionView) -> RequestPage {
         Some(by) => Some(shown::person(svc, by).await),
         None => None,
     };
-    let mut page = RequestPage::new(human, v, svc.clock.now(), by, needs_confirm(svc, v));
+    let mut page = RequestPage::new(human, v, svc.now(), by, needs_confirm(svc, v));
     if !page.decidable {
         page.next = next_pending(svc, v).await;
     }
@@ -251,7 +250,7 @@ async fn next_pending(svc: &Service, v: &PermissionView) -> Option<Card> {
         agent_id: None,
     };
     let (items, _) = svc.list(filter, 0, PENDING_MAX).await.ok()?;
-    let now = svc.clock.now();
+    let now = svc.now();
     items
         .iter()
         .filter(|p| p.id != v.id && p.status == Status::Pending)
@@ -430,10 +429,7 @@ async fn history(
 ) -> Result<HistoryPage, WebError> {
     let agent = query.agent.clone().filter(|a| !a.is_empty());
     let status = query.status.clone().filter(|s| !s.is_empty());
-    let all_agents = svc
-        .store
-        .read(|c| agent_sql::list(c).map_err(Error::from))
-        .await?;
+    let all_agents = svc.agents().await?;
     let filter = crate::domain::PermissionFilter {
         status: match &status {
             Some(s) => Some(s.parse().map_err(|e: String| Error::invalid("status", e))?),
@@ -455,7 +451,7 @@ async fn history(
     let (items, total) = svc
         .list(filter, (page - 1) * HISTORY_PER_PAGE, HISTORY_PER_PAGE)
         .await?;
-    let now = svc.clock.now();
+    let now = svc.now();
     let mut base = String::new();
     for (k, v) in [("agent", &agent), ("status", &status)] {
         if let Some(v) = v {

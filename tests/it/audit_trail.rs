@@ -120,7 +120,7 @@ async fn mixed_workload(s: &TestServer) {
     // A policy reload and a rejected one, then an agent revoked.
     let policy = s.dir.path().join("policies.yaml");
     std::fs::write(&policy, format!("{TEST_POLICY}\n# edited\n")).unwrap();
-    s.handle.as_ref().unwrap().service.policy.current();
+    s.handle.as_ref().unwrap().service.policy().current();
     agent_otp::policy::watch::reload(
         &s.handle.as_ref().unwrap().service,
         agent_otp::policy::watch::Trigger::Manual,
@@ -557,7 +557,7 @@ async fn a_failed_audit_write_changes_nothing() {
         .as_ref()
         .unwrap()
         .service
-        .policy
+        .policy()
         .current()
         .policy
         .version()

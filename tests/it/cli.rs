@@ -514,17 +514,13 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
 
     // Expiry is the server's clock: an hour later the token is refused.
     let now = s.clock.now();
-    let store = &s.handle.as_ref().unwrap().service.store;
-    let (_, hourly) = store
-        .write(move |tx| {
-            agent_otp::agents::create_admin_token_until(
-                tx,
-                "temp",
-                Some(now.plus_secs(3600)),
-                &agent_otp::domain::Actor::Operator,
-                now,
-            )
-        })
+    let svc = &s.handle.as_ref().unwrap().service;
+    let (_, hourly) = svc
+        .create_admin_token(
+            agent_otp::domain::Actor::Operator,
+            "temp",
+            Some(now.plus_secs(3600)),
+        )
         .await
         .unwrap();
     let hourly = hourly.expose().to_owned();

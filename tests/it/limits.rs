@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use agent_otp::domain::Actor;
-use agent_otp::login_links;
 use agent_otp::rate_limit::Rate;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -202,7 +201,8 @@ async fn login_link_guessing_from_one_address_is_limited() {
     .await;
     let http = crate::web::client();
     let svc = &s.handle.as_ref().unwrap().service;
-    let good = login_links::issue_url(svc, "alice", None, Actor::Operator)
+    let good = svc
+        .issue_login_url(Actor::Operator, "alice", None)
         .await
         .unwrap();
     // A good link costs nothing.
@@ -225,7 +225,8 @@ async fn login_link_guessing_from_one_address_is_limited() {
             .contains("Too many failed attempts")
     );
     // While the address is blocked even a good link waits (it is not used up by that).
-    let good = login_links::issue_url(svc, "alice", None, Actor::Operator)
+    let good = svc
+        .issue_login_url(Actor::Operator, "alice", None)
         .await
         .unwrap();
     assert_eq!(

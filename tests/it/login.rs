@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use agent_otp::domain::Actor;
-use agent_otp::login_links;
+use agent_otp::service::login_links;
 use reqwest::StatusCode;
 use reqwest::header;
 use serde_json::json;
@@ -78,7 +78,7 @@ pub async fn open_link(http: &reqwest::Client, link: &str, extra: Option<&str>) 
 
 async fn link_for(s: &TestServer, human: &str) -> String {
     let svc = &s.handle.as_ref().unwrap().service;
-    login_links::issue_url(svc, human, None, Actor::Operator)
+    svc.issue_login_url(Actor::Operator, human, None)
         .await
         .unwrap()
 }
@@ -180,19 +180,9 @@ async fn a_link_for_one_request_opens_a_session_for_that_request_only() {
     let mine = pending(&s, &key, json!({"action": "deploy.prod"})).await;
     let other = pending(&s, &key, json!({"action": "deploy.staging"})).await;
     let svc = &s.handle.as_ref().unwrap().service;
-    let (id, now) = (mine.clone(), s.clock.now());
+    let expires = s.clock.now().plus_secs(600);
     let link = svc
-        .store
-        .write(move |tx| {
-            login_links::issue_for_request(
-                tx,
-                "tg-777",
-                &id,
-                &Actor::System,
-                now,
-                now.plus_secs(600),
-            )
-        })
+        .issue_request_link("tg-777", &mine, expires)
         .await
         .unwrap();
     let link = login_links::url(&s.url(""), &link);

@@ -308,12 +308,8 @@ async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes(
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {v}");
     }
     // A revoked service key stops working at once.
-    let store = &s.handle.as_ref().unwrap().service.store;
-    let now = s.clock.now();
-    store
-        .write(move |tx| {
-            agent_otp::service_keys::revoke(tx, "mailer", &agent_otp::domain::Actor::Operator, now)
-        })
+    let svc = &s.handle.as_ref().unwrap().service;
+    svc.revoke_protected_service(agent_otp::domain::Actor::Operator, "mailer")
         .await
         .unwrap();
     let (status, _) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;

@@ -72,17 +72,12 @@ impl TestServer {
         tweak(&mut config);
         let clock = config.clock.clone();
         let handle = app::start(config.clone()).await.unwrap();
-        let now = clock.now();
-        let admin = handle
+        let (_, admin) = handle
             .service
-            .store
-            .write(move |tx| {
-                agent_otp::agents::create_admin_token(tx, "alice", &Actor::Operator, now)
-            })
+            .create_admin_token(Actor::Operator, "alice", None)
             .await
-            .unwrap()
-            .expose()
-            .to_owned();
+            .unwrap();
+        let admin = admin.expose().to_owned();
         TestServer {
             handle: Some(handle),
             config,
@@ -148,13 +143,9 @@ impl TestServer {
 
     /// Creates a protected service for `actions` (comma-separated patterns); returns its key.
     pub async fn service(&self, name: &str, actions: &str) -> String {
-        let (name, now) = (name.to_owned(), self.clock.now());
-        let patterns = agent_otp::service_keys::parse_patterns(actions).unwrap();
-        let store = &self.handle.as_ref().unwrap().service.store;
-        let (_, key) = store
-            .write(move |tx| {
-                agent_otp::service_keys::create(tx, &name, patterns.clone(), &Actor::Operator, now)
-            })
+        let svc = &self.handle.as_ref().unwrap().service;
+        let (_, key) = svc
+            .create_protected_service(Actor::Operator, name, actions)
             .await
             .unwrap();
         key.expose().to_owned()

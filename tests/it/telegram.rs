@@ -331,10 +331,9 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     let start = t.find(&prefix).expect("a login link") + prefix.len();
     let secret = &t[start..start + t[start..].find('"').unwrap()];
     assert!(secret.starts_with("ll_") && secret.len() == 43, "{secret}");
-    let (secret, now) = (secret.to_owned(), s.clock.now());
-    let store = &s.handle.as_ref().unwrap().service.store;
-    let redeemed = store
-        .write(move |tx| agent_otp::login_links::redeem(tx, &secret, now))
+    let svc = &s.handle.as_ref().unwrap().service;
+    let (redeemed, _, _) = svc
+        .log_in(secret, None, 600)
         .await
         .unwrap()
         .expect("a live login link");
@@ -587,12 +586,13 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
     .await;
     let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
     let m = message_for(&fake, ANN, &id).await;
-    let store = s.handle.as_ref().unwrap().service.store.clone();
-    eventually(10, "the update to be remembered", || {
-        let last = store
-            .read_blocking(agent_otp::store::telegram::last_update_id)
-            .unwrap();
-        (last == Some(help)).then_some(())
+    let svc = s.handle.as_ref().unwrap().service.clone();
+    crate::support::eventually(10, "the update to be remembered", || {
+        let svc = svc.clone();
+        async move {
+            let last = svc.last_update_id().await.unwrap();
+            (last == Some(help)).then_some(())
+        }
     })
     .await;
 
@@ -1095,7 +1095,7 @@ async fn a_link_from_a_decided_or_expired_request_says_what_happened() {
             let has_session = resp.headers().get_all("set-cookie").iter().any(|c| {
                 c.to_str()
                     .unwrap_or("")
-                    .starts_with(agent_otp::sessions::COOKIE)
+                    .starts_with(agent_otp::service::sessions::COOKIE)
             });
             (resp.status(), has_session, resp.text().await.unwrap())
         }

@@ -5,7 +5,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use agent_otp::domain::Actor;
-use agent_otp::login_links;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use serde_json::{Value, json};
@@ -114,7 +113,8 @@ fn csrf_in(body: &str) -> String {
 /// Logs `human` in through a fresh login link, as a browser would.
 pub async fn login(s: &TestServer, human: &str) -> Session {
     let svc = &s.handle.as_ref().unwrap().service;
-    let link = login_links::issue_url(svc, human, None, Actor::Operator)
+    let link = svc
+        .issue_login_url(Actor::Operator, human, None)
         .await
         .unwrap();
     let http = client();
@@ -277,7 +277,8 @@ async fn web_login_link_works_once_and_not_after_ten_minutes() {
     let s = TestServer::start().await;
     let svc = &s.handle.as_ref().unwrap().service;
     let http = client();
-    let link = login_links::issue_url(svc, "alice", None, Actor::Operator)
+    let link = svc
+        .issue_login_url(Actor::Operator, "alice", None)
         .await
         .unwrap();
     let first = crate::login::open_link(&http, &link, None).await;
@@ -305,7 +306,8 @@ async fn web_login_link_works_once_and_not_after_ten_minutes() {
     assert_eq!(relogin.location(), "/");
 
     // A fresh link is dead after 10 minutes.
-    let late = login_links::issue_url(svc, "alice", None, Actor::Operator)
+    let late = svc
+        .issue_login_url(Actor::Operator, "alice", None)
         .await
         .unwrap();
     s.clock.advance(Duration::from_secs(601));
@@ -320,7 +322,8 @@ async fn web_login_link_works_once_and_not_after_ten_minutes() {
     let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
     let bounce = fetch(http.get(s.url(&format!("/login?next=/requests/{id}")))).await;
     let next = cookie_pair(&bounce.set_cookie("agent_otp_next").unwrap());
-    let link = login_links::issue_url(svc, "bob", None, Actor::Operator)
+    let link = svc
+        .issue_login_url(Actor::Operator, "bob", None)
         .await
         .unwrap();
     let back = crate::login::open_link(&http, &link, Some(&next)).await;

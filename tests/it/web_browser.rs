@@ -14,7 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_otp::domain::Actor;
-use agent_otp::login_links;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -194,7 +193,8 @@ async fn assert_phone_friendly(c: &Client, what: &str) {
 /// Logs the browser in through a one-time link and waits for the pending list.
 async fn log_in(c: &Client, s: &TestServer) {
     let svc = &s.handle.as_ref().unwrap().service;
-    let link = login_links::issue_url(svc, "alice", None, Actor::Operator)
+    let link = svc
+        .issue_login_url(Actor::Operator, "alice", None)
         .await
         .unwrap();
     c.goto(&link).await.unwrap();

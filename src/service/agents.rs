@@ -1,8 +1,11 @@
-//! Agent and admin-token bookkeeping shared by the command line and the admin API: each change
-//! is written with its audit event in the caller's transaction, and secrets are handed back once.
+//! Agents and their keys, and admin tokens: created, listed and revoked the same way by the admin
+//! API, the web pages and the command line. Each change is written with its audit event, and a
+//! secret is handed back once (only its hash is stored).
 
 use crate::domain::{AdminToken, Agent};
 use rusqlite::Transaction;
+
+use super::Service;
 use serde_json::json;
 
 use crate::audit::NewEvent;
@@ -173,4 +176,87 @@ pub fn revoke_admin_token(
     audit::append(tx, now, &NewEvent::new(by, "admin_token.revoked", d))?;
     token.revoked_at = Some(now);
     Ok(token)
+}
+
+impl Service {
+    /// Every agent, oldest first.
+    pub async fn agents(&self) -> Result<Vec<Agent>> {
+        self.store.read(|c| sql::list(c).map_err(Error::from)).await
+    }
+
+    /// The agent with this id or name; 404 if there is none (so a typo in a filter does not
+    /// read as "no activity").
+    pub async fn agent(&self, id_or_name: &str) -> Result<Agent> {
+        let a = id_or_name.to_owned();
+        self.store
+            .read(move |c| sql::by_id_or_name(c, &a))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no agent with id or name {id_or_name:?}")))
+    }
+
+    /// Creates an agent; returns it with its key, shown this once.
+    pub async fn create_agent(&self, by: Actor, name: &str) -> Result<(Agent, Secret)> {
+        let (now, name) = (self.now(), name.to_owned());
+        self.store
+            .write(move |tx| create(tx, &name, &by, now))
+            .await
+    }
+
+    /// Revokes an agent (by id or name) and ends its live requests; see [`revoke`]. Returns the
+    /// agent and the requests that ended with it.
+    pub async fn revoke_agent(
+        &self,
+        by: Actor,
+        id_or_name: &str,
+    ) -> Result<(Agent, Vec<RequestId>)> {
+        let now = self.now();
+        let id_or_name = id_or_name.to_owned();
+        let (agent, ended) = self
+            .store
+            .write(move |tx| revoke(tx, &id_or_name, &by, now))
+            .await?;
+        self.store.known_agents().forget_agent(&agent.id);
+        for id in &ended {
+            self.hub.publish(id, Status::Revoked);
+        }
+        Ok((agent, ended))
+    }
+
+    /// How many pending or approved requests of this agent would end with it.
+    pub async fn live_requests_of(&self, agent: &AgentId) -> Result<usize> {
+        let agent = agent.clone();
+        let live = self
+            .store
+            .read(move |c| permissions::live_for_agent(c, &agent).map_err(Error::from))
+            .await?;
+        Ok(live.len())
+    }
+
+    /// Every admin token, oldest first (hashes only).
+    pub async fn admin_tokens(&self) -> Result<Vec<AdminToken>> {
+        self.store
+            .read(|c| admin_tokens::list(c).map_err(Error::from))
+            .await
+    }
+
+    /// Creates an admin token for `name`, valid until `expires_at` if given; returns it once.
+    pub async fn create_admin_token(
+        &self,
+        by: Actor,
+        name: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(AdminToken, Secret)> {
+        let (now, name) = (self.now(), name.to_owned());
+        self.store
+            .write(move |tx| create_admin_token_until(tx, &name, expires_at, &by, now))
+            .await
+    }
+
+    /// Revokes an admin token by id or (unambiguous) name; see [`revoke_admin_token`].
+    pub async fn revoke_admin_token(&self, by: Actor, id_or_name: &str) -> Result<AdminToken> {
+        let (now, id_or_name) = (self.now(), id_or_name.to_owned());
+        self.store
+            .write(move |tx| revoke_admin_token(tx, &id_or_name, &by, now))
+            .await
+    }
 }

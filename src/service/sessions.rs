@@ -11,6 +11,8 @@
 
 use crate::domain::Session;
 use rusqlite::{Connection, Transaction};
+
+use super::Service;
 use serde_json::json;
 
 use crate::audit::NewEvent;
@@ -117,6 +119,47 @@ pub fn csrf_token(secret: &str) -> String {
 /// Whether `presented` is the CSRF token of the session with cookie secret `secret`.
 pub fn csrf_ok(secret: &str, presented: &str) -> bool {
     secret::hashes_equal(&csrf_token(secret), presented)
+}
+
+impl Service {
+    /// The live session for a presented cookie secret, noting (at most once a minute) that it
+    /// was used.
+    pub async fn session(&self, presented: &Secret) -> Result<Option<Session>> {
+        let now = self.now();
+        let presented = presented.expose().to_owned();
+        let found = self
+            .store
+            .read(move |c| authenticate(c, &presented, now).map_err(Error::from))
+            .await?;
+        if let Some(s) = found.as_ref().filter(|s| needs_touch(s, now)) {
+            let id = s.id.clone();
+            self.store
+                .write(move |tx| sql::touch(tx, &id, now).map_err(Error::from))
+                .await?;
+        }
+        Ok(found)
+    }
+
+    /// Every live session, newest first.
+    pub async fn live_sessions(&self) -> Result<Vec<Session>> {
+        let now = self.now();
+        self.store
+            .read(move |c| sql::live(c, now).map_err(Error::from))
+            .await
+    }
+
+    /// Ends the live session `id` (logout, or revocation from the sessions page).
+    pub async fn end_session(&self, by: Actor, id: &str) -> Result<()> {
+        let (now, id) = (self.now(), id.to_owned());
+        self.store.write(move |tx| end(tx, &id, &by, now)).await
+    }
+
+    /// Whether anyone ever logged in (the first start prints a login link when no one has).
+    pub async fn anyone_ever_logged_in(&self) -> Result<bool> {
+        self.store
+            .read(|c| sql::anyone_ever_logged_in(c).map_err(Error::from))
+            .await
+    }
 }
 
 #[cfg(test)]

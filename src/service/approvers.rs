@@ -4,7 +4,8 @@
 //! approvers too (their private chat id is their user id). Every change is audited in the same
 //! transaction; codes are stored only as SHA-256.
 
-use crate::domain::Approver;
+use super::Service;
+use crate::domain::{Approver, OpenMessage, RequestId};
 use rusqlite::{Connection, Transaction};
 use serde_json::json;
 
@@ -152,6 +153,181 @@ fn configured_row(user_id: i64) -> Approver {
         chat_id: user_id,
         name: human_name(user_id),
         linked_at: Timestamp(0),
+    }
+}
+
+/// What became of one approval message, for [`Service::record_approval_message`].
+#[derive(Debug, Clone, Copy)]
+pub enum Sent {
+    /// Delivered; Telegram gave it this message id (edited when the request is decided).
+    Message(i32),
+    /// The chat cannot be reached (blocked the bot, say): not sent, and not tried again.
+    Unreachable,
+    /// Not sent this time; a later sync tries again.
+    Retry,
+}
+
+impl Service {
+    /// Every approver: linked ones, then `configured` ones not linked.
+    pub async fn approvers(&self, configured: &[i64]) -> Result<Vec<Approver>> {
+        let configured = configured.to_vec();
+        self.store
+            .read(move |c| all(c, &configured).map_err(Error::from))
+            .await
+    }
+
+    /// The approver with this Telegram user id, linked or among `configured`.
+    pub async fn approver(&self, configured: &[i64], user_id: i64) -> Result<Option<Approver>> {
+        let configured = configured.to_vec();
+        self.store
+            .read(move |c| find(c, &configured, user_id).map_err(Error::from))
+            .await
+    }
+
+    /// The approvers not yet sent a message about request `id`.
+    pub async fn approvers_to_message(
+        &self,
+        configured: &[i64],
+        id: &RequestId,
+    ) -> Result<Vec<Approver>> {
+        let (configured, id) = (configured.to_vec(), id.clone());
+        self.store
+            .read(move |c| {
+                let messaged = sql::chats_messaged(c, &id)?;
+                let mut approvers = all(c, &configured)?;
+                approvers.retain(|a| !messaged.contains(&a.chat_id));
+                Ok::<_, Error>(approvers)
+            })
+            .await
+    }
+
+    /// Issues a one-time link code (see [`issue_code`]).
+    pub async fn issue_link_code(&self, by: Actor) -> Result<Secret> {
+        let now = self.now();
+        self.store.write(move |tx| issue_code(tx, &by, now)).await
+    }
+
+    /// Links `who` if `code` is live (see [`link`]).
+    pub async fn link_approver(&self, code: &str, who: &Candidate) -> Result<Option<Approver>> {
+        let (now, code, who) = (self.now(), code.to_owned(), who.clone());
+        self.store.write(move |tx| link(tx, &code, &who, now)).await
+    }
+
+    /// Unlinks an approver (see [`unlink`]).
+    pub async fn unlink_approver(&self, by: Actor, user_id: i64) -> Result<Approver> {
+        let now = self.now();
+        self.store
+            .write(move |tx| unlink(tx, user_id, &by, now))
+            .await
+    }
+
+    /// Records a button press by someone who is not an approver.
+    pub async fn record_unauthorized_press(
+        &self,
+        user_id: i64,
+        username: Option<String>,
+        request: Option<String>,
+    ) -> Result<()> {
+        let now = self.now();
+        self.store
+            .write(move |tx| {
+                unauthorized_press(tx, user_id, username.as_deref(), request.as_deref(), now)
+            })
+            .await
+    }
+
+    /// Writes down an approval message sent (or not) to `chat` about request `id`, with the
+    /// hash of the login link it carried: a link in no message is retired at once.
+    pub async fn record_approval_message(
+        &self,
+        id: &RequestId,
+        chat: i64,
+        sent: Sent,
+        link_hash: String,
+    ) -> Result<()> {
+        let (now, id) = (self.now(), id.clone());
+        self.store
+            .write(move |tx| {
+                match sent {
+                    Sent::Message(message_id) => {
+                        sql::insert_message(
+                            tx,
+                            &id,
+                            chat,
+                            Some(message_id),
+                            Some(&link_hash),
+                            now,
+                        )?;
+                    }
+                    Sent::Unreachable => {
+                        sql::insert_message(tx, &id, chat, None, None, now)?;
+                        sql::retire_login_link(tx, &link_hash)?;
+                    }
+                    Sent::Retry => sql::retire_login_link(tx, &link_hash)?,
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+    }
+
+    /// The messages about request `id` that still show their buttons.
+    pub async fn open_messages(&self, id: &RequestId) -> Result<Vec<OpenMessage>> {
+        let id = id.clone();
+        self.store
+            .read(move |c| sql::open_messages(c, &id).map_err(Error::from))
+            .await
+    }
+
+    /// Marks a message as edited to its request's outcome (its login link retires with it).
+    pub async fn close_message(&self, message: &OpenMessage) -> Result<()> {
+        let (now, id) = (self.now(), message.id);
+        self.store
+            .write(move |tx| sql::close_message(tx, id, now).map_err(Error::from))
+            .await
+    }
+
+    /// Requests some message about which still shows its buttons.
+    pub async fn requests_with_open_messages(&self) -> Result<Vec<RequestId>> {
+        self.store
+            .read(|c| sql::requests_with_open_messages(c).map_err(Error::from))
+            .await
+    }
+
+    /// The last Telegram update handled, so a restart does not handle one twice.
+    pub async fn last_update_id(&self) -> Result<Option<i64>> {
+        self.store
+            .read(|c| sql::last_update_id(c).map_err(Error::from))
+            .await
+    }
+
+    /// Writes down that update `id` was handled.
+    pub async fn handled_update(&self, id: i64) -> Result<()> {
+        self.store
+            .write(move |tx| sql::set_last_update_id(tx, id).map_err(Error::from))
+            .await
+    }
+
+    /// Remembers the bot's username (`agent-otp telegram link` names the bot to write to).
+    pub async fn remember_bot_username(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.store
+            .write(move |tx| {
+                crate::store::set_meta(tx, "telegram_bot_username", &name).map_err(Error::from)
+            })
+            .await
+    }
+
+    /// What the running server last said about Telegram: whether a bot is set (`"on"`/`"off"`,
+    /// `None` if no server ran yet) and the bot's username.
+    pub async fn telegram_status(&self) -> Result<(Option<String>, Option<String>)> {
+        self.store
+            .read(|c| {
+                Ok::<_, Error>((
+                    crate::store::get_meta(c, "telegram")?,
+                    crate::store::get_meta(c, "telegram_bot_username")?,
+                ))
+            })
+            .await
     }
 }
 

@@ -9,14 +9,16 @@
 
 use crate::domain::ProtectedService;
 use rusqlite::Transaction;
+
+use super::Service;
 use serde_json::json;
 
-use crate::agents::check_name;
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
 use crate::domain::{Actor, ServiceId};
 use crate::error::{Error, Result};
 use crate::secret::{self, SERVICE_KEY_PREFIX, Secret};
+use crate::service::agents::check_name;
 use crate::store::audit;
 use crate::store::services as sql;
 
@@ -136,6 +138,40 @@ pub fn revoke(
     audit::append(tx, now, &NewEvent::new(by, "service.revoked", details))?;
     service.revoked_at = Some(now);
     Ok(service)
+}
+
+impl Service {
+    /// Every protected service, oldest first.
+    pub async fn protected_services(&self) -> Result<Vec<ProtectedService>> {
+        self.store.read(|c| sql::list(c).map_err(Error::from)).await
+    }
+
+    /// Creates a protected service for the comma-separated action patterns `actions`; returns
+    /// it with its key, shown this once.
+    pub async fn create_protected_service(
+        &self,
+        by: Actor,
+        name: &str,
+        actions: &str,
+    ) -> Result<(ProtectedService, Secret)> {
+        let patterns = parse_patterns(actions)?;
+        let (now, name) = (self.now(), name.to_owned());
+        self.store
+            .write(move |tx| create(tx, &name, patterns.clone(), &by, now))
+            .await
+    }
+
+    /// Revokes a protected service by id or name (see [`revoke`]).
+    pub async fn revoke_protected_service(
+        &self,
+        by: Actor,
+        id_or_name: &str,
+    ) -> Result<ProtectedService> {
+        let (now, id_or_name) = (self.now(), id_or_name.to_owned());
+        self.store
+            .write(move |tx| revoke(tx, &id_or_name, &by, now))
+            .await
+    }
 }
 
 #[cfg(test)]

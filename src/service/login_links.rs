@@ -9,6 +9,11 @@
 //! for one request ([`issue_for_request`]) opens a session limited to that request.
 
 use rusqlite::Transaction;
+
+use super::Service;
+use super::sessions::{self, Grant};
+use crate::domain::Session;
+use crate::error::Error;
 use serde_json::json;
 
 use crate::audit::NewEvent;
@@ -93,7 +98,7 @@ fn store_link(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<Secret> {
-    crate::agents::check_name(human)?;
+    crate::service::agents::check_name(human)?;
     let link = secret::generate(PREFIX)?;
     sql::insert(tx, &link.hash(), human, next, request, now, expires_at)?;
     let mut d = json!({ "human": human, "next": next, "expiresAt": expires_at });
@@ -181,33 +186,6 @@ pub fn url(public_url: &str, link: &Secret) -> String {
     format!("{public_url}/login/{}", link.expose())
 }
 
-/// Issues a [`DEFAULT_TTL_SECS`] link for `human` (optionally leading to the local path `next`)
-/// and returns its URL. This is what `agent-otp serve` prints on first start and what Telegram's
-/// `/login` sends to a linked approver.
-pub async fn issue_url(
-    service: &crate::service::Service,
-    human: &str,
-    next: Option<&str>,
-    by: Actor,
-) -> Result<String> {
-    let now = service.clock.now();
-    let (human, next) = (human.to_owned(), next.map(str::to_owned));
-    let link = service
-        .store
-        .write(move |tx| {
-            issue(
-                tx,
-                &human,
-                next.as_deref(),
-                &by,
-                now,
-                now.plus_secs(DEFAULT_TTL_SECS),
-            )
-        })
-        .await?;
-    Ok(url(&service.public_url, &link))
-}
-
 /// Only same-site paths of visible ASCII may follow a login (no `//host`, no scheme, no
 /// backslash, no whitespace — browsers drop tabs and newlines, so `/\t/evil.example` would become
 /// `//evil.example`): no open redirect.
@@ -217,6 +195,94 @@ pub fn is_local_path(p: &str) -> bool {
         && !p.contains('\\')
         && p.len() <= 512
         && p.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Service {
+    /// Issues a link for `human` valid until `expires_at` (see [`issue`]); returns its secret.
+    pub async fn issue_login_link(
+        &self,
+        by: Actor,
+        human: &str,
+        next: Option<&str>,
+        expires_at: Timestamp,
+    ) -> Result<Secret> {
+        let (now, human, next) = (self.now(), human.to_owned(), next.map(str::to_owned));
+        self.store
+            .write(move |tx| issue(tx, &human, next.as_deref(), &by, now, expires_at))
+            .await
+    }
+
+    /// Issues a [`DEFAULT_TTL_SECS`] link for `human` (optionally leading to the local path
+    /// `next`) and returns its URL. This is what `agent-otp serve` prints on first start and what
+    /// Telegram's `/login` sends to a linked approver.
+    pub async fn issue_login_url(
+        &self,
+        by: Actor,
+        human: &str,
+        next: Option<&str>,
+    ) -> Result<String> {
+        let expires = self.now().plus_secs(DEFAULT_TTL_SECS);
+        let link = self.issue_login_link(by, human, next, expires).await?;
+        Ok(url(self.public_url(), &link))
+    }
+
+    /// Issues a link limited to request `request` (see [`issue_for_request`]).
+    pub async fn issue_request_link(
+        &self,
+        human: &str,
+        request: &str,
+        expires_at: Timestamp,
+    ) -> Result<Secret> {
+        let (now, human, request) = (self.now(), human.to_owned(), request.to_owned());
+        self.store
+            .write(move |tx| {
+                issue_for_request(tx, &human, &request, &Actor::System, now, expires_at)
+            })
+            .await
+    }
+
+    /// What an unspent link would do, spending nothing (see [`peek`]).
+    pub async fn peek_login_link(&self, presented: &str) -> Result<Option<Redeemed>> {
+        let (now, presented) = (self.now(), presented.to_owned());
+        self.store
+            .read(move |c| peek(c, &presented, now).map_err(Error::from))
+            .await
+    }
+
+    /// The request a spent link was limited to (see [`spent_request`]).
+    pub async fn spent_link_request(&self, presented: &str) -> Result<Option<String>> {
+        let (now, presented) = (self.now(), presented.to_owned());
+        self.store
+            .read(move |c| spent_request(c, &presented, now).map_err(Error::from))
+            .await
+    }
+
+    /// Redeems a link and starts its session in one transaction: the session lasts
+    /// `max_age_secs` and is limited to the link's request, if it had one. `None` (audited as a
+    /// failed login) for an unknown, used or expired link.
+    pub async fn log_in(
+        &self,
+        presented: &str,
+        user_agent: Option<&str>,
+        max_age_secs: i64,
+    ) -> Result<Option<(Redeemed, Session, Secret)>> {
+        let now = self.now();
+        let (presented, user_agent) = (presented.to_owned(), user_agent.map(str::to_owned));
+        self.store
+            .write(move |tx| {
+                let Some(link) = redeem(tx, &presented, now)? else {
+                    return Ok(None);
+                };
+                let grant = Grant {
+                    max_age_secs,
+                    request_id: link.request.as_deref(),
+                };
+                let (session, secret) =
+                    sessions::create(tx, &link.human, user_agent.as_deref(), grant, now)?;
+                Ok::<_, Error>(Some((link, session, secret)))
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,1032 @@
+//! Permission requests: decided by policy or a human, read, verified, used, revoked, expired and
+//! pruned. Each state change runs in one `BEGIN IMMEDIATE` transaction together with its audit
+//! event, is a conditional update on the expected status (first writer wins, the loser gets
+//! `Conflict`), and is announced on the [`Hub`](crate::changes::Hub) only after it committed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Transaction;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use super::{Service, confirm_live, event, unauthorized};
+use crate::api::schema;
+use crate::audit::NewEvent;
+use crate::clock::Timestamp;
+use crate::domain::request::{ApprovalEdits, ValidRequest, capped_uses, check_note};
+use crate::domain::{Actor, Agent, AgentId, Permission, PermissionFilter, RequestId, Status};
+use crate::error::{Error, Result};
+use crate::policy::{Bind, Effect, EvalInput};
+use crate::scope;
+use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
+use crate::store::audit;
+use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
+
+/// Longest `?wait=` an agent may ask for, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// What `POST /permissions/request` answers.
+#[derive(Debug)]
+pub enum RequestOutcome {
+    Denied {
+        id: RequestId,
+        reason: String,
+        expires_at: Timestamp,
+    },
+    Approved {
+        id: RequestId,
+        token: Secret,
+        scope: Map<String, Value>,
+        uses_remaining: i64,
+        expires_at: Timestamp,
+    },
+    Pending {
+        id: RequestId,
+        approval_url: String,
+        webhook_url: String,
+        expires_at: Timestamp,
+    },
+}
+
+/// A request as shown to its agent or to a human.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionView {
+    pub id: RequestId,
+    pub status: Status,
+    pub agent_id: AgentId,
+    pub agent_name: String,
+    pub action: String,
+    pub resource: Option<String>,
+    /// What the token allows: the request narrowed by the policy and the human.
+    #[schema(schema_with = schema::scope)]
+    pub scope: Map<String, Value>,
+    /// The scope as the agent asked for it.
+    #[schema(schema_with = schema::scope)]
+    pub requested_scope: Map<String, Value>,
+    #[schema(schema_with = schema::json_object)]
+    pub context: Map<String, Value>,
+    pub reason: Option<String>,
+    pub rule: Option<String>,
+    pub policy_version: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    /// Token lifetime in seconds.
+    pub ttl: i64,
+    pub uses_remaining: i64,
+    pub token_issued: bool,
+    /// The exact details the request said it will perform (the token is bound to them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schema::nullable_json_object)]
+    pub action_details: Option<Map<String, Value>>,
+    /// A use must carry `actionDetails` (the rule's `requireActionDetails`, or exact binding).
+    pub require_action_details: bool,
+    /// Present exactly once: in the owning agent's first read after a human approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl PermissionView {
+    fn new(row: Permission, now: Timestamp, token: Option<Secret>) -> PermissionView {
+        PermissionView {
+            status: row.status.effective(row.expires_at, now),
+            token_issued: row.token_hash.is_some() || token.is_some(),
+            token: token.map(|t| t.expose().to_owned()),
+            id: row.id,
+            agent_id: row.agent_id,
+            agent_name: row.agent_name,
+            action: row.action,
+            resource: row.resource,
+            scope: row.scope,
+            requested_scope: row.requested_scope,
+            context: row.context,
+            reason: row.reason,
+            rule: row.rule,
+            policy_version: row.policy_version,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            ttl: row.ttl_secs,
+            uses_remaining: row.uses_remaining,
+            action_details: row.action_details,
+            require_action_details: row.require_details,
+        }
+    }
+}
+
+/// What a valid token allows, as `verify` and a protected service's introspection show it: the
+/// action and resource it is bound to, whose it is, who approved it, and what is left.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: RequestId,
+    pub action: String,
+    pub resource: Option<String>,
+    pub agent_id: AgentId,
+    pub agent_name: String,
+    /// `policy` or `human:<name>`.
+    pub approved_by: Option<String>,
+    #[schema(schema_with = schema::scope)]
+    pub scope: Map<String, Value>,
+    pub uses_remaining: i64,
+    pub expires_at: Timestamp,
+    /// A use must carry `actionDetails`.
+    pub require_action_details: bool,
+    /// SHA-256 of the canonical JSON of the exact `actionDetails` every use must present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_digest: Option<String>,
+}
+
+impl TokenView {
+    pub(super) fn new(row: &Permission) -> TokenView {
+        TokenView {
+            id: row.id.clone(),
+            action: row.action.clone(),
+            resource: row.resource.clone(),
+            agent_id: row.agent_id.clone(),
+            agent_name: row.agent_name.clone(),
+            approved_by: row.decided_by.clone(),
+            scope: row.scope.clone(),
+            uses_remaining: row.uses_remaining,
+            expires_at: row.expires_at,
+            require_action_details: row.require_details,
+            details_digest: row.details_digest.clone(),
+        }
+    }
+}
+
+/// What `verify` answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VerifyOutcome {
+    Valid {
+        #[schema(schema_with = schema::always_true)]
+        valid: bool,
+        #[serde(flatten)]
+        token: Box<TokenView>,
+    },
+    Invalid {
+        #[schema(schema_with = schema::always_false)]
+        valid: bool,
+        reason: String,
+    },
+}
+
+/// A use of a token, as an agent or a protected service sends it.
+#[derive(Debug)]
+pub struct UseRequest {
+    pub token: Secret,
+    /// The action the caller performs, if it says: it must be the token's.
+    pub action: Option<String>,
+    /// The resource the caller acts on, if it says, in its normal form: it must be the token's.
+    pub resource: Option<String>,
+    /// What the caller does, checked against the scope (and the exact binding, if any).
+    pub details: Option<Map<String, Value>>,
+}
+
+/// What `use` answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UseOutcome {
+    #[serde(rename_all = "camelCase")]
+    Used {
+        #[schema(schema_with = schema::always_true)]
+        success: bool,
+        uses_remaining: i64,
+        /// `false` when the use carried no `actionDetails`: consumed, but the scope was not
+        /// checked here (the protected service must apply it).
+        checked: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    Refused {
+        #[schema(schema_with = schema::always_false)]
+        success: bool,
+        uses_remaining: i64,
+        reason: String,
+        code: &'static str,
+    },
+}
+
+/// What a human decision writes, and what its audit event says.
+struct Verdict {
+    reason: Option<String>,
+    scope: Map<String, Value>,
+    ttl_secs: i64,
+    uses: i64,
+    expires_at: Timestamp,
+    details: Value,
+}
+
+/// Why a token was refused: a stable code and a sentence.
+pub(super) struct Refusal {
+    pub(super) code: &'static str,
+    pub(super) reason: String,
+}
+
+impl Service {
+    /// Decides a new request by policy and stores it with its audit trail, in the transaction
+    /// that confirms the agent is still live.
+    pub async fn request(&self, agent: &Arc<Agent>, req: ValidRequest) -> Result<RequestOutcome> {
+        let loaded = self.policy.current();
+        let decision = loaded.policy.evaluate(&EvalInput {
+            action: &req.action,
+            resource: req.resource.as_deref(),
+            agent_name: &agent.name,
+            agent_id: agent.id.as_str(),
+            scope: &req.scope,
+            context: &req.context,
+        });
+        let granted_scope = match decision.rule.and_then(|r| r.scope_template.as_ref()) {
+            Some(template) => scope::narrow(&req.scope, template),
+            None => req.scope.clone(),
+        };
+        let bind_exact = decision.rule.is_some_and(|r| r.bind == Some(Bind::Exact));
+        if bind_exact && req.action_details.is_none() {
+            return Err(Error::invalid_fields(vec![(
+                "actionDetails".to_owned(),
+                "this action needs the exact actionDetails the agent will perform (policy \
+                 rule with `bind: exact`)"
+                    .to_owned(),
+            )]));
+        }
+        let require_details = bind_exact || decision.rule.is_some_and(|r| r.require_action_details);
+        let details_digest = req.action_details.as_ref().map(details_digest);
+        let rule = decision.rule.map(|r| r.name.clone());
+        let now = self.clock.now();
+        let id = RequestId::new_random();
+        let uses = capped_uses(req.uses, &granted_scope);
+        let mut row = Permission {
+            id: id.clone(),
+            agent_id: agent.id.clone(),
+            agent_name: agent.name.clone(),
+            action: req.action,
+            resource: req.resource,
+            requested_scope: req.scope,
+            scope: granted_scope,
+            context: req.context,
+            status: Status::Pending,
+            reason: None,
+            rule,
+            policy_version: loaded.policy.version().to_owned(),
+            decided_by: None,
+            decided_at: None,
+            ttl_secs: req.ttl_secs,
+            uses_total: uses,
+            uses_remaining: uses,
+            token_hash: None,
+            token_issued_at: None,
+            expires_at: now.plus_secs(req.ttl_secs),
+            created_at: now,
+            require_details: require_details || details_digest.is_some(),
+            action_details: req.action_details,
+            details_digest,
+        };
+        let mut token = None;
+        match decision.effect {
+            Effect::Deny => {
+                row.status = Status::Denied;
+                row.expires_at = now;
+                row.reason = Some(match decision.rule {
+                    Some(r) => match &r.description {
+                        Some(d) => format!("denied by policy rule \"{}\": {d}", r.name),
+                        None => format!("denied by policy rule \"{}\"", r.name),
+                    },
+                    None => "denied by policy".to_owned(),
+                });
+            }
+            Effect::AutoApprove => {
+                let t = secret::generate(PERMISSION_TOKEN_PREFIX)?;
+                row.status = Status::Approved;
+                row.token_hash = Some(t.hash());
+                row.token_issued_at = Some(now);
+                token = Some(t);
+            }
+            Effect::RequireApproval => {}
+        }
+        if row.status != Status::Pending {
+            row.decided_by = Some(Actor::Policy.to_string());
+            row.decided_at = Some(now);
+        }
+
+        let effect = decision.effect;
+        let max_pending = self.limiter.limits.max_pending_per_agent;
+        let caller = Arc::clone(agent);
+        let row = Arc::new(row);
+        let written = Arc::clone(&row);
+        self.store
+            .write(move |tx| {
+                let row = &*written;
+                confirm_live(tx, &caller)?;
+                if row.status == Status::Pending && max_pending > 0 {
+                    let (count, first_lapse) = sql::pending_of_agent(tx, &row.agent_id, now)?;
+                    if count >= i64::from(max_pending) {
+                        let lapse = first_lapse.unwrap_or(now);
+                        return Err(Error::TooManyPending {
+                            limit: max_pending,
+                            retry_after_secs: u64::try_from(now.secs_until(lapse) + 1).unwrap_or(1),
+                        });
+                    }
+                }
+                sql::insert(tx, row)?;
+                let details = json!({
+                    "action": row.action,
+                    "resource": row.resource,
+                    "requestedScope": row.requested_scope,
+                    "grantedScope": row.scope,
+                    "context": row.context,
+                    "ttl": row.ttl_secs,
+                    "uses": row.uses_total,
+                    "decision": effect.as_str(),
+                    "rule": row.rule,
+                    "policyVersion": row.policy_version,
+                });
+                let mut details = details;
+                if let Some(d) = &row.action_details {
+                    details["actionDetails"] = Value::Object(d.clone());
+                    details["detailsDigest"] = json!(row.details_digest);
+                }
+                if row.require_details {
+                    details["requireActionDetails"] = json!(true);
+                }
+                let actor = Actor::Agent(row.agent_id.0.clone());
+                audit::append(tx, now, &event(actor, "permission.requested", details, row))?;
+                if let Some(hash) = &row.token_hash {
+                    // The hash, never the token: `audit verify` replays it against the row.
+                    let details = json!({
+                        "expiresAt": row.expires_at,
+                        "uses": row.uses_total,
+                        "tokenHash": hash,
+                    });
+                    audit::append(tx, now, &event(Actor::Policy, "token.issued", details, row))?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await?;
+        crate::metrics::record_request(effect.as_str(), row.rule.as_deref());
+        // The writer has dropped its share by now, so this does not copy.
+        let row = Arc::unwrap_or_clone(row);
+        if row.status == Status::Pending {
+            self.hub.publish(&id, Status::Pending);
+        }
+        Ok(match (row.status, token) {
+            (Status::Approved, Some(token)) => RequestOutcome::Approved {
+                id,
+                token,
+                scope: row.scope,
+                uses_remaining: row.uses_remaining,
+                expires_at: row.expires_at,
+            },
+            (Status::Denied, _) => RequestOutcome::Denied {
+                id,
+                reason: row.reason.unwrap_or_default(),
+                expires_at: row.expires_at,
+            },
+            _ => RequestOutcome::Pending {
+                approval_url: format!("{}/requests/{id}", self.public_url),
+                webhook_url: format!(
+                    "{}/api/v1/permissions/{id}?wait={MAX_WAIT_SECS}",
+                    self.public_url
+                ),
+                id,
+                expires_at: row.expires_at,
+            },
+        })
+    }
+
+    /// The owning agent's read, waiting up to `wait` while the request is pending. The first
+    /// read after a human approval mints the token and returns it; later reads never do.
+    pub async fn get_for_agent(
+        &self,
+        agent: &Arc<Agent>,
+        id: &str,
+        wait: Duration,
+    ) -> Result<PermissionView> {
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribe before the first read, so a decision landing in between is not missed; a
+        // plain read (no wait) needs no subscription.
+        let mut listener = (!wait.is_zero()).then(|| self.hub.subscribe());
+        loop {
+            let row = self.owned(agent, id).await?;
+            let now = self.clock.now();
+            let status = row.status.effective(row.expires_at, now);
+            if status == Status::Expired && row.status != Status::Expired {
+                // Write the expiry down, then show the row as it now is.
+                self.expire(&row).await?;
+                continue;
+            }
+            if status == Status::Approved && row.token_hash.is_none() {
+                return self.mint(agent, row).await;
+            }
+            if status != Status::Pending || tokio::time::Instant::now() >= deadline {
+                return Ok(PermissionView::new(row, now, None));
+            }
+            let Some(listener) = listener.as_mut() else {
+                return Ok(PermissionView::new(row, now, None));
+            };
+            // Either the request changes or time is up; both end in a fresh read.
+            let _ = tokio::time::timeout_at(deadline, listener.changed(&row.id)).await;
+        }
+    }
+
+    /// Any request, for a human (never mints a token).
+    pub async fn get_for_human(&self, id: &str) -> Result<PermissionView> {
+        let row = self.load(id).await?;
+        Ok(PermissionView::new(row, self.clock.now(), None))
+    }
+
+    /// Pages of requests for a human, newest first.
+    pub async fn list(
+        &self,
+        filter: PermissionFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<PermissionView>, i64)> {
+        let (rows, total) = self
+            .store
+            .read(move |c| sql::page(c, &filter, offset, limit))
+            .await?;
+        let now = self.clock.now();
+        Ok((
+            rows.into_iter()
+                .map(|r| PermissionView::new(r, now, None))
+                .collect(),
+            total,
+        ))
+    }
+
+    /// Checks a token without consuming it.
+    pub async fn verify(&self, agent: &Arc<Agent>, id: &str, token: &str) -> Result<VerifyOutcome> {
+        let read = self.owned_recent(agent, id).await?;
+        let row = &read.row;
+        let now = self.clock.now();
+        Ok(match check_token(row, token, now) {
+            Ok(()) => VerifyOutcome::Valid {
+                valid: true,
+                token: Box::new(TokenView::new(row)),
+            },
+            Err(r) => VerifyOutcome::Invalid {
+                valid: false,
+                reason: r.reason,
+            },
+        })
+    }
+
+    /// Uses a token once, checking what the agent says it does (action, resource,
+    /// `actionDetails`) against what was granted. Refusals are audited and consume nothing.
+    pub async fn use_token(
+        &self,
+        agent: &Arc<Agent>,
+        id: &str,
+        presented: UseRequest,
+    ) -> Result<UseOutcome> {
+        let now = self.clock.now();
+        let (caller, id) = (Arc::clone(agent), id.to_owned());
+        let (outcome, changed) = self
+            .store
+            .write(move |tx| {
+                let row = owned_row(tx, &caller, &id)?;
+                let actor = Actor::Agent(caller.id.0.clone());
+                use_in(tx, &row, &presented, actor, now)
+            })
+            .await?;
+        crate::metrics::record_use(&outcome);
+        if let Some((id, status)) = changed {
+            self.hub.publish(&id, status);
+        }
+        Ok(outcome)
+    }
+
+    /// Revokes a pending or approved request; its token stops working at once. `owner` limits
+    /// the request to one agent's own (agents); humans pass `None`.
+    pub async fn revoke(
+        &self,
+        by: Actor,
+        owner: Option<&Arc<Agent>>,
+        id: &str,
+    ) -> Result<PermissionView> {
+        let now = self.clock.now();
+        let (caller, id) = (owner.cloned(), id.to_owned());
+        let row = self
+            .store
+            .write(move |tx| {
+                let row = match &caller {
+                    Some(agent) => owned_row(tx, agent, &id)?,
+                    None => any_row(tx, &id)?,
+                };
+                let status = row.status.effective(row.expires_at, now);
+                if status.is_final() {
+                    return Err(Error::Conflict(format!("the request is already {status}")));
+                }
+                if !sql::end(
+                    tx,
+                    &row.id,
+                    row.status,
+                    Status::Revoked,
+                    &by.to_string(),
+                    now,
+                )? {
+                    return Err(Error::Conflict("the request changed meanwhile".into()));
+                }
+                audit::append(
+                    tx,
+                    now,
+                    &event(
+                        by.clone(),
+                        "permission.revoked",
+                        json!({ "was": status }),
+                        &row,
+                    ),
+                )?;
+                Ok::<_, Error>(row)
+            })
+            .await?;
+        self.hub.publish(&row.id, Status::Revoked);
+        self.get_for_human(row.id.as_str()).await
+    }
+
+    /// A human approves a pending request, optionally narrowing it. First decision wins.
+    pub async fn approve(
+        &self,
+        human: &str,
+        id: &str,
+        edits: ApprovalEdits,
+    ) -> Result<PermissionView> {
+        self.decide_pending(human, id, Status::Approved, move |row, now| {
+            let terms = edits
+                .clone()
+                .narrow(row.ttl_secs, row.uses_total, &row.scope)?;
+            let details = json!({
+                "note": terms.note,
+                "ttl": terms.ttl_secs,
+                "uses": terms.uses,
+                "scope": terms.scope,
+                "narrowed": terms.ttl_secs != row.ttl_secs
+                    || terms.uses != row.uses_total
+                    || terms.scope != row.scope,
+            });
+            Ok(Verdict {
+                expires_at: now.plus_secs(terms.ttl_secs),
+                reason: terms.note,
+                scope: terms.scope,
+                ttl_secs: terms.ttl_secs,
+                uses: terms.uses,
+                details,
+            })
+        })
+        .await
+    }
+
+    /// A human denies a pending request. First decision wins.
+    pub async fn deny(
+        &self,
+        human: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<PermissionView> {
+        check_note("reason", reason.as_deref())?;
+        let default_reason = format!("denied by {}", Actor::Human(human.to_owned()));
+        self.decide_pending(human, id, Status::Denied, move |row, now| {
+            let reason = reason.clone().unwrap_or_else(|| default_reason.clone());
+            Ok(Verdict {
+                details: json!({ "reason": reason }),
+                reason: Some(reason),
+                scope: row.scope.clone(),
+                ttl_secs: row.ttl_secs,
+                uses: row.uses_total,
+                expires_at: now,
+            })
+        })
+        .await
+    }
+
+    /// The one way a human decides: in one transaction, the request must still be pending, the
+    /// conditional update must win, and the audit event (`permission.approved|denied`) is
+    /// appended; then waiters are woken and the request is shown as it now is.
+    async fn decide_pending<F>(
+        &self,
+        human: &str,
+        id: &str,
+        to: Status,
+        verdict: F,
+    ) -> Result<PermissionView>
+    where
+        F: Fn(&Permission, Timestamp) -> Result<Verdict> + Send + 'static,
+    {
+        let now = self.clock.now();
+        let by = Actor::Human(human.to_owned());
+        let id = id.to_owned();
+        let kind = match to {
+            Status::Approved => "permission.approved",
+            _ => "permission.denied",
+        };
+        let row = self
+            .store
+            .write(move |tx| {
+                let row = pending_row(tx, &id, now)?;
+                let v = verdict(&row, now)?;
+                let decided_by = by.to_string();
+                let update = DecisionUpdate {
+                    to,
+                    decided_by: &decided_by,
+                    at: now,
+                    reason: v.reason.as_deref(),
+                    scope: &v.scope,
+                    ttl_secs: v.ttl_secs,
+                    uses: v.uses,
+                    expires_at: v.expires_at,
+                };
+                if !sql::decide(tx, &row.id, &update)? {
+                    return Err(Error::Conflict("the request was decided meanwhile".into()));
+                }
+                audit::append(tx, now, &event(by.clone(), kind, v.details, &row))?;
+                Ok::<_, Error>(row)
+            })
+            .await?;
+        crate::metrics::record_human_decision(to, row.created_at, now);
+        self.hub.publish(&row.id, to);
+        self.get_for_human(row.id.as_str()).await
+    }
+
+    /// Marks every live request whose time is up as expired; returns how many.
+    pub async fn sweep(&self) -> Result<usize> {
+        const BATCH: i64 = 500;
+        let mut total = 0;
+        loop {
+            let now = self.clock.now();
+            let due = self
+                .store
+                .read(move |c| sql::due_to_expire(c, now, BATCH))
+                .await?;
+            let n = due.len();
+            // One write for the whole batch: one commit, however many lapsed at once.
+            let expired = self
+                .store
+                .write(move |tx| {
+                    let mut expired = Vec::with_capacity(due.len());
+                    for (id, agent, from) in &due {
+                        if expire_in(tx, id, agent, *from, now)? {
+                            expired.push(id.clone());
+                        }
+                    }
+                    Ok::<_, Error>(expired)
+                })
+                .await?;
+            crate::metrics::record_expired(expired.len());
+            for id in &expired {
+                self.hub.publish(id, Status::Expired);
+            }
+            total += n;
+            if i64::try_from(n).unwrap_or(0) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Prunes the rows of finished requests whose time ended more than `keep` ago; each leaves
+    /// a `permission.pruned` event in the same transaction, so the trail still says what became
+    /// of it and `audit verify` knows the row is gone on purpose. Returns how many.
+    pub async fn prune(&self, keep: Duration) -> Result<usize> {
+        const BATCH: i64 = 500;
+        let mut total = 0;
+        loop {
+            let now = self.clock.now();
+            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = Timestamp(now.0.saturating_sub(keep_ms));
+            let due = self
+                .store
+                .read(move |c| sql::finished_before(c, cutoff, BATCH))
+                .await?;
+            let n = due.len();
+            self.store
+                .write(move |tx| {
+                    for (id, agent) in &due {
+                        if sql::delete_finished(tx, id)? {
+                            let ev = NewEvent::new(
+                                Actor::System,
+                                "permission.pruned",
+                                json!({ "retentionDays": keep.as_secs() / 86_400 }),
+                            )
+                            .request(id)
+                            .agent(agent);
+                            audit::append(tx, now, &ev)?;
+                        }
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await?;
+            total += n;
+            if i64::try_from(n).unwrap_or(0) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Writes down that a live request's time is up.
+    async fn expire(&self, row: &Permission) -> Result<()> {
+        let now = self.clock.now();
+        let (id, agent, from) = (row.id.clone(), row.agent_id.clone(), row.status);
+        let changed = self
+            .store
+            .write(move |tx| expire_in(tx, &id, &agent, from, now))
+            .await?;
+        if changed {
+            self.hub.publish(&row.id, Status::Expired);
+        }
+        Ok(())
+    }
+
+    async fn mint(&self, agent: &Arc<Agent>, row: Permission) -> Result<PermissionView> {
+        let now = self.clock.now();
+        let token = secret::generate(PERMISSION_TOKEN_PREFIX)?;
+        let hash = token.hash();
+        let id = row.id.clone();
+        let caller = Arc::clone(agent);
+        let row = Arc::new(row);
+        let written = Arc::clone(&row);
+        let minted = self
+            .store
+            .write(move |tx| {
+                let row = &*written;
+                confirm_live(tx, &caller)?;
+                if !sql::set_token(tx, &row.id, &hash, now)? {
+                    return Ok(false);
+                }
+                let d = json!({
+                    "expiresAt": row.expires_at,
+                    "uses": row.uses_total,
+                    "tokenHash": hash,
+                });
+                let actor = Actor::Agent(row.agent_id.0.clone());
+                audit::append(tx, now, &event(actor, "token.issued", d, row))?;
+                Ok::<_, Error>(true)
+            })
+            .await?;
+        if minted {
+            Ok(PermissionView::new(
+                Arc::unwrap_or_clone(row),
+                now,
+                Some(token),
+            ))
+        } else {
+            // Another read minted it first: this one shows `tokenIssued` only.
+            self.get_for_human(id.as_str()).await
+        }
+    }
+
+    async fn load(&self, id: &str) -> Result<Permission> {
+        let id = id.to_owned();
+        self.store.lookup(move |c| any_row(c, &id)).await
+    }
+
+    async fn owned(&self, agent: &Arc<Agent>, id: &str) -> Result<Permission> {
+        let (caller, id) = (Arc::clone(agent), id.to_owned());
+        self.store.lookup(move |c| owned_row(c, &caller, &id)).await
+    }
+
+    /// [`Service::owned`] for `verify`, which may answer from a recent read (see
+    /// `store::recent`), with the same checks of the caller.
+    async fn owned_recent(&self, agent: &Arc<Agent>, id: &str) -> Result<Arc<OwnedRow>> {
+        match self.store.request_with_owner(id).await? {
+            Some(read) if read.row.agent_id == agent.id => {
+                confirm_owner(&read.owner, agent)?;
+                Ok(read)
+            }
+            _ => Err(self.not_owned(agent).await),
+        }
+    }
+
+    /// [`not_owned`], read on a pooled connection.
+    async fn not_owned(&self, agent: &Arc<Agent>) -> Error {
+        let caller = Arc::clone(agent);
+        self.store
+            .lookup(move |c| Ok::<_, Error>(not_owned(c, &caller)))
+            .await
+            .unwrap_or_else(|e| e)
+    }
+}
+
+fn no_such_request() -> Error {
+    Error::NotFound("no permission request with this id".into())
+}
+
+fn any_row(conn: &rusqlite::Connection, id: &str) -> Result<Permission> {
+    sql::get(conn, id)?.ok_or_else(no_such_request)
+}
+
+/// The request if `agent` owns it, confirming in the same read that the agent is live and still
+/// has the key it authenticated with (401 otherwise). Someone else's request looks exactly like
+/// a missing one.
+fn owned_row(conn: &rusqlite::Connection, agent: &Agent, id: &str) -> Result<Permission> {
+    match sql::get_with_owner(conn, id)? {
+        Some(read) if read.row.agent_id == agent.id => {
+            confirm_owner(&read.owner, agent)?;
+            Ok(read.row)
+        }
+        _ => Err(not_owned(conn, agent)),
+    }
+}
+
+/// The answer for a request id that is not the caller's: 404, or 401 if the caller is no
+/// longer live (the agents table decides, as there is no row of its own to confirm it with).
+fn not_owned(conn: &rusqlite::Connection, agent: &Agent) -> Error {
+    match confirm_live(conn, agent) {
+        Ok(()) => no_such_request(),
+        Err(e) => e,
+    }
+}
+
+/// Confirms `agent` against its own row's owner as read with the request: live, same key.
+fn confirm_owner(owner: &Owner, agent: &Agent) -> Result<()> {
+    if owner.revoked || !secret::hashes_equal(&owner.key_hash, &agent.key_hash) {
+        return Err(unauthorized());
+    }
+    Ok(())
+}
+
+/// The request if it can still be decided.
+fn pending_row(conn: &rusqlite::Connection, id: &str, now: Timestamp) -> Result<Permission> {
+    let row = any_row(conn, id)?;
+    match row.status.effective(row.expires_at, now) {
+        Status::Pending => Ok(row),
+        other => Err(Error::Conflict(format!("the request is already {other}"))),
+    }
+}
+
+/// Ends a live request whose time is up, with its audit event; `false` if it was no longer `from`.
+fn expire_in(
+    tx: &Transaction<'_>,
+    id: &RequestId,
+    agent: &AgentId,
+    from: Status,
+    now: Timestamp,
+) -> Result<bool> {
+    if !sql::end(tx, id, from, Status::Expired, "timeout", now)? {
+        return Ok(false);
+    }
+    let ev = NewEvent::new(Actor::System, "permission.expired", json!({ "was": from }))
+        .request(id)
+        .agent(agent);
+    audit::append(tx, now, &ev)?;
+    Ok(true)
+}
+
+pub(super) fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), Refusal> {
+    let refuse = |code, reason: &str| {
+        Err(Refusal {
+            code,
+            reason: reason.to_owned(),
+        })
+    };
+    match &row.token_hash {
+        Some(hash) if secret::matches_hash(token, hash) => {}
+        _ => {
+            return refuse(
+                "INVALID_TOKEN",
+                "the token does not belong to this permission",
+            );
+        }
+    }
+    match row.status.effective(row.expires_at, now) {
+        Status::Approved if row.uses_remaining > 0 => Ok(()),
+        Status::Approved | Status::Used => refuse("TOKEN_USED", "the token has no uses left"),
+        Status::Expired => refuse("TOKEN_EXPIRED", "the token has expired"),
+        Status::Revoked => refuse("TOKEN_REVOKED", "the permission was revoked"),
+        Status::Pending | Status::Denied => {
+            refuse("NOT_APPROVED", "the permission is not approved")
+        }
+    }
+}
+
+/// A request whose status changed, to announce once the transaction committed.
+type Changed = Option<(RequestId, Status)>;
+
+/// One use of `row`'s token, inside the caller's write: checks the token, the binding and the
+/// details; on success consumes one use; either way appends the audit event. A refusal changes
+/// nothing but the audit (and writes down an expiry it found).
+pub(super) fn use_in(
+    tx: &Transaction<'_>,
+    row: &Permission,
+    presented: &UseRequest,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<(UseOutcome, Changed)> {
+    let details = presented.details.as_ref();
+    let checked = check_token(row, presented.token.expose(), now)
+        .and_then(|()| check_binding(row, presented))
+        .and_then(|()| check_details(row, details));
+    if let Err(refusal) = checked {
+        let mut changed = None;
+        if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
+            expire_in(tx, &row.id, &row.agent_id, row.status, now)?;
+            changed = Some((row.id.clone(), Status::Expired));
+        }
+        let d = json!({
+            "code": refusal.code,
+            "reason": refusal.reason,
+            "action": presented.action,
+            "resource": presented.resource,
+            "actionDetails": details,
+        });
+        audit::append(tx, now, &event(actor, "token.use_refused", d, row))?;
+        let outcome = UseOutcome::Refused {
+            success: false,
+            uses_remaining: row.uses_remaining,
+            reason: refusal.reason,
+            code: refusal.code,
+        };
+        return Ok((outcome, changed));
+    }
+    if !sql::consume_use(tx, &row.id, row.uses_remaining)? {
+        return Err(Error::Internal(
+            "use raced inside an immediate transaction".into(),
+        ));
+    }
+    let left = row.uses_remaining - 1;
+    let checked = details.is_some();
+    let mut d = json!({ "actionDetails": details, "usesRemaining": left, "checked": checked });
+    if !checked {
+        d["note"] = json!(UNCHECKED_USE);
+    }
+    audit::append(tx, now, &event(actor, "token.used", d, row))?;
+    let changed = (left == 0).then(|| (row.id.clone(), Status::Used));
+    let used = UseOutcome::Used {
+        success: true,
+        uses_remaining: left,
+        checked,
+    };
+    Ok((used, changed))
+}
+
+/// The action and resource a use names, if it names them, against the token's.
+fn check_binding(row: &Permission, presented: &UseRequest) -> Result<(), Refusal> {
+    if let Some(action) = &presented.action
+        && *action != row.action
+    {
+        return Err(Refusal {
+            code: "ACTION_MISMATCH",
+            reason: format!(
+                "the token is for {:?}, not {:?}",
+                row.action,
+                crate::text::with_markers(action)
+            ),
+        });
+    }
+    // Both in their normal form (`domain::request::check_use_target`): `/srv/./a` is `/srv/a`.
+    if let Some(resource) = &presented.resource
+        && row.resource.as_deref() != Some(resource.as_str())
+    {
+        let granted = match &row.resource {
+            Some(r) => format!("{r:?}"),
+            None => "no resource".to_owned(),
+        };
+        return Err(Refusal {
+            code: "RESOURCE_MISMATCH",
+            reason: format!(
+                "the token is for {granted}, not {:?}",
+                crate::text::with_markers(resource)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What the audit and the answer say of a use that carried no `actionDetails`.
+const UNCHECKED_USE: &str = "details not given, scope not checked here";
+
+/// SHA-256 (hex) of the canonical JSON of `details`: what an exactly bound token is bound to.
+fn details_digest(details: &Map<String, Value>) -> String {
+    let canonical = crate::audit::canonical_json_object(details);
+    secret::sha256_hex(canonical.as_bytes())
+}
+
+/// A use's `actionDetails` against the grant: required by the rule, equal to the exact details
+/// the request was bound to, and within the scope. A use without details (when the rule allows
+/// it) is not checked here.
+fn check_details(row: &Permission, details: Option<&Map<String, Value>>) -> Result<(), Refusal> {
+    let Some(details) = details else {
+        if row.require_details {
+            return Err(Refusal {
+                code: "DETAILS_REQUIRED",
+                reason: "this permission must be used with the actionDetails it performs".into(),
+            });
+        }
+        return Ok(());
+    };
+    if let Some(bound) = &row.details_digest
+        && !secret::hashes_equal(bound, &details_digest(details))
+    {
+        return Err(Refusal {
+            code: "DETAILS_MISMATCH",
+            reason: "actionDetails differ from the exact details that were approved".into(),
+        });
+    }
+    scope::enforce(&row.scope, Some(details)).map_err(|v| Refusal {
+        code: "SCOPE_VIOLATION",
+        reason: v.to_string(),
+    })
+}
