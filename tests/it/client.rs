@@ -181,6 +181,7 @@ async fn denied_pending_expired_and_revoked_have_their_own_exit_codes() {
     assert_eq!((r.code, &r.json["status"]), (5, &json!("pending")));
 
     // Expiry while waiting: the server's clock passes the TTL, the long-poll wakes.
+    let before = s.listeners();
     let waiting = {
         let (url, key) = (url.clone(), key.clone());
         tokio::spawn(async move {
@@ -192,15 +193,8 @@ async fn denied_pending_expired_and_revoked_have_their_own_exit_codes() {
             .await
         })
     };
-    for _ in 0..200 {
-        let (_, v) = s
-            .get(&s.admin, "/api/v1/admin/permissions?status=pending")
-            .await;
-        if v["meta"]["total"] == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // It asked, then subscribed to wait.
+    s.until_listening(before + 1).await;
     s.clock.advance(Duration::from_secs(31));
     let r = tokio::time::timeout(Duration::from_secs(20), waiting)
         .await

@@ -167,18 +167,39 @@ impl TestServer {
         (status, body["data"].clone())
     }
 
-    /// Starts the agent's long-poll `GET /permissions/:id?wait=30` in the background; the task
-    /// yields the JSON answer and how long the call took.
-    pub fn long_poll(&self, key: &str, id: &str) -> tokio::task::JoinHandle<(Value, Duration)> {
+    /// Starts the agent's long-poll `GET /permissions/:id?wait=30` in the background and returns
+    /// once the server is waiting on it (subscribed to changes), so what happens next wakes it.
+    /// The task yields the JSON answer and how long the call took.
+    pub async fn long_poll(
+        &self,
+        key: &str,
+        id: &str,
+    ) -> tokio::task::JoinHandle<(Value, Duration)> {
         let request = self
             .http
             .get(self.url(&format!("/api/v1/permissions/{id}?wait=30")))
             .bearer_auth(key);
-        tokio::spawn(async move {
+        let before = self.listeners();
+        let poll = tokio::spawn(async move {
             let started = std::time::Instant::now();
             let v: Value = request.send().await.unwrap().json().await.unwrap();
             (v, started.elapsed())
+        });
+        self.until_listening(before + 1).await;
+        poll
+    }
+
+    /// How many listeners wait for request changes now (long polls, open pages, Telegram).
+    pub fn listeners(&self) -> usize {
+        self.handle.as_ref().unwrap().listeners()
+    }
+
+    /// Waits until at least `n` listeners wait for request changes.
+    pub async fn until_listening(&self, n: usize) {
+        eventually(10, &format!("{n} listeners for changes"), || async {
+            (self.listeners() >= n).then_some(())
         })
+        .await;
     }
 
     /// A `file.read` request with `uses` uses, which [`TEST_POLICY`] approves at once: its id and

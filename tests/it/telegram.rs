@@ -347,8 +347,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     assert_eq!(redeemed.request.as_deref(), Some(id.as_str()));
 
     // The agent waits; the approver presses Approve; the agent gets its token.
-    let poll = s.long_poll(&key, &id);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let poll = s.long_poll(&key, &id).await;
     fake.press(ANN, &m, &format!("a:{id}"));
     let (got, _) = tokio::time::timeout(Duration::from_secs(10), poll)
         .await

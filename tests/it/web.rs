@@ -525,8 +525,7 @@ async fn web_deny_wakes_the_agent_and_expired_requests_offer_no_buttons() {
     let key = s.agent("deployer").await;
     let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
     let web = login(&s, "alice").await;
-    let poll = s.long_poll(&key, &id);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let poll = s.long_poll(&key, &id).await;
     let denied = web
         .post(
             &format!("/requests/{id}/deny"),
