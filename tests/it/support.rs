@@ -267,6 +267,28 @@ impl TestServer {
     }
 }
 
+/// A test that ends without [`TestServer::stop`] (a failed assertion, an early return) stops
+/// its server here, so it does not keep serving, or hold the data directory's lock, beside the
+/// next test. Drop cannot await, so on the multi-threaded runtime the graceful shutdown runs in
+/// place; on a current-thread runtime it is handed to the runtime, which drops it (and with it
+/// the HTTP server) when the test returns.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        match runtime.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| runtime.block_on(handle.shutdown()));
+            }
+            _ => drop(runtime.spawn(handle.shutdown())),
+        }
+    }
+}
+
 /// Polls `f` every 25 ms until it returns `Some`, for at most `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
@@ -373,4 +395,16 @@ impl Drop for ChildServer {
 /// A JSON value nested `depth` objects deep: `{"k": {"k": … 1}}`.
 pub fn nested(depth: usize) -> Value {
     (0..depth).fold(json!(1), |inner, _| json!({ "k": inner }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_test_server_stops_serving() {
+    let s = TestServer::start().await;
+    let addr = s.handle.as_ref().unwrap().addr;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    drop(s);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still listening on {addr} after the drop"
+    );
 }
