@@ -1,5 +1,5 @@
 //! The tamper-evident audit trail: the chain verifies after a mixed workload; editing any field,
-//! deleting or swapping rows with the sqlite3 tool is found at the right seq with the right exit
+//! deleting or swapping rows through SQLite directly is found at the right seq with the right exit
 //! code; an independent Python script recomputes the chain from the export; a failed audit write
 //! leaves no state change behind; no secret reaches an event, the database or the log.
 
@@ -8,6 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use rusqlite::Connection;
+use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 use crate::support::{ChildServer, TEST_POLICY, TestServer};
@@ -27,18 +29,66 @@ fn agent_otp(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn sqlite3(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 tool is needed (apt-get install sqlite3)");
-    assert!(
-        out.status.success(),
-        "sqlite3 {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// Runs `sql` (one or more statements) on the database at `db`, as an intruder with the file
+/// would: a plain connection, without the audit key or the server's SQL functions.
+fn tamper(db: &Path, sql: &str) {
+    open(db)
+        .execute_batch(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn open(db: &Path) -> Connection {
+    let conn = Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+/// The single value `sql` selects.
+fn value<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> T {
+    open(db)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Every row `sql` selects, a line each, its columns as text joined by `|`.
+fn rows(conn: &Connection, sql: &str) -> String {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    let lines = stmt
+        .query_map([], |r| {
+            let cells = (0..columns)
+                .map(|i| {
+                    Ok(match r.get::<_, SqlValue>(i)? {
+                        SqlValue::Null => String::new(),
+                        SqlValue::Integer(n) => n.to_string(),
+                        SqlValue::Real(x) => x.to_string(),
+                        SqlValue::Text(t) => t,
+                        SqlValue::Blob(b) => {
+                            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                            format!("X'{hex}'")
+                        }
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(cells.join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>();
+    lines.join("\n")
+}
+
+/// The whole database as text: the schema and every row of every table.
+fn dump(db: &Path) -> String {
+    let conn = open(db);
+    let schema = rows(&conn, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL");
+    let tables = rows(&conn, "SELECT name FROM sqlite_master WHERE type = 'table'");
+    let mut out = schema;
+    for table in tables.lines() {
+        out.push('\n');
+        out.push_str(&rows(&conn, &format!("SELECT * FROM \"{table}\"")));
+    }
+    out
 }
 
 /// Runs a representative mix of everything that is audited.
@@ -138,13 +188,16 @@ async fn mixed_workload(s: &TestServer) {
     assert_eq!(st, StatusCode::OK);
 }
 
-/// A stopped server's database, copied whole with the sqlite3 tool (WAL included).
+/// A server's database after a mixed workload, copied whole with SQLite's backup API (WAL
+/// included), and the server.
 async fn workload_database() -> (tempfile::TempDir, PathBuf, TestServer) {
     let s = TestServer::start().await;
     mixed_workload(&s).await;
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.db");
-    sqlite3(&s.db_path(), &format!(".backup '{}'", base.display()));
+    open(&s.db_path())
+        .backup(rusqlite::MAIN_DB, &base, None)
+        .unwrap();
     (dir, base, s)
 }
 
@@ -158,7 +211,7 @@ fn tampered(dir: &Path, base: &Path, source: &Path, name: &str, sql: &str) -> Pa
     std::fs::copy(base, &db).unwrap();
     copy_anchor(source, &data);
     if !sql.is_empty() {
-        sqlite3(&db, sql);
+        tamper(&db, sql);
     }
     data
 }
@@ -186,13 +239,10 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
     let (dir, base, mut s) = workload_database().await;
     let source = s.dir.path().join("data");
     s.shut_down().await;
-    let count: i64 = sqlite3(&base, "SELECT count(*) FROM audit_events")
-        .trim()
-        .parse()
-        .unwrap();
+    let count: i64 = value(&base, "SELECT count(*) FROM audit_events");
     assert!(count >= 20, "a real workload: {count} events");
-    let kinds = sqlite3(
-        &base,
+    let kinds = rows(
+        &open(&base),
         "SELECT DISTINCT event FROM audit_events ORDER BY event",
     );
     for kind in [
@@ -286,11 +336,11 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
     }
     // Deleting the newest rows leaves a valid shorter chain: the checkpoint written at shutdown
     // shows it without any head noted by hand (and a noted head shows it too).
-    let head = sqlite3(
+    let head: String = value(
         &base,
         &format!("SELECT hash FROM audit_events WHERE seq = {count}"),
     );
-    let head = head.trim();
+    let head = head.as_str();
     let (_, noted, _) = agent_otp(&["audit", "head", "--data-dir", intact.to_str().unwrap()]);
     assert_eq!(noted.trim(), head);
     let data = tampered(
@@ -549,7 +599,7 @@ async fn a_failed_audit_write_changes_nothing() {
         d["id"].as_str().unwrap().to_owned(),
         d["token"].as_str().unwrap().to_owned(),
     );
-    let audit_count = || sqlite3(&s.db_path(), "SELECT count(*) FROM audit_events");
+    let audit_count = || value::<i64>(&s.db_path(), "SELECT count(*) FROM audit_events");
     let before_events = audit_count();
     let before_requests = s.permission_count().await;
     let version = s
@@ -563,7 +613,7 @@ async fn a_failed_audit_write_changes_nothing() {
         .version()
         .to_owned();
 
-    sqlite3(
+    tamper(
         &s.db_path(),
         "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events
          BEGIN SELECT RAISE(ABORT, 'simulated audit write failure'); END;",
@@ -676,7 +726,7 @@ async fn a_failed_audit_write_changes_nothing() {
     assert!(!v.to_string().contains("ghost"));
 
     // Once the audit trail can be written again, everything works and the chain is whole.
-    sqlite3(&s.db_path(), "DROP TRIGGER audit_fails");
+    tamper(&s.db_path(), "DROP TRIGGER audit_fails");
     let data = s.use_token(&key, &granted, &token, None).await;
     assert_eq!(data["success"], true);
     let outcome = agent_otp::policy::watch::reload(
@@ -834,8 +884,9 @@ async fn no_secret_reaches_an_event_the_database_or_the_log() {
     assert!(log.contains("DEBUG"), "the log really is at debug level");
 
     let db = data.join("agent-otp.db");
-    let events = sqlite3(&db, "SELECT * FROM audit_events");
-    let dump = sqlite3(&db, ".dump");
+    let events = rows(&open(&db), "SELECT * FROM audit_events");
+    let dump = dump(&db);
+    assert!(dump.contains("worker") && dump.contains(&id1), "{dump}");
     let export = agent_otp(&["audit", "export", "--data-dir", d]).1;
     assert!(events.lines().count() >= 12, "{events}");
     for secret in &secrets {
