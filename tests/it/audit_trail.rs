@@ -12,22 +12,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-use crate::support::{ChildServer, TEST_POLICY, TestServer};
-
-/// Runs the binary; returns exit code, stdout and stderr.
-fn agent_otp(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(args)
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .env_remove("AGENT_OTP_POLICIES")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use crate::support::{ChildServer, Ran, TEST_POLICY, TestServer, run_cli};
 
 /// Runs `sql` (one or more statements) on the database at `db`, as an intruder with the file
 /// would: a plain connection, without the audit key or the server's SQL functions.
@@ -224,7 +209,12 @@ fn copy_anchor(from: &Path, to: &Path) {
 }
 
 fn verify(data: &Path, extra: &[&str]) -> (i32, String) {
-    let (code, stdout, stderr) = agent_otp(
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(
         &[
             &["audit", "verify", "--data-dir", data.to_str().unwrap()],
             extra,
@@ -341,7 +331,8 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
         &format!("SELECT hash FROM audit_events WHERE seq = {count}"),
     );
     let head = head.as_str();
-    let (_, noted, _) = agent_otp(&["audit", "head", "--data-dir", intact.to_str().unwrap()]);
+    let Ran { stdout: noted, .. } =
+        run_cli(&["audit", "head", "--data-dir", intact.to_str().unwrap()]);
     assert_eq!(noted.trim(), head);
     let data = tampered(
         dir.path(),
@@ -410,11 +401,15 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         )
     };
 
-    let (code, export, _) = agent_otp(&["audit", "export", "--data-dir", d]);
+    let Ran {
+        code,
+        stdout: export,
+        ..
+    } = run_cli(&["audit", "export", "--data-dir", d]);
     assert_eq!(code, 0);
     let full = dir.path().join("full.jsonl");
     std::fs::write(&full, &export).unwrap();
-    let (_, head, _) = agent_otp(&["audit", "head", "--data-dir", d]);
+    let Ran { stdout: head, .. } = run_cli(&["audit", "head", "--data-dir", d]);
     let (code, out) = python(&full);
     assert_eq!(code, 0, "{out}");
     let lines = export.lines().count();
@@ -461,8 +456,12 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         vec!["--event", "token.used"],
         vec!["--since", &middle],
     ] {
-        let (code, part, err) =
-            agent_otp(&[&["audit", "export", "--data-dir", d], filter.as_slice()].concat());
+        let Ran {
+            code,
+            stdout: part,
+            stderr: err,
+            ..
+        } = run_cli(&[&["audit", "export", "--data-dir", d], filter.as_slice()].concat());
         assert_eq!(code, 0, "{err}");
         assert!(
             part.lines().count() > 0 && part.lines().count() < lines,
@@ -472,14 +471,17 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         std::fs::write(&file, &part).unwrap();
         assert_eq!(python(&file).0, 0, "{filter:?}");
     }
-    let (_, part, _) = agent_otp(&["audit", "export", "--data-dir", d, "--agent", "worker"]);
+    let Ran { stdout: part, .. } =
+        run_cli(&["audit", "export", "--data-dir", d, "--agent", "worker"]);
     let worker_id = part
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .map(|v| v["agentId"].clone())
         .collect::<std::collections::HashSet<_>>();
     assert_eq!(worker_id.len(), 1, "{worker_id:?}");
-    let (code, part, _) = agent_otp(&[
+    let Ran {
+        code, stdout: part, ..
+    } = run_cli(&[
         "audit",
         "export",
         "--data-dir",
@@ -488,10 +490,14 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         "2100-01-01T00:00:00Z",
     ]);
     assert_eq!((code, part.as_str()), (0, ""));
-    let (code, _, err) = agent_otp(&["audit", "export", "--data-dir", d, "--since", "yesterday"]);
+    let Ran {
+        code, stderr: err, ..
+    } = run_cli(&["audit", "export", "--data-dir", d, "--since", "yesterday"]);
     assert_eq!(code, 1);
     assert!(err.contains("--since"), "{err}");
-    let (code, _, err) = agent_otp(&["audit", "export", "--data-dir", d, "--agent", "nobody"]);
+    let Ran {
+        code, stderr: err, ..
+    } = run_cli(&["audit", "export", "--data-dir", d, "--agent", "nobody"]);
     assert_eq!(code, 1);
     assert!(err.contains("no agent"), "{err}");
     s.stop().await;
@@ -754,7 +760,12 @@ async fn no_secret_reaches_an_event_the_database_or_the_log() {
     let mut secrets = Vec::new();
     let mut cli_logs = String::new();
     let mut cli = |args: &[&str]| {
-        let (code, out, err) = agent_otp(&[args, &["--data-dir", d]].concat());
+        let Ran {
+            code,
+            stdout: out,
+            stderr: err,
+            ..
+        } = run_cli(&[args, &["--data-dir", d]].concat());
         assert_eq!(code, 0, "{err}");
         cli_logs.push_str(&err);
         out.trim().to_owned()
@@ -887,7 +898,7 @@ async fn no_secret_reaches_an_event_the_database_or_the_log() {
     let events = rows(&open(&db), "SELECT * FROM audit_events");
     let dump = dump(&db);
     assert!(dump.contains("worker") && dump.contains(&id1), "{dump}");
-    let export = agent_otp(&["audit", "export", "--data-dir", d]).1;
+    let export = run_cli(&["audit", "export", "--data-dir", d]).stdout;
     assert!(events.lines().count() >= 12, "{events}");
     for secret in &secrets {
         // The whole value and its random part alone.

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::support::TestServer;
+use crate::support::{TestServer, agent_otp_command, eventually};
 
 /// What one CLI run printed and how it exited.
 pub struct Run {
@@ -18,11 +18,10 @@ pub struct Run {
 
 /// Runs `agent-otp ARGS` as agent `key` against server `url`.
 pub async fn cli(url: &str, key: &str, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+    let out = Command::from(agent_otp_command())
         .args(args)
         .env("AGENT_OTP_URL", url)
         .env("AGENT_OTP_KEY", key)
-        .env_remove("AGENT_OTP_KEY_FILE")
         .kill_on_drop(true)
         .output()
         .await
@@ -48,16 +47,13 @@ fn base(s: &TestServer) -> String {
 
 /// Waits until the admin API shows exactly one pending request; returns its id.
 pub async fn pending_id(s: &TestServer) -> String {
-    for _ in 0..200 {
+    eventually(5, "a pending request", || async {
         let (_, v) = s
             .get(&s.admin, "/api/v1/admin/permissions?status=pending")
             .await;
-        if let Some(id) = v["data"][0]["id"].as_str() {
-            return id.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no pending request appeared");
+        v["data"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await
 }
 
 pub async fn approve(s: &TestServer, id: &str) {
@@ -242,10 +238,9 @@ async fn bad_key_bad_input_and_no_server_are_errors_with_json() {
     // The key can come from a file.
     let key_file = s.dir.path().join("key");
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+    let out = Command::from(agent_otp_command())
         .args(["request", "--action", "file.read"])
         .env("AGENT_OTP_URL", &url)
-        .env_remove("AGENT_OTP_KEY")
         .env("AGENT_OTP_KEY_FILE", &key_file)
         .output()
         .await

@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::client::{approve, pending_id};
-use crate::support::TestServer;
+use crate::support::{TestServer, agent_otp_command};
 
 struct Mcp {
     _child: Child,
@@ -21,11 +21,10 @@ struct Mcp {
 impl Mcp {
     /// Starts `agent-otp mcp` for agent `key` and completes the MCP handshake.
     async fn start(url: &str, key: &str, max_wait: u64) -> (Mcp, Value) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        let mut child = Command::from(agent_otp_command())
             .args(["mcp", "--max-wait", &max_wait.to_string()])
             .env("AGENT_OTP_URL", url)
             .env("AGENT_OTP_KEY", key)
-            .env_remove("AGENT_OTP_KEY_FILE")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -289,23 +289,79 @@ impl Drop for TestServer {
     }
 }
 
-/// Polls `f` every 25 ms until it returns `Some`, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+/// Polls `check` every 20 ms until it gives `Some`, failing after `secs` seconds. A check with
+/// nothing to await is still written `|| async { … }`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        if let Some(v) = f().await {
+        if let Some(v) = check().await {
             return v;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out waiting for: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The `agent-otp` binary under test, with no `AGENT_OTP_*` variable inherited from whoever
+/// runs the tests (a test sets the ones it means).
+pub fn agent_otp_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AGENT_OTP_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// How one run of the binary ended.
+pub struct Ran {
+    /// Exit code 0.
+    pub ok: bool,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Runs `cmd` to its end (it must exit, not die of a signal, and print UTF-8).
+    pub fn of(cmd: &mut std::process::Command) -> Ran {
+        Ran::from(cmd.output().unwrap())
+    }
+
+    /// Stdout, then stderr.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<std::process::Output> for Ran {
+    fn from(out: std::process::Output) -> Ran {
+        let code = out.status.code().expect("exited, not killed by a signal");
+        Ran {
+            ok: code == 0,
+            code,
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+}
+
+/// Runs `agent-otp ARGS`.
+pub fn run_cli(args: &[&str]) -> Ran {
+    Ran::of(agent_otp_command().args(args))
+}
+
+/// Runs `agent-otp ARGS --data-dir DATA` (an operator command on that data directory).
+pub fn run_cli_on(data: &std::path::Path, args: &[&str]) -> Ran {
+    Ran::of(agent_otp_command().args(args).arg("--data-dir").arg(data))
 }
 
 /// The real `agent-otp serve` binary as a child process, with its stderr (the log) in a file.
@@ -338,14 +394,13 @@ impl ChildServer {
             .unwrap()
             .port();
         let log = data_dir.with_extension("log");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        let child = agent_otp_command()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--policies")
             .arg(policies)
             .env("RUST_LOG", rust_log)
-            .env_remove("AGENT_OTP_PUBLIC_URL")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
