@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -54,17 +53,6 @@ pub async fn pending_id(s: &TestServer) -> String {
         v["data"][0]["id"].as_str().map(str::to_owned)
     })
     .await
-}
-
-pub async fn approve(s: &TestServer, id: &str) {
-    let (st, v) = s
-        .post(
-            &s.admin,
-            &format!("/api/v1/admin/permissions/{id}/approve"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,7 +123,7 @@ async fn waits_for_a_human_approval_and_gets_the_token() {
         })
     };
     let id = pending_id(&s).await;
-    approve(&s, &id).await;
+    s.approve(&id).await;
     let r = waiting.await.unwrap();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json["status"], "approved");

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::client::{approve, pending_id};
+use crate::client::pending_id;
 use crate::support::{TestServer, agent_otp_command};
 
 struct Mcp {
@@ -161,7 +161,7 @@ async fn mcp_tools_cover_auto_human_and_denied_paths() {
     assert!(p["approvalUrl"].as_str().unwrap().contains("/requests/"));
     let id = p["id"].as_str().unwrap().to_owned();
     assert_eq!(pending_id(&s).await, id);
-    approve(&s, &id).await;
+    s.approve(&id).await;
     let (err, g) = mcp.tool("get_permission", json!({"id": id})).await;
     assert!(!err, "{g}");
     assert_eq!(g["status"], "approved");

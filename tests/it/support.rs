@@ -202,15 +202,27 @@ impl TestServer {
         .await;
     }
 
-    /// A `file.read` request with `uses` uses, which [`TEST_POLICY`] approves at once: its id and
-    /// token.
-    pub async fn grant(&self, key: &str, uses: i64) -> (String, String) {
-        let (status, data) = self
-            .request(key, json!({"action": "file.read", "uses": uses}))
-            .await;
+    /// Asks for a permission that the policy grants at once: its id and token.
+    pub async fn granted(&self, key: &str, body: Value) -> (String, String) {
+        let (status, data) = self.request(key, body).await;
         assert_eq!(status, StatusCode::CREATED, "{data}");
         let field = |name: &str| data[name].as_str().unwrap().to_owned();
         (field("id"), field("token"))
+    }
+
+    /// A `file.read` request with `uses` uses, which [`TEST_POLICY`] approves at once: its id and
+    /// token.
+    pub async fn grant(&self, key: &str, uses: i64) -> (String, String) {
+        self.granted(key, json!({"action": "file.read", "uses": uses}))
+            .await
+    }
+
+    /// Approves a pending request as the admin; returns the answer.
+    pub async fn approve(&self, id: &str) -> Value {
+        let path = format!("/api/v1/admin/permissions/{id}/approve");
+        let (status, v) = self.post(&self.admin, &path, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
     }
 
     /// Verifies a token (never consumes it); returns status and the whole answer.
