@@ -206,6 +206,13 @@ impl AppHandle {
         format!("http://{}", self.addr)
     }
 
+    /// How many listeners are subscribed to request changes (long polls, open pages, the
+    /// Telegram sender): for tests, to wait until a waiter is subscribed.
+    #[doc(hidden)]
+    pub fn listeners(&self) -> usize {
+        self.service.listeners()
+    }
+
     /// Stops accepting requests, lets those in flight finish, then stops the background tasks.
     pub async fn shutdown(self) {
         self.server.stop(true).await;

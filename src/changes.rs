@@ -43,16 +43,17 @@ impl Hub {
         });
     }
 
+    /// How many listeners are subscribed right now (tests wait on it before deciding, so a
+    /// waiting agent is woken rather than reading the decision when it starts).
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// A listener for changes published from now on.
     pub fn subscribe(&self) -> Listener {
         Listener {
             rx: self.tx.subscribe(),
         }
-    }
-
-    /// How many listeners are subscribed now.
-    pub fn listeners(&self) -> usize {
-        self.tx.receiver_count()
     }
 }
 

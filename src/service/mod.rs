@@ -123,7 +123,7 @@ impl Service {
         self.hub.subscribe()
     }
 
-    /// How many listen for changes now (tests wait for a waiter this way).
+    /// How many listen for changes now (for tests: see `AppHandle::listeners`).
     pub fn listeners(&self) -> usize {
         self.hub.listeners()
     }

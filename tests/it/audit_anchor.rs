@@ -4,7 +4,6 @@
 //! requests leave a trail that still verifies.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use agent_otp::audit::StoredEvent;
@@ -12,21 +11,12 @@ use agent_otp::clock::Timestamp;
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, run_cli_on};
 
 /// `agent-otp audit verify --data-dir DIR`: exit code and output.
 fn verify(data: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(["audit", "verify", "--data-dir", data.to_str().unwrap()])
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap(), text)
+    let ran = run_cli_on(data, &["audit", "verify"]);
+    (ran.code, ran.text())
 }
 
 /// A copy of a stopped server's data directory (database, key, checkpoints).
@@ -248,21 +238,8 @@ async fn a_database_from_before_keyed_chains_migrates_and_verifies() {
     std::fs::remove_file(data.join("audit.checkpoints")).unwrap();
 
     // An operator command opens it: migrated, a key made, its event keyed, a checkpoint left.
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args([
-            "agent",
-            "create",
-            "after-upgrade",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = run_cli_on(&data, &["agent", "create", "after-upgrade"]);
+    assert!(ran.ok, "{}", ran.stderr);
     assert!(data.join("audit.key").exists());
     let conn = Connection::open(&db).unwrap();
     let keyed: Vec<(i64, bool)> = conn

@@ -1,5 +1,5 @@
 //! The tamper-evident audit trail: the chain verifies after a mixed workload; editing any field,
-//! deleting or swapping rows with the sqlite3 tool is found at the right seq with the right exit
+//! deleting or swapping rows through SQLite directly is found at the right seq with the right exit
 //! code; an independent Python script recomputes the chain from the export; a failed audit write
 //! leaves no state change behind; no secret reaches an event, the database or the log.
 
@@ -8,37 +8,72 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use rusqlite::Connection;
+use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-use crate::support::{ChildServer, TEST_POLICY, TestServer};
+use crate::support::{ChildServer, Ran, TEST_POLICY, TestServer, run_cli};
 
-/// Runs the binary; returns exit code, stdout and stderr.
-fn agent_otp(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(args)
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .env_remove("AGENT_OTP_POLICIES")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+/// Runs `sql` (one or more statements) on the database at `db`, as an intruder with the file
+/// would: a plain connection, without the audit key or the server's SQL functions.
+fn tamper(db: &Path, sql: &str) {
+    open(db)
+        .execute_batch(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-fn sqlite3(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 tool is needed (apt-get install sqlite3)");
-    assert!(
-        out.status.success(),
-        "sqlite3 {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+fn open(db: &Path) -> Connection {
+    let conn = Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+/// The single value `sql` selects.
+fn value<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> T {
+    open(db)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Every row `sql` selects, a line each, its columns as text joined by `|`.
+fn rows(conn: &Connection, sql: &str) -> String {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    let lines = stmt
+        .query_map([], |r| {
+            let cells = (0..columns)
+                .map(|i| {
+                    Ok(match r.get::<_, SqlValue>(i)? {
+                        SqlValue::Null => String::new(),
+                        SqlValue::Integer(n) => n.to_string(),
+                        SqlValue::Real(x) => x.to_string(),
+                        SqlValue::Text(t) => t,
+                        SqlValue::Blob(b) => {
+                            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                            format!("X'{hex}'")
+                        }
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(cells.join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>();
+    lines.join("\n")
+}
+
+/// The whole database as text: the schema and every row of every table.
+fn dump(db: &Path) -> String {
+    let conn = open(db);
+    let schema = rows(&conn, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL");
+    let tables = rows(&conn, "SELECT name FROM sqlite_master WHERE type = 'table'");
+    let mut out = schema;
+    for table in tables.lines() {
+        out.push('\n');
+        out.push_str(&rows(&conn, &format!("SELECT * FROM \"{table}\"")));
+    }
+    out
 }
 
 /// Runs a representative mix of everything that is audited.
@@ -138,13 +173,16 @@ async fn mixed_workload(s: &TestServer) {
     assert_eq!(st, StatusCode::OK);
 }
 
-/// A stopped server's database, copied whole with the sqlite3 tool (WAL included).
+/// A server's database after a mixed workload, copied whole with SQLite's backup API (WAL
+/// included), and the server.
 async fn workload_database() -> (tempfile::TempDir, PathBuf, TestServer) {
     let s = TestServer::start().await;
     mixed_workload(&s).await;
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.db");
-    sqlite3(&s.db_path(), &format!(".backup '{}'", base.display()));
+    open(&s.db_path())
+        .backup(rusqlite::MAIN_DB, &base, None)
+        .unwrap();
     (dir, base, s)
 }
 
@@ -158,7 +196,7 @@ fn tampered(dir: &Path, base: &Path, source: &Path, name: &str, sql: &str) -> Pa
     std::fs::copy(base, &db).unwrap();
     copy_anchor(source, &data);
     if !sql.is_empty() {
-        sqlite3(&db, sql);
+        tamper(&db, sql);
     }
     data
 }
@@ -171,7 +209,12 @@ fn copy_anchor(from: &Path, to: &Path) {
 }
 
 fn verify(data: &Path, extra: &[&str]) -> (i32, String) {
-    let (code, stdout, stderr) = agent_otp(
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(
         &[
             &["audit", "verify", "--data-dir", data.to_str().unwrap()],
             extra,
@@ -186,13 +229,10 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
     let (dir, base, mut s) = workload_database().await;
     let source = s.dir.path().join("data");
     s.shut_down().await;
-    let count: i64 = sqlite3(&base, "SELECT count(*) FROM audit_events")
-        .trim()
-        .parse()
-        .unwrap();
+    let count: i64 = value(&base, "SELECT count(*) FROM audit_events");
     assert!(count >= 20, "a real workload: {count} events");
-    let kinds = sqlite3(
-        &base,
+    let kinds = rows(
+        &open(&base),
         "SELECT DISTINCT event FROM audit_events ORDER BY event",
     );
     for kind in [
@@ -286,12 +326,13 @@ async fn every_kind_of_tampering_is_found_at_the_right_seq() {
     }
     // Deleting the newest rows leaves a valid shorter chain: the checkpoint written at shutdown
     // shows it without any head noted by hand (and a noted head shows it too).
-    let head = sqlite3(
+    let head: String = value(
         &base,
         &format!("SELECT hash FROM audit_events WHERE seq = {count}"),
     );
-    let head = head.trim();
-    let (_, noted, _) = agent_otp(&["audit", "head", "--data-dir", intact.to_str().unwrap()]);
+    let head = head.as_str();
+    let Ran { stdout: noted, .. } =
+        run_cli(&["audit", "head", "--data-dir", intact.to_str().unwrap()]);
     assert_eq!(noted.trim(), head);
     let data = tampered(
         dir.path(),
@@ -360,11 +401,15 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         )
     };
 
-    let (code, export, _) = agent_otp(&["audit", "export", "--data-dir", d]);
+    let Ran {
+        code,
+        stdout: export,
+        ..
+    } = run_cli(&["audit", "export", "--data-dir", d]);
     assert_eq!(code, 0);
     let full = dir.path().join("full.jsonl");
     std::fs::write(&full, &export).unwrap();
-    let (_, head, _) = agent_otp(&["audit", "head", "--data-dir", d]);
+    let Ran { stdout: head, .. } = run_cli(&["audit", "head", "--data-dir", d]);
     let (code, out) = python(&full);
     assert_eq!(code, 0, "{out}");
     let lines = export.lines().count();
@@ -411,8 +456,12 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         vec!["--event", "token.used"],
         vec!["--since", &middle],
     ] {
-        let (code, part, err) =
-            agent_otp(&[&["audit", "export", "--data-dir", d], filter.as_slice()].concat());
+        let Ran {
+            code,
+            stdout: part,
+            stderr: err,
+            ..
+        } = run_cli(&[&["audit", "export", "--data-dir", d], filter.as_slice()].concat());
         assert_eq!(code, 0, "{err}");
         assert!(
             part.lines().count() > 0 && part.lines().count() < lines,
@@ -422,14 +471,17 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         std::fs::write(&file, &part).unwrap();
         assert_eq!(python(&file).0, 0, "{filter:?}");
     }
-    let (_, part, _) = agent_otp(&["audit", "export", "--data-dir", d, "--agent", "worker"]);
+    let Ran { stdout: part, .. } =
+        run_cli(&["audit", "export", "--data-dir", d, "--agent", "worker"]);
     let worker_id = part
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .map(|v| v["agentId"].clone())
         .collect::<std::collections::HashSet<_>>();
     assert_eq!(worker_id.len(), 1, "{worker_id:?}");
-    let (code, part, _) = agent_otp(&[
+    let Ran {
+        code, stdout: part, ..
+    } = run_cli(&[
         "audit",
         "export",
         "--data-dir",
@@ -438,10 +490,14 @@ async fn an_independent_script_recomputes_the_exported_chain() {
         "2100-01-01T00:00:00Z",
     ]);
     assert_eq!((code, part.as_str()), (0, ""));
-    let (code, _, err) = agent_otp(&["audit", "export", "--data-dir", d, "--since", "yesterday"]);
+    let Ran {
+        code, stderr: err, ..
+    } = run_cli(&["audit", "export", "--data-dir", d, "--since", "yesterday"]);
     assert_eq!(code, 1);
     assert!(err.contains("--since"), "{err}");
-    let (code, _, err) = agent_otp(&["audit", "export", "--data-dir", d, "--agent", "nobody"]);
+    let Ran {
+        code, stderr: err, ..
+    } = run_cli(&["audit", "export", "--data-dir", d, "--agent", "nobody"]);
     assert_eq!(code, 1);
     assert!(err.contains("no agent"), "{err}");
     s.stop().await;
@@ -549,7 +605,7 @@ async fn a_failed_audit_write_changes_nothing() {
         d["id"].as_str().unwrap().to_owned(),
         d["token"].as_str().unwrap().to_owned(),
     );
-    let audit_count = || sqlite3(&s.db_path(), "SELECT count(*) FROM audit_events");
+    let audit_count = || value::<i64>(&s.db_path(), "SELECT count(*) FROM audit_events");
     let before_events = audit_count();
     let before_requests = s.permission_count().await;
     let version = s
@@ -563,7 +619,7 @@ async fn a_failed_audit_write_changes_nothing() {
         .version()
         .to_owned();
 
-    sqlite3(
+    tamper(
         &s.db_path(),
         "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events
          BEGIN SELECT RAISE(ABORT, 'simulated audit write failure'); END;",
@@ -676,7 +732,7 @@ async fn a_failed_audit_write_changes_nothing() {
     assert!(!v.to_string().contains("ghost"));
 
     // Once the audit trail can be written again, everything works and the chain is whole.
-    sqlite3(&s.db_path(), "DROP TRIGGER audit_fails");
+    tamper(&s.db_path(), "DROP TRIGGER audit_fails");
     let data = s.use_token(&key, &granted, &token, None).await;
     assert_eq!(data["success"], true);
     let outcome = agent_otp::policy::watch::reload(
@@ -704,7 +760,12 @@ async fn no_secret_reaches_an_event_the_database_or_the_log() {
     let mut secrets = Vec::new();
     let mut cli_logs = String::new();
     let mut cli = |args: &[&str]| {
-        let (code, out, err) = agent_otp(&[args, &["--data-dir", d]].concat());
+        let Ran {
+            code,
+            stdout: out,
+            stderr: err,
+            ..
+        } = run_cli(&[args, &["--data-dir", d]].concat());
         assert_eq!(code, 0, "{err}");
         cli_logs.push_str(&err);
         out.trim().to_owned()
@@ -834,9 +895,10 @@ async fn no_secret_reaches_an_event_the_database_or_the_log() {
     assert!(log.contains("DEBUG"), "the log really is at debug level");
 
     let db = data.join("agent-otp.db");
-    let events = sqlite3(&db, "SELECT * FROM audit_events");
-    let dump = sqlite3(&db, ".dump");
-    let export = agent_otp(&["audit", "export", "--data-dir", d]).1;
+    let events = rows(&open(&db), "SELECT * FROM audit_events");
+    let dump = dump(&db);
+    assert!(dump.contains("worker") && dump.contains(&id1), "{dump}");
+    let export = run_cli(&["audit", "export", "--data-dir", d]).stdout;
     assert!(events.lines().count() >= 12, "{events}");
     for secret in &secrets {
         // The whole value and its random part alone.

@@ -1,42 +1,21 @@
 //! The operator commands, run as the real binary against a data directory that a live server
 //! is using at the same time.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use agent_otp::store::recent::LEASE;
 
-use crate::support::TestServer;
-
-/// Runs an operator command on `data_dir`.
-fn agent_otp(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let dir = data_dir.to_str().unwrap();
-    run(&[args, &["--data-dir", dir]].concat())
-}
-
-/// Runs the binary; returns success, stdout and stderr.
-fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(args)
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .env_remove("AGENT_OTP_POLICIES")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use crate::support::{Ran, TestServer, agent_otp_command, run_cli_on};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_commands_work_beside_a_running_server() {
     let s = TestServer::start().await;
     let data = s.dir.path().join("data");
 
-    let (ok, stdout, stderr) = agent_otp(&data, &["agent", "create", "cron-bot"]);
+    let Ran {
+        ok, stdout, stderr, ..
+    } = run_cli_on(&data, &["agent", "create", "cron-bot"]);
     assert!(ok, "{stderr}");
     let db = std::path::absolute(s.db_path()).unwrap();
     assert!(
@@ -53,18 +32,18 @@ async fn operator_commands_work_beside_a_running_server() {
     let (status, _) = s.request(key, json!({"action": "file.read"})).await;
     assert_eq!(status, StatusCode::CREATED);
 
-    let (ok, _, stderr) = agent_otp(&data, &["agent", "create", "cron-bot"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["agent", "create", "cron-bot"]);
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
-    let (ok, _, stderr) = agent_otp(&data, &["agent", "create", "bad name!"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["agent", "create", "bad name!"]);
     assert!(!ok && stderr.contains("name"), "{stderr}");
 
-    let (ok, stdout, _) = agent_otp(&data, &["agent", "list"]);
+    let Ran { ok, stdout, .. } = run_cli_on(&data, &["agent", "list"]);
     assert!(
         ok && stdout.contains("cron-bot") && stdout.contains("active"),
         "{stdout}"
     );
 
-    let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", "cron-bot"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["agent", "revoke", "cron-bot"]);
     assert!(ok, "{stderr}");
     let (status, _) = s
         .post(
@@ -74,17 +53,21 @@ async fn operator_commands_work_beside_a_running_server() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (_, stdout, _) = agent_otp(&data, &["agent", "list"]);
+    let Ran { stdout, .. } = run_cli_on(&data, &["agent", "list"]);
     assert!(stdout.contains("revoked"), "{stdout}");
 
-    let (ok, stdout, stderr) = agent_otp(&data, &["admin", "token", "create", "--name", "bob"]);
+    let Ran {
+        ok, stdout, stderr, ..
+    } = run_cli_on(&data, &["admin", "token", "create", "--name", "bob"]);
     assert!(ok, "{stderr}");
     let admin = stdout.trim();
     assert!(admin.starts_with("adm_"));
     let (status, _) = s.get(admin, "/api/v1/admin/agents").await;
     assert_eq!(status, StatusCode::OK);
 
-    let (ok, stdout, stderr) = agent_otp(&data, &["audit", "verify"]);
+    let Ran {
+        ok, stdout, stderr, ..
+    } = run_cli_on(&data, &["audit", "verify"]);
     assert!(ok, "{stderr}");
     assert!(stdout.starts_with("audit chain ok:"), "{stdout}");
     s.stop().await;
@@ -121,7 +104,7 @@ async fn an_agent_revoked_by_the_cli_is_refused_on_every_route_at_once() {
             grant["id"].as_str().unwrap(),
             grant["token"].as_str().unwrap(),
         );
-        let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", &name]);
+        let Ran { ok, stderr, .. } = run_cli_on(&data, &["agent", "revoke", &name]);
         assert!(ok, "{stderr}");
 
         let path = format!("/api/v1/permissions{}", path.replace("{id}", id));
@@ -150,7 +133,7 @@ async fn a_verify_right_after_the_cli_revokes_its_agent_is_refused() {
     );
 
     let began = std::time::Instant::now();
-    let (ok, _, stderr) = agent_otp(&data, &["agent", "revoke", "verifier"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["agent", "revoke", "verifier"]);
     assert!(ok, "{stderr}");
     assert!(began.elapsed() >= LEASE, "the command waits out the lease");
     let (status, v) = s.verify(&key, &id, &token).await;
@@ -217,7 +200,7 @@ async fn backup_is_a_consistent_copy_taken_while_serving() {
     }
     let data = s.dir.path().join("data");
     let file = s.dir.path().join("copy.db");
-    let (ok, _, stderr) = agent_otp(&data, &["backup", file.to_str().unwrap()]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["backup", file.to_str().unwrap()]);
     assert!(ok, "{stderr}");
 
     let copy = rusqlite_count(&file);
@@ -229,13 +212,13 @@ async fn backup_is_a_consistent_copy_taken_while_serving() {
     std::fs::copy(&file, restored.join("agent-otp.db")).unwrap();
     let anchor = s.dir.path().join("copy.db.checkpoints");
     std::fs::copy(&anchor, restored.join("audit.checkpoints")).unwrap();
-    let (ok, stdout, _) = agent_otp(&restored, &["audit", "verify"]);
+    let Ran { ok, stdout, .. } = run_cli_on(&restored, &["audit", "verify"]);
     assert!(
         !ok,
         "without the audit key the keyed chain cannot be checked: {stdout}"
     );
     std::fs::copy(data.join("audit.key"), restored.join("audit.key")).unwrap();
-    let (ok, stdout, _) = agent_otp(&restored, &["audit", "verify"]);
+    let Ran { ok, stdout, .. } = run_cli_on(&restored, &["audit", "verify"]);
     assert!(ok, "{stdout}");
     assert!(stdout.contains("checkpoint at seq"), "{stdout}");
     s.stop().await;
@@ -253,11 +236,9 @@ fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
     use std::process::Stdio;
 
     let cwd = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+    let mut child = agent_otp_command()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(cwd.path())
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .env_remove("AGENT_OTP_POLICIES")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -282,7 +263,7 @@ fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
         "default data dir ./data"
     );
 
-    let status = Command::new("kill")
+    let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
@@ -334,20 +315,12 @@ fn serve_runs_on_its_defaults_and_stops_cleanly_on_sigterm() {
 }
 
 /// Runs the binary in `cwd` with exactly these `AGENT_OTP_*` variables.
-fn run_in(cwd: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-otp"));
-    cmd.args(args).current_dir(cwd);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AGENT_OTP_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
+fn run_in(cwd: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Ran {
+    Ran::of(
+        agent_otp_command()
+            .args(args)
+            .current_dir(cwd)
+            .envs(env.iter().copied()),
     )
 }
 
@@ -382,7 +355,9 @@ fn operator_commands_never_create_a_database() {
             (vec![("AGENT_OTP_DATA_DIR", d)], vec![]),
             (vec![], vec!["--data-dir", d]),
         ] {
-            let (ok, stdout, stderr) = run_in(cwd.path(), &env, &[args, &flag[..]].concat());
+            let Ran {
+                ok, stdout, stderr, ..
+            } = run_in(cwd.path(), &env, &[args, &flag[..]].concat());
             let what = format!("{args:?} {env:?} {flag:?}: {stderr}");
             assert!(!ok, "{what}");
             assert!(stdout.is_empty(), "{what} printed {stdout}");
@@ -400,21 +375,31 @@ fn operator_commands_never_create_a_database() {
     assert!(!cwd.path().join("copy.db").exists());
 
     // `init` makes one on purpose; then the commands work on it and name it when they change it.
-    let (ok, _, stderr) = run_in(cwd.path(), &[], &["init"]);
+    let Ran { ok, stderr, .. } = run_in(cwd.path(), &[], &["init"]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains(&format!("database created: {}", db.display())),
         "{stderr}"
     );
-    let (ok, _, stderr) = run_in(cwd.path(), &[], &["init"]);
+    let Ran { ok, stderr, .. } = run_in(cwd.path(), &[], &["init"]);
     assert!(ok && stderr.contains("database already exists"), "{stderr}");
-    let (ok, key, stderr) = run_in(cwd.path(), &[], &["agent", "create", "bot"]);
+    let Ran {
+        ok,
+        stdout: key,
+        stderr,
+        ..
+    } = run_in(cwd.path(), &[], &["agent", "create", "bot"]);
     assert!(ok && key.trim().starts_with("ak_"), "{stderr}");
     assert!(
         stderr.contains(&format!("database: {}", db.display())),
         "{stderr}"
     );
-    let (ok, listed, stderr) = run_in(cwd.path(), &[], &["agent", "list"]);
+    let Ran {
+        ok,
+        stdout: listed,
+        stderr,
+        ..
+    } = run_in(cwd.path(), &[], &["agent", "list"]);
     assert!(ok && listed.contains("bot"), "{stderr}");
     assert!(
         !stderr.contains("database:"),
@@ -428,7 +413,9 @@ async fn telegram_link_without_a_bot_says_so() {
     let s = TestServer::start().await;
     let data = s.dir.path().join("data");
     let d = data.to_str().unwrap();
-    let (ok, stdout, stderr) = run_in(s.dir.path(), &[], &["telegram", "link", "--data-dir", d]);
+    let Ran {
+        ok, stdout, stderr, ..
+    } = run_in(s.dir.path(), &[], &["telegram", "link", "--data-dir", d]);
     assert!(!ok, "{stdout}");
     assert!(stdout.is_empty(), "no code is printed: {stdout}");
     for words in [
@@ -441,7 +428,12 @@ async fn telegram_link_without_a_bot_says_so() {
     }
     // About to start the server with a bot: the token is set in this shell, so a code it is.
     let env = [("AGENT_OTP_TELEGRAM_TOKEN", "123456:abc")];
-    let (ok, code, stderr) = run_in(s.dir.path(), &env, &["telegram", "link", "--data-dir", d]);
+    let Ran {
+        ok,
+        stdout: code,
+        stderr,
+        ..
+    } = run_in(s.dir.path(), &env, &["telegram", "link", "--data-dir", d]);
     assert!(ok, "{stderr}");
     assert_eq!(code.trim().len(), 16, "{code}");
     assert!(stderr.contains("database: "), "{stderr}");
@@ -456,7 +448,9 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
     let s = TestServer::start().await;
     let data = s.dir.path().join("data");
     let create = |extra: &[&str]| {
-        let (ok, stdout, stderr) = agent_otp(
+        let Ran {
+            ok, stdout, stderr, ..
+        } = run_cli_on(
             &data,
             &[&["admin", "token", "create", "--name", "bob"], extra].concat(),
         );
@@ -473,7 +467,9 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
         StatusCode::OK
     );
 
-    let (ok, list, _) = agent_otp(&data, &["admin", "token", "list"]);
+    let Ran {
+        ok, stdout: list, ..
+    } = run_cli_on(&data, &["admin", "token", "list"]);
     assert!(ok);
     assert!(!list.contains(&token) && !list.contains("adm_"), "{list}");
     let bob: Vec<&str> = list.lines().filter(|l| l.contains(" bob ")).collect();
@@ -488,9 +484,9 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
     let first_id = bob[1].split_whitespace().next().unwrap().to_owned();
 
     // Two live tokens named bob: the name is ambiguous, the id is not.
-    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", "bob"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["admin", "token", "revoke", "bob"]);
     assert!(!ok && stderr.contains(&first_id), "{stderr}");
-    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", &first_id]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["admin", "token", "revoke", &first_id]);
     assert!(ok, "{stderr}");
     let (status, body) = s.get(&token, "/api/v1/admin/agents").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -498,18 +494,19 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
         s.get(&second, "/api/v1/admin/agents").await.0,
         StatusCode::OK
     );
-    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", &first_id]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["admin", "token", "revoke", &first_id]);
     assert!(!ok && stderr.contains("already revoked"), "{stderr}");
     // Now only one live bob: the name is enough.
-    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "revoke", "bob"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["admin", "token", "revoke", "bob"]);
     assert!(ok, "{stderr}");
     assert_eq!(
         s.get(&second, "/api/v1/admin/agents").await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (_, list, _) = agent_otp(&data, &["admin", "token", "list"]);
+    let Ran { stdout: list, .. } = run_cli_on(&data, &["admin", "token", "list"]);
     assert_eq!(list.matches("revoked 20").count(), 2, "{list}");
-    let (ok, _, stderr) = agent_otp(&data, &["admin", "token", "create", "--expires", "soon"]);
+    let Ran { ok, stderr, .. } =
+        run_cli_on(&data, &["admin", "token", "create", "--expires", "soon"]);
     assert!(!ok && stderr.contains("30d"), "{stderr}");
 
     // Expiry is the server's clock: an hour later the token is refused.
@@ -532,7 +529,7 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
     s.clock.advance(std::time::Duration::from_secs(1));
     let (status, body) = s.get(&hourly, "/api/v1/admin/agents").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    let (_, list, _) = agent_otp(&data, &["admin", "token", "list"]);
+    let Ran { stdout: list, .. } = run_cli_on(&data, &["admin", "token", "list"]);
     assert!(
         list.lines()
             .any(|l| l.contains(" temp ") && l.ends_with("expired")),

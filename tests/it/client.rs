@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::support::TestServer;
+use crate::support::{TestServer, agent_otp_command, eventually};
 
 /// What one CLI run printed and how it exited.
 pub struct Run {
@@ -18,11 +17,10 @@ pub struct Run {
 
 /// Runs `agent-otp ARGS` as agent `key` against server `url`.
 pub async fn cli(url: &str, key: &str, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+    let out = Command::from(agent_otp_command())
         .args(args)
         .env("AGENT_OTP_URL", url)
         .env("AGENT_OTP_KEY", key)
-        .env_remove("AGENT_OTP_KEY_FILE")
         .kill_on_drop(true)
         .output()
         .await
@@ -48,27 +46,13 @@ fn base(s: &TestServer) -> String {
 
 /// Waits until the admin API shows exactly one pending request; returns its id.
 pub async fn pending_id(s: &TestServer) -> String {
-    for _ in 0..200 {
+    eventually(5, "a pending request", || async {
         let (_, v) = s
             .get(&s.admin, "/api/v1/admin/permissions?status=pending")
             .await;
-        if let Some(id) = v["data"][0]["id"].as_str() {
-            return id.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no pending request appeared");
-}
-
-pub async fn approve(s: &TestServer, id: &str) {
-    let (st, v) = s
-        .post(
-            &s.admin,
-            &format!("/api/v1/admin/permissions/{id}/approve"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+        v["data"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +123,7 @@ async fn waits_for_a_human_approval_and_gets_the_token() {
         })
     };
     let id = pending_id(&s).await;
-    approve(&s, &id).await;
+    s.approve(&id).await;
     let r = waiting.await.unwrap();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json["status"], "approved");
@@ -181,6 +165,7 @@ async fn denied_pending_expired_and_revoked_have_their_own_exit_codes() {
     assert_eq!((r.code, &r.json["status"]), (5, &json!("pending")));
 
     // Expiry while waiting: the server's clock passes the TTL, the long-poll wakes.
+    let before = s.listeners();
     let waiting = {
         let (url, key) = (url.clone(), key.clone());
         tokio::spawn(async move {
@@ -192,15 +177,8 @@ async fn denied_pending_expired_and_revoked_have_their_own_exit_codes() {
             .await
         })
     };
-    for _ in 0..200 {
-        let (_, v) = s
-            .get(&s.admin, "/api/v1/admin/permissions?status=pending")
-            .await;
-        if v["meta"]["total"] == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // It asked, then subscribed to wait.
+    s.until_listening(before + 1).await;
     s.clock.advance(Duration::from_secs(31));
     let r = tokio::time::timeout(Duration::from_secs(20), waiting)
         .await
@@ -248,10 +226,9 @@ async fn bad_key_bad_input_and_no_server_are_errors_with_json() {
     // The key can come from a file.
     let key_file = s.dir.path().join("key");
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+    let out = Command::from(agent_otp_command())
         .args(["request", "--action", "file.read"])
         .env("AGENT_OTP_URL", &url)
-        .env_remove("AGENT_OTP_KEY")
         .env("AGENT_OTP_KEY_FILE", &key_file)
         .output()
         .await

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::ChildServer;
+use crate::support::{ChildServer, Ran, agent_otp_command, eventually};
 
 /// One Dockerfile instruction: keyword (upper case) and the rest, continuation lines joined.
 #[derive(Debug)]
@@ -217,19 +217,13 @@ fn the_build_context_keeps_what_the_build_needs() {
 
 /// Runs `agent-otp health ARGS` with `AGENT_OTP_LISTEN` set as given.
 fn health(listen: Option<&str>, args: &[&str]) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-otp"));
+    let mut cmd = agent_otp_command();
     cmd.arg("health").args(args).env("NO_COLOR", "1");
-    match listen {
-        Some(l) => cmd.env("AGENT_OTP_LISTEN", l),
-        None => cmd.env_remove("AGENT_OTP_LISTEN"),
-    };
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    if let Some(l) = listen {
+        cmd.env("AGENT_OTP_LISTEN", l);
+    }
+    let ran = Ran::of(&mut cmd);
+    (ran.code, ran.text())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -507,13 +501,10 @@ fn free_port() -> u16 {
 }
 
 async fn wait_for(url: &str, http: &reqwest::Client) -> reqwest::StatusCode {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(url).send().await {
-            return r.status();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("nothing answers {url}");
+    eventually(6, &format!("an answer from {url}"), || async {
+        http.get(url).send().await.ok().map(|r| r.status())
+    })
+    .await
 }
 
 /// Kills a child process when dropped.

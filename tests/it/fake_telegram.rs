@@ -349,18 +349,6 @@ impl FakeTelegram {
     }
 }
 
-/// Polls `check` every 20 ms until it gives `Some`, failing after `secs` seconds.
-pub async fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Telegram HTML as the plain text Telegram shows: tags dropped, the five entities decoded.
 fn strip_tags(html: &str) -> String {
     let mut out = String::new();

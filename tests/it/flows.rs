@@ -156,8 +156,7 @@ async fn human_approval_wakes_the_long_poll_with_a_one_time_token() {
     assert_eq!(v["data"]["status"], "pending");
     assert_eq!(v["data"]["context"]["reason"], "monthly invoice");
 
-    let poll = s.long_poll(&key, &id);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let poll = s.long_poll(&key, &id).await;
     let (st, approved) = s
         .post(
             &s.admin,
@@ -233,8 +232,7 @@ async fn pending_requests_expire_on_read_and_by_the_sweeper() {
     let a = a["id"].as_str().unwrap().to_owned();
 
     // A waiting agent is woken by the sweeper when time runs out.
-    let poll = s.long_poll(&key, &a);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let poll = s.long_poll(&key, &a).await;
     s.clock.advance(Duration::from_secs(61));
     let (v, _) = tokio::time::timeout(Duration::from_secs(10), poll)
         .await

@@ -445,7 +445,8 @@ async fn every_input_limit_answers_400_naming_the_field_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_telegram_link_codes_are_limited_per_user() {
-    use crate::fake_telegram::{FakeTelegram, TOKEN, eventually};
+    use crate::fake_telegram::{FakeTelegram, TOKEN};
+    use crate::support::eventually;
     let fake = FakeTelegram::start().await;
     let tg = agent_otp::telegram::TelegramConfig {
         api_url: fake.url.clone(),
@@ -462,7 +463,7 @@ async fn wrong_telegram_link_codes_are_limited_per_user() {
     let said = |chat: i64, needle: &'static str, n: usize| {
         let fake = &fake;
         async move {
-            eventually(10, needle, || {
+            eventually(10, needle, || async {
                 let seen = fake
                     .sent_to(chat)
                     .iter()

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::client::{approve, pending_id};
-use crate::support::TestServer;
+use crate::client::pending_id;
+use crate::support::{TestServer, agent_otp_command};
 
 struct Mcp {
     _child: Child,
@@ -21,11 +21,10 @@ struct Mcp {
 impl Mcp {
     /// Starts `agent-otp mcp` for agent `key` and completes the MCP handshake.
     async fn start(url: &str, key: &str, max_wait: u64) -> (Mcp, Value) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        let mut child = Command::from(agent_otp_command())
             .args(["mcp", "--max-wait", &max_wait.to_string()])
             .env("AGENT_OTP_URL", url)
             .env("AGENT_OTP_KEY", key)
-            .env_remove("AGENT_OTP_KEY_FILE")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -162,7 +161,7 @@ async fn mcp_tools_cover_auto_human_and_denied_paths() {
     assert!(p["approvalUrl"].as_str().unwrap().contains("/requests/"));
     let id = p["id"].as_str().unwrap().to_owned();
     assert_eq!(pending_id(&s).await, id);
-    approve(&s, &id).await;
+    s.approve(&id).await;
     let (err, g) = mcp.tool("get_permission", json!({"id": id})).await;
     assert!(!err, "{g}");
     assert_eq!(g["status"], "approved");

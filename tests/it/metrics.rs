@@ -4,14 +4,13 @@
 //! histograms are cumulative, and the counts are exactly the workload's.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_telegram::{Failure, FakeTelegram, TOKEN};
-use crate::support::{ChildServer, TestServer, eventually};
+use crate::support::{ChildServer, TestServer, eventually, run_cli_on};
 
 const POLICY: &str = r#"
 - name: deny-shell
@@ -134,20 +133,9 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
 
 /// Runs an operator command on `data`; returns its stdout's last line.
 fn operator(data: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    stdout.lines().last().unwrap_or("").trim().to_owned()
+    let ran = run_cli_on(data, args);
+    assert!(ran.ok, "{args:?}: {}", ran.stderr);
+    ran.stdout.lines().last().unwrap_or("").trim().to_owned()
 }
 
 async fn call(

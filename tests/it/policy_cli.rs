@@ -1,26 +1,12 @@
 //! `agent-otp policy check` and `policy test` as the real binary, on fixture files: outputs,
 //! exit codes, the explain text, `--json`, `--cases`; plus a table test of evaluation order.
 
-use std::process::Command;
-
 use serde_json::{Map, Value, json};
+
+use crate::support::{Ran, run_cli};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies.example.yaml");
 const EXAMPLE_CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies.example.tests.yaml");
-
-/// Runs the binary; returns exit code, stdout and stderr.
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(args)
-        .env_remove("AGENT_OTP_POLICIES")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 fn fixture(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let path = dir.path().join(name);
@@ -30,7 +16,12 @@ fn fixture(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 
 #[test]
 fn check_passes_the_example_and_summarises_it() {
-    let (code, stdout, stderr) = run(&["policy", "check", EXAMPLE]);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(&["policy", "check", EXAMPLE]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(": ok, 6 rules, version "), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
@@ -44,7 +35,12 @@ fn check_lists_every_problem_with_file_line_and_column() {
         "bad.yaml",
         "policies:\n  - name: a\n    conditions:\n      scope.size: { less_than: 5 }\n    action: deny\n  - name: a\n    conditions:\n      action: { matches: \"(\" }\n    action: deny\n",
     );
-    let (code, stdout, stderr) = run(&["policy", "check", &file]);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(&["policy", "check", &file]);
     assert_eq!(code, 1);
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
@@ -68,7 +64,7 @@ fn check_lists_every_problem_with_file_line_and_column() {
         "typo.yaml",
         "policies:\n  - name: a\n    conditions: {}\n    action: deny\n    scope_template: {}\n",
     );
-    let (code, _, stderr) = run(&["policy", "check", &file]);
+    let Ran { code, stderr, .. } = run_cli(&["policy", "check", &file]);
     assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!(
@@ -77,7 +73,7 @@ fn check_lists_every_problem_with_file_line_and_column() {
         "{stderr}"
     );
 
-    let (code, _, stderr) = run(&["policy", "check", "/nonexistent/policies.yaml"]);
+    let Ran { code, stderr, .. } = run_cli(&["policy", "check", "/nonexistent/policies.yaml"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("cannot read"), "{stderr}");
 }
@@ -90,7 +86,12 @@ fn check_warns_about_rules_that_can_never_match() {
         "shadow.yaml",
         "policies:\n  - name: everything\n    conditions: {}\n    action: require_approval\n    priority: 5\n  - name: never\n    conditions:\n      action: { equals: x }\n    action: deny\n",
     );
-    let (code, stdout, stderr) = run(&["policy", "check", &file]);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(&["policy", "check", &file]);
     assert_eq!(code, 0, "warnings do not fail the check");
     assert!(stdout.contains("ok, 2 rules"), "{stdout}");
     assert!(
@@ -101,7 +102,12 @@ fn check_warns_about_rules_that_can_never_match() {
 
 #[test]
 fn test_prints_the_decision_scope_and_why_earlier_rules_failed() {
-    let (code, stdout, stderr) = run(&[
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(&[
         "policy",
         "test",
         EXAMPLE,
@@ -131,7 +137,7 @@ rules tried before it:
     assert_eq!(stdout, expected.replace("VERSION", version));
 
     // A grant shows the narrowed scope: request ∧ scopeTemplate.
-    let (code, stdout, _) = run(&[
+    let Ran { code, stdout, .. } = run_cli(&[
         "policy",
         "test",
         EXAMPLE,
@@ -158,19 +164,24 @@ rules tried before it:
                "operator": "equals", "expected": "reporter", "actual": {"value": "writer"}})
     );
 
-    let (code, _, stderr) = run(&[
+    let Ran { code, stderr, .. } = run_cli(&[
         "policy", "test", EXAMPLE, "--agent", "a", "--action", "x", "--scope", "[1]",
     ]);
     assert_eq!(code, 1);
     assert!(stderr.contains("--scope must be a JSON object"), "{stderr}");
-    let (code, _, stderr) = run(&["policy", "test", EXAMPLE, "--agent", "a"]);
+    let Ran { code, stderr, .. } = run_cli(&["policy", "test", EXAMPLE, "--agent", "a"]);
     assert_eq!(code, 2, "clap usage error");
     assert!(stderr.contains("--action"), "{stderr}");
 }
 
 #[test]
 fn cases_pass_for_the_example_and_mismatches_fail_the_run() {
-    let (code, stdout, stderr) = run(&["policy", "test", EXAMPLE, "--cases", EXAMPLE_CASES]);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(&["policy", "test", EXAMPLE, "--cases", EXAMPLE_CASES]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("10 cases: 10 passed, 0 failed"), "{stdout}");
 
@@ -180,7 +191,7 @@ fn cases_pass_for_the_example_and_mismatches_fail_the_run() {
         "cases.yaml",
         "tests:\n  - name: reads are fine\n    agent: w\n    action: file.read\n    scope: { max_size: 1 }\n    expect: auto_approve\n  - name: wrong on purpose\n    agent: w\n    action: shell.exec\n    expect: auto_approve\n  - name: wrong rule\n    agent: w\n    action: file.read\n    scope: { max_size: 1 }\n    expect: auto_approve\n    expectRule: internal-emails\n",
     );
-    let (code, stdout, _) = run(&["policy", "test", EXAMPLE, "--cases", &cases]);
+    let Ran { code, stdout, .. } = run_cli(&["policy", "test", EXAMPLE, "--cases", &cases]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("ok    reads are fine"), "{stdout}");
     assert!(
@@ -195,7 +206,8 @@ fn cases_pass_for_the_example_and_mismatches_fail_the_run() {
     );
     assert!(stdout.contains("3 cases: 1 passed, 2 failed"), "{stdout}");
 
-    let (code, stdout, _) = run(&["policy", "test", EXAMPLE, "--cases", &cases, "--json"]);
+    let Ran { code, stdout, .. } =
+        run_cli(&["policy", "test", EXAMPLE, "--cases", &cases, "--json"]);
     assert_eq!(code, 1);
     let results: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(results[1]["passed"], false);
@@ -207,7 +219,7 @@ fn cases_pass_for_the_example_and_mismatches_fail_the_run() {
         "bad-cases.yaml",
         "tests:\n  - name: x\n    agent: w\n    action: a\n    expect: allow\n",
     );
-    let (code, _, stderr) = run(&["policy", "test", EXAMPLE, "--cases", &bad]);
+    let Ran { code, stderr, .. } = run_cli(&["policy", "test", EXAMPLE, "--cases", &bad]);
     assert_eq!(code, 1);
     assert!(stderr.contains("line 5"), "{stderr}");
 }
@@ -298,7 +310,12 @@ const ORIGINAL: &str = concat!(
 /// check` accepts it, `serve` loads it, and each of its four rules decides a request as written.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_original_readme_policy_file_checks_loads_and_decides() {
-    let (code, stdout, stderr) = run(&["policy", "check", ORIGINAL]);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = run_cli(&["policy", "check", ORIGINAL]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(": ok, 4 rules, version "), "{stdout}");
 
@@ -364,7 +381,7 @@ fn policy_test_normalises_the_resource_as_the_server_does() {
         "- name: reports\n  conditions:\n    resource: { startsWith: \"/srv/reports/\" }\n  action: auto_approve\n",
     );
     let test = |resource: &str| {
-        run(&[
+        run_cli(&[
             "policy",
             "test",
             &file,
@@ -376,19 +393,19 @@ fn policy_test_normalises_the_resource_as_the_server_does() {
             resource,
         ])
     };
-    let (code, stdout, _) = test("/srv/reports/./q1//x.csv");
+    let Ran { code, stdout, .. } = test("/srv/reports/./q1//x.csv");
     assert_eq!(code, 0);
     assert!(
         stdout.contains("decision: auto_approve (rule `reports`)"),
         "{stdout}"
     );
-    let (code, stdout, _) = test("/srv/reports/../secrets/x");
+    let Ran { code, stdout, .. } = test("/srv/reports/../secrets/x");
     assert_eq!(code, 0);
     assert!(
         stdout.contains("decision: require_approval (default"),
         "{stdout}"
     );
-    let (code, _, stderr) = test("/srv/../../x");
+    let Ran { code, stderr, .. } = test("/srv/../../x");
     assert_eq!(code, 1);
     assert!(
         stderr.contains("--resource: climbs above its root"),

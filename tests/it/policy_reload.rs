@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ChildServer, TEST_POLICY, TestServer, eventually};
+use crate::support::{ChildServer, TEST_POLICY, TestServer, eventually, run_cli_on};
 
 /// `file.read` is denied instead of auto-approved.
 const STRICT_POLICY: &str = r#"
@@ -275,13 +275,9 @@ async fn sighup_reloads_the_real_binary() {
     let data = dir.path().join("data");
     let server = ChildServer::start(&data, &link, "info").await;
     // `/health` tells the policy to an admin only.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(["admin", "token", "create", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let ran = run_cli_on(&data, &["admin", "token", "create"]);
+    assert!(ran.ok, "{}", ran.stderr);
+    let admin = ran.stdout.trim().to_owned();
     let http = reqwest::Client::new();
     let version = || {
         let http = http.clone();

@@ -2,12 +2,10 @@
 //! agent written against it works by changing only `baseUrl`. The SDK treats any non-2xx status
 //! or any `success` other than `true` as an error, so every call here checks both.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, eventually};
 
 /// One SDK call: `Authorization: Bearer`, JSON body, the SDK's notion of success.
 async fn sdk_call(
@@ -84,15 +82,12 @@ async fn the_v01_sdk_flows_work_unchanged() {
     let approve = format!("/api/v1/admin/permissions/{id}/approve");
     let (status, _) = s.post(&s.admin, &approve, json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    let mut approved = Value::Null;
-    for _ in 0..50 {
-        let status = sdk_call(&s, &key, "GET", &format!("/permissions/{id}"), None).await;
-        if status["status"] != "pending" {
-            approved = status;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/permissions/{id}");
+    let approved = eventually(5, "the request to be decided", || async {
+        let status = sdk_call(&s, &key, "GET", &path, None).await;
+        (status["status"] != "pending").then_some(status)
+    })
+    .await;
     assert_eq!(approved["status"], "approved", "{approved}");
     let token = approved["token"]
         .as_str()

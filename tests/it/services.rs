@@ -40,16 +40,12 @@ async fn as_service(s: &TestServer, key: &str, route: &str, body: Value) -> (Sta
 async fn verify_says_what_the_token_is_for_and_a_use_for_something_else_is_refused() {
     let s = TestServer::with_policy(Some(POLICY)).await;
     let key = s.agent("mailer-bot").await;
-    let (_, data) = s
-        .request(
+    let (id, token) = &s
+        .granted(
             &key,
             json!({"action": "gmail.send", "resource": "email:client@example.com"}),
         )
         .await;
-    let (id, token) = (
-        data["id"].as_str().unwrap(),
-        data["token"].as_str().unwrap(),
-    );
     let (_, v) = s.verify(&key, id, token).await;
     let v = &v["data"];
     assert_eq!(v["valid"], true, "{v}");
@@ -115,17 +111,12 @@ async fn an_exactly_bound_token_needs_the_same_details() {
     );
 
     let details = json!({"amount": 40, "currency": "EUR", "iban": "DE89370400440532013000"});
-    let (status, data) = s
-        .request(
+    let (id, token) = &s
+        .granted(
             &key,
             json!({"action": "bank.transfer", "scope": {"max_amount": 100}, "actionDetails": details, "uses": 3}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{data}");
-    let (id, token) = (
-        data["id"].as_str().unwrap(),
-        data["token"].as_str().unwrap(),
-    );
     let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
     assert_eq!(
         v["data"]["actionDetails"], details,
@@ -155,22 +146,18 @@ async fn a_protected_service_introspects_and_uses_tokens_for_its_actions_only() 
     let agent = s.agent("mailer-bot").await;
     let mailer = s.service("mailer", "gmail.*").await;
     let calendar = s.service("calendar", "calendar.*").await;
-    let (_, data) = s
-        .request(
+    let (id, token) = &s
+        .granted(
             &agent,
             json!({"action": "gmail.send", "resource": "email:client@example.com",
                    "scope": {"allowed_recipients": ["client@example.com"], "subject_pattern": "^Invoice"}}),
         )
         .await;
-    let (id, token) = (
-        data["id"].as_str().unwrap(),
-        data["token"].as_str().unwrap(),
-    );
 
     let (status, v) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["active"], true, "{v}");
-    assert_eq!(v["id"], id);
+    assert_eq!(v["id"], *id);
     assert_eq!(v["action"], "gmail.send");
     assert_eq!(v["agentName"], "mailer-bot");
     assert_eq!(v["scope"]["blocked_recipients"], json!(["ceo@example.com"]));
@@ -257,9 +244,7 @@ async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes(
     let s = TestServer::with_policy(Some(POLICY)).await;
     let agent = s.agent("bot").await;
     let mailer = s.service("mailer", "gmail.*").await;
-    let (_, data) = s.request(&agent, json!({"action": "gmail.send"})).await;
-    let token = data["token"].as_str().unwrap();
-    let id = data["id"].as_str().unwrap();
+    let (id, token) = &s.granted(&agent, json!({"action": "gmail.send"})).await;
 
     for key in [
         &agent,
@@ -436,11 +421,9 @@ async fn a_blocked_address_inside_a_display_name_or_a_list_is_still_blocked() {
     let s = TestServer::with_policy(Some(POLICY)).await;
     let key = s.agent("mailer-bot").await;
     let service = s.service("mailer", "gmail.*").await;
-    let (status, data) = s
-        .request(&key, json!({"action": "gmail.send", "uses": 10}))
+    let (_, token) = &s
+        .granted(&key, json!({"action": "gmail.send", "uses": 10}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{data}");
-    let token = data["token"].as_str().unwrap();
     for to in [
         "The Boss <ceo@example.com>",
         "bob@example.org, ceo@example.com",

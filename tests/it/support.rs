@@ -158,29 +158,62 @@ impl TestServer {
         (status, body["data"].clone())
     }
 
-    /// Starts the agent's long-poll `GET /permissions/:id?wait=30` in the background; the task
-    /// yields the JSON answer and how long the call took.
-    pub fn long_poll(&self, key: &str, id: &str) -> tokio::task::JoinHandle<(Value, Duration)> {
+    /// Starts the agent's long-poll `GET /permissions/:id?wait=30` in the background and returns
+    /// once the server is waiting on it (subscribed to changes), so what happens next wakes it.
+    /// The task yields the JSON answer and how long the call took.
+    pub async fn long_poll(
+        &self,
+        key: &str,
+        id: &str,
+    ) -> tokio::task::JoinHandle<(Value, Duration)> {
         let request = self
             .http
             .get(self.url(&format!("/api/v1/permissions/{id}?wait=30")))
             .bearer_auth(key);
-        tokio::spawn(async move {
+        let before = self.listeners();
+        let poll = tokio::spawn(async move {
             let started = std::time::Instant::now();
             let v: Value = request.send().await.unwrap().json().await.unwrap();
             (v, started.elapsed())
+        });
+        self.until_listening(before + 1).await;
+        poll
+    }
+
+    /// How many listeners wait for request changes now (long polls, open pages, Telegram).
+    pub fn listeners(&self) -> usize {
+        self.handle.as_ref().unwrap().listeners()
+    }
+
+    /// Waits until at least `n` listeners wait for request changes.
+    pub async fn until_listening(&self, n: usize) {
+        eventually(10, &format!("{n} listeners for changes"), || async {
+            (self.listeners() >= n).then_some(())
         })
+        .await;
+    }
+
+    /// Asks for a permission that the policy grants at once: its id and token.
+    pub async fn granted(&self, key: &str, body: Value) -> (String, String) {
+        let (status, data) = self.request(key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{data}");
+        let field = |name: &str| data[name].as_str().unwrap().to_owned();
+        (field("id"), field("token"))
     }
 
     /// A `file.read` request with `uses` uses, which [`TEST_POLICY`] approves at once: its id and
     /// token.
     pub async fn grant(&self, key: &str, uses: i64) -> (String, String) {
-        let (status, data) = self
-            .request(key, json!({"action": "file.read", "uses": uses}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{data}");
-        let field = |name: &str| data[name].as_str().unwrap().to_owned();
-        (field("id"), field("token"))
+        self.granted(key, json!({"action": "file.read", "uses": uses}))
+            .await
+    }
+
+    /// Approves a pending request as the admin; returns the answer.
+    pub async fn approve(&self, id: &str) -> Value {
+        let path = format!("/api/v1/admin/permissions/{id}/approve");
+        let (status, v) = self.post(&self.admin, &path, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
     }
 
     /// Verifies a token (never consumes it); returns status and the whole answer.
@@ -237,23 +270,101 @@ impl TestServer {
     }
 }
 
-/// Polls `f` every 25 ms until it returns `Some`, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+/// A test that ends without [`TestServer::stop`] (a failed assertion, an early return) stops
+/// its server here, so it does not keep serving, or hold the data directory's lock, beside the
+/// next test. Drop cannot await, so on the multi-threaded runtime the graceful shutdown runs in
+/// place; on a current-thread runtime it is handed to the runtime, which drops it (and with it
+/// the HTTP server) when the test returns.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        match runtime.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| runtime.block_on(handle.shutdown()));
+            }
+            _ => drop(runtime.spawn(handle.shutdown())),
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it gives `Some`, failing after `secs` seconds. A check with
+/// nothing to await is still written `|| async { … }`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        if let Some(v) = f().await {
+        if let Some(v) = check().await {
             return v;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out waiting for: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The `agent-otp` binary under test, with no `AGENT_OTP_*` variable inherited from whoever
+/// runs the tests (a test sets the ones it means).
+pub fn agent_otp_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AGENT_OTP_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// How one run of the binary ended.
+pub struct Ran {
+    /// Exit code 0.
+    pub ok: bool,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Runs `cmd` to its end (it must exit, not die of a signal, and print UTF-8).
+    pub fn of(cmd: &mut std::process::Command) -> Ran {
+        Ran::from(cmd.output().unwrap())
+    }
+
+    /// Stdout, then stderr.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<std::process::Output> for Ran {
+    fn from(out: std::process::Output) -> Ran {
+        let code = out.status.code().expect("exited, not killed by a signal");
+        Ran {
+            ok: code == 0,
+            code,
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+}
+
+/// Runs `agent-otp ARGS`.
+pub fn run_cli(args: &[&str]) -> Ran {
+    Ran::of(agent_otp_command().args(args))
+}
+
+/// Runs `agent-otp ARGS --data-dir DATA` (an operator command on that data directory).
+pub fn run_cli_on(data: &std::path::Path, args: &[&str]) -> Ran {
+    Ran::of(agent_otp_command().args(args).arg("--data-dir").arg(data))
 }
 
 /// The real `agent-otp serve` binary as a child process, with its stderr (the log) in a file.
@@ -286,14 +397,13 @@ impl ChildServer {
             .unwrap()
             .port();
         let log = data_dir.with_extension("log");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-otp"))
+        let child = agent_otp_command()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--policies")
             .arg(policies)
             .env("RUST_LOG", rust_log)
-            .env_remove("AGENT_OTP_PUBLIC_URL")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -343,4 +453,16 @@ impl Drop for ChildServer {
 /// A JSON value nested `depth` objects deep: `{"k": {"k": … 1}}`.
 pub fn nested(depth: usize) -> Value {
     (0..depth).fold(json!(1), |inner, _| json!({ "k": inner }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_test_server_stops_serving() {
+    let s = TestServer::start().await;
+    let addr = s.handle.as_ref().unwrap().addr;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    drop(s);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still listening on {addr} after the drop"
+    );
 }

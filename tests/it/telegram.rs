@@ -2,7 +2,6 @@
 //! teloxide client: linking, the approval message, presses by approvers and by strangers,
 //! messages that follow decisions from other channels and expiry, and Telegram misbehaving.
 
-use std::process::Command;
 use std::time::Duration;
 
 use agent_otp::secret::Secret;
@@ -10,8 +9,8 @@ use agent_otp::telegram::TelegramConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fake_telegram::{Failure, FakeTelegram, Sent, TOKEN, eventually};
-use crate::support::{TEST_POLICY, TestServer};
+use crate::fake_telegram::{Failure, FakeTelegram, Sent, TOKEN};
+use crate::support::{Ran, TEST_POLICY, TestServer, eventually, run_cli_on};
 
 const ANN: i64 = 777;
 const BEN: i64 = 778;
@@ -41,7 +40,7 @@ async fn pending(s: &TestServer, key: &str, body: Value) -> String {
 /// The message in `chat` whose buttons are for request `id` (waits for it).
 async fn message_for(fake: &FakeTelegram, chat: i64, id: &str) -> Sent {
     let data = format!("a:{id}");
-    eventually(10, "an approval message", || {
+    eventually(10, "an approval message", || async {
         fake.sent_to(chat).into_iter().find(|m| {
             m.reply_markup
                 .as_ref()
@@ -54,7 +53,7 @@ async fn message_for(fake: &FakeTelegram, chat: i64, id: &str) -> Sent {
 /// The message in `chat` with a Deny button for request `id` (waits for it).
 async fn deny_message_for(fake: &FakeTelegram, chat: i64, id: &str) -> Sent {
     let data = format!("d:{id}");
-    eventually(10, "a message with a Deny button", || {
+    eventually(10, "a message with a Deny button", || async {
         fake.sent_to(chat).into_iter().find(|m| {
             m.reply_markup
                 .as_ref()
@@ -120,7 +119,7 @@ fn assert_lines_are_ours(text: &str) {
 
 /// Waits until message `m` has been edited, and returns it.
 async fn edited(fake: &FakeTelegram, m: &Sent) -> Sent {
-    eventually(10, "the message to be edited", || {
+    eventually(10, "the message to be edited", || async {
         fake.sent_to(m.chat_id)
             .into_iter()
             .find(|x| x.message_id == m.message_id && x.edits > 0)
@@ -144,28 +143,22 @@ async fn audit_count(s: &TestServer, event: &str) -> i64 {
     body["meta"]["total"].as_i64().unwrap()
 }
 
-fn cli(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args(args)
-        .args(["--data-dir", data_dir.to_str().unwrap()])
-        .env_remove("AGENT_OTP_DATA_DIR")
-        .output()
-        .unwrap();
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (out.status.success(), text(out.stdout), text(out.stderr))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
     let fake = FakeTelegram::start().await;
     let s = server(&fake.url, &[]).await;
     let data = s.dir.path().join("data");
-    eventually(10, "the bot to connect", || {
+    eventually(10, "the bot to connect", || async {
         (!fake.calls("getMe").is_empty()).then_some(())
     })
     .await;
 
-    let (ok, code, stderr) = cli(&data, &["telegram", "link"]);
+    let Ran {
+        ok,
+        stdout: code,
+        stderr,
+        ..
+    } = run_cli_on(&data, &["telegram", "link"]);
     assert!(ok, "{stderr}");
     let code = code.trim().to_owned();
     assert_eq!(code.len(), 16, "{code}");
@@ -175,30 +168,32 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
     );
 
     fake.user_says(ANN, "hello");
-    eventually(10, "help for a stranger", || {
+    eventually(10, "help for a stranger", || async {
         (replies(&fake, ANN, "not linked yet") == 1).then_some(())
     })
     .await;
     fake.user_says(ANN, "/pending");
-    eventually(10, "no pending list for a stranger", || {
+    eventually(10, "no pending list for a stranger", || async {
         (replies(&fake, ANN, "not linked yet") == 2).then_some(())
     })
     .await;
 
     fake.user_says(ANN, &format!("/start {code}"));
-    eventually(10, "the link to be confirmed", || {
+    eventually(10, "the link to be confirmed", || async {
         (replies(&fake, ANN, "Linked") == 1).then_some(())
     })
     .await;
     fake.user_says(BEN, &format!("/start {code}"));
-    eventually(10, "a used code to be refused", || {
+    eventually(10, "a used code to be refused", || async {
         (replies(&fake, BEN, "unknown, used or expired") == 1).then_some(())
     })
     .await;
     assert_eq!(audit_count(&s, "telegram.approver_linked").await, 1);
     assert_eq!(audit_count(&s, "telegram.link_failed").await, 1);
 
-    let (ok, list, _) = cli(&data, &["telegram", "list"]);
+    let Ran {
+        ok, stdout: list, ..
+    } = run_cli_on(&data, &["telegram", "list"]);
     assert!(
         ok && list.contains("777") && list.contains("user777") && !list.contains("778"),
         "{list}"
@@ -206,12 +201,12 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
 
     // Linked: /pending answers, /login sends a one-time web login link.
     fake.user_says(ANN, "/pending");
-    eventually(10, "an empty pending list", || {
+    eventually(10, "an empty pending list", || async {
         (replies(&fake, ANN, "Nothing is waiting") == 1).then_some(())
     })
     .await;
     fake.user_says(ANN, "/login");
-    let login = eventually(10, "a login link", || {
+    let login = eventually(10, "a login link", || async {
         fake.sent_to(ANN)
             .into_iter()
             .find(|m| m.text.contains("one-time login link"))
@@ -255,18 +250,18 @@ async fn an_approver_links_with_a_one_time_code_and_can_be_unlinked() {
         .unwrap();
     assert!(agents_page.contains("Telegram user 777"), "{agents_page}");
 
-    let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["telegram", "unlink", "777"]);
     assert!(ok, "{stderr}");
     assert_eq!(audit_count(&s, "telegram.approver_unlinked").await, 1);
     // ...and ends with the unlink.
     assert_eq!(with_session().await.unwrap().status(), 401);
-    let (ok, _, stderr) = cli(&data, &["telegram", "unlink", "777"]);
+    let Ran { ok, stderr, .. } = run_cli_on(&data, &["telegram", "unlink", "777"]);
     assert!(
         !ok && stderr.contains("no linked Telegram approver"),
         "{stderr}"
     );
     fake.user_says(ANN, "/pending");
-    eventually(10, "an unlinked user to be a stranger again", || {
+    eventually(10, "an unlinked user to be a stranger again", || async {
         (replies(&fake, ANN, "not linked yet") == 3).then_some(())
     })
     .await;
@@ -346,8 +341,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
     assert_eq!(redeemed.request.as_deref(), Some(id.as_str()));
 
     // The agent waits; the approver presses Approve; the agent gets its token.
-    let poll = s.long_poll(&key, &id);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let poll = s.long_poll(&key, &id).await;
     fake.press(ANN, &m, &format!("a:{id}"));
     let (got, _) = tokio::time::timeout(Duration::from_secs(10), poll)
         .await
@@ -360,7 +354,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
         "{got}"
     );
 
-    let answer = eventually(10, "the press to be answered", || {
+    let answer = eventually(10, "the press to be answered", || async {
         fake.calls("answerCallbackQuery").pop()
     })
     .await;
@@ -386,7 +380,7 @@ async fn approve_button_gives_the_waiting_agent_its_token_and_the_message_shows_
 
     // A second press is too late and changes nothing.
     fake.press(ANN, &m, &format!("d:{id}"));
-    let late = eventually(10, "a late press to be answered", || {
+    let late = eventually(10, "a late press to be answered", || async {
         let calls = fake.calls("answerCallbackQuery");
         (calls.len() == 2).then(|| calls[1].clone())
     })
@@ -413,7 +407,7 @@ async fn a_press_from_someone_not_an_approver_changes_nothing_and_is_audited() {
     let m = message_for(&fake, ANN, &id).await;
 
     fake.press(999, &m, &format!("a:{id}"));
-    let answer = eventually(10, "the press to be answered", || {
+    let answer = eventually(10, "the press to be answered", || async {
         fake.calls("answerCallbackQuery").pop()
     })
     .await;
@@ -503,7 +497,7 @@ async fn rate_limits_and_server_errors_are_survived() {
     let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
 
     // teloxide itself waits 10 s after any 5xx before it reports it, hence the long bound.
-    let m = eventually(40, "the message despite 429 and 500", || {
+    let m = eventually(40, "the message despite 429 and 500", || async {
         fake.sent_to(ANN)
             .into_iter()
             .find(|m| m.text.contains("Approval needed"))
@@ -580,14 +574,14 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
     let mut s = server(&fake.url, &[ANN]).await;
     let key = s.agent("mailer").await;
     let help = fake.user_says(ANN, "/help");
-    eventually(10, "help", || {
+    eventually(10, "help", || async {
         (replies(&fake, ANN, "/pending –") == 1).then_some(())
     })
     .await;
     let id = pending(&s, &key, json!({"action": "gmail.send"})).await;
     let m = message_for(&fake, ANN, &id).await;
     let svc = s.handle.as_ref().unwrap().service.clone();
-    crate::support::eventually(10, "the update to be remembered", || {
+    eventually(10, "the update to be remembered", || {
         let svc = svc.clone();
         async move {
             let last = svc.last_update_id().await.unwrap();
@@ -599,7 +593,7 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
     let polls_before = fake.calls("getUpdates").len();
     s.restart().await;
     fake.forget_confirmations();
-    let first = eventually(10, "polling after the restart", || {
+    let first = eventually(10, "polling after the restart", || async {
         fake.calls("getUpdates").get(polls_before).cloned()
     })
     .await;
@@ -608,7 +602,7 @@ async fn after_a_restart_no_update_is_handled_twice_and_old_buttons_work() {
         help + 1,
         "resumes after the last handled update"
     );
-    eventually(10, "a few polls", || {
+    eventually(10, "a few polls", || async {
         (fake.calls("getUpdates").len() > polls_before + 2).then_some(())
     })
     .await;
@@ -782,7 +776,7 @@ async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approv
 
     // A forged Approve press is refused with an alert and changes nothing.
     fake.press(ANN, &m, &format!("a:{id}"));
-    let answer = eventually(10, "the press to be answered", || {
+    let answer = eventually(10, "the press to be answered", || async {
         fake.calls("answerCallbackQuery").pop()
     })
     .await;
@@ -799,7 +793,7 @@ async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approv
     // Deny works (without a reason), and the outcome edit (shortened, marked partial) removes
     // the button.
     fake.press(ANN, &m, &format!("d:{id}"));
-    let m = eventually(10, "the deny-without-a-reason button", || {
+    let m = eventually(10, "the deny-without-a-reason button", || async {
         fake.sent_to(ANN).into_iter().find(|x| {
             x.message_id == m.message_id
                 && button_texts(x)
@@ -855,7 +849,7 @@ fn transfer() -> Value {
 
 /// The message `m` once its buttons include one whose text contains `label`.
 async fn with_button(fake: &FakeTelegram, m: &Sent, label: &str) -> Sent {
-    eventually(10, "new buttons", || {
+    eventually(10, "new buttons", || async {
         fake.sent_to(m.chat_id).into_iter().find(|x| {
             x.message_id == m.message_id && button_texts(x).iter().any(|b| b.contains(label))
         })
@@ -910,7 +904,7 @@ async fn deny_asks_for_a_reason_that_reaches_the_agent() {
 
     // Deny asks first: a prompt to reply to, and the buttons become "without a reason" / Cancel.
     fake.press(ANN, &m, &format!("d:{id}"));
-    let prompt = eventually(10, "a deny prompt", || {
+    let prompt = eventually(10, "a deny prompt", || async {
         fake.sent_to(ANN)
             .into_iter()
             .find(|x| x.text.starts_with("❌ <b>Why deny</b>"))
@@ -957,13 +951,13 @@ async fn deny_asks_for_a_reason_that_reaches_the_agent() {
     let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
     assert_eq!(v["data"]["status"], "denied");
     assert_eq!(v["data"]["reason"], "not this month, <ask> finance");
-    eventually(10, "a reply saying it is done", || {
+    eventually(10, "a reply saying it is done", || async {
         (replies(&fake, ANN, "Denied; the agent gets your reason") == 1).then_some(())
     })
     .await;
     // A second reply is too late and changes nothing.
     fake.user_replies(ANN, "another reason", &prompt);
-    eventually(10, "a too-late reply", || {
+    eventually(10, "a too-late reply", || async {
         (replies(&fake, ANN, "Too late") == 1).then_some(())
     })
     .await;
@@ -988,7 +982,7 @@ async fn a_confirm_rule_takes_a_second_tap_and_the_outcome_names_who() {
         button_texts(&asking),
         ["✅ Yes, approve 250 EUR", "↩️ Cancel"]
     );
-    let answer = eventually(10, "the press answered", || {
+    let answer = eventually(10, "the press answered", || async {
         fake.calls("answerCallbackQuery").into_iter().next()
     })
     .await;
@@ -1152,7 +1146,7 @@ async fn approvers_regularly_get_a_signed_audit_checkpoint() {
     let mut s = TestServer::with_config(Some(TEST_POLICY), move |c| c.telegram = Some(tg)).await;
     let key = s.agent("mailer").await;
     s.request(&key, json!({"action": "file.read"})).await;
-    let sent = eventually(10, "a checkpoint to both approvers", || {
+    let sent = eventually(10, "a checkpoint to both approvers", || async {
         let calls = fake.calls("sendMessage");
         let to: Vec<i64> = calls
             .iter()
@@ -1187,7 +1181,7 @@ async fn approvers_regularly_get_a_signed_audit_checkpoint() {
         "the message's head is a checkpoint's: {checkpoints}"
     );
     s.shut_down().await;
-    let (ok, stdout, _) = cli(&data, &["audit", "verify", "--expect-head", head]);
+    let Ran { ok, stdout, .. } = run_cli_on(&data, &["audit", "verify", "--expect-head", head]);
     assert!(ok, "{stdout}");
     fake.stop().await;
 }

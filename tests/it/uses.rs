@@ -52,14 +52,7 @@ async fn the_original_readme_flow_consumes_the_token_unchecked() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{data}");
     let id = data["id"].as_str().unwrap().to_owned();
-    let (status, v) = s
-        .post(
-            &s.admin,
-            &format!("/api/v1/admin/permissions/{id}/approve"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    s.approve(&id).await;
     let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
     let token = v["data"]["token"].as_str().unwrap().to_owned();
 
@@ -89,17 +82,12 @@ async fn the_original_readme_flow_consumes_the_token_unchecked() {
 async fn a_rule_can_demand_details_and_details_given_are_checked() {
     let s = TestServer::with_policy(Some(POLICY)).await;
     let key = s.agent("payer").await;
-    let (status, data) = s
-        .request(
+    let (id, token) = &s
+        .granted(
             &key,
             json!({"action": "bank.transfer", "scope": {"max_amount": 50}, "uses": 2}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{data}");
-    let (id, token) = (
-        data["id"].as_str().unwrap(),
-        data["token"].as_str().unwrap(),
-    );
     let (_, v) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
     assert_eq!(v["data"]["requireActionDetails"], true, "{v}");
 

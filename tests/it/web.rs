@@ -1,7 +1,6 @@
 //! The web pages over plain HTTP (no browser): sessions from login links, redirects to login,
 //! agent keys kept out, CSRF, narrowing only, escaping of agent text, and the security headers.
 
-use std::process::Command;
 use std::time::Duration;
 
 use agent_otp::domain::Actor;
@@ -9,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, run_cli_on};
 
 /// A browser-like client: no automatic redirects, cookies handled by hand.
 pub fn client() -> reqwest::Client {
@@ -528,8 +527,7 @@ async fn web_deny_wakes_the_agent_and_expired_requests_offer_no_buttons() {
     let key = s.agent("deployer").await;
     let id = pending(&s, &key, json!({"action": "deploy.prod"})).await;
     let web = login(&s, "alice").await;
-    let poll = s.long_poll(&key, &id);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let poll = s.long_poll(&key, &id).await;
     let denied = web
         .post(
             &format!("/requests/{id}/deny"),
@@ -806,23 +804,9 @@ async fn web_cli_login_prints_a_link_and_first_start_issues_one() {
     );
     assert_eq!(links, 1);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args([
-            "login",
-            "--name",
-            "carol",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .env_remove("AGENT_OTP_PUBLIC_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let login = run_cli_on(&data, &["login", "--name", "carol"]);
+    assert!(login.ok, "{}", login.stderr);
+    let stdout = login.stdout;
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let link = stdout.trim();
     assert!(
@@ -833,33 +817,23 @@ async fn web_cli_login_prints_a_link_and_first_start_issues_one() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.set_cookie("agent_otp_session").is_some());
 
-    let other = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args([
+    let other = run_cli_on(
+        &data,
+        &[
             "login",
             "--public-url",
             "https://otp.example.com/",
             "--next",
             "/history",
-        ])
-        .args(["--data-dir", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(other.stdout).unwrap();
+        ],
+    );
+    let stdout = other.stdout;
     assert!(
         stdout.starts_with("https://otp.example.com/login/ll_"),
         "{stdout}"
     );
-    let bad = Command::new(env!("CARGO_BIN_EXE_agent-otp"))
-        .args([
-            "login",
-            "--next",
-            "https://evil.example",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    let bad = run_cli_on(&data, &["login", "--next", "https://evil.example"]);
+    assert!(!bad.ok);
 
     // Someone has logged in now: a restart prints no new link.
     s.stop().await;

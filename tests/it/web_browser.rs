@@ -311,7 +311,7 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     screenshot(c, "approval-page.png").await;
 
     // The agent is already waiting when the human decides.
-    let poll = s.long_poll(&key, &id);
+    let poll = s.long_poll(&key, &id).await;
 
     c.find(Locator::Css("details.changes summary"))
         .await
