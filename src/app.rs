@@ -118,7 +118,7 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
                 crate::rate_limit::quota_headers,
             ))
             .configure(crate::api::configure)
-            .configure(crate::metrics::configure)
+            .configure(crate::api::metrics::configure)
             .configure(crate::web::configure)
     })
     // A client slower than this with its headers gets 408 and is disconnected; bodies are

@@ -56,14 +56,6 @@ impl Serialize for Timestamp {
     }
 }
 
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::api::schema::timestamp().into()
-    }
-}
-
-impl utoipa::ToSchema for Timestamp {}
-
 /// Where "now" comes from.
 #[derive(Clone, Debug, Default)]
 pub enum Clock {

@@ -187,10 +187,10 @@ pub struct ByteRateArg(pub Option<ByteRate>);
 
 fn parse_byte_rate(text: &str) -> Result<ByteRateArg, String> {
     let rate = ByteRate::parse(text)?;
-    if rate.is_some_and(|r| r.bytes < crate::api::MAX_BODY_BYTES as u64) {
+    if rate.is_some_and(|r| r.bytes < crate::wire::MAX_BODY_BYTES as u64) {
         return Err(format!(
             "{text:?} is less than one largest request body ({} KiB) per period",
-            crate::api::MAX_BODY_BYTES >> 10
+            crate::wire::MAX_BODY_BYTES >> 10
         ));
     }
     Ok(ByteRateArg(rate))

@@ -49,3 +49,5 @@ pub mod telegram;
 pub mod text;
 /// The askama pages for humans: login, pending list, approval page, history, agents, audit.
 pub mod web;
+/// The wire contract: JSON bodies and answers with their OpenAPI schemas.
+pub mod wire;

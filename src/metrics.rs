@@ -1,22 +1,17 @@
-//! Operator metrics at `GET /metrics`, in the Prometheus text format (version 0.0.4), for an
-//! admin token or a web session (docs/metrics.md). The counters live in one process-wide
+//! Operator metrics, in the Prometheus text format (version 0.0.4); `api::metrics` serves them
+//! at `GET /metrics` to an admin token or a web session (docs/metrics.md). The counters live in one process-wide
 //! registry so that the code being measured records with one call (`metrics::record_use(..)`);
 //! the pending count is read from the database at scrape time. Labels are bounded: decisions,
 //! refusal codes and outcomes are fixed lists, and rule names come from the operator's policy.
 
+use crate::wire::permissions::UseOutcome;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use actix_web::{HttpResponse, web};
-
-use crate::api::auth::HumanAuth;
 use crate::clock::Timestamp;
-use crate::domain::PermissionFilter as Filter;
 use crate::domain::Status;
-use crate::error::Error;
-use crate::service::{Service, UseOutcome};
 
 /// Upper bounds of the histograms' buckets.
 const DECISION_SECS: &[f64] = &[5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
@@ -141,17 +136,9 @@ pub fn commit<T>(jobs: usize, commit: impl FnOnce() -> T) -> T {
     out
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/metrics").route(web::get().to(scrape)));
-}
-
-async fn scrape(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpResponse, Error> {
-    let pending = Filter {
-        status: Some(Status::Pending),
-        agent_id: None,
-    };
-    let (_, pending) = svc.list(pending, 0, 1).await?;
-    let policy = svc.policy().status();
+/// The exposition for one scrape: `pending` requests waiting for a human now, `rules` in the
+/// policy in force, then every counter and histogram.
+pub fn exposition(pending: i64, rules: usize) -> String {
     let mut out = String::with_capacity(4096);
     gauge(
         &mut out,
@@ -163,13 +150,10 @@ async fn scrape(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpRespon
         &mut out,
         "agent_otp_policy_rules",
         "Rules in the policy in force.",
-        policy.rules,
+        rules,
     );
     with(|r| render(r, &mut out));
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(out))
+    out
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {

@@ -1,21 +1,22 @@
 //! The admin routes, for humans scripting decisions: list and read requests, approve (narrowing
 //! only), deny, revoke, manage agents, read the audit trail. Agent keys get 403 here.
 
-use crate::domain::Agent;
+use crate::wire::permissions::PermissionView;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::HumanAuth;
 use super::envelope::{self, Failure, Page, Success};
-use super::{Endpoint, Object, PageQuery, optional_json, schema};
+use super::{Endpoint, Object, PageQuery, optional_json};
 use crate::audit::StoredEvent;
 use crate::clock::Timestamp;
-use crate::domain::request::ApprovalEdits;
 use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
-use crate::service::{PermissionView, Service};
+use crate::service::Service;
+use crate::wire::admin::{AgentView, CreatedAgent, DenyBody, NewAgent};
+use crate::wire::permissions::ApprovalEdits;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -90,7 +91,7 @@ async fn list_permissions(
 
 /// The agent filter of the lists: an agent that does not exist is a 404, not an empty list,
 /// so a typo does not read as "no activity".
-async fn agent_named(svc: &Service, id_or_name: &str) -> Result<Agent> {
+async fn agent_named(svc: &Service, id_or_name: &str) -> Result<crate::domain::Agent> {
     svc.agent(id_or_name).await
 }
 
@@ -145,17 +146,8 @@ async fn approve(
     let edits: ApprovalEdits = optional_json(&body)?;
     Ok(envelope::ok(
         StatusCode::OK,
-        svc.approve(&human.name, &id, edits).await?,
+        svc.approve(&human.name, &id, edits.into()).await?,
     ))
-}
-
-/// Why the request is denied.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DenyBody {
-    /// Shown to the agent.
-    #[schema(schema_with = schema::note)]
-    reason: Option<String>,
 }
 
 /// Denies a pending request. An empty body gives the default reason.
@@ -222,32 +214,15 @@ async fn revoke(
     tag = "admin",
     security(("adminToken" = []), ("webSession" = [])),
     responses(
-        (status = 200, description = "Every agent", body = Success<Vec<Agent>>),
+        (status = 200, description = "Every agent", body = Success<Vec<AgentView>>),
         (status = 401, description = "No admin token or web session", body = Failure),
         (status = 403, description = "An agent key", body = Failure),
         (status = 500, description = "Internal error", body = Failure),
     )
 )]
 async fn list_agents(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpResponse> {
-    let list = svc.agents().await?;
+    let list: Vec<AgentView> = svc.agents().await?.iter().map(AgentView::from).collect();
     Ok(envelope::ok(StatusCode::OK, list))
-}
-
-/// The agent to create.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAgent {
-    #[schema(schema_with = schema::agent_name)]
-    name: String,
-}
-
-/// A new agent and its key, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedAgent {
-    #[serde(flatten)]
-    agent: Agent,
-    /// `ak_…`; only its hash is stored.
-    key: String,
 }
 
 /// Creates an agent; the answer holds its key, which is never shown again.
@@ -275,7 +250,7 @@ async fn create_agent(
     let name = body.into_inner().0.name;
     let (agent, key) = svc.create_agent(Actor::Human(human.name), &name).await?;
     let created = CreatedAgent {
-        agent,
+        agent: AgentView::from(&agent),
         key: key.expose().to_owned(),
     };
     Ok(envelope::ok(StatusCode::CREATED, created))
@@ -289,7 +264,7 @@ async fn create_agent(
     security(("adminToken" = []), ("webSession" = [])),
     params(("id" = String, Path, description = "Agent id or name")),
     responses(
-        (status = 200, description = "Revoked", body = Success<Agent>),
+        (status = 200, description = "Revoked", body = Success<AgentView>),
         (status = 401, description = "No admin token or web session", body = Failure),
         (status = 403, description = "An agent key, or a web session without its CSRF token", body = Failure),
         (status = 404, description = "No such agent", body = Failure),
@@ -303,7 +278,7 @@ async fn revoke_agent(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let (agent, _) = svc.revoke_agent(Actor::Human(human.name), &id).await?;
-    Ok(envelope::ok(StatusCode::OK, agent))
+    Ok(envelope::ok(StatusCode::OK, AgentView::from(&agent)))
 }
 
 /// `GET /admin/audit` filters: `agent` (name or id), `request`, `event` (type, e.g.

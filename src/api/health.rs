@@ -5,14 +5,12 @@
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::Endpoint;
 use super::auth::HumanAuth;
 use super::envelope::{self, Success};
-use crate::policy::live::PolicyStatus;
 use crate::service::Service;
+use crate::wire::health::Health;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::new(Method::GET, "/health", health)]
@@ -21,17 +19,6 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(health))]
 pub(super) struct Doc;
-
-/// The service is up; this policy is in force.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    #[schema(pattern = "^ok$")]
-    status: &'static str,
-    /// The policy in force; only for an admin token or a web session.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy: Option<PolicyStatus>,
-}
 
 /// Liveness (no authentication); with an admin token or a web session, also the policy in force.
 #[utoipa::path(

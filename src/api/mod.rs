@@ -8,9 +8,10 @@ pub(crate) mod auth;
 use auth::confirm_remembered;
 pub mod envelope;
 mod health;
+/// `GET /metrics`.
+pub mod metrics;
 pub mod openapi;
 mod permissions;
-pub mod schema;
 mod tokens;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
@@ -22,8 +23,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::Error;
 
-/// Largest JSON body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+use crate::wire::MAX_BODY_BYTES;
 
 /// Where the versioned API lives.
 pub const PREFIX: &str = "/api/v1";

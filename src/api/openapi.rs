@@ -68,7 +68,7 @@ impl Modify for Security {
                     .build(),
             )
         };
-        for (name, schema) in super::schema::scope_components() {
+        for (name, schema) in crate::wire::schema::scope_components() {
             components.schemas.insert(name.to_owned(), schema.into());
         }
         components.add_security_scheme("agentKey", bearer("An agent key, `ak_…`"));

@@ -1,28 +1,27 @@
 //! The agent routes: request, read (with long-poll), verify, use, revoke. An agent sees only its
 //! own requests; anyone else's answer exactly like a missing one (404).
 
+use crate::wire::permissions::{PermissionView, UseOutcome, VerifyOutcome};
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
+use super::Endpoint;
+use super::Object;
 use super::auth::AgentAuth;
 use super::envelope::{self, Failure, Success};
-use super::{Endpoint, Object, schema};
-use crate::clock::Timestamp;
-use crate::domain::request::{RequestInput, check_action_details, check_use_target};
-use crate::domain::{Actor, RequestId, Status};
+use crate::domain::request::{check_action_details, check_use_target};
+use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::service::{
-    MAX_WAIT_SECS, PermissionView, RequestOutcome, Service, UseOutcome, UseRequest, VerifyOutcome,
+use crate::service::{MAX_WAIT_SECS, RequestOutcome, Service, UseRequest};
+use crate::wire::permissions::{
+    MAX_TOKEN_CHARS, RequestApproved, RequestDenied, RequestInput, RequestPending, UseBody,
+    VerifyBody,
 };
-
-/// Longest token string looked at; real ones are 44 characters.
-pub const MAX_TOKEN_CHARS: usize = 256;
 
 /// In the order actix tries them: `request` before `{id}` (so it is never taken for an id), then
 /// the hottest routes, since each one tried before the match costs a regex search.
@@ -39,46 +38,6 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(request, get, verify, use_token, revoke))]
 pub(super) struct Doc;
-
-/// The policy denied the request.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestDenied {
-    id: RequestId,
-    #[schema(schema_with = schema::status_denied)]
-    status: Status,
-    reason: String,
-    expires_at: Timestamp,
-}
-
-/// The policy approved the request: here is the token, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestApproved {
-    id: RequestId,
-    #[schema(schema_with = schema::status_approved)]
-    status: Status,
-    /// `otp_…`; only its hash is stored.
-    token: String,
-    #[schema(schema_with = schema::scope)]
-    scope: Map<String, Value>,
-    uses_remaining: i64,
-    expires_at: Timestamp,
-}
-
-/// A human must decide: wait on `webhookUrl` (or poll the request).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestPending {
-    id: RequestId,
-    #[schema(schema_with = schema::status_pending)]
-    status: Status,
-    /// The human's approval page (it needs a human login).
-    approval_url: String,
-    /// Where the agent can wait for the decision (`GET` this request with `?wait=60`).
-    webhook_url: String,
-    expires_at: Timestamp,
-}
 
 /// Asks for permission to do one thing; the policy decides at once or asks a human.
 #[utoipa::path(
@@ -194,35 +153,6 @@ async fn get(
         .get_for_agent(&agent, &id, Duration::from_secs(wait))
         .await?;
     Ok(envelope::ok(StatusCode::OK, view))
-}
-
-/// A token to check.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyBody {
-    #[schema(schema_with = schema::token)]
-    pub(super) token: String,
-}
-
-/// A token to use, with what is being done.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UseBody {
-    #[schema(schema_with = schema::token)]
-    pub(super) token: String,
-    /// The action being performed; when given it must be the token's.
-    #[serde(default)]
-    #[schema(schema_with = schema::action)]
-    pub(super) action: Option<String>,
-    /// The resource acted on; when given it must be the token's.
-    #[serde(default)]
-    #[schema(schema_with = schema::resource)]
-    pub(super) resource: Option<String>,
-    /// Checked against the granted scope (and the exact details, if the token is bound to them).
-    /// Without them a use consumes the token unchecked, unless the rule requires them.
-    #[serde(default, deserialize_with = "crate::domain::json::strict_object")]
-    #[schema(schema_with = schema::nullable_json_object)]
-    pub(super) action_details: Option<Map<String, Value>>,
 }
 
 impl UseBody {

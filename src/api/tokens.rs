@@ -2,19 +2,19 @@
 //! service key (`sk_…`) for the actions the token is for. Agent keys, admin tokens and web
 //! sessions are refused here, as service keys are on every other route.
 
+use crate::wire::permissions::{Introspection, UseOutcome};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 
 use super::auth::ServiceAuth;
 use super::envelope::{self, Failure, Success};
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
-use super::permissions::{UseBody, VerifyBody, token_from};
-use super::{Endpoint, Object, schema};
+use super::Endpoint;
+use super::Object;
+use super::permissions::token_from;
 use crate::error::Result;
-use crate::service::{Introspection, Service, UseOutcome};
+use crate::service::Service;
+use crate::wire::permissions::{ServiceUseBody, UseBody, VerifyBody};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -52,27 +52,6 @@ async fn introspect(
     let token = token_from(body.into_inner().0.token)?;
     let outcome = svc.introspect(&service, token.expose()).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
-}
-
-/// A protected service's use: what it performs is not optional, since it is the one that knows.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ServiceUseBody {
-    #[schema(schema_with = schema::token)]
-    token: String,
-    /// The action being performed: it must be the token's (a read token never passes for a
-    /// delete because the code path forgot to say which it does).
-    #[schema(schema_with = schema::action)]
-    action: String,
-    /// The resource acted on; when given it must be the token's.
-    #[serde(default)]
-    #[schema(schema_with = schema::resource)]
-    resource: Option<String>,
-    /// What is really being done, checked against the granted scope (and the exact details, if
-    /// the token is bound to them).
-    #[serde(default, deserialize_with = "crate::domain::json::strict_object")]
-    #[schema(schema_with = schema::nullable_json_object)]
-    action_details: Option<Map<String, Value>>,
 }
 
 /// Uses a token once with what the service really does: `action` (required) and `resource`

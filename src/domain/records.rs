@@ -2,27 +2,23 @@
 //! every layer shares. The store reads and writes them; channels show them; the wire never
 //! serializes them (its views are built from them, so a stored hash cannot reach an answer).
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::clock::Timestamp;
 use crate::domain::{AgentId, RequestId, ServiceId, Status};
 
 /// An agent as stored (the key itself is never stored).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Agent {
     pub id: AgentId,
     pub name: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
-    #[serde(skip)]
     pub key_hash: String,
 }
 
 /// A protected service as stored (the key itself is never stored).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ProtectedService {
     pub id: ServiceId,
     pub name: String,
@@ -30,7 +26,6 @@ pub struct ProtectedService {
     pub actions: Vec<String>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
-    #[serde(skip)]
     pub key_hash: String,
 }
 

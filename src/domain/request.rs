@@ -3,11 +3,7 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
-
-use crate::api::schema;
 
 use crate::error::{Error, Result};
 use crate::scope;
@@ -36,59 +32,6 @@ pub const JSON_ITEMS_MAX: usize = 256;
 /// Longest human note or deny reason, in characters.
 pub const NOTE_MAX_CHARS: usize = 1000;
 
-/// The body of `POST /permissions/request`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RequestInput {
-    /// What the agent wants to do, e.g. `email.send`.
-    #[schema(schema_with = schema::action)]
-    pub action: String,
-    /// What it acts on, e.g. a path or an address.
-    #[serde(default)]
-    #[schema(schema_with = schema::resource)]
-    pub resource: Option<String>,
-    /// Constraints the agent accepts; the policy and the human may only narrow them.
-    #[serde(default, deserialize_with = "super::json::strict_object")]
-    #[schema(schema_with = schema::nullable_scope)]
-    pub scope: Option<Map<String, Value>>,
-    /// Why, for the human deciding (never enforced).
-    #[serde(default, deserialize_with = "super::json::strict_object")]
-    #[schema(schema_with = schema::nullable_json_object)]
-    pub context: Option<Map<String, Value>>,
-    /// Token lifetime in seconds (default 300).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 30, maximum = 3600)]
-    pub ttl: Option<i64>,
-    /// How many times the token may be used (default 1).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 100)]
-    pub uses: Option<i64>,
-    /// The exact details the agent will perform, if it knows them: the human sees them in full,
-    /// and the token is bound to them (every use must present the same details).
-    #[serde(default, deserialize_with = "super::json::strict_object")]
-    #[schema(schema_with = schema::nullable_exact_details)]
-    pub action_details: Option<Map<String, Value>>,
-}
-
-/// An optional whole number, also when written `300.0` (JSON Schema's `integer` allows that,
-/// and so do clients whose numbers are all floats).
-fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if let Some(i) = n.as_i64() {
-        return Ok(Some(i));
-    }
-    match n.as_f64() {
-        // Out-of-range values saturate and then fail the range check with a clear message.
-        #[allow(clippy::cast_possible_truncation)]
-        Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
-        _ => Err(serde::de::Error::custom(format!(
-            "invalid number {n}, expected a whole number"
-        ))),
-    }
-}
-
 /// A request that passed every input rule.
 #[derive(Debug, Clone)]
 pub struct ValidRequest {
@@ -101,17 +44,46 @@ pub struct ValidRequest {
     pub action_details: Option<Map<String, Value>>,
 }
 
-impl RequestInput {
-    /// Checks every field, reporting all problems together.
-    pub fn validate(self) -> Result<ValidRequest> {
+/// Longest agent or admin token name.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// Checks a name for an agent or admin token: 1–64 of `A–Z a–z 0–9 . _ -`.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > NAME_MAX_CHARS || !ok_chars {
+        return Err(Error::invalid(
+            "name",
+            format!("must be 1–{NAME_MAX_CHARS} characters of A–Z, a–z, 0–9, '.', '_' or '-'"),
+        ));
+    }
+    Ok(())
+}
+
+/// A request as the agent asked for it, before the input rules.
+#[derive(Debug, Clone, Default)]
+pub struct Asked {
+    pub action: String,
+    pub resource: Option<String>,
+    pub scope: Option<Map<String, Value>>,
+    pub context: Option<Map<String, Value>>,
+    pub ttl: Option<i64>,
+    pub uses: Option<i64>,
+    pub action_details: Option<Map<String, Value>>,
+}
+
+impl ValidRequest {
+    /// Checks every field of a request as asked, reporting all problems together.
+    pub fn check(asked: Asked) -> Result<ValidRequest> {
         let mut problems = Vec::new();
-        check_action(&mut problems, &self.action);
-        let resource = self.resource.map(|r| check_resource(&mut problems, r));
-        let scope = self.scope.unwrap_or_default();
-        let context = self.context.unwrap_or_default();
+        check_action(&mut problems, &asked.action);
+        let resource = asked.resource.map(|r| check_resource(&mut problems, r));
+        let scope = asked.scope.unwrap_or_default();
+        let context = asked.context.unwrap_or_default();
         check_object(&mut problems, "scope", &scope);
         check_object(&mut problems, "context", &context);
-        if let Some(details) = &self.action_details {
+        if let Some(details) = &asked.action_details {
             check_object(&mut problems, "actionDetails", details);
             if let Some(path) = inexact_number(details) {
                 problems.push((
@@ -126,44 +98,32 @@ impl RequestInput {
         if let Err(bad) = scope::validate(&scope) {
             problems.extend(bad.into_iter().map(|(k, p)| (format!("scope.{k}"), p)));
         }
-        let ttl_secs = self.ttl.unwrap_or(TTL_DEFAULT);
+        let ttl_secs = asked.ttl.unwrap_or(TTL_DEFAULT);
         check_range(&mut problems, "ttl", ttl_secs, TTL_MIN, TTL_MAX);
-        let uses = self.uses.unwrap_or(USES_DEFAULT);
+        let uses = asked.uses.unwrap_or(USES_DEFAULT);
         check_range(&mut problems, "uses", uses, USES_MIN, USES_MAX);
         if !problems.is_empty() {
             return Err(Error::invalid_fields(problems));
         }
         Ok(ValidRequest {
-            action: self.action,
+            action: asked.action,
             resource,
             scope,
             context,
             ttl_secs,
             uses,
-            action_details: self.action_details,
+            action_details: asked.action_details,
         })
     }
 }
 
-/// What a human may change when approving: each only narrows what was asked.
-#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ApprovalEdits {
-    /// A shorter token lifetime, in seconds (at most what was asked).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 30, maximum = 3600)]
+/// What a human may change when approving (each only narrows what was asked); `None` keeps
+/// what the request would get.
+#[derive(Debug, Default, Clone)]
+pub struct Edits {
     pub ttl: Option<i64>,
-    /// Fewer uses (at most what was asked).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 100)]
     pub uses: Option<i64>,
-    /// Narrower scope values: smaller numbers, shorter lists, `false` booleans.
-    #[serde(default, deserialize_with = "super::json::strict_object")]
-    #[schema(schema_with = schema::nullable_scope)]
     pub scope: Option<Map<String, Value>>,
-    /// A note for the audit trail.
-    #[serde(default)]
-    #[schema(schema_with = schema::note)]
     pub note: Option<String>,
 }
 
@@ -176,7 +136,7 @@ pub struct Terms {
     pub note: Option<String>,
 }
 
-impl ApprovalEdits {
+impl Edits {
     /// Applies the edits to what the request would get, refusing any widening.
     pub fn narrow(self, ttl_secs: i64, uses: i64, scope: &Map<String, Value>) -> Result<Terms> {
         let mut problems = Vec::new();
@@ -468,7 +428,13 @@ fn widest(v: &Value) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::permissions::{ApprovalEdits, RequestInput};
     use serde_json::json;
+
+    /// Edits as the admin API reads them.
+    fn edits_from(v: Value) -> Edits {
+        serde_json::from_value::<ApprovalEdits>(v).unwrap().into()
+    }
 
     fn input(v: Value) -> RequestInput {
         serde_json::from_value(v).unwrap()
@@ -594,9 +560,7 @@ mod tests {
     #[test]
     fn approval_edits_only_narrow() {
         let scope = json!({"max_amount": 100}).as_object().cloned().unwrap();
-        let edits: ApprovalEdits =
-            serde_json::from_value(json!({"ttl": 60, "uses": 1, "scope": {"max_amount": 40}}))
-                .unwrap();
+        let edits = edits_from(json!({"ttl": 60, "uses": 1, "scope": {"max_amount": 40}}));
         let t = edits.narrow(300, 3, &scope).unwrap();
         assert_eq!((t.ttl_secs, t.uses), (60, 1));
         assert_eq!(t.scope["max_amount"], json!(40));
@@ -606,15 +570,14 @@ mod tests {
             json!({"uses": 4}),
             json!({"scope": {"max_amount": 101}}),
         ] {
-            let edits: ApprovalEdits = serde_json::from_value(widen.clone()).unwrap();
+            let edits = edits_from(widen.clone());
             assert!(
                 edits.narrow(300, 3, &scope).is_err(),
                 "{widen} must be refused"
             );
         }
         // A refused scope edit names the key it is about.
-        let edits: ApprovalEdits =
-            serde_json::from_value(json!({"scope": {"max_amount": 101}})).unwrap();
+        let edits = edits_from(json!({"scope": {"max_amount": 101}}));
         assert_eq!(
             bad_fields(edits.narrow(300, 3, &scope).unwrap_err()),
             ["scope.max_amount"]

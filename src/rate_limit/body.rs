@@ -23,11 +23,11 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 
-use crate::api::MAX_BODY_BYTES;
 use crate::api::envelope::error_response;
 use crate::clock::Timestamp;
 use crate::secret::Secret;
 use crate::service::Service;
+use crate::wire::MAX_BODY_BYTES;
 
 /// The route whose bodies are stored, and so count against the storage cap.
 const STORED_ROUTE: &str = "/api/v1/permissions/request";

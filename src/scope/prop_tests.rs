@@ -564,7 +564,7 @@ proptest! {
             let _ = meaning(key);
         }
         let body = json!({"action": text, "resource": text, "scope": a, "context": b});
-        if let Ok(input) = serde_json::from_value::<crate::domain::request::RequestInput>(body) {
+        if let Ok(input) = serde_json::from_value::<crate::wire::permissions::RequestInput>(body) {
             let _ = input.validate();
         }
     }

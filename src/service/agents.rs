@@ -10,29 +10,13 @@ use serde_json::json;
 
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
+use crate::domain::request::check_name;
 use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret};
 use crate::store::admin_tokens;
 use crate::store::agents as sql;
 use crate::store::{audit, permissions};
-
-/// Longest agent or admin token name.
-pub const NAME_MAX_CHARS: usize = 64;
-
-/// Checks a name for an agent or admin token: 1–64 of `A–Z a–z 0–9 . _ -`.
-pub fn check_name(name: &str) -> Result<()> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if name.is_empty() || name.len() > NAME_MAX_CHARS || !ok_chars {
-        return Err(Error::invalid(
-            "name",
-            format!("must be 1–{NAME_MAX_CHARS} characters of A–Z, a–z, 0–9, '.', '_' or '-'"),
-        ));
-    }
-    Ok(())
-}
 
 /// Creates an agent and returns it with its key (shown once, stored only as a hash).
 pub fn create(

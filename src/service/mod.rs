@@ -40,10 +40,7 @@ pub mod protected;
 pub mod sessions;
 mod tokens;
 
-pub use permissions::{
-    MAX_WAIT_SECS, PermissionView, RequestOutcome, TokenView, UseOutcome, UseRequest, VerifyOutcome,
-};
-pub use tokens::Introspection;
+pub use permissions::{MAX_WAIT_SECS, RequestOutcome, UseRequest};
 
 /// How long a running server may answer `verify` from a read taken before a change made by
 /// another process (the command line); see `store::recent`.

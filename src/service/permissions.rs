@@ -7,15 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Transaction;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
 
 use super::{Service, confirm_live, event, unauthorized};
-use crate::api::schema;
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
-use crate::domain::request::{ApprovalEdits, ValidRequest, capped_uses, check_note};
+use crate::domain::request::{Edits, ValidRequest, capped_uses, check_note};
 use crate::domain::{Actor, Agent, AgentId, Permission, PermissionFilter, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::policy::{Bind, Effect, EvalInput};
@@ -23,6 +20,7 @@ use crate::scope;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::store::audit;
 use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
+use crate::wire::permissions::{PermissionView, TokenView, UseOutcome, VerifyOutcome};
 
 /// Longest `?wait=` an agent may ask for, in seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
@@ -50,133 +48,6 @@ pub enum RequestOutcome {
     },
 }
 
-/// A request as shown to its agent or to a human.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PermissionView {
-    pub id: RequestId,
-    pub status: Status,
-    pub agent_id: AgentId,
-    pub agent_name: String,
-    pub action: String,
-    pub resource: Option<String>,
-    /// What the token allows: the request narrowed by the policy and the human.
-    #[schema(schema_with = schema::scope)]
-    pub scope: Map<String, Value>,
-    /// The scope as the agent asked for it.
-    #[schema(schema_with = schema::scope)]
-    pub requested_scope: Map<String, Value>,
-    #[schema(schema_with = schema::json_object)]
-    pub context: Map<String, Value>,
-    pub reason: Option<String>,
-    pub rule: Option<String>,
-    pub policy_version: String,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<Timestamp>,
-    pub expires_at: Timestamp,
-    pub created_at: Timestamp,
-    /// Token lifetime in seconds.
-    pub ttl: i64,
-    pub uses_remaining: i64,
-    pub token_issued: bool,
-    /// The exact details the request said it will perform (the token is bound to them).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = schema::nullable_json_object)]
-    pub action_details: Option<Map<String, Value>>,
-    /// A use must carry `actionDetails` (the rule's `requireActionDetails`, or exact binding).
-    pub require_action_details: bool,
-    /// Present exactly once: in the owning agent's first read after a human approval.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-impl PermissionView {
-    fn new(row: Permission, now: Timestamp, token: Option<Secret>) -> PermissionView {
-        PermissionView {
-            status: row.status.effective(row.expires_at, now),
-            token_issued: row.token_hash.is_some() || token.is_some(),
-            token: token.map(|t| t.expose().to_owned()),
-            id: row.id,
-            agent_id: row.agent_id,
-            agent_name: row.agent_name,
-            action: row.action,
-            resource: row.resource,
-            scope: row.scope,
-            requested_scope: row.requested_scope,
-            context: row.context,
-            reason: row.reason,
-            rule: row.rule,
-            policy_version: row.policy_version,
-            decided_by: row.decided_by,
-            decided_at: row.decided_at,
-            expires_at: row.expires_at,
-            created_at: row.created_at,
-            ttl: row.ttl_secs,
-            uses_remaining: row.uses_remaining,
-            action_details: row.action_details,
-            require_action_details: row.require_details,
-        }
-    }
-}
-
-/// What a valid token allows, as `verify` and a protected service's introspection show it: the
-/// action and resource it is bound to, whose it is, who approved it, and what is left.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenView {
-    pub id: RequestId,
-    pub action: String,
-    pub resource: Option<String>,
-    pub agent_id: AgentId,
-    pub agent_name: String,
-    /// `policy` or `human:<name>`.
-    pub approved_by: Option<String>,
-    #[schema(schema_with = schema::scope)]
-    pub scope: Map<String, Value>,
-    pub uses_remaining: i64,
-    pub expires_at: Timestamp,
-    /// A use must carry `actionDetails`.
-    pub require_action_details: bool,
-    /// SHA-256 of the canonical JSON of the exact `actionDetails` every use must present.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details_digest: Option<String>,
-}
-
-impl TokenView {
-    pub(super) fn new(row: &Permission) -> TokenView {
-        TokenView {
-            id: row.id.clone(),
-            action: row.action.clone(),
-            resource: row.resource.clone(),
-            agent_id: row.agent_id.clone(),
-            agent_name: row.agent_name.clone(),
-            approved_by: row.decided_by.clone(),
-            scope: row.scope.clone(),
-            uses_remaining: row.uses_remaining,
-            expires_at: row.expires_at,
-            require_action_details: row.require_details,
-            details_digest: row.details_digest.clone(),
-        }
-    }
-}
-
-/// What `verify` answers.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum VerifyOutcome {
-    Valid {
-        #[schema(schema_with = schema::always_true)]
-        valid: bool,
-        #[serde(flatten)]
-        token: Box<TokenView>,
-    },
-    Invalid {
-        #[schema(schema_with = schema::always_false)]
-        valid: bool,
-        reason: String,
-    },
-}
-
 /// A use of a token, as an agent or a protected service sends it.
 #[derive(Debug)]
 pub struct UseRequest {
@@ -187,29 +58,6 @@ pub struct UseRequest {
     pub resource: Option<String>,
     /// What the caller does, checked against the scope (and the exact binding, if any).
     pub details: Option<Map<String, Value>>,
-}
-
-/// What `use` answers.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum UseOutcome {
-    #[serde(rename_all = "camelCase")]
-    Used {
-        #[schema(schema_with = schema::always_true)]
-        success: bool,
-        uses_remaining: i64,
-        /// `false` when the use carried no `actionDetails`: consumed, but the scope was not
-        /// checked here (the protected service must apply it).
-        checked: bool,
-    },
-    #[serde(rename_all = "camelCase")]
-    Refused {
-        #[schema(schema_with = schema::always_false)]
-        success: bool,
-        uses_remaining: i64,
-        reason: String,
-        code: &'static str,
-    },
 }
 
 /// What a human decision writes, and what its audit event says.
@@ -550,12 +398,7 @@ impl Service {
     }
 
     /// A human approves a pending request, optionally narrowing it. First decision wins.
-    pub async fn approve(
-        &self,
-        human: &str,
-        id: &str,
-        edits: ApprovalEdits,
-    ) -> Result<PermissionView> {
+    pub async fn approve(&self, human: &str, id: &str, edits: Edits) -> Result<PermissionView> {
         self.decide_pending(human, id, Status::Approved, move |row, now| {
             let terms = edits
                 .clone()

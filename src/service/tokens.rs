@@ -5,36 +5,17 @@
 use crate::domain::{Permission, ProtectedService};
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::permissions::{Refusal, check_token, use_in};
-use super::{Service, TokenView, UseOutcome, UseRequest, event};
-use crate::api::schema;
+use super::{Service, UseRequest, event};
 use crate::domain::Actor;
 use crate::error::{Error, Result};
 use crate::secret;
 use crate::store::audit;
 use crate::store::permissions as sql;
 use crate::store::services;
-
-/// What introspection answers.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum Introspection {
-    Active {
-        #[schema(schema_with = schema::always_true)]
-        active: bool,
-        #[serde(flatten)]
-        token: Box<TokenView>,
-    },
-    Inactive {
-        #[schema(schema_with = schema::always_false)]
-        active: bool,
-        reason: String,
-    },
-}
+use crate::wire::permissions::{Introspection, TokenView, UseOutcome};
 
 /// The one answer for a token this service may not look at: unknown, or for another action.
 const NOT_FOR_THIS_SERVICE: &str = "the token is not valid for this service";

@@ -5,11 +5,11 @@
 //! does not enforce are named as passed on to the service. The web page and the Telegram message
 //! lay out the same [`Summary`]: they differ only in markup.
 
+use crate::wire::permissions::PermissionView;
 use serde_json::{Map, Value};
 
 use super::Entry;
 use crate::domain::Status;
-use crate::service::PermissionView;
 use crate::text::with_markers;
 
 /// A piece of a clause: our words, or agent text (already with markers) the channel isolates.

@@ -5,6 +5,7 @@
 //! gave up (Telegram down) is tried again and a restart misses nothing. Sync is idempotent.
 
 use crate::domain::Approver;
+use crate::wire::permissions::PermissionView;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -18,7 +19,6 @@ use super::{Telegram, render};
 use crate::domain::PermissionFilter as Filter;
 use crate::domain::{RequestId, Status};
 use crate::error::{Error, Result};
-use crate::service::PermissionView;
 use crate::service::approvers::{Sent, human_name};
 use crate::service::login_links;
 

@@ -17,7 +17,7 @@ use teloxide::utils::command::BotCommands;
 use super::Telegram;
 use super::outbox::Delivery;
 use super::render::{self, Choice};
-use crate::domain::request::ApprovalEdits;
+use crate::domain::request::Edits;
 use crate::domain::{Actor, RequestId, Status};
 use crate::error::Error;
 use crate::service::approvers::{Candidate, human_name};
@@ -352,10 +352,7 @@ impl Telegram {
             }
             (Choice::Approve | Choice::Confirm, _) => {
                 let human = human_name(a.user_id);
-                let decided = self
-                    .service
-                    .approve(&human, id, ApprovalEdits::default())
-                    .await;
+                let decided = self.service.approve(&human, id, Edits::default()).await;
                 answer_decision(decided, id)
             }
             (Choice::Deny | Choice::DenyNow, _) => {
@@ -404,7 +401,7 @@ impl Telegram {
 
 /// The answer to a press that decided, or tried to.
 fn answer_decision(
-    decided: Result<crate::service::PermissionView, Error>,
+    decided: Result<crate::wire::permissions::PermissionView, Error>,
     id: &str,
 ) -> (String, bool, Option<RequestId>) {
     match decided {

@@ -11,11 +11,11 @@
 //! shows the lines that fit as a partial view and offers only Deny and the link to the web page;
 //! [`shows_in_full`] is also what the press handler checks before it approves.
 
+use crate::wire::permissions::PermissionView;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::clock::Timestamp;
 use crate::domain::Status;
-use crate::service::PermissionView;
 use crate::shown::{self, Entry, Piece};
 use crate::text::with_markers;
 

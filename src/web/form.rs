@@ -1,11 +1,11 @@
 //! `application/x-www-form-urlencoded` bodies, with repeated keys (checkbox lists), and turning
-//! the approval form into [`ApprovalEdits`]: the page offers only narrowing edits, and whatever
+//! the approval form into [`Edits`]: the page offers only narrowing edits, and whatever
 //! arrives is still checked by `service.approve`, which refuses any widening.
 
+use crate::wire::permissions::PermissionView;
 use serde_json::{Map, Number, Value};
 
-use crate::domain::request::ApprovalEdits;
-use crate::service::PermissionView;
+use crate::domain::request::Edits;
 
 /// A parsed form: every `(name, value)` pair in order.
 #[derive(Debug, Default)]
@@ -64,7 +64,7 @@ pub fn flag_field(key: &str) -> String {
 
 /// Builds the edits of the "approve" form against the request as it is. Field problems are
 /// returned as one sentence for the page.
-pub fn approval_edits(form: &Form, req: &PermissionView) -> Result<ApprovalEdits, String> {
+pub fn approval_edits(form: &Form, req: &PermissionView) -> Result<Edits, String> {
     let int = |name: &str| -> Result<Option<i64>, String> {
         match form.text(name) {
             None => Ok(None),
@@ -123,7 +123,7 @@ pub fn approval_edits(form: &Form, req: &PermissionView) -> Result<ApprovalEdits
             _ => {}
         }
     }
-    Ok(ApprovalEdits {
+    Ok(Edits {
         ttl,
         uses,
         scope: (!scope.is_empty()).then_some(scope),

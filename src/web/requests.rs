@@ -5,6 +5,7 @@
 //! Decisions go through `service.approve` / `service.deny`, so the first decision wins, is audited
 //! in the same transaction and wakes the waiting agent, exactly as from the admin API.
 
+use crate::wire::permissions::PermissionView;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -17,7 +18,7 @@ use super::view::{self, Card, Edit, Me, Scope};
 use super::{PageQuery, Pager, WebError, html, see_other};
 use crate::domain::{Actor, Status, request};
 use crate::error::Error;
-use crate::service::{PermissionView, Service};
+use crate::service::Service;
 use crate::shown::{self, Entry, Summary};
 
 /// How often the pending list reloads itself, in seconds.

@@ -3,12 +3,12 @@
 //! (`<bdi>`). Agent text comes with its hidden characters as visible markers, and a scope in the
 //! two groups of [`Scope`], both from [`crate::shown`], as every channel shows them.
 
+use crate::wire::permissions::PermissionView;
 use serde_json::{Map, Value};
 
 use super::form;
 use crate::clock::Timestamp;
 use crate::domain::Status;
-use crate::service::PermissionView;
 use crate::shown::{self, Entry};
 use crate::text::with_markers;
 

@@ -12,11 +12,10 @@ use utoipa::openapi::{KnownFormat, SchemaFormat};
 
 use super::permissions::MAX_TOKEN_CHARS;
 use crate::domain::request::{
-    ACTION_MAX_CHARS, JSON_BYTES_MAX, JSON_DEPTH_MAX, JSON_KEYS_MAX, NOTE_MAX_CHARS,
-    RESOURCE_MAX_CHARS,
+    ACTION_MAX_CHARS, JSON_BYTES_MAX, JSON_DEPTH_MAX, JSON_KEYS_MAX, NAME_MAX_CHARS,
+    NOTE_MAX_CHARS, RESOURCE_MAX_CHARS,
 };
 use crate::error::CODES;
-use crate::service::agents::NAME_MAX_CHARS;
 
 /// Characters the server accepts in free text: no control characters but tab and newline.
 const TEXT_CHAR: &str = "[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]";
@@ -332,3 +331,12 @@ pub fn scope_components() -> [(&'static str, Schema); 3] {
 pub fn nullable_scope() -> Schema {
     nullable(scope())
 }
+
+/// Instants are RFC 3339 strings in UTC with milliseconds (see [`timestamp`]).
+impl utoipa::PartialSchema for crate::clock::Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<Schema> {
+        timestamp().into()
+    }
+}
+
+impl utoipa::ToSchema for crate::clock::Timestamp {}
