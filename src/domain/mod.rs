@@ -1,9 +1,11 @@
 //! The permission state machine and the rules for agent input, as pure functions with the clock
 //! passed in. Storage and transport live elsewhere; this module says what is allowed.
 
+pub mod decision;
 pub mod json;
 pub mod records;
 pub mod request;
+pub mod token;
 
 pub use records::{
     AdminToken, Agent, Approver, AuditFilter, OpenMessage, Permission, PermissionFilter,

@@ -40,7 +40,8 @@ pub mod protected;
 pub mod sessions;
 mod tokens;
 
-pub use permissions::{MAX_WAIT_SECS, RequestOutcome, UseRequest};
+pub use crate::domain::token::UseRequest;
+pub use permissions::{MAX_WAIT_SECS, RequestOutcome};
 
 /// How long a running server may answer `verify` from a read taken before a change made by
 /// another process (the command line); see `store::recent`.

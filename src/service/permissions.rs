@@ -12,11 +12,12 @@ use serde_json::{Map, Value, json};
 use super::{Service, confirm_live, event, unauthorized};
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
-use crate::domain::request::{Edits, ValidRequest, capped_uses, check_note};
+use crate::domain::decision::{self, Decided, Verdict};
+use crate::domain::request::{Edits, ValidRequest};
+use crate::domain::token::{Refusal, UNCHECKED_USE, UseRequest, check_token, check_use};
 use crate::domain::{Actor, Agent, AgentId, Permission, PermissionFilter, RequestId, Status};
 use crate::error::{Error, Result};
-use crate::policy::{Bind, Effect, EvalInput};
-use crate::scope;
+use crate::policy::EvalInput;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::store::audit;
 use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
@@ -48,34 +49,6 @@ pub enum RequestOutcome {
     },
 }
 
-/// A use of a token, as an agent or a protected service sends it.
-#[derive(Debug)]
-pub struct UseRequest {
-    pub token: Secret,
-    /// The action the caller performs, if it says: it must be the token's.
-    pub action: Option<String>,
-    /// The resource the caller acts on, if it says, in its normal form: it must be the token's.
-    pub resource: Option<String>,
-    /// What the caller does, checked against the scope (and the exact binding, if any).
-    pub details: Option<Map<String, Value>>,
-}
-
-/// What a human decision writes, and what its audit event says.
-struct Verdict {
-    reason: Option<String>,
-    scope: Map<String, Value>,
-    ttl_secs: i64,
-    uses: i64,
-    expires_at: Timestamp,
-    details: Value,
-}
-
-/// Why a token was refused: a stable code and a sentence.
-pub(super) struct Refusal {
-    pub(super) code: &'static str,
-    pub(super) reason: String,
-}
-
 impl Service {
     /// Decides a new request by policy and stores it with its audit trail, in the transaction
     /// that confirms the agent is still live.
@@ -89,77 +62,17 @@ impl Service {
             scope: &req.scope,
             context: &req.context,
         });
-        let granted_scope = match decision.rule.and_then(|r| r.scope_template.as_ref()) {
-            Some(template) => scope::narrow(&req.scope, template),
-            None => req.scope.clone(),
-        };
-        let bind_exact = decision.rule.is_some_and(|r| r.bind == Some(Bind::Exact));
-        if bind_exact && req.action_details.is_none() {
-            return Err(Error::invalid_fields(vec![(
-                "actionDetails".to_owned(),
-                "this action needs the exact actionDetails the agent will perform (policy \
-                 rule with `bind: exact`)"
-                    .to_owned(),
-            )]));
-        }
-        let require_details = bind_exact || decision.rule.is_some_and(|r| r.require_action_details);
-        let details_digest = req.action_details.as_ref().map(details_digest);
-        let rule = decision.rule.map(|r| r.name.clone());
         let now = self.clock.now();
-        let id = RequestId::new_random();
-        let uses = capped_uses(req.uses, &granted_scope);
-        let mut row = Permission {
-            id: id.clone(),
-            agent_id: agent.id.clone(),
-            agent_name: agent.name.clone(),
-            action: req.action,
-            resource: req.resource,
-            requested_scope: req.scope,
-            scope: granted_scope,
-            context: req.context,
-            status: Status::Pending,
-            reason: None,
-            rule,
-            policy_version: loaded.policy.version().to_owned(),
-            decided_by: None,
-            decided_at: None,
-            ttl_secs: req.ttl_secs,
-            uses_total: uses,
-            uses_remaining: uses,
-            token_hash: None,
-            token_issued_at: None,
-            expires_at: now.plus_secs(req.ttl_secs),
-            created_at: now,
-            require_details: require_details || details_digest.is_some(),
-            action_details: req.action_details,
-            details_digest,
-        };
-        let mut token = None;
-        match decision.effect {
-            Effect::Deny => {
-                row.status = Status::Denied;
-                row.expires_at = now;
-                row.reason = Some(match decision.rule {
-                    Some(r) => match &r.description {
-                        Some(d) => format!("denied by policy rule \"{}\": {d}", r.name),
-                        None => format!("denied by policy rule \"{}\"", r.name),
-                    },
-                    None => "denied by policy".to_owned(),
-                });
-            }
-            Effect::AutoApprove => {
-                let t = secret::generate(PERMISSION_TOKEN_PREFIX)?;
-                row.status = Status::Approved;
-                row.token_hash = Some(t.hash());
-                row.token_issued_at = Some(now);
-                token = Some(t);
-            }
-            Effect::RequireApproval => {}
-        }
-        if row.status != Status::Pending {
-            row.decided_by = Some(Actor::Policy.to_string());
-            row.decided_at = Some(now);
-        }
+        let Decided { row, token } = decision::decide(
+            req,
+            agent,
+            &decision,
+            loaded.policy.version(),
+            RequestId::new_random(),
+            now,
+            || Ok(secret::generate(PERMISSION_TOKEN_PREFIX)?),
+        )?;
+        let id = row.id.clone();
 
         let effect = decision.effect;
         let max_pending = self.limiter.limits.max_pending_per_agent;
@@ -181,35 +94,11 @@ impl Service {
                     }
                 }
                 sql::insert(tx, row)?;
-                let details = json!({
-                    "action": row.action,
-                    "resource": row.resource,
-                    "requestedScope": row.requested_scope,
-                    "grantedScope": row.scope,
-                    "context": row.context,
-                    "ttl": row.ttl_secs,
-                    "uses": row.uses_total,
-                    "decision": effect.as_str(),
-                    "rule": row.rule,
-                    "policyVersion": row.policy_version,
-                });
-                let mut details = details;
-                if let Some(d) = &row.action_details {
-                    details["actionDetails"] = Value::Object(d.clone());
-                    details["detailsDigest"] = json!(row.details_digest);
-                }
-                if row.require_details {
-                    details["requireActionDetails"] = json!(true);
-                }
+                let details = decision::requested_details(row, effect);
                 let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(tx, now, &event(actor, "permission.requested", details, row))?;
                 if let Some(hash) = &row.token_hash {
-                    // The hash, never the token: `audit verify` replays it against the row.
-                    let details = json!({
-                        "expiresAt": row.expires_at,
-                        "uses": row.uses_total,
-                        "tokenHash": hash,
-                    });
+                    let details = decision::issued_details(row, hash);
                     audit::append(tx, now, &event(Actor::Policy, "token.issued", details, row))?;
                 }
                 Ok::<_, Error>(())
@@ -319,7 +208,7 @@ impl Service {
             },
             Err(r) => VerifyOutcome::Invalid {
                 valid: false,
-                reason: r.reason,
+                reason: r.reason(),
             },
         })
     }
@@ -399,27 +288,8 @@ impl Service {
 
     /// A human approves a pending request, optionally narrowing it. First decision wins.
     pub async fn approve(&self, human: &str, id: &str, edits: Edits) -> Result<PermissionView> {
-        self.decide_pending(human, id, Status::Approved, move |row, now| {
-            let terms = edits
-                .clone()
-                .narrow(row.ttl_secs, row.uses_total, &row.scope)?;
-            let details = json!({
-                "note": terms.note,
-                "ttl": terms.ttl_secs,
-                "uses": terms.uses,
-                "scope": terms.scope,
-                "narrowed": terms.ttl_secs != row.ttl_secs
-                    || terms.uses != row.uses_total
-                    || terms.scope != row.scope,
-            });
-            Ok(Verdict {
-                expires_at: now.plus_secs(terms.ttl_secs),
-                reason: terms.note,
-                scope: terms.scope,
-                ttl_secs: terms.ttl_secs,
-                uses: terms.uses,
-                details,
-            })
+        self.decide_pending(human, id, move |row, now| {
+            decision::approval(row, edits.clone(), now)
         })
         .await
     }
@@ -431,18 +301,10 @@ impl Service {
         id: &str,
         reason: Option<String>,
     ) -> Result<PermissionView> {
-        check_note("reason", reason.as_deref())?;
-        let default_reason = format!("denied by {}", Actor::Human(human.to_owned()));
-        self.decide_pending(human, id, Status::Denied, move |row, now| {
-            let reason = reason.clone().unwrap_or_else(|| default_reason.clone());
-            Ok(Verdict {
-                details: json!({ "reason": reason }),
-                reason: Some(reason),
-                scope: row.scope.clone(),
-                ttl_secs: row.ttl_secs,
-                uses: row.uses_total,
-                expires_at: now,
-            })
+        decision::check_deny_reason(reason.as_deref())?;
+        let who = human.to_owned();
+        self.decide_pending(human, id, move |row, now| {
+            Ok(decision::denial(row, &who, reason.clone(), now))
         })
         .await
     }
@@ -450,31 +312,21 @@ impl Service {
     /// The one way a human decides: in one transaction, the request must still be pending, the
     /// conditional update must win, and the audit event (`permission.approved|denied`) is
     /// appended; then waiters are woken and the request is shown as it now is.
-    async fn decide_pending<F>(
-        &self,
-        human: &str,
-        id: &str,
-        to: Status,
-        verdict: F,
-    ) -> Result<PermissionView>
+    async fn decide_pending<F>(&self, human: &str, id: &str, verdict: F) -> Result<PermissionView>
     where
         F: Fn(&Permission, Timestamp) -> Result<Verdict> + Send + 'static,
     {
         let now = self.clock.now();
         let by = Actor::Human(human.to_owned());
         let id = id.to_owned();
-        let kind = match to {
-            Status::Approved => "permission.approved",
-            _ => "permission.denied",
-        };
-        let row = self
+        let (row, to) = self
             .store
             .write(move |tx| {
                 let row = pending_row(tx, &id, now)?;
                 let v = verdict(&row, now)?;
                 let decided_by = by.to_string();
                 let update = DecisionUpdate {
-                    to,
+                    to: v.to,
                     decided_by: &decided_by,
                     at: now,
                     reason: v.reason.as_deref(),
@@ -486,8 +338,8 @@ impl Service {
                 if !sql::decide(tx, &row.id, &update)? {
                     return Err(Error::Conflict("the request was decided meanwhile".into()));
                 }
-                audit::append(tx, now, &event(by.clone(), kind, v.details, &row))?;
-                Ok::<_, Error>(row)
+                audit::append(tx, now, &event(by.clone(), v.event(), v.details, &row))?;
+                Ok::<_, Error>((row, v.to))
             })
             .await?;
         crate::metrics::record_human_decision(to, row.created_at, now);
@@ -599,11 +451,7 @@ impl Service {
                 if !sql::set_token(tx, &row.id, &hash, now)? {
                     return Ok(false);
                 }
-                let d = json!({
-                    "expiresAt": row.expires_at,
-                    "uses": row.uses_total,
-                    "tokenHash": hash,
-                });
+                let d = decision::issued_details(row, &hash);
                 let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(tx, now, &event(actor, "token.issued", d, row))?;
                 Ok::<_, Error>(true)
@@ -718,33 +566,6 @@ fn expire_in(
     Ok(true)
 }
 
-pub(super) fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), Refusal> {
-    let refuse = |code, reason: &str| {
-        Err(Refusal {
-            code,
-            reason: reason.to_owned(),
-        })
-    };
-    match &row.token_hash {
-        Some(hash) if secret::matches_hash(token, hash) => {}
-        _ => {
-            return refuse(
-                "INVALID_TOKEN",
-                "the token does not belong to this permission",
-            );
-        }
-    }
-    match row.status.effective(row.expires_at, now) {
-        Status::Approved if row.uses_remaining > 0 => Ok(()),
-        Status::Approved | Status::Used => refuse("TOKEN_USED", "the token has no uses left"),
-        Status::Expired => refuse("TOKEN_EXPIRED", "the token has expired"),
-        Status::Revoked => refuse("TOKEN_REVOKED", "the permission was revoked"),
-        Status::Pending | Status::Denied => {
-            refuse("NOT_APPROVED", "the permission is not approved")
-        }
-    }
-}
-
 /// A request whose status changed, to announce once the transaction committed.
 type Changed = Option<(RequestId, Status)>;
 
@@ -759,18 +580,15 @@ pub(super) fn use_in(
     now: Timestamp,
 ) -> Result<(UseOutcome, Changed)> {
     let details = presented.details.as_ref();
-    let checked = check_token(row, presented.token.expose(), now)
-        .and_then(|()| check_binding(row, presented))
-        .and_then(|()| check_details(row, details));
-    if let Err(refusal) = checked {
+    if let Err(refusal) = check_use(row, presented, now) {
         let mut changed = None;
-        if refusal.code == "TOKEN_EXPIRED" && !row.status.is_final() {
+        if refusal == Refusal::Expired && !row.status.is_final() {
             expire_in(tx, &row.id, &row.agent_id, row.status, now)?;
             changed = Some((row.id.clone(), Status::Expired));
         }
         let d = json!({
-            "code": refusal.code,
-            "reason": refusal.reason,
+            "code": refusal.code(),
+            "reason": refusal.reason(),
             "action": presented.action,
             "resource": presented.resource,
             "actionDetails": details,
@@ -779,8 +597,8 @@ pub(super) fn use_in(
         let outcome = UseOutcome::Refused {
             success: false,
             uses_remaining: row.uses_remaining,
-            reason: refusal.reason,
-            code: refusal.code,
+            reason: refusal.reason(),
+            code: refusal.code(),
         };
         return Ok((outcome, changed));
     }
@@ -803,73 +621,4 @@ pub(super) fn use_in(
         checked,
     };
     Ok((used, changed))
-}
-
-/// The action and resource a use names, if it names them, against the token's.
-fn check_binding(row: &Permission, presented: &UseRequest) -> Result<(), Refusal> {
-    if let Some(action) = &presented.action
-        && *action != row.action
-    {
-        return Err(Refusal {
-            code: "ACTION_MISMATCH",
-            reason: format!(
-                "the token is for {:?}, not {:?}",
-                row.action,
-                crate::text::with_markers(action)
-            ),
-        });
-    }
-    // Both in their normal form (`domain::request::check_use_target`): `/srv/./a` is `/srv/a`.
-    if let Some(resource) = &presented.resource
-        && row.resource.as_deref() != Some(resource.as_str())
-    {
-        let granted = match &row.resource {
-            Some(r) => format!("{r:?}"),
-            None => "no resource".to_owned(),
-        };
-        return Err(Refusal {
-            code: "RESOURCE_MISMATCH",
-            reason: format!(
-                "the token is for {granted}, not {:?}",
-                crate::text::with_markers(resource)
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// What the audit and the answer say of a use that carried no `actionDetails`.
-const UNCHECKED_USE: &str = "details not given, scope not checked here";
-
-/// SHA-256 (hex) of the canonical JSON of `details`: what an exactly bound token is bound to.
-fn details_digest(details: &Map<String, Value>) -> String {
-    let canonical = crate::audit::canonical_json_object(details);
-    secret::sha256_hex(canonical.as_bytes())
-}
-
-/// A use's `actionDetails` against the grant: required by the rule, equal to the exact details
-/// the request was bound to, and within the scope. A use without details (when the rule allows
-/// it) is not checked here.
-fn check_details(row: &Permission, details: Option<&Map<String, Value>>) -> Result<(), Refusal> {
-    let Some(details) = details else {
-        if row.require_details {
-            return Err(Refusal {
-                code: "DETAILS_REQUIRED",
-                reason: "this permission must be used with the actionDetails it performs".into(),
-            });
-        }
-        return Ok(());
-    };
-    if let Some(bound) = &row.details_digest
-        && !secret::hashes_equal(bound, &details_digest(details))
-    {
-        return Err(Refusal {
-            code: "DETAILS_MISMATCH",
-            reason: "actionDetails differ from the exact details that were approved".into(),
-        });
-    }
-    scope::enforce(&row.scope, Some(details)).map_err(|v| Refusal {
-        code: "SCOPE_VIOLATION",
-        reason: v.to_string(),
-    })
 }

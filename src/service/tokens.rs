@@ -7,18 +7,16 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::permissions::{Refusal, check_token, use_in};
-use super::{Service, UseRequest, event};
+use super::permissions::use_in;
+use super::{Service, event};
 use crate::domain::Actor;
+use crate::domain::token::{Refusal, UseRequest, check_token};
 use crate::error::{Error, Result};
 use crate::secret;
 use crate::store::audit;
 use crate::store::permissions as sql;
 use crate::store::services;
 use crate::wire::permissions::{Introspection, TokenView, UseOutcome};
-
-/// The one answer for a token this service may not look at: unknown, or for another action.
-const NOT_FOR_THIS_SERVICE: &str = "the token is not valid for this service";
 
 impl Service {
     /// What `token` allows, if it is live and for an action `service` serves. Never consumes.
@@ -41,13 +39,13 @@ impl Service {
             reason,
         };
         Ok(match row.filter(|r| service.serves(&r.action)) {
-            None => inactive(NOT_FOR_THIS_SERVICE.to_owned()),
+            None => inactive(Refusal::NotServed.reason()),
             Some(row) => match check_token(&row, token, now) {
                 Ok(()) => Introspection::Active {
                     active: true,
                     token: Box::new(TokenView::new(&row)),
                 },
-                Err(refusal) => inactive(refusal.reason),
+                Err(refusal) => inactive(refusal.reason()),
             },
         })
     }
@@ -88,15 +86,12 @@ impl Service {
 }
 
 fn not_for_this_service() -> UseOutcome {
-    let refusal = Refusal {
-        code: "INVALID_TOKEN",
-        reason: NOT_FOR_THIS_SERVICE.to_owned(),
-    };
+    let refusal = Refusal::NotServed;
     UseOutcome::Refused {
         success: false,
         uses_remaining: 0,
-        reason: refusal.reason,
-        code: refusal.code,
+        reason: refusal.reason(),
+        code: refusal.code(),
     }
 }
 
