@@ -1,4 +1,5 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test code fails by panicking: unwrap, expect and panic are how a test says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests: a real server on 127.0.0.1:0 over a temp-file SQLite database, driven with
 //! a real HTTP client. One test binary, one module per area.
 
