@@ -89,7 +89,7 @@ impl FromStr for Status {
 pub enum Actor {
     /// The policy file decided.
     Policy,
-    /// A human, by the name of their admin token (or, later, login).
+    /// A human, by the name of their admin token or web login.
     Human(String),
     /// An agent, by id.
     Agent(String),

@@ -4,7 +4,7 @@
 //! Reloading is two steps so that it cannot weaken anything by accident: [`LivePolicy::attempt`]
 //! reads and parses the file into a brand-new policy without touching the one in force, and
 //! [`LivePolicy::install`] swaps it in (or [`LivePolicy::reject`] records why not). The caller
-//! (`policy_watch`) writes the audit event in between, so a reload that cannot be recorded does
+//! (`policy::watch`) writes the audit event in between, so a reload that cannot be recorded does
 //! not happen. A rejected, unreadable or deleted file keeps the last good policy in force and
 //! is reported through [`LivePolicy::status`] (shown by `/health` and the web policy page).
 

@@ -3,7 +3,7 @@
 //!
 //! An entry is a claim, not a proof. Every agent operation confirms it in the read or write it
 //! does anyway: reading a request joins its agent's row (key hash and revocation), and storing a
-//! new request requires the live agent in the same transaction (see `service.rs`); `verify` may
+//! new request requires the live agent in the same transaction (see `service::permissions`); `verify` may
 //! confirm it against a read of that join up to one `store::recent::LEASE` old, which the CLI's
 //! `agent revoke` waits out. So an agent revoked by another process (the CLI beside a running
 //! server) is refused at its next call after the command returns. A
