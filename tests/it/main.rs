@@ -16,6 +16,7 @@ mod concurrency;
 mod crash;
 mod deploy;
 mod flows;
+mod layers;
 mod limits;
 mod login;
 mod mcp;
