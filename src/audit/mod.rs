@@ -374,6 +374,14 @@ fn write_canonical(v: &Value, out: &mut String) {
 
 /// A JSON string literal, escaped as serde_json escapes it.
 fn write_str(text: &str, out: &mut String) {
+    // Most strings (ids, names, hashes) need no escape: serde_json would copy them as they are.
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(text.len() + 2);
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     // Serializing a `str` cannot fail.
     out.push_str(&serde_json::to_string(text).unwrap_or_default());
 }
@@ -439,6 +447,20 @@ mod tests {
                 stored
             })
             .collect()
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut texts: Vec<String> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b"))
+            .collect();
+        texts.extend(["", "plain", "é ✓ \u{1F600}", "\u{2028}\u{7f}", "x\"y\\z"].map(String::from));
+        for text in texts {
+            let mut out = String::new();
+            write_str(&text, &mut out);
+            assert_eq!(out, serde_json::to_string(&text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

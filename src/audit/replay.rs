@@ -28,6 +28,29 @@ struct Expected {
     odd_expiry: Option<String>,
 }
 
+impl Expected {
+    /// A token was issued: `tokenHash` and `expiresAt` of `token.issued`, or of a
+    /// `permission.requested` that auto-approved and issued in one event.
+    fn issued(&mut self, d: &Value, keyed: bool) {
+        if let Some(h) = d.get("tokenHash").and_then(Value::as_str) {
+            self.token_hash = Some(h.to_owned());
+        }
+        let said = d
+            .get("expiresAt")
+            .and_then(Value::as_str)
+            .and_then(|t| crate::clock::Timestamp::parse_rfc3339(t).ok());
+        if keyed
+            && let (Some(want), Some(said)) = (self.expires_at, said)
+            && said.0 != want
+        {
+            self.odd_expiry = Some(format!(
+                "its token was issued to expire at {said}, but its decision gave {}",
+                crate::clock::Timestamp(want)
+            ));
+        }
+    }
+}
+
 /// The parts of a request that say what its token is for: a row edited here would let a token
 /// for one thing be used for another (another action at another service, no exact binding).
 #[derive(Debug, Clone, PartialEq)]
@@ -104,25 +127,12 @@ impl Replay {
                         _ => None,
                     };
                 }
-            }
-            "token.issued" => {
-                if let Some(h) = d.get("tokenHash").and_then(Value::as_str) {
-                    x.token_hash = Some(h.to_owned());
-                }
-                let said = d
-                    .get("expiresAt")
-                    .and_then(Value::as_str)
-                    .and_then(|t| crate::clock::Timestamp::parse_rfc3339(t).ok());
-                if e.keyed
-                    && let (Some(want), Some(said)) = (x.expires_at, said)
-                    && said.0 != want
-                {
-                    x.odd_expiry = Some(format!(
-                        "its token was issued to expire at {said}, but its decision gave {}",
-                        crate::clock::Timestamp(want)
-                    ));
+                // An auto-approval may record its token's issue in the same event.
+                if d.get("tokenHash").is_some() {
+                    x.issued(d, e.keyed);
                 }
             }
+            "token.issued" => x.issued(d, e.keyed),
             "permission.approved" => {
                 x.status = status("approved");
                 x.uses_remaining = d.get("uses").and_then(Value::as_i64);
@@ -401,5 +411,40 @@ mod tests {
         row_c.require_details = false;
         row_c.details_digest = None;
         assert_eq!(r.check(&row_c), None);
+    }
+    /// An auto-approval recorded as one event (request, decision and token issue together)
+    /// replays like the two events it replaces.
+    #[test]
+    fn an_auto_approval_may_issue_its_token_in_the_request_event() {
+        let one = |expires: Timestamp| {
+            json!({"decision": "auto_approve", "uses": 2, "ttl": 300,
+                "grantedScope": {"max_amount": 10}, "action": "pay.send", "resource": null,
+                "tokenHash": "h1", "expiresAt": expires.rfc3339()})
+        };
+        let mut r = Replay::default();
+        r.push(&ev(1, "a", "permission.requested", one(Timestamp(300_001))));
+        let mut good = row("a", "approved", 2, Some("h1"));
+        good.resource = None;
+        good.require_details = false;
+        good.details_digest = None;
+        assert_eq!(r.check(&good), None);
+        let mut other = good.clone();
+        other.token_hash = Some("h2".into());
+        assert!(r.check(&other).unwrap().why.contains("token hash"));
+        let mut missing = good.clone();
+        missing.token_hash = None;
+        assert!(r.check(&missing).unwrap().why.contains("token hash"));
+        let mut longer = good.clone();
+        longer.expires_at += 86_400_000;
+        assert!(r.check(&longer).unwrap().why.contains("expires"));
+
+        // The event's own expiry must agree with its ttl.
+        let mut r = Replay::default();
+        let late = Timestamp(300_001 + 86_400_000);
+        r.push(&ev(1, "b", "permission.requested", one(late)));
+        let mut row_b = good.clone();
+        row_b.id = "b".into();
+        row_b.expires_at = late.0;
+        assert!(r.check(&row_b).unwrap().why.contains("decision gave"));
     }
 }

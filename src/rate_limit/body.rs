@@ -204,7 +204,10 @@ pub async fn guard_bodies(
         }
         Ok(Ok(Ok(body))) => body,
     };
-    let charged = (req.method() == Method::POST && req.path() == STORED_ROUTE)
+    // Without a cap nothing is charged, so the key is not hashed (authentication hashes it again).
+    let charged = (limits.stored_bytes_per_agent.is_some()
+        && req.method() == Method::POST
+        && req.path() == STORED_ROUTE)
         .then(|| agent_key_hash(&req))
         .flatten();
     if let Some(key) = &charged

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_bound_tokens.sql"),
     include_str!("migrations/007_keyed_audit.sql"),
     include_str!("migrations/008_credential_life.sql"),
+    include_str!("migrations/009_write_costs.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.
@@ -502,5 +503,66 @@ mod tests {
         drop(conn);
         let err = Store::open(&path).err().unwrap();
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    }
+    #[test]
+    fn the_status_check_needs_no_temporary_table_and_still_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .read_blocking(|c| {
+                let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+                assert_eq!(ok, "ok");
+                let sql: String = c.query_row(
+                    "SELECT sql FROM sqlite_schema WHERE name = 'permissions'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert!(sql.contains("status = 'revoked'"), "{sql}");
+                assert!(!sql.contains("status IN"), "{sql}");
+                let mut plan = c.prepare(
+                    "EXPLAIN INSERT INTO permissions(id, agent_id, action, requested_scope, scope,
+                        context, status, policy_version, ttl_secs, uses_total, uses_remaining,
+                        expires_at, created_at) VALUES ('p', 'a', 'x', '{}', '{}', '{}', ?1, 'v',
+                        1, 1, 1, 1, 1)",
+                )?;
+                let ops = plan
+                    .query_map([""], |r| r.get::<_, String>(1))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{ops:?}");
+                let indexes: i64 = c.query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE name = 'audit_by_request'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(indexes, 0);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let insert = |status: &'static str| {
+            store.write_blocking(move |tx| {
+                tx.execute(
+                    "INSERT INTO agents(id, name, key_hash, created_at) VALUES ('a', 'a', 'h', 0)
+                     ON CONFLICT DO NOTHING",
+                    [],
+                )?;
+                tx.execute(
+                    "INSERT INTO permissions(id, agent_id, action, requested_scope, scope, context,
+                        status, policy_version, ttl_secs, uses_total, uses_remaining, expires_at,
+                        created_at) VALUES (?1, 'a', 'x', '{}', '{}', '{}', ?1, 'v', 1, 1, 1, 1, 1)",
+                    [status],
+                )
+                .map_err(StoreError::from)
+            })
+        };
+        for status in [
+            "pending", "approved", "denied", "expired", "used", "revoked",
+        ] {
+            insert(status).unwrap();
+        }
+        let refused = insert("bogus").unwrap_err();
+        assert!(
+            refused.to_string().contains("CHECK constraint failed"),
+            "{refused}"
+        );
     }
 }

@@ -153,6 +153,12 @@ fn run_in_savepoint(tx: &Transaction<'_>, job: &mut dyn Job) -> Result<(), rusql
     run("RELEASE job").map(drop)
 }
 
+/// Commits with a statement prepared once per connection (`Transaction::commit` parses "COMMIT"
+/// again for every batch); dropping `tx` afterwards does nothing once it is committed.
+fn commit(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached("COMMIT")?.execute([]).map(drop)
+}
+
 fn lock(changes: &Mutex<Changes>) -> std::sync::MutexGuard<'_, Changes> {
     changes.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -227,7 +233,9 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>, settle: &dy
         match run_jobs(&tx, &mut batch, savepoints) {
             Pass::Ran => {
                 let committed =
-                    crate::metrics::commit(batch.len(), || tx.commit()).map_err(StoreError::from);
+                    crate::metrics::commit(batch.len(), || commit(&tx)).map_err(StoreError::from);
+                // Rolls back if the commit failed and left the transaction open.
+                drop(tx);
                 // Whatever the outcome: a failed commit is not proof that nothing changed.
                 settle();
                 if let Err(e) = &committed {
