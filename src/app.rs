@@ -111,18 +111,18 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
             .app_data(data.clone())
             // Innermost, so its 408, 413 and 429 answers get the security headers too.
             .wrap(actix_web::middleware::from_fn(
-                crate::rate_limit::guard_bodies,
+                crate::api::bodies::guard_bodies,
             ))
             .wrap(crate::web::security_headers(https))
             .wrap(actix_web::middleware::from_fn(
-                crate::rate_limit::quota_headers,
+                crate::api::limits::quota_headers,
             ))
             .configure(crate::api::configure)
             .configure(crate::api::metrics::configure)
             .configure(crate::web::configure)
     })
     // A client slower than this with its headers gets 408 and is disconnected; bodies are
-    // bounded by `rate_limit::guard_bodies`.
+    // bounded by `api::bodies::guard_bodies`.
     .client_request_timeout(header_timeout)
     .listen(listener)
     .map_err(|source| StartError::Bind { addr, source })?

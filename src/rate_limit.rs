@@ -17,19 +17,13 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-
 use crate::clock::Timestamp;
 
 pub mod body;
 pub mod forwarded;
 
-pub use body::{ByteBudget, ByteRate, guard_bodies};
-pub use forwarded::{ClientKey, IpNet, client_key};
+pub use body::{ByteBudget, ByteRate};
+pub use forwarded::{ClientKey, IpNet, client_ip};
 
 /// Shards per limiter; a power of two.
 const SHARDS: usize = 16;
@@ -445,115 +439,76 @@ pub struct AuthAttempt {
     client: ClientKey,
     /// The key authenticated recently and its request was already counted.
     known: bool,
+    /// The key's quota after counting this request, for the answer's headers.
+    pub quota: Option<Quota>,
 }
 
 impl RateLimiter {
-    /// Before a presented agent key (`key_hash`, or an admin token with `agent: false`) is looked
-    /// up: a known key over its rate is refused; an unknown one is refused while its client
-    /// address is blocked for failed authentications. Keys that authenticated recently pass a
-    /// blocked address, so a flood of bad keys does not lock out the honest agents beside it.
+    /// Before a presented agent key (`key_hash`, or an admin token with `agent: false`) from
+    /// `client` is looked up: a known key over its rate is refused; an unknown one is refused
+    /// while its client address is blocked for failed authentications. Keys that authenticated
+    /// recently pass a blocked address, so a flood of bad keys does not lock out the honest
+    /// agents beside it.
     pub fn before_lookup(
         &self,
-        req: &actix_web::HttpRequest,
+        client: ClientKey,
         key_hash: &str,
         agent: bool,
         now: Timestamp,
-    ) -> Result<AuthAttempt, crate::error::Error> {
-        let client = client_key(req, &self.limits);
+    ) -> Result<AuthAttempt, Denied> {
         if agent {
             match self.agents.check_known(key_hash, now) {
                 Some(Ok(quota)) => {
-                    if let Some(q) = quota {
-                        record(req, q);
-                    }
                     return Ok(AuthAttempt {
                         client,
                         known: true,
+                        quota,
                     });
                 }
-                Some(Err(denied)) => {
-                    record(req, denied.quota);
-                    return Err(denied.into());
-                }
+                Some(Err(denied)) => return Err(denied),
                 None => {}
             }
         }
         if let Some(denied) = self.auth_failures.exhausted(client, now) {
-            record(req, denied.quota);
-            return Err(denied.into());
+            return Err(denied);
         }
         Ok(AuthAttempt {
             client,
             known: false,
+            quota: None,
         })
     }
 
     /// After the lookup of an agent key (or admin token, `agent: false`): a failure is charged
-    /// to the client address, a first success starts counting the key's requests.
+    /// to the client address, a first success starts counting the key's requests. Returns the
+    /// key's quota to show, if there is one.
     pub fn after_lookup(
         &self,
-        req: &actix_web::HttpRequest,
         attempt: AuthAttempt,
         key_hash: &str,
         agent: bool,
         ok: bool,
         now: Timestamp,
-    ) -> Result<(), crate::error::Error> {
+    ) -> Result<Option<Quota>, Denied> {
         if !ok {
             self.auth_failures.charge(attempt.client, now);
             if attempt.known {
                 self.agents.forget(key_hash);
             }
-            return Ok(());
+            return Ok(attempt.quota);
         }
         if agent && !attempt.known {
-            match self.agents.check(key_hash, now) {
-                Ok(Some(q)) => record(req, q),
-                Ok(None) => {}
-                Err(denied) => {
-                    record(req, denied.quota);
-                    return Err(denied.into());
-                }
-            }
+            return self.agents.check(key_hash, now);
         }
-        Ok(())
+        Ok(attempt.quota)
     }
-}
 
-impl RateLimiter {
     /// A key that authenticated from memory turned out revoked or replaced: charge the failure to
     /// the client's address, as a refused lookup would be, and stop treating the key as known.
-    pub fn refuse_remembered(&self, req: &actix_web::HttpRequest, key_hash: &str, now: Timestamp) {
-        let client = client_key(req, &self.limits);
+    pub fn refuse_remembered(&self, client: ClientKey, key_hash: &str, now: Timestamp) {
         self.auth_failures.charge(client, now);
         self.agents.forget(key_hash);
     }
-}
-
-/// Middleware: adds `X-RateLimit-Limit/Remaining/Reset` to a response whose request recorded a
-/// [`Quota`] in its extensions (the agent extractor and the login page do).
-pub async fn quota_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
-    let quota = res.request().extensions().get::<Quota>().copied();
-    if let Some(q) = quota {
-        let headers = res.headers_mut();
-        for (name, value) in [
-            ("x-ratelimit-limit", u64::from(q.limit)),
-            ("x-ratelimit-remaining", u64::from(q.remaining)),
-            ("x-ratelimit-reset", q.reset_secs),
-        ] {
-            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
-        }
-    }
-    Ok(res)
-}
-
-/// Records a quota for [`quota_headers`].
-pub fn record(req: &actix_web::HttpRequest, quota: Quota) {
-    req.extensions_mut().insert(quota);
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
+use super::limits;
 use crate::error::Error;
 use crate::secret::{
     ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, SERVICE_KEY_PREFIX, Secret, hashes_equal,
@@ -74,12 +75,19 @@ async fn limited_lookup<T>(
 ) -> Result<Option<T>, Error> {
     let hash = cred.hash();
     let now = svc.now();
-    let attempt = svc.limiter().before_lookup(req, &hash, is_agent, now)?;
+    let attempt = limits::before_lookup(svc.limiter(), req, &hash, is_agent, now)?;
     let found = find(hash.clone())
         .await?
         .filter(|owner| stored(owner).is_some_and(|h| hashes_equal(h, &hash)));
-    svc.limiter()
-        .after_lookup(req, attempt, &hash, is_agent, found.is_some(), now)?;
+    limits::after_lookup(
+        svc.limiter(),
+        req,
+        attempt,
+        &hash,
+        is_agent,
+        found.is_some(),
+        now,
+    )?;
     Ok(found)
 }
 
@@ -247,8 +255,9 @@ pub async fn confirm_remembered(
         return Ok(res.map_into_left_body());
     }
     svc.forget_agent_key(&agent.key_hash);
+    let client = limits::client_key(res.request(), &svc.limiter().limits);
     svc.limiter()
-        .refuse_remembered(res.request(), &agent.key_hash, svc.now());
+        .refuse_remembered(client, &agent.key_hash, svc.now());
     if status == StatusCode::UNAUTHORIZED {
         return Ok(res.map_into_left_body());
     }

@@ -5,9 +5,13 @@
 
 mod admin;
 pub(crate) mod auth;
+/// Request bodies: read within a timeout and a size, charged to the storage budget.
+pub mod bodies;
 use auth::confirm_remembered;
 pub mod envelope;
 mod health;
+/// The rate limits' HTTP side.
+pub mod limits;
 /// `GET /metrics`.
 pub mod metrics;
 pub mod openapi;

@@ -134,27 +134,6 @@ pub fn client_ip<'a>(
     chosen.or(peer)
 }
 
-/// The client's address as a limiter key: IPv4 as is, IPv6 by its /64 (one customer's network),
-/// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`, `trusted_proxies`) the
-/// address comes from `X-Forwarded-For` as this module explains: the entry the proxy itself
-/// appended, never one the client wrote.
-pub fn client_key(req: &actix_web::HttpRequest, limits: &super::Limits) -> ClientKey {
-    let lines = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .map(actix_web::http::header::HeaderValue::as_bytes);
-    let ip = client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        lines,
-        limits.trust_forwarded_for,
-        &limits.trusted_proxies,
-    );
-    match ip {
-        Some(ip) => ClientKey::from(ip),
-        None => ClientKey::Unknown,
-    }
-}
-
 /// A client address as the limiters see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {

@@ -102,23 +102,3 @@ fn client_keys_group_ipv6_by_network() {
     let v4: IpAddr = "10.0.0.1".parse().unwrap();
     assert_eq!(ClientKey::from(mapped), ClientKey::from(v4));
 }
-
-#[test]
-fn client_key_trusts_forwarded_for_only_when_told() {
-    let req = actix_web::test::TestRequest::default()
-        .peer_addr("127.0.0.1:5000".parse().unwrap())
-        .insert_header(("X-Forwarded-For", "6.6.6.6, 203.0.113.7"))
-        .to_http_request();
-    let proxy = ClientKey::V4([127, 0, 0, 1]);
-    let mut limits = Limits::default();
-    assert_eq!(client_key(&req, &limits), proxy);
-    limits.trust_forwarded_for = true;
-    assert_eq!(client_key(&req, &limits), ClientKey::V4([203, 0, 113, 7]));
-    // A second line, as a proxy that keeps the client's own line adds it: its entry counts.
-    let two = actix_web::test::TestRequest::default()
-        .peer_addr("127.0.0.1:5000".parse().unwrap())
-        .append_header(("X-Forwarded-For", "6.6.6.6"))
-        .append_header(("X-Forwarded-For", "198.51.100.4"))
-        .to_http_request();
-    assert_eq!(client_key(&two, &limits), ClientKey::V4([198, 51, 100, 4]));
-}

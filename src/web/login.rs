@@ -21,9 +21,9 @@ use super::auth::{self, Human, LOGIN_COOKIE, NEXT_COOKIE};
 use super::form::Form;
 use super::view::{self, Me};
 use super::{WebError, html, secure, see_other};
+use crate::api::limits;
 use crate::domain::{Actor, Status};
 use crate::error::Error;
-use crate::rate_limit;
 use crate::secret::{self, Secret};
 use crate::service::Service;
 use crate::service::login_links::{self, Redeemed};
@@ -140,10 +140,10 @@ async fn limited(
     attempt: impl AsyncFnOnce() -> Result<HttpResponse, WebError>,
 ) -> Result<HttpResponse, WebError> {
     let now = svc.now();
-    let client = rate_limit::client_key(req, &svc.limiter().limits);
+    let client = limits::client_key(req, &svc.limiter().limits);
     let tries = &svc.limiter().login;
     if let Err(denied) = tries.check(client, now) {
-        rate_limit::record(req, denied.quota);
+        limits::record(req, denied.quota);
         return Err(Error::from(denied).into());
     }
     let result = attempt().await;
@@ -151,7 +151,7 @@ async fn limited(
         tries.refund(client);
     }
     if let Some(q) = tries.quota(client, now) {
-        rate_limit::record(req, q);
+        limits::record(req, q);
     }
     result
 }

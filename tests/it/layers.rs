@@ -20,7 +20,11 @@ fn rust_files(dir: &Path, out: &mut Vec<(String, String)>) {
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            let rel = path.strip_prefix(src()).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(src())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             out.push((rel, std::fs::read_to_string(&path).unwrap()));
         }
     }
@@ -58,10 +62,18 @@ fn channels_do_not_name_the_store() {
     let mut found = Vec::new();
     for (rel, text) in all_files() {
         if under(&rel, CHANNELS) {
-            found.extend(imports(&text, "store").into_iter().map(|l| format!("{rel}: {l}")));
+            found.extend(
+                imports(&text, "store")
+                    .into_iter()
+                    .map(|l| format!("{rel}: {l}")),
+            );
         }
     }
-    assert!(found.is_empty(), "channels must go through the service:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "channels must go through the service:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -72,10 +84,18 @@ fn nothing_below_the_channels_imports_one() {
             continue;
         }
         for channel in ["api", "web", "telegram", "cli", "mcp"] {
-            found.extend(imports(&text, channel).into_iter().map(|l| format!("{rel}: {l}")));
+            found.extend(
+                imports(&text, channel)
+                    .into_iter()
+                    .map(|l| format!("{rel}: {l}")),
+            );
         }
     }
-    assert!(found.is_empty(), "a lower layer imports a channel:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "a lower layer imports a channel:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
