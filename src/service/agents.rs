@@ -199,7 +199,7 @@ impl Service {
             .store
             .write(move |tx| revoke(tx, &id_or_name, &by, now))
             .await?;
-        self.store.known_agents().forget_agent(&agent.id);
+        self.store.forget_agent(&agent.id);
         for id in &ended {
             self.hub.publish(id, Status::Revoked);
         }

@@ -25,20 +25,13 @@ impl Service {
     /// The agent whose key has this hash: remembered, or read from the agents table and then
     /// remembered. Revoked agents are returned too (the caller refuses them).
     pub async fn agent_by_key_hash(&self, key_hash: String) -> Result<Option<FoundAgent>> {
-        if let Some(agent) = self.store.known_agents().get(&key_hash) {
+        if let Some(agent) = self.store.remembered_agent(&key_hash) {
             return Ok(Some(FoundAgent {
                 agent,
                 remembered: true,
             }));
         }
-        let found = self
-            .store
-            .lookup(move |c| agents::by_key_hash(c, &key_hash).map_err(Error::from))
-            .await?
-            .map(Arc::new);
-        if let Some(agent) = &found {
-            self.store.known_agents().remember(agent);
-        }
+        let found = self.store.agent_by_key_hash(key_hash).await?;
         Ok(found.map(|agent| FoundAgent {
             agent,
             remembered: false,
@@ -58,7 +51,7 @@ impl Service {
 
     /// Stops trusting a remembered key whose claim failed.
     pub fn forget_agent_key(&self, key_hash: &str) {
-        self.store.known_agents().forget_key(key_hash);
+        self.store.forget_agent_key(key_hash);
     }
 
     /// The live protected service whose key has this hash.

@@ -8,7 +8,7 @@
 pub mod admin_tokens;
 pub mod agents;
 pub mod audit;
-pub mod known_agents;
+mod known_agents;
 pub mod login_links;
 pub mod permissions;
 pub mod recent;
@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::audit::AuditKey;
 use crate::audit::checkpoint::Checkpoint;
+use crate::domain::{Agent, AgentId};
 use permissions::OwnedRow;
 use recent::{Changes, RecentReads};
 
@@ -165,9 +166,36 @@ impl Store {
         })
     }
 
-    /// Agents that authenticated recently, by key hash: a claim each operation confirms.
-    pub fn known_agents(&self) -> &known_agents::KnownAgents {
-        &self.known_agents
+    /// The agent that authenticated recently with this key hash, if it is remembered: a claim
+    /// each operation confirms (see [`known_agents`]).
+    pub fn remembered_agent(&self, key_hash: &str) -> Option<Arc<Agent>> {
+        self.known_agents.get(key_hash)
+    }
+
+    /// The agent with this key hash, read from the agents table (revoked ones too) and, if live,
+    /// remembered.
+    pub async fn agent_by_key_hash(
+        &self,
+        key_hash: String,
+    ) -> Result<Option<Arc<Agent>>, StoreError> {
+        let found = self
+            .lookup(move |c| agents::by_key_hash(c, &key_hash))
+            .await?
+            .map(Arc::new);
+        if let Some(agent) = &found {
+            self.known_agents.remember(agent);
+        }
+        Ok(found)
+    }
+
+    /// Stops remembering a key whose claim failed.
+    pub fn forget_agent_key(&self, key_hash: &str) {
+        self.known_agents.forget_key(key_hash);
+    }
+
+    /// Stops remembering an agent that was revoked.
+    pub fn forget_agent(&self, id: &AgentId) {
+        self.known_agents.forget_agent(id);
     }
 
     /// The audit key (for `audit verify`).
