@@ -11,7 +11,7 @@
 //! | `sessions`, `login_links` | web sessions of humans and the one-time links that start them |
 //! | `approvers` | Telegram approvers, link codes, the approval messages sent |
 //! | `audit` | reading, exporting and checking the audit trail; backups |
-//! | `auth` | who presents a key, token or cookie, under the failed-authentication limits |
+//! | `auth` | who presents a key or token (the limits around it are `api::limits`') |
 //!
 //! Each state change commits together with its audit event; [`Service`]'s store is private to
 //! this module, so the compiler keeps channels on these operations.
