@@ -7,7 +7,7 @@
 
 /// The agent side's HTTP client for the API (CLI client commands, MCP server).
 pub mod agent_client;
-/// JSON routes under `/api/v1`, auth extractors and the error envelope.
+/// The JSON API under `/api/v1`, `/metrics`, and their HTTP glue: auth, limits, body bounds.
 pub mod api;
 /// `start(config) -> AppHandle`: wires the store, policy, HTTP server and background tasks.
 pub mod app;
@@ -27,7 +27,7 @@ pub mod domain;
 pub mod error;
 /// The stdio MCP server exposing the agent tools.
 pub mod mcp;
-/// Prometheus metrics at `/metrics`: counters recorded where things happen, one registry.
+/// Prometheus metrics: counters recorded where things happen, one registry (served by `api`).
 pub mod metrics;
 /// YAML policy: parsing, validation, evaluation, explain.
 pub mod policy;
@@ -37,7 +37,7 @@ pub mod rate_limit;
 pub mod scope;
 /// Random secrets, hashing and constant-time comparison.
 pub mod secret;
-/// The operations every channel (API, web, Telegram) shares.
+/// The one way in: the operations every channel (API, web, Telegram, command line) shares.
 pub mod service;
 /// How a request reads to the person deciding, the same in every channel.
 pub mod shown;

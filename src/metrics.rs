@@ -4,7 +4,6 @@
 //! the pending count is read from the database at scrape time. Labels are bounded: decisions,
 //! refusal codes and outcomes are fixed lists, and rule names come from the operator's policy.
 
-use crate::wire::permissions::UseOutcome;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
@@ -103,14 +102,14 @@ pub fn record_expired(n: usize) {
 }
 
 /// The outcome of a token use (by the agent or a protected service).
-pub fn record_use(outcome: &UseOutcome) {
-    with(|r| match outcome {
-        UseOutcome::Used { checked, .. } => {
+pub fn record_use(refused: Option<&'static str>, checked: bool) {
+    with(|r| match refused {
+        None => {
             *r.uses
-                .entry(if *checked { "true" } else { "false" })
+                .entry(if checked { "true" } else { "false" })
                 .or_default() += 1
         }
-        UseOutcome::Refused { code, .. } => *r.refusals.entry(code).or_default() += 1,
+        Some(code) => *r.refusals.entry(code).or_default() += 1,
     });
 }
 

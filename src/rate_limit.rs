@@ -138,7 +138,7 @@ impl Default for Limits {
                 period: Duration::from_secs(3600),
             }),
             trusted_proxies: Vec::new(),
-            session_max_age: Duration::from_secs(crate::service::sessions::TTL_SECS.unsigned_abs()),
+            session_max_age: Duration::from_secs(crate::domain::SESSION_TTL_SECS.unsigned_abs()),
         }
     }
 }

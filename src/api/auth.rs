@@ -31,7 +31,7 @@ use crate::service::Service;
 use crate::service::sessions;
 
 /// An authenticated, unrevoked agent. When it came from memory, the operation confirms it
-/// against the database in its own read or write (see [`crate::store::known_agents`]).
+/// against the database in its own read or write (see `store::known_agents`).
 pub struct AgentAuth(pub Arc<Agent>);
 
 /// An authenticated, unrevoked protected service (`Authorization: Bearer sk_…`). Each operation
@@ -96,7 +96,7 @@ async fn limited_lookup<T>(
 struct Remembered(Arc<Agent>);
 
 /// The agent with this key hash: remembered (a claim each operation confirms, see
-/// [`crate::store::known_agents`], and marked on the request for [`confirm_remembered`]) or read from
+/// `store::known_agents`, and marked on the request for [`confirm_remembered`]) or read from
 /// the agents table and then remembered.
 async fn find_agent(
     svc: &Service,

@@ -14,7 +14,7 @@ use crate::rate_limit::{AuthAttempt, ClientKey, Denied, Limits, Quota, RateLimit
 
 /// The client's address as a limiter key: IPv4 as is, IPv6 by its /64 (one customer's network),
 /// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`, `trusted_proxies`) the
-/// address comes from `X-Forwarded-For` as this module explains: the entry the proxy itself
+/// address comes from `X-Forwarded-For` as `rate_limit::forwarded` explains: the entry the proxy itself
 /// appended, never one the client wrote.
 pub fn client_key(req: &HttpRequest, limits: &Limits) -> ClientKey {
     let lines = req
@@ -42,9 +42,14 @@ pub fn before_lookup(
     now: Timestamp,
 ) -> Result<AuthAttempt, Error> {
     let client = client_key(req, &limiter.limits);
-    limiter
+    let attempt = limiter
         .before_lookup(client, key_hash, agent, now)
-        .map_err(|denied| refused(req, denied))
+        .map_err(|denied| refused(req, denied))?;
+    // Recorded now, so the answer has it even if the lookup fails.
+    if let Some(q) = attempt.quota {
+        record(req, q);
+    }
+    Ok(attempt)
 }
 
 /// [`RateLimiter::after_lookup`] for `req`, its quota or refusal recorded for the headers.

@@ -8,6 +8,7 @@ use super::AuditCommand;
 use super::operator::{describe, open};
 use crate::clock::Timestamp;
 use crate::domain::AuditFilter;
+use crate::error::Error;
 use crate::service::Service;
 
 pub(super) async fn run(command: AuditCommand) -> Result<ExitCode, String> {
@@ -33,13 +34,13 @@ pub(super) async fn run(command: AuditCommand) -> Result<ExitCode, String> {
                     .transpose()
             };
             let agent_id = match agent {
-                Some(a) => Some(
-                    svc.agent(&a)
-                        .await
-                        .map_err(|_| format!("--agent: no agent with name or id {a:?}"))?
-                        .id
-                        .0,
-                ),
+                Some(a) => Some(match svc.agent(&a).await {
+                    Ok(agent) => agent.id.0,
+                    Err(Error::NotFound(_)) => {
+                        return Err(format!("--agent: no agent with name or id {a:?}"));
+                    }
+                    Err(e) => return Err(describe(e)),
+                }),
                 None => None,
             };
             let filter = AuditFilter {

@@ -223,6 +223,11 @@ pub(super) fn changed(svc: &Service) {
     eprintln!("database: {}", svc.database().display());
 }
 
+/// The message for an operation's error: a database error reads as the store put it (as these
+/// commands always printed it), anything else as its sentence.
 pub(super) fn describe(e: Error) -> String {
-    e.to_string()
+    match e {
+        Error::Internal(detail) => detail,
+        other => other.to_string(),
+    }
 }

@@ -12,6 +12,10 @@ pub use records::{
     ProtectedService, Session,
 };
 
+/// How long a web session lasts from login unless `--session-max-age` says otherwise, in seconds
+/// (7 days).
+pub const SESSION_TTL_SECS: i64 = 7 * 24 * 3600;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -6,6 +6,24 @@ use serde_json::{Map, Value};
 
 use crate::clock::Timestamp;
 use crate::domain::{AgentId, RequestId, ServiceId, Status};
+use crate::error::{Error, Result};
+
+/// Longest agent or admin token name.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// Checks a name for an agent or admin token: 1–64 of `A–Z a–z 0–9 . _ -`.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > NAME_MAX_CHARS || !ok_chars {
+        return Err(Error::invalid(
+            "name",
+            format!("must be 1–{NAME_MAX_CHARS} characters of A–Z, a–z, 0–9, '.', '_' or '-'"),
+        ));
+    }
+    Ok(())
+}
 
 /// An agent as stored (the key itself is never stored).
 #[derive(Debug, Clone)]

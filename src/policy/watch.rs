@@ -101,7 +101,7 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
                 "shadowedRules": shadowed,
                 "trigger": trigger.as_str(),
             });
-            if let Err(e) = record(svc, "policy.reloaded", details).await {
+            if let Err(e) = record(svc, "policy.reloaded", details, now).await {
                 tracing::error!(error = %e, path = %file, "cannot record the policy reload in the audit trail; the last good policy stays in force");
                 live.reject(ReloadFailure {
                     at: now,
@@ -131,7 +131,7 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
                 "problems": failure.problems,
                 "trigger": trigger.as_str(),
             });
-            if let Err(e) = record(svc, "policy.reload_rejected", details).await {
+            if let Err(e) = record(svc, "policy.reload_rejected", details, now).await {
                 tracing::error!(error = %e, "cannot record the rejected policy reload in the audit trail");
             }
             live.reject(failure.clone());
@@ -140,12 +140,14 @@ pub async fn reload(svc: &Service, trigger: Trigger) -> Reload {
     }
 }
 
+/// Audits the reload as of `now`, the instant it was attempted (the same one `/health` shows).
 async fn record(
     svc: &Service,
     kind: &'static str,
     details: serde_json::Value,
+    now: crate::clock::Timestamp,
 ) -> Result<(), Error> {
-    svc.record_event(NewEvent::new(Actor::System, kind, details))
+    svc.record_event(NewEvent::new(Actor::System, kind, details), now)
         .await
 }
 

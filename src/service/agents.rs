@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
-use crate::domain::request::check_name;
+use crate::domain::records::check_name;
 use crate::domain::{Actor, AgentId, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::secret::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, Secret};
@@ -79,16 +79,6 @@ pub fn revoke(
     }
     agent.revoked_at = Some(now);
     Ok((agent, ended))
-}
-
-/// Creates an admin token for the human called `name` that does not expire; returns it once.
-pub fn create_admin_token(
-    tx: &Transaction<'_>,
-    name: &str,
-    by: &Actor,
-    now: Timestamp,
-) -> Result<Secret> {
-    create_admin_token_until(tx, name, None, by, now).map(|(_, token)| token)
 }
 
 /// Creates an admin token for the human called `name`, valid until `expires_at` (if given);

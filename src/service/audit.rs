@@ -77,9 +77,9 @@ impl Service {
         verify(&self.store, expect_head)
     }
 
-    /// Audits something that changes no record (a policy reload, say).
-    pub async fn record_event(&self, event: NewEvent) -> Result<()> {
-        let now = self.now();
+    /// Audits, as of `at`, something that changes no record (a policy reload, say).
+    pub async fn record_event(&self, event: NewEvent, at: Timestamp) -> Result<()> {
+        let now = at;
         self.store
             .write(move |tx| {
                 audit_sql::append(tx, now, &event)

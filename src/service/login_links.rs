@@ -98,7 +98,7 @@ fn store_link(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<Secret> {
-    crate::domain::request::check_name(human)?;
+    crate::domain::records::check_name(human)?;
     let link = secret::generate(PREFIX)?;
     sql::insert(tx, &link.hash(), human, next, request, now, expires_at)?;
     let mut d = json!({ "human": human, "next": next, "expiresAt": expires_at });

@@ -29,6 +29,7 @@ use crate::policy::live::LivePolicy;
 use crate::rate_limit::RateLimiter;
 use crate::secret;
 use crate::store::{Store, agents as agent_sql};
+use crate::wire::permissions::UseOutcome;
 
 pub mod agents;
 pub mod approvers;
@@ -96,11 +97,6 @@ impl Service {
         self.clock.now()
     }
 
-    /// The clock (tests move it).
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     /// The policy in force.
     pub fn policy(&self) -> &Arc<LivePolicy> {
         &self.policy
@@ -111,7 +107,7 @@ impl Service {
         &self.public_url
     }
 
-    /// Rate limits, for the HTTP glue that applies them (`rate_limit`'s middleware).
+    /// Rate limits, for the HTTP glue that applies them (`api::limits`, `api::bodies`).
     pub fn limiter(&self) -> &RateLimiter {
         &self.limiter
     }
@@ -142,6 +138,14 @@ fn confirm_live(conn: &rusqlite::Connection, agent: &Agent) -> Result<()> {
     match agent_sql::live_key_hash(conn, &agent.id)? {
         Some(stored) if secret::hashes_equal(&stored, &agent.key_hash) => Ok(()),
         _ => Err(unauthorized()),
+    }
+}
+
+/// Counts a token use for the metrics.
+fn record_use(outcome: &UseOutcome) {
+    match outcome {
+        UseOutcome::Used { checked, .. } => crate::metrics::record_use(None, *checked),
+        UseOutcome::Refused { code, .. } => crate::metrics::record_use(Some(code), false),
     }
 }
 

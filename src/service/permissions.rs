@@ -231,7 +231,7 @@ impl Service {
                 use_in(tx, &row, &presented, actor, now)
             })
             .await?;
-        crate::metrics::record_use(&outcome);
+        super::record_use(&outcome);
         if let Some((id, status)) = changed {
             self.hub.publish(&id, status);
         }

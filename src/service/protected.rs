@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::audit::NewEvent;
 use crate::clock::Timestamp;
-use crate::domain::request::check_name;
+use crate::domain::records::check_name;
 use crate::domain::{Actor, ServiceId};
 use crate::error::{Error, Result};
 use crate::secret::{self, SERVICE_KEY_PREFIX, Secret};

@@ -3,7 +3,7 @@
 //! secret's SHA-256 is stored. A session lasts its maximum age from login ([`TTL_SECS`] unless
 //! `--session-max-age` says otherwise), until logout or revocation. A session opened by a link
 //! made for one request (Telegram's approval messages) is limited to that request: see
-//! [`crate::web::auth`].
+//! `web::auth`.
 //!
 //! The CSRF token of a session is derived from its secret (`SHA-256("agent-otp csrf\0" ‖ secret)`),
 //! so it needs no storage, differs per session, cannot be computed from the stored hash, and is
@@ -28,7 +28,7 @@ pub const COOKIE: &str = "agent_otp_session";
 /// Prefix of session secrets.
 pub const PREFIX: &str = "ses_";
 /// How long a session lasts from login by default, in seconds (7 days).
-pub const TTL_SECS: i64 = 7 * 24 * 3600;
+pub const TTL_SECS: i64 = crate::domain::SESSION_TTL_SECS;
 /// Header that carries the CSRF token when the admin JSON API is used with a session cookie.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 /// `last_seen_at` is written at most this often per session, in milliseconds.

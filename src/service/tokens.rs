@@ -77,7 +77,7 @@ impl Service {
                 use_in(tx, &row, &presented, actor, now)
             })
             .await?;
-        crate::metrics::record_use(&outcome);
+        super::record_use(&outcome);
         if let Some((id, status)) = changed {
             self.hub.publish(&id, status);
         }

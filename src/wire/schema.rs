@@ -11,9 +11,10 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{KnownFormat, SchemaFormat};
 
 use super::permissions::MAX_TOKEN_CHARS;
+use crate::domain::records::NAME_MAX_CHARS;
 use crate::domain::request::{
-    ACTION_MAX_CHARS, JSON_BYTES_MAX, JSON_DEPTH_MAX, JSON_KEYS_MAX, NAME_MAX_CHARS,
-    NOTE_MAX_CHARS, RESOURCE_MAX_CHARS,
+    ACTION_MAX_CHARS, JSON_BYTES_MAX, JSON_DEPTH_MAX, JSON_KEYS_MAX, NOTE_MAX_CHARS,
+    RESOURCE_MAX_CHARS,
 };
 use crate::error::CODES;
 
