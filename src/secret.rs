@@ -82,12 +82,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    // Bytes, not chars: `String::push` encodes each digit as UTF-8 and checks capacity.
+    let mut digits = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        digits.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]);
     }
-    out
+    String::from_utf8(digits).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
 }
 
 /// Constant-time equality of two stored hashes (or any two strings of public length).

@@ -105,7 +105,7 @@ impl Hashed<'_> {
         body.push_str(",\"agentId\":");
         write_opt_str(self.agent_id, &mut body);
         body.push_str(",\"at\":");
-        body.push_str(&self.at.0.to_string());
+        push_int(self.at.0, &mut body);
         body.push_str(",\"details\":");
         body.push_str(details);
         body.push_str(",\"event\":");
@@ -113,7 +113,7 @@ impl Hashed<'_> {
         body.push_str(",\"requestId\":");
         write_opt_str(self.request_id, &mut body);
         body.push_str(",\"seq\":");
-        body.push_str(&self.seq.to_string());
+        push_int(self.seq, &mut body);
         body.push('}');
         body
     }
@@ -367,8 +367,13 @@ fn write_canonical(v: &Value, out: &mut String) {
             out.push(']');
         }
         Value::String(text) => write_str(text, out),
-        // Other scalars: serde_json's own encoding is already canonical for them.
-        other => out.push_str(&other.to_string()),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // Numbers: serde_json's own encoding is already canonical for them.
+        Value::Number(n) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }
     }
 }
 
@@ -386,6 +391,12 @@ fn write_str(text: &str, out: &mut String) {
     out.push_str(&serde_json::to_string(text).unwrap_or_default());
 }
 
+/// An integer in decimal, as serde_json prints it.
+fn push_int(n: i64, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
 fn write_opt_str(text: Option<&str>, out: &mut String) {
     match text {
         Some(t) => write_str(t, out),
@@ -394,16 +405,17 @@ fn write_opt_str(text: Option<&str>, out: &mut String) {
 }
 
 fn write_object(map: &Map<String, Value>, out: &mut String) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    // Sorted with their values, so no key is looked up (hashed) again.
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.push('{');
-    for (i, k) in keys.into_iter().enumerate() {
+    for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         write_str(k, out);
         out.push(':');
-        write_canonical(&map[k], out);
+        write_canonical(v, out);
     }
     out.push('}');
 }
@@ -460,6 +472,32 @@ mod tests {
             let mut out = String::new();
             write_str(&text, &mut out);
             assert_eq!(out, serde_json::to_string(&text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn scalars_print_as_serde_json_prints_them() {
+        let values = json!([
+            0,
+            -1,
+            u64::MAX,
+            i64::MIN,
+            1.5,
+            0.1,
+            -0.0,
+            1e300,
+            1e-7,
+            123_456_789.125,
+            true,
+            false,
+            null
+        ]);
+        for v in values.as_array().unwrap() {
+            assert_eq!(
+                canonical_json(v),
+                serde_json::to_string(v).unwrap(),
+                "{v:?}"
+            );
         }
     }
 
