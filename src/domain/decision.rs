@@ -109,7 +109,9 @@ pub fn policy_deny_reason(rule: Option<&Rule>) -> String {
 }
 
 /// The details of a new request's `permission.requested` event: everything it asked and was
-/// granted, and how the policy decided.
+/// granted, and how the policy decided. An auto-approval is this one event: it also records the
+/// token's issue (`tokenHash`, `expiresAt`; `uses` is above), as `token.issued` does for a human
+/// approval.
 pub fn requested_details(row: &Permission, effect: Effect) -> Value {
     let mut details = json!({
         "action": row.action,
@@ -129,6 +131,11 @@ pub fn requested_details(row: &Permission, effect: Effect) -> Value {
     }
     if row.require_details {
         details["requireActionDetails"] = json!(true);
+    }
+    if let Some(hash) = &row.token_hash {
+        // The hash, never the token: `audit verify` replays it against the row.
+        details["tokenHash"] = json!(hash);
+        details["expiresAt"] = json!(row.expires_at);
     }
     details
 }

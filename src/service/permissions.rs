@@ -97,10 +97,6 @@ impl Service {
                 let details = decision::requested_details(row, effect);
                 let actor = Actor::Agent(row.agent_id.0.clone());
                 audit::append(tx, now, &event(actor, "permission.requested", details, row))?;
-                if let Some(hash) = &row.token_hash {
-                    let details = decision::issued_details(row, hash);
-                    audit::append(tx, now, &event(Actor::Policy, "token.issued", details, row))?;
-                }
                 Ok::<_, Error>(())
             })
             .await?;

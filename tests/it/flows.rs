@@ -389,17 +389,20 @@ async fn the_audit_trail_records_every_step_and_verifies() {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     kinds.reverse();
+    // An auto-approval is one event: the request, the policy's decision and the token's issue.
     assert_eq!(
         kinds,
-        [
-            "permission.requested",
-            "token.issued",
-            "token.used",
-            "token.use_refused"
-        ]
+        ["permission.requested", "token.used", "token.use_refused"]
     );
     let refused = &v["data"][0];
     assert_eq!(refused["details"]["code"], "INVALID_TOKEN");
+    let requested = &v["data"][2]["details"];
+    assert_eq!(requested["decision"], "auto_approve");
+    assert_eq!(
+        requested["tokenHash"],
+        agent_otp::secret::sha256_hex(token.as_bytes())
+    );
+    assert_eq!(requested["expiresAt"], data["expiresAt"]);
 
     let store = agent_otp::store::Store::open(&s.db_path()).unwrap();
     let mut verifier = agent_otp::audit::ChainVerifier::new(Some(store.audit_key().clone()));
@@ -408,8 +411,8 @@ async fn the_audit_trail_records_every_step_and_verifies() {
         .unwrap();
     let (count, _) = verifier.finish();
     assert_eq!(
-        count, 7,
-        "first login link, admin token, agent, request, issue, use, refusal"
+        count, 6,
+        "first login link, admin token, agent, request (with the issue), use, refusal"
     );
     s.stop().await;
 }
