@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use agent_otp::policy::{EvalInput, parse};
+use agent_otp::testing::policy::{EvalInput, parse};
 use serde_json::{Map, Value, json};
 
 fn policy_yaml(rules: usize, shared_action: bool) -> String {

@@ -17,7 +17,7 @@ pub struct Change {
 
 /// The fan-out point. Cloning shares the same channel.
 #[derive(Clone)]
-pub struct Hub {
+pub(crate) struct Hub {
     tx: broadcast::Sender<Change>,
 }
 
@@ -29,14 +29,14 @@ impl Default for Hub {
 
 impl Hub {
     /// A hub that buffers up to 4096 changes per slow listener before it must re-read.
-    pub fn new() -> Hub {
+    pub(crate) fn new() -> Hub {
         Hub {
             tx: broadcast::channel(4096).0,
         }
     }
 
     /// Tells every listener; having none is fine.
-    pub fn publish(&self, id: &RequestId, status: Status) {
+    pub(crate) fn publish(&self, id: &RequestId, status: Status) {
         let _ = self.tx.send(Change {
             id: id.clone(),
             status,
@@ -45,12 +45,12 @@ impl Hub {
 
     /// How many listeners are subscribed right now (tests wait on it before deciding, so a
     /// waiting agent is woken rather than reading the decision when it starts).
-    pub fn listeners(&self) -> usize {
+    pub(crate) fn listeners(&self) -> usize {
         self.tx.receiver_count()
     }
 
     /// A listener for changes published from now on.
-    pub fn subscribe(&self) -> Listener {
+    pub(crate) fn subscribe(&self) -> Listener {
         Listener {
             rx: self.tx.subscribe(),
         }

@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::rate_limit::{ByteRate, IpNet, Limits, Rate};
+pub use crate::rate_limit::body::ByteRate;
+pub use crate::rate_limit::forwarded::IpNet;
+pub use crate::rate_limit::{Limits, Rate};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
-use crate::telegram::{DEFAULT_API_URL, TelegramConfig};
+use crate::telegram::DEFAULT_API_URL;
+pub use crate::telegram::TelegramConfig;
 
 /// Every environment variable the service reads; others starting `AGENT_OTP_` are warned about.
 pub const KNOWN_ENV: &[&str] = &[

@@ -102,7 +102,7 @@ impl From<crate::secret::RngError> for Error {
 }
 
 /// Every code the API can send: one per variant, plus `METHOD_NOT_ALLOWED` from the router.
-pub const CODES: &[&str] = &[
+pub(crate) const CODES: &[&str] = &[
     "VALIDATION_ERROR",
     "UNAUTHORIZED",
     "FORBIDDEN",
@@ -115,7 +115,7 @@ pub const CODES: &[&str] = &[
 ];
 
 /// Shorthand used across the crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {

@@ -19,10 +19,10 @@ use serde_json::{Map, Value, json};
 use crate::agent_client::{Client, ClientError, PermissionRequest};
 
 /// Default bound on one tool call's wait for a human, in seconds.
-pub const DEFAULT_MAX_WAIT_SECS: u64 = 25;
+pub(crate) const DEFAULT_MAX_WAIT_SECS: u64 = 25;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct RequestPermissionArgs {
+pub(crate) struct RequestPermissionArgs {
     /// What you want to do, e.g. "email.send" or "payment.transfer".
     pub action: String,
     /// What it acts on, e.g. the recipient, a file path or an account.
@@ -43,13 +43,13 @@ pub struct RequestPermissionArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct GetPermissionArgs {
+pub(crate) struct GetPermissionArgs {
     /// The id returned by request_permission.
     pub id: String,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct UsePermissionArgs {
+pub(crate) struct UsePermissionArgs {
     /// The id returned by request_permission.
     pub id: String,
     /// The token (otp_…) from an approved answer.
@@ -62,7 +62,7 @@ pub struct UsePermissionArgs {
 
 /// The MCP tool set.
 #[derive(Debug, Clone)]
-pub struct OtpTools {
+pub(crate) struct OtpTools {
     client: Client,
     max_wait: Duration,
     // Read by the code `#[tool_handler]` generates.
@@ -73,7 +73,7 @@ pub struct OtpTools {
 #[tool_router]
 impl OtpTools {
     /// Tools backed by `client`; no call waits longer than `max_wait`.
-    pub fn new(client: Client, max_wait: Duration) -> OtpTools {
+    pub(crate) fn new(client: Client, max_wait: Duration) -> OtpTools {
         OtpTools {
             client,
             max_wait,
@@ -199,7 +199,7 @@ impl ServerHandler for OtpTools {
 }
 
 /// Serves the tools on stdin/stdout until the host closes stdin.
-pub async fn serve_stdio(client: Client, max_wait: Duration) -> Result<(), String> {
+pub(crate) async fn serve_stdio(client: Client, max_wait: Duration) -> Result<(), String> {
     let running = OtpTools::new(client, max_wait)
         .serve(rmcp::transport::stdio())
         .await

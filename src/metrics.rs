@@ -75,13 +75,13 @@ fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
 }
 
 /// A request the policy decided (`auto_approve`, `deny`, `require_approval`) by `rule`.
-pub fn record_request(decision: &'static str, rule: Option<&str>) {
+pub(crate) fn record_request(decision: &'static str, rule: Option<&str>) {
     let rule = rule.unwrap_or("").to_owned();
     with(|r| *r.requests.entry((decision, rule)).or_default() += 1);
 }
 
 /// A human decided a request created at `created`; `to` is its new status.
-pub fn record_human_decision(to: Status, created: Timestamp, now: Timestamp) {
+pub(crate) fn record_human_decision(to: Status, created: Timestamp, now: Timestamp) {
     let outcome = if to == Status::Approved {
         "approved"
     } else {
@@ -97,12 +97,12 @@ pub fn record_human_decision(to: Status, created: Timestamp, now: Timestamp) {
 }
 
 /// Requests the sweeper marked expired.
-pub fn record_expired(n: usize) {
+pub(crate) fn record_expired(n: usize) {
     with(|r| r.expired += n as u64);
 }
 
 /// The outcome of a token use (by the agent or a protected service).
-pub fn record_use(refused: Option<&'static str>, checked: bool) {
+pub(crate) fn record_use(refused: Option<&'static str>, checked: bool) {
     with(|r| match refused {
         None => {
             *r.uses
@@ -114,17 +114,17 @@ pub fn record_use(refused: Option<&'static str>, checked: bool) {
 }
 
 /// A policy reload that did something: `applied`, `rejected` or `not_recorded`.
-pub fn record_policy_reload(result: &'static str) {
+pub(crate) fn record_policy_reload(result: &'static str) {
     with(|r| *r.reloads.entry(result).or_default() += 1);
 }
 
 /// A Telegram call for `what` that failed: `retried`, `unreachable`, `rejected` or `gave_up`.
-pub fn record_telegram_failure(what: &'static str, outcome: &'static str) {
+pub(crate) fn record_telegram_failure(what: &'static str, outcome: &'static str) {
     with(|r| *r.telegram.entry((what, outcome)).or_default() += 1);
 }
 
 /// Runs a group commit of `jobs` writes and records its size and how long the commit took.
-pub fn commit<T>(jobs: usize, commit: impl FnOnce() -> T) -> T {
+pub(crate) fn commit<T>(jobs: usize, commit: impl FnOnce() -> T) -> T {
     let started = Instant::now();
     let out = commit();
     let took = started.elapsed();
@@ -137,7 +137,7 @@ pub fn commit<T>(jobs: usize, commit: impl FnOnce() -> T) -> T {
 
 /// The exposition for one scrape: `pending` requests waiting for a human now, `rules` in the
 /// policy in force, then every counter and histogram.
-pub fn exposition(pending: i64, rules: usize) -> String {
+pub(crate) fn exposition(pending: i64, rules: usize) -> String {
     let mut out = String::with_capacity(4096);
     gauge(
         &mut out,

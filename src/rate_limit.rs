@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 
-pub mod body;
-pub mod forwarded;
+pub(crate) mod body;
+pub(crate) mod forwarded;
 
-pub use body::{ByteBudget, ByteRate};
-pub use forwarded::{ClientKey, IpNet, client_ip};
+pub(crate) use body::{ByteBudget, ByteRate};
+pub(crate) use forwarded::{ClientKey, IpNet, client_ip};
 
 /// Shards per limiter; a power of two.
 const SHARDS: usize = 16;

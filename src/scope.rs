@@ -15,11 +15,11 @@
 
 mod enforce;
 mod narrow;
-pub mod path;
+pub(crate) mod path;
 
-pub use enforce::{Violation, enforce};
-pub use narrow::{ScopeError, narrow, narrow_by_human};
-pub use path::normalize_resource;
+pub(crate) use enforce::enforce;
+pub(crate) use narrow::{narrow, narrow_by_human};
+pub(crate) use path::normalize_resource;
 
 use std::cmp::Ordering;
 
@@ -137,7 +137,7 @@ pub(crate) fn classify(key: &str) -> Kind<'_> {
 /// every nesting level: inside an object the same key is enforced against the same nested
 /// object of `actionDetails` (a key that cannot be enforced where it is, e.g. inside a list, is
 /// refused when the scope is checked, so it never reaches a screen).
-pub fn meaning(key: &str) -> Option<&'static str> {
+pub(crate) fn meaning(key: &str) -> Option<&'static str> {
     match classify(key) {
         Kind::MaxUses => Some("uses at most"),
         Kind::Count(_) => Some("at most this many"),
@@ -307,7 +307,7 @@ pub(crate) fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Ord
 }
 
 /// Checks every key at every level; returns `(dotted key, problem)` for each bad one.
-pub fn validate(scope: &Map<String, Value>) -> Result<(), Vec<(String, String)>> {
+pub(crate) fn validate(scope: &Map<String, Value>) -> Result<(), Vec<(String, String)>> {
     let mut problems = Vec::new();
     validate_level(scope, "", &mut problems);
     if problems.is_empty() {
@@ -441,7 +441,7 @@ pub(crate) fn check_rule(
 }
 
 /// The use cap `max_uses`, when present and valid.
-pub fn max_uses(scope: &Map<String, Value>) -> Option<u32> {
+pub(crate) fn max_uses(scope: &Map<String, Value>) -> Option<u32> {
     scope
         .get("max_uses")
         .and_then(whole_number)

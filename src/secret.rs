@@ -13,16 +13,16 @@ use subtle::ConstantTimeEq;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Length of the random part of every secret: 40 base62 chars ≈ 238 bits.
-pub const RANDOM_CHARS: usize = 40;
+pub(crate) const RANDOM_CHARS: usize = 40;
 
 /// Prefix of agent API keys.
-pub const AGENT_KEY_PREFIX: &str = "ak_";
+pub(crate) const AGENT_KEY_PREFIX: &str = "ak_";
 /// Prefix of admin API tokens.
-pub const ADMIN_TOKEN_PREFIX: &str = "adm_";
+pub(crate) const ADMIN_TOKEN_PREFIX: &str = "adm_";
 /// Prefix of protected services' keys.
-pub const SERVICE_KEY_PREFIX: &str = "sk_";
+pub(crate) const SERVICE_KEY_PREFIX: &str = "sk_";
 /// Prefix of permission tokens.
-pub const PERMISSION_TOKEN_PREFIX: &str = "otp_";
+pub(crate) const PERMISSION_TOKEN_PREFIX: &str = "otp_";
 
 /// A secret value in memory. `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl fmt::Debug for Secret {
 pub struct RngError;
 
 /// A new secret: `prefix` followed by [`RANDOM_CHARS`] base62 characters from the OS RNG.
-pub fn generate(prefix: &str) -> Result<Secret, RngError> {
+pub(crate) fn generate(prefix: &str) -> Result<Secret, RngError> {
     let mut out = String::with_capacity(prefix.len() + RANDOM_CHARS);
     out.push_str(prefix);
     let mut buf = [0u8; 64];
@@ -80,7 +80,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     // Bytes, not chars: `String::push` encodes each digit as UTF-8 and checks capacity.
     let mut digits = Vec::with_capacity(bytes.len() * 2);
@@ -91,12 +91,12 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Constant-time equality of two stored hashes (or any two strings of public length).
-pub fn hashes_equal(a: &str, b: &str) -> bool {
+pub(crate) fn hashes_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The hash of a presented secret, compared in constant time against a stored hash.
-pub fn matches_hash(presented: &str, stored_hash: &str) -> bool {
+pub(crate) fn matches_hash(presented: &str, stored_hash: &str) -> bool {
     hashes_equal(&sha256_hex(presented.as_bytes()), stored_hash)
 }
 

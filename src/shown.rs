@@ -10,11 +10,11 @@ use crate::scope;
 
 mod summary;
 use crate::text::with_markers;
-pub use summary::{Clause, Piece, Summary, bytes, minutes, summary};
+pub(crate) use summary::{Piece, Summary, summary};
 
 /// One key of a scope or context, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The key, nested keys joined with `.`, hidden characters as markers.
     pub key: String,
     /// What agent-otp enforces for this key (e.g. "at most"); `None`: passed on to the service.
@@ -33,21 +33,21 @@ fn enforced_at(path: &[&str]) -> Option<&'static str> {
 }
 
 /// The scope's entries, each with what agent-otp enforces for it.
-pub fn scope(map: &Map<String, Value>) -> Vec<Entry> {
+pub(crate) fn scope(map: &Map<String, Value>) -> Vec<Entry> {
     let mut out = Vec::new();
     flatten(&mut Vec::new(), map, &[], enforced_at, &mut out);
     out
 }
 
 /// The context's entries (nothing in a context is enforced), leaving out the top-level `skip` keys.
-pub fn context(map: &Map<String, Value>, skip: &[&str]) -> Vec<Entry> {
+pub(crate) fn context(map: &Map<String, Value>, skip: &[&str]) -> Vec<Entry> {
     let mut out = Vec::new();
     flatten(&mut Vec::new(), map, skip, |_| None, &mut out);
     out
 }
 
 /// The agent's stated reason, `context.reason`, when it is text (markers applied).
-pub fn reason(context: &Map<String, Value>) -> Option<String> {
+pub(crate) fn reason(context: &Map<String, Value>) -> Option<String> {
     context
         .get("reason")
         .and_then(Value::as_str)
@@ -55,7 +55,7 @@ pub fn reason(context: &Map<String, Value>) -> Option<String> {
 }
 
 /// The context keys shown on their own rather than among the entries: `reason` when it is text.
-pub fn context_skip(context: &Map<String, Value>) -> &'static [&'static str] {
+pub(crate) fn context_skip(context: &Map<String, Value>) -> &'static [&'static str] {
     if reason(context).is_some() {
         &["reason"]
     } else {
@@ -65,7 +65,7 @@ pub fn context_skip(context: &Map<String, Value>) -> &'static [&'static str] {
 
 /// What the granted scope has less of than the agent asked, in words: "max_amount 100 → 40",
 /// "allowed_recipients: 1 of 3 kept".
-pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec<String> {
+pub(crate) fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec<String> {
     let mut out = Vec::new();
     for (key, now) in granted {
         let Some(was) = asked.get(key) else { continue };
@@ -83,7 +83,7 @@ pub fn narrowed(asked: &Map<String, Value>, granted: &Map<String, Value>) -> Vec
 
 /// A person as they are called, from a recorded actor: `human:alice` → "alice", a Telegram
 /// approver by their Telegram name, `policy` → "the policy".
-pub async fn person(svc: &crate::service::Service, by: &str) -> String {
+pub(crate) async fn person(svc: &crate::service::Service, by: &str) -> String {
     let Some(human) = by.strip_prefix("human:") else {
         return match by {
             "policy" => "the policy".to_owned(),
@@ -137,7 +137,7 @@ fn flatten<'m>(
 
 /// A JSON value as text a person reads: strings bare, everything else as JSON, with hidden
 /// characters as markers (JSON escapes controls but not bidi or zero-width characters).
-pub fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => with_markers(s).into_owned(),
         other => with_markers(&other.to_string()).into_owned(),

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 /// True for a character that is invisible or changes how the text around it is displayed:
 /// C0/C1 controls (newline and tab included), bidi embeddings, overrides, isolates and marks,
 /// zero-width characters, and the other Unicode format characters (category Cf) in use.
-pub fn is_hidden(c: char) -> bool {
+pub(crate) fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{00AD}'                // soft hyphen
@@ -32,13 +32,13 @@ pub fn is_hidden(c: char) -> bool {
 }
 
 /// The first hidden character of `s`, if any.
-pub fn first_hidden(s: &str) -> Option<char> {
+pub(crate) fn first_hidden(s: &str) -> Option<char> {
     s.chars().find(|c| is_hidden(*c))
 }
 
 /// `s` with each hidden character replaced by a visible marker such as `[U+202E]`, so nothing
 /// can reorder, hide or forge the text that follows it. Borrowed when there is nothing to mark.
-pub fn with_markers(s: &str) -> Cow<'_, str> {
+pub(crate) fn with_markers(s: &str) -> Cow<'_, str> {
     if first_hidden(s).is_none() {
         return Cow::Borrowed(s);
     }

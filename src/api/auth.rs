@@ -32,14 +32,14 @@ use crate::service::sessions;
 
 /// An authenticated, unrevoked agent. When it came from memory, the operation confirms it
 /// against the database in its own read or write (see `store::known_agents`).
-pub struct AgentAuth(pub Arc<Agent>);
+pub(crate) struct AgentAuth(pub Arc<Agent>);
 
 /// An authenticated, unrevoked protected service (`Authorization: Bearer sk_…`). Each operation
 /// confirms it again in the read or write it does.
-pub struct ServiceAuth(pub Arc<ProtectedService>);
+pub(crate) struct ServiceAuth(pub Arc<ProtectedService>);
 
 /// An authenticated human, by the name of their admin token or web login.
-pub struct HumanAuth {
+pub(crate) struct HumanAuth {
     pub name: String,
 }
 
@@ -239,7 +239,7 @@ impl FromRequest for HumanAuth {
 /// an error leaves, the agent is confirmed now: a revoked or replaced key answers 401, never
 /// anything else. Either way a refused remembered key is forgotten and charged to the client's
 /// address as a failed authentication.
-pub async fn confirm_remembered(
+pub(crate) async fn confirm_remembered(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {

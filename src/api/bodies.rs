@@ -30,7 +30,7 @@ const STORED_ROUTE: &str = "/api/v1/permissions/request";
 
 /// Middleware: reads each request body within the body timeout and size limit, and charges the
 /// bodies of new permission requests to the agent key's storage budget (see the module doc).
-pub async fn guard_bodies(
+pub(crate) async fn guard_bodies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {

@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-pub use crate::wire::envelope::{ErrorBody, Failure, Page, PageMeta, Success};
+pub(crate) use crate::wire::envelope::{ErrorBody, Failure, Page, PageMeta, Success};
 
 /// A success envelope with `status`.
-pub fn ok<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
+pub(crate) fn ok<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
     HttpResponse::build(status).json(Success {
         success: true,
         data,
@@ -19,7 +19,7 @@ pub fn ok<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
 }
 
 /// A success envelope for one page of a list.
-pub fn page<T: Serialize>(items: Vec<T>, page: i64, limit: i64, total: i64) -> HttpResponse {
+pub(crate) fn page<T: Serialize>(items: Vec<T>, page: i64, limit: i64, total: i64) -> HttpResponse {
     let total_pages = (total + limit - 1) / limit;
     HttpResponse::Ok().json(Page {
         success: true,
@@ -34,7 +34,7 @@ pub fn page<T: Serialize>(items: Vec<T>, page: i64, limit: i64, total: i64) -> H
 }
 
 /// An error envelope.
-pub fn error_response(
+pub(crate) fn error_response(
     status: StatusCode,
     code: &str,
     message: &str,

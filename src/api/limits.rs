@@ -16,7 +16,7 @@ use crate::rate_limit::{AuthAttempt, ClientKey, Denied, Limits, Quota, RateLimit
 /// IPv4-mapped IPv6 as IPv4. Behind a proxy (`trust_forwarded_for`, `trusted_proxies`) the
 /// address comes from `X-Forwarded-For` as `rate_limit::forwarded` explains: the entry the proxy itself
 /// appended, never one the client wrote.
-pub fn client_key(req: &HttpRequest, limits: &Limits) -> ClientKey {
+pub(crate) fn client_key(req: &HttpRequest, limits: &Limits) -> ClientKey {
     let lines = req
         .headers()
         .get_all("x-forwarded-for")
@@ -34,7 +34,7 @@ pub fn client_key(req: &HttpRequest, limits: &Limits) -> ClientKey {
 }
 
 /// [`RateLimiter::before_lookup`] for `req`, its quota or refusal recorded for the headers.
-pub fn before_lookup(
+pub(crate) fn before_lookup(
     limiter: &RateLimiter,
     req: &HttpRequest,
     key_hash: &str,
@@ -53,7 +53,7 @@ pub fn before_lookup(
 }
 
 /// [`RateLimiter::after_lookup`] for `req`, its quota or refusal recorded for the headers.
-pub fn after_lookup(
+pub(crate) fn after_lookup(
     limiter: &RateLimiter,
     req: &HttpRequest,
     attempt: AuthAttempt,
@@ -80,7 +80,7 @@ fn refused(req: &HttpRequest, denied: Denied) -> Error {
 
 /// Middleware: adds `X-RateLimit-Limit/Remaining/Reset` to a response whose request recorded a
 /// [`Quota`] in its extensions (the agent extractor and the login page do).
-pub async fn quota_headers(
+pub(crate) async fn quota_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -100,7 +100,7 @@ pub async fn quota_headers(
 }
 
 /// Records a quota for [`quota_headers`].
-pub fn record(req: &HttpRequest, quota: Quota) {
+pub(crate) fn record(req: &HttpRequest, quota: Quota) {
     req.extensions_mut().insert(quota);
 }
 

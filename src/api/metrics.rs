@@ -7,7 +7,7 @@ use crate::domain::{PermissionFilter, Status};
 use crate::error::Error;
 use crate::service::Service;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(scrape)));
 }
 

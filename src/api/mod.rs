@@ -6,15 +6,15 @@
 mod admin;
 pub(crate) mod auth;
 /// Request bodies: read within a timeout and a size, charged to the storage budget.
-pub mod bodies;
+pub(crate) mod bodies;
 use auth::confirm_remembered;
-pub mod envelope;
+pub(crate) mod envelope;
 mod health;
 /// The rate limits' HTTP side.
-pub mod limits;
+pub(crate) mod limits;
 /// `GET /metrics`.
-pub mod metrics;
-pub mod openapi;
+pub(crate) mod metrics;
+pub(crate) mod openapi;
 mod permissions;
 mod tokens;
 
@@ -30,7 +30,7 @@ use crate::error::Error;
 use crate::wire::MAX_BODY_BYTES;
 
 /// Where the versioned API lives.
-pub const PREFIX: &str = "/api/v1";
+pub(crate) const PREFIX: &str = "/api/v1";
 
 /// One route: a method on a path (relative to its prefix) and its handler.
 struct Endpoint {
@@ -83,7 +83,7 @@ pub fn routes() -> Vec<(Method, String)> {
 
 /// Registers every API route, the body and query rules, and the JSON 404 under `/api/v1`
 /// (other paths belong to the web pages, which answer with an HTML 404).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(MAX_BODY_BYTES)

@@ -89,7 +89,7 @@ impl Modify for Security {
 }
 
 /// The whole document: root routes, then the areas under `/api/v1`.
-pub fn document() -> Document {
+pub(crate) fn document() -> Document {
     let mut versioned = health::Doc::openapi();
     versioned.merge(permissions::Doc::openapi());
     versioned.merge(tokens::Doc::openapi());

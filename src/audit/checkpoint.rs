@@ -18,10 +18,10 @@ use crate::clock::Timestamp;
 use crate::secret::hashes_equal;
 
 /// The checkpoint file's name inside the data directory.
-pub const FILE: &str = "audit.checkpoints";
+pub(crate) const FILE: &str = "audit.checkpoints";
 
 /// Where the checkpoints of the database in `data_dir` are kept.
-pub fn path(data_dir: &Path) -> PathBuf {
+pub(crate) fn path(data_dir: &Path) -> PathBuf {
     data_dir.join(FILE)
 }
 
@@ -77,7 +77,7 @@ impl Checkpoint {
 
 /// Appends `checkpoint` as one line (one `write`, so lines from two processes never mix), creating
 /// the file with mode 0600 if needed, and syncs it.
-pub fn append(file: &Path, checkpoint: &Checkpoint) -> std::io::Result<()> {
+pub(crate) fn append(file: &Path, checkpoint: &Checkpoint) -> std::io::Result<()> {
     let mut line = serde_json::to_string(checkpoint).map_err(std::io::Error::other)?;
     line.push('\n');
     let mut f = crate::store::open_private_append(file)?;
@@ -87,7 +87,7 @@ pub fn append(file: &Path, checkpoint: &Checkpoint) -> std::io::Result<()> {
 
 /// Why the checkpoints cannot be trusted.
 #[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
+pub(crate) enum CheckpointError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -105,7 +105,7 @@ pub enum CheckpointError {
 
 /// The newest checkpoint in `file` (the one with the highest `seq`), every line's signature
 /// checked; `None` when the file does not exist or is empty.
-pub fn newest(file: &Path, key: &AuditKey) -> Result<Option<Checkpoint>, CheckpointError> {
+pub(crate) fn newest(file: &Path, key: &AuditKey) -> Result<Option<Checkpoint>, CheckpointError> {
     let f = match std::fs::File::open(file) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -18,9 +18,9 @@ use sha2::Sha256;
 use crate::secret::hex;
 
 /// The key's variable; `<name>_FILE` names a file holding it instead.
-pub const AUDIT_KEY_ENV: &str = "AGENT_OTP_AUDIT_KEY";
+pub(crate) const AUDIT_KEY_ENV: &str = "AGENT_OTP_AUDIT_KEY";
 /// The key file's name inside the data directory when no variable names one.
-pub const KEY_FILE: &str = "audit.key";
+pub(crate) const KEY_FILE: &str = "audit.key";
 
 /// What the key is used for, so a MAC made for one use never verifies as another.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +135,7 @@ impl AuditKey {
 }
 
 /// Where the key of `data_dir` is kept when no variable names one.
-pub fn default_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn default_path(data_dir: &Path) -> PathBuf {
     data_dir.join(KEY_FILE)
 }
 

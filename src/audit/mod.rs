@@ -15,11 +15,11 @@
 //!
 //! Events never carry a token, key, session id or link secret.
 
-pub mod checkpoint;
-pub mod key;
-pub mod replay;
+pub(crate) mod checkpoint;
+pub(crate) mod key;
+pub(crate) mod replay;
 
-pub use key::AuditKey;
+pub(crate) use key::AuditKey;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -121,7 +121,7 @@ impl Hashed<'_> {
 
 /// The hash of a chain link's body: keyed with the audit key, or plain SHA-256 (events from
 /// before the chain was keyed).
-pub fn link_hash(key: Option<&AuditKey>, body: &str) -> String {
+pub(crate) fn link_hash(key: Option<&AuditKey>, body: &str) -> String {
     match key {
         Some(key) => key.mac(Purpose::Chain, body.as_bytes()),
         None => sha256_hex(body.as_bytes()),
@@ -130,7 +130,7 @@ pub fn link_hash(key: Option<&AuditKey>, body: &str) -> String {
 
 /// What the hash of a new event numbered `seq` covers, given the hash before it and the event's
 /// details in canonical JSON (which the caller also stores); see [`link_hash`].
-pub fn chain_body(
+pub(crate) fn chain_body(
     prev_hash: &str,
     seq: i64,
     at: Timestamp,
@@ -327,8 +327,10 @@ impl ChainVerifier {
     }
 }
 
-/// Walks events in `seq` order; returns the count and head hash, or the first broken link.
-pub fn verify<I: IntoIterator<Item = StoredEvent>>(
+/// Walks events in `seq` order; returns the count and head hash, or the first broken link (the
+/// tests' shorthand for a [`ChainVerifier`] run).
+#[cfg(test)]
+pub(crate) fn verify<I: IntoIterator<Item = StoredEvent>>(
     events: I,
     key: Option<AuditKey>,
 ) -> Result<(i64, String), Break> {
@@ -347,7 +349,7 @@ pub fn canonical_json(v: &Value) -> String {
 }
 
 /// [`canonical_json`] of a JSON object, without wrapping it in a `Value` first.
-pub fn canonical_json_object(map: &Map<String, Value>) -> String {
+pub(crate) fn canonical_json_object(map: &Map<String, Value>) -> String {
     let mut out = String::new();
     write_object(map, &mut out);
     out

@@ -64,7 +64,7 @@ struct Binding {
 
 /// A request's state as stored, for [`Replay::check`].
 #[derive(Debug, Clone)]
-pub struct StoredState {
+pub(crate) struct StoredState {
     pub id: String,
     pub status: String,
     pub uses_remaining: i64,
@@ -81,21 +81,21 @@ pub struct StoredState {
 
 /// One request whose row disagrees with its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
+pub(crate) struct Mismatch {
     pub request_id: String,
     pub why: String,
 }
 
 /// Expected request states, built from the events.
 #[derive(Debug, Default)]
-pub struct Replay {
+pub(crate) struct Replay {
     requests: HashMap<String, Expected>,
     seen_rows: std::collections::HashSet<String>,
 }
 
 impl Replay {
     /// Applies one event (in `seq` order).
-    pub fn push(&mut self, e: &StoredEvent) {
+    pub(crate) fn push(&mut self, e: &StoredEvent) {
         let Some(id) = &e.request_id else {
             return;
         };
@@ -162,7 +162,7 @@ impl Replay {
     }
 
     /// Checks one stored row against what its events say.
-    pub fn check(&mut self, row: &StoredState) -> Option<Mismatch> {
+    pub(crate) fn check(&mut self, row: &StoredState) -> Option<Mismatch> {
         self.seen_rows.insert(row.id.clone());
         let mismatch = |why: String| {
             Some(Mismatch {
@@ -247,7 +247,7 @@ impl Replay {
 
     /// Requests with events whose row is gone without a `permission.pruned` event (call after
     /// every row has been checked).
-    pub fn missing_rows(&self) -> Vec<Mismatch> {
+    pub(crate) fn missing_rows(&self) -> Vec<Mismatch> {
         let mut out: Vec<Mismatch> = self
             .requests
             .iter()

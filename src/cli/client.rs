@@ -15,23 +15,23 @@ use crate::agent_client::{Client, ClientError, PermissionRequest};
 use crate::secret::Secret;
 
 /// Exit codes of the agent-side commands.
-pub mod exit {
+pub(super) mod exit {
     /// Approved (or the call succeeded).
-    pub const OK: u8 = 0;
+    pub(crate) const OK: u8 = 0;
     /// Any other error: bad input, server error, unexpected answer.
-    pub const ERROR: u8 = 1;
+    pub(crate) const ERROR: u8 = 1;
     /// Denied by policy or by a human.
-    pub const DENIED: u8 = 3;
+    pub(crate) const DENIED: u8 = 3;
     /// Expired, revoked or used up: there is nothing left to use.
-    pub const EXPIRED: u8 = 4;
+    pub(crate) const EXPIRED: u8 = 4;
     /// Still pending: no `--wait`, or the wait ran out first.
-    pub const PENDING: u8 = 5;
+    pub(crate) const PENDING: u8 = 5;
     /// The agent key is missing, unknown or revoked (401).
-    pub const UNAUTHORIZED: u8 = 6;
+    pub(crate) const UNAUTHORIZED: u8 = 6;
     /// `verify` found the token invalid, or `use` was refused.
-    pub const REFUSED: u8 = 7;
+    pub(crate) const REFUSED: u8 = 7;
     /// The server could not be reached.
-    pub const NETWORK: u8 = 8;
+    pub(crate) const NETWORK: u8 = 8;
 }
 
 /// How `--wait` without a number waits: until decided or expired (the longest TTL is 1 h).
@@ -166,7 +166,7 @@ fn json_object(raw: &str) -> Result<Map<String, Value>, String> {
 }
 
 /// Runs an agent-side command.
-pub async fn run(command: ClientCommand) -> Result<ExitCode, String> {
+pub(super) async fn run(command: ClientCommand) -> Result<ExitCode, String> {
     match command {
         ClientCommand::Request(args) => request(args).await,
         ClientCommand::Status { id, wait, server } => {

@@ -15,7 +15,7 @@ use crate::secret::Secret;
 /// A new request as the policy decided it: the row to store, and the token when it was
 /// auto-approved (shown to the agent once; only its hash is in the row).
 #[derive(Debug)]
-pub struct Decided {
+pub(crate) struct Decided {
     pub row: Permission,
     pub token: Option<Secret>,
 }
@@ -23,7 +23,7 @@ pub struct Decided {
 /// Decides a new request: the deciding rule's scope template narrows the scope, `bind: exact`
 /// demands the exact `actionDetails`, a deny gets its reason, and an auto-approval the token
 /// `mint` makes (called only then). The request is `id`, made `now`.
-pub fn decide(
+pub(crate) fn decide(
     req: ValidRequest,
     agent: &Agent,
     decision: &Decision<'_>,
@@ -98,7 +98,7 @@ pub fn decide(
 }
 
 /// What the agent is told when the policy denies: the rule, and its description if it has one.
-pub fn policy_deny_reason(rule: Option<&Rule>) -> String {
+pub(crate) fn policy_deny_reason(rule: Option<&Rule>) -> String {
     match rule {
         Some(r) => match &r.description {
             Some(d) => format!("denied by policy rule \"{}\": {d}", r.name),
@@ -112,7 +112,7 @@ pub fn policy_deny_reason(rule: Option<&Rule>) -> String {
 /// granted, and how the policy decided. An auto-approval is this one event: it also records the
 /// token's issue (`tokenHash`, `expiresAt`; `uses` is above), as `token.issued` does for a human
 /// approval.
-pub fn requested_details(row: &Permission, effect: Effect) -> Value {
+pub(crate) fn requested_details(row: &Permission, effect: Effect) -> Value {
     let mut details = json!({
         "action": row.action,
         "resource": row.resource,
@@ -142,7 +142,7 @@ pub fn requested_details(row: &Permission, effect: Effect) -> Value {
 
 /// The details of a `token.issued` event: the hash, never the token (`audit verify` replays it
 /// against the row).
-pub fn issued_details(row: &Permission, token_hash: &str) -> Value {
+pub(crate) fn issued_details(row: &Permission, token_hash: &str) -> Value {
     json!({
         "expiresAt": row.expires_at,
         "uses": row.uses_total,
@@ -152,7 +152,7 @@ pub fn issued_details(row: &Permission, token_hash: &str) -> Value {
 
 /// What a human decision writes, and what its audit event says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub to: Status,
     pub reason: Option<String>,
     pub scope: Map<String, Value>,
@@ -165,7 +165,7 @@ pub struct Verdict {
 
 impl Verdict {
     /// The audit event's type.
-    pub fn event(&self) -> &'static str {
+    pub(crate) fn event(&self) -> &'static str {
         match self.to {
             Status::Approved => "permission.approved",
             _ => "permission.denied",
@@ -174,7 +174,7 @@ impl Verdict {
 }
 
 /// A human approves `row` at `now` with `edits`, which may only narrow it.
-pub fn approval(row: &Permission, edits: Edits, now: Timestamp) -> Result<Verdict> {
+pub(crate) fn approval(row: &Permission, edits: Edits, now: Timestamp) -> Result<Verdict> {
     let terms = edits.narrow(row.ttl_secs, row.uses_total, &row.scope)?;
     let details = json!({
         "note": terms.note,
@@ -197,12 +197,17 @@ pub fn approval(row: &Permission, edits: Edits, now: Timestamp) -> Result<Verdic
 }
 
 /// Checks a deny reason before anything is read: bad input changes nothing.
-pub fn check_deny_reason(reason: Option<&str>) -> Result<()> {
+pub(crate) fn check_deny_reason(reason: Option<&str>) -> Result<()> {
     check_note("reason", reason)
 }
 
 /// `human` denies `row` at `now`, with `reason` or the default one.
-pub fn denial(row: &Permission, human: &str, reason: Option<String>, now: Timestamp) -> Verdict {
+pub(crate) fn denial(
+    row: &Permission,
+    human: &str,
+    reason: Option<String>,
+    now: Timestamp,
+) -> Verdict {
     let reason = reason.unwrap_or_else(|| format!("denied by {}", Actor::Human(human.to_owned())));
     Verdict {
         to: Status::Denied,

@@ -15,7 +15,7 @@ use crate::text::with_markers;
 
 /// `deserialize_with` for an optional object: absent or `null` is `None`; an object with a
 /// duplicate key anywhere inside is an error naming the key.
-pub fn strict_object<'de, D: Deserializer<'de>>(
+pub(crate) fn strict_object<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Map<String, Value>>, D::Error> {
     struct Optional;

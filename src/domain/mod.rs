@@ -1,20 +1,20 @@
 //! The permission state machine and the rules for agent input, as pure functions with the clock
 //! passed in. Storage and transport live elsewhere; this module says what is allowed.
 
-pub mod decision;
-pub mod json;
-pub mod records;
-pub mod request;
-pub mod token;
+pub(crate) mod decision;
+pub(crate) mod json;
+pub(crate) mod records;
+pub(crate) mod request;
+pub(crate) mod token;
 
-pub use records::{
+pub(crate) use records::{
     AdminToken, Agent, Approver, AuditFilter, OpenMessage, Permission, PermissionFilter,
     ProtectedService, Session,
 };
 
 /// How long a web session lasts from login unless `--session-max-age` says otherwise, in seconds
 /// (7 days).
-pub const SESSION_TTL_SECS: i64 = 7 * 24 * 3600;
+pub(crate) const SESSION_TTL_SECS: i64 = 7 * 24 * 3600;
 
 use std::fmt;
 use std::str::FromStr;

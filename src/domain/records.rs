@@ -9,10 +9,10 @@ use crate::domain::{AgentId, RequestId, ServiceId, Status};
 use crate::error::{Error, Result};
 
 /// Longest agent or admin token name.
-pub const NAME_MAX_CHARS: usize = 64;
+pub(crate) const NAME_MAX_CHARS: usize = 64;
 
 /// Checks a name for an agent or admin token: 1–64 of `A–Z a–z 0–9 . _ -`.
-pub fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));

@@ -10,27 +10,27 @@ use crate::scope;
 use crate::text::{first_hidden, is_hidden};
 
 /// Longest `action`, in characters.
-pub const ACTION_MAX_CHARS: usize = 255;
+pub(crate) const ACTION_MAX_CHARS: usize = 255;
 /// Longest `resource`, in characters.
-pub const RESOURCE_MAX_CHARS: usize = 1024;
+pub(crate) const RESOURCE_MAX_CHARS: usize = 1024;
 /// Token lifetime bounds and default, in seconds.
-pub const TTL_MIN: i64 = 30;
-pub const TTL_MAX: i64 = 3600;
-pub const TTL_DEFAULT: i64 = 300;
+pub(crate) const TTL_MIN: i64 = 30;
+pub(crate) const TTL_MAX: i64 = 3600;
+pub(crate) const TTL_DEFAULT: i64 = 300;
 /// Uses bounds and default.
-pub const USES_MIN: i64 = 1;
-pub const USES_MAX: i64 = 100;
-pub const USES_DEFAULT: i64 = 1;
+pub(crate) const USES_MIN: i64 = 1;
+pub(crate) const USES_MAX: i64 = 100;
+pub(crate) const USES_DEFAULT: i64 = 1;
 /// Deepest nesting allowed inside `scope`, `context` and `actionDetails` (an object is depth 1).
-pub const JSON_DEPTH_MAX: usize = 8;
+pub(crate) const JSON_DEPTH_MAX: usize = 8;
 /// Largest serialized `scope`, `context` or `actionDetails`, in bytes.
-pub const JSON_BYTES_MAX: usize = 16 * 1024;
+pub(crate) const JSON_BYTES_MAX: usize = 16 * 1024;
 /// Most keys at any one level of `scope`, `context` or `actionDetails`.
-pub const JSON_KEYS_MAX: usize = 64;
+pub(crate) const JSON_KEYS_MAX: usize = 64;
 /// Longest list anywhere inside `scope`, `context` or `actionDetails`.
-pub const JSON_ITEMS_MAX: usize = 256;
+pub(crate) const JSON_ITEMS_MAX: usize = 256;
 /// Longest human note or deny reason, in characters.
-pub const NOTE_MAX_CHARS: usize = 1000;
+pub(crate) const NOTE_MAX_CHARS: usize = 1000;
 
 /// A request that passed every input rule.
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ impl Edits {
 }
 
 /// `uses` capped by the scope's `max_uses`, if any.
-pub fn capped_uses(uses: i64, scope: &Map<String, Value>) -> i64 {
+pub(crate) fn capped_uses(uses: i64, scope: &Map<String, Value>) -> i64 {
     match scope::max_uses(scope) {
         Some(max) => uses.min(i64::from(max)),
         None => uses,
@@ -175,7 +175,7 @@ pub fn capped_uses(uses: i64, scope: &Map<String, Value>) -> i64 {
 }
 
 /// Checks a human's free-text note or reason.
-pub fn check_note(field: &str, note: Option<&str>) -> Result<()> {
+pub(crate) fn check_note(field: &str, note: Option<&str>) -> Result<()> {
     let mut problems = Vec::new();
     check_text(&mut problems, field, note, 0, NOTE_MAX_CHARS);
     if problems.is_empty() {
@@ -186,7 +186,7 @@ pub fn check_note(field: &str, note: Option<&str>) -> Result<()> {
 }
 
 /// Checks `actionDetails` sent with a token use.
-pub fn check_action_details(details: &Map<String, Value>) -> Result<()> {
+pub(crate) fn check_action_details(details: &Map<String, Value>) -> Result<()> {
     let mut problems = Vec::new();
     check_object(&mut problems, "actionDetails", details);
     if problems.is_empty() {
@@ -199,7 +199,10 @@ pub fn check_action_details(details: &Map<String, Value>) -> Result<()> {
 /// The action and resource a use names, checked by the same rules as a request's: the action a
 /// dotted name, the resource free of hidden characters and returned in its normal form (so it
 /// compares with the stored one).
-pub fn check_use_target(action: Option<&str>, resource: Option<String>) -> Result<Option<String>> {
+pub(crate) fn check_use_target(
+    action: Option<&str>,
+    resource: Option<String>,
+) -> Result<Option<String>> {
     let mut problems = Vec::new();
     if let Some(action) = action {
         check_action(&mut problems, action);

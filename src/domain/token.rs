@@ -24,7 +24,7 @@ pub struct UseRequest {
 /// Why a token is refused. Each has a stable code ([`Refusal::code`]) and a sentence
 /// ([`Refusal::reason`]); a refusal consumes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Not this permission's token (or none was issued).
     InvalidToken,
     /// A protected service presented a token for an action its key does not serve: it looks
@@ -56,7 +56,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The stable machine code (the answer's `code`).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Refusal::InvalidToken | Refusal::NotServed => "INVALID_TOKEN",
             Refusal::Used => "TOKEN_USED",
@@ -72,7 +72,7 @@ impl Refusal {
     }
 
     /// The sentence for the caller (agent text in it is shown with markers).
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Refusal::InvalidToken => "the token does not belong to this permission".into(),
             Refusal::NotServed => "the token is not valid for this service".into(),
@@ -108,7 +108,7 @@ impl Refusal {
 }
 
 /// Whether `token` is this permission's and still works at `now` (approved, uses left).
-pub fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), Refusal> {
+pub(crate) fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), Refusal> {
     match &row.token_hash {
         Some(hash) if secret::matches_hash(token, hash) => {}
         _ => return Err(Refusal::InvalidToken),
@@ -124,14 +124,18 @@ pub fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), 
 
 /// All the checks of one use, in order: the token, the action and resource it names, then the
 /// details.
-pub fn check_use(row: &Permission, presented: &UseRequest, now: Timestamp) -> Result<(), Refusal> {
+pub(crate) fn check_use(
+    row: &Permission,
+    presented: &UseRequest,
+    now: Timestamp,
+) -> Result<(), Refusal> {
     check_token(row, presented.token.expose(), now)?;
     check_binding(row, presented)?;
     check_details(row, presented.details.as_ref())
 }
 
 /// The action and resource a use names, if it names them, against the token's.
-pub fn check_binding(row: &Permission, presented: &UseRequest) -> Result<(), Refusal> {
+pub(crate) fn check_binding(row: &Permission, presented: &UseRequest) -> Result<(), Refusal> {
     if let Some(action) = &presented.action
         && *action != row.action
     {
@@ -155,7 +159,7 @@ pub fn check_binding(row: &Permission, presented: &UseRequest) -> Result<(), Ref
 /// A use's `actionDetails` against the grant: required by the rule, equal to the exact details
 /// the request was bound to, and within the scope. A use without details (when the rule allows
 /// it) is not checked here.
-pub fn check_details(
+pub(crate) fn check_details(
     row: &Permission,
     details: Option<&Map<String, Value>>,
 ) -> Result<(), Refusal> {
@@ -175,13 +179,13 @@ pub fn check_details(
 }
 
 /// SHA-256 (hex) of the canonical JSON of `details`: what an exactly bound token is bound to.
-pub fn details_digest(details: &Map<String, Value>) -> String {
+pub(crate) fn details_digest(details: &Map<String, Value>) -> String {
     let canonical = crate::audit::canonical_json_object(details);
     secret::sha256_hex(canonical.as_bytes())
 }
 
 /// What the audit and the answer say of a use that carried no `actionDetails`.
-pub const UNCHECKED_USE: &str = "details not given, scope not checked here";
+pub(crate) const UNCHECKED_USE: &str = "details not given, scope not checked here";
 
 #[cfg(test)]
 mod tests {

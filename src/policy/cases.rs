@@ -55,7 +55,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 /// One request and the decision it must get.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Case {
+pub(crate) struct Case {
     /// Shown in the report.
     pub name: String,
     /// Line of the case in its file.
@@ -73,7 +73,7 @@ pub struct Case {
 }
 
 /// Parses a case file.
-pub fn parse_cases(yaml: &str) -> Result<Vec<Case>, PolicyError> {
+pub(crate) fn parse_cases(yaml: &str) -> Result<Vec<Case>, PolicyError> {
     let raw: RawCases = serde_saphyr::from_str_with_options(yaml, yaml_options())
         .map_err(|e| yaml_problem(e, yaml))?;
     if raw.tests.is_empty() {

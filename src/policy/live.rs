@@ -68,7 +68,7 @@ impl LoadError {
 }
 
 /// Reads a policy file, refusing one larger than [`policy::MAX_POLICY_BYTES`].
-pub fn read_file(path: &Path) -> Result<String, LoadError> {
+pub(crate) fn read_file(path: &Path) -> Result<String, LoadError> {
     let read_err = |source| LoadError::Read {
         path: path.to_owned(),
         source,
@@ -83,7 +83,7 @@ pub fn read_file(path: &Path) -> Result<String, LoadError> {
 }
 
 /// Reads and parses a policy file.
-pub fn load_file(path: &Path) -> Result<Policy, LoadError> {
+pub(crate) fn load_file(path: &Path) -> Result<Policy, LoadError> {
     let text = read_file(path)?;
     policy::parse(&text).map_err(|error| LoadError::Invalid {
         path: path.to_owned(),

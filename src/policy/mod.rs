@@ -13,22 +13,22 @@ mod compile;
 mod eval;
 mod explain;
 /// The policy in force, swapped whole on reload.
-pub mod live;
+pub(crate) mod live;
 mod model;
 /// Hot reload of the policy file: directory watch, debounce, SIGHUP, audit.
-pub mod watch;
+pub(crate) mod watch;
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use cases::{Case, parse_cases};
-pub use explain::{Explanation, RuleMiss, Seen};
-pub use model::Bind;
+pub(crate) use cases::parse_cases;
+pub(crate) use explain::{Explanation, RuleMiss};
+pub(crate) use model::Bind;
 
 /// Largest policy file accepted, in bytes.
-pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_POLICY_BYTES: usize = 1024 * 1024;
 
 /// What a rule does when it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -154,7 +154,11 @@ async fn record(
 /// Starts the watcher task: file changes (debounced) and SIGHUP both call [`reload`].
 /// SIGHUP is registered before this returns, so a signal sent once the server answers is never
 /// lost to the default action (which would end the process).
-pub fn spawn(svc: Arc<Service>, debounce: Duration, cancel: CancellationToken) -> JoinHandle<()> {
+pub(crate) fn spawn(
+    svc: Arc<Service>,
+    debounce: Duration,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
     let hup = hangup_signal();
     tokio::spawn(run(svc, debounce, cancel, hup))
 }

@@ -99,7 +99,7 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 
 /// The client's address: the connection's peer, or with `trust` (or any `trusted` ranges) the
 /// address the proxies recorded in `X-Forwarded-For`, as the module doc says.
-pub fn client_ip<'a>(
+pub(crate) fn client_ip<'a>(
     peer: Option<IpAddr>,
     forwarded: impl Iterator<Item = &'a [u8]>,
     trust: bool,

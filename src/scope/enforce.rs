@@ -16,7 +16,7 @@ use crate::text::{is_hidden, with_markers};
 /// A scope constraint that `actionDetails` does not satisfy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
-pub struct Violation {
+pub(crate) struct Violation {
     /// The scope key that refused the use (dotted for nested objects).
     pub key: String,
     /// What was wrong.
@@ -25,7 +25,7 @@ pub struct Violation {
 
 /// Checks `actionDetails` against every constraint of a granted scope (first violation wins).
 /// `None` is checked as an empty object, so any constraint that needs a value refuses it.
-pub fn enforce(
+pub(crate) fn enforce(
     scope: &Map<String, Value>,
     action_details: Option<&Map<String, Value>>,
 ) -> Result<(), Violation> {

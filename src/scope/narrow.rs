@@ -13,7 +13,10 @@ use super::path::{self, CleanPath};
 use super::{Kind, brief_list, classify, cmp_numbers, json_eq, type_name, validate};
 
 /// Request ∧ rule template: the granted scope never exceeds either side.
-pub fn narrow(request: &Map<String, Value>, template: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn narrow(
+    request: &Map<String, Value>,
+    template: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut out = request.clone();
     for (key, t) in template {
         let merged = match request.get(key) {
@@ -123,7 +126,7 @@ fn raise_floors(out: &mut Map<String, Value>, a: &Map<String, Value>, b: &Map<St
 /// Why a human edit to a scope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("scope key `{key}`: {reason}")]
-pub struct ScopeError {
+pub(crate) struct ScopeError {
     /// The key (dotted for nested objects).
     pub key: String,
     /// What is wrong, e.g. "would widen: …".
@@ -132,7 +135,7 @@ pub struct ScopeError {
 
 /// Applies a human's edits on approval; every edit must narrow `current` (or add a valid key).
 /// The result is validated as a whole, so an added key must be a plain identifier.
-pub fn narrow_by_human(
+pub(crate) fn narrow_by_human(
     current: &Map<String, Value>,
     edits: &Map<String, Value>,
 ) -> Result<Map<String, Value>, ScopeError> {

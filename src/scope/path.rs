@@ -11,7 +11,7 @@ use crate::text::first_hidden;
 
 /// Why a path cannot be normalised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathError {
+pub(crate) enum PathError {
     Empty,
     Backslash,
     Hidden(char),
@@ -58,7 +58,7 @@ impl fmt::Display for PathError {
 
 /// A normalised path: its parts, whether it is absolute and whether it names a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CleanPath<'a> {
+pub(crate) struct CleanPath<'a> {
     absolute: bool,
     parts: Vec<&'a str>,
     dir: bool,
@@ -194,7 +194,7 @@ fn clean_with(s: &str, kind: fn(&str) -> Part) -> Result<CleanPath<'_>, PathErro
 }
 
 /// Normalises a path-like value from a scope or `actionDetails`.
-pub fn clean(s: &str) -> Result<CleanPath<'_>, PathError> {
+pub(crate) fn clean(s: &str) -> Result<CleanPath<'_>, PathError> {
     if s.is_empty() {
         return Err(PathError::Empty);
     }
@@ -208,7 +208,7 @@ impl CleanPath<'_> {
     /// True when `other` is this path or lies below it, comparing whole parts (`/etc` covers
     /// `/etc/shadow`, not `/etcetera`). An absolute path never covers a relative one, nor the
     /// reverse. With `fold`, parts compare ignoring case.
-    pub fn covers(&self, other: &CleanPath<'_>, fold: bool) -> bool {
+    pub(crate) fn covers(&self, other: &CleanPath<'_>, fold: bool) -> bool {
         self.absolute == other.absolute
             && self.parts.len() <= other.parts.len()
             && self.parts.iter().zip(&other.parts).all(|(a, b)| {
@@ -220,7 +220,7 @@ impl CleanPath<'_> {
             })
     }
 
-    pub fn is_absolute(&self) -> bool {
+    pub(crate) fn is_absolute(&self) -> bool {
         self.absolute
     }
 }
@@ -242,7 +242,7 @@ impl fmt::Display for CleanPath<'_> {
 
 /// True for a field whose values are paths: `path`, `file`, `dir`, `directory`, `folder`, any
 /// name ending in `_path`, `_file`, `_dir`, `_directory` or `_folder`, and their plurals.
-pub fn is_path_field(field: &str) -> bool {
+pub(crate) fn is_path_field(field: &str) -> bool {
     const NAMES: [&str; 5] = ["path", "file", "dir", "directory", "folder"];
     super::singulars(&field.to_ascii_lowercase())
         .iter()
@@ -276,7 +276,7 @@ fn render(kept: &str, path: &str, kind: fn(&str) -> Part, tail: &str) -> Result<
 ///   `..` (such a name has no single meaning).
 ///
 /// The error says what is wrong, in a few words.
-pub fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
+pub(crate) fn normalize_resource(s: &str) -> Result<Cow<'_, str>, String> {
     if let Some(c) = first_hidden(s) {
         return Err(PathError::Hidden(c).to_string());
     }

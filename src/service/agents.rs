@@ -19,7 +19,7 @@ use crate::store::agents as sql;
 use crate::store::{audit, permissions};
 
 /// Creates an agent and returns it with its key (shown once, stored only as a hash).
-pub fn create(
+pub(crate) fn create(
     tx: &Transaction<'_>,
     name: &str,
     by: &Actor,
@@ -47,7 +47,7 @@ pub fn create(
 /// Revokes an agent by id or name; its key stops working at once, and its pending and approved
 /// requests end as `revoked` (an approver must not be asked about, nor a token outlive, a dead
 /// agent). Returns the agent and the requests it ended. Already revoked → conflict.
-pub fn revoke(
+pub(crate) fn revoke(
     tx: &Transaction<'_>,
     id_or_name: &str,
     by: &Actor,
@@ -83,7 +83,7 @@ pub fn revoke(
 
 /// Creates an admin token for the human called `name`, valid until `expires_at` (if given);
 /// returns its row and the token, shown once.
-pub fn create_admin_token_until(
+pub(crate) fn create_admin_token_until(
     tx: &Transaction<'_>,
     name: &str,
     expires_at: Option<Timestamp>,
@@ -112,7 +112,7 @@ pub fn create_admin_token_until(
 
 /// Revokes an admin token by id, or by name when exactly one live token has that name; it stops
 /// working at once, also on a running server (admin tokens are looked up on every call).
-pub fn revoke_admin_token(
+pub(crate) fn revoke_admin_token(
     tx: &Transaction<'_>,
     id_or_name: &str,
     by: &Actor,

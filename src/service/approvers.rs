@@ -18,18 +18,18 @@ use crate::store::telegram as sql;
 use crate::store::{StoreError, audit};
 
 /// How long a link code stays valid, in seconds.
-pub const LINK_CODE_TTL_SECS: i64 = 600;
+pub(crate) const LINK_CODE_TTL_SECS: i64 = 600;
 
 /// Characters in a link code (base62, ≈ 95 bits): short enough to type, too many to guess.
 const LINK_CODE_CHARS: usize = 16;
 
 /// The human name an approver acts as (`decidedBy` is `human:tg-<user id>`; also their web login).
-pub fn human_name(user_id: i64) -> String {
+pub(crate) fn human_name(user_id: i64) -> String {
     format!("tg-{user_id}")
 }
 
 /// Issues a one-time link code valid for [`LINK_CODE_TTL_SECS`].
-pub fn issue_code(tx: &Transaction<'_>, by: &Actor, now: Timestamp) -> Result<Secret> {
+pub(crate) fn issue_code(tx: &Transaction<'_>, by: &Actor, now: Timestamp) -> Result<Secret> {
     let random = secret::generate("")?;
     let code = Secret::new(
         random
@@ -54,7 +54,7 @@ pub struct Candidate {
 }
 
 /// Links `who` if `code` is live; a wrong, used or expired code is audited and gives `None`.
-pub fn link(
+pub(crate) fn link(
     tx: &Transaction<'_>,
     code: &str,
     who: &Candidate,
@@ -85,7 +85,12 @@ pub fn link(
 }
 
 /// Unlinks an approver and retires their unused login links.
-pub fn unlink(tx: &Transaction<'_>, user_id: i64, by: &Actor, now: Timestamp) -> Result<Approver> {
+pub(crate) fn unlink(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    by: &Actor,
+    now: Timestamp,
+) -> Result<Approver> {
     let row = sql::remove_approver(tx, user_id)?.ok_or_else(|| {
         Error::NotFound(format!(
             "no linked Telegram approver with user id {user_id}"
@@ -106,7 +111,7 @@ pub fn unlink(tx: &Transaction<'_>, user_id: i64, by: &Actor, now: Timestamp) ->
 }
 
 /// Records a button press by someone who is not an approver.
-pub fn unauthorized_press(
+pub(crate) fn unauthorized_press(
     tx: &Transaction<'_>,
     user_id: i64,
     username: Option<&str>,
@@ -123,7 +128,7 @@ pub fn unauthorized_press(
 }
 
 /// The approver with this user id: linked, or listed in the settings.
-pub fn find(
+pub(crate) fn find(
     conn: &Connection,
     configured: &[i64],
     user_id: i64,
@@ -137,7 +142,7 @@ pub fn find(
 }
 
 /// Every approver: linked ones, then configured ones not linked.
-pub fn all(conn: &Connection, configured: &[i64]) -> Result<Vec<Approver>, StoreError> {
+pub(crate) fn all(conn: &Connection, configured: &[i64]) -> Result<Vec<Approver>, StoreError> {
     let mut rows = sql::list_approvers(conn)?;
     for id in configured {
         if !rows.iter().any(|r| r.user_id == *id) {

@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError};
 
 /// Exit code of `audit verify` for each kind of break (0 is intact, 1 could not check, 6 a
 /// state row that disagrees with its events).
-pub fn exit_code(kind: BreakKind) -> u8 {
+pub(crate) fn exit_code(kind: BreakKind) -> u8 {
     match kind {
         BreakKind::Changed => 3,
         BreakKind::Missing => 4,
@@ -26,7 +26,7 @@ pub fn exit_code(kind: BreakKind) -> u8 {
 }
 
 /// Exit code of `audit verify` when a request's row disagrees with its events.
-pub const STATE_MISMATCH: u8 = 6;
+pub(crate) const STATE_MISMATCH: u8 = 6;
 
 /// What `audit verify` found: its exit code (0 intact; see [`exit_code`] and
 /// [`STATE_MISMATCH`]) and the lines it prints.

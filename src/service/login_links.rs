@@ -24,10 +24,10 @@ use crate::secret::{self, Secret};
 use crate::store::{audit, login_links as sql};
 
 /// How long a login link printed by `agent-otp login` stays valid, in seconds.
-pub const DEFAULT_TTL_SECS: i64 = 600;
+pub(crate) const DEFAULT_TTL_SECS: i64 = 600;
 
 /// Prefix of login link secrets.
-pub const PREFIX: &str = "ll_";
+pub(crate) const PREFIX: &str = "ll_";
 
 /// Who a redeemed link logs in, and where to send them afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct Redeemed {
 
 /// Issues a link for `human`, valid until `expires_at`, optionally leading to the local path
 /// `next` (must start with `/`). Returns the secret; [`url`] makes the link from it.
-pub fn issue(
+pub(crate) fn issue(
     tx: &Transaction<'_>,
     human: &str,
     next: Option<&str>,
@@ -63,7 +63,7 @@ pub fn issue(
 /// Issues a link for `human` to the page of request `request_id` whose session is limited to
 /// that request: it can see and decide it, nothing else (no other request, no agents, no admin
 /// API). This is the link in each Telegram approval message.
-pub fn issue_for_request(
+pub(crate) fn issue_for_request(
     tx: &Transaction<'_>,
     human: &str,
     request_id: &str,
@@ -111,7 +111,7 @@ fn store_link(
 
 /// What an unspent link would do, without spending it: `None` for an unknown, used or expired
 /// link.
-pub fn peek(
+pub(crate) fn peek(
     conn: &rusqlite::Connection,
     presented: &str,
     now: Timestamp,
@@ -128,7 +128,7 @@ pub fn peek(
 
 /// The request a presented link was limited to, when the link exists but no longer works (used,
 /// expired, or retired because its request was decided): so its page can say what happened.
-pub fn spent_request(
+pub(crate) fn spent_request(
     conn: &rusqlite::Connection,
     presented: &str,
     now: Timestamp,
@@ -141,7 +141,11 @@ pub fn spent_request(
 
 /// Redeems a presented link secret once. A wrong, used or expired link is audited as a failed
 /// login and gives `None`; the caller commits either way.
-pub fn redeem(tx: &Transaction<'_>, presented: &str, now: Timestamp) -> Result<Option<Redeemed>> {
+pub(crate) fn redeem(
+    tx: &Transaction<'_>,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<Redeemed>> {
     let hash = secret::sha256_hex(presented.as_bytes());
     let found =
         sql::redeem(tx, &hash, now)?.filter(|l| secret::hashes_equal(&l.secret_hash, &hash));
@@ -172,7 +176,7 @@ pub fn redeem(tx: &Transaction<'_>, presented: &str, now: Timestamp) -> Result<O
 
 /// The value the confirmation page's form must send back to redeem `link`: bound to the random
 /// `nonce` this browser got in a cookie with the page, so knowing the link is not enough.
-pub fn confirm_token(nonce: &str, link: &str) -> String {
+pub(crate) fn confirm_token(nonce: &str, link: &str) -> String {
     let mut input = Vec::with_capacity(24 + nonce.len() + link.len());
     input.extend_from_slice(b"agent-otp login\0");
     input.extend_from_slice(nonce.as_bytes());
@@ -189,7 +193,7 @@ pub fn url(public_url: &str, link: &Secret) -> String {
 /// Only same-site paths of visible ASCII may follow a login (no `//host`, no scheme, no
 /// backslash, no whitespace — browsers drop tabs and newlines, so `/\t/evil.example` would become
 /// `//evil.example`): no open redirect.
-pub fn is_local_path(p: &str) -> bool {
+pub(crate) fn is_local_path(p: &str) -> bool {
     p.starts_with('/')
         && !p.starts_with("//")
         && !p.contains('\\')

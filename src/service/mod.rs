@@ -31,22 +31,22 @@ use crate::secret;
 use crate::store::{Store, agents as agent_sql};
 use crate::wire::permissions::UseOutcome;
 
-pub mod agents;
-pub mod approvers;
-pub mod audit;
-pub mod auth;
-pub mod login_links;
+pub(crate) mod agents;
+pub(crate) mod approvers;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod login_links;
 mod permissions;
-pub mod protected;
-pub mod sessions;
+pub(crate) mod protected;
+pub(crate) mod sessions;
 mod tokens;
 
-pub use crate::domain::token::UseRequest;
-pub use permissions::{MAX_WAIT_SECS, RequestOutcome};
+pub(crate) use crate::domain::token::UseRequest;
+pub(crate) use permissions::{MAX_WAIT_SECS, RequestOutcome};
 
 /// How long a running server may answer `verify` from a read taken before a change made by
 /// another process (the command line); see `store::recent`.
-pub const VERIFY_LEASE: std::time::Duration = crate::store::recent::LEASE;
+pub(crate) const VERIFY_LEASE: std::time::Duration = crate::store::recent::LEASE;
 
 /// Everything the operations need, shared by all handlers.
 pub struct Service {

@@ -24,7 +24,7 @@ use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
 use crate::wire::permissions::{PermissionView, TokenView, UseOutcome, VerifyOutcome};
 
 /// Longest `?wait=` an agent may ask for, in seconds.
-pub const MAX_WAIT_SECS: u64 = 60;
+pub(crate) const MAX_WAIT_SECS: u64 = 60;
 
 /// What `POST /permissions/request` answers.
 #[derive(Debug)]

@@ -23,13 +23,13 @@ use crate::store::audit;
 use crate::store::services as sql;
 
 /// Most action patterns one service may hold.
-pub const MAX_PATTERNS: usize = 32;
+pub(crate) const MAX_PATTERNS: usize = 32;
 /// Longest action pattern, in characters.
-pub const PATTERN_MAX_CHARS: usize = 255;
+pub(crate) const PATTERN_MAX_CHARS: usize = 255;
 
 /// Splits and checks `gmail.*,calendar.read`: each pattern is an action name (ASCII letters,
 /// digits, `.`, `_`, `:`, `-`) in which `*` stands for any run of characters.
-pub fn parse_patterns(list: &str) -> Result<Vec<String>> {
+pub(crate) fn parse_patterns(list: &str) -> Result<Vec<String>> {
     let patterns: Vec<String> = list
         .split(',')
         .map(str::trim)
@@ -60,7 +60,7 @@ pub fn parse_patterns(list: &str) -> Result<Vec<String>> {
 /// Whether `action` matches `pattern`, where `*` stands for any run of characters (also none,
 /// also dots): `gmail.*` matches `gmail.send` and `gmail.drafts.create`, not `gmail` or
 /// `gmailx.send`.
-pub fn pattern_matches(pattern: &str, action: &str) -> bool {
+pub(crate) fn pattern_matches(pattern: &str, action: &str) -> bool {
     let mut parts = pattern.split('*');
     let Some(first) = parts.next() else {
         return false;
@@ -89,7 +89,7 @@ impl ProtectedService {
 }
 
 /// Creates a service for `patterns` and returns it with its key (shown once).
-pub fn create(
+pub(crate) fn create(
     tx: &Transaction<'_>,
     name: &str,
     patterns: Vec<String>,
@@ -117,7 +117,7 @@ pub fn create(
 }
 
 /// Revokes a service by id or name; its key stops working at once. Already revoked → conflict.
-pub fn revoke(
+pub(crate) fn revoke(
     tx: &Transaction<'_>,
     id_or_name: &str,
     by: &Actor,

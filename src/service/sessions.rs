@@ -26,11 +26,11 @@ use crate::store::{StoreError, audit};
 /// Name of the session cookie.
 pub const COOKIE: &str = "agent_otp_session";
 /// Prefix of session secrets.
-pub const PREFIX: &str = "ses_";
+pub(crate) const PREFIX: &str = "ses_";
 /// How long a session lasts from login by default, in seconds (7 days).
-pub const TTL_SECS: i64 = crate::domain::SESSION_TTL_SECS;
+pub(crate) const TTL_SECS: i64 = crate::domain::SESSION_TTL_SECS;
 /// Header that carries the CSRF token when the admin JSON API is used with a session cookie.
-pub const CSRF_HEADER: &str = "X-CSRF-Token";
+pub(crate) const CSRF_HEADER: &str = "X-CSRF-Token";
 /// `last_seen_at` is written at most this often per session, in milliseconds.
 const TOUCH_EVERY_MS: i64 = 60_000;
 /// Longest user agent kept for the sessions page.
@@ -38,7 +38,7 @@ const USER_AGENT_MAX_CHARS: usize = 200;
 
 /// How a new session is limited.
 #[derive(Debug, Clone, Copy)]
-pub struct Grant<'a> {
+pub(crate) struct Grant<'a> {
     /// Seconds from login until it ends by itself.
     pub max_age_secs: i64,
     /// The one request it may see and decide, or `None` for a full session.
@@ -46,7 +46,7 @@ pub struct Grant<'a> {
 }
 
 /// Starts a session for `human`; returns it and the secret for the cookie.
-pub fn create(
+pub(crate) fn create(
     tx: &Transaction<'_>,
     human: &str,
     user_agent: Option<&str>,
@@ -78,7 +78,7 @@ pub fn create(
 }
 
 /// The live session for a presented cookie secret, if any.
-pub fn authenticate(
+pub(crate) fn authenticate(
     conn: &Connection,
     presented: &str,
     now: Timestamp,
@@ -94,12 +94,12 @@ pub fn authenticate(
 }
 
 /// Whether `last_seen_at` of `session` is worth rewriting at `now` (at most once a minute).
-pub fn needs_touch(session: &Session, now: Timestamp) -> bool {
+pub(crate) fn needs_touch(session: &Session, now: Timestamp) -> bool {
     now.0 - session.last_seen_at.0 >= TOUCH_EVERY_MS
 }
 
 /// Ends the live session `id` (logout, or revocation from the sessions page).
-pub fn end(tx: &Transaction<'_>, id: &str, by: &Actor, now: Timestamp) -> Result<()> {
+pub(crate) fn end(tx: &Transaction<'_>, id: &str, by: &Actor, now: Timestamp) -> Result<()> {
     let Some(human) = sql::revoke(tx, id, now)? else {
         return Err(Error::NotFound("no live session with this id".into()));
     };
@@ -109,7 +109,7 @@ pub fn end(tx: &Transaction<'_>, id: &str, by: &Actor, now: Timestamp) -> Result
 }
 
 /// The CSRF token of the session whose cookie secret is `secret`.
-pub fn csrf_token(secret: &str) -> String {
+pub(crate) fn csrf_token(secret: &str) -> String {
     let mut input = Vec::with_capacity(16 + secret.len());
     input.extend_from_slice(b"agent-otp csrf\0");
     input.extend_from_slice(secret.as_bytes());
@@ -117,7 +117,7 @@ pub fn csrf_token(secret: &str) -> String {
 }
 
 /// Whether `presented` is the CSRF token of the session with cookie secret `secret`.
-pub fn csrf_ok(secret: &str, presented: &str) -> bool {
+pub(crate) fn csrf_ok(secret: &str, presented: &str) -> bool {
     secret::hashes_equal(&csrf_token(secret), presented)
 }
 

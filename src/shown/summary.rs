@@ -14,7 +14,7 @@ use crate::text::with_markers;
 
 /// A piece of a clause: our words, or agent text (already with markers) the channel isolates.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Piece {
+pub(crate) struct Piece {
     pub text: String,
     /// Text from the agent: escape and isolate it (`<bdi>`, FSI…PDI).
     pub agent: bool,
@@ -48,7 +48,7 @@ impl Piece {
 
 /// One clause after a comma: words, then the items of a list (one per line when more than one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Clause {
+pub(crate) struct Clause {
     pub words: Vec<Piece>,
     pub items: Vec<Piece>,
     /// How the items read in one line: "or" for choices, "and" for a set that all applies.
@@ -67,14 +67,14 @@ impl Clause {
         }
     }
     /// More than one item: the channel shows them one per line.
-    pub fn one_per_line(&self) -> bool {
+    pub(crate) fn one_per_line(&self) -> bool {
         self.items.len() > 1
     }
 }
 
 /// The request as a sentence: `who` wants to `what`, `clauses`…, — reason; then warnings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// The agent's name (agent text).
     pub who: String,
     /// "wants to" while pending; "may" once approved (the sentence is then what was granted);
@@ -92,8 +92,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The sentence as plain text (lists joined with "or"), for tests and plain channels.
-    pub fn plain(&self) -> String {
+    /// The sentence as plain text (lists joined with "or"), for the tests.
+    #[cfg(test)]
+    pub(crate) fn plain(&self) -> String {
         let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
         let mut out = format!("{} {} {}", self.who, self.verb, join(&self.what));
         for c in &self.clauses {
@@ -113,7 +114,7 @@ impl Summary {
     }
 
     /// "250 EUR to DE89 …" or the action: what a confirmation question names.
-    pub fn confirm_question(&self) -> String {
+    pub(crate) fn confirm_question(&self) -> String {
         let what = self
             .what
             .iter()
@@ -142,7 +143,7 @@ const VERBS: &[&str] = &[
 ];
 
 /// The summary of a request, as every channel shows it.
-pub fn summary(v: &PermissionView) -> Summary {
+pub(crate) fn summary(v: &PermissionView) -> Summary {
     let entries = super::scope(&v.scope);
     let money = money(&entries, &v.scope, v.action_details.as_ref());
     let (mut what, verb) = verb_phrase(&v.action, money.is_some());
@@ -401,7 +402,7 @@ fn quantity(field: &str, value: &str) -> String {
 }
 
 /// 10485760 → "10 MiB"; under 1 KiB in bytes.
-pub fn bytes(n: f64) -> String {
+pub(crate) fn bytes(n: f64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024.0 {
         return format!("{n} bytes");
@@ -418,7 +419,7 @@ pub fn bytes(n: f64) -> String {
 }
 
 /// A duration in whole minutes where it is one: "30 min", "1 h 30 min", "45 s".
-pub fn minutes(secs: i64) -> String {
+pub(crate) fn minutes(secs: i64) -> String {
     match secs {
         s if s < 60 => format!("{s} s"),
         s if s < 3600 && s % 60 == 0 => format!("{} min", s / 60),

@@ -21,7 +21,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AdminToken> {
 }
 
 /// Stores a new admin token.
-pub fn insert(tx: &Transaction<'_>, t: &AdminToken) -> Result<(), StoreError> {
+pub(crate) fn insert(tx: &Transaction<'_>, t: &AdminToken) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO admin_tokens(id, name, token_hash, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -37,7 +37,7 @@ pub fn insert(tx: &Transaction<'_>, t: &AdminToken) -> Result<(), StoreError> {
 }
 
 /// The live (unrevoked, unexpired at `now`) admin token whose hash is `token_hash`.
-pub fn live_by_hash(
+pub(crate) fn live_by_hash(
     conn: &Connection,
     token_hash: &str,
     now: Timestamp,
@@ -53,7 +53,7 @@ pub fn live_by_hash(
 }
 
 /// Every admin token, newest first.
-pub fn list(conn: &Connection) -> Result<Vec<AdminToken>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<AdminToken>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at DESC, id"
     ))?;
@@ -64,7 +64,10 @@ pub fn list(conn: &Connection) -> Result<Vec<AdminToken>, StoreError> {
 }
 
 /// The tokens whose id is `id_or_name`, or else those named `id_or_name`.
-pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Vec<AdminToken>, StoreError> {
+pub(crate) fn by_id_or_name(
+    conn: &Connection,
+    id_or_name: &str,
+) -> Result<Vec<AdminToken>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM admin_tokens WHERE id = ?1
          UNION ALL
@@ -79,7 +82,7 @@ pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Vec<AdminTok
 }
 
 /// Revokes token `id`; `false` when it was already revoked.
-pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+pub(crate) fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<bool, StoreError> {
     Ok(tx
         .prepare_cached(
             "UPDATE admin_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
@@ -89,7 +92,7 @@ pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<bool, Sto
 }
 
 /// Records that token `id` was used at `at`.
-pub fn touch(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn touch(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE admin_tokens SET last_used_at = ?2
          WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",

@@ -20,7 +20,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
 }
 
 /// Inserts a new agent; `Ok(false)` when the name is taken.
-pub fn insert(tx: &Transaction<'_>, agent: &Agent) -> Result<bool, StoreError> {
+pub(crate) fn insert(tx: &Transaction<'_>, agent: &Agent) -> Result<bool, StoreError> {
     let n = tx
         .prepare_cached(
             "INSERT INTO agents(id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -36,7 +36,7 @@ pub fn insert(tx: &Transaction<'_>, agent: &Agent) -> Result<bool, StoreError> {
 }
 
 /// The agent whose key hashes to `key_hash`, revoked or not.
-pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<Agent>, StoreError> {
+pub(crate) fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<Agent>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM agents WHERE key_hash = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -45,7 +45,7 @@ pub fn by_key_hash(conn: &Connection, key_hash: &str) -> Result<Option<Agent>, S
 }
 
 /// The key hash of the agent with this id, if it is not revoked.
-pub fn live_key_hash(conn: &Connection, id: &AgentId) -> Result<Option<String>, StoreError> {
+pub(crate) fn live_key_hash(conn: &Connection, id: &AgentId) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT key_hash FROM agents WHERE id = ?1 AND revoked_at IS NULL")?
         .query_row([id.as_str()], |r| r.get(0))
@@ -53,7 +53,10 @@ pub fn live_key_hash(conn: &Connection, id: &AgentId) -> Result<Option<String>, 
 }
 
 /// The agent with this id or, failing that, this name.
-pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<Agent>, StoreError> {
+pub(crate) fn by_id_or_name(
+    conn: &Connection,
+    id_or_name: &str,
+) -> Result<Option<Agent>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM agents WHERE id = ?1
          UNION ALL SELECT {COLUMNS} FROM agents WHERE name = ?1 LIMIT 1"
@@ -65,7 +68,7 @@ pub fn by_id_or_name(conn: &Connection, id_or_name: &str) -> Result<Option<Agent
 }
 
 /// Every agent, oldest first.
-pub fn list(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM agents ORDER BY created_at, name"
     ))?;
@@ -76,7 +79,11 @@ pub fn list(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
 }
 
 /// Marks an agent revoked; `Ok(false)` when it already was.
-pub fn revoke(tx: &Transaction<'_>, id: &AgentId, at: Timestamp) -> Result<bool, StoreError> {
+pub(crate) fn revoke(
+    tx: &Transaction<'_>,
+    id: &AgentId,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
     let n = tx
         .prepare_cached("UPDATE agents SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
         .execute(params![id.as_str(), at.0])?;

@@ -9,7 +9,11 @@ use crate::clock::Timestamp;
 use crate::domain::AuditFilter;
 
 /// Appends `ev` at time `at` to the chain; returns its `seq`.
-pub fn append(tx: &Transaction<'_>, at: Timestamp, ev: &NewEvent) -> Result<i64, StoreError> {
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    at: Timestamp,
+    ev: &NewEvent,
+) -> Result<i64, StoreError> {
     let head: Option<(i64, String)> = tx
         .prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -85,7 +89,7 @@ pub fn for_each(conn: &Connection, f: impl FnMut(StoredEvent) -> bool) -> Result
 }
 
 /// [`for_each`] over the events that match `filter`.
-pub fn for_each_matching(
+pub(crate) fn for_each_matching(
     conn: &Connection,
     filter: &AuditFilter,
     mut f: impl FnMut(StoredEvent) -> bool,
@@ -104,7 +108,7 @@ pub fn for_each_matching(
 }
 
 /// The `seq` of the event whose hash is `hash`, if any (to tell reordered rows from edited ones).
-pub fn seq_of_hash(conn: &Connection, hash: &str) -> Result<Option<i64>, StoreError> {
+pub(crate) fn seq_of_hash(conn: &Connection, hash: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT seq FROM audit_events WHERE hash = ?1 LIMIT 1")?
         .query_row([hash], |r| r.get(0))
@@ -112,7 +116,7 @@ pub fn seq_of_hash(conn: &Connection, hash: &str) -> Result<Option<i64>, StoreEr
 }
 
 /// The last event's `seq` and hash, unverified; `None` for an empty trail.
-pub fn head(conn: &Connection) -> Result<Option<(i64, String, Timestamp)>, StoreError> {
+pub(crate) fn head(conn: &Connection) -> Result<Option<(i64, String, Timestamp)>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT seq, hash, at FROM audit_events ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, Timestamp(r.get(2)?))))
@@ -120,7 +124,7 @@ pub fn head(conn: &Connection) -> Result<Option<(i64, String, Timestamp)>, Store
 }
 
 /// The `seq` of the first keyed event, if any.
-pub fn keyed_from(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub(crate) fn keyed_from(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT min(seq) FROM audit_events WHERE keyed = 1")?
         .query_row([], |r| r.get(0))?)

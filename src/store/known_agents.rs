@@ -22,18 +22,18 @@ const CAPACITY: usize = 4096;
 
 /// Live agents by key hash.
 #[derive(Default)]
-pub struct KnownAgents {
+pub(super) struct KnownAgents {
     by_key_hash: Mutex<HashMap<String, Arc<Agent>>>,
 }
 
 impl KnownAgents {
     /// The agent that last authenticated with this key hash, if it is remembered.
-    pub fn get(&self, key_hash: &str) -> Option<Arc<Agent>> {
+    pub(super) fn get(&self, key_hash: &str) -> Option<Arc<Agent>> {
         self.map().get(key_hash).cloned()
     }
 
     /// Remembers a live agent that just authenticated from the database.
-    pub fn remember(&self, agent: &Arc<Agent>) {
+    pub(super) fn remember(&self, agent: &Arc<Agent>) {
         if agent.revoked_at.is_some() {
             return;
         }
@@ -45,12 +45,12 @@ impl KnownAgents {
     }
 
     /// Forgets a key whose claim failed confirmation.
-    pub fn forget_key(&self, key_hash: &str) {
+    pub(super) fn forget_key(&self, key_hash: &str) {
         self.map().remove(key_hash);
     }
 
     /// Forgets an agent that was revoked.
-    pub fn forget_agent(&self, id: &AgentId) {
+    pub(super) fn forget_agent(&self, id: &AgentId) {
         self.map().retain(|_, a| &a.id != id);
     }
 

@@ -7,7 +7,7 @@ use crate::clock::Timestamp;
 
 /// A link as stored, for [`redeem`] and [`peek`].
 #[derive(Debug, Clone)]
-pub struct LinkRow {
+pub(crate) struct LinkRow {
     pub secret_hash: String,
     pub human: String,
     pub next_path: Option<String>,
@@ -28,7 +28,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRow> {
 }
 
 /// Stores a new link.
-pub fn insert(
+pub(crate) fn insert(
     tx: &Transaction<'_>,
     secret_hash: &str,
     human: &str,
@@ -53,7 +53,7 @@ pub fn insert(
 }
 
 /// Marks an unused, unexpired link used and returns it; `None` when there is no such live link.
-pub fn redeem(
+pub(crate) fn redeem(
     tx: &Transaction<'_>,
     secret_hash: &str,
     now: Timestamp,
@@ -70,7 +70,7 @@ pub fn redeem(
 }
 
 /// Looks at a link without using it, or `None` for an unknown link.
-pub fn peek(
+pub(crate) fn peek(
     conn: &rusqlite::Connection,
     secret_hash: &str,
     now: Timestamp,

@@ -5,16 +5,16 @@
 //! the command-line tools use the `_blocking` twins. A write closure gets a transaction that is
 //! committed only when it returns `Ok`, so a state change and its audit event land together.
 
-pub mod admin_tokens;
-pub mod agents;
-pub mod audit;
+pub(crate) mod admin_tokens;
+pub(crate) mod agents;
+pub(crate) mod audit;
 mod known_agents;
-pub mod login_links;
-pub mod permissions;
-pub mod recent;
-pub mod services;
-pub mod sessions;
-pub mod telegram;
+pub(crate) mod login_links;
+pub(crate) mod permissions;
+pub(crate) mod recent;
+pub(crate) mod services;
+pub(crate) mod sessions;
+pub(crate) mod telegram;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -384,14 +384,14 @@ impl Store {
 }
 
 /// Reads a value remembered in the `meta` table.
-pub fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
 
 /// Remembers a value in the `meta` table.
-pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta(key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -413,7 +413,7 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
 
 /// Creates a new file readable and writable by its owner only (mode 0600 on Unix); fails if it
 /// exists.
-pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -422,7 +422,7 @@ pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Opens a file for appending, creating it with mode 0600 if it does not exist.
-pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.append(true).create(true);
     #[cfg(unix)]

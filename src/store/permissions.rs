@@ -58,7 +58,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Permission> {
 
 /// How many of `agent`'s requests are pending and not yet lapsed at `now`, and when the first of
 /// them lapses.
-pub fn pending_of_agent(
+pub(crate) fn pending_of_agent(
     conn: &Connection,
     agent: &AgentId,
     now: Timestamp,
@@ -72,7 +72,7 @@ pub fn pending_of_agent(
 }
 
 /// Stores a new request.
-pub fn insert(tx: &Transaction<'_>, p: &Permission) -> Result<(), StoreError> {
+pub(crate) fn insert(tx: &Transaction<'_>, p: &Permission) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO permissions(id, agent_id, action, resource, requested_scope, scope, context,
             status, reason, rule, policy_version, decided_by, decided_at, ttl_secs, uses_total,
@@ -113,7 +113,7 @@ pub fn insert(tx: &Transaction<'_>, p: &Permission) -> Result<(), StoreError> {
 }
 
 /// One request by id.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Permission>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Permission>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
@@ -144,7 +144,7 @@ pub struct OwnedRow {
 
 /// The request whose token hashes to `token_hash` (the lookup of a protected service, which has
 /// the token only).
-pub fn get_by_token_hash(
+pub(crate) fn get_by_token_hash(
     conn: &Connection,
     token_hash: &str,
 ) -> Result<Option<Permission>, StoreError> {
@@ -160,7 +160,7 @@ pub fn get_by_token_hash(
 }
 
 /// Calls `f` with every request's state (for `audit verify`'s replay), without loading them all.
-pub fn for_each_state(
+pub(crate) fn for_each_state(
     conn: &Connection,
     mut f: impl FnMut(crate::audit::replay::StoredState),
 ) -> Result<(), StoreError> {
@@ -188,7 +188,7 @@ pub fn for_each_state(
 }
 
 /// One request by id with its owner's credentials, so the caller is confirmed in the same read.
-pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, StoreError> {
+pub(crate) fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
@@ -216,7 +216,7 @@ pub fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<OwnedRow>, S
 
 /// What a decision writes.
 #[derive(Debug, Clone)]
-pub struct DecisionUpdate<'a> {
+pub(crate) struct DecisionUpdate<'a> {
     pub to: Status,
     pub decided_by: &'a str,
     pub at: Timestamp,
@@ -229,7 +229,7 @@ pub struct DecisionUpdate<'a> {
 }
 
 /// Decides a pending request; `Ok(false)` when it was no longer pending.
-pub fn decide(
+pub(crate) fn decide(
     tx: &Transaction<'_>,
     id: &RequestId,
     d: &DecisionUpdate<'_>,
@@ -256,7 +256,7 @@ pub fn decide(
 
 /// Records the hash of the token minted for an approved, unexpired request; `Ok(false)` if one
 /// already was or the grant has lapsed.
-pub fn set_token(
+pub(crate) fn set_token(
     tx: &Transaction<'_>,
     id: &RequestId,
     token_hash: &str,
@@ -272,7 +272,7 @@ pub fn set_token(
 }
 
 /// Takes one use when exactly `remaining` are left; the last use makes the request `used`.
-pub fn consume_use(
+pub(crate) fn consume_use(
     tx: &Transaction<'_>,
     id: &RequestId,
     remaining: i64,
@@ -288,7 +288,7 @@ pub fn consume_use(
 }
 
 /// Moves a live request (`pending` or `approved`) to a final status; `Ok(false)` if it was not live.
-pub fn end(
+pub(crate) fn end(
     tx: &Transaction<'_>,
     id: &RequestId,
     from: Status,
@@ -309,7 +309,7 @@ pub fn end(
 }
 
 /// An agent's live (`pending` or `approved`) requests.
-pub fn live_for_agent(
+pub(crate) fn live_for_agent(
     conn: &Connection,
     agent: &AgentId,
 ) -> Result<Vec<(RequestId, Status)>, StoreError> {
@@ -328,7 +328,7 @@ pub fn live_for_agent(
 }
 
 /// Live requests whose time is up: `(id, agent id, status)`, at most `limit`.
-pub fn due_to_expire(
+pub(crate) fn due_to_expire(
     conn: &Connection,
     now: Timestamp,
     limit: i64,
@@ -351,7 +351,7 @@ pub fn due_to_expire(
 
 /// Finished requests (denied, expired, used, revoked) whose time ended before `cutoff`:
 /// `(id, agent id)`, oldest first, at most `limit`.
-pub fn finished_before(
+pub(crate) fn finished_before(
     conn: &Connection,
     cutoff: Timestamp,
     limit: i64,
@@ -371,7 +371,7 @@ pub fn finished_before(
 
 /// Deletes a finished request's row and what hangs off it (its Telegram messages); `Ok(false)`
 /// when it is gone or not finished.
-pub fn delete_finished(tx: &Transaction<'_>, id: &RequestId) -> Result<bool, StoreError> {
+pub(crate) fn delete_finished(tx: &Transaction<'_>, id: &RequestId) -> Result<bool, StoreError> {
     tx.prepare_cached("DELETE FROM telegram_messages WHERE request_id = ?1")?
         .execute([id.as_str()])?;
     let n = tx
@@ -384,7 +384,7 @@ pub fn delete_finished(tx: &Transaction<'_>, id: &RequestId) -> Result<bool, Sto
 }
 
 /// Newest requests first, one page, plus the total matching.
-pub fn page(
+pub(crate) fn page(
     conn: &Connection,
     filter: &PermissionFilter,
     offset: i64,

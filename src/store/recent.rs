@@ -28,14 +28,14 @@ const WEIGHT_BUDGET: usize = 1 << 20;
 
 /// Rows written by one transaction, as far as remembered reads are concerned.
 #[derive(Default, Debug)]
-pub struct Changes {
+pub(crate) struct Changes {
     requests: Vec<i64>,
     everything: bool,
 }
 
 impl Changes {
     /// Every remembered read is suspect (a write the update hook did not see).
-    pub fn everything() -> Changes {
+    pub(crate) fn everything() -> Changes {
         Changes {
             requests: Vec::new(),
             everything: true,
@@ -43,7 +43,7 @@ impl Changes {
     }
 
     /// Notes one row written, as SQLite's update hook reports it.
-    pub fn note(&mut self, table: &str, rowid: i64) {
+    pub(crate) fn note(&mut self, table: &str, rowid: i64) {
         match table {
             "permissions" => self.requests.push(rowid),
             // An agent's key or revocation is part of every read of its requests.
@@ -59,7 +59,7 @@ impl Changes {
 
 /// Where a missed read started: the commit count and the time, both taken before the read.
 #[derive(Clone, Copy, Debug)]
-pub struct ReadStart {
+pub(crate) struct ReadStart {
     commits: u64,
     at: Instant,
 }
@@ -116,7 +116,7 @@ impl<V> Inner<V> {
 }
 
 /// Recent reads by request id.
-pub struct RecentReads<V> {
+pub(crate) struct RecentReads<V> {
     inner: Mutex<Inner<V>>,
 }
 
@@ -135,7 +135,7 @@ impl<V> Default for RecentReads<V> {
 
 impl<V> RecentReads<V> {
     /// The read of `id` if it may still answer; else where a fresh read starts.
-    pub fn get(&self, id: &str) -> Result<Arc<V>, ReadStart> {
+    pub(crate) fn get(&self, id: &str) -> Result<Arc<V>, ReadStart> {
         let inner = self.lock();
         let now = Instant::now();
         match inner.by_id.get(id) {
@@ -149,7 +149,7 @@ impl<V> RecentReads<V> {
 
     /// Remembers a read of `id` (row `rowid`, costing `weight` bytes) begun at `start`, unless
     /// a commit changed something since then.
-    pub fn put(&self, id: &str, rowid: i64, weight: usize, read: Arc<V>, start: ReadStart) {
+    pub(crate) fn put(&self, id: &str, rowid: i64, weight: usize, read: Arc<V>, start: ReadStart) {
         let mut inner = self.lock();
         if inner.commits != start.commits || weight > WEIGHT_BUDGET {
             return;
@@ -179,7 +179,7 @@ impl<V> RecentReads<V> {
 
     /// A transaction that made `changes` has committed (or failed, which may have changed as
     /// much): forgets what it touched. Called before its writers hear back.
-    pub fn committed(&self, changes: Changes) {
+    pub(crate) fn committed(&self, changes: Changes) {
         if changes.is_empty() {
             return;
         }

@@ -21,7 +21,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ProtectedService> {
 }
 
 /// Inserts a new service; `Ok(false)` when the name is taken.
-pub fn insert(tx: &Transaction<'_>, service: &ProtectedService) -> Result<bool, StoreError> {
+pub(crate) fn insert(tx: &Transaction<'_>, service: &ProtectedService) -> Result<bool, StoreError> {
     let n = tx
         .prepare_cached(
             "INSERT INTO services(id, name, key_hash, actions, created_at)
@@ -38,7 +38,7 @@ pub fn insert(tx: &Transaction<'_>, service: &ProtectedService) -> Result<bool, 
 }
 
 /// The live service whose key hashes to `key_hash`.
-pub fn live_by_key_hash(
+pub(crate) fn live_by_key_hash(
     conn: &Connection,
     key_hash: &str,
 ) -> Result<Option<ProtectedService>, StoreError> {
@@ -50,7 +50,10 @@ pub fn live_by_key_hash(
 }
 
 /// The key hash of the service with this id, if it is not revoked.
-pub fn live_key_hash(conn: &Connection, id: &ServiceId) -> Result<Option<String>, StoreError> {
+pub(crate) fn live_key_hash(
+    conn: &Connection,
+    id: &ServiceId,
+) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT key_hash FROM services WHERE id = ?1 AND revoked_at IS NULL")?
         .query_row([id.as_str()], |r| r.get(0))
@@ -58,7 +61,7 @@ pub fn live_key_hash(conn: &Connection, id: &ServiceId) -> Result<Option<String>
 }
 
 /// The service with this id or, failing that, this name.
-pub fn by_id_or_name(
+pub(crate) fn by_id_or_name(
     conn: &Connection,
     id_or_name: &str,
 ) -> Result<Option<ProtectedService>, StoreError> {
@@ -73,7 +76,7 @@ pub fn by_id_or_name(
 }
 
 /// Every service, oldest first.
-pub fn list(conn: &Connection) -> Result<Vec<ProtectedService>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<ProtectedService>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM services ORDER BY created_at, name"
     ))?;
@@ -84,7 +87,11 @@ pub fn list(conn: &Connection) -> Result<Vec<ProtectedService>, StoreError> {
 }
 
 /// Marks a service revoked; `Ok(false)` when it already was.
-pub fn revoke(tx: &Transaction<'_>, id: &ServiceId, at: Timestamp) -> Result<bool, StoreError> {
+pub(crate) fn revoke(
+    tx: &Transaction<'_>,
+    id: &ServiceId,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
     let n = tx
         .prepare_cached("UPDATE services SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
         .execute(params![id.as_str(), at.0])?;

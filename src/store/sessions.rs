@@ -23,7 +23,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
 }
 
 /// Stores a new session.
-pub fn insert(tx: &Transaction<'_>, s: &Session) -> Result<(), StoreError> {
+pub(crate) fn insert(tx: &Transaction<'_>, s: &Session) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO sessions(id, secret_hash, human, user_agent, created_at, last_seen_at,
                               expires_at, request_id)
@@ -43,7 +43,7 @@ pub fn insert(tx: &Transaction<'_>, s: &Session) -> Result<(), StoreError> {
 }
 
 /// The live (unrevoked, unexpired) session whose secret hashes to `secret_hash`.
-pub fn live_by_hash(
+pub(crate) fn live_by_hash(
     conn: &Connection,
     secret_hash: &str,
     now: Timestamp,
@@ -59,7 +59,7 @@ pub fn live_by_hash(
 }
 
 /// Every live session, most recently used first.
-pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+pub(crate) fn live(conn: &Connection, now: Timestamp) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1
          ORDER BY last_seen_at DESC, id"
@@ -71,7 +71,7 @@ pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<Session>, StoreErro
 }
 
 /// Records that a session was used at `at`.
-pub fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at < ?2",
     )?
@@ -80,7 +80,11 @@ pub fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<(), StoreErro
 }
 
 /// Revokes a live session; returns its human, or `None` when there was no live session `id`.
-pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<Option<String>, StoreError> {
+pub(crate) fn revoke(
+    tx: &Transaction<'_>,
+    id: &str,
+    at: Timestamp,
+) -> Result<Option<String>, StoreError> {
     Ok(tx
         .prepare_cached(
             "UPDATE sessions SET revoked_at = ?2
@@ -91,7 +95,7 @@ pub fn revoke(tx: &Transaction<'_>, id: &str, at: Timestamp) -> Result<Option<St
 }
 
 /// Ends every live session of `human` (e.g. an unlinked approver); returns how many.
-pub fn revoke_all_of(
+pub(crate) fn revoke_all_of(
     tx: &Transaction<'_>,
     human: &str,
     at: Timestamp,
@@ -104,7 +108,7 @@ pub fn revoke_all_of(
 }
 
 /// Whether any login link or session was ever issued (the first start prints a link if not).
-pub fn anyone_ever_logged_in(conn: &Connection) -> Result<bool, StoreError> {
+pub(crate) fn anyone_ever_logged_in(conn: &Connection) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM login_links) OR EXISTS(SELECT 1 FROM sessions)",

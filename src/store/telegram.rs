@@ -9,7 +9,7 @@ use crate::domain::RequestId;
 use crate::domain::{Approver, OpenMessage};
 
 /// Links (or re-links, e.g. from a new chat) an approver; `true` when they were not linked.
-pub fn upsert_approver(tx: &Transaction<'_>, a: &Approver) -> Result<bool, StoreError> {
+pub(crate) fn upsert_approver(tx: &Transaction<'_>, a: &Approver) -> Result<bool, StoreError> {
     let existed = find_approver(tx, a.user_id)?.is_some();
     tx.prepare_cached(
         "INSERT INTO telegram_approvers(user_id, chat_id, name, linked_at) VALUES (?1, ?2, ?3, ?4)
@@ -20,7 +20,10 @@ pub fn upsert_approver(tx: &Transaction<'_>, a: &Approver) -> Result<bool, Store
 }
 
 /// Unlinks an approver; returns who was removed.
-pub fn remove_approver(tx: &Transaction<'_>, user_id: i64) -> Result<Option<Approver>, StoreError> {
+pub(crate) fn remove_approver(
+    tx: &Transaction<'_>,
+    user_id: i64,
+) -> Result<Option<Approver>, StoreError> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM telegram_approvers WHERE user_id = ?1
@@ -31,7 +34,10 @@ pub fn remove_approver(tx: &Transaction<'_>, user_id: i64) -> Result<Option<Appr
 }
 
 /// One linked approver by Telegram user id.
-pub fn find_approver(conn: &Connection, user_id: i64) -> Result<Option<Approver>, StoreError> {
+pub(crate) fn find_approver(
+    conn: &Connection,
+    user_id: i64,
+) -> Result<Option<Approver>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT user_id, chat_id, name, linked_at FROM telegram_approvers WHERE user_id = ?1",
@@ -41,7 +47,7 @@ pub fn find_approver(conn: &Connection, user_id: i64) -> Result<Option<Approver>
 }
 
 /// All linked approvers, oldest link first.
-pub fn list_approvers(conn: &Connection) -> Result<Vec<Approver>, StoreError> {
+pub(crate) fn list_approvers(conn: &Connection) -> Result<Vec<Approver>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT user_id, chat_id, name, linked_at FROM telegram_approvers ORDER BY linked_at, user_id",
     )?;
@@ -59,7 +65,7 @@ fn approver(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approver> {
 }
 
 /// Stores a new link code by its hash.
-pub fn insert_link_code(
+pub(crate) fn insert_link_code(
     tx: &Transaction<'_>,
     code_hash: &str,
     now: Timestamp,
@@ -73,7 +79,7 @@ pub fn insert_link_code(
 }
 
 /// Uses an unused, unexpired code once; `false` when there is no such code.
-pub fn redeem_link_code(
+pub(crate) fn redeem_link_code(
     tx: &Transaction<'_>,
     code_hash: &str,
     now: Timestamp,
@@ -90,7 +96,7 @@ pub fn redeem_link_code(
 
 /// Records a message sent for a request (`message_id` `None`: the chat was unreachable, and the
 /// row is closed at once so it is not retried).
-pub fn insert_message(
+pub(crate) fn insert_message(
     tx: &Transaction<'_>,
     request_id: &RequestId,
     chat_id: i64,
@@ -116,7 +122,10 @@ pub fn insert_message(
 }
 
 /// Chats that already got (or could not get) a message for this request.
-pub fn chats_messaged(conn: &Connection, request_id: &RequestId) -> Result<Vec<i64>, StoreError> {
+pub(crate) fn chats_messaged(
+    conn: &Connection,
+    request_id: &RequestId,
+) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT chat_id FROM telegram_messages WHERE request_id = ?1 ORDER BY chat_id",
     )?;
@@ -127,7 +136,7 @@ pub fn chats_messaged(conn: &Connection, request_id: &RequestId) -> Result<Vec<i
 }
 
 /// Messages for this request that still show buttons.
-pub fn open_messages(
+pub(crate) fn open_messages(
     conn: &Connection,
     request_id: &RequestId,
 ) -> Result<Vec<OpenMessage>, StoreError> {
@@ -148,7 +157,7 @@ pub fn open_messages(
 }
 
 /// Requests that have a message still showing buttons.
-pub fn requests_with_open_messages(conn: &Connection) -> Result<Vec<RequestId>, StoreError> {
+pub(crate) fn requests_with_open_messages(conn: &Connection) -> Result<Vec<RequestId>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT request_id FROM telegram_messages WHERE closed_at IS NULL ORDER BY request_id",
     )?;
@@ -159,7 +168,11 @@ pub fn requests_with_open_messages(conn: &Connection) -> Result<Vec<RequestId>, 
 }
 
 /// Marks a message as showing the outcome, and retires the unused login link it carried.
-pub fn close_message(tx: &Transaction<'_>, id: i64, now: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn close_message(
+    tx: &Transaction<'_>,
+    id: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let link: Option<Option<String>> = tx
         .prepare_cached(
             "UPDATE telegram_messages SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL
@@ -175,7 +188,7 @@ pub fn close_message(tx: &Transaction<'_>, id: i64, now: Timestamp) -> Result<()
 
 /// Retires one login link if it was not used yet: it stops working, but is kept, so opening it
 /// can still say what became of its request.
-pub fn retire_login_link(tx: &Transaction<'_>, hash: &str) -> Result<(), StoreError> {
+pub(crate) fn retire_login_link(tx: &Transaction<'_>, hash: &str) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE login_links SET expires_at = 0 WHERE secret_hash = ?1 AND used_at IS NULL",
     )?
@@ -184,14 +197,14 @@ pub fn retire_login_link(tx: &Transaction<'_>, hash: &str) -> Result<(), StoreEr
 }
 
 /// Retires every unused login link of `human` (an unlinked approver keeps no way in).
-pub fn retire_login_links(tx: &Transaction<'_>, human: &str) -> Result<usize, StoreError> {
+pub(crate) fn retire_login_links(tx: &Transaction<'_>, human: &str) -> Result<usize, StoreError> {
     Ok(tx
         .prepare_cached("DELETE FROM login_links WHERE human = ?1 AND used_at IS NULL")?
         .execute([human])?)
 }
 
 /// The id of the last update handled, if any.
-pub fn last_update_id(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub(crate) fn last_update_id(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT last_update_id FROM telegram_poll_state WHERE id = 1")?
         .query_row([], |r| r.get(0))
@@ -199,7 +212,7 @@ pub fn last_update_id(conn: &Connection) -> Result<Option<i64>, StoreError> {
 }
 
 /// Remembers that update `id` was handled.
-pub fn set_last_update_id(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
+pub(crate) fn set_last_update_id(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
     tx.prepare_cached("INSERT INTO telegram_poll_state(id, last_update_id) VALUES (1, ?1)
          ON CONFLICT(id) DO UPDATE SET last_update_id = max(last_update_id, excluded.last_update_id)")?.execute(
         [id],

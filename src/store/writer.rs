@@ -25,7 +25,7 @@ use super::{StoreError, configure};
 use crate::audit::AuditKey;
 
 /// Most jobs committed together.
-pub const MAX_BATCH: usize = 128;
+pub(super) const MAX_BATCH: usize = 128;
 
 type Panic = Box<dyn std::any::Any + Send>;
 type Outcome<T, E> = Result<Result<T, E>, Panic>;
@@ -88,7 +88,7 @@ where
 
 /// The handle async writers use; cloning shares the one writer thread.
 #[derive(Clone)]
-pub struct Writer {
+pub(super) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
@@ -96,7 +96,7 @@ impl Writer {
     /// Opens the writing connection and starts its thread (it ends when every handle is gone).
     /// After each commit, before the writers hear back, the thread tells `recent` which rows
     /// the transaction wrote (SQLite's update hook collects them).
-    pub fn start(
+    pub(super) fn start(
         path: &Path,
         recent: Arc<RecentReads<OwnedRow>>,
         audit_key: &Arc<AuditKey>,
@@ -118,7 +118,7 @@ impl Writer {
     }
 
     /// Runs `f` in the next group commit and returns its result once that commit is durable.
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    pub(super) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: Fn(&Transaction<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

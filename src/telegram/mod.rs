@@ -12,7 +12,7 @@
 
 mod outbox;
 mod poller;
-pub mod render;
+pub(crate) mod render;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use crate::secret::Secret;
 use crate::service::Service;
 
 /// Telegram's Bot API.
-pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
+pub(crate) const DEFAULT_API_URL: &str = "https://api.telegram.org";
 
 /// The Telegram settings (present only when a bot token is configured).
 #[derive(Debug, Clone)]
@@ -73,14 +73,14 @@ struct Telegram {
 }
 
 /// A bot client checked against the settings, ready to [`Client::spawn`].
-pub struct Client {
+pub(crate) struct Client {
     bot: Bot,
     config: TelegramConfig,
 }
 
 impl Client {
     /// Checks the settings and builds the client (no network yet).
-    pub fn new(config: TelegramConfig) -> Result<Client, String> {
+    pub(crate) fn new(config: TelegramConfig) -> Result<Client, String> {
         let url = config
             .api_url
             .parse()
@@ -91,7 +91,7 @@ impl Client {
 
     /// Starts the poller and the outbox; the task ends when `cancel` fires. Telegram being
     /// unreachable is retried inside the task, never reported here.
-    pub fn spawn(self, service: Arc<Service>, cancel: CancellationToken) -> JoinHandle<()> {
+    pub(crate) fn spawn(self, service: Arc<Service>, cancel: CancellationToken) -> JoinHandle<()> {
         let tg = Arc::new(Telegram {
             bot: self.bot,
             service,

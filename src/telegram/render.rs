@@ -30,7 +30,7 @@ const SPACES_SHOWN_MAX: usize = 3;
 
 /// A button's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
+pub(crate) enum Choice {
     /// First tap on Approve (a `confirm: true` rule then asks again).
     Approve,
     /// "Yes, approve": the second tap for a rule that asks for confirmation.
@@ -44,15 +44,13 @@ pub enum Choice {
 }
 
 /// A message asking an approver to decide, with the buttons it may offer.
-pub struct Approval {
+pub(crate) struct Approval {
     pub text: String,
     pub keyboard: InlineKeyboardMarkup,
-    /// False when the request was too long to show: the message is partial and has no Approve.
-    pub complete: bool,
 }
 
 /// Escapes text for Telegram's HTML parse mode.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -134,7 +132,7 @@ pub fn visible_len(html: &str) -> usize {
 }
 
 /// The audit checkpoint message: what `audit verify` must find, and its signature.
-pub fn checkpoint_text(c: &crate::audit::checkpoint::Checkpoint) -> String {
+pub(crate) fn checkpoint_text(c: &crate::audit::checkpoint::Checkpoint) -> String {
     format!(
         "🧾 <b>Audit checkpoint</b>\n\nAt {}, the audit trail had {} events.\nHead: <code>{}</code>\nSignature: <code>{}</code>\n\nKeep this message: <code>agent-otp audit verify --expect-head {}</code> proves no event up to it was removed or changed.",
         when(Timestamp(c.at)),
@@ -146,7 +144,7 @@ pub fn checkpoint_text(c: &crate::audit::checkpoint::Checkpoint) -> String {
 }
 
 /// `2026-05-28 07:05:00 UTC`.
-pub fn when(t: Timestamp) -> String {
+pub(crate) fn when(t: Timestamp) -> String {
     let s = t.rfc3339();
     match (s.get(..10), s.get(11..19)) {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
@@ -155,7 +153,7 @@ pub fn when(t: Timestamp) -> String {
 }
 
 /// `4 min 59 s`, `1 h 2 min`, `12 s`.
-pub fn duration(secs: i64) -> String {
+pub(crate) fn duration(secs: i64) -> String {
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     match (h, m) {
         (0, 0) => format!("{s} s"),
@@ -317,7 +315,7 @@ fn fitting(lines: &[String], budget: usize) -> (String, usize) {
 }
 
 /// Whether the request fits in one message in full, so that it may be approved from Telegram.
-pub fn shows_in_full(v: &PermissionView) -> bool {
+pub(crate) fn shows_in_full(v: &PermissionView) -> bool {
     whole(&detail_lines(v))
 }
 
@@ -339,7 +337,7 @@ fn partial(lines: &[String], frame: &str) -> String {
 }
 
 /// The message asking an approver to decide, with a link to the request's page if given.
-pub fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Approval {
+pub(crate) fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Approval {
     let lines = detail_lines(v);
     let complete = whole(&lines);
     let mut tail = format!(
@@ -361,7 +359,6 @@ pub fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Appro
                 lines.join("\n") + "\n"
             ),
             keyboard: keyboard(id),
-            complete,
         };
     }
     let head = "🔐 <b>Approval needed — too long to show here</b>\n\n\
@@ -372,12 +369,11 @@ pub fn approval(v: &PermissionView, now: Timestamp, link: Option<&str>) -> Appro
     Approval {
         text: format!("{head}{shown}{tail}"),
         keyboard: deny_only(id),
-        complete,
     }
 }
 
 /// The same message once the request left `pending`: the outcome, who and when; no link.
-pub fn outcome_text(v: &PermissionView, who: &str) -> String {
+pub(crate) fn outcome_text(v: &PermissionView, who: &str) -> String {
     let at = when(v.decided_at.unwrap_or(v.expires_at));
     let who = plain(who);
     let head = match v.status {
@@ -413,7 +409,7 @@ pub fn outcome_text(v: &PermissionView, who: &str) -> String {
 }
 
 /// A short line for the presser after a button press.
-pub fn answer_for(status: Status) -> &'static str {
+pub(crate) fn answer_for(status: Status) -> &'static str {
     match status {
         Status::Approved | Status::Used => "Approved ✅",
         Status::Denied => "Denied ❌",
@@ -424,7 +420,7 @@ pub fn answer_for(status: Status) -> &'static str {
 }
 
 /// Approve and Deny buttons for one request.
-pub fn keyboard(request_id: &str) -> InlineKeyboardMarkup {
+pub(crate) fn keyboard(request_id: &str) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[
         InlineKeyboardButton::callback("✅ Approve", format!("a:{request_id}")),
         InlineKeyboardButton::callback("❌ Deny", format!("d:{request_id}")),
@@ -432,7 +428,7 @@ pub fn keyboard(request_id: &str) -> InlineKeyboardMarkup {
 }
 
 /// The second question of a rule that asks for confirmation: "Yes, approve …" or Cancel.
-pub fn confirm_keyboard(v: &PermissionView) -> InlineKeyboardMarkup {
+pub(crate) fn confirm_keyboard(v: &PermissionView) -> InlineKeyboardMarkup {
     let id = v.id.as_str();
     let what = shown::summary(v)
         .money
@@ -447,7 +443,7 @@ pub fn confirm_keyboard(v: &PermissionView) -> InlineKeyboardMarkup {
 }
 
 /// While a reason for Deny is asked: deny without one, or go back.
-pub fn deny_keyboard(request_id: &str) -> InlineKeyboardMarkup {
+pub(crate) fn deny_keyboard(request_id: &str) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[
         InlineKeyboardButton::callback("❌ Deny without a reason", format!("n:{request_id}")),
         InlineKeyboardButton::callback("↩️ Cancel", format!("k:{request_id}")),
@@ -455,16 +451,17 @@ pub fn deny_keyboard(request_id: &str) -> InlineKeyboardMarkup {
 }
 
 /// The answer to a first tap on Approve for a rule that asks for confirmation.
-pub const CONFIRM_ASKED: &str = "This rule asks for a second confirmation: tap \"Yes, approve\".";
+pub(crate) const CONFIRM_ASKED: &str =
+    "This rule asks for a second confirmation: tap \"Yes, approve\".";
 /// The answer to a tap on Deny.
-pub const REASON_ASKED: &str =
+pub(crate) const REASON_ASKED: &str =
     "Reply to my message with a reason for the agent, or tap \"Deny without a reason\".";
 
 /// Where the request id sits in a deny prompt, so the reply to it names its request.
 const PROMPT_ID_LABEL: &str = "Request id: ";
 
 /// The message asking for a deny reason; replying to it with text denies with that reason.
-pub fn deny_prompt(v: &PermissionView) -> String {
+pub(crate) fn deny_prompt(v: &PermissionView) -> String {
     format!(
         "❌ <b>Why deny</b> {} wants to <b>{}</b>?\n\
          Reply to this message with a reason for the agent (it is shown to the agent), or tap \
@@ -477,14 +474,14 @@ pub fn deny_prompt(v: &PermissionView) -> String {
 
 /// The request a deny prompt is for, read back from the prompt's text as Telegram returns it
 /// (entities stripped).
-pub fn prompted_request(prompt: &str) -> Option<&str> {
+pub(crate) fn prompted_request(prompt: &str) -> Option<&str> {
     let id = prompt.lines().last()?.strip_prefix(PROMPT_ID_LABEL)?.trim();
     (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .then_some(id)
 }
 
 /// Only Deny, for a request too long to show (it is approved on the web page).
-pub fn deny_only(request_id: &str) -> InlineKeyboardMarkup {
+pub(crate) fn deny_only(request_id: &str) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
         "❌ Deny",
         format!("d:{request_id}"),
@@ -492,10 +489,10 @@ pub fn deny_only(request_id: &str) -> InlineKeyboardMarkup {
 }
 
 /// The alert for an Approve press on a request too long to show here.
-pub const TOO_LONG_TO_APPROVE: &str = "This request is too long to show in Telegram, so it cannot be approved here. Open it in the browser to see all of it.";
+pub(crate) const TOO_LONG_TO_APPROVE: &str = "This request is too long to show in Telegram, so it cannot be approved here. Open it in the browser to see all of it.";
 
 /// Reads a button's data back: the choice and the request id.
-pub fn parse_callback(data: &str) -> Option<(Choice, &str)> {
+pub(crate) fn parse_callback(data: &str) -> Option<(Choice, &str)> {
     let (choice, id) = data.split_once(':')?;
     let choice = match choice {
         "a" => Choice::Approve,
@@ -509,7 +506,7 @@ pub fn parse_callback(data: &str) -> Option<(Choice, &str)> {
 }
 
 /// The help, with linking instructions for someone not linked yet.
-pub fn help(linked: bool) -> String {
+pub(crate) fn help(linked: bool) -> String {
     let mut out = String::from(
         "<b>agent-otp</b> asks you here before an AI agent does something sensitive.\n\n\
          /pending – requests waiting for your decision, with buttons\n\
@@ -528,6 +525,13 @@ pub fn help(linked: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the message has an Approve button (a partial one has Deny and the web link only).
+    fn offers_approve(a: &Approval) -> bool {
+        a.keyboard.inline_keyboard.iter().flatten().any(|b| {
+            matches!(&b.kind, teloxide::types::InlineKeyboardButtonKind::CallbackData(d) if d.starts_with("a:"))
+        })
+    }
     use crate::domain::{AgentId, RequestId};
     use serde_json::{Map, Value, json};
 
@@ -620,7 +624,7 @@ mod tests {
             Some("https://x/login/ll_1?a&b"),
         );
         let t = &a.text;
-        assert!(a.complete);
+        assert!(offers_approve(&a));
         assert!(t.contains("Agent: <b>&lt;b&gt;mailer&lt;/b&gt;</b>"), "{t}");
         assert!(
             t.contains("Action: <code>mail.send &amp; more</code>"),
@@ -721,7 +725,7 @@ mod tests {
             "long": "z".repeat(500),
         }));
         let a = approval(&v, Timestamp(0), None);
-        assert!(a.complete);
+        assert!(offers_approve(&a));
         let t = &a.text;
         assert!(
             t.contains("• allowed_recipients only these (40 items):\n    ◦ <code>person0@example.com</code>\n"),
@@ -753,7 +757,7 @@ mod tests {
             Timestamp(0),
             Some("https://x.example/login/ll_0123456789"),
         );
-        assert!(!a.complete);
+        assert!(!offers_approve(&a));
         assert_eq!(buttons(&a.keyboard), ["❌ Deny"]);
         let t = &a.text;
         assert!(
@@ -784,7 +788,11 @@ mod tests {
         let mut v = view(Status::Pending);
         v.context = obj(json!({"reason": "é".repeat(5000)}));
         let a = approval(&v, Timestamp(0), None);
-        assert!(!a.complete && !a.text.contains("Reason:"), "{}", a.text);
+        assert!(
+            !offers_approve(&a) && !a.text.contains("Reason:"),
+            "{}",
+            a.text
+        );
         assert!(a.text.contains("Token: valid"), "{}", a.text);
     }
 

@@ -22,20 +22,18 @@ use crate::service::Service;
 use crate::service::sessions;
 
 /// Name of the short-lived cookie remembering where to go after logging in.
-pub const NEXT_COOKIE: &str = "agent_otp_next";
+pub(crate) const NEXT_COOKIE: &str = "agent_otp_next";
 /// Name of the cookie binding a login confirmation page to the browser that opened it.
-pub const LOGIN_COOKIE: &str = "agent_otp_login";
+pub(crate) const LOGIN_COOKIE: &str = "agent_otp_login";
 
 /// A logged-in human on a page.
-pub struct Human {
+pub(crate) struct Human {
     /// Recorded as `human:<name>` on decisions.
     pub name: String,
     /// The public id of this browser's session.
     pub session_id: String,
     /// The token every form of this session carries.
     pub csrf: String,
-    /// The one request this session may see and decide; `None`: everything.
-    pub only_request: Option<String>,
 }
 
 /// Whether a session limited to `request` may open `path`.
@@ -54,7 +52,7 @@ fn allowed_for_request(request: &str, path: &str) -> bool {
 
 impl Human {
     /// Refuses a form that does not carry this session's CSRF token.
-    pub fn check_csrf(&self, form: &Form) -> Result<(), WebError> {
+    pub(crate) fn check_csrf(&self, form: &Form) -> Result<(), WebError> {
         match form.get("csrf") {
             Some(t) if crate::secret::hashes_equal(&self.csrf, t) => Ok(()),
             _ => Err(WebError::Csrf),
@@ -98,7 +96,6 @@ impl FromRequest for Human {
                 name: s.human,
                 session_id: s.id,
                 csrf: sessions::csrf_token(cookie.expose()),
-                only_request: s.request_id,
             })
         })
     }
@@ -106,7 +103,7 @@ impl FromRequest for Human {
 
 /// The session cookie: HttpOnly, SameSite=Strict, Secure when served over https, kept by the
 /// browser as long as the session lasts.
-pub fn session_cookie(secret: &Secret, secure: bool, max_age_secs: i64) -> Cookie<'static> {
+pub(crate) fn session_cookie(secret: &Secret, secure: bool, max_age_secs: i64) -> Cookie<'static> {
     Cookie::build(sessions::COOKIE, secret.expose().to_owned())
         .path("/")
         .http_only(true)
@@ -118,7 +115,7 @@ pub fn session_cookie(secret: &Secret, secure: bool, max_age_secs: i64) -> Cooki
 
 /// The random value that ties a login confirmation page to this browser: only the `POST` of a
 /// page this browser was shown carries it (SameSite=Strict, so never a post from another site).
-pub fn login_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn login_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(LOGIN_COOKIE, nonce.to_owned())
         .path("/login")
         .http_only(true)
@@ -129,7 +126,11 @@ pub fn login_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
 }
 
 /// A cookie that makes the browser forget `name` (set on `path`).
-pub fn removal_cookie_at(name: &'static str, path: &'static str, secure: bool) -> Cookie<'static> {
+pub(crate) fn removal_cookie_at(
+    name: &'static str,
+    path: &'static str,
+    secure: bool,
+) -> Cookie<'static> {
     let mut c = Cookie::build(name, "")
         .path(path)
         .http_only(true)
@@ -141,13 +142,13 @@ pub fn removal_cookie_at(name: &'static str, path: &'static str, secure: bool) -
 }
 
 /// A cookie that makes the browser forget `name` (set on `/`).
-pub fn removal_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
+pub(crate) fn removal_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
     removal_cookie_at(name, "/", secure)
 }
 
 /// Remembers for 15 minutes where to go after the next login (Lax, so it survives the trip
 /// through a link opened from another app).
-pub fn next_cookie(next: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn next_cookie(next: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(NEXT_COOKIE, next.to_owned())
         .path("/")
         .http_only(true)

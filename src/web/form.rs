@@ -9,11 +9,11 @@ use crate::domain::request::Edits;
 
 /// A parsed form: every `(name, value)` pair in order.
 #[derive(Debug, Default)]
-pub struct Form(Vec<(String, String)>);
+pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
     /// Parses an urlencoded body (malformed escapes decode lossily, as browsers send them).
-    pub fn parse(body: &[u8]) -> Form {
+    pub(crate) fn parse(body: &[u8]) -> Form {
         Form(
             form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -22,7 +22,7 @@ impl Form {
     }
 
     /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -30,7 +30,7 @@ impl Form {
     }
 
     /// The first value of `name`, trimmed, or `None` when missing or blank.
-    pub fn text(&self, name: &str) -> Option<String> {
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
         self.get(name)
             .map(str::trim)
             .filter(|v| !v.is_empty())
@@ -38,12 +38,12 @@ impl Form {
     }
 
     /// Every `(name, value)` pair, in order.
-    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.0.iter().cloned()
     }
 
     /// Every value of `name`.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == name)
@@ -52,19 +52,19 @@ impl Form {
 }
 
 /// Form field names of the approval page, keyed by scope key.
-pub fn number_field(key: &str) -> String {
+pub(super) fn number_field(key: &str) -> String {
     format!("num:{key}")
 }
-pub fn list_field(key: &str) -> String {
+pub(super) fn list_field(key: &str) -> String {
     format!("list:{key}")
 }
-pub fn flag_field(key: &str) -> String {
+pub(super) fn flag_field(key: &str) -> String {
     format!("flag:{key}")
 }
 
 /// Builds the edits of the "approve" form against the request as it is. Field problems are
 /// returned as one sentence for the page.
-pub fn approval_edits(form: &Form, req: &PermissionView) -> Result<Edits, String> {
+pub(super) fn approval_edits(form: &Form, req: &PermissionView) -> Result<Edits, String> {
     let int = |name: &str| -> Result<Option<i64>, String> {
         match form.text(name) {
             None => Ok(None),

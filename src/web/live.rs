@@ -22,11 +22,11 @@ use super::auth::Human;
 use crate::service::Service;
 
 /// Longest life of one stream, in seconds (the browser then reconnects).
-pub const STREAM_SECS: u64 = 50;
+pub(super) const STREAM_SECS: u64 = 50;
 /// How often an idle stream says it is still there, in seconds.
 const PING_SECS: u64 = 1;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/live").route(web::get().to(live)));
 }
 

@@ -29,7 +29,7 @@ use crate::service::Service;
 use crate::service::login_links::{self, Redeemed};
 use crate::service::sessions;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").route(web::get().to(login_page)))
         .service(
             web::resource("/login/{secret}")
@@ -44,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Issues a first login link when no one has ever logged in and prints it alone on a line of
 /// stdout (never in the log, which may be shipped elsewhere): the way into a new installation.
 /// Later starts print nothing; `agent-otp login` makes more links.
-pub async fn announce_first_login(svc: &Service) -> Result<(), Error> {
+pub(crate) async fn announce_first_login(svc: &Service) -> Result<(), Error> {
     let ever = svc.anyone_ever_logged_in().await?;
     if ever {
         return Ok(());

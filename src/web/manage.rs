@@ -20,7 +20,7 @@ const AUDIT_PER_PAGE: i64 = 30;
 /// Longest event details shown inline, in characters.
 const DETAILS_MAX_CHARS: usize = 300;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/agents")
             .route(web::get().to(list_agents))

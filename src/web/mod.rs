@@ -7,7 +7,7 @@
 //! that changes something carries the session's CSRF token; every response carries the security
 //! headers of [`security_headers`].
 
-pub mod auth;
+pub(crate) mod auth;
 mod form;
 mod live;
 mod login;
@@ -24,7 +24,7 @@ use askama::Template;
 use crate::error::Error;
 use crate::service::Service;
 
-pub use login::announce_first_login;
+pub(crate) use login::announce_first_login;
 
 /// The one stylesheet, embedded so the binary needs no files at run time.
 const STYLE_CSS: &str = include_str!("../../static/style.css");
@@ -33,11 +33,11 @@ const LIVE_JS: &str = include_str!("../../static/live.js");
 
 /// Content-Security-Policy of every response: scripts, styles and event streams only from this
 /// site (no inline script), forms only to this site, never framed.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Registers the pages, the stylesheet and the HTML 404 for every path outside `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/static/style.css").route(web::get().to(style)))
         .service(web::resource("/static/live.js").route(web::get().to(script)))
         .configure(live::configure)
@@ -53,7 +53,7 @@ pub const HSTS: &str = "max-age=31536000";
 
 /// Headers added to every response (pages and API alike) unless a handler set them itself;
 /// with `https` (the public URL is https) also [`HSTS`].
-pub fn security_headers(https: bool) -> DefaultHeaders {
+pub(crate) fn security_headers(https: bool) -> DefaultHeaders {
     let headers = DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CSP))
         .add((header::X_FRAME_OPTIONS, "DENY"))
@@ -87,7 +87,7 @@ async fn not_found() -> Result<HttpResponse, WebError> {
 
 /// Why a page could not be shown.
 #[derive(Debug, thiserror::Error)]
-pub enum WebError {
+pub(crate) enum WebError {
     /// No live session: go to the login page, then come back to `next`.
     #[error("login required")]
     Login { next: String },

@@ -22,13 +22,13 @@ use crate::service::Service;
 use crate::shown::{self, Entry, Summary};
 
 /// How often the pending list reloads itself, in seconds.
-pub const REFRESH_SECS: u32 = 10;
+pub(super) const REFRESH_SECS: u32 = 10;
 /// Most pending requests shown at once.
 const PENDING_MAX: i64 = 100;
 /// Requests per history page.
 const HISTORY_PER_PAGE: i64 = 25;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(pending)))
         .service(web::resource("/requests").route(web::get().to(pending)))
         .service(web::resource("/requests/{id}").route(web::get().to(show)))

@@ -13,7 +13,7 @@ use crate::shown::{self, Entry};
 use crate::text::with_markers;
 
 /// The logged-in human, for the navigation bar and the logout form.
-pub struct Me {
+pub(super) struct Me {
     pub name: String,
     pub csrf: String,
 }
@@ -28,7 +28,7 @@ impl From<&super::auth::Human> for Me {
 }
 
 /// One request in a list.
-pub struct Card {
+pub(super) struct Card {
     pub id: String,
     pub agent: String,
     pub action: String,
@@ -50,7 +50,7 @@ pub struct Card {
 }
 
 impl Card {
-    pub fn new(v: &PermissionView, now: Timestamp) -> Card {
+    pub(super) fn new(v: &PermissionView, now: Timestamp) -> Card {
         let decided = v.decided_at.map(short_time);
         let when = match (v.status, decided) {
             (Status::Pending, _) => time_left(now, v.expires_at),
@@ -79,13 +79,13 @@ impl Card {
 
 /// A scope as the approval page shows it: what agent-otp enforces, apart from what it only
 /// passes on to the protected service.
-pub struct Scope {
+pub(super) struct Scope {
     pub enforced: Vec<Entry>,
     pub passed_on: Vec<Entry>,
 }
 
 impl Scope {
-    pub fn new(scope: &Map<String, Value>) -> Scope {
+    pub(super) fn new(scope: &Map<String, Value>) -> Scope {
         let (enforced, passed_on) = shown::scope(scope)
             .into_iter()
             .partition(|e| e.enforced.is_some());
@@ -95,18 +95,18 @@ impl Scope {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.enforced.is_empty() && self.passed_on.is_empty()
     }
 }
 
 /// The context's entries but the stated reason (shown on its own).
-pub fn context(context: &Map<String, Value>) -> Vec<Entry> {
+pub(super) fn context(context: &Map<String, Value>) -> Vec<Entry> {
     shown::context(context, shown::context_skip(context))
 }
 
 /// One narrowing control on the approval page.
-pub struct Edit {
+pub(super) struct Edit {
     /// The scope key, with markers (the form field names use the key as it is).
     pub key: String,
     /// The scope key as it is, for the `has:` field of lists and flags.
@@ -130,7 +130,7 @@ pub struct Edit {
 
 impl Edit {
     /// The field as the human last sent it, so a refused approval keeps their edits.
-    pub fn keep(&mut self, form: &form::Form) {
+    pub(super) fn keep(&mut self, form: &form::Form) {
         match self.kind {
             "number" => {
                 if let Some(v) = form.text(&self.field) {
@@ -156,7 +156,7 @@ fn hint(key: &str) -> &'static str {
 
 /// The narrowing controls for a pending request's scope: numbers can go down, list entries can
 /// be dropped, a `true` can become `false`. Blocked lists and text are shown, not edited.
-pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
+pub(super) fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
     let mut out = Vec::new();
     for (key, v) in scope {
         // The page's one "uses" control stands for it.
@@ -210,7 +210,7 @@ pub fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
 
 /// What became of a request that can no longer be decided, for a sentence: "approved by alice
 /// at …", "expired at …" (`by` is the decider's name as people know it).
-pub fn what_happened(v: &PermissionView, by: Option<&str>) -> String {
+pub(super) fn what_happened(v: &PermissionView, by: Option<&str>) -> String {
     match (v.status, by, v.decided_at) {
         (Status::Expired, _, _) => format!("expired at {}", short_time(v.expires_at)),
         (Status::Approved | Status::Denied | Status::Used, Some(by), Some(at)) => {
@@ -221,7 +221,7 @@ pub fn what_happened(v: &PermissionView, by: Option<&str>) -> String {
 }
 
 /// "Approved by alice at 2026-05-28 07:00:00 UTC", "Expired at …, nobody decided".
-pub fn outcome_title(
+pub(super) fn outcome_title(
     status: Status,
     by: Option<&str>,
     at: Option<&str>,
@@ -245,7 +245,7 @@ pub fn outcome_title(
 }
 
 /// Audit event names, each with what it means in words (also the audit page's filter).
-pub const EVENTS: &[(&str, &str)] = &[
+pub(super) const EVENTS: &[(&str, &str)] = &[
     ("permission.requested", "An agent asked for permission"),
     ("permission.approved", "Approved"),
     ("permission.denied", "Denied"),
@@ -280,7 +280,7 @@ pub const EVENTS: &[(&str, &str)] = &[
 ];
 
 /// An audit event name in words ("Approved"); an unknown one as it is.
-pub fn event_words(event: &str) -> String {
+pub(super) fn event_words(event: &str) -> String {
     EVENTS.iter().find(|(e, _)| *e == event).map_or_else(
         || with_markers(event).into_owned(),
         |(_, w)| (*w).to_owned(),
@@ -289,7 +289,7 @@ pub fn event_words(event: &str) -> String {
 
 /// A recorded actor in words without a lookup: `human:alice` → "alice", `policy` → "the policy",
 /// `agent:<id>` → "agent <id>".
-pub fn actor_words(actor: &str) -> String {
+pub(super) fn actor_words(actor: &str) -> String {
     let s = match actor.split_once(':') {
         Some(("human", name)) => match name.strip_prefix("tg-") {
             Some(id) if id.parse::<i64>().is_ok() => format!("Telegram user {id}"),
@@ -303,7 +303,7 @@ pub fn actor_words(actor: &str) -> String {
 }
 
 /// Seconds as minutes for a number field: 600 → "10", 90 → "1.5".
-pub fn minutes_field(secs: i64) -> String {
+pub(super) fn minutes_field(secs: i64) -> String {
     if secs % 60 == 0 {
         (secs / 60).to_string()
     } else {
@@ -314,7 +314,7 @@ pub fn minutes_field(secs: i64) -> String {
 }
 
 /// "4 min 10 s left", "expired".
-pub fn time_left(now: Timestamp, until: Timestamp) -> String {
+pub(super) fn time_left(now: Timestamp, until: Timestamp) -> String {
     let s = now.secs_until(until);
     match s {
         0 => "expired".to_owned(),
@@ -325,7 +325,7 @@ pub fn time_left(now: Timestamp, until: Timestamp) -> String {
 }
 
 /// A duration in seconds as "5 min", "1 h", "45 s".
-pub fn duration(secs: i64) -> String {
+pub(super) fn duration(secs: i64) -> String {
     match secs {
         s if s < 60 => format!("{s} s"),
         s if s % 60 == 0 && s < 3600 => format!("{} min", s / 60),
@@ -336,7 +336,7 @@ pub fn duration(secs: i64) -> String {
 }
 
 /// `2026-05-28 14:03:07 UTC`.
-pub fn short_time(t: Timestamp) -> String {
+pub(super) fn short_time(t: Timestamp) -> String {
     let full = t.rfc3339();
     match (full.get(..10), full.get(11..19)) {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
@@ -345,7 +345,7 @@ pub fn short_time(t: Timestamp) -> String {
 }
 
 /// The first 12 characters of a policy version hash.
-pub fn short_version(v: &str) -> String {
+pub(super) fn short_version(v: &str) -> String {
     v.chars().take(12).collect()
 }
 

@@ -10,7 +10,7 @@ use crate::wire::schema;
 /// An agent as the admin API shows it (its key's hash is never shown).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AgentView {
+pub(crate) struct AgentView {
     pub id: AgentId,
     pub name: String,
     pub created_at: Timestamp,
@@ -31,7 +31,7 @@ impl From<&Agent> for AgentView {
 /// Why the request is denied.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DenyBody {
+pub(crate) struct DenyBody {
     /// Shown to the agent.
     #[schema(schema_with = schema::note)]
     pub reason: Option<String>,
@@ -40,14 +40,14 @@ pub struct DenyBody {
 /// The agent to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewAgent {
+pub(crate) struct NewAgent {
     #[schema(schema_with = schema::agent_name)]
     pub name: String,
 }
 
 /// A new agent and its key, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedAgent {
+pub(crate) struct CreatedAgent {
     #[serde(flatten)]
     pub agent: AgentView,
     /// `ak_…`; only its hash is stored.

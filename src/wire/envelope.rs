@@ -10,7 +10,7 @@ use crate::wire::schema;
 
 /// A success: `data` is the answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Success<T> {
+pub(crate) struct Success<T> {
     /// Always `true`.
     #[schema(schema_with = schema::always_true)]
     pub success: bool,
@@ -19,7 +19,7 @@ pub struct Success<T> {
 
 /// A success carrying one page of a list.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     /// Always `true`.
     #[schema(schema_with = schema::always_true)]
     pub success: bool,
@@ -30,7 +30,7 @@ pub struct Page<T> {
 /// Where a page sits in its list.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PageMeta {
+pub(crate) struct PageMeta {
     /// This page, from 1.
     pub page: i64,
     /// Items per page.
@@ -43,7 +43,7 @@ pub struct PageMeta {
 
 /// A failure: no `data`, only `error`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Failure<'a> {
+pub(crate) struct Failure<'a> {
     /// Always `false`.
     #[schema(schema_with = schema::always_false)]
     pub success: bool,
@@ -52,7 +52,7 @@ pub struct Failure<'a> {
 
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     /// A stable machine code.
     #[schema(schema_with = schema::error_code)]
     pub code: &'a str,

@@ -7,7 +7,7 @@ use crate::policy::live::PolicyStatus;
 
 /// The service is up; this policy is in force.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// Always `ok`.
     #[schema(pattern = "^ok$")]
     pub status: &'static str,

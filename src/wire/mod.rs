@@ -3,11 +3,11 @@
 //! stored row never reaches an answer by being serialized whole). The bounds its schemas state
 //! are the constants the input rules use.
 
-pub mod admin;
-pub mod envelope;
-pub mod health;
-pub mod permissions;
-pub mod schema;
+pub(crate) mod admin;
+pub(crate) mod envelope;
+pub(crate) mod health;
+pub(crate) mod permissions;
+pub(crate) mod schema;
 
 /// Largest request body, in bytes (the same bound for every route).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;

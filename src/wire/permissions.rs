@@ -13,7 +13,7 @@ use crate::wire::schema;
 /// The body of `POST /permissions/request`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RequestInput {
+pub(crate) struct RequestInput {
     /// What the agent wants to do, e.g. `email.send`.
     #[schema(schema_with = schema::action)]
     pub action: String,
@@ -67,11 +67,11 @@ pub struct ApprovalEdits {
 }
 
 /// Longest token string looked at; real ones are 44 characters.
-pub const MAX_TOKEN_CHARS: usize = 256;
+pub(crate) const MAX_TOKEN_CHARS: usize = 256;
 
 impl RequestInput {
     /// Checks every field against the input rules, reporting all problems together.
-    pub fn validate(self) -> crate::error::Result<ValidRequest> {
+    pub(crate) fn validate(self) -> crate::error::Result<ValidRequest> {
         ValidRequest::check(Asked {
             action: self.action,
             resource: self.resource,
@@ -98,7 +98,7 @@ impl From<ApprovalEdits> for Edits {
 /// The policy denied the request.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestDenied {
+pub(crate) struct RequestDenied {
     pub id: RequestId,
     #[schema(schema_with = schema::status_denied)]
     pub status: Status,
@@ -109,7 +109,7 @@ pub struct RequestDenied {
 /// The policy approved the request: here is the token, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestApproved {
+pub(crate) struct RequestApproved {
     pub id: RequestId,
     #[schema(schema_with = schema::status_approved)]
     pub status: Status,
@@ -124,7 +124,7 @@ pub struct RequestApproved {
 /// A human must decide: wait on `webhookUrl` (or poll the request).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestPending {
+pub(crate) struct RequestPending {
     pub id: RequestId,
     #[schema(schema_with = schema::status_pending)]
     pub status: Status,
@@ -138,7 +138,7 @@ pub struct RequestPending {
 /// A token to check.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyBody {
+pub(crate) struct VerifyBody {
     #[schema(schema_with = schema::token)]
     pub token: String,
 }
@@ -146,7 +146,7 @@ pub struct VerifyBody {
 /// A token to use, with what is being done.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UseBody {
+pub(crate) struct UseBody {
     #[schema(schema_with = schema::token)]
     pub token: String,
     /// The action being performed; when given it must be the token's.
@@ -167,7 +167,7 @@ pub struct UseBody {
 /// A protected service's use: what it performs is not optional, since it is the one that knows.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ServiceUseBody {
+pub(crate) struct ServiceUseBody {
     #[schema(schema_with = schema::token)]
     pub token: String,
     /// The action being performed: it must be the token's (a read token never passes for a

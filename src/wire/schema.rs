@@ -50,31 +50,31 @@ fn nullable(schema: Schema) -> Schema {
 
 /// `action`: a dotted name, 1–255 ASCII letters, digits and `._:-`, not starting or ending with
 /// `.` or `:` and without an empty part (`..`), as `domain::request` checks it.
-pub fn action() -> Schema {
+pub(crate) fn action() -> Schema {
     let pattern = r"^[A-Za-z0-9_-](?:[A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*\.?[A-Za-z0-9_-])?$";
     text(1, ACTION_MAX_CHARS, pattern.to_owned())
 }
 
 /// `resource`: up to 1024 characters, none of them hidden; or `null`. (Paths and URLs are also
 /// normalised, and one whose `..` climbs above its root is refused.)
-pub fn resource() -> Schema {
+pub(crate) fn resource() -> Schema {
     nullable(text(0, RESOURCE_MAX_CHARS, format!("^{SHOWN_CHAR}*$")))
 }
 
 /// A human's note or reason: up to 1000 characters, no control characters but tab and newline;
 /// or `null`.
-pub fn note() -> Schema {
+pub(crate) fn note() -> Schema {
     nullable(text(0, NOTE_MAX_CHARS, format!("^{TEXT_CHAR}*$")))
 }
 
 /// An agent name.
-pub fn agent_name() -> Schema {
+pub(crate) fn agent_name() -> Schema {
     let pattern = format!("^[A-Za-z0-9._-]{{1,{NAME_MAX_CHARS}}}$");
     text(1, NAME_MAX_CHARS, pattern)
 }
 
 /// A permission token as presented (real ones are `otp_` and 40 more characters).
-pub fn token() -> Schema {
+pub(crate) fn token() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -90,17 +90,17 @@ fn constant(value: bool) -> Schema {
 }
 
 /// `true`, always.
-pub fn always_true() -> Schema {
+pub(crate) fn always_true() -> Schema {
     constant(true)
 }
 
 /// `false`, always.
-pub fn always_false() -> Schema {
+pub(crate) fn always_false() -> Schema {
     constant(false)
 }
 
 /// One of the envelope's error codes.
-pub fn error_code() -> Schema {
+pub(crate) fn error_code() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(CODES.iter().copied()))
@@ -116,22 +116,22 @@ fn fixed(value: &str) -> Schema {
 }
 
 /// `"denied"`.
-pub fn status_denied() -> Schema {
+pub(crate) fn status_denied() -> Schema {
     fixed("denied")
 }
 
 /// `"approved"`.
-pub fn status_approved() -> Schema {
+pub(crate) fn status_approved() -> Schema {
     fixed("approved")
 }
 
 /// `"pending"`.
-pub fn status_pending() -> Schema {
+pub(crate) fn status_pending() -> Schema {
     fixed("pending")
 }
 
 /// An instant, RFC 3339 in UTC with milliseconds.
-pub fn timestamp() -> Schema {
+pub(crate) fn timestamp() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
@@ -154,12 +154,12 @@ fn object(description: String) -> ObjectBuilder {
 }
 
 /// Free-form JSON from an agent (`context`, `actionDetails`), within the input limits.
-pub fn json_object() -> Schema {
+pub(crate) fn json_object() -> Schema {
     object(limits_text()).into()
 }
 
 /// The same, or `null` (an optional field).
-pub fn nullable_json_object() -> Schema {
+pub(crate) fn nullable_json_object() -> Schema {
     nullable(json_object())
 }
 
@@ -168,9 +168,9 @@ const SCOPE_KEY: &str = "^[A-Za-z0-9_]+$";
 /// A key that is no convention, as `scope::classify` reads it (the only kind allowed in a list).
 const PLAIN_KEY: &str = "^(?!max_|min_|allowed_|blocked_)(?!.*_pattern$)[A-Za-z0-9_]+$";
 /// The component a nested object of a scope refers to.
-pub const SCOPE_LEVEL: &str = "ScopeLevel";
+pub(crate) const SCOPE_LEVEL: &str = "ScopeLevel";
 /// The component a value inside a scope's list refers to.
-pub const SCOPE_INERT: &str = "ScopeInert";
+pub(crate) const SCOPE_INERT: &str = "ScopeInert";
 
 /// The conventional keys of one scope level and the shape of their values, one pattern per kind
 /// in `scope::classify`'s order (so no key matches two of them); `top` allows `max_uses`.
@@ -223,7 +223,7 @@ fn level(top: bool, description: Option<String>) -> Schema {
 
 /// A scope: JSON whose keys are identifiers at every level and whose conventional keys have the
 /// right shape wherever they are (`scope::validate`).
-pub fn scope() -> Schema {
+pub(crate) fn scope() -> Schema {
     let description = format!(
         "{} Keys are plain identifiers (ASCII letters, digits, _). Conventional keys are enforced \
          when the token is used with actionDetails, at every level (a nested object checks the \
@@ -237,12 +237,12 @@ pub fn scope() -> Schema {
 }
 
 /// The component a value inside a request's exact `actionDetails` refers to.
-pub const EXACT_VALUE: &str = "ExactValue";
+pub(crate) const EXACT_VALUE: &str = "ExactValue";
 
 /// A request's exact `actionDetails` (exact binding): free-form JSON, within the input limits,
 /// whose numbers are exact — a 64-bit integer, or a number below 2^53 in magnitude: a whole
 /// number beyond that reads the same as its neighbours, so it could not be bound to.
-pub fn nullable_exact_details() -> Schema {
+pub(crate) fn nullable_exact_details() -> Schema {
     nullable(
         object(limits_text())
             .additional_properties(None::<AdditionalProperties<Schema>>)
@@ -302,7 +302,7 @@ fn exact_value() -> Schema {
 /// The components [`scope`] and [`nullable_exact_details`] refer to: a nested scope level, a
 /// value inside a scope's list (where no key may be a convention, which could not be enforced
 /// there), and an exact value.
-pub fn scope_components() -> [(&'static str, Schema); 3] {
+pub(crate) fn scope_components() -> [(&'static str, Schema); 3] {
     let inert_ref = || Ref::from_schema_name(SCOPE_INERT);
     let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
         Type::String,
@@ -329,7 +329,7 @@ pub fn scope_components() -> [(&'static str, Schema); 3] {
 }
 
 /// The same, or `null` (an optional field).
-pub fn nullable_scope() -> Schema {
+pub(crate) fn nullable_scope() -> Schema {
     nullable(scope())
 }
 

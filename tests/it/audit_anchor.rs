@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use agent_otp::audit::StoredEvent;
 use agent_otp::clock::Timestamp;
+use agent_otp::testing::audit::StoredEvent;
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
@@ -56,7 +56,7 @@ fn rechain_unkeyed(db: &Path, from: i64, edit: impl Fn(&mut StoredEvent)) {
     let conn = Connection::open(db).unwrap();
     let mut all = events(&conn);
     let mut prev = match from {
-        1 => agent_otp::audit::GENESIS_HASH.to_owned(),
+        1 => agent_otp::testing::audit::GENESIS_HASH.to_owned(),
         n => all[usize::try_from(n - 2).unwrap()].hash.clone(),
     };
     for e in all.iter_mut().filter(|e| e.seq >= from) {
@@ -67,7 +67,7 @@ fn rechain_unkeyed(db: &Path, from: i64, edit: impl Fn(&mut StoredEvent)) {
         prev = e.hash.clone();
         conn.execute(
             "UPDATE audit_events SET details = ?2, prev_hash = ?3, hash = ?4, keyed = 0 WHERE seq = ?1",
-            params![e.seq, agent_otp::audit::canonical_json(&e.details), e.prev_hash, e.hash],
+            params![e.seq, agent_otp::testing::audit::canonical_json(&e.details), e.prev_hash, e.hash],
         )
         .unwrap();
     }

@@ -156,15 +156,15 @@ async fn mixed_workload(s: &TestServer) {
     let policy = s.dir.path().join("policies.yaml");
     std::fs::write(&policy, format!("{TEST_POLICY}\n# edited\n")).unwrap();
     s.handle.as_ref().unwrap().service.policy().current();
-    agent_otp::policy::watch::reload(
+    agent_otp::testing::policy::watch::reload(
         &s.handle.as_ref().unwrap().service,
-        agent_otp::policy::watch::Trigger::Manual,
+        agent_otp::testing::policy::watch::Trigger::Manual,
     )
     .await;
     std::fs::write(&policy, "policies: [").unwrap();
-    agent_otp::policy::watch::reload(
+    agent_otp::testing::policy::watch::reload(
         &s.handle.as_ref().unwrap().service,
-        agent_otp::policy::watch::Trigger::Manual,
+        agent_otp::testing::policy::watch::Trigger::Manual,
     )
     .await;
     let (st, _) = s
@@ -701,12 +701,15 @@ async fn a_failed_audit_write_changes_nothing() {
         "policies:\n  - name: open\n    conditions: {}\n    action: auto_approve\n",
     )
     .unwrap();
-    let outcome = agent_otp::policy::watch::reload(
+    let outcome = agent_otp::testing::policy::watch::reload(
         &s.handle.as_ref().unwrap().service,
-        agent_otp::policy::watch::Trigger::Manual,
+        agent_otp::testing::policy::watch::Trigger::Manual,
     )
     .await;
-    assert_eq!(outcome, agent_otp::policy::watch::Reload::NotRecorded);
+    assert_eq!(
+        outcome,
+        agent_otp::testing::policy::watch::Reload::NotRecorded
+    );
     let (_, h) = s.get(&s.admin, "/health").await;
     assert_eq!(h["data"]["policy"]["version"], version.as_str());
     assert!(
@@ -735,13 +738,16 @@ async fn a_failed_audit_write_changes_nothing() {
     tamper(&s.db_path(), "DROP TRIGGER audit_fails");
     let data = s.use_token(&key, &granted, &token, None).await;
     assert_eq!(data["success"], true);
-    let outcome = agent_otp::policy::watch::reload(
+    let outcome = agent_otp::testing::policy::watch::reload(
         &s.handle.as_ref().unwrap().service,
-        agent_otp::policy::watch::Trigger::Manual,
+        agent_otp::testing::policy::watch::Trigger::Manual,
     )
     .await;
     assert!(
-        matches!(outcome, agent_otp::policy::watch::Reload::Applied { .. }),
+        matches!(
+            outcome,
+            agent_otp::testing::policy::watch::Reload::Applied { .. }
+        ),
         "{outcome:?}"
     );
     let dir = s.dir.path().join("data");

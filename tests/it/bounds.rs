@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use agent_otp::rate_limit::{ByteRate, IpNet, Rate};
+use agent_otp::config::{ByteRate, IpNet, Rate};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use agent_otp::store::recent::LEASE;
+use agent_otp::testing::store::recent::LEASE;
 
 use crate::support::{Ran, TestServer, agent_otp_command, run_cli_on};
 
@@ -514,7 +514,7 @@ async fn admin_tokens_are_listed_revoked_at_once_and_expire() {
     let svc = &s.handle.as_ref().unwrap().service;
     let (_, hourly) = svc
         .create_admin_token(
-            agent_otp::domain::Actor::Operator,
+            agent_otp::testing::domain::Actor::Operator,
             "temp",
             Some(now.plus_secs(3600)),
         )

@@ -400,14 +400,17 @@ async fn the_audit_trail_records_every_step_and_verifies() {
     assert_eq!(requested["decision"], "auto_approve");
     assert_eq!(
         requested["tokenHash"],
-        agent_otp::secret::sha256_hex(token.as_bytes())
+        agent_otp::testing::secret::sha256_hex(token.as_bytes())
     );
     assert_eq!(requested["expiresAt"], data["expiresAt"]);
 
-    let store = agent_otp::store::Store::open(&s.db_path()).unwrap();
-    let mut verifier = agent_otp::audit::ChainVerifier::new(Some(store.audit_key().clone()));
+    let store = agent_otp::testing::store::Store::open(&s.db_path()).unwrap();
+    let mut verifier =
+        agent_otp::testing::audit::ChainVerifier::new(Some(store.audit_key().clone()));
     store
-        .read_blocking(|c| agent_otp::store::audit::for_each(c, |e| verifier.push(&e).is_ok()))
+        .read_blocking(|c| {
+            agent_otp::testing::store::audit::for_each(c, |e| verifier.push(&e).is_ok())
+        })
         .unwrap();
     let (count, _) = verifier.finish();
     assert_eq!(

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use agent_otp::domain::Actor;
-use agent_otp::rate_limit::Rate;
+use agent_otp::config::Rate;
+use agent_otp::testing::domain::Actor;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -448,11 +448,11 @@ async fn wrong_telegram_link_codes_are_limited_per_user() {
     use crate::fake_telegram::{FakeTelegram, TOKEN};
     use crate::support::eventually;
     let fake = FakeTelegram::start().await;
-    let tg = agent_otp::telegram::TelegramConfig {
+    let tg = agent_otp::config::TelegramConfig {
         api_url: fake.url.clone(),
         poll_timeout: Duration::from_secs(1),
         retry_base: Duration::from_millis(50),
-        ..agent_otp::telegram::TelegramConfig::new(agent_otp::secret::Secret::new(TOKEN))
+        ..agent_otp::config::TelegramConfig::new(agent_otp::testing::secret::Secret::new(TOKEN))
     };
     let s = TestServer::with_config(Some(crate::support::TEST_POLICY), move |c| {
         c.telegram = Some(tg);

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use agent_otp::domain::Actor;
-use agent_otp::service::login_links;
+use agent_otp::testing::domain::Actor;
+use agent_otp::testing::service::login_links;
 use reqwest::StatusCode;
 use reqwest::header;
 use serde_json::json;
@@ -278,7 +278,7 @@ async fn sessions_last_their_maximum_age_and_https_gets_hsts() {
         done.headers
             .get("strict-transport-security")
             .map(|v| v.to_str().unwrap()),
-        Some(agent_otp::web::HSTS)
+        Some(agent_otp::testing::web::HSTS)
     );
     let cookie = cookie_pair(&set);
     let home = || fetch(http.get(s.url("/")).header(header::COOKIE, &cookie));

@@ -1,5 +1,7 @@
 // Test code fails by panicking: unwrap, expect and panic are how a test says what broke.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// One test binary, not a library: `pub` here only shares helpers between its modules.
+#![allow(unreachable_pub)]
 //! Integration tests: a real server on 127.0.0.1:0 over a temp-file SQLite database, driven with
 //! a real HTTP client. One test binary, one module per area.
 

@@ -36,7 +36,7 @@ async fn document_names_every_registered_route_and_nothing_else() {
     let s = TestServer::start().await;
     let doc = document(&s).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let registered: BTreeSet<(String, String)> = agent_otp::api::routes()
+    let registered: BTreeSet<(String, String)> = agent_otp::testing::api::routes()
         .into_iter()
         .map(|(m, p)| (m.as_str().to_owned(), p))
         .collect();

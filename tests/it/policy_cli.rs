@@ -267,9 +267,9 @@ fn evaluation_order_table() {
                 effects[i % 3]
             ));
         }
-        let policy = agent_otp::policy::parse(&yaml).unwrap();
+        let policy = agent_otp::testing::policy::parse(&yaml).unwrap();
         let empty = Map::new();
-        let input = agent_otp::policy::EvalInput {
+        let input = agent_otp::testing::policy::EvalInput {
             action: "file.read",
             resource: None,
             agent_name: "a",
@@ -284,7 +284,10 @@ fn evaluation_order_table() {
             "rules {rules:?}"
         );
         match (decision.rule, want) {
-            (None, _) => assert_eq!(decision.effect, agent_otp::policy::Effect::RequireApproval),
+            (None, _) => assert_eq!(
+                decision.effect,
+                agent_otp::testing::policy::Effect::RequireApproval
+            ),
             (Some(r), _) => assert_eq!(decision.effect, r.effect),
         }
         // explain agrees, and lists exactly the rules tried before the decider.

@@ -17,7 +17,7 @@ policies:
 "#;
 
 fn sha256(text: &str) -> String {
-    agent_otp::secret::sha256_hex(text.as_bytes())
+    agent_otp::testing::secret::sha256_hex(text.as_bytes())
 }
 
 async fn health(s: &TestServer) -> Value {
@@ -312,14 +312,14 @@ async fn sighup_reloads_the_real_binary() {
     assert!(log.contains("policy reloaded"), "{log}");
 
     // The audit trail says what triggered it.
-    let store = agent_otp::store::Store::open(&data.join("agent-otp.db")).unwrap();
+    let store = agent_otp::testing::store::Store::open(&data.join("agent-otp.db")).unwrap();
     let (events, _) = store
         .read_blocking(|c| {
-            let filter = agent_otp::domain::AuditFilter {
+            let filter = agent_otp::testing::domain::AuditFilter {
                 event: Some("policy.reloaded".into()),
                 ..Default::default()
             };
-            agent_otp::store::audit::page(c, &filter, 0, 10)
+            agent_otp::testing::store::audit::page(c, &filter, 0, 10)
         })
         .unwrap();
     assert_eq!(events.len(), 1);

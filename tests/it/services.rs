@@ -294,7 +294,7 @@ async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes(
     }
     // A revoked service key stops working at once.
     let svc = &s.handle.as_ref().unwrap().service;
-    svc.revoke_protected_service(agent_otp::domain::Actor::Operator, "mailer")
+    svc.revoke_protected_service(agent_otp::testing::domain::Actor::Operator, "mailer")
         .await
         .unwrap();
     let (status, _) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use agent_otp::app::{self, AppHandle};
 use agent_otp::clock::{Clock, Timestamp};
 use agent_otp::config::Config;
-use agent_otp::domain::Actor;
+use agent_otp::testing::domain::Actor;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use agent_otp::secret::Secret;
-use agent_otp::telegram::TelegramConfig;
+use agent_otp::config::TelegramConfig;
+use agent_otp::testing::secret::Secret;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -767,7 +767,7 @@ async fn a_request_too_long_to_show_offers_only_deny_and_refuses_a_forged_approv
         t.contains("person0@example.com") && !t.contains("person199@"),
         "{t}"
     );
-    let shown = agent_otp::telegram::render::visible_len(t);
+    let shown = agent_otp::testing::telegram::render::visible_len(t);
     assert!(
         shown < 4096,
         "{shown} characters once Telegram parsed the HTML"
@@ -1089,7 +1089,7 @@ async fn a_link_from_a_decided_or_expired_request_says_what_happened() {
             let has_session = resp.headers().get_all("set-cookie").iter().any(|c| {
                 c.to_str()
                     .unwrap_or("")
-                    .starts_with(agent_otp::service::sessions::COOKIE)
+                    .starts_with(agent_otp::testing::service::sessions::COOKIE)
             });
             (resp.status(), has_session, resp.text().await.unwrap())
         }

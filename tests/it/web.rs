@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use agent_otp::domain::Actor;
+use agent_otp::testing::domain::Actor;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use serde_json::{Value, json};
@@ -853,11 +853,11 @@ async fn web_cli_login_prints_a_link_and_first_start_issues_one() {
 }
 
 fn count(db: &std::path::Path, sql: &str) -> i64 {
-    let store = agent_otp::store::Store::open(db).unwrap();
+    let store = agent_otp::testing::store::Store::open(db).unwrap();
     store
         .read_blocking(|c| {
             c.query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map_err(agent_otp::store::StoreError::from)
+                .map_err(agent_otp::testing::store::StoreError::from)
         })
         .unwrap()
 }
