@@ -12,7 +12,7 @@ use crate::clock::Timestamp;
 use crate::domain::{Actor, AuditFilter};
 use crate::error::{Error, Result};
 use crate::store::audit as audit_sql;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, off_async};
 
 /// Exit code of `audit verify` for each kind of break (0 is intact, 1 could not check, 6 a
 /// state row that disagrees with its events).
@@ -127,13 +127,6 @@ impl Service {
             .await?;
         Ok(anchor)
     }
-}
-
-/// Runs blocking work (whole-file reads and writes) off the async threads.
-async fn off_async<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
 }
 
 fn verify(store: &Store, expect_head: Option<&str>) -> Result<AuditCheck, String> {

@@ -31,7 +31,7 @@ impl Service {
                 remembered: true,
             }));
         }
-        let found = self.store.agent_by_key_hash(key_hash).await?;
+        let found = self.store.read_agent_by_key_hash(key_hash).await?;
         Ok(found.map(|agent| FoundAgent {
             agent,
             remembered: false,

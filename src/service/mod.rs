@@ -82,8 +82,14 @@ impl Service {
     /// The operator's service: the command line runs the same operations on the database, with
     /// no server. It loads no policy file (the built-in rule stands in; nothing offline decides
     /// a request), uses the default limits, and its links use the public URL the server last
-    /// wrote down.
+    /// wrote down. `store` must be the operator's ([`Store::open_existing`]: one transaction and
+    /// one checkpoint per change).
     pub fn offline(store: Store, clock: Clock) -> Result<Service> {
+        if !store.writes_directly() {
+            return Err(Error::Internal(
+                "the operator's service needs a store from Store::open_existing".into(),
+            ));
+        }
         let public_url = store
             .read_blocking(|c| crate::store::get_meta(c, "public_url"))?
             .unwrap_or_default();

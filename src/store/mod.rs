@@ -94,8 +94,14 @@ impl Store {
     /// its schema up to date. The audit key comes from the environment or the key file beside
     /// the database (created on first use); see [`crate::audit::key`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_keyed(path, true)
+    }
+
+    /// [`Store::open`], with a writer thread that groups concurrent writes (`grouped`, a server)
+    /// or writing on the calling thread (the operator's commands).
+    fn open_keyed(path: &Path, grouped: bool) -> Result<Store, StoreError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Store::open_resolving(path, |conn| {
+        Store::open_resolving(path, grouped, |conn| {
             // A key is made only for a chain that has none yet: once events are keyed, a missing
             // key is an error, never silently a new key that could not verify them.
             let keyed = audit::keyed_from(conn)?.is_some();
@@ -115,13 +121,14 @@ impl Store {
 
     /// [`Store::open`] with the audit key given.
     pub fn open_with_key(path: &Path, key: AuditKey) -> Result<Store, StoreError> {
-        Store::open_resolving(path, |_| Ok(key))
+        Store::open_resolving(path, true, |_| Ok(key))
     }
 
     /// Creates the file if needed (mode 0600), migrates it, then asks `key` for the audit key,
     /// given the migrated database, on the same first connection.
     fn open_resolving(
         path: &Path,
+        grouped: bool,
         key: impl FnOnce(&Connection) -> Result<AuditKey, StoreError>,
     ) -> Result<Store, StoreError> {
         if !path.exists() {
@@ -157,7 +164,9 @@ impl Store {
         let recent = Arc::new(RecentReads::default());
         Ok(Store {
             pool,
-            writer: Some(writer::Writer::start(path, Arc::clone(&recent), &key)?),
+            writer: grouped
+                .then(|| writer::Writer::start(path, Arc::clone(&recent), &key))
+                .transpose()?,
             path: path.to_owned(),
             recent,
             audit_key: key,
@@ -174,7 +183,7 @@ impl Store {
 
     /// The agent with this key hash, read from the agents table (revoked ones too) and, if live,
     /// remembered.
-    pub async fn agent_by_key_hash(
+    pub(crate) async fn read_agent_by_key_hash(
         &self,
         key_hash: String,
     ) -> Result<Option<Arc<Agent>>, StoreError> {
@@ -237,11 +246,15 @@ impl Store {
             | rusqlite::OpenFlags::SQLITE_OPEN_URI
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         drop(Connection::open_with_flags(path, flags)?);
-        let mut store = Store::open(path)?;
         // The operator's commands make one change each: no writer thread, and a checkpoint after
         // every change (see `write_blocking`).
-        store.writer = None;
-        Ok(store)
+        Store::open_keyed(path, false)
+    }
+
+    /// Whether writes run on the calling thread, each with its own checkpoint (a store from
+    /// [`Store::open_existing`], the operator's).
+    pub(crate) fn writes_directly(&self) -> bool {
+        self.writer.is_none()
     }
 
     /// The database file.
@@ -308,6 +321,9 @@ impl Store {
     /// database work: only the result of the run that was committed is returned. It must change
     /// the database only with `INSERT`, `UPDATE` and `DELETE` (no DDL or `PRAGMA`): those are
     /// the changes SQLite counts, which is how a failed run is known to need undoing.
+    ///
+    /// On the operator's store ([`Store::open_existing`]) `f` runs once, in its own transaction
+    /// off the async threads, and a checkpoint follows ([`Store::write_blocking`]).
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: Fn(&Transaction<'_>) -> Result<T, E> + Send + 'static,
@@ -492,7 +508,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn off_async<T, E, F>(f: F) -> Result<T, E>
+/// Runs blocking work off the async threads; a panic in it goes on in the caller.
+pub(crate) async fn off_async<T, E, F>(f: F) -> Result<T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
