@@ -85,7 +85,7 @@ impl Service {
     /// wrote down. `store` must be the operator's ([`Store::open_existing`]: one transaction and
     /// one checkpoint per change).
     pub fn offline(store: Store, clock: Clock) -> Result<Service> {
-        if !store.writes_directly() {
+        if !store.is_operators() {
             return Err(Error::Internal(
                 "the operator's service needs a store from Store::open_existing".into(),
             ));

@@ -30,7 +30,7 @@ use crate::audit::AuditKey;
 use crate::audit::checkpoint::Checkpoint;
 use crate::domain::{Agent, AgentId};
 use permissions::OwnedRow;
-use recent::{Changes, RecentReads};
+use recent::RecentReads;
 
 /// Migrations, applied in order; the database's `PRAGMA user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -75,9 +75,10 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    /// The writer thread of a server; `None` for the command line, which writes on the calling
-    /// thread, one transaction and one checkpoint per change ([`Store::write_blocking`]).
-    writer: Option<writer::Writer>,
+    writer: writer::Writer,
+    /// The operator's store ([`Store::open_existing`]): a checkpoint follows each change, as the
+    /// command line has no periodic one.
+    operator: bool,
     path: PathBuf,
     /// Requests read recently for `verify`, forgotten as writes change them.
     recent: Arc<RecentReads<OwnedRow>>,
@@ -94,14 +95,13 @@ impl Store {
     /// its schema up to date. The audit key comes from the environment or the key file beside
     /// the database (created on first use); see [`crate::audit::key`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_keyed(path, true)
+        Store::open_keyed(path, false)
     }
 
-    /// [`Store::open`], with a writer thread that groups concurrent writes (`grouped`, a server)
-    /// or writing on the calling thread (the operator's commands).
-    fn open_keyed(path: &Path, grouped: bool) -> Result<Store, StoreError> {
+    /// [`Store::open`]; `operator` for the command line's store (see [`Store::open_existing`]).
+    fn open_keyed(path: &Path, operator: bool) -> Result<Store, StoreError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Store::open_resolving(path, grouped, |conn| {
+        Store::open_resolving(path, operator, |conn| {
             // A key is made only for a chain that has none yet: once events are keyed, a missing
             // key is an error, never silently a new key that could not verify them.
             let keyed = audit::keyed_from(conn)?.is_some();
@@ -121,14 +121,14 @@ impl Store {
 
     /// [`Store::open`] with the audit key given.
     pub fn open_with_key(path: &Path, key: AuditKey) -> Result<Store, StoreError> {
-        Store::open_resolving(path, true, |_| Ok(key))
+        Store::open_resolving(path, false, |_| Ok(key))
     }
 
     /// Creates the file if needed (mode 0600), migrates it, then asks `key` for the audit key,
     /// given the migrated database, on the same first connection.
     fn open_resolving(
         path: &Path,
-        grouped: bool,
+        operator: bool,
         key: impl FnOnce(&Connection) -> Result<AuditKey, StoreError>,
     ) -> Result<Store, StoreError> {
         if !path.exists() {
@@ -164,9 +164,8 @@ impl Store {
         let recent = Arc::new(RecentReads::default());
         Ok(Store {
             pool,
-            writer: grouped
-                .then(|| writer::Writer::start(path, Arc::clone(&recent), &key))
-                .transpose()?,
+            writer: writer::Writer::start(path, Arc::clone(&recent), &key)?,
+            operator,
             path: path.to_owned(),
             recent,
             audit_key: key,
@@ -246,15 +245,12 @@ impl Store {
             | rusqlite::OpenFlags::SQLITE_OPEN_URI
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         drop(Connection::open_with_flags(path, flags)?);
-        // The operator's commands make one change each: no writer thread, and a checkpoint after
-        // every change (see `write_blocking`).
-        Store::open_keyed(path, false)
+        Store::open_keyed(path, true)
     }
 
-    /// Whether writes run on the calling thread, each with its own checkpoint (a store from
-    /// [`Store::open_existing`], the operator's).
-    pub(crate) fn writes_directly(&self) -> bool {
-        self.writer.is_none()
+    /// Whether this is the operator's store, which checkpoints after each change.
+    pub(crate) fn is_operators(&self) -> bool {
+        self.operator
     }
 
     /// The database file.
@@ -322,20 +318,25 @@ impl Store {
     /// the database only with `INSERT`, `UPDATE` and `DELETE` (no DDL or `PRAGMA`): those are
     /// the changes SQLite counts, which is how a failed run is known to need undoing.
     ///
-    /// On the operator's store ([`Store::open_existing`]) `f` runs once, in its own transaction
-    /// off the async threads, and a checkpoint follows ([`Store::write_blocking`]).
+    /// On the operator's store ([`Store::open_existing`]) a checkpoint follows each change.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: Fn(&Transaction<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        match &self.writer {
-            Some(writer) => writer.write(f).await,
-            None => {
-                let store = self.clone();
-                off_async(move || store.write_blocking(f)).await
-            }
+        let out = self.writer.write(f).await;
+        if self.operator && out.is_ok() {
+            self.checkpoint_after_change();
+        }
+        out
+    }
+
+    /// The command line has no periodic checkpoint: it leaves one after each change. The change
+    /// itself is committed either way; a server's next checkpoint covers it too.
+    fn checkpoint_after_change(&self) {
+        if let Err(e) = self.checkpoint(crate::clock::Clock::System.now()) {
+            tracing::warn!(error = %e, "cannot write the audit checkpoint");
         }
     }
 
@@ -349,9 +350,10 @@ impl Store {
         f(&conn)
     }
 
-    /// A write for synchronous callers (the command line), in its own `BEGIN IMMEDIATE`
-    /// transaction on a pooled connection.
-    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    /// A write for the unit tests' synchronous set-up, in its own `BEGIN IMMEDIATE` transaction
+    /// on a pooled connection.
+    #[cfg(test)]
+    pub(crate) fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, E>,
         E: From<StoreError>,
@@ -363,14 +365,9 @@ impl Store {
         let out = f(&tx)?;
         let committed = tx.commit();
         // This connection has no update hook: whatever it wrote, no remembered read may stand.
-        self.recent.committed(Changes::everything());
+        self.recent.committed(recent::Changes::everything());
         committed.map_err(StoreError::from)?;
         drop(conn);
-        // The command line has no periodic checkpoint: it leaves one after each change. The
-        // change itself is committed either way; a server's next checkpoint covers it too.
-        if let Err(e) = self.checkpoint(crate::clock::Clock::System.now()) {
-            tracing::warn!(error = %e, "cannot write the audit checkpoint");
-        }
         Ok(out)
     }
 

@@ -7,7 +7,7 @@
 //!   after each commit, and before the writers hear back, those reads are forgotten (all of them
 //!   for an agent change). A read that was under way while a commit changed something is not
 //!   remembered at all, since it may have seen the state before. Writes outside the writer
-//!   thread (`Store::write_blocking`) forget everything.
+//!   thread (the unit tests' `Store::write_blocking`) forget everything.
 //! - **it was read less than [`LEASE`] ago.** That bounds what another process writing the same
 //!   database (the command line beside a running server) can change unseen. A command whose
 //!   change a running server must honour at once waits [`LEASE`] after its commit before it
@@ -35,6 +35,7 @@ pub(crate) struct Changes {
 
 impl Changes {
     /// Every remembered read is suspect (a write the update hook did not see).
+    #[cfg(test)]
     pub(crate) fn everything() -> Changes {
         Changes {
             requests: Vec::new(),
