@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::secret::Secret;
-use crate::service::MAX_WAIT_SECS;
+use crate::wire::MAX_WAIT_SECS;
 
 /// How many times a call is retried after a refused connection or a 429.
 const RETRIES: u32 = 3;

@@ -214,24 +214,29 @@ fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error>
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct PageQuery {
-    /// Page number, from 1.
-    #[param(minimum = 1, maximum = 1000000)]
+    #[param(schema_with = crate::wire::schema::page)]
     page: Option<i64>,
-    /// Items per page.
-    #[param(minimum = 1, maximum = 100)]
+    #[param(schema_with = crate::wire::schema::limit)]
     limit: Option<i64>,
 }
 
 impl PageQuery {
     /// `(page, limit, offset)` after validation.
     fn resolve(&self) -> Result<(i64, i64, i64), Error> {
+        use crate::wire::{LIMIT_DEFAULT, LIMIT_MAX, PAGE_MAX};
         let page = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(20);
-        if !(1..=1_000_000).contains(&page) {
-            return Err(Error::invalid("page", "must be between 1 and 1000000"));
+        let limit = self.limit.unwrap_or(LIMIT_DEFAULT);
+        if !(1..=PAGE_MAX).contains(&page) {
+            return Err(Error::invalid(
+                "page",
+                format!("must be between 1 and {PAGE_MAX}"),
+            ));
         }
-        if !(1..=100).contains(&limit) {
-            return Err(Error::invalid("limit", "must be between 1 and 100"));
+        if !(1..=LIMIT_MAX).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {LIMIT_MAX}"),
+            ));
         }
         Ok((page, limit, (page - 1) * limit))
     }

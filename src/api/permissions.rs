@@ -17,7 +17,8 @@ use crate::domain::request::{check_action_details, check_use_target};
 use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::service::{MAX_WAIT_SECS, RequestOutcome, Service, UseRequest};
+use crate::service::{RequestOutcome, Service, UseRequest};
+use crate::wire::MAX_WAIT_SECS;
 use crate::wire::permissions::{
     MAX_TOKEN_CHARS, RequestApproved, RequestDenied, RequestInput, RequestPending, UseBody,
     VerifyBody,
@@ -115,8 +116,7 @@ async fn request(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct WaitQuery {
-    /// Seconds to wait while the request is pending (0–60).
-    #[param(minimum = 0, maximum = 60)]
+    #[param(schema_with = crate::wire::schema::wait)]
     wait: Option<u64>,
 }
 

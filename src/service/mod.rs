@@ -42,7 +42,7 @@ pub(crate) mod sessions;
 mod tokens;
 
 pub(crate) use crate::domain::token::UseRequest;
-pub(crate) use permissions::{MAX_WAIT_SECS, RequestOutcome};
+pub(crate) use permissions::RequestOutcome;
 
 /// How long a running server may answer `verify` from a read taken before a change made by
 /// another process (the command line); see `store::recent`.

@@ -21,10 +21,8 @@ use crate::policy::EvalInput;
 use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::store::audit;
 use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
+use crate::wire::MAX_WAIT_SECS;
 use crate::wire::permissions::{PermissionView, TokenView, UseOutcome, VerifyOutcome};
-
-/// Longest `?wait=` an agent may ask for, in seconds.
-pub(crate) const MAX_WAIT_SECS: u64 = 60;
 
 /// What `POST /permissions/request` answers.
 #[derive(Debug)]

@@ -11,3 +11,10 @@ pub(crate) mod schema;
 
 /// Largest request body, in bytes (the same bound for every route).
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Lists: pages are numbered from 1 to this.
+pub(crate) const PAGE_MAX: i64 = 1_000_000;
+/// Lists: at most this many items per page, this many when not asked.
+pub(crate) const LIMIT_MAX: i64 = 100;
+pub(crate) const LIMIT_DEFAULT: i64 = 20;
+/// Longest `?wait=` an agent may ask for, in seconds.
+pub(crate) const MAX_WAIT_SECS: u64 = 60;

@@ -29,13 +29,13 @@ pub(crate) struct RequestInput {
     #[serde(default, deserialize_with = "crate::domain::json::strict_object")]
     #[schema(schema_with = schema::nullable_json_object)]
     pub context: Option<Map<String, Value>>,
-    /// Token lifetime in seconds (default 300).
+    /// Token lifetime in seconds.
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 30, maximum = 3600)]
+    #[schema(schema_with = schema::ttl)]
     pub ttl: Option<i64>,
-    /// How many times the token may be used (default 1).
+    /// How many times the token may be used.
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 100)]
+    #[schema(schema_with = schema::uses)]
     pub uses: Option<i64>,
     /// The exact details the agent will perform, if it knows them: the human sees them in full,
     /// and the token is bound to them (every use must present the same details).
@@ -48,13 +48,13 @@ pub(crate) struct RequestInput {
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApprovalEdits {
-    /// A shorter token lifetime, in seconds (at most what was asked).
+    /// A shorter token lifetime, in seconds.
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 30, maximum = 3600)]
+    #[schema(schema_with = schema::shorter_ttl)]
     pub ttl: Option<i64>,
-    /// Fewer uses (at most what was asked).
+    /// Fewer uses.
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 100)]
+    #[schema(schema_with = schema::fewer_uses)]
     pub uses: Option<i64>,
     /// Narrower scope values: smaller numbers, shorter lists, `false` booleans.
     #[serde(default, deserialize_with = "crate::domain::json::strict_object")]

@@ -14,7 +14,7 @@ use super::permissions::MAX_TOKEN_CHARS;
 use crate::domain::records::NAME_MAX_CHARS;
 use crate::domain::request::{
     ACTION_MAX_CHARS, JSON_BYTES_MAX, JSON_DEPTH_MAX, JSON_KEYS_MAX, NOTE_MAX_CHARS,
-    RESOURCE_MAX_CHARS,
+    RESOURCE_MAX_CHARS, TTL_DEFAULT, TTL_MAX, TTL_MIN, USES_DEFAULT, USES_MAX, USES_MIN,
 };
 use crate::error::CODES;
 
@@ -128,6 +128,80 @@ pub(crate) fn status_approved() -> Schema {
 /// `"pending"`.
 pub(crate) fn status_pending() -> Schema {
     fixed("pending")
+}
+
+/// An optional whole number from `min` to `max` (absent or `null`: the default), described by
+/// `what`: the bounds are the constants the input rules check.
+fn bounded_integer(min: i64, max: i64, what: String) -> Schema {
+    nullable(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(min))
+            .maximum(Some(max))
+            .description(Some(what))
+            .into(),
+    )
+}
+
+/// A request's `ttl`.
+pub(crate) fn ttl() -> Schema {
+    bounded_integer(
+        TTL_MIN,
+        TTL_MAX,
+        format!("Token lifetime in seconds (default {TTL_DEFAULT})."),
+    )
+}
+
+/// A request's `uses`.
+pub(crate) fn uses() -> Schema {
+    bounded_integer(
+        USES_MIN,
+        USES_MAX,
+        format!("How many times the token may be used (default {USES_DEFAULT})."),
+    )
+}
+
+/// A list's `?page=`.
+pub(crate) fn page() -> Schema {
+    bounded_integer(1, super::PAGE_MAX, "Page number, from 1.".into())
+}
+
+/// A list's `?limit=`.
+pub(crate) fn limit() -> Schema {
+    bounded_integer(
+        1,
+        super::LIMIT_MAX,
+        format!("Items per page (default {}).", super::LIMIT_DEFAULT),
+    )
+}
+
+/// `?wait=` on a request's read.
+pub(crate) fn wait() -> Schema {
+    let max = i64::try_from(super::MAX_WAIT_SECS).unwrap_or(i64::MAX);
+    bounded_integer(
+        0,
+        max,
+        "Seconds to wait while the request is pending.".into(),
+    )
+}
+
+/// An approval's `ttl`.
+pub(crate) fn shorter_ttl() -> Schema {
+    bounded_integer(
+        TTL_MIN,
+        TTL_MAX,
+        "A shorter token lifetime, in seconds (at most what was asked).".into(),
+    )
+}
+
+/// An approval's `uses`.
+pub(crate) fn fewer_uses() -> Schema {
+    bounded_integer(
+        USES_MIN,
+        USES_MAX,
+        "Fewer uses (at most what was asked).".into(),
+    )
 }
 
 /// An instant, RFC 3339 in UTC with milliseconds.
