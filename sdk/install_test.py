@@ -31,6 +31,7 @@ server binary (``AGENT_OTP_BIN``, or target/release/agent-otp). Run by sdk/run-t
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -286,8 +287,13 @@ class Server:
 
     def requests_of(self, agent: str) -> list[tuple[str, str]]:
         rows = self.admin_api("GET", "permissions?limit=100")["data"]
-        # Ids are UUID v7 (time, then a counter): they order requests made in the same millisecond.
-        mine = sorted((r for r in rows if r["agentName"] == agent), key=lambda r: (r["createdAt"], r["id"]))
+        # By time, parsed: RFC 3339 strings drop trailing zeros ("…:03Z", "…:03.12Z"), so they do
+        # not sort as text. Ids are UUID v7 (time, then a counter): they order requests made in the
+        # same millisecond.
+        def when(r: dict) -> datetime.datetime:
+            return datetime.datetime.fromisoformat(r["createdAt"].replace("Z", "+00:00"))
+
+        mine = sorted((r for r in rows if r["agentName"] == agent), key=lambda r: (when(r), r["id"]))
         return [(r["action"], r["status"]) for r in mine]
 
     def _approve_everything(self) -> None:
