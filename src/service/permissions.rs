@@ -217,7 +217,7 @@ impl Service {
     ) -> Result<UseOutcome> {
         let now = self.clock.now();
         let (caller, id) = (Arc::clone(agent), id.to_owned());
-        let (outcome, changed) = self
+        let used = self
             .store
             .write(move |tx| {
                 let row = owned_row(tx, &caller, &id)?;
@@ -225,11 +225,17 @@ impl Service {
                 use_in(tx, &row, &presented, actor, now)
             })
             .await?;
+        Ok(self.settle_use(used))
+    }
+
+    /// After a use committed (an agent's or a protected service's): counts it and announces
+    /// the status it changed, if any.
+    pub(super) fn settle_use(&self, (outcome, changed): (UseOutcome, Changed)) -> UseOutcome {
         super::record_use(&outcome);
         if let Some((id, status)) = changed {
             self.hub.publish(&id, status);
         }
-        Ok(outcome)
+        outcome
     }
 
     /// Revokes a pending or approved request; its token stops working at once. `owner` limits

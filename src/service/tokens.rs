@@ -59,7 +59,7 @@ impl Service {
     ) -> Result<UseOutcome> {
         let now = self.clock.now();
         let caller = Arc::clone(service);
-        let (outcome, changed) = self
+        let used = self
             .store
             .write(move |tx| {
                 confirm_service(tx, &caller)?;
@@ -77,11 +77,7 @@ impl Service {
                 use_in(tx, &row, &presented, actor, now)
             })
             .await?;
-        super::record_use(&outcome);
-        if let Some((id, status)) = changed {
-            self.hub.publish(&id, status);
-        }
-        Ok(outcome)
+        Ok(self.settle_use(used))
     }
 }
 
