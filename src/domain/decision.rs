@@ -257,28 +257,30 @@ mod tests {
         crate::policy::parse(&yaml).unwrap().rules()[0].clone()
     }
 
+    /// `req` decided with `effect`, by rule `r` (`by_rule`) or by no rule; an auto-approval mints
+    /// `mint`'s token.
+    fn decided(
+        effect: Effect,
+        by_rule: bool,
+        req: ValidRequest,
+        mint: impl FnOnce() -> Result<Secret>,
+    ) -> Decided {
+        let r = rule(effect);
+        let d = Decision {
+            effect,
+            rule: by_rule.then_some(&r),
+        };
+        decide(req, &agent(), &d, "v1", RequestId::new_random(), NOW, mint).unwrap()
+    }
+
     fn minted() -> Result<Secret> {
         Ok(Secret::new("pt_minted"))
     }
 
     #[test]
     fn each_effect_gives_its_state_and_only_auto_approval_mints() {
-        let r = rule(Effect::RequireApproval);
-        let d = Decision {
-            effect: Effect::RequireApproval,
-            rule: Some(&r),
-        };
         let never = || -> Result<Secret> { panic!("a pending request mints no token") };
-        let pending = decide(
-            asked(json!({}), None),
-            &agent(),
-            &d,
-            "v1",
-            RequestId::new_random(),
-            NOW,
-            never,
-        )
-        .unwrap();
+        let pending = decided(Effect::RequireApproval, true, asked(json!({}), None), never);
         assert_eq!(pending.row.status, Status::Pending);
         assert_eq!(
             (pending.row.decided_by, pending.token.is_none()),
@@ -286,21 +288,7 @@ mod tests {
         );
         assert_eq!(pending.row.expires_at, NOW.plus_secs(300));
 
-        let r = rule(Effect::Deny);
-        let d = Decision {
-            effect: Effect::Deny,
-            rule: Some(&r),
-        };
-        let denied = decide(
-            asked(json!({}), None),
-            &agent(),
-            &d,
-            "v1",
-            RequestId::new_random(),
-            NOW,
-            minted,
-        )
-        .unwrap();
+        let denied = decided(Effect::Deny, true, asked(json!({}), None), minted);
         assert_eq!(denied.row.status, Status::Denied);
         assert_eq!(
             denied.row.reason.as_deref(),
@@ -308,21 +296,7 @@ mod tests {
         );
         assert_eq!((denied.row.expires_at, denied.token.is_none()), (NOW, true));
 
-        let r = rule(Effect::AutoApprove);
-        let d = Decision {
-            effect: Effect::AutoApprove,
-            rule: Some(&r),
-        };
-        let approved = decide(
-            asked(json!({}), None),
-            &agent(),
-            &d,
-            "v1",
-            RequestId::new_random(),
-            NOW,
-            minted,
-        )
-        .unwrap();
+        let approved = decided(Effect::AutoApprove, true, asked(json!({}), None), minted);
         assert_eq!(approved.row.status, Status::Approved);
         assert_eq!(approved.row.decided_by.as_deref(), Some("policy"));
         let token = approved.token.unwrap();
@@ -331,21 +305,9 @@ mod tests {
 
     #[test]
     fn a_count_cap_caps_the_uses_and_details_bind_the_token() {
-        let d = Decision {
-            effect: Effect::RequireApproval,
-            rule: None,
-        };
         let details = json!({"to": "client@x.com"});
-        let out = decide(
-            asked(json!({"max_uses": 1}), Some(details.clone())),
-            &agent(),
-            &d,
-            "v1",
-            RequestId::new_random(),
-            NOW,
-            minted,
-        )
-        .unwrap();
+        let req = asked(json!({"max_uses": 1}), Some(details.clone()));
+        let out = decided(Effect::RequireApproval, false, req, minted);
         assert_eq!((out.row.uses_total, out.row.uses_remaining), (1, 1));
         assert!(out.row.require_details);
         let bound = details.as_object().cloned().unwrap_or_default();
@@ -355,21 +317,8 @@ mod tests {
 
     #[test]
     fn a_human_narrows_or_denies_with_a_reason() {
-        let d = Decision {
-            effect: Effect::RequireApproval,
-            rule: None,
-        };
-        let row = decide(
-            asked(json!({"max_amount": 100}), None),
-            &agent(),
-            &d,
-            "v1",
-            RequestId::new_random(),
-            NOW,
-            minted,
-        )
-        .unwrap()
-        .row;
+        let req = asked(json!({"max_amount": 100}), None);
+        let row = decided(Effect::RequireApproval, false, req, minted).row;
         let edits = Edits {
             ttl: Some(60),
             scope: json!({"max_amount": 40}).as_object().cloned(),

@@ -79,10 +79,9 @@ impl Service {
 
     /// Audits, as of `at`, something that changes no record (a policy reload, say).
     pub async fn record_event(&self, event: NewEvent, at: Timestamp) -> Result<()> {
-        let now = at;
         self.store
             .write(move |tx| {
-                audit_sql::append(tx, now, &event)
+                audit_sql::append(tx, at, &event)
                     .map(drop)
                     .map_err(Error::from)
             })
