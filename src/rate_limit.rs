@@ -481,7 +481,7 @@ impl RateLimiter {
 
     /// After the lookup of an agent key (or admin token, `agent: false`): a failure is charged
     /// to the client address, a first success starts counting the key's requests. Returns the
-    /// key's quota to show, if there is one.
+    /// quota this counting gives (the one [`AuthAttempt::quota`] carried is already shown).
     pub fn after_lookup(
         &self,
         attempt: AuthAttempt,
@@ -495,12 +495,12 @@ impl RateLimiter {
             if attempt.known {
                 self.agents.forget(key_hash);
             }
-            return Ok(attempt.quota);
+            return Ok(None);
         }
         if agent && !attempt.known {
             return self.agents.check(key_hash, now);
         }
-        Ok(attempt.quota)
+        Ok(None)
     }
 
     /// A key that authenticated from memory turned out revoked or replaced: charge the failure to
