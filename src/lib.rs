@@ -99,7 +99,7 @@ pub mod testing {
     }
     pub mod telegram {
         pub mod render {
-            pub use crate::telegram::render::visible_len;
+            pub use crate::telegram::render::{first_line_not_ours, visible_len};
         }
     }
     pub mod web {
