@@ -200,13 +200,21 @@ async fn log_in(c: &Client, s: &TestServer) {
     c.goto(&link).await.unwrap();
     // Opening the link only asks; the button logs in.
     wait_for_text(c, "h1", "Log in as alice on this device?").await;
-    c.find(Locator::Css("main form button"))
+    tap(c, "main form button").await;
+    wait_for_text(c, "h1", "Waiting for you").await;
+}
+
+/// Payments need a human, who is asked a second time before an approval counts.
+const CONFIRM_PAYMENTS: &str = "policies:\n  - name: money\n    conditions:\n      action: { startsWith: \"payment.\" }\n    action: require_approval\n    confirm: true\n";
+
+/// Taps the element `css` selects.
+async fn tap(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_for_text(c, "h1", "Waiting for you").await;
 }
 
 /// Opens the `<details>` with this id (a tap on its summary), if it is closed.
@@ -313,12 +321,7 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     // The agent is already waiting when the human decides.
     let poll = s.long_poll(&key, &id).await;
 
-    c.find(Locator::Css("details.changes summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "details.changes summary").await;
     let amount = c
         .find(Locator::Css(r#"input[name="num:max_amount"]"#))
         .await
@@ -326,26 +329,18 @@ async fn web_browser_approves_a_narrowed_scope_from_a_phone() {
     amount.clear().await.unwrap();
     amount.send_keys("40").await.unwrap();
     for drop in ["0", "2"] {
-        c.find(Locator::Css(&format!(
-            r#"input[name="list:allowed_recipients"][value="{drop}"]"#
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        tap(
+            c,
+            &format!(r#"input[name="list:allowed_recipients"][value="{drop}"]"#),
+        )
+        .await;
     }
     let uses = c.find(Locator::Css("#uses")).await.unwrap();
     uses.clear().await.unwrap();
     uses.send_keys("1").await.unwrap();
     assert_phone_friendly(c, "approve with changes").await;
     screenshot(c, "approval-changes.png").await;
-    c.find(Locator::Css("#approve-changes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "#approve-changes").await;
     wait_for_text(c, "#outcome", "approved").await;
     assert!(
         c.find_all(Locator::Css("#approve, #deny"))
@@ -409,12 +404,7 @@ async fn web_browser_denies_and_shows_expired_without_buttons() {
         .send_keys("not on a Friday")
         .await
         .unwrap();
-    c.find(Locator::Css("#deny"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "#deny").await;
     wait_for_text(c, "#outcome", "denied").await;
     wait_for_text(c, "#outcome", "not on a Friday").await;
     assert!(
@@ -486,12 +476,7 @@ async fn web_browser_enter_in_a_field_never_approves() {
     c.goto(&page).await.unwrap();
     wait_for_text(c, "h1.action", "payment.send").await;
     open(c, "notes").await;
-    c.find(Locator::Css("details.changes summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "details.changes summary").await;
     for (field, typed) in [
         ("#note", "do not pay"),
         ("#reason", "maybe later"),
@@ -518,12 +503,7 @@ async fn web_browser_enter_in_a_field_never_approves() {
     assert_phone_friendly(c, "approval page after Enter").await;
 
     // A tap on Approve still approves, with the note.
-    c.find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "#approve").await;
     wait_for_text(c, "#outcome", "approved").await;
     wait_for_text(c, "#outcome", "do not pay").await;
     assert_eq!(status_of(&s, &id).await, "approved");
@@ -957,8 +937,7 @@ async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
     let c = &b.client;
-    let policy = "policies:\n  - name: money\n    conditions:\n      action: { startsWith: \"payment.\" }\n    action: require_approval\n    confirm: true\n";
-    let s = TestServer::with_policy(Some(policy)).await;
+    let s = TestServer::with_policy(Some(CONFIRM_PAYMENTS)).await;
     let key = s.agent("treasury-assistant").await;
     let id = pending(
         &s,
@@ -971,12 +950,7 @@ async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     log_in(c, &s).await;
     c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
     wait_for_text(c, "#approve", "Approve").await;
-    c.find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "#approve").await;
     wait_for_text(
         c,
         "#confirm",
@@ -997,12 +971,7 @@ async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     assert_eq!(status_of(&s, &id).await, "pending");
     assert_phone_friendly(c, "confirmation").await;
     screenshot(c, "confirm.png").await;
-    c.find(Locator::Css("#confirm-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "#confirm-yes").await;
     wait_for_text(c, "#outcome", "Approved by alice").await;
     assert_eq!(status_of(&s, &id).await, "approved");
     c.clone().close().await.unwrap();
@@ -1018,8 +987,7 @@ async fn web_browser_the_second_confirmation_flips_when_decided_elsewhere() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };
     let c = &b.client;
-    let policy = "policies:\n  - name: money\n    conditions:\n      action: { startsWith: \"payment.\" }\n    action: require_approval\n    confirm: true\n";
-    let s = TestServer::with_policy(Some(policy)).await;
+    let s = TestServer::with_policy(Some(CONFIRM_PAYMENTS)).await;
     let key = s.agent("treasury-assistant").await;
     let id = pending(
         &s,
@@ -1030,12 +998,7 @@ async fn web_browser_the_second_confirmation_flips_when_decided_elsewhere() {
     log_in(c, &s).await;
     c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
     wait_for_text(c, "#approve", "Approve").await;
-    c.find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    tap(c, "#approve").await;
     wait_for_text(c, "#confirm", "Approve treasury-assistant").await;
     c.execute("window.stillHere = true;", vec![]).await.unwrap();
     // Denied elsewhere while the second confirmation is on screen: it must not stay offered.
