@@ -167,12 +167,24 @@ fn constraint(
                     type_name(value)
                 ));
             };
-            if items.len() as f64 > cap {
+            if let Some(bad) = items.iter().find(|v| v.is_array()) {
                 return Err(format!(
-                    "{} has {} items, more than {cap}",
+                    "{} holds {}, which cannot be counted",
                     name(n),
-                    items.len()
+                    type_name(bad)
                 ));
+            }
+            let count: usize = items.iter().map(named_count).sum();
+            if count as f64 > cap {
+                return Err(if count == items.len() {
+                    format!("{} has {count} items, more than {cap}", name(n))
+                } else {
+                    format!(
+                        "{} names {count} addresses in {} items, more than {cap}",
+                        name(n),
+                        items.len()
+                    )
+                });
             }
             Ok(())
         }
@@ -339,6 +351,19 @@ fn pieces(value: &Value) -> Vec<String> {
         out.extend(split(&without_comments(&text)));
     }
     out
+}
+
+/// How many items one list item counts as under a count cap: a text naming several addresses
+/// (`"a@x.com, b@y.com"`, which a mail library sends to two) counts each address it names, as
+/// [`pieces`] reads them; anything else counts once.
+fn named_count(item: &Value) -> usize {
+    let mut addresses: Vec<String> = pieces(item)
+        .into_iter()
+        .filter(|p| p.contains('@'))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses.len().max(1)
 }
 
 /// Text without its RFC 5322 comments (nested `(…)` spans); an unclosed one runs to the end.
