@@ -267,6 +267,25 @@ fn ascii_reading(c: char) -> Option<std::borrow::Cow<'static, str>> {
         .or_else(|| shifted(0x24D0, b'a', 26)) // circled a–z
 }
 
+/// Text with the look-alikes of ASCII letters, digits and `_` read as them ([`ascii_reading`]),
+/// and the full-width and ideographic full stops and the full-width `@` read as `.` and `@`, as
+/// IDNA (UTS 46) and NFKC read a mail address or host name: `ceo@ｘ.com` and `ceo@x。com` are
+/// sent to `ceo@x.com`. Other characters are kept as they are.
+pub(crate) fn ascii_look_alikes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{FF0E}' | '\u{3002}' | '\u{FF61}' => out.push('.'),
+            '\u{FF20}' => out.push('@'),
+            _ => match ascii_reading(c) {
+                Some(t) => out.push_str(&t),
+                None => out.push(c),
+            },
+        }
+    }
+    out
+}
+
 /// The readings under which `actionDetails` names count as spellings of `field`.
 pub(crate) fn spellings(field: &str) -> Vec<String> {
     singulars(&fold(field))

@@ -592,6 +592,74 @@ fn look_alike_details_keys_are_spellings_of_the_field() {
     );
 }
 
+/// A count cap counted list items only: one item naming three addresses
+/// (`["a@x.com, b@y.com, c@z.com"]`, which a mailer sends to three) or a list inside the list
+/// (which a service may flatten) passed `max_recipients_count: 1`.
+#[test]
+fn count_caps_count_the_addresses_a_text_names_and_refuse_nested_lists() {
+    table(
+        json!({"max_recipients_count": 1}),
+        "max_recipients_count",
+        &[
+            (
+                json!({"recipients": ["a@x.com, b@y.com, c@z.com"]}),
+                Some("names 3 addresses in 1 items, more than 1"),
+            ),
+            (
+                json!({"recipients": ["a@x.com; b@y.com"]}),
+                Some("names 2 addresses"),
+            ),
+            (
+                json!({"recipients": [["a@x.com", "b@y.com"]]}),
+                Some("holds a list, which cannot be counted"),
+            ),
+            // One address, however it is written, still counts once.
+            (json!({"recipients": ["Bob <bob@x.com>"]}), None),
+            (json!({"recipients": ["bob@x.com (Bob)"]}), None),
+            (json!({"recipients": ["a, b, c"]}), None),
+            (json!({"recipients": [{"to": "a@x.com"}]}), None),
+        ],
+    );
+}
+
+/// Addresses that RFC 5322 parsers, `mailto:` URLs and IDNA (UTS 46) all send to the blocked
+/// `ceo@x.com` — a comment beside or inside the address, a `mailto:` query, a full-width letter
+/// or full stop in the domain — used to pass `blocked_`, which read none of them.
+#[test]
+fn blocked_sees_comments_mailto_queries_and_full_width_domains() {
+    table(
+        json!({"blocked_recipients": ["ceo@x.com"]}),
+        "blocked_recipients",
+        &[
+            (
+                json!({"recipient": "ceo(comment)@x.com"}),
+                Some("is blocked"),
+            ),
+            (json!({"recipient": "ceo@x.com(c)"}), Some("is blocked")),
+            (json!({"recipient": "(x)ceo@x.com"}), Some("is blocked")),
+            (json!({"recipient": "ceo@(a(b)c)x.com"}), Some("is blocked")),
+            (
+                json!({"recipient": "mailto:ceo@x.com?x=1"}),
+                Some("is blocked"),
+            ),
+            (json!({"recipient": "ceo@\u{FF58}.com"}), Some("is blocked")),
+            (json!({"recipient": "ceo@x\u{3002}com"}), Some("is blocked")),
+            (
+                json!({"recipient": "ceo\u{FF20}x\u{FF0E}com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "Boss (ceo@x.com) <bob@y.com>"}),
+                Some("is blocked"),
+            ),
+            // Lawful neighbours still pass.
+            (json!({"recipient": "bob(ceo)@x.com"}), None),
+            (json!({"recipient": "mailto:bob@x.com?cc=ann@y.com"}), None),
+            (json!({"recipient": "Bob (CEO) <bob@x.com>"}), None),
+        ],
+    );
+}
+
 /// A text that names a blocked address or domain the way mail and DNS libraries read it —
 /// a display name, a list in one string, a `+tag`, a final dot, `mailto:`, quotes — used to pass
 /// `blocked_`, which compared the whole text only.

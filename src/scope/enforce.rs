@@ -8,8 +8,8 @@ use serde_json::{Map, Number, Value};
 
 use super::path::{self, CleanPath};
 use super::{
-    Kind, brief, build_regex, check_key, check_rule, classify, cmp_numbers, has_constraint, join,
-    json_eq, spelled, spellings, type_name,
+    Kind, ascii_look_alikes, brief, build_regex, check_key, check_rule, classify, cmp_numbers,
+    has_constraint, join, json_eq, spelled, spellings, type_name,
 };
 use crate::text::{is_hidden, with_markers};
 
@@ -167,12 +167,24 @@ fn constraint(
                     type_name(value)
                 ));
             };
-            if items.len() as f64 > cap {
+            if let Some(bad) = items.iter().find(|v| v.is_array()) {
                 return Err(format!(
-                    "{} has {} items, more than {cap}",
+                    "{} holds {}, which cannot be counted",
                     name(n),
-                    items.len()
+                    type_name(bad)
                 ));
+            }
+            let count: usize = items.iter().map(named_count).sum();
+            if count as f64 > cap {
+                return Err(if count == items.len() {
+                    format!("{} has {count} items, more than {cap}", name(n))
+                } else {
+                    format!(
+                        "{} names {count} addresses in {} items, more than {cap}",
+                        name(n),
+                        items.len()
+                    )
+                });
             }
             Ok(())
         }
@@ -307,18 +319,20 @@ fn path_of<'v>(item: &'v Value, name: &str) -> Result<CleanPath<'v>, String> {
     path::clean(s).map_err(|e| format!("{name} {} {e}", brief(item)))
 }
 
-/// Text without hidden characters, in lower case.
+/// Text without hidden characters, look-alikes of ASCII read as ASCII ([`ascii_look_alikes`]),
+/// in lower case.
 fn fold_text(s: &str) -> String {
-    s.chars()
-        .filter(|c| !is_hidden(*c))
-        .collect::<String>()
-        .to_lowercase()
+    ascii_look_alikes(&s.chars().filter(|c| !is_hidden(*c)).collect::<String>()).to_lowercase()
 }
 
 /// The pieces a text value names, as a blocked list also compares them: quotes dropped, split
 /// at `,` `;` `<` `>` and white space, each in [`address_form`]. So `"Boss <ceo@x.com>"`,
 /// `"bob@x.com, ceo@x.com"`, `"ceo+tag@x.com"` and `"evil.com."` each name the blocked
 /// `ceo@x.com` or `evil.com`: a mail or DNS library reads them so.
+///
+/// A `(comment)` is read both ways: dropped, as RFC 5322 parsers drop it (`ceo(x)@x.com` and
+/// `ceo@x.com (CEO)` are sent to `ceo@x.com`), and as a separator, so an address inside one
+/// still counts.
 fn pieces(value: &Value) -> Vec<String> {
     let Value::String(s) = value else {
         return Vec::new();
@@ -327,16 +341,56 @@ fn pieces(value: &Value) -> Vec<String> {
         .chars()
         .filter(|c| !matches!(c, '"' | '\''))
         .collect();
-    text.split(|c: char| matches!(c, ',' | ';' | '<' | '>') || c.is_whitespace())
-        .filter_map(address_form)
-        .collect()
+    let split = |t: &str| -> Vec<String> {
+        t.split(|c: char| matches!(c, ',' | ';' | '<' | '>' | '(' | ')') || c.is_whitespace())
+            .filter_map(address_form)
+            .collect()
+    };
+    let mut out = split(&text);
+    if text.contains('(') {
+        out.extend(split(&without_comments(&text)));
+    }
+    out
 }
 
-/// A piece as an address: without a `mailto:` prefix or final dots; for `local@domain`, the
+/// How many items one list item counts as under a count cap: a text naming several addresses
+/// (`"a@x.com, b@y.com"`, which a mail library sends to two) counts each address it names, as
+/// [`pieces`] reads them; anything else counts once.
+fn named_count(item: &Value) -> usize {
+    let mut addresses: Vec<String> = pieces(item)
+        .into_iter()
+        .filter(|p| p.contains('@'))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses.len().max(1)
+}
+
+/// Text without its RFC 5322 comments (nested `(…)` spans); an unclosed one runs to the end.
+fn without_comments(text: &str) -> String {
+    let mut depth = 0usize;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A piece as an address: without a `mailto:` prefix (and its `?query`) or final dots; for `local@domain`, the
 /// local part without its `+tag` and the domain without final dots. `None` when empty.
 fn address_form(piece: &str) -> Option<String> {
     let p = piece.trim();
-    let p = p.strip_prefix("mailto:").unwrap_or(p).trim_end_matches('.');
+    let p = match p.strip_prefix("mailto:") {
+        // `mailto:ceo@x.com?subject=…` is sent to `ceo@x.com`.
+        Some(rest) => rest.split(['?', '#']).next().unwrap_or(rest),
+        None => p,
+    };
+    let p = p.trim_end_matches('.');
     if p.is_empty() {
         return None;
     }

@@ -204,9 +204,19 @@ fn accepts(scope: &Map<String, Value>, details: &Map<String, Value>) -> bool {
                 .filter(|v| v.is_number())
                 .and_then(num)
                 .is_some_and(|x| x >= num(rule).unwrap()),
-            "count" => found
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.len() as f64 <= num(rule).unwrap()),
+            "count" => found.and_then(Value::as_array).is_some_and(|a| {
+                !a.iter().any(Value::is_array)
+                    && a.iter()
+                        .map(|x| {
+                            let mut at: Vec<String> =
+                                names(x).into_iter().filter(|n| n.contains('@')).collect();
+                            at.sort();
+                            at.dedup();
+                            at.len().max(1)
+                        })
+                        .sum::<usize>() as f64
+                        <= num(rule).unwrap()
+            }),
             "allowed" => found.is_some_and(|v| {
                 let list = rule.as_array().unwrap();
                 let vs = items(v);

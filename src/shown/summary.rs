@@ -145,7 +145,12 @@ const VERBS: &[&str] = &[
 /// The summary of a request, as every channel shows it.
 pub(crate) fn summary(v: &PermissionView) -> Summary {
     let entries = super::scope(&v.scope);
-    let money = money(&entries, &v.scope, v.action_details.as_ref());
+    // The scope keys the money phrase already says ("up to 250 EUR"); every other entry gets
+    // its own clause, so a second or nested cap (`payment.max_amount`) is never left unsaid.
+    let (money, said) = match money(&entries, &v.scope, v.action_details.as_ref()) {
+        Some((m, keys)) => (Some(m), keys),
+        None => (None, Vec::new()),
+    };
     let (mut what, verb) = verb_phrase(&v.action, money.is_some());
     let mut clauses = Vec::new();
     match &money {
@@ -174,7 +179,8 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
     let mut passed = Vec::new();
     for e in &entries {
         match e.enforced {
-            Some(_) => clauses.extend(constraint(e, money.is_some())),
+            Some(_) if said.contains(&e.key) => {}
+            Some(_) => clauses.extend(constraint(e)),
             None => passed.push(e),
         }
     }
@@ -265,7 +271,7 @@ fn field_words(field: &str) -> String {
 }
 
 /// One clause per enforced entry, from the key's convention (named by [`crate::scope::meaning`]).
-fn constraint(e: &Entry, money_shown: bool) -> Vec<Clause> {
+fn constraint(e: &Entry) -> Vec<Clause> {
     let (key, path) = split_key(&e.key);
     let value = e.values.first().cloned().unwrap_or_default();
     let field = |prefix: &str| format!("{path}{}", field_words(&key[prefix.len()..]));
@@ -281,9 +287,6 @@ fn constraint(e: &Entry, money_shown: bool) -> Vec<Clause> {
                 Piece::ours(" "),
                 Piece::agent(format!("{path}{}", field_words(counted))),
             ])];
-        }
-        if is_amount(f) && money_shown {
-            return Vec::new();
         }
         return vec![Clause::of(vec![
             Piece::agent(field("max_")),
@@ -309,9 +312,6 @@ fn constraint(e: &Entry, money_shown: bool) -> Vec<Clause> {
                 joined_by: "or",
                 lead: ", ",
             }];
-        }
-        if is_currency(f) && money_shown && e.values.len() == 1 {
-            return Vec::new();
         }
         let only = if e.values.is_empty() {
             " (nothing is allowed)"
@@ -355,16 +355,13 @@ fn is_amount(field: &str) -> bool {
     field == "amount" || field.ends_with("_amount")
 }
 
-fn is_currency(field: &str) -> bool {
-    matches!(field, "currency" | "currencies")
-}
-
-/// The capped amount with its currency, when the scope has both: "250 EUR".
+/// The capped amount with its currency, when the scope has both: "250 EUR"; and the scope keys
+/// that text says (the top-level amount cap, and the one-currency allow list it took).
 fn money(
     entries: &[Entry],
     scope: &Map<String, Value>,
     details: Option<&Map<String, Value>>,
-) -> Option<String> {
+) -> Option<(String, Vec<String>)> {
     let amount = entries.iter().find(|e| {
         e.enforced.is_some()
             && !e.key.contains('.')
@@ -375,16 +372,28 @@ fn money(
         Some([one]) => text(one),
         _ => None,
     };
-    let currency = ["allowed_currency", "allowed_currencies"]
+    let mut said = vec![amount.key.clone()];
+    let allowed = ["allowed_currency", "allowed_currencies"]
         .iter()
-        .find_map(|k| scope.get(*k).and_then(single))
-        .or_else(|| scope.get("currency").and_then(text))
-        .or_else(|| details.and_then(|d| d.get("currency")).and_then(text));
+        .find_map(|k| scope.get(*k).and_then(single).map(|c| (*k, c)));
+    let currency = match allowed {
+        Some((k, c)) => {
+            said.push(k.to_owned());
+            Some(c)
+        }
+        None => scope
+            .get("currency")
+            .and_then(text)
+            .or_else(|| details.and_then(|d| d.get("currency")).and_then(text)),
+    };
     let value = amount.values.first()?;
-    Some(match currency {
-        Some(c) => format!("{value} {c}"),
-        None => value.clone(),
-    })
+    Some((
+        match currency {
+            Some(c) => format!("{value} {c}"),
+            None => value.clone(),
+        },
+        said,
+    ))
 }
 
 /// A capped value in words: bytes in KiB/MiB/GiB, seconds in minutes, anything else as is.

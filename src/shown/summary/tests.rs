@@ -211,3 +211,26 @@ fn the_verb_follows_the_state() {
         assert!(summary(&v).plain().starts_with(said), "{status:?}");
     }
 }
+
+/// The money phrase said the top-level cap and hid every other amount cap and one-currency list:
+/// `{"max_amount": 10, "payment": {"max_amount": 10000, "allowed_currencies": ["USD"]}}` read
+/// "transfer up to 10 EUR", while a service reading `payment.amount` may move 10000 USD.
+#[test]
+fn money_hides_no_other_amount_cap_or_currency_list() {
+    let s = said(
+        "payment.transfer",
+        json!({
+            "max_amount": 10,
+            "allowed_currencies": ["EUR"],
+            "max_fee_amount": 900,
+            "payment": {"max_amount": 10000, "allowed_currencies": ["USD"]},
+        }),
+    );
+    assert!(s.contains("transfer up to 10 EUR"), "{s}");
+    assert!(s.contains("fee amount at most 900"), "{s}");
+    assert!(s.contains("payment amount at most 10000"), "{s}");
+    assert!(s.contains("payment currencies only USD"), "{s}");
+    // The top-level cap and its one currency are said once, in the money phrase.
+    assert!(!s.contains("amount at most 10,"), "{s}");
+    assert!(!s.contains("currencies only EUR"), "{s}");
+}
