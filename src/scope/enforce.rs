@@ -381,8 +381,9 @@ fn without_comments(text: &str) -> String {
     out
 }
 
-/// A piece as an address: without a `mailto:` prefix (and its `?query`) or final dots; for `local@domain`, the
-/// local part without its `+tag` and the domain without final dots. `None` when empty.
+/// A piece as an address: without a `mailto:` prefix (and its `?query`) or final dots; for
+/// `local@domain`, the local part without its `+tag` and the domain without final dots. `None`
+/// when empty.
 fn address_form(piece: &str) -> Option<String> {
     let p = piece.trim();
     let p = match p.strip_prefix("mailto:") {
