@@ -607,4 +607,37 @@ mod tests {
             "{refused}"
         );
     }
+
+    /// A migration that edits the schema's text must leave its connection with the new parse:
+    /// migrating a new database in one go gives the same schema, byte for byte, as migrating it
+    /// one version at a time on a fresh connection each (migration 009's in-place edit once left
+    /// 010's `ADD COLUMN` splicing at stale offsets, which dropped `require_details`'s default).
+    #[test]
+    fn migrating_at_once_gives_the_schema_of_migrating_step_by_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = |conn: &Connection| -> Vec<(String, Option<String>)> {
+            conn.prepare("SELECT name, sql FROM sqlite_schema ORDER BY name")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let at_once = dir.path().join("once.db");
+        drop(Store::open(&at_once).unwrap());
+        let stepwise = dir.path().join("steps.db");
+        for (version, sql) in (1..).zip(MIGRATIONS) {
+            let conn = Connection::open(&stepwise).unwrap();
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+        }
+        let once = schema(&Connection::open(&at_once).unwrap());
+        assert_eq!(once, schema(&Connection::open(&stepwise).unwrap()));
+        let permissions = once.iter().find(|(name, _)| name == "permissions").unwrap();
+        let sql = permissions.1.as_deref().unwrap();
+        assert!(
+            sql.contains("require_details INTEGER NOT NULL DEFAULT 0"),
+            "{sql}"
+        );
+    }
 }

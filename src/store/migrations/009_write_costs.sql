@@ -19,6 +19,9 @@ UPDATE sqlite_schema
        'CHECK (status = ''pending'' OR status = ''approved'' OR status = ''denied''
                        OR status = ''expired'' OR status = ''used'' OR status = ''revoked'')')
  WHERE type = 'table' AND name = 'permissions';
-PRAGMA writable_schema = OFF;
+-- RESET also makes this connection parse the schema again: without it, its parse of the old text
+-- stays, and a later `ALTER TABLE permissions ADD COLUMN` on it (migration 010 on a new or an old
+-- database) splices the new text at the old text's offsets and garbles the table's definition.
+PRAGMA writable_schema = RESET;
 CREATE TABLE schema_reload (x INTEGER);
 DROP TABLE schema_reload;
