@@ -56,22 +56,55 @@ impl fmt::Debug for Secret {
 #[error("the operating system's random number generator failed")]
 pub struct RngError;
 
-/// A new secret: `prefix` followed by [`RANDOM_CHARS`] base62 characters from the OS RNG.
+/// A new secret: `prefix` (a type prefix, and for a permission token the request it names, which
+/// is not secret) followed by [`RANDOM_CHARS`] base62 characters from the OS RNG.
 pub(crate) fn generate(prefix: &str) -> Result<Secret, RngError> {
-    let mut out = String::with_capacity(prefix.len() + RANDOM_CHARS);
+    let end = prefix.len() + RANDOM_CHARS;
+    let mut out = String::with_capacity(end);
     out.push_str(prefix);
     let mut buf = [0u8; 64];
-    while out.len() < prefix.len() + RANDOM_CHARS {
+    while out.len() < end {
         SysRng.try_fill_bytes(&mut buf).map_err(|_| RngError)?;
         // Rejection sampling keeps every character equally likely: 248 = 4 × 62.
         for b in buf.iter().filter(|b| **b < 248) {
-            if out.len() == prefix.len() + RANDOM_CHARS {
+            if out.len() == end {
                 break;
             }
             out.push(char::from(BASE62[usize::from(*b % 62)]));
         }
     }
     Ok(Secret(out))
+}
+
+/// Base62 characters that hold any 128-bit number: 62^22 > 2^128.
+pub(crate) const U128_CHARS: usize = 22;
+
+/// `n` in [`U128_CHARS`] base62 characters, most significant first (zero-padded, so one number
+/// has one spelling).
+pub(crate) fn base62_u128(mut n: u128) -> String {
+    let mut digits = [b'0'; U128_CHARS];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[usize::try_from(n % 62).unwrap_or(0)];
+        n /= 62;
+    }
+    String::from_utf8(digits.to_vec()).unwrap_or_else(|_| unreachable!("base62 is ASCII"))
+}
+
+/// The number [`base62_u128`] spelled as `text`: `None` unless it is exactly [`U128_CHARS`]
+/// base62 characters of a number below 2^128.
+pub(crate) fn parse_base62_u128(text: &str) -> Option<u128> {
+    if text.len() != U128_CHARS {
+        return None;
+    }
+    text.bytes().try_fold(0u128, |n, c| {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            b'a'..=b'z' => c - b'a' + 36,
+            _ => return None,
+        };
+        n.checked_mul(62)?.checked_add(u128::from(digit))
+    })
 }
 
 /// Lowercase hex SHA-256 of `data`.
@@ -113,6 +146,27 @@ mod tests {
         assert!(a.expose()[4..].bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
         assert_eq!(format!("{a:?}"), "***");
+    }
+
+    #[test]
+    fn base62_numbers_have_one_spelling_and_round_trip() {
+        for n in [0, 1, 61, 62, u128::from(u64::MAX), u128::MAX - 1, u128::MAX] {
+            let text = base62_u128(n);
+            assert_eq!(text.len(), U128_CHARS);
+            assert_eq!(parse_base62_u128(&text), Some(n), "{text}");
+        }
+        assert_eq!(base62_u128(61), format!("{}z", "0".repeat(21)));
+        // Too short, too long, outside the alphabet, above 2^128.
+        for bad in [
+            "",
+            "0",
+            &"0".repeat(23),
+            &format!("{}-", "0".repeat(21)),
+            &format!("{}é", "0".repeat(20)),
+            &"z".repeat(22),
+        ] {
+            assert_eq!(parse_base62_u128(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

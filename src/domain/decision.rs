@@ -22,7 +22,7 @@ pub(crate) struct Decided {
 
 /// Decides a new request: the deciding rule's scope template narrows the scope, `bind: exact`
 /// demands the exact `actionDetails`, a deny gets its reason, and an auto-approval the token
-/// `mint` makes (called only then). The request is `id`, made `now`.
+/// `mint` makes for the request (called only then). The request is `id`, made `now`.
 pub(crate) fn decide(
     req: ValidRequest,
     agent: &Agent,
@@ -30,7 +30,7 @@ pub(crate) fn decide(
     policy_version: &str,
     id: RequestId,
     now: Timestamp,
-    mint: impl FnOnce() -> Result<Secret>,
+    mint: impl FnOnce(&RequestId) -> Result<Secret>,
 ) -> Result<Decided> {
     let rule = decision.rule;
     let granted_scope = match rule.and_then(|r| r.scope_template.as_ref()) {
@@ -85,7 +85,7 @@ pub(crate) fn decide(
             row.reason = Some(policy_deny_reason(rule));
         }
         Effect::AutoApprove => {
-            let t = mint()?;
+            let t = mint(&row.id)?;
             row.status = Status::Approved;
             row.token_hash = Some(t.hash());
             row.token_issued_at = Some(now);
@@ -263,7 +263,7 @@ mod tests {
         effect: Effect,
         by_rule: bool,
         req: ValidRequest,
-        mint: impl FnOnce() -> Result<Secret>,
+        mint: impl FnOnce(&RequestId) -> Result<Secret>,
     ) -> Decided {
         let r = rule(effect);
         let d = Decision {
@@ -273,13 +273,14 @@ mod tests {
         decide(req, &agent(), &d, "v1", RequestId::new_random(), NOW, mint).unwrap()
     }
 
-    fn minted() -> Result<Secret> {
+    fn minted(_: &RequestId) -> Result<Secret> {
         Ok(Secret::new("pt_minted"))
     }
 
     #[test]
     fn each_effect_gives_its_state_and_only_auto_approval_mints() {
-        let never = || -> Result<Secret> { panic!("a pending request mints no token") };
+        let never =
+            |_: &RequestId| -> Result<Secret> { panic!("a pending request mints no token") };
         let pending = decided(Effect::RequireApproval, true, asked(json!({}), None), never);
         assert_eq!(pending.row.status, Status::Pending);
         assert_eq!(

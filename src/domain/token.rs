@@ -5,8 +5,9 @@
 use serde_json::{Map, Value};
 
 use crate::clock::Timestamp;
-use crate::domain::{Permission, Status};
-use crate::secret::{self, Secret};
+use crate::domain::{Permission, RequestId, Status};
+use crate::error::{Error, Result};
+use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
 use crate::text::with_markers;
 
 /// A use of a token, as an agent or a protected service presents it.
@@ -107,6 +108,33 @@ impl Refusal {
     }
 }
 
+/// A new token for request `id`: `otp_`, the id (a UUID) in 22 base62 characters, then 40 random
+/// ones. The id is not secret (the agent has it already); it lets a protected service, which has
+/// the token alone, find the request by its id. An index of token hashes would do it too, but its
+/// random keys cost every issued token a write to a random page of the database. What is stored
+/// and compared is still the SHA-256 of the whole token.
+pub(crate) fn mint_token(id: &RequestId) -> Result<Secret> {
+    let uuid = uuid::Uuid::parse_str(id.as_str())
+        .map_err(|_| Error::Internal(format!("request id {id:?} is not a UUID")))?;
+    let prefix = format!(
+        "{PERMISSION_TOKEN_PREFIX}{}",
+        secret::base62_u128(uuid.as_u128())
+    );
+    Ok(secret::generate(&prefix)?)
+}
+
+/// The request a token [`mint_token`] made names, read from its text alone; `None` for any other
+/// text (a token from before tokens named their request, or not a token). Only the token's hash,
+/// compared with the one stored for that request, says whether it is that request's token.
+pub(crate) fn named_request(token: &str) -> Option<RequestId> {
+    let rest = token.strip_prefix(PERMISSION_TOKEN_PREFIX)?;
+    if rest.len() != secret::U128_CHARS + secret::RANDOM_CHARS {
+        return None;
+    }
+    let n = secret::parse_base62_u128(rest.get(..secret::U128_CHARS)?)?;
+    Some(RequestId(uuid::Uuid::from_u128(n).to_string()))
+}
+
 /// Whether `token` is this permission's and still works at `now` (approved, uses left).
 pub(crate) fn check_token(row: &Permission, token: &str, now: Timestamp) -> Result<(), Refusal> {
     match &row.token_hash {
@@ -194,6 +222,44 @@ mod tests {
     use serde_json::json;
 
     const NOW: Timestamp = Timestamp(1_780_000_000_000);
+
+    #[test]
+    fn a_token_names_its_request_and_nothing_else_does() {
+        let id = RequestId::new_random();
+        let token = mint_token(&id).unwrap();
+        let text = token.expose();
+        assert!(text.starts_with("otp_"), "{text}");
+        assert_eq!(text.len(), 4 + 22 + secret::RANDOM_CHARS);
+        assert!(
+            text[4..].bytes().all(|c| c.is_ascii_alphanumeric()),
+            "{text}"
+        );
+        assert_eq!(named_request(text), Some(id.clone()));
+        // Two tokens for one request share the name, never the secret.
+        let again = mint_token(&id).unwrap();
+        assert_eq!(again.expose()[..26], text[..26]);
+        assert_ne!(again, token);
+
+        let legacy = secret::generate(PERMISSION_TOKEN_PREFIX).unwrap();
+        let cut = &text[..text.len() - 1];
+        let longer = format!("{text}x");
+        let other_prefix = format!("adm_{}", &text[4..]);
+        let padded = format!(" {}", &text[..text.len() - 1]);
+        let foreign = format!("otp_\u{ff10}{}", &text[5..]);
+        for not_named in [
+            legacy.expose(),
+            cut,
+            &longer,
+            &other_prefix,
+            &padded,
+            &foreign,
+            "",
+            "otp_",
+        ] {
+            assert_eq!(named_request(not_named), None, "{not_named:?}");
+        }
+        assert!(mint_token(&RequestId("not-a-uuid".into())).is_err());
+    }
 
     fn granted(token: &Secret) -> Permission {
         Permission {

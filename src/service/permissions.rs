@@ -14,11 +14,11 @@ use crate::audit::NewEvent;
 use crate::clock::Timestamp;
 use crate::domain::decision::{self, Decided, Verdict};
 use crate::domain::request::{Edits, ValidRequest};
-use crate::domain::token::{Refusal, UNCHECKED_USE, UseRequest, check_token, check_use};
+use crate::domain::token::{self, Refusal, UNCHECKED_USE, UseRequest, check_token, check_use};
 use crate::domain::{Actor, Agent, AgentId, Permission, PermissionFilter, RequestId, Status};
 use crate::error::{Error, Result};
 use crate::policy::EvalInput;
-use crate::secret::{self, PERMISSION_TOKEN_PREFIX, Secret};
+use crate::secret::{self, Secret};
 use crate::store::audit;
 use crate::store::permissions::{self as sql, DecisionUpdate, OwnedRow, Owner};
 use crate::wire::MAX_WAIT_SECS;
@@ -68,7 +68,7 @@ impl Service {
             loaded.policy.version(),
             RequestId::new_random(),
             now,
-            || Ok(secret::generate(PERMISSION_TOKEN_PREFIX)?),
+            token::mint_token,
         )?;
         let id = row.id.clone();
 
@@ -437,7 +437,7 @@ impl Service {
 
     async fn mint(&self, agent: &Arc<Agent>, row: Permission) -> Result<PermissionView> {
         let now = self.clock.now();
-        let token = secret::generate(PERMISSION_TOKEN_PREFIX)?;
+        let token = token::mint_token(&row.id)?;
         let hash = token.hash();
         let id = row.id.clone();
         let caller = Arc::clone(agent);

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::permissions::use_in;
 use super::{Service, event};
 use crate::domain::Actor;
-use crate::domain::token::{Refusal, UseRequest, check_token};
+use crate::domain::token::{self, Refusal, UseRequest, check_token};
 use crate::error::{Error, Result};
 use crate::secret;
 use crate::store::audit;
@@ -25,12 +25,12 @@ impl Service {
         service: &Arc<ProtectedService>,
         token: &str,
     ) -> Result<Introspection> {
-        let (caller, hash) = (Arc::clone(service), secret::sha256_hex(token.as_bytes()));
+        let (caller, presented) = (Arc::clone(service), token.to_owned());
         let row = self
             .store
             .lookup(move |c| {
                 confirm_service(c, &caller)?;
-                Ok::<_, Error>(sql::get_by_token_hash(c, &hash)?)
+                row_of_token(c, &presented)
             })
             .await?;
         let now = self.clock.now();
@@ -63,9 +63,8 @@ impl Service {
             .store
             .write(move |tx| {
                 confirm_service(tx, &caller)?;
-                let hash = presented.token.hash();
                 let actor = Actor::Service(caller.id.0.clone());
-                let Some(row) = sql::get_by_token_hash(tx, &hash)? else {
+                let Some(row) = row_of_token(tx, presented.token.expose())? else {
                     return Ok((not_for_this_service(), None));
                 };
                 if !caller.serves(&row.action) {
@@ -104,6 +103,23 @@ fn refuse_foreign(
     });
     audit::append(tx, now, &event(actor, "token.use_refused", d, row))?;
     Ok(())
+}
+
+/// The request `token` is for, if it is one: read by the id the token names (or, for a token
+/// issued before tokens named their request, by its hash), and only if the hash stored for that
+/// request is the token's. Anything else, a real request's id with a made-up secret included, is
+/// no request: the caller cannot tell which ids exist.
+fn row_of_token(c: &rusqlite::Connection, token: &str) -> Result<Option<Permission>> {
+    let hash = secret::sha256_hex(token.as_bytes());
+    let row = match token::named_request(token) {
+        Some(id) => sql::get(c, id.as_str())?,
+        None => sql::get_by_unnamed_token(c, &hash)?,
+    };
+    Ok(row.filter(|r| {
+        r.token_hash
+            .as_deref()
+            .is_some_and(|stored| secret::hashes_equal(stored, &hash))
+    }))
 }
 
 /// Confirms, in the read or write that uses it, that `service` is live with the same key.

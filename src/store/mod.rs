@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_keyed_audit.sql"),
     include_str!("migrations/008_credential_life.sql"),
     include_str!("migrations/009_write_costs.sql"),
+    include_str!("migrations/010_tokens_name_their_request.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.
@@ -639,5 +640,65 @@ mod tests {
             sql.contains("require_details INTEGER NOT NULL DEFAULT 0"),
             "{sql}"
         );
+    }
+
+    /// Migration 010: tokens issued before it keep an index of their hashes; new rows go into no
+    /// index keyed by a hash, and each lookup uses an index.
+    #[test]
+    fn tokens_from_before_they_named_their_request_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        for (version, sql) in (1..).zip(&MIGRATIONS[..9]) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO agents(id, name, key_hash, created_at) VALUES ('a', 'a', 'h', 0);
+             INSERT INTO permissions(id, agent_id, action, requested_scope, scope, context,
+                status, policy_version, ttl_secs, uses_total, uses_remaining, expires_at,
+                created_at, token_hash, token_issued_at)
+             VALUES ('issued', 'a', 'x', '{}', '{}', '{}', 'approved', 'v', 1, 1, 1, 1, 1,
+                'old-hash', 1),
+                ('waiting', 'a', 'x', '{}', '{}', '{}', 'pending', 'v', 1, 1, 1, 1, 1, NULL, NULL);",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        store
+            .read_blocking(|c| {
+                let found = permissions::get_by_unnamed_token(c, "old-hash")?;
+                assert_eq!(found.map(|p| p.id.0), Some("issued".to_owned()));
+                // A token minted later names its request; the pending row is not marked.
+                c.execute(
+                    "UPDATE permissions SET token_hash = 'new-hash' WHERE id = 'waiting'",
+                    [],
+                )?;
+                assert!(permissions::get_by_unnamed_token(c, "new-hash")?.is_none());
+                let plan = |sql: &str| -> rusqlite::Result<String> {
+                    c.query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
+                };
+                let unnamed = plan(
+                    "SELECT id FROM permissions WHERE token_hash = 'h' AND unnamed_token = 1",
+                )?;
+                assert!(
+                    unnamed.contains("permissions_by_unnamed_token"),
+                    "{unnamed}"
+                );
+                let named = plan("SELECT id FROM permissions WHERE id = 'x'")?;
+                assert!(named.contains("sqlite_autoindex_permissions_1"), "{named}");
+                let hash_keyed: Vec<String> = c
+                    .prepare(
+                        "SELECT name FROM sqlite_schema WHERE type = 'index'
+                            AND tbl_name = 'permissions' AND sql LIKE '%token_hash%'
+                            AND sql NOT LIKE '%WHERE unnamed_token = 1%'",
+                    )?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                assert_eq!(hash_keyed, Vec::<String>::new());
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
     }
 }

@@ -142,16 +142,17 @@ pub struct OwnedRow {
     pub json_bytes: usize,
 }
 
-/// The request whose token hashes to `token_hash` (the lookup of a protected service, which has
-/// the token only).
-pub(crate) fn get_by_token_hash(
+/// The request whose token, issued before tokens named their request (migration 010), hashes to
+/// `token_hash`. Newer tokens are found by the id they name ([`get`]).
+pub(crate) fn get_by_unnamed_token(
     conn: &Connection,
     token_hash: &str,
 ) -> Result<Option<Permission>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
-        " FROM permissions p JOIN agents a ON a.id = p.agent_id WHERE p.token_hash = ?1"
+        " FROM permissions p JOIN agents a ON a.id = p.agent_id",
+        " WHERE p.token_hash = ?1 AND p.unnamed_token = 1"
     );
     Ok(conn
         .prepare_cached(SQL)?

@@ -73,7 +73,8 @@ pub(crate) fn agent_name() -> Schema {
     text(1, NAME_MAX_CHARS, pattern)
 }
 
-/// A permission token as presented (real ones are `otp_` and 40 more characters).
+/// A permission token as presented (real ones are `otp_`, 22 characters naming the request and 40
+/// secret ones; older ones `otp_` and 40).
 pub(crate) fn token() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)

@@ -222,7 +222,11 @@ async fn a_database_from_before_keyed_chains_migrates_and_verifies() {
     rechain_unkeyed(&db, 1, |_| {});
     let conn = Connection::open(&db).unwrap();
     conn.execute_batch(
-        "ALTER TABLE audit_events DROP COLUMN keyed;
+        "DROP INDEX permissions_by_unnamed_token;
+         ALTER TABLE permissions DROP COLUMN unnamed_token;
+         CREATE UNIQUE INDEX permissions_by_token ON permissions(token_hash)
+             WHERE token_hash IS NOT NULL;
+         ALTER TABLE audit_events DROP COLUMN keyed;
          ALTER TABLE admin_tokens DROP COLUMN expires_at;
          ALTER TABLE admin_tokens DROP COLUMN last_used_at;
          ALTER TABLE login_links DROP COLUMN request_id;

@@ -239,6 +239,62 @@ async fn a_protected_service_introspects_and_uses_tokens_for_its_actions_only() 
     s.stop().await;
 }
 
+/// A token names its request (`otp_`, 22 characters of its id, 40 secret ones), so a service's
+/// lookup reads that request. Only the whole token opens it: a real id with a made-up secret, or
+/// one request's secret behind another's id, answers like any unknown token and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_that_names_a_real_request_opens_it_only_with_its_secret() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let agent = s.agent("mailer-bot").await;
+    let mailer = s.service("mailer", "gmail.*").await;
+    let (id, token) = &s.granted(&agent, json!({"action": "gmail.send"})).await;
+    let (other_id, other_token) = &s.granted(&agent, json!({"action": "gmail.send"})).await;
+    assert_eq!(token.len(), 4 + 22 + 40, "{token}");
+    assert_ne!(
+        token[4..26],
+        other_token[4..26],
+        "each names its own request"
+    );
+
+    let flip = |c: char| if c == 'a' { 'b' } else { 'a' };
+    let last = token.chars().last().unwrap();
+    let wrong_secret = format!("{}{}", &token[..token.len() - 1], flip(last));
+    let swapped = format!("{}{}", &other_token[..26], &token[26..]);
+    let (_, unknown) = as_service(&s, &mailer, "introspect", json!({"token": "otp_nope"})).await;
+    let (_, trail_before) = s.get(&s.admin, "/api/v1/admin/audit").await;
+    for forged in [&wrong_secret, &swapped] {
+        let (status, v) = as_service(&s, &mailer, "introspect", json!({"token": forged})).await;
+        assert_eq!((status, &v), (StatusCode::OK, &unknown), "{forged}");
+        let (_, v) = as_service(
+            &s,
+            &mailer,
+            "use",
+            json!({"token": forged, "action": "gmail.send"}),
+        )
+        .await;
+        assert_eq!(
+            v,
+            json!({"success": false, "usesRemaining": 0, "code": "INVALID_TOKEN",
+                   "reason": "the token is not valid for this service"}),
+            "{forged}"
+        );
+    }
+    let (_, trail_after) = s.get(&s.admin, "/api/v1/admin/audit").await;
+    assert_eq!(
+        trail_after["data"], trail_before["data"],
+        "a forged token is no event"
+    );
+    for (id, token) in [(id, token), (other_id, other_token)] {
+        let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": token})).await;
+        assert_eq!(
+            (&v["active"], &v["id"], &v["usesRemaining"]),
+            (&json!(true), &json!(id), &json!(1)),
+            "{v}"
+        );
+    }
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes() {
     let s = TestServer::with_policy(Some(POLICY)).await;
