@@ -2,7 +2,7 @@
 # The project's benchmark (not a test): starts the shipped server, a bare actix-web JSON handler
 # and the "durable limit" baseline (the same stack answering after one group-committed SQLite
 # insert of a permission-sized row and its audit event, same durability settings:
-# examples/durable_json.rs), loads each with the same wrk settings and core pinning (server on
+# examples/durable_json.rs; the bytes both store per request are printed, from SQLite's dbstat), loads each with the same wrk settings and core pinning (server on
 # core 0, load on core 1), measures auto-approve latency at a fixed half of its peak rate, and
 # prints a markdown table for the README: the median of RUNS runs with their range, each measure
 # as a ratio to bare and to the durable limit, the server's CPU per request, and the targets.
@@ -55,6 +55,17 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
   awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /s$/ && v !~ /ms$/) n*=1000; printf "%.2f", n }'
 }
+# row_bytes DB REQUESTS EVENTS → stored bytes (payload) of one request row plus its events, per request
+row_bytes() {
+  python3 - "$@" <<'PY' 2>/dev/null || echo nan
+import sqlite3, sys
+db, requests, events = sys.argv[1:4]
+c = sqlite3.connect(db)
+n = c.execute(f"SELECT count(*) FROM {requests}").fetchone()[0]
+payload = c.execute("SELECT sum(payload) FROM dbstat WHERE name IN (?, ?)", (requests, events)).fetchone()[0]
+print(round(payload / n))
+PY
+}
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
@@ -76,6 +87,7 @@ one_run() {
   sleep 0.5
   read -r DUR_RPS DUR_P50 DUR_P99 DUR_CPU < <(wrk_run "http://127.0.0.1:$PORT_DURABLE/" '{"action":"bench.auto"}' "" "$DURABLE_PID")
   kill "$DURABLE_PID"; wait "$DURABLE_PID" 2>/dev/null || true
+  DUR_ROW_BYTES=$(row_bytes "$RUN/durable.db" requests events)
 
   # 3. agent-otp on a fresh data directory.
   export AGENT_OTP_DATA_DIR="$RUN/data"
@@ -124,6 +136,7 @@ one_run() {
   wait_http "$URL/health"
   T3=$(date +%s%N)
   kill "$OTP_PID"; wait "$OTP_PID" 2>/dev/null || true
+  OTP_ROW_BYTES=$(row_bytes "$RUN/data/agent-otp.db" permissions audit_events)
   cat <<MEASURES
 bare_rps $BARE_RPS
 bare_p99 $BARE_P99
@@ -131,6 +144,8 @@ bare_cpu $BARE_CPU
 durable_rps $DUR_RPS
 durable_p99 $DUR_P99
 durable_cpu $DUR_CPU
+durable_row_bytes $DUR_ROW_BYTES
+auto_row_bytes $OTP_ROW_BYTES
 auto_rps $AUTO_RPS
 auto_p50 $AUTO_P50
 auto_p99 $AUTO_P99

@@ -57,7 +57,8 @@ print("|---|---|---|---|")
 print(f"| bare actix-web JSON handler | {stat('bare_rps', ' req/s', 0)}, CPU {stat('bare_cpu', ' µs/req')} | 100% | |")
 print(
     f"| durable limit: one group-committed insert of a request row + audit row, WAL, synchronous=FULL | "
-    f"{stat('durable_rps', ' req/s', 0)}, CPU {stat('durable_cpu', ' µs/req')} | {stat('durable_vs_bare', '%')} | 100% |"
+    f"{stat('durable_rps', ' req/s', 0)}, CPU {stat('durable_cpu', ' µs/req')}, rows {stat('durable_row_bytes', ' B', 0)}/request "
+    f"(agent-otp's: {stat('auto_row_bytes', ' B', 0)}) | {stat('durable_vs_bare', '%')} | 100% |"
 )
 print(
     f"| auto-approve round trip (request → 201 + token, durable commit) | {stat('auto_rps', ' req/s', 0)}, "
