@@ -198,7 +198,7 @@ impl Service {
         Ok(match check_token(row, token, now) {
             Ok(()) => VerifyOutcome::Valid {
                 valid: true,
-                token: Box::new(TokenView::new(row)),
+                token: TokenView::new(Arc::clone(row)),
             },
             Err(r) => VerifyOutcome::Invalid {
                 valid: false,
@@ -516,7 +516,7 @@ fn owned_row(conn: &rusqlite::Connection, agent: &Agent, id: &str) -> Result<Per
     match sql::get_with_owner(conn, id)? {
         Some(read) if read.row.agent_id == agent.id => {
             confirm_owner(&read.owner, agent)?;
-            Ok(read.row)
+            Ok(Arc::unwrap_or_clone(read.row))
         }
         _ => Err(not_owned(conn, agent)),
     }

@@ -43,7 +43,7 @@ impl Service {
             Some(row) => match check_token(&row, token, now) {
                 Ok(()) => Introspection::Active {
                     active: true,
-                    token: Box::new(TokenView::new(&row)),
+                    token: TokenView::new(Arc::new(row)),
                 },
                 Err(refusal) => inactive(refusal.reason()),
             },

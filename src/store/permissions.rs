@@ -1,6 +1,8 @@
 //! SQL for permission requests. Every state change is one conditional UPDATE on the expected
 //! current status, so when two writers race the second changes nothing and learns it lost.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::{Map, Value};
 
@@ -134,7 +136,7 @@ pub struct Owner {
 
 /// A request read together with its owner's credentials.
 pub struct OwnedRow {
-    pub row: Permission,
+    pub row: Arc<Permission>,
     pub owner: Owner,
     /// SQLite's rowid of the request, which the writer's update hook reports.
     pub rowid: i64,
@@ -202,7 +204,7 @@ pub(crate) fn get_with_owner(conn: &Connection, id: &str) -> Result<Option<Owned
         .prepare_cached(SQL)?
         .query_row([id], |r| {
             Ok(OwnedRow {
-                row: from_row(r)?,
+                row: Arc::new(from_row(r)?),
                 owner: Owner {
                     key_hash: r.get(COLUMN_COUNT)?,
                     revoked: r.get(COLUMN_COUNT + 1)?,

@@ -1,6 +1,8 @@
 //! The agent API's requests and answers, and the request views every channel's JSON shows.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -254,43 +256,82 @@ impl PermissionView {
     }
 }
 
-/// What a valid token allows, as `verify` and a protected service's introspection show it: the
-/// action and resource it is bound to, whose it is, who approved it, and what is left.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenView {
-    pub id: RequestId,
-    pub action: String,
-    pub resource: Option<String>,
-    pub agent_id: AgentId,
-    pub agent_name: String,
-    /// `policy` or `human:<name>`.
-    pub approved_by: Option<String>,
-    #[schema(schema_with = schema::scope)]
-    pub scope: Map<String, Value>,
-    pub uses_remaining: i64,
-    pub expires_at: Timestamp,
-    /// A use must carry `actionDetails`.
-    pub require_action_details: bool,
-    /// SHA-256 of the canonical JSON of the exact `actionDetails` every use must present.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details_digest: Option<String>,
-}
+/// What a valid token allows ([`TokenFields`]), sharing the request it shows: `verify` answers
+/// from a recent read, and nothing is copied to answer it.
+#[derive(Debug)]
+pub struct TokenView(Arc<Permission>);
 
 impl TokenView {
-    pub fn new(row: &Permission) -> TokenView {
-        TokenView {
-            id: row.id.clone(),
-            action: row.action.clone(),
-            resource: row.resource.clone(),
-            agent_id: row.agent_id.clone(),
-            agent_name: row.agent_name.clone(),
-            approved_by: row.decided_by.clone(),
-            scope: row.scope.clone(),
+    pub fn new(row: Arc<Permission>) -> TokenView {
+        TokenView(row)
+    }
+}
+
+impl Serialize for TokenView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TokenFields::from(&*self.0).serialize(s)
+    }
+}
+
+impl utoipa::PartialSchema for TokenView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        TokenFields::schema()
+    }
+}
+
+impl ToSchema for TokenView {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TokenView".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        TokenFields::schemas(schemas);
+    }
+}
+
+// `TokenView`'s JSON and schema, borrowed from the request; its doc is the schema's description.
+/// What a valid token allows, as `verify` and a protected service's introspection show it: the
+/// action and resource it is bound to, whose it is, who approved it, and what is left.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TokenFields<'a> {
+    id: &'a RequestId,
+    action: &'a str,
+    resource: Option<&'a str>,
+    agent_id: &'a AgentId,
+    agent_name: &'a str,
+    /// `policy` or `human:<name>`.
+    approved_by: Option<&'a str>,
+    #[schema(schema_with = schema::scope)]
+    scope: &'a Map<String, Value>,
+    uses_remaining: i64,
+    expires_at: Timestamp,
+    /// A use must carry `actionDetails`.
+    require_action_details: bool,
+    /// SHA-256 of the canonical JSON of the exact `actionDetails` every use must present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details_digest: Option<&'a str>,
+}
+
+impl<'a> From<&'a Permission> for TokenFields<'a> {
+    fn from(row: &'a Permission) -> TokenFields<'a> {
+        TokenFields {
+            id: &row.id,
+            action: &row.action,
+            resource: row.resource.as_deref(),
+            agent_id: &row.agent_id,
+            agent_name: &row.agent_name,
+            approved_by: row.decided_by.as_deref(),
+            scope: &row.scope,
             uses_remaining: row.uses_remaining,
             expires_at: row.expires_at,
             require_action_details: row.require_details,
-            details_digest: row.details_digest.clone(),
+            details_digest: row.details_digest.as_deref(),
         }
     }
 }
@@ -303,7 +344,7 @@ pub enum VerifyOutcome {
         #[schema(schema_with = schema::always_true)]
         valid: bool,
         #[serde(flatten)]
-        token: Box<TokenView>,
+        token: TokenView,
     },
     Invalid {
         #[schema(schema_with = schema::always_false)]
@@ -343,7 +384,7 @@ pub enum Introspection {
         #[schema(schema_with = schema::always_true)]
         active: bool,
         #[serde(flatten)]
-        token: Box<TokenView>,
+        token: TokenView,
     },
     Inactive {
         #[schema(schema_with = schema::always_false)]
