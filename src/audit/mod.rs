@@ -382,7 +382,11 @@ fn write_canonical(v: &Value, out: &mut String) {
 /// A JSON string literal, escaped as serde_json escapes it.
 fn write_str(text: &str, out: &mut String) {
     // Most strings (ids, names, hashes) need no escape: serde_json would copy them as they are.
-    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Every byte is looked at (no early exit), which the compiler turns into vector compares.
+    let needs_escape = text
+        .bytes()
+        .fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if !needs_escape {
         out.reserve(text.len() + 2);
         out.push('"');
         out.push_str(text);
