@@ -38,18 +38,24 @@ pub struct NewEvent {
     pub event: &'static str,
     pub request_id: Option<String>,
     pub agent_id: Option<String>,
-    pub details: Value,
+    /// The details in canonical JSON: what is stored and hashed.
+    pub details: String,
 }
 
 impl NewEvent {
-    /// An event of kind `event` by `actor` with `details` (a JSON object).
-    pub fn new(actor: impl ToString, event: &'static str, details: Value) -> NewEvent {
+    /// An event of kind `event` by `actor` with `details` (a JSON object, or one already written
+    /// in canonical form by [`CanonicalObject`]).
+    pub fn new(
+        actor: impl ToString,
+        event: &'static str,
+        details: impl Into<Canonical>,
+    ) -> NewEvent {
         NewEvent {
             actor: actor.to_string(),
             event,
             request_id: None,
             agent_id: None,
-            details,
+            details: details.into().0,
         }
     }
 
@@ -348,6 +354,77 @@ pub fn canonical_json(v: &Value) -> String {
     out
 }
 
+/// A JSON object in canonical form ([`CanonicalObject`] writes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical(String);
+
+impl From<Value> for Canonical {
+    fn from(details: Value) -> Canonical {
+        Canonical(canonical_json(&details))
+    }
+}
+
+/// Writes a JSON object in canonical form as it goes, without building a `Value`: the caller
+/// gives the entries in canonical key order (checked in debug builds, and by the tests that
+/// compare with [`canonical_json`]).
+pub(crate) struct CanonicalObject {
+    out: String,
+    last_key: &'static str,
+}
+
+impl CanonicalObject {
+    pub(crate) fn with_capacity(bytes: usize) -> CanonicalObject {
+        let mut out = String::with_capacity(bytes);
+        out.push('{');
+        CanonicalObject { out, last_key: "" }
+    }
+
+    fn key(&mut self, key: &'static str) -> &mut String {
+        debug_assert!(
+            self.out.len() == 1 || self.last_key.as_bytes() < key.as_bytes(),
+            "{key:?} after {:?}",
+            self.last_key
+        );
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        self.last_key = key;
+        write_str(key, &mut self.out);
+        self.out.push(':');
+        &mut self.out
+    }
+
+    pub(crate) fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
+        write_str(value, self.key(key));
+        self
+    }
+
+    pub(crate) fn opt_str(&mut self, key: &'static str, value: Option<&str>) -> &mut Self {
+        write_opt_str(value, self.key(key));
+        self
+    }
+
+    pub(crate) fn int(&mut self, key: &'static str, value: i64) -> &mut Self {
+        push_int(value, self.key(key));
+        self
+    }
+
+    pub(crate) fn object(&mut self, key: &'static str, value: &Map<String, Value>) -> &mut Self {
+        write_object(value, self.key(key));
+        self
+    }
+
+    pub(crate) fn value(&mut self, key: &'static str, value: &Value) -> &mut Self {
+        write_canonical(value, self.key(key));
+        self
+    }
+
+    pub(crate) fn finish(mut self) -> Canonical {
+        self.out.push('}');
+        Canonical(self.out)
+    }
+}
+
 /// [`canonical_json`] of a JSON object, without wrapping it in a `Value` first.
 pub(crate) fn canonical_json_object(map: &Map<String, Value>) -> String {
     let mut out = String::new();
@@ -383,9 +460,9 @@ fn write_canonical(v: &Value, out: &mut String) {
 fn write_str(text: &str, out: &mut String) {
     // Most strings (ids, names, hashes) need no escape: serde_json would copy them as they are.
     // Every byte is looked at (no early exit), which the compiler turns into vector compares.
-    let needs_escape = text
-        .bytes()
-        .fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    let needs_escape = text.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
     if !needs_escape {
         out.reserve(text.len() + 2);
         out.push('"');
@@ -446,8 +523,7 @@ mod tests {
                     json!({"n": seq, "b": [1, "é"]}),
                 )
                 .request(format!("r{seq}"));
-                let details = canonical_json(&ev.details);
-                let body = chain_body(&prev, seq, Timestamp(seq * 1000), &ev, &details);
+                let body = chain_body(&prev, seq, Timestamp(seq * 1000), &ev, &ev.details);
                 let hash = link_hash(key.filter(|_| keyed), &body);
                 let stored = StoredEvent {
                     seq,
@@ -456,7 +532,7 @@ mod tests {
                     event: ev.event.to_owned(),
                     request_id: ev.request_id,
                     agent_id: None,
-                    details: ev.details,
+                    details: serde_json::from_str(&ev.details).unwrap(),
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
                     keyed,

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::request::{Edits, ValidRequest, capped_uses, check_note};
 use super::token::details_digest;
 use super::{Actor, Agent, Permission, RequestId, Status};
+use crate::audit::{Canonical, CanonicalObject};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::policy::{Bind, Decision, Effect, Rule};
@@ -111,33 +112,35 @@ pub(crate) fn policy_deny_reason(rule: Option<&Rule>) -> String {
 /// The details of a new request's `permission.requested` event: everything it asked and was
 /// granted, and how the policy decided. An auto-approval is this one event: it also records the
 /// token's issue (`tokenHash`, `expiresAt`; `uses` is above), as `token.issued` does for a human
-/// approval.
-pub(crate) fn requested_details(row: &Permission, effect: Effect) -> Value {
-    let mut details = json!({
-        "action": row.action,
-        "resource": row.resource,
-        "requestedScope": row.requested_scope,
-        "grantedScope": row.scope,
-        "context": row.context,
-        "ttl": row.ttl_secs,
-        "uses": row.uses_total,
-        "decision": effect.as_str(),
-        "rule": row.rule,
-        "policyVersion": row.policy_version,
-    });
-    if let Some(d) = &row.action_details {
-        details["actionDetails"] = Value::Object(d.clone());
-        details["detailsDigest"] = json!(row.details_digest);
+/// approval. Written in canonical form directly (keys in byte order), as every request writes it.
+pub(crate) fn requested_details(row: &Permission, effect: Effect) -> Canonical {
+    let mut d = CanonicalObject::with_capacity(512);
+    d.str("action", &row.action);
+    if let Some(details) = &row.action_details {
+        d.object("actionDetails", details);
     }
+    d.object("context", &row.context)
+        .str("decision", effect.as_str());
+    if row.action_details.is_some() {
+        d.opt_str("detailsDigest", row.details_digest.as_deref());
+    }
+    if row.token_hash.is_some() {
+        d.value("expiresAt", &json!(row.expires_at));
+    }
+    d.object("grantedScope", &row.scope)
+        .str("policyVersion", &row.policy_version)
+        .object("requestedScope", &row.requested_scope);
     if row.require_details {
-        details["requireActionDetails"] = json!(true);
+        d.value("requireActionDetails", &json!(true));
     }
+    d.opt_str("resource", row.resource.as_deref())
+        .opt_str("rule", row.rule.as_deref());
     if let Some(hash) = &row.token_hash {
         // The hash, never the token: `audit verify` replays it against the row.
-        details["tokenHash"] = json!(hash);
-        details["expiresAt"] = json!(row.expires_at);
+        d.str("tokenHash", hash);
     }
-    details
+    d.int("ttl", row.ttl_secs).int("uses", row.uses_total);
+    d.finish()
 }
 
 /// The details of a `token.issued` event: the hash, never the token (`audit verify` replays it
@@ -275,6 +278,67 @@ mod tests {
 
     fn minted(_: &RequestId) -> Result<Secret> {
         Ok(Secret::new("pt_minted"))
+    }
+
+    /// `requested_details` as it was built before it was written directly (a `Value`, then
+    /// canonicalized): the oracle for the direct writer.
+    fn requested_details_as_value(row: &Permission, effect: Effect) -> Value {
+        let mut details = json!({
+            "action": row.action,
+            "resource": row.resource,
+            "requestedScope": row.requested_scope,
+            "grantedScope": row.scope,
+            "context": row.context,
+            "ttl": row.ttl_secs,
+            "uses": row.uses_total,
+            "decision": effect.as_str(),
+            "rule": row.rule,
+            "policyVersion": row.policy_version,
+        });
+        if let Some(d) = &row.action_details {
+            details["actionDetails"] = Value::Object(d.clone());
+            details["detailsDigest"] = json!(row.details_digest);
+        }
+        if row.require_details {
+            details["requireActionDetails"] = json!(true);
+        }
+        if let Some(hash) = &row.token_hash {
+            details["tokenHash"] = json!(hash);
+            details["expiresAt"] = json!(row.expires_at);
+        }
+        details
+    }
+
+    #[test]
+    fn requested_details_are_written_as_the_canonical_json_of_the_same_object() {
+        let scope = json!({"z_max": 1.5, "allowed_recipients": ["a@x.com", "b\"q\\u{1}@x.com"],
+                           "nested": {"b": null, "a": [true, {"y": 1, "x": "é\u{2028}"}]}});
+        let details = json!({"subject": "Invoice \"11\"\n", "emails": 1});
+        let mut rows = Vec::new();
+        for effect in [Effect::AutoApprove, Effect::Deny, Effect::RequireApproval] {
+            for by_rule in [true, false] {
+                for bound in [None, Some(details.clone())] {
+                    let out = decided(effect, by_rule, asked(scope.clone(), bound), minted);
+                    rows.push((effect, out.row));
+                }
+            }
+        }
+        let (_, mut odd) = rows[0].clone();
+        odd.resource = Some("email:\"ceo\"@x.com".into());
+        odd.context = json!({"why": "monthly\tinvoice", "a": {}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        odd.require_details = true;
+        odd.action_details = None;
+        rows.push((Effect::AutoApprove, odd));
+        for (effect, row) in &rows {
+            assert_eq!(
+                requested_details(row, *effect),
+                Canonical::from(requested_details_as_value(row, *effect)),
+                "{effect:?} {row:?}"
+            );
+        }
     }
 
     #[test]

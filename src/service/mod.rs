@@ -18,8 +18,6 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::audit::NewEvent;
 use crate::changes::{Hub, Listener};
 use crate::clock::{Clock, Timestamp};
@@ -155,7 +153,12 @@ fn record_use(outcome: &UseOutcome) {
     }
 }
 
-fn event(actor: Actor, kind: &'static str, details: Value, row: &Permission) -> NewEvent {
+fn event(
+    actor: Actor,
+    kind: &'static str,
+    details: impl Into<crate::audit::Canonical>,
+    row: &Permission,
+) -> NewEvent {
     NewEvent::new(actor, kind, details)
         .request(&row.id)
         .agent(&row.agent_id)

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{StoreError, json_column};
-use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, canonical_json, chain_body};
+use crate::audit::{GENESIS_HASH, NewEvent, StoredEvent, chain_body};
 use crate::clock::Timestamp;
 use crate::domain::AuditFilter;
 
@@ -23,8 +23,8 @@ pub(crate) fn append(
         None => (1, GENESIS_HASH.to_owned()),
     };
     // Stored as hashed: canonical JSON (the same object, keys sorted).
-    let details = canonical_json(&ev.details);
-    let body = chain_body(&prev_hash, seq, at, ev, &details);
+    let details = &ev.details;
+    let body = chain_body(&prev_hash, seq, at, ev, details);
     // Keyed by the connection's audit key (see `configure`), in the same statement as the insert.
     tx.prepare_cached("INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash, keyed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, agent_otp_audit_mac(?9), 1)")?.execute(
