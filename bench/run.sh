@@ -57,7 +57,7 @@ to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
 }
 # row_bytes DB REQUESTS EVENTS → stored bytes (payload) of one request row plus its events, per request
 row_bytes() {
-  python3 - "$@" <<'PY' 2>/dev/null || echo nan
+  python3 - "$@" <<'PY' 2>/dev/null || { echo "row sizes need python3's sqlite3 with dbstat" >&2; echo nan; }
 import sqlite3, sys
 db, requests, events = sys.argv[1:4]
 c = sqlite3.connect(db)

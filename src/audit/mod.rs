@@ -39,7 +39,7 @@ pub struct NewEvent {
     pub request_id: Option<String>,
     pub agent_id: Option<String>,
     /// The details in canonical JSON: what is stored and hashed.
-    pub details: String,
+    pub details: Canonical,
 }
 
 impl NewEvent {
@@ -55,7 +55,7 @@ impl NewEvent {
             event,
             request_id: None,
             agent_id: None,
-            details: details.into().0,
+            details: details.into(),
         }
     }
 
@@ -358,6 +358,12 @@ pub fn canonical_json(v: &Value) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canonical(String);
 
+impl Canonical {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<Value> for Canonical {
     fn from(details: Value) -> Canonical {
         Canonical(canonical_json(&details))
@@ -523,7 +529,7 @@ mod tests {
                     json!({"n": seq, "b": [1, "é"]}),
                 )
                 .request(format!("r{seq}"));
-                let body = chain_body(&prev, seq, Timestamp(seq * 1000), &ev, &ev.details);
+                let body = chain_body(&prev, seq, Timestamp(seq * 1000), &ev, ev.details.as_str());
                 let hash = link_hash(key.filter(|_| keyed), &body);
                 let stored = StoredEvent {
                     seq,
@@ -532,7 +538,7 @@ mod tests {
                     event: ev.event.to_owned(),
                     request_id: ev.request_id,
                     agent_id: None,
-                    details: serde_json::from_str(&ev.details).unwrap(),
+                    details: serde_json::from_str(ev.details.as_str()).unwrap(),
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
                     keyed,

@@ -114,8 +114,13 @@ impl Refusal {
 /// random keys cost every issued token a write to a random page of the database. What is stored
 /// and compared is still the SHA-256 of the whole token.
 pub(crate) fn mint_token(id: &RequestId) -> Result<Secret> {
+    // Only the spelling `named_request` gives back: a token must find its own request.
     let uuid = uuid::Uuid::parse_str(id.as_str())
-        .map_err(|_| Error::Internal(format!("request id {id:?} is not a UUID")))?;
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == id.as_str())
+        .ok_or_else(|| {
+            Error::Internal(format!("request id {id:?} is not a UUID as we write it"))
+        })?;
     let prefix = format!(
         "{PERMISSION_TOKEN_PREFIX}{}",
         secret::base62_u128(uuid.as_u128())
@@ -123,9 +128,10 @@ pub(crate) fn mint_token(id: &RequestId) -> Result<Secret> {
     Ok(secret::generate(&prefix)?)
 }
 
-/// The request a token [`mint_token`] made names, read from its text alone; `None` for any other
-/// text (a token from before tokens named their request, or not a token). Only the token's hash,
-/// compared with the one stored for that request, says whether it is that request's token.
+/// The request a token of [`mint_token`]'s shape names, read from its text alone (`otp_`, 22
+/// base62 characters of a UUID, then 40 more); `None` for any other text (a token from before
+/// tokens named their request, or not a token). Only the whole token's hash, compared with the
+/// one stored for that request, says whether it is that request's token: the name is a hint.
 pub(crate) fn named_request(token: &str) -> Option<RequestId> {
     let rest = token.strip_prefix(PERMISSION_TOKEN_PREFIX)?;
     if rest.len() != secret::U128_CHARS + secret::RANDOM_CHARS {
@@ -259,6 +265,9 @@ mod tests {
             assert_eq!(named_request(not_named), None, "{not_named:?}");
         }
         assert!(mint_token(&RequestId("not-a-uuid".into())).is_err());
+        // Another spelling of a UUID would name a request that no lookup finds.
+        assert!(mint_token(&RequestId(id.as_str().to_uppercase())).is_err());
+        assert!(mint_token(&RequestId(id.as_str().replace('-', ""))).is_err());
     }
 
     fn granted(token: &Secret) -> Permission {

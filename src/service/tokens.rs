@@ -108,7 +108,9 @@ fn refuse_foreign(
 /// The request `token` is for, if it is one: read by the id the token names (or, for a token
 /// issued before tokens named their request, by its hash), and only if the hash stored for that
 /// request is the token's. Anything else, a real request's id with a made-up secret included, is
-/// no request: the caller cannot tell which ids exist.
+/// no request, answered like an unknown token. (Reading a row that exists takes a little longer
+/// than finding none, so timing could tell a caller that an id it already holds exists: ids are
+/// not secrets, and the caller learns nothing about the secret part.)
 fn row_of_token(c: &rusqlite::Connection, token: &str) -> Result<Option<Permission>> {
     let hash = secret::sha256_hex(token.as_bytes());
     let row = match token::named_request(token) {

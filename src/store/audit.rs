@@ -23,7 +23,7 @@ pub(crate) fn append(
         None => (1, GENESIS_HASH.to_owned()),
     };
     // Stored as hashed: canonical JSON (the same object, keys sorted).
-    let details = &ev.details;
+    let details = ev.details.as_str();
     let body = chain_body(&prev_hash, seq, at, ev, details);
     // Keyed by the connection's audit key (see `configure`), in the same statement as the insert.
     tx.prepare_cached("INSERT INTO audit_events(seq, at, actor, event, request_id, agent_id, details, prev_hash, hash, keyed)

@@ -68,7 +68,8 @@ pub struct ApprovalEdits {
     pub note: Option<String>,
 }
 
-/// Longest token string looked at; real ones are 44 characters.
+/// Longest token string looked at; real ones are 66 characters (44 if issued before tokens
+/// named their request).
 pub(crate) const MAX_TOKEN_CHARS: usize = 256;
 
 impl RequestInput {

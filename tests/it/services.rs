@@ -295,6 +295,52 @@ async fn a_token_that_names_a_real_request_opens_it_only_with_its_secret() {
     s.stop().await;
 }
 
+/// A token issued before tokens named their request (`otp_` and 40 characters; migration 010
+/// marked its row) still works for a protected service after the upgrade, by its hash.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_before_tokens_named_their_request_still_works() {
+    let mut s = TestServer::with_policy(Some(POLICY)).await;
+    let agent = s.agent("mailer-bot").await;
+    let mailer = s.service("mailer", "gmail.*").await;
+    let (id, named) = s.granted(&agent, json!({"action": "gmail.send"})).await;
+    s.shut_down().await;
+    // What a database upgraded across migration 010 holds for a token it had issued.
+    let legacy = format!("otp_{}", "Lg7".repeat(14).get(..40).unwrap());
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let marked = conn
+        .execute(
+            "UPDATE permissions SET token_hash = ?1, unnamed_token = 1 WHERE id = ?2",
+            [
+                agent_otp::testing::secret::sha256_hex(legacy.as_bytes()),
+                id.clone(),
+            ],
+        )
+        .unwrap();
+    assert_eq!(marked, 1);
+    drop(conn);
+    s.restart().await;
+
+    let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": legacy})).await;
+    assert_eq!((&v["active"], &v["id"]), (&json!(true), &json!(id)), "{v}");
+    // The token this row no longer has names the row, but its hash is not the row's.
+    let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": named})).await;
+    assert_eq!(
+        v,
+        json!({"active": false, "reason": "the token is not valid for this service"})
+    );
+    let (_, v) = as_service(
+        &s,
+        &mailer,
+        "use",
+        json!({"token": legacy, "action": "gmail.send"}),
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+    let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": legacy})).await;
+    assert_eq!(v["active"], false, "{v}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn service_keys_agent_keys_and_admin_tokens_each_stay_on_their_own_routes() {
     let s = TestServer::with_policy(Some(POLICY)).await;

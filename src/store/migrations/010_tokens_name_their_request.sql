@@ -5,7 +5,8 @@
 -- auto-approval's writes together.
 --
 -- Tokens issued before this version do not name their request. They are marked here, and only
--- they stay in an index of hashes, so they work as before until they lapse.
+-- they stay in an index of hashes, so they work as before until they lapse (their rows, and so
+-- their index entries, stay until they are pruned).
 ALTER TABLE permissions ADD COLUMN unnamed_token INTEGER;
 UPDATE permissions SET unnamed_token = 1 WHERE token_hash IS NOT NULL;
 DROP INDEX permissions_by_token;
