@@ -39,7 +39,9 @@ def stat(name, unit="", digits=1):
 def met(name, ok):
     v = data[name]
     n = sum(1 for x in v if x == x and ok(x))
-    return f"{'met' if n == len(v) else 'NOT met'} in {n} of {len(v)} runs"
+    if n == len(v):
+        return f"met in every run ({n} of {len(v)})"
+    return f"NOT met: met in {n} of {len(v)} runs"
 
 
 cpu = ""
