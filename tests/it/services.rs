@@ -36,6 +36,17 @@ async fn as_service(s: &TestServer, key: &str, route: &str, body: Value) -> (Sta
     (status, data)
 }
 
+/// A protected service's use of `token` to send one email, saying only the action.
+async fn send_as(s: &TestServer, key: &str, token: &str) -> Value {
+    let body = json!({"token": token, "action": "gmail.send"});
+    as_service(s, key, "use", body).await.1
+}
+
+/// What introspection says of a token it does not know (or may not show).
+fn not_for_this_service() -> Value {
+    json!({"active": false, "reason": "the token is not valid for this service"})
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_says_what_the_token_is_for_and_a_use_for_something_else_is_refused() {
     let s = TestServer::with_policy(Some(POLICY)).await;
@@ -165,18 +176,9 @@ async fn a_protected_service_introspects_and_uses_tokens_for_its_actions_only() 
     // Another service's view of it: the same as an unknown token.
     let (_, other) = as_service(&s, &calendar, "introspect", json!({"token": token})).await;
     let (_, unknown) = as_service(&s, &calendar, "introspect", json!({"token": "otp_nope"})).await;
-    assert_eq!(
-        other,
-        json!({"active": false, "reason": "the token is not valid for this service"})
-    );
+    assert_eq!(other, not_for_this_service());
     assert_eq!(other, unknown);
-    let (_, v) = as_service(
-        &s,
-        &calendar,
-        "use",
-        json!({"token": token, "action": "gmail.send"}),
-    )
-    .await;
+    let v = send_as(&s, &calendar, token).await;
     assert_eq!(v["code"], "INVALID_TOKEN", "{v}");
 
     // A service must say what it performs: a use without the action is refused, consuming nothing.
@@ -265,13 +267,7 @@ async fn a_token_that_names_a_real_request_opens_it_only_with_its_secret() {
     for forged in [&wrong_secret, &swapped] {
         let (status, v) = as_service(&s, &mailer, "introspect", json!({"token": forged})).await;
         assert_eq!((status, &v), (StatusCode::OK, &unknown), "{forged}");
-        let (_, v) = as_service(
-            &s,
-            &mailer,
-            "use",
-            json!({"token": forged, "action": "gmail.send"}),
-        )
-        .await;
+        let v = send_as(&s, &mailer, forged).await;
         assert_eq!(
             v,
             json!({"success": false, "usesRemaining": 0, "code": "INVALID_TOKEN",
@@ -324,17 +320,8 @@ async fn a_token_from_before_tokens_named_their_request_still_works() {
     assert_eq!((&v["active"], &v["id"]), (&json!(true), &json!(id)), "{v}");
     // The token this row no longer has names the row, but its hash is not the row's.
     let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": named})).await;
-    assert_eq!(
-        v,
-        json!({"active": false, "reason": "the token is not valid for this service"})
-    );
-    let (_, v) = as_service(
-        &s,
-        &mailer,
-        "use",
-        json!({"token": legacy, "action": "gmail.send"}),
-    )
-    .await;
+    assert_eq!(v, not_for_this_service());
+    let v = send_as(&s, &mailer, &legacy).await;
     assert_eq!(v["success"], true, "{v}");
     let (_, v) = as_service(&s, &mailer, "introspect", json!({"token": legacy})).await;
     assert_eq!(v["active"], false, "{v}");
