@@ -268,15 +268,22 @@ fn ascii_reading(c: char) -> Option<std::borrow::Cow<'static, str>> {
 }
 
 /// Text with the look-alikes of ASCII letters, digits and `_` read as them ([`ascii_reading`]),
-/// and the full-width and ideographic full stops and the full-width `@` read as `.` and `@`, as
-/// IDNA (UTS 46) and NFKC read a mail address or host name: `ceo@ｘ.com` and `ceo@x。com` are
-/// sent to `ceo@x.com`. Other characters are kept as they are.
+/// and the full-width, small and ideographic full stops, `@` and list separators (`,` `;` `:`
+/// `<` `>`) read as ASCII, as IDNA (UTS 46) and NFKC read a mail address or host name:
+/// `ceo@ｘ.com`, `ceo@x。com` and `ceo﹫x.com` are sent to `ceo@x.com`. Other characters are kept
+/// as they are.
 pub(crate) fn ascii_look_alikes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\u{FF0E}' | '\u{3002}' | '\u{FF61}' => out.push('.'),
-            '\u{FF20}' => out.push('@'),
+            '\u{FF0E}' | '\u{3002}' | '\u{FF61}' | '\u{FE52}' => out.push('.'),
+            '\u{FF20}' | '\u{FE6B}' => out.push('@'),
+            // The full-width and small forms of the separators a list of addresses uses.
+            '\u{FF0C}' | '\u{FE50}' => out.push(','),
+            '\u{FF1B}' | '\u{FE54}' => out.push(';'),
+            '\u{FF1A}' | '\u{FE55}' => out.push(':'),
+            '\u{FF1C}' | '\u{FE64}' => out.push('<'),
+            '\u{FF1E}' | '\u{FE65}' => out.push('>'),
             _ => match ascii_reading(c) {
                 Some(t) => out.push_str(&t),
                 None => out.push(c),

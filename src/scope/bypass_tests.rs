@@ -660,6 +660,90 @@ fn blocked_sees_comments_mailto_queries_and_full_width_domains() {
     );
 }
 
+/// Forms an attacker pass found that mail libraries (Python's `email.utils.getaddresses`, a
+/// `mailto:` URL) send to the blocked address, and lists a mailer sends to two, that passed
+/// `blocked_recipients` and `max_recipients_count`: a group, a source route, white space around
+/// `@`, a percent-encoded or query `mailto:`, the small `@`, and separators written full-width or
+/// as a hidden line separator.
+#[test]
+fn blocked_and_count_caps_read_groups_routes_spaced_at_signs_and_encoded_mailto() {
+    table(
+        json!({"blocked_recipients": ["ceo@example.com"]}),
+        "blocked_recipients",
+        &[
+            (
+                json!({"recipient": "group:ceo@example.com;"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "g:ceo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "<@relay.com:ceo@example.com>"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "ceo @ example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "ceo\r\n @example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "mailto:%63eo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "mailto:ceo%40example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "mailto:?to=ceo@example.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "ceo\u{FE6B}example.com"}),
+                Some("is blocked"),
+            ),
+            // Lawful neighbours still pass.
+            (json!({"recipient": "team:bob@example.com;"}), None),
+            (json!({"recipient": "bob @ example.com"}), None),
+            (
+                json!({"recipient": "mailto:bob%40example.com?subject=ceo"}),
+                None,
+            ),
+        ],
+    );
+    table(
+        json!({"max_recipients_count": 1}),
+        "max_recipients_count",
+        &[
+            (
+                json!({"recipients": ["mailto:a@x.com?cc=b@y.com"]}),
+                Some("names 2 addresses"),
+            ),
+            (
+                json!({"recipients": ["mailto:a@x.com%2Cb@y.com"]}),
+                Some("names 2 addresses"),
+            ),
+            (
+                json!({"recipients": ["a@x.com\u{FF0C}b@y.com"]}),
+                Some("names 2 addresses"),
+            ),
+            (
+                json!({"recipients": ["a@x.com\u{2028}b@y.com"]}),
+                Some("names 2 addresses"),
+            ),
+            // One address, however it is written, still counts once.
+            (json!({"recipients": ["mailto:a%40x.com"]}), None),
+            (json!({"recipients": ["a @ x.com"]}), None),
+            (json!({"recipients": ["ceo(x)@x.com"]}), None),
+        ],
+    );
+}
+
 /// A text that names a blocked address or domain the way mail and DNS libraries read it —
 /// a display name, a list in one string, a `+tag`, a final dot, `mailto:`, quotes — used to pass
 /// `blocked_`, which compared the whole text only.

@@ -325,45 +325,115 @@ fn fold_text(s: &str) -> String {
     ascii_look_alikes(&s.chars().filter(|c| !is_hidden(*c)).collect::<String>()).to_lowercase()
 }
 
-/// The pieces a text value names, as a blocked list also compares them: quotes dropped, split
-/// at `,` `;` `<` `>` and white space, each in [`address_form`]. So `"Boss <ceo@x.com>"`,
-/// `"bob@x.com, ceo@x.com"`, `"ceo+tag@x.com"` and `"evil.com."` each name the blocked
+/// The pieces a text value names, as a blocked list also compares them: every piece of every
+/// [`readings`] of it. So `"Boss <ceo@x.com>"`, `"bob@x.com, ceo@x.com"`, `"ceo+tag@x.com"`,
+/// `"evil.com."`, `"group:ceo@x.com;"` and `"mailto:?to=ceo@x.com"` each name the blocked
 /// `ceo@x.com` or `evil.com`: a mail or DNS library reads them so.
-///
-/// A `(comment)` is read both ways: dropped, as RFC 5322 parsers drop it (`ceo(x)@x.com` and
-/// `ceo@x.com (CEO)` are sent to `ceo@x.com`), and as a separator, so an address inside one
-/// still counts.
 fn pieces(value: &Value) -> Vec<String> {
+    readings(value).into_iter().flatten().collect()
+}
+
+/// Each way a text may be read, as its pieces: quotes dropped, white space around `@` closed up
+/// (RFC 5322 allows it: `ceo @ x.com`), split at `,` `;` `:` `<` `>` `(` `)` `?` `&` `=` `#` and
+/// white space (lists, groups, source routes, `mailto:` queries), each in [`address_form`].
+/// A text is read with `%XX` decoded as `mailto:` URLs are and as it is; with hidden characters
+/// dropped and as separators (a line separator between two addresses); and an RFC 5322
+/// `(comment)` both dropped, as parsers drop it (`ceo(x)@x.com` is sent to `ceo@x.com`), and as a
+/// separator, so an address inside one still counts.
+fn readings(value: &Value) -> Vec<Vec<String>> {
     let Value::String(s) = value else {
         return Vec::new();
     };
-    let text: String = fold_text(s)
-        .chars()
-        .filter(|c| !matches!(c, '"' | '\''))
+    let mut texts = Vec::new();
+    for raw in [s.clone(), percent_decoded(s)] {
+        let spaced: String = raw
+            .chars()
+            .map(|c| if is_hidden(c) { ' ' } else { c })
+            .collect();
+        for text in [fold_text(&raw), fold_text(&spaced)] {
+            let text: String = text.chars().filter(|c| !matches!(c, '"' | '\'')).collect();
+            if text.contains('(') {
+                texts.push(without_comments(&text));
+            }
+            texts.push(text);
+        }
+    }
+    texts.sort();
+    texts.dedup();
+    texts
+        .iter()
+        .map(|t| {
+            closed_up_at_signs(t)
+                .split(|c: char| {
+                    matches!(
+                        c,
+                        ',' | ';' | ':' | '<' | '>' | '(' | ')' | '?' | '&' | '=' | '#'
+                    ) || c.is_whitespace()
+                })
+                .filter_map(address_form)
+                .collect()
+        })
+        .collect()
+}
+
+/// `text` with each `%XX` read as the byte it encodes (as in a `mailto:` URL).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let byte = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(byte).unwrap_or(0));
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with runs of white space collapsed to one space, and dropped next to an `@`.
+fn closed_up_at_signs(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split(char::is_whitespace)
+        .filter(|w| !w.is_empty())
         .collect();
-    let split = |t: &str| -> Vec<String> {
-        t.split(|c: char| matches!(c, ',' | ';' | '<' | '>' | '(' | ')') || c.is_whitespace())
-            .filter_map(address_form)
-            .collect()
-    };
-    let mut out = split(&text);
-    if text.contains('(') {
-        out.extend(split(&without_comments(&text)));
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 && !words[i - 1].ends_with('@') && !word.starts_with('@') {
+            out.push(' ');
+        }
+        out.push_str(word);
     }
     out
 }
 
 /// How many items one list item counts as under a count cap: a text naming several addresses
 /// (`"a@x.com, b@y.com"`, which a mail library sends to two) counts each address it names, as
-/// [`pieces`] reads them; anything else counts once.
+/// the [`readings`] that finds the most reads them; anything else counts once.
 fn named_count(item: &Value) -> usize {
-    let mut addresses: Vec<String> = pieces(item)
+    readings(item)
         .into_iter()
-        .filter(|p| p.contains('@'))
-        .collect();
-    addresses.sort();
-    addresses.dedup();
-    addresses.len().max(1)
+        .map(|pieces| {
+            let mut addresses: Vec<String> =
+                pieces.into_iter().filter(|p| p.contains('@')).collect();
+            addresses.sort();
+            addresses.dedup();
+            addresses.len()
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1)
 }
 
 /// Text without its RFC 5322 comments (nested `(…)` spans); an unclosed one runs to the end.
