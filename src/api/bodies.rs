@@ -10,6 +10,9 @@
 //! bound of what is kept of it (scope, context, actionDetails, action, resource) and cannot be
 //! made to look smaller than it is.
 
+use std::future::poll_fn;
+use std::pin::pin;
+use std::task::{Poll, ready};
 use std::time::Duration;
 
 use actix_web::body::{BodyStream, EitherBody, MessageBody};
@@ -17,6 +20,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse, web};
 
 use super::envelope::error_response;
@@ -50,11 +54,7 @@ pub(crate) async fn guard_bodies(
         return Ok(answer(req, too_large()));
     }
     let stream = BodyStream::new(req.take_payload());
-    let read = tokio::time::timeout(
-        limits.body_timeout,
-        actix_web::body::to_bytes_limited(stream, MAX_BODY_BYTES),
-    )
-    .await;
+    let read = tokio::time::timeout(limits.body_timeout, read_whole(stream, declared)).await;
     let body = match read {
         Err(_elapsed) => {
             // Not the path: a login link's secret is in it.
@@ -97,6 +97,77 @@ pub(crate) async fn guard_bodies(
         svc.limiter().stored.give_back(key, size);
     }
     Ok(res.map_into_left_body())
+}
+
+/// The body was longer than [`MAX_BODY_BYTES`].
+#[derive(Debug, PartialEq)]
+struct TooLarge;
+
+/// Reads `body` to its end, refusing it once it passes [`MAX_BODY_BYTES`]. A body that arrives
+/// in one piece (a small one usually does) is kept as that piece, without a copy; one in several
+/// pieces is gathered into one buffer of its declared length.
+async fn read_whole<B: MessageBody>(
+    body: B,
+    declared: Option<u64>,
+) -> Result<Result<Bytes, B::Error>, TooLarge> {
+    let mut body = pin!(body);
+    let mut whole = Gathered::default();
+    poll_fn(|cx| {
+        loop {
+            match ready!(body.as_mut().poll_next(cx)) {
+                None => return Poll::Ready(Ok(Ok(()))),
+                Some(Err(e)) => return Poll::Ready(Ok(Err(e))),
+                Some(Ok(piece)) => {
+                    if let Err(e) = whole.push(piece, declared) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .map(|read| read.map(|()| whole.finish()))
+}
+
+/// The pieces of a body read so far: the first as it came, later ones appended to a copy.
+#[derive(Default)]
+struct Gathered {
+    first: Bytes,
+    joined: BytesMut,
+}
+
+impl Gathered {
+    fn len(&self) -> usize {
+        self.first.len() + self.joined.len()
+    }
+
+    fn push(&mut self, piece: Bytes, declared: Option<u64>) -> Result<(), TooLarge> {
+        if self.len() + piece.len() > MAX_BODY_BYTES {
+            return Err(TooLarge);
+        }
+        if self.len() == 0 {
+            self.first = piece;
+            return Ok(());
+        }
+        if self.joined.is_empty() {
+            // `declared` is at most MAX_BODY_BYTES here: a longer one was refused before reading.
+            let size = declared.map_or(0, |n| usize::try_from(n).unwrap_or(MAX_BODY_BYTES));
+            self.joined
+                .reserve(size.clamp(self.len() + piece.len(), MAX_BODY_BYTES));
+            self.joined
+                .extend_from_slice(&std::mem::take(&mut self.first));
+        }
+        self.joined.extend_from_slice(&piece);
+        Ok(())
+    }
+
+    fn finish(self) -> Bytes {
+        if self.joined.is_empty() {
+            self.first
+        } else {
+            self.joined.freeze()
+        }
+    }
 }
 
 /// Whether the request says it has a body (a length above 0, or chunked).
@@ -169,4 +240,49 @@ fn storage_cap(rate: Option<ByteRate>, retry_after: u64) -> HttpResponse {
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gather(pieces: &[&[u8]], declared: Option<u64>) -> Result<Bytes, TooLarge> {
+        let mut whole = Gathered::default();
+        for p in pieces {
+            whole.push(Bytes::copy_from_slice(p), declared)?;
+        }
+        Ok(whole.finish())
+    }
+
+    #[test]
+    fn a_body_is_its_pieces_in_order_and_one_piece_is_kept_as_it_came() {
+        assert_eq!(gather(&[], None).unwrap(), Bytes::new());
+        assert_eq!(gather(&[b"", b"ab", b"", b"c"], Some(3)).unwrap(), "abc");
+        // A declared length smaller or larger than the body changes nothing read.
+        for declared in [None, Some(1), Some(4), Some(MAX_BODY_BYTES as u64)] {
+            assert_eq!(
+                gather(&[b"{\"a\"", b":", b"1}"], declared).unwrap(),
+                "{\"a\":1}"
+            );
+        }
+        let one = Bytes::from_static(b"{\"token\":\"otp_x\"}");
+        let mut whole = Gathered::default();
+        whole.push(one.clone(), Some(17)).unwrap();
+        assert_eq!(whole.finish().as_ptr(), one.as_ptr(), "not copied");
+    }
+
+    #[test]
+    fn a_body_past_the_limit_is_refused_in_one_piece_or_many() {
+        let full = vec![b'x'; MAX_BODY_BYTES];
+        assert_eq!(gather(&[&full], None).unwrap().len(), MAX_BODY_BYTES);
+        assert_eq!(gather(&[&full, b"y"], None), Err(TooLarge));
+        let (a, b) = full.split_at(100);
+        assert_eq!(gather(&[a, b], None).unwrap().len(), MAX_BODY_BYTES);
+        assert_eq!(gather(&[a, b, b""], None).unwrap().len(), MAX_BODY_BYTES);
+        assert_eq!(gather(&[a, b, b"y"], None), Err(TooLarge));
+        assert_eq!(
+            gather(&[&full[..MAX_BODY_BYTES - 1], b"yz"], None),
+            Err(TooLarge)
+        );
+    }
 }
