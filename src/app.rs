@@ -5,6 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -109,14 +112,9 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            // Innermost, so its 408, 413 and 429 answers get the security headers too.
-            .wrap(actix_web::middleware::from_fn(
-                crate::api::bodies::guard_bodies,
-            ))
-            .wrap(crate::web::security_headers(https))
-            .wrap(actix_web::middleware::from_fn(
-                crate::api::limits::quota_headers,
-            ))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                around_each_request(req, next, https)
+            }))
             .configure(crate::api::configure)
             .configure(crate::api::metrics::configure)
             .configure(crate::web::configure)
@@ -171,6 +169,22 @@ pub async fn start(config: Config) -> Result<AppHandle, StartError> {
         policy_watcher,
         _serving: serving,
     })
+}
+
+/// What runs around every request, inside out: the body guard (`api::bodies`), the check of an
+/// agent that came from memory (`api::auth::confirm_remembered`), then the security headers and
+/// the rate-limit headers, so that every answer, the guard's and the check's own included,
+/// carries them. One layer, not four: each layer of actix middleware boxes the call it wraps.
+async fn around_each_request<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+    https: bool,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let res = crate::api::bodies::guard_bodies(req, next).await?;
+    let mut res = crate::api::auth::confirm_remembered(res).await?;
+    crate::web::add_security_headers(res.headers_mut(), https);
+    crate::api::limits::add_quota_headers(&mut res);
+    Ok(res)
 }
 
 /// Takes the data directory for this server alone, before anything in it is opened. Two

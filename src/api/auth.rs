@@ -14,12 +14,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::body::EitherBody;
+use actix_web::dev::{Payload, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
 use super::limits;
@@ -70,13 +69,13 @@ async fn limited_lookup<T>(
     req: &HttpRequest,
     cred: &Secret,
     is_agent: bool,
-    find: impl AsyncFnOnce(String) -> Result<Option<T>, Error>,
+    find: impl AsyncFnOnce(&str) -> Result<Option<T>, Error>,
     stored: fn(&T) -> Option<&str>,
 ) -> Result<Option<T>, Error> {
     let hash = cred.hash();
     let now = svc.now();
     let attempt = limits::before_lookup(svc.limiter(), req, &hash, is_agent, now)?;
-    let found = find(hash.clone())
+    let found = find(&hash)
         .await?
         .filter(|owner| stored(owner).is_some_and(|h| hashes_equal(h, &hash)));
     limits::after_lookup(
@@ -101,7 +100,7 @@ struct Remembered(Arc<Agent>);
 async fn find_agent(
     svc: &Service,
     req: &HttpRequest,
-    key_hash: String,
+    key_hash: &str,
 ) -> Result<Option<Arc<Agent>>, Error> {
     let Some(found) = svc.agent_by_key_hash(key_hash).await? else {
         return Ok(None);
@@ -128,7 +127,7 @@ impl FromRequest for AgentAuth {
             let Some(cred) = cred else {
                 return Err(unauthorized());
             };
-            let find = async |hash| find_agent(&svc, &req, hash).await;
+            let find = async |hash: &str| find_agent(&svc, &req, hash).await;
             let agent = limited_lookup(&svc, &req, &cred, true, find, |a| {
                 a.revoked_at.is_none().then_some(a.key_hash.as_str())
             })
@@ -153,7 +152,7 @@ impl FromRequest for ServiceAuth {
             let Some(cred) = cred else {
                 return Err(unauthorized());
             };
-            let find = async |hash: String| svc.protected_service_by_key_hash(hash).await;
+            let find = async |hash: &str| svc.protected_service_by_key_hash(hash.to_owned()).await;
             let found = limited_lookup(&svc, &req, &cred, false, find, |s| {
                 Some(s.key_hash.as_str())
             })
@@ -220,7 +219,7 @@ impl FromRequest for HumanAuth {
             if !cred.expose().starts_with(ADMIN_TOKEN_PREFIX) {
                 return Err(unauthorized());
             }
-            let find = async |hash: String| svc.admin_token_by_hash(hash).await;
+            let find = async |hash: &str| svc.admin_token_by_hash(hash.to_owned()).await;
             let found = limited_lookup(&svc, &req, &cred, false, find, |t| {
                 Some(t.token_hash.as_str())
             })
@@ -234,16 +233,14 @@ impl FromRequest for HumanAuth {
     }
 }
 
-/// Middleware for calls whose agent came from memory. An operation that reached the database
-/// confirmed the agent there; one that failed earlier (a bad body, say) did not, so before such
-/// an error leaves, the agent is confirmed now: a revoked or replaced key answers 401, never
-/// anything else. Either way a refused remembered key is forgotten and charged to the client's
-/// address as a failed authentication.
-pub(crate) async fn confirm_remembered(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let res = next.call(req).await?;
+/// For answers to calls whose agent came from memory (run on every answer, it does nothing to
+/// others). An operation that reached the database confirmed the agent there; one that failed
+/// earlier (a bad body, say) did not, so before such an error leaves, the agent is confirmed
+/// now: a revoked or replaced key answers 401, never anything else. Either way a refused
+/// remembered key is forgotten and charged to the client's address as a failed authentication.
+pub(crate) async fn confirm_remembered<B>(
+    res: ServiceResponse<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let claim = res.request().extensions().get::<Remembered>().cloned();
     let status = res.status();
     let Some(Remembered(agent)) = claim.filter(|_| status.is_client_error()) else {

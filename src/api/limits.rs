@@ -2,10 +2,8 @@
 //! authentication, and the `X-RateLimit-*` headers. The limiters themselves are in
 //! [`crate::rate_limit`] and know nothing of HTTP.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 
 use crate::clock::Timestamp;
@@ -78,13 +76,9 @@ fn refused(req: &HttpRequest, denied: Denied) -> Error {
     denied.into()
 }
 
-/// Middleware: adds `X-RateLimit-Limit/Remaining/Reset` to a response whose request recorded a
-/// [`Quota`] in its extensions (the agent extractor and the login page do).
-pub(crate) async fn quota_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
+/// Adds `X-RateLimit-Limit/Remaining/Reset` to a response whose request recorded a [`Quota`]
+/// in its extensions (the agent extractor and the login page do).
+pub(crate) fn add_quota_headers<B>(res: &mut ServiceResponse<B>) {
     let quota = res.request().extensions().get::<Quota>().copied();
     if let Some(q) = quota {
         let headers = res.headers_mut();
@@ -96,10 +90,9 @@ pub(crate) async fn quota_headers(
             headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
         }
     }
-    Ok(res)
 }
 
-/// Records a quota for [`quota_headers`].
+/// Records a quota for [`add_quota_headers`].
 pub(crate) fn record(req: &HttpRequest, quota: Quota) {
     req.extensions_mut().insert(quota);
 }

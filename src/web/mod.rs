@@ -5,7 +5,7 @@
 //! Every decision goes through [`Service`](crate::service::Service), exactly as the admin API's
 //! do. Every page is behind a web session ([`auth::Human`]) except the login pages; every form
 //! that changes something carries the session's CSRF token; every response carries the security
-//! headers of [`security_headers`].
+//! headers of [`add_security_headers`].
 
 pub(crate) mod auth;
 mod form;
@@ -16,8 +16,7 @@ mod requests;
 mod view;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
@@ -53,17 +52,19 @@ pub const HSTS: &str = "max-age=31536000";
 
 /// Headers added to every response (pages and API alike) unless a handler set them itself;
 /// with `https` (the public URL is https) also [`HSTS`].
-pub(crate) fn security_headers(https: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CSP))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::CACHE_CONTROL, "no-store"));
-    if https {
-        headers.add((header::STRICT_TRANSPORT_SECURITY, HSTS))
-    } else {
-        headers
+pub(crate) fn add_security_headers(headers: &mut HeaderMap, https: bool) {
+    const ALWAYS: [(HeaderName, &str); 5] = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let hsts = https.then_some((header::STRICT_TRANSPORT_SECURITY, HSTS));
+    for (name, value) in ALWAYS.into_iter().chain(hsts) {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
 }
 
