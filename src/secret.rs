@@ -115,10 +115,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    // Bytes, not chars: `String::push` encodes each digit as UTF-8 and checks capacity.
-    let mut digits = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        digits.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]);
+    // Into a buffer of the final size: growing one (or `String::push`, which encodes each digit
+    // as UTF-8) checks capacity at every digit.
+    let mut digits = vec![0; bytes.len() * 2];
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
     String::from_utf8(digits).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
 }

@@ -24,14 +24,17 @@ pub struct FoundAgent {
 impl Service {
     /// The agent whose key has this hash: remembered, or read from the agents table and then
     /// remembered. Revoked agents are returned too (the caller refuses them).
-    pub async fn agent_by_key_hash(&self, key_hash: String) -> Result<Option<FoundAgent>> {
-        if let Some(agent) = self.store.remembered_agent(&key_hash) {
+    pub async fn agent_by_key_hash(&self, key_hash: &str) -> Result<Option<FoundAgent>> {
+        if let Some(agent) = self.store.remembered_agent(key_hash) {
             return Ok(Some(FoundAgent {
                 agent,
                 remembered: true,
             }));
         }
-        let found = self.store.read_agent_by_key_hash(key_hash).await?;
+        let found = self
+            .store
+            .read_agent_by_key_hash(key_hash.to_owned())
+            .await?;
         Ok(found.map(|agent| FoundAgent {
             agent,
             remembered: false,
