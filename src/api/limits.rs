@@ -76,6 +76,11 @@ fn refused(req: &HttpRequest, denied: Denied) -> Error {
     denied.into()
 }
 
+// Checked once, at compile time (`from_static` checks its text on every call).
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 /// Adds `X-RateLimit-Limit/Remaining/Reset` to a response whose request recorded a [`Quota`]
 /// in its extensions (the agent extractor and the login page do).
 pub(crate) fn add_quota_headers<B>(res: &mut ServiceResponse<B>) {
@@ -83,11 +88,11 @@ pub(crate) fn add_quota_headers<B>(res: &mut ServiceResponse<B>) {
     if let Some(q) = quota {
         let headers = res.headers_mut();
         for (name, value) in [
-            ("x-ratelimit-limit", u64::from(q.limit)),
-            ("x-ratelimit-remaining", u64::from(q.remaining)),
-            ("x-ratelimit-reset", q.reset_secs),
+            (LIMIT, u64::from(q.limit)),
+            (REMAINING, u64::from(q.remaining)),
+            (RESET, q.reset_secs),
         ] {
-            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+            headers.insert(name, HeaderValue::from(value));
         }
     }
 }

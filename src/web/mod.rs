@@ -50,21 +50,21 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 /// year, so a network in between cannot strip TLS from a later visit.
 pub const HSTS: &str = "max-age=31536000";
 
-/// Headers added to every response (pages and API alike) unless a handler set them itself;
-/// with `https` (the public URL is https) also [`HSTS`].
+/// Headers of every response (pages and API alike); with `https` (the public URL is https) also
+/// [`HSTS`]. A handler may set its own `Cache-Control` (the stylesheet and script are cached).
 pub(crate) fn add_security_headers(headers: &mut HeaderMap, https: bool) {
-    const ALWAYS: [(HeaderName, &str); 5] = [
+    const ALWAYS: [(HeaderName, &str); 4] = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CACHE_CONTROL, "no-store"),
     ];
     let hsts = https.then_some((header::STRICT_TRANSPORT_SECURITY, HSTS));
     for (name, value) in ALWAYS.into_iter().chain(hsts) {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
 

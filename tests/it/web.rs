@@ -245,6 +245,8 @@ async fn web_security_headers_and_html_404() {
         assert_eq!(h("x-frame-options"), "DENY");
         assert_eq!(h("referrer-policy"), "no-referrer");
         assert_eq!(h("x-content-type-options"), "nosniff");
+        assert_eq!(h("cache-control"), "no-store");
+        assert_eq!(page.headers.get_all("x-frame-options").iter().count(), 1);
     }
     let missing = web.get("/no/such/page").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -262,6 +264,10 @@ async fn web_security_headers_and_html_404() {
     );
     let css = fetch(http.get(s.url("/static/style.css"))).await;
     assert_eq!(css.status, StatusCode::OK);
+    // The stylesheet keeps its own caching, and gets the other headers like every answer.
+    assert_eq!(css.headers[header::CACHE_CONTROL], "public, max-age=3600");
+    assert_eq!(css.headers.get_all(header::CACHE_CONTROL).iter().count(), 1);
+    assert_eq!(css.headers["x-content-type-options"], "nosniff");
     assert!(css.body.contains("min-height: 44px"));
     // No inline script anywhere: the policy forbids it; the one script is a file of this site.
     assert!(only_the_live_script(&web.get("/").await.body));
