@@ -11,7 +11,8 @@
 //! rolled back, that job is answered with its failure, and the rest run again, this time each in
 //! its own savepoint. So a job may run twice (jobs are `Fn`); only the run that was committed
 //! answers. If the commit itself fails, every job in the batch gets the error and nothing is
-//! written.
+//! written. After a commit, the answers to the callers waiting on one thread are sent from one
+//! task on that thread's runtime, which wakes it once instead of once per answer.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
@@ -41,12 +42,21 @@ trait Job: Send {
     /// is known: a failure (`Err` or panic) is answered as such whatever the batch's fate. A job
     /// without an outcome gets the batch's error.
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
+    /// The thread that is waiting for the answer, and its runtime.
+    fn caller(&self) -> Option<&Caller>;
+}
+
+/// Where a job's caller waits: its thread and that thread's runtime.
+struct Caller {
+    thread: std::thread::ThreadId,
+    runtime: tokio::runtime::Handle,
 }
 
 struct WriteJob<T, E, F> {
     f: F,
     reply: tokio::sync::oneshot::Sender<Outcome<T, E>>,
     outcome: Option<Outcome<T, E>>,
+    caller: Option<Caller>,
 }
 
 impl<T, E, F> Job for WriteJob<T, E, F>
@@ -67,7 +77,9 @@ where
     }
 
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>) {
-        let WriteJob { f, reply, outcome } = *self;
+        let WriteJob {
+            f, reply, outcome, ..
+        } = *self;
         // Before answering: the caller may take back what it shared with `f`.
         drop(f);
         let answer = match (outcome, committed) {
@@ -83,6 +95,10 @@ where
             }
         };
         let _ = reply.send(answer);
+    }
+
+    fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
     }
 }
 
@@ -126,10 +142,17 @@ impl Writer {
     {
         let stopped = || E::from(StoreError::Commit("the writer thread has stopped".into()));
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let caller = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|runtime| Caller {
+                thread: std::thread::current().id(),
+                runtime,
+            });
         let job = WriteJob {
             f,
             reply,
             outcome: None,
+            caller,
         };
         if self.jobs.send(Box::new(job)).is_err() {
             return Err(stopped());
@@ -241,9 +264,10 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>, settle: &dy
                 if let Err(e) = &committed {
                     tracing::error!(error = %e, jobs = batch.len(), "group commit failed");
                 }
-                batch
-                    .into_iter()
-                    .for_each(|job| job.answer(committed.as_ref().map(|_| ())));
+                match committed {
+                    Ok(()) => answer_committed(batch),
+                    Err(e) => batch.into_iter().for_each(|job| job.answer(Err(&e))),
+                }
                 return;
             }
             Pass::Spoiled(i) => {
@@ -269,6 +293,34 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>, settle: &dy
                 batch.into_iter().for_each(|job| job.answer(Err(&e)));
                 return;
             }
+        }
+    }
+}
+
+/// Answers the jobs of a committed batch. Jobs whose callers wait on one thread are answered
+/// from one task spawned on that thread's runtime: waking a runtime from this thread is a system
+/// call (an eventfd write) for every answer sent from here, and once for all of them this way.
+fn answer_committed(batch: Vec<Box<dyn Job>>) {
+    let mut by_thread: Vec<Vec<Box<dyn Job>>> = Vec::new();
+    for job in batch {
+        let thread = job.caller().map(|c| c.thread);
+        match by_thread
+            .iter_mut()
+            .find(|group| thread.is_some() && group[0].caller().map(|c| c.thread) == thread)
+        {
+            Some(group) => group.push(job),
+            None => by_thread.push(vec![job]),
+        }
+    }
+    for group in by_thread {
+        let answer_all =
+            |group: Vec<Box<dyn Job>>| group.into_iter().for_each(|j| j.answer(Ok(())));
+        let runtime = (group.len() > 1)
+            .then(|| group[0].caller().map(|c| c.runtime.clone()))
+            .flatten();
+        match runtime {
+            Some(runtime) => drop(runtime.spawn(async move { answer_all(group) })),
+            None => answer_all(group),
         }
     }
 }
@@ -365,9 +417,49 @@ mod tests {
                 f,
                 reply,
                 outcome: None,
+                caller: None,
             }),
             answer,
         )
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_committed_batch_answers_every_caller_whichever_way_it_waits() {
+        let here = || Caller {
+            thread: std::thread::current().id(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let elsewhere = std::thread::spawn(|| std::thread::current().id())
+            .join()
+            .unwrap();
+        // Three on this thread (answered from one task here), one alone on another thread,
+        // one outside any runtime (answered at once).
+        let callers = [
+            Some(here()),
+            Some(here()),
+            Some(Caller {
+                thread: elsewhere,
+                runtime: tokio::runtime::Handle::current(),
+            }),
+            None,
+            Some(here()),
+        ];
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        let mut answers = Vec::new();
+        for (i, caller) in callers.into_iter().enumerate() {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            batch.push(Box::new(WriteJob {
+                f: |_: &Transaction<'_>| Ok::<usize, StoreError>(0),
+                reply,
+                outcome: Some(Ok(Ok(i))),
+                caller,
+            }));
+            answers.push(answer);
+        }
+        answer_committed(batch);
+        for (i, answer) in answers.into_iter().enumerate() {
+            assert_eq!(answer.await.unwrap().unwrap().unwrap(), i);
+        }
     }
 
     /// Runs one batch through `commit_batch`, job i inserting the i-th letter; returns how
