@@ -2,10 +2,13 @@
 # The project's benchmark (not a test): starts the shipped server, a bare actix-web JSON handler
 # and the "durable limit" baseline (the same stack answering after one group-committed SQLite
 # insert of a permission-sized row and its audit event, same durability settings:
-# examples/durable_json.rs; the bytes both store per request are printed, from SQLite's dbstat), loads each with the same wrk settings and core pinning (server on
-# core 0, load on core 1), measures auto-approve latency at a fixed half of its peak rate, and
-# prints a markdown table for the README: the median of RUNS runs with their range, each measure
-# as a ratio to bare and to the durable limit, the server's CPU per request, and the targets.
+# examples/durable_json.rs; the bytes both store per request are printed, from SQLite's dbstat),
+# loads each with the same wrk settings and core pinning (server on core 0, load on core 1),
+# measures auto-approve latency at a fixed half of its peak rate, and prints a markdown table for
+# the README: the median of RUNS runs with their range, each measure as a ratio to bare and to the
+# durable limit, the server's CPU per request, and the targets. In each run the order is: durable
+# limit, auto-approve, half-peak, verify, bare, wake-up, restart, so each target's two sides are
+# measured back to back.
 #
 #   bench/run.sh            # defaults: 1 run, 10 s per measure, 32 connections, pinned
 #   RUNS=5 bench/run.sh     # five runs, median and range of each measure
@@ -73,14 +76,10 @@ wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return
 one_run() {
   RUN=$1
   mkdir -p "$RUN"
-  # 1. Bare actix-web JSON handler.
-  $SERVER_CPU target/dist/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
-  PIDS+=($BARE_PID)
-  sleep 0.5
-  read -r BARE_RPS BARE_P50 BARE_P99 BARE_CPU < <(wrk_run "http://127.0.0.1:$PORT_BARE/" '{"action":"bench.auto"}' "" "$BARE_PID")
-  kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
-
-  # 2. The durable limit: one group-committed insert of a request row and an audit row per request.
+  # Each target's two sides are measured back to back, so that the machine's drift (its speed
+  # moves by 10-20% over minutes) falls on both alike: the durable limit just before
+  # auto-approve, bare actix-web just after verify.
+  # 1. The durable limit: one group-committed insert of a request row and an audit row per request.
   rm -f "$RUN/durable.db"*
   $SERVER_CPU target/dist/examples/durable_json 127.0.0.1:$PORT_DURABLE "$RUN/durable.db" & DURABLE_PID=$!
   PIDS+=($DURABLE_PID)
@@ -89,7 +88,7 @@ one_run() {
   kill "$DURABLE_PID"; wait "$DURABLE_PID" 2>/dev/null || true
   DUR_ROW_BYTES=$(row_bytes "$RUN/durable.db" requests events)
 
-  # 3. agent-otp on a fresh data directory.
+  # 2. agent-otp on a fresh data directory.
   export AGENT_OTP_DATA_DIR="$RUN/data"
   # One agent key at full speed: keep the per-key limiter on the path (its cost is measured) but
   # out of the way (the default 600/min would answer 429).
@@ -126,6 +125,13 @@ one_run() {
   TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])' <<<"$GRANT")
   read -r VERIFY_RPS VERIFY_P50 VERIFY_P99 VERIFY_CPU < <(wrk_run "$URL/api/v1/permissions/$ID/verify" "{\"token\":\"$TOKEN\"}" "$KEY" "$OTP_PID")
   LOAD_RSS=$(cat "$RUN/peak")
+
+  # 3. Bare actix-web JSON handler (agent-otp stays up, idle, for the measures after this one).
+  $SERVER_CPU target/dist/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
+  PIDS+=($BARE_PID)
+  sleep 0.5
+  read -r BARE_RPS BARE_P50 BARE_P99 BARE_CPU < <(wrk_run "http://127.0.0.1:$PORT_BARE/" '{"action":"bench.auto"}' "" "$BARE_PID")
+  kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
 
   read -r WAKE_P50 WAKE_P99 WAKE_MAX < <($LOAD_CPU target/dist/examples/wake_latency "$URL" "$KEY" "$ADMIN" 200)
 
