@@ -64,8 +64,14 @@ pub(crate) fn error_response(
 /// serde_json's 128 bytes takes three allocations and two copies.
 fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
     let mut body = Vec::with_capacity(BODY_CAPACITY);
-    match serde_json::to_writer(&mut body, value) {
-        Ok(()) => HttpResponse::build(status)
+    let written = serde_json::to_writer(&mut body, value);
+    answer(status, written.map(|()| body))
+}
+
+/// [`json`]'s part that does not depend on the type written (compiled once, not once per type).
+fn answer(status: StatusCode, body: serde_json::Result<Vec<u8>>) -> HttpResponse {
+    match body {
+        Ok(body) => HttpResponse::build(status)
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(JSON)))
             .body(body),
         Err(e) => {
