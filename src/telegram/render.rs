@@ -191,9 +191,10 @@ fn piece(p: &Piece) -> String {
     }
 }
 
-/// The summary sentence ([`shown::summary`], as on the web page): its first line starts
+/// The summary sentence ([`shown::summary`], as on the web page), after one line per warning
+/// (first, as there, so that no amount of agent text pushes them down): its first line starts
 /// "📝 In short:", a list of more than one entry follows one entry per line, and the sentence
-/// goes on after it on a line of its own starting "↳"; then one line per warning.
+/// goes on after it on a line of its own starting "↳".
 fn summary_lines(v: &PermissionView) -> Vec<String> {
     let s = shown::summary(v);
     let mut line = format!(
@@ -202,7 +203,11 @@ fn summary_lines(v: &PermissionView) -> Vec<String> {
         s.verb,
         s.what.iter().map(piece).collect::<String>()
     );
-    let mut out = Vec::new();
+    let mut out: Vec<String> = s
+        .warnings
+        .iter()
+        .map(|w| format!("⚠️ {}", plain(w)))
+        .collect();
     for c in &s.clauses {
         line.push_str(if line.is_empty() { "↳ " } else { c.lead });
         line.push_str(&c.words.iter().map(piece).collect::<String>());
@@ -231,7 +236,6 @@ fn summary_lines(v: &PermissionView) -> Vec<String> {
     if !line.is_empty() {
         out.push(line);
     }
-    out.extend(s.warnings.iter().map(|w| format!("⚠️ {}", plain(w))));
     out
 }
 
@@ -659,6 +663,19 @@ mod tests {
         assert!(!t.contains("<b><b>"));
         assert_eq!(buttons(&a.keyboard), ["✅ Approve", "❌ Deny"]);
         assert_lines_are_ours(t);
+    }
+
+    #[test]
+    fn warnings_come_before_the_sentence_whatever_its_length() {
+        let mut v = view(Status::Pending);
+        v.action = "payment.transfer".into();
+        v.scope = obj(json!({"max_amount": 100, "note": "long text ".repeat(300)}));
+        v.action_details = Some(obj(json!({"amount": 500})));
+        let t = approval(&v, Timestamp(1_780_000_000_000), None).text;
+        let warning = t.find("⚠️ This request cannot be used as asked").expect(&t);
+        let sentence = t.find("📝 <b>In short:</b>").expect(&t);
+        assert!(warning < sentence, "{t}");
+        assert_lines_are_ours(&t);
     }
 
     #[test]

@@ -627,8 +627,8 @@ const after = focusable.filter(e => summary.compareDocumentPosition(e) & Node.DO
 return [names, after.findIndex(e => e.id === 'approve') + 1, after.slice(0, 4).map(e => e.outerHTML.slice(0, 60))];"#
 );
 
-/// A short, a bank-like and a very long request; their ids.
-async fn three_requests(s: &TestServer) -> Vec<(&'static str, String)> {
+/// A short, a bank-like, a very long request, and one with a warning; their ids.
+async fn four_requests(s: &TestServer) -> Vec<(&'static str, String)> {
     let key = s.agent("treasury-assistant").await;
     let short = pending(s, &key, json!({"action": "deploy.staging"})).await;
     let bank = pending(
@@ -664,10 +664,27 @@ async fn three_requests(s: &TestServer) -> Vec<(&'static str, String)> {
         }),
     )
     .await;
-    vec![("short", short), ("bank", bank), ("long", long)]
+    // Exact details its own scope refuses, behind 3,000 characters of agent text in the
+    // sentence: the warning must still be on the first screen.
+    let broken = pending(
+        s,
+        &key,
+        json!({
+            "action": "payment.transfer",
+            "scope": {"max_amount": 100, "memo": "pay the supplier ".repeat(176)},
+            "actionDetails": {"amount": 500},
+        }),
+    )
+    .await;
+    vec![
+        ("short", short),
+        ("bank", bank),
+        ("long", long),
+        ("broken", broken),
+    ]
 }
 
-/// On each of the three requests: Approve and Deny inside the first viewport, their text at
+/// On each of the four requests: Approve and Deny inside the first viewport, any warnings too, their text at
 /// least 4.5:1 on its background, every control uniquely named, Approve within three Tab stops
 /// of the summary. Screenshots `decide-<tag>-<request>.png`.
 async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
@@ -677,16 +694,29 @@ async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
     };
     let c = &b.client;
     let s = TestServer::start().await;
-    let requests = three_requests(&s).await;
+    let requests = four_requests(&s).await;
     log_in(c, &s).await;
     for (name, id) in &requests {
         c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
         wait_for_text(c, "#summary", "treasury-assistant wants to").await;
         let m = c
-            .execute(MEASURE, vec![json!(["approve", "deny"])])
+            .execute(MEASURE, vec![json!(["approve", "deny", "warnings"])])
             .await
             .unwrap();
         eprintln!("measured {tag} {name}: {m}");
+        // Our warnings, when there are any, sit on the first screen above the decision bar.
+        assert_eq!(
+            m["warnings"].is_null(),
+            *name != "broken",
+            "{tag} {name}: {m}"
+        );
+        if !m["warnings"].is_null() {
+            let (w, bar) = (&m["warnings"], m["approve"]["top"].as_f64().unwrap());
+            assert!(
+                w["top"].as_f64().unwrap() >= 0.0 && w["bottom"].as_f64().unwrap() <= bar,
+                "{tag} {name}: the warnings are not on the first screen: {m}"
+            );
+        }
         assert_eq!(m["w"], json!(screen.width), "{tag}: viewport");
         assert_eq!(m["h"], json!(screen.height), "{tag}: viewport");
         assert_eq!(m["dark"], json!(screen.dark), "{tag}: color scheme");
