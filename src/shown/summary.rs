@@ -188,10 +188,8 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
         "within {}",
         minutes(v.ttl)
     ))]));
-    if v.action_details.is_some() {
-        clauses.push(Clause::of(vec![Piece::ours(
-            "exactly with the details below (any other use is refused)",
-        )]));
+    if let Some(details) = &v.action_details {
+        clauses.push(exactly(details));
     }
     if !passed.is_empty() {
         clauses.push(Clause {
@@ -224,6 +222,31 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
         reason: super::reason(&v.context),
         warnings: warnings(v),
         money,
+    }
+}
+
+/// The exact details a token is bound to, every key (nested ones dotted) with its value: where
+/// an exactly bound transfer goes is on the first screen, not only under Details.
+fn exactly(details: &Map<String, Value>) -> Clause {
+    let entries = super::context(details, &[]);
+    if entries.is_empty() {
+        return Clause::of(vec![Piece::ours(
+            "exactly with no details (any other use is refused)",
+        )]);
+    }
+    Clause {
+        words: vec![Piece::ours(
+            "exactly with these details (any other use is refused):",
+        )],
+        items: entries
+            .iter()
+            .map(|e| {
+                let values: Vec<String> = e.values.iter().map(|v| group_iban(v)).collect();
+                Piece::agent(format!("{} = {}", e.key, values.join(", ")))
+            })
+            .collect(),
+        joined_by: "and",
+        lead: ", ",
     }
 }
 

@@ -234,3 +234,35 @@ fn money_hides_no_other_amount_cap_or_currency_list() {
     assert!(!s.contains("amount at most 10,"), "{s}");
     assert!(!s.contains("currencies only EUR"), "{s}");
 }
+
+/// An exactly bound transfer says where it goes and how much in the sentence itself.
+#[test]
+fn exact_details_are_in_the_sentence() {
+    let mut v = view(
+        "payment.transfer",
+        json!({"max_amount": 250, "allowed_currency": ["EUR"]}),
+        json!({}),
+    );
+    v.action_details = Some(obj(json!({
+        "amount": 40,
+        "currency": "EUR",
+        "creditor": {"iban": "DE89370400440532013000", "name": "ACME"},
+    })));
+    let s = summary(&v);
+    assert_eq!(
+        s.plain(),
+        "treasury-assistant wants to transfer up to 250 EUR, once, within 30 min, \
+         exactly with these details (any other use is refused): amount = 40 and \
+         currency = EUR and creditor.iban = DE89 3704 0044 0532 0130 00 and creditor.name = ACME"
+    );
+    let exact = s.clauses.last().unwrap();
+    assert!(exact.one_per_line());
+    assert!(exact.items.iter().all(|p| p.agent), "agent text, isolated");
+
+    v.action_details = Some(Map::new());
+    assert!(
+        summary(&v)
+            .plain()
+            .ends_with("exactly with no details (any other use is refused)")
+    );
+}
