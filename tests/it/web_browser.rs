@@ -672,7 +672,7 @@ async fn four_requests(s: &TestServer) -> Vec<(&'static str, String)> {
         json!({
             "action": "payment.transfer",
             "scope": {"max_amount": 100, "memo": "pay the supplier ".repeat(176)},
-            "actionDetails": {"amount": 500},
+            "actionDetails": {"amount": 500, "creditor": {"iban": "DE89370400440532013000"}},
         }),
     )
     .await;
@@ -715,6 +715,20 @@ async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
             assert!(
                 w["top"].as_f64().unwrap() >= 0.0 && w["bottom"].as_f64().unwrap() <= bar,
                 "{tag} {name}: the warnings are not on the first screen: {m}"
+            );
+            // So is where the exactly bound transfer goes, in the sentence.
+            let iban = c
+                .execute(
+                    "const l = [...document.querySelectorAll('#summary .line')]
+                       .find(e => e.textContent.includes('creditor.iban = DE89 3704 0044'));
+                     return l ? l.getBoundingClientRect().bottom : null;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert!(
+                iban.as_f64().is_some_and(|b| b <= bar),
+                "{tag} {name}: the exact IBAN is not on the first screen: {iban}"
             );
         }
         assert_eq!(m["w"], json!(screen.width), "{tag}: viewport");
