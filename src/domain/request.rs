@@ -68,6 +68,9 @@ impl ValidRequest {
         check_object(&mut problems, "context", &context);
         if let Some(details) = &asked.action_details {
             check_object(&mut problems, "actionDetails", details);
+            if let Some((path, why)) = unclear_key(details) {
+                problems.push((format!("actionDetails{path}"), why));
+            }
             if let Some(path) = inexact_number(details) {
                 problems.push((
                     format!("actionDetails.{path}"),
@@ -335,6 +338,47 @@ fn check_object(problems: &mut Vec<(String, String)>, field: &str, obj: &Map<Str
             format!("must be a list of at most {JSON_ITEMS_MAX} items"),
         ));
     }
+}
+
+/// Longest key of a request's exact details.
+const DETAIL_KEY_MAX_CHARS: usize = 64;
+
+/// The first key of a request's exact details, at any depth, that is not a plain name (1–64
+/// ASCII letters, digits, `_` and `-`): the path to it (`.a.0`, empty at the top) and what is
+/// wrong. The person deciding reads exact details as `creditor.iban = …`, nested keys joined with
+/// dots, so a key `creditor.iban` beside a nested `creditor → iban` would read the same, and a
+/// key with spaces or `=` could read as a second entry or as our words.
+fn unclear_key(obj: &Map<String, Value>) -> Option<(String, String)> {
+    fn plain(key: &str) -> bool {
+        (1..=DETAIL_KEY_MAX_CHARS).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+    fn within(v: &Value) -> Option<(String, String)> {
+        match v {
+            Value::Object(m) => unclear_key(m),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| within(item).map(|(path, why)| (format!(".{i}{path}"), why))),
+            _ => None,
+        }
+    }
+    obj.iter().find_map(|(k, v)| {
+        if !plain(k) {
+            return Some((
+                String::new(),
+                format!(
+                    "keys must be plain names of 1–{DETAIL_KEY_MAX_CHARS} ASCII letters, digits, \
+                     _ and - (nested keys are shown joined with dots, so `a.b` would read like a \
+                     nested b); {} is not",
+                    crate::text::with_markers(&format!("`{k}`"))
+                ),
+            ));
+        }
+        within(v).map(|(path, why)| (format!(".{}{path}", k), why))
+    })
 }
 
 /// The dotted path of the first number read as a double that is whole and at least 2^53

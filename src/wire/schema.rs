@@ -242,6 +242,8 @@ pub(crate) fn nullable_json_object() -> Schema {
 const SCOPE_KEY: &str = "^[A-Za-z0-9_]+$";
 /// A key that is no convention, as `scope::classify` reads it (the only kind allowed in a list).
 const PLAIN_KEY: &str = "^(?!max_|min_|allowed_|blocked_)(?!.*_pattern$)[A-Za-z0-9_]+$";
+/// Keys of a request's exact details, at every depth (`domain::request::unclear_key`).
+const DETAIL_KEY: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// The component a nested object of a scope refers to.
 pub(crate) const SCOPE_LEVEL: &str = "ScopeLevel";
 /// The component a value inside a scope's list refers to.
@@ -327,6 +329,7 @@ pub(crate) fn nullable_exact_details() -> Schema {
                         "additionalProperties",
                         json!({ "$ref": format!("#/components/schemas/{EXACT_VALUE}") }),
                     )
+                    .add("propertyNames", json!({ "pattern": DETAIL_KEY }))
                     .build(),
             ))
             .into(),
@@ -364,7 +367,12 @@ fn exact_value() -> Schema {
     let list = ArrayBuilder::new().items(me());
     let object = ObjectBuilder::new()
         .schema_type(Type::Object)
-        .additional_properties(Some(AdditionalProperties::RefOr(me().into())));
+        .additional_properties(Some(AdditionalProperties::RefOr(me().into())))
+        .extensions(Some(
+            ExtensionsBuilder::new()
+                .add("propertyNames", json!({ "pattern": DETAIL_KEY }))
+                .build(),
+        ));
     AnyOfBuilder::new()
         .item(other)
         .item(integer)

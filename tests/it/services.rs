@@ -503,6 +503,60 @@ async fn exact_details_with_a_number_too_large_to_be_exact_are_refused() {
     s.stop().await;
 }
 
+/// The person deciding reads exact details as `creditor.iban = …`. A key `creditor.iban` beside
+/// a nested `creditor → iban` read the same, so an agent could show one IBAN first and bind the
+/// token to another one further down. Keys of exact details are now plain names at every depth:
+/// anything else is a 400 naming where it is, and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn exact_details_with_keys_that_are_not_plain_names_are_refused() {
+    let s = TestServer::with_policy(Some(POLICY)).await;
+    let key = s.agent("treasurer").await;
+    let ask = |details: Value| {
+        let req = s
+            .http
+            .post(s.url("/api/v1/permissions/request"))
+            .bearer_auth(&key)
+            .json(&json!({"action": "bank.transfer", "actionDetails": details}));
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap();
+            (status, v)
+        }
+    };
+    for (details, field) in [
+        (
+            json!({"creditor.iban": "DE89370400440532013000", "creditor": {"iban": "GB33BUKB20201555555555"}}),
+            "actionDetails",
+        ),
+        (
+            json!({"creditor": {"iban ": "GB33"}}),
+            "actionDetails.creditor",
+        ),
+        (
+            json!({"amount = 40 (any other use is refused)": 1}),
+            "actionDetails",
+        ),
+        (
+            json!({"to": [{"ok": 1}, {"a\u{200b}b": 2}]}),
+            "actionDetails.to.1",
+        ),
+        (json!({"": 1}), "actionDetails"),
+        (json!({"k".repeat(65): 1}), "actionDetails"),
+    ] {
+        let (status, v) = ask(details.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{details}: {v}");
+        let why = v["error"]["details"][field].as_str().unwrap_or_default();
+        assert!(why.contains("plain names"), "{field}: {v}");
+    }
+    assert_eq!(s.permission_count().await, 0, "nothing stored");
+    let (status, v) =
+        ask(json!({"creditor": {"iban": "DE89", "bic-code": "X"}, "k".repeat(64): [{"_a1": 1}]}))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    s.stop().await;
+}
+
 /// `blocked_recipients: ["ceo@example.com"]` compared whole texts only, so a use naming the
 /// CEO the way a mail library reads it (a display name, a list in one string, a `+tag`) passed.
 #[tokio::test(flavor = "multi_thread")]
