@@ -225,25 +225,44 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
     }
 }
 
-/// The exact details a token is bound to, every key (nested ones dotted) with its value: where
-/// an exactly bound transfer goes is on the first screen, not only under Details.
+/// Most exact details the sentence lists, and the longest value it lists (characters).
+const EXACT_LISTED_MAX: usize = 5;
+const EXACT_VALUE_SHOWN_MAX: usize = 80;
+
+/// The exact details a token is bound to. When there are few and short ones (at most
+/// [`EXACT_LISTED_MAX`], each value at most [`EXACT_VALUE_SHOWN_MAX`] characters), every one,
+/// in key order, nested keys dotted: where an exactly bound transfer goes is then on the first
+/// screen. Otherwise none, and the sentence sends the reader to Details: a list cut short would
+/// pass for the whole, and a long value could push the rest off the screen.
 fn exactly(details: &Map<String, Value>) -> Clause {
-    let entries = super::context(details, &[]);
+    let mut entries = super::context(details, &[]);
     if entries.is_empty() {
         return Clause::of(vec![Piece::ours(
             "exactly with no details (any other use is refused)",
         )]);
     }
+    let short = |e: &Entry| {
+        e.values
+            .iter()
+            .map(|v| v.chars().count() + 2)
+            .sum::<usize>()
+            <= EXACT_VALUE_SHOWN_MAX
+    };
+    if entries.len() > EXACT_LISTED_MAX || !entries.iter().all(short) {
+        return Clause::of(vec![Piece::ours(format!(
+            "exactly with the {} details under Details, too many or too long to list here \
+             (any other use is refused)",
+            entries.len()
+        ))]);
+    }
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
     Clause {
         words: vec![Piece::ours(
             "exactly with these details (any other use is refused):",
         )],
         items: entries
             .iter()
-            .map(|e| {
-                let values: Vec<String> = e.values.iter().map(|v| group_iban(v)).collect();
-                Piece::agent(format!("{} = {}", e.key, values.join(", ")))
-            })
+            .map(|e| Piece::agent(format!("{} = {}", e.key, e.values.join(", "))))
             .collect(),
         joined_by: "and",
         lead: ", ",

@@ -720,7 +720,7 @@ async fn decision_on_the_first_screen(screen: Screen, tag: &str) {
             let iban = c
                 .execute(
                     "const l = [...document.querySelectorAll('#summary .line')]
-                       .find(e => e.textContent.includes('creditor.iban = DE89 3704 0044'));
+                       .find(e => e.textContent.includes('creditor.iban = DE89370400440532013000'));
                      return l ? l.getBoundingClientRect().bottom : null;",
                     vec![],
                 )

@@ -235,29 +235,57 @@ fn money_hides_no_other_amount_cap_or_currency_list() {
     assert!(!s.contains("currencies only EUR"), "{s}");
 }
 
-/// An exactly bound transfer says where it goes and how much in the sentence itself.
+/// An exactly bound transfer says where it goes and how much in the sentence itself: every
+/// detail, in key order; or, when they are too many or too long to list, none of them.
 #[test]
-fn exact_details_are_in_the_sentence() {
+fn exact_details_are_in_the_sentence_all_or_none() {
     let mut v = view(
         "payment.transfer",
         json!({"max_amount": 250, "allowed_currency": ["EUR"]}),
         json!({}),
     );
     v.action_details = Some(obj(json!({
-        "amount": 40,
         "currency": "EUR",
-        "creditor": {"iban": "DE89370400440532013000", "name": "ACME"},
+        "creditor": {"name": "ACME", "iban": "DE89370400440532013000"},
+        "amount": 40,
     })));
     let s = summary(&v);
     assert_eq!(
         s.plain(),
         "treasury-assistant wants to transfer up to 250 EUR, once, within 30 min, \
          exactly with these details (any other use is refused): amount = 40 and \
-         currency = EUR and creditor.iban = DE89 3704 0044 0532 0130 00 and creditor.name = ACME"
+         creditor.iban = DE89370400440532013000 and creditor.name = ACME and currency = EUR"
     );
     let exact = s.clauses.last().unwrap();
     assert!(exact.one_per_line());
     assert!(exact.items.iter().all(|p| p.agent), "agent text, isolated");
+
+    let too_long = "Invoice 2026-11 for services rendered in November. ".repeat(2);
+    for (details, n) in [
+        // A long value would push the rest off the first screen.
+        (
+            json!({"amount": 40, "memo": too_long, "iban": "GB33BUKB20201555555555"}),
+            3,
+        ),
+        // Six would be cut in Telegram, which lists five.
+        (
+            json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "iban": "GB33BUKB20201555555555"}),
+            6,
+        ),
+        // Short values, but a list of them as long as one long value.
+        (json!({"to": vec!["a@example.com"; 8]}), 1),
+    ] {
+        v.action_details = Some(obj(details));
+        let s = summary(&v).plain();
+        assert!(
+            s.ends_with(&format!(
+                "exactly with the {n} details under Details, too many or too long to list here \
+                 (any other use is refused)"
+            )),
+            "{s}"
+        );
+        assert!(!s.contains("GB33") && !s.contains("a@example.com"), "{s}");
+    }
 
     v.action_details = Some(Map::new());
     assert!(
