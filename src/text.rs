@@ -2,7 +2,8 @@
 //! being seen themselves: control characters (a newline can start a forged line), bidi controls
 //! (U+202E makes `evil.exe` read `exe.live`) and zero-width or other format characters (two keys
 //! that look the same). Identifiers (action, resource, scope keys) refuse them; free text keeps
-//! them but every channel shows them as visible markers through [`with_markers`].
+//! them but every channel shows them as visible markers through [`with_markers`], which also
+//! counts long runs of spaces (they could push text onto a line of its own).
 
 use std::borrow::Cow;
 
@@ -36,26 +37,76 @@ pub(crate) fn first_hidden(s: &str) -> Option<char> {
     s.chars().find(|c| is_hidden(*c))
 }
 
+/// Longest run of white space shown as it is. A longer one could push agent text onto a line
+/// of its own that looks like ours (wide spaces such as U+2003 do not collapse on a web page), so
+/// it is shown counted, e.g. `[40 spaces]`.
+pub(crate) const SPACES_SHOWN_MAX: usize = 3;
+
 /// `s` with each hidden character replaced by a visible marker such as `[U+202E]`, so nothing
-/// can reorder, hide or forge the text that follows it. Borrowed when there is nothing to mark.
+/// can reorder, hide or forge the text that follows it, and each run of more than
+/// [`SPACES_SHOWN_MAX`] white-space characters as ` [N spaces] `. Borrowed when there is nothing
+/// to mark.
 pub(crate) fn with_markers(s: &str) -> Cow<'_, str> {
-    if first_hidden(s).is_none() {
+    if first_hidden(s).is_none() && !has_long_space_run(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let n = run.chars().count();
+        if n > SPACES_SHOWN_MAX {
+            out.push_str(&format!(" [{n} spaces] "));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
     for c in s.chars() {
         if is_hidden(c) {
+            flush(&mut run, &mut out);
             out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else if c.is_whitespace() {
+            run.push(c);
         } else {
+            flush(&mut run, &mut out);
             out.push(c);
         }
     }
+    flush(&mut run, &mut out);
     Cow::Owned(out)
+}
+
+/// Whether `s` has more than [`SPACES_SHOWN_MAX`] visible white-space characters in a row.
+fn has_long_space_run(s: &str) -> bool {
+    let mut run = 0;
+    s.chars().any(|c| {
+        run = if c.is_whitespace() && !is_hidden(c) {
+            run + 1
+        } else {
+            0
+        };
+        run > SPACES_SHOWN_MAX
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_runs_of_spaces_are_counted_wide_ones_too() {
+        assert!(matches!(with_markers("a   b"), Cow::Borrowed("a   b")));
+        assert_eq!(with_markers("a    b"), "a [4 spaces] b");
+        assert_eq!(
+            with_markers("a\u{00A0}\u{3000}\u{2003}\u{2003}b"),
+            "a [4 spaces] b"
+        );
+        let decoy = format!("DE89{}(verified payee)", "\u{2003}".repeat(60));
+        assert_eq!(with_markers(&decoy), "DE89 [60 spaces] (verified payee)");
+        // A hidden character ends a run and is marked; a newline is one.
+        assert_eq!(with_markers("a  \n    b"), "a  [U+000A] [4 spaces] b");
+        assert_eq!(with_markers("    "), " [4 spaces] ");
+    }
 
     #[test]
     fn hidden_characters_are_found() {

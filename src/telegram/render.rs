@@ -24,10 +24,6 @@ const MESSAGE_MAX: usize = 3900;
 /// What the request's details may take in a message whose Approve button is offered: the rest
 /// is for the heading, the time left and the link, which are ours and short.
 const DETAILS_MAX: usize = MESSAGE_MAX - 500;
-/// Longest run of spaces shown as spaces; a longer one could push agent text onto a wrapped line
-/// of its own, so it is shown counted, e.g. `[40 spaces]`.
-const SPACES_SHOWN_MAX: usize = 3;
-
 /// A button's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Choice {
@@ -64,35 +60,11 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
-/// Runs of more than [`SPACES_SHOWN_MAX`] whitespace characters as ` [N spaces] `.
-fn count_spaces(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let n = run.chars().count();
-        if n > SPACES_SHOWN_MAX {
-            out.push_str(&format!(" [{n} spaces] "));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_whitespace() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
-
-/// Agent text (already marked) as it goes into a message: spaces counted, escaped, and isolated
-/// (FSI … PDI) unless plain ASCII, which cannot change the direction of what follows.
+/// Agent text (already marked, long runs of spaces counted: [`with_markers`]) as it goes into a
+/// message: escaped, and isolated (FSI … PDI) unless plain ASCII, which cannot change the
+/// direction of what follows.
 fn isolated(marked: &str) -> String {
-    let text = escape(&count_spaces(marked));
+    let text = escape(marked);
     if text.is_ascii() {
         text
     } else {
@@ -826,12 +798,6 @@ mod tests {
         assert_eq!(visible_len("<b>a&amp;b</b>"), 3);
         assert_eq!(visible_len("<a href=\"https://x/?a&amp;b\">link</a>"), 4);
         assert_eq!(visible_len("😀é"), 3);
-        assert_eq!(count_spaces("a   b"), "a   b");
-        assert_eq!(count_spaces("a    b"), "a [4 spaces] b");
-        assert_eq!(
-            count_spaces("a\u{00A0}\u{3000}\u{2003}\u{2003}b"),
-            "a [4 spaces] b"
-        );
     }
 
     #[test]

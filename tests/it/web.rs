@@ -611,7 +611,8 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
             "resource": "invoice-7",
             "scope": {"max_amount": 100, "allowed_recipients": people, "currency": "EUR",
                       "limits": {"max_per_day": 3}},
-            "context": {"reason": "pay\nnow \u{202E}gnp.exe", "ref": "a\u{200B}b"},
+            "context": {"reason": "pay\nnow \u{202E}gnp.exe", "ref": "a\u{200B}b",
+                        "payee": format!("DE89{}(verified payee)", "\u{2003}".repeat(60))},
             "actionDetails": {"recipient": "p1@example.com", "amount": 40},
         }),
     )
@@ -668,7 +669,13 @@ async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
         section("context").contains("<bdi>a[U+200B]b</bdi>"),
         "{body}"
     );
-    assert!(!body.contains('\u{202E}') && !body.contains('\u{200B}'));
+    // Wide spaces do not collapse on a page: a long run of them is counted, so it cannot push
+    // agent text onto a line of its own.
+    assert!(
+        section("context").contains("<bdi>DE89 [60 spaces] (verified payee)</bdi>"),
+        "{body}"
+    );
+    assert!(!body.contains('\u{202E}') && !body.contains('\u{200B}') && !body.contains('\u{2003}'));
     // Two forms; the deny form has its own reason field; Enter cannot submit either.
     // The note belongs to the approve form and the reason to the deny form (`form=`), though
     // both sit in one "Add a note or a reason" disclosure.
