@@ -40,7 +40,7 @@ pub(crate) fn first_hidden(s: &str) -> Option<char> {
 /// Longest run of white space shown as it is. A longer one could push agent text onto a line
 /// of its own that looks like ours (wide spaces such as U+2003 do not collapse on a web page), so
 /// it is shown counted, e.g. `[40 spaces]`.
-pub(crate) const SPACES_SHOWN_MAX: usize = 3;
+const SPACES_SHOWN_MAX: usize = 3;
 
 /// `s` with each hidden character replaced by a visible marker such as `[U+202E]`, so nothing
 /// can reorder, hide or forge the text that follows it, and each run of more than

@@ -24,6 +24,7 @@ const MESSAGE_MAX: usize = 3900;
 /// What the request's details may take in a message whose Approve button is offered: the rest
 /// is for the heading, the time left and the link, which are ours and short.
 const DETAILS_MAX: usize = MESSAGE_MAX - 500;
+
 /// A button's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Choice {
