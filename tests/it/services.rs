@@ -512,17 +512,11 @@ async fn exact_details_with_keys_that_are_not_plain_names_are_refused() {
     let s = TestServer::with_policy(Some(POLICY)).await;
     let key = s.agent("treasurer").await;
     let ask = |details: Value| {
-        let req = s
-            .http
-            .post(s.url("/api/v1/permissions/request"))
-            .bearer_auth(&key)
-            .json(&json!({"action": "bank.transfer", "actionDetails": details}));
-        async move {
-            let resp = req.send().await.unwrap();
-            let status = resp.status();
-            let v: Value = resp.json().await.unwrap();
-            (status, v)
-        }
+        s.post(
+            &key,
+            "/api/v1/permissions/request",
+            json!({"action": "bank.transfer", "actionDetails": details}),
+        )
     };
     for (details, field) in [
         (
