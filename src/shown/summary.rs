@@ -59,10 +59,14 @@ pub(crate) struct Clause {
 
 impl Clause {
     fn of(words: Vec<Piece>) -> Clause {
+        Clause::list(words, Vec::new(), "or")
+    }
+    /// Words, then a list whose items read `joined_by` in one line.
+    fn list(words: Vec<Piece>, items: Vec<Piece>, joined_by: &'static str) -> Clause {
         Clause {
             words,
-            items: Vec::new(),
-            joined_by: "or",
+            items,
+            joined_by,
             lead: ", ",
         }
     }
@@ -192,17 +196,13 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
         clauses.push(exactly(details));
     }
     if !passed.is_empty() {
-        clauses.push(Clause {
-            words: vec![Piece::ours(
+        clauses.push(Clause::list(
+            vec![Piece::ours(
                 "and passes on to the service, which alone checks them:",
             )],
-            items: passed
-                .iter()
-                .map(|e| Piece::agent(format!("{} = {}", e.key, e.values.join(", "))))
-                .collect(),
-            joined_by: "and",
-            lead: ", ",
-        });
+            passed.iter().copied().map(key_equals).collect(),
+            "and",
+        ));
     }
     for i in 1..clauses.len() {
         if clauses[i - 1].one_per_line() {
@@ -256,17 +256,18 @@ fn exactly(details: &Map<String, Value>) -> Clause {
         ))]);
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
-    Clause {
-        words: vec![Piece::ours(
+    Clause::list(
+        vec![Piece::ours(
             "exactly with these details (any other use is refused):",
         )],
-        items: entries
-            .iter()
-            .map(|e| Piece::agent(format!("{} = {}", e.key, e.values.join(", "))))
-            .collect(),
-        joined_by: "and",
-        lead: ", ",
-    }
+        entries.iter().map(key_equals).collect(),
+        "and",
+    )
+}
+
+/// An entry as one item of a list: `key = value` (agent text).
+fn key_equals(e: &Entry) -> Piece {
+    Piece::agent(format!("{} = {}", e.key, e.values.join(", ")))
 }
 
 /// `payment.send` → "send payment" (or "send" when the money says what); otherwise "use" and
@@ -348,35 +349,32 @@ fn constraint(e: &Entry) -> Vec<Clause> {
             f,
             "recipient" | "recipients" | "to" | "iban" | "ibans" | "account" | "accounts"
         ) {
-            return vec![Clause {
-                words: vec![Piece::ours("to")],
-                items: items(group_iban),
-                joined_by: "or",
-                lead: ", ",
-            }];
+            return vec![Clause::list(
+                vec![Piece::ours("to")],
+                items(group_iban),
+                "or",
+            )];
         }
         let only = if e.values.is_empty() {
             " (nothing is allowed)"
         } else {
             " only"
         };
-        return vec![Clause {
-            words: vec![Piece::agent(field("allowed_")), Piece::ours(only)],
-            items: items(group_iban),
-            joined_by: "or",
-            lead: ", ",
-        }];
+        return vec![Clause::list(
+            vec![Piece::agent(field("allowed_")), Piece::ours(only)],
+            items(group_iban),
+            "or",
+        )];
     }
     if let Some(f) = key.strip_prefix("blocked_") {
-        return vec![Clause {
-            words: vec![
+        return vec![Clause::list(
+            vec![
                 Piece::ours("never "),
                 Piece::agent(format!("{path}{}", field_words(f))),
             ],
-            items: items(group_iban),
-            joined_by: "nor",
-            lead: ", ",
-        }];
+            items(group_iban),
+            "nor",
+        )];
     }
     if let Some(f) = key.strip_suffix("_pattern") {
         return vec![Clause::of(vec![
