@@ -47,7 +47,7 @@ const SPACES_SHOWN_MAX: usize = 3;
 /// [`SPACES_SHOWN_MAX`] white-space characters as ` [N spaces] `. Borrowed when there is nothing
 /// to mark.
 pub(crate) fn with_markers(s: &str) -> Cow<'_, str> {
-    if first_hidden(s).is_none() && !has_long_space_run(s) {
+    if !needs_marking(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -76,15 +76,15 @@ pub(crate) fn with_markers(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether `s` has more than [`SPACES_SHOWN_MAX`] visible white-space characters in a row.
-fn has_long_space_run(s: &str) -> bool {
+/// Whether [`with_markers`] changes `s`: a hidden character, or more than [`SPACES_SHOWN_MAX`]
+/// white-space characters in a row (one pass).
+fn needs_marking(s: &str) -> bool {
     let mut run = 0;
     s.chars().any(|c| {
-        run = if c.is_whitespace() && !is_hidden(c) {
-            run + 1
-        } else {
-            0
-        };
+        if is_hidden(c) {
+            return true;
+        }
+        run = if c.is_whitespace() { run + 1 } else { 0 };
         run > SPACES_SHOWN_MAX
     })
 }
