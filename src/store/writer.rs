@@ -458,7 +458,9 @@ mod tests {
         }
         answer_committed(batch);
         for (i, answer) in answers.into_iter().enumerate() {
-            assert_eq!(answer.await.unwrap().unwrap().unwrap(), i);
+            // An answer never sent fails here rather than hanging the test.
+            let heard = tokio::time::timeout(std::time::Duration::from_secs(5), answer).await;
+            assert_eq!(heard.expect("answered").unwrap().unwrap().unwrap(), i);
         }
     }
 
