@@ -37,55 +37,97 @@ pub(crate) fn first_hidden(s: &str) -> Option<char> {
     s.chars().find(|c| is_hidden(*c))
 }
 
-/// Longest run of white space shown as it is. A longer one could push agent text onto a line
-/// of its own that looks like ours (wide spaces such as U+2003 do not collapse on a web page), so
-/// it is shown counted, e.g. `[40 spaces]`.
+/// Longest run of blanks shown as it is. A longer one could push agent text onto a line of its
+/// own that looks like ours (wide spaces such as U+2003 do not collapse on a web page), so it is
+/// shown counted, e.g. `[40 spaces]`.
 const SPACES_SHOWN_MAX: usize = 3;
+
+/// A character that shows as empty room: white space, and the Braille blank (U+2800), which
+/// Unicode does not call white space. (Fillers such as U+3164 are hidden characters.)
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c == '\u{2800}'
+}
+
+/// A combining mark (the common blocks): drawn on the character before it, so after a blank it
+/// adds no room and must not end a run of blanks.
+fn is_combining(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}')
+}
+
+/// A run of blanks (and the combining marks on them) being read.
+#[derive(Default)]
+struct Run {
+    text: String,
+    blanks: usize,
+}
+
+impl Run {
+    /// Takes `c` into the run if it belongs there.
+    fn take(&mut self, c: char) -> bool {
+        if is_blank(c) {
+            self.blanks += 1;
+        } else if !(self.blanks > 0 && is_combining(c)) {
+            return false;
+        }
+        self.text.push(c);
+        true
+    }
+
+    fn too_long(&self) -> bool {
+        self.blanks > SPACES_SHOWN_MAX
+    }
+
+    /// Ends the run: as it is, or counted when too long.
+    fn flush(&mut self, out: &mut String) {
+        if self.too_long() {
+            out.push_str(&format!(" [{} spaces] ", self.text.chars().count()));
+        } else {
+            out.push_str(&self.text);
+        }
+        *self = Run::default();
+    }
+}
 
 /// `s` with each hidden character replaced by a visible marker such as `[U+202E]`, so nothing
 /// can reorder, hide or forge the text that follows it, and each run of more than
-/// [`SPACES_SHOWN_MAX`] white-space characters as ` [N spaces] `. Borrowed when there is nothing
-/// to mark.
+/// [`SPACES_SHOWN_MAX`] blanks (white space, the Braille blank, with any combining marks on them)
+/// as ` [N spaces] `. Borrowed when there is nothing to mark.
 pub(crate) fn with_markers(s: &str) -> Cow<'_, str> {
     if !needs_marking(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let n = run.chars().count();
-        if n > SPACES_SHOWN_MAX {
-            out.push_str(&format!(" [{n} spaces] "));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
+    let mut run = Run::default();
     for c in s.chars() {
         if is_hidden(c) {
-            flush(&mut run, &mut out);
+            run.flush(&mut out);
             out.push_str(&format!("[U+{:04X}]", u32::from(c)));
-        } else if c.is_whitespace() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
+        } else if !run.take(c) {
+            run.flush(&mut out);
             out.push(c);
         }
     }
-    flush(&mut run, &mut out);
+    run.flush(&mut out);
     Cow::Owned(out)
 }
 
-/// Whether [`with_markers`] changes `s`: a hidden character, or more than [`SPACES_SHOWN_MAX`]
-/// white-space characters in a row (one pass).
+/// Whether [`with_markers`] changes `s`: a hidden character, or a run of blanks too long to show
+/// as it is (one pass).
 fn needs_marking(s: &str) -> bool {
-    let mut run = 0;
+    let mut run = Run::default();
     s.chars().any(|c| {
         if is_hidden(c) {
             return true;
         }
-        run = if c.is_whitespace() { run + 1 } else { 0 };
-        run > SPACES_SHOWN_MAX
+        if !run.take(c) {
+            run = Run::default();
+        }
+        run.too_long()
     })
 }
 
@@ -106,6 +148,16 @@ mod tests {
         // A hidden character ends a run and is marked; a newline is one.
         assert_eq!(with_markers("a  \n    b"), "a  [U+000A] [4 spaces] b");
         assert_eq!(with_markers("    "), " [4 spaces] ");
+        // Blanks that are not white space, and combining marks on blanks, do not end a run.
+        let braille = format!(
+            "DE89{}(verified payee)",
+            "\u{3000}\u{3000}\u{3000}\u{2800}".repeat(8)
+        );
+        assert_eq!(with_markers(&braille), "DE89 [32 spaces] (verified payee)");
+        let marked = format!("a{}b", "\u{2003}\u{2003}\u{2003}\u{0332}".repeat(3));
+        assert_eq!(with_markers(&marked), "a [12 spaces] b");
+        // A combining mark on a letter is the letter's, not a blank's.
+        assert!(matches!(with_markers("e\u{0301}   x"), Cow::Borrowed(_)));
     }
 
     #[test]
