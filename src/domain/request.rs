@@ -347,7 +347,8 @@ const DETAIL_KEY_MAX_CHARS: usize = 64;
 /// ASCII letters, digits, `_` and `-`): the path to it (`.a.0`, empty at the top) and what is
 /// wrong. The person deciding reads exact details as `creditor.iban = …`, nested keys joined with
 /// dots, so a key `creditor.iban` beside a nested `creditor → iban` would read the same, and a
-/// key with spaces or `=` could read as a second entry or as our words.
+/// key with spaces or `=` could read as a second entry or as our words. Two keys of one object
+/// that differ only in case are refused too.
 fn unclear_key(obj: &Map<String, Value>) -> Option<(String, String)> {
     fn plain(key: &str) -> bool {
         (1..=DETAIL_KEY_MAX_CHARS).contains(&key.len())
@@ -365,6 +366,8 @@ fn unclear_key(obj: &Map<String, Value>) -> Option<(String, String)> {
             _ => None,
         }
     }
+    // The keys so far, in lower case, and as written.
+    let mut seen: Vec<(String, &str)> = Vec::with_capacity(obj.len());
     obj.iter().find_map(|(k, v)| {
         if !plain(k) {
             return Some((
@@ -377,6 +380,18 @@ fn unclear_key(obj: &Map<String, Value>) -> Option<(String, String)> {
                 ),
             ));
         }
+        // Both are plain names here, safe to quote.
+        let folded = k.to_ascii_lowercase();
+        if let Some((_, first)) = seen.iter().find(|(f, _)| *f == folded) {
+            return Some((
+                String::new(),
+                format!(
+                    "has both `{first}` and `{k}`: keys that differ only in case read as one to \
+                     the person deciding (and to some services); send only one"
+                ),
+            ));
+        }
+        seen.push((folded, k));
         within(v).map(|(path, why)| (format!(".{}{path}", k), why))
     })
 }

@@ -543,6 +543,19 @@ async fn exact_details_with_keys_that_are_not_plain_names_are_refused() {
         let why = v["error"]["details"][field].as_str().unwrap_or_default();
         assert!(why.contains("plain names"), "{field}: {v}");
     }
+    // Keys that differ only in case read as one.
+    for (details, field) in [
+        (json!({"iban": "A", "IBAN": "B"}), "actionDetails"),
+        (
+            json!({"c": [{"Iban": "A", "iban": "B"}]}),
+            "actionDetails.c.0",
+        ),
+    ] {
+        let (status, v) = ask(details.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{details}: {v}");
+        let why = v["error"]["details"][field].as_str().unwrap_or_default();
+        assert!(why.contains("differ only in case"), "{field}: {v}");
+    }
     assert_eq!(s.permission_count().await, 0, "nothing stored");
     let (status, v) =
         ask(json!({"creditor": {"iban": "DE89", "bic-code": "X"}, "k".repeat(64): [{"_a1": 1}]}))
