@@ -249,10 +249,11 @@ fn exactly(details: &Map<String, Value>) -> Clause {
             <= EXACT_VALUE_SHOWN_MAX
     };
     if entries.len() > EXACT_LISTED_MAX || !entries.iter().all(short) {
+        let n = entries.len();
         return Clause::of(vec![Piece::ours(format!(
-            "exactly with the {} details under Details, too many or too long to list here \
+            "exactly with the {n} detail{} under Details, too many or too long to list here \
              (any other use is refused)",
-            entries.len()
+            if n == 1 { "" } else { "s" }
         ))]);
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
@@ -265,9 +266,10 @@ fn exactly(details: &Map<String, Value>) -> Clause {
     )
 }
 
-/// An entry as one item of a list: `key = value` (agent text).
+/// An entry as one item of a list: `key = value`, agent text boxed as code, so that even alone
+/// in the sentence it cannot pass for our words (as the resource).
 fn key_equals(e: &Entry) -> Piece {
-    Piece::agent(format!("{} = {}", e.key, e.values.join(", ")))
+    Piece::code(format!("{} = {}", e.key, e.values.join(", ")))
 }
 
 /// `payment.send` → "send payment" (or "send" when the money says what); otherwise "use" and

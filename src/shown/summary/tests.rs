@@ -258,7 +258,10 @@ fn exact_details_are_in_the_sentence_all_or_none() {
     );
     let exact = s.clauses.last().unwrap();
     assert!(exact.one_per_line());
-    assert!(exact.items.iter().all(|p| p.agent), "agent text, isolated");
+    assert!(
+        exact.items.iter().all(|p| p.agent && p.code),
+        "agent text, isolated and boxed"
+    );
 
     let too_long = "Invoice 2026-11 for services rendered in November. ".repeat(2);
     for (details, n) in [
@@ -277,10 +280,11 @@ fn exact_details_are_in_the_sentence_all_or_none() {
     ] {
         v.action_details = Some(obj(details));
         let s = summary(&v).plain();
+        let details = if n == 1 { "detail" } else { "details" };
         assert!(
             s.ends_with(&format!(
-                "exactly with the {n} details under Details, too many or too long to list here \
-                 (any other use is refused)"
+                "exactly with the {n} {details} under Details, too many or too long to list \
+                 here (any other use is refused)"
             )),
             "{s}"
         );
