@@ -54,15 +54,15 @@ pub(crate) async fn guard_bodies(
         return Ok(answer(req, too_large()));
     }
     let stream = BodyStream::new(req.take_payload());
-    let read = tokio::time::timeout(limits.body_timeout, read_whole(stream, declared)).await;
+    let read = in_time(read_whole(stream, declared), limits.body_timeout).await;
     let body = match read {
-        Err(_elapsed) => {
+        None => {
             // Not the path: a login link's secret is in it.
             tracing::info!(method = %req.method(), "request body too slow, connection closed");
             return Ok(answer(req, timed_out(limits.body_timeout)));
         }
-        Ok(Err(_over)) => return Ok(answer(req, too_large())),
-        Ok(Ok(Err(e))) => {
+        Some(Err(_over)) => return Ok(answer(req, too_large())),
+        Some(Ok(Err(e))) => {
             let message = format!("the request body could not be read: {e}");
             let mut details = serde_json::Map::new();
             details.insert("body".into(), message.clone().into());
@@ -74,7 +74,7 @@ pub(crate) async fn guard_bodies(
             );
             return Ok(answer(req, resp));
         }
-        Ok(Ok(Ok(body))) => body,
+        Some(Ok(Ok(body))) => body,
     };
     // Without a cap nothing is charged, so the key is not hashed (authentication hashes it again).
     let charged = (limits.stored_bytes_per_agent.is_some()
@@ -97,6 +97,39 @@ pub(crate) async fn guard_bodies(
         svc.limiter().stored.give_back(key, size);
     }
     Ok(res.map_into_left_body())
+}
+
+/// What `read` gives, or `None` once `timeout` has passed while it waited.
+///
+/// The timer is armed only when the read still waits on its second poll. actix polls a handler
+/// once before it hands over the body that came with the headers and again right after, so a body
+/// that came whole is read without registering a timer with the runtime and cancelling it (a
+/// fifth of the body guard's cost). The first wait wakes the task itself, so that the second poll
+/// comes even if the client never sends another byte; the timeout then counts from there, one
+/// scheduling round after the headers.
+async fn in_time<F: Future>(read: F, timeout: Duration) -> Option<F::Output> {
+    let mut read = pin!(read);
+    let mut timer = pin!(None::<tokio::time::Sleep>);
+    let mut waited = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = read.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if !waited {
+            waited = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep(timeout)));
+        }
+        let Some(timer) = timer.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        ready!(timer.poll(cx));
+        Poll::Ready(None)
+    })
+    .await
 }
 
 /// The body was longer than [`MAX_BODY_BYTES`].
@@ -284,5 +317,40 @@ mod tests {
             gather(&[&full[..MAX_BODY_BYTES - 1], b"yz"], None),
             Err(TooLarge)
         );
+    }
+
+    /// A read that never finishes, and never wakes its task, still ends at the timeout: the
+    /// first wait wakes the task itself, so the timer gets armed.
+    #[tokio::test]
+    async fn a_read_that_waits_forever_ends_at_the_timeout() {
+        let started = std::time::Instant::now();
+        let never = std::future::pending::<()>();
+        let read = in_time(never, Duration::from_millis(100));
+        let out = tokio::time::timeout(Duration::from_secs(5), read).await;
+        assert_eq!(out, Ok(None), "timed out, not hung");
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    /// A read done at once, or after its task is woken, gives its result; one done just after
+    /// the timer was armed still does.
+    #[tokio::test]
+    async fn a_read_in_time_gives_its_result() {
+        assert_eq!(in_time(async { 7 }, Duration::from_secs(5)).await, Some(7));
+        for waits in [1, 2, 3] {
+            let mut left = waits;
+            let read = poll_fn(|cx| {
+                if left == 0 {
+                    return Poll::Ready(waits);
+                }
+                left -= 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            });
+            assert_eq!(in_time(read, Duration::from_secs(5)).await, Some(waits));
+        }
+        let slow = tokio::time::sleep(Duration::from_millis(50));
+        assert_eq!(in_time(slow, Duration::from_secs(5)).await, Some(()));
+        let too_slow = tokio::time::sleep(Duration::from_secs(5));
+        assert_eq!(in_time(too_slow, Duration::from_millis(50)).await, None);
     }
 }

@@ -110,6 +110,44 @@ async fn a_body_sent_too_slowly_is_cut_at_its_timeout() {
     s.stop().await;
 }
 
+/// A client that sends its headers and then none, or part, of the body it announced is cut at
+/// the body timeout too: the timer is armed only once the body is late, and must be.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_stops_coming_is_cut_at_its_timeout() {
+    let s = TestServer::with_config(Some(TEST_POLICY), |c| {
+        c.limits.body_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let key = s.agent("staller").await;
+    let body = br#"{"action": "file.read", "context": {"reason": "never finished"}}"#;
+    for sent in [0, body.len() / 2, body.len() - 1] {
+        let mut conn = TcpStream::connect(s.handle.as_ref().unwrap().addr)
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /api/v1/permissions/request HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut request = head.into_bytes();
+        request.extend_from_slice(&body[..sent]);
+        conn.write_all(&request).await.unwrap();
+        let started = Instant::now();
+        let (answer, closed_after) = read_until_closed(&mut conn, started).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "{sent} bytes sent: {answer}"
+        );
+        assert!(
+            closed_after >= Duration::from_millis(800)
+                && closed_after < Duration::from_millis(2500),
+            "{sent} bytes sent: closed after {closed_after:?}"
+        );
+    }
+    assert_eq!(s.permission_count().await, 0, "nothing was stored");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn headers_sent_too_slowly_are_cut_at_their_timeout() {
     let s = TestServer::with_config(Some(TEST_POLICY), |c| {
