@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 
 use super::auth::HumanAuth;
 use super::envelope::{self, Failure, Page, Success};
+use super::id_routes::PathId;
 use super::{Endpoint, Object, PageQuery, optional_json};
 use crate::audit::StoredEvent;
 use crate::clock::Timestamp;
@@ -113,7 +114,7 @@ async fn agent_named(svc: &Service, id_or_name: &str) -> Result<crate::domain::A
 async fn get_permission(
     svc: web::Data<Service>,
     _human: HumanAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
 ) -> Result<HttpResponse> {
     Ok(envelope::ok(StatusCode::OK, svc.get_for_human(&id).await?))
 }
@@ -140,7 +141,7 @@ async fn get_permission(
 async fn approve(
     svc: web::Data<Service>,
     human: HumanAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let edits: ApprovalEdits = optional_json(&body)?;
@@ -172,7 +173,7 @@ async fn approve(
 async fn deny(
     svc: web::Data<Service>,
     human: HumanAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let reason = optional_json::<DenyBody>(&body)?.reason;
@@ -201,7 +202,7 @@ async fn deny(
 async fn revoke(
     svc: web::Data<Service>,
     human: HumanAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
 ) -> Result<HttpResponse> {
     let view = svc.revoke(Actor::Human(human.name), None, &id).await?;
     Ok(envelope::ok(StatusCode::OK, view))
@@ -275,7 +276,7 @@ async fn create_agent(
 async fn revoke_agent(
     svc: web::Data<Service>,
     human: HumanAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
 ) -> Result<HttpResponse> {
     let (agent, _) = svc.revoke_agent(Actor::Human(human.name), &id).await?;
     Ok(envelope::ok(StatusCode::OK, AgentView::from(&agent)))

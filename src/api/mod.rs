@@ -9,6 +9,7 @@ pub(crate) mod auth;
 pub(crate) mod bodies;
 pub(crate) mod envelope;
 mod health;
+mod id_routes;
 /// The rate limits' HTTP side.
 pub(crate) mod limits;
 /// `GET /metrics`.
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::Error;
+use id_routes::IdRoutes;
 
 use crate::wire::MAX_BODY_BYTES;
 
@@ -110,9 +112,23 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// One resource per path, in first-seen order; other methods on it answer 405 with `Allow`.
+/// Paths with an id (`/permissions/{id}/verify`) are matched by hand, one [`IdRoutes`] per
+/// prefix, registered after every fixed path (so `/permissions/request` is never an id).
 fn register(cfg: &mut web::ServiceConfig, endpoints: Vec<Endpoint>) {
     let mut paths: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
+    let mut by_id: Vec<IdRoutes> = Vec::new();
     for e in endpoints {
+        if let Some((prefix, rest)) = IdRoutes::parse(e.path) {
+            match by_id.iter_mut().find(|r| r.prefix() == prefix) {
+                Some(routes) => routes.add(rest, e.method, e.route),
+                None => {
+                    let mut routes = IdRoutes::new(prefix);
+                    routes.add(rest, e.method, e.route);
+                    by_id.push(routes);
+                }
+            }
+            continue;
+        }
         match paths.iter_mut().find(|(p, ..)| *p == e.path) {
             Some((_, methods, routes)) => {
                 methods.push(e.method);
@@ -130,8 +146,13 @@ fn register(cfg: &mut web::ServiceConfig, endpoints: Vec<Endpoint>) {
         let resource = routes
             .into_iter()
             .fold(web::resource(path), |r, route| r.route(route))
-            .default_service(web::to(move || method_not_allowed(allow.clone())));
+            .default_service(web::to(move || {
+                std::future::ready(method_not_allowed(&allow))
+            }));
         cfg.service(resource);
+    }
+    for routes in by_id {
+        cfg.service(routes);
     }
 }
 
@@ -139,14 +160,15 @@ async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound("no such route".into()))
 }
 
-async fn method_not_allowed(allow: String) -> HttpResponse {
+/// 405 with `Allow: <allow>` (the methods the path has, comma-separated).
+fn method_not_allowed(allow: &str) -> HttpResponse {
     let mut resp = envelope::error_response(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
         "this method is not allowed on this route",
         None,
     );
-    if let Ok(v) = HeaderValue::from_str(&allow) {
+    if let Ok(v) = HeaderValue::from_str(allow) {
         resp.headers_mut().insert(ALLOW, v);
     }
     resp

@@ -13,6 +13,7 @@ use super::Endpoint;
 use super::Object;
 use super::auth::AgentAuth;
 use super::envelope::{self, Failure, Success};
+use super::id_routes::PathId;
 use crate::domain::request::{check_action_details, check_use_target};
 use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
@@ -139,7 +140,7 @@ struct WaitQuery {
 async fn get(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse> {
     let wait = query.wait.unwrap_or(0);
@@ -203,7 +204,7 @@ pub(super) fn token_from(raw: String) -> Result<Secret> {
 async fn verify(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
     body: web::Json<Object<VerifyBody>>,
 ) -> Result<HttpResponse> {
     let token = token_from(body.into_inner().0.token)?;
@@ -232,7 +233,7 @@ async fn verify(
 async fn use_token(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
     body: web::Json<Object<UseBody>>,
 ) -> Result<HttpResponse> {
     let presented = body.into_inner().0.into_use()?;
@@ -259,7 +260,7 @@ async fn use_token(
 async fn revoke(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
-    id: web::Path<String>,
+    PathId(id): PathId,
 ) -> Result<HttpResponse> {
     let actor = Actor::Agent(agent.id.0.clone());
     let view = svc.revoke(actor, Some(&agent), &id).await?;

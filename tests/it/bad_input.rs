@@ -134,6 +134,110 @@ async fn malformed_oversize_and_wrongly_typed_payloads() {
     s.stop().await;
 }
 
+/// The status and body of one request sent as raw bytes, so that the path reaches the server
+/// exactly as written (an HTTP client would resolve `..` and re-encode).
+async fn raw(s: &TestServer, method: &str, path: &str, auth: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(s.handle.as_ref().unwrap().addr)
+        .await
+        .unwrap();
+    let body = r#"{"token":"otp_x"}"#;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {auth}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The paths with an id are matched by hand (`api::id_routes`): anything around them that is
+/// not a route is 404 in the envelope, a route with another method 405, and an id is one whole
+/// segment however it is spelled.
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_around_the_id_routes_are_refused_in_the_envelope() {
+    let s = TestServer::start().await;
+    let key = s.agent("prober").await;
+    let (_, granted) = s
+        .request(&key, json!({"action": "file.read", "resource": "x"}))
+        .await;
+    let id = granted["id"].as_str().unwrap().to_owned();
+    let (status, _) = raw(&s, "GET", &format!("/api/v1/permissions/{id}"), &key).await;
+    assert_eq!(status, 200, "the route itself works");
+    let not_found = [
+        "/api/v1/permissions/".to_owned(),
+        "/api/v1/permissions//verify".to_owned(),
+        format!("/api/v1/permissions/{id}/verify/"),
+        format!("/api/v1/permissions/{id}/"),
+        format!("/api/v1/permissions/{id}/nope"),
+        format!("/api/v1/permissions/{id}/verify/more"),
+        format!("/api/v1/permissions/{id}/../{id}"),
+        format!("/api/v1/permissions/{id}/x/../verify"),
+        format!("/api/v1/permissions/x/../{id}/verify"),
+        format!("/api/v1/permissionsX/{id}/verify"),
+        format!("/api/v1/admin/agents/{id}/x"),
+        format!("/api/v1/admin/permissions/{id}/approve/"),
+    ];
+    for path in &not_found {
+        for method in ["GET", "POST"] {
+            let (status, v) = raw(&s, method, path, &key).await;
+            assert_eq!(
+                (status, v["error"]["code"].as_str()),
+                (404, Some("NOT_FOUND")),
+                "{method} {path}: {v}"
+            );
+        }
+    }
+    // The other method on an id route: 405 with the route's methods.
+    let (status, v) = raw(&s, "GET", &format!("/api/v1/permissions/{id}/verify"), &key).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED"))
+    );
+    // An id that is not one: 404 from the route (not a crash, not another request).
+    for bad in ["x", "..", "%2e%2e", "%00", "request%2Fverify"] {
+        let (status, v) = raw(
+            &s,
+            "POST",
+            &format!("/api/v1/permissions/{bad}/verify"),
+            &key,
+        )
+        .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (404, Some("NOT_FOUND")),
+            "{bad}: {v}"
+        );
+    }
+    // A slash spelled %2F is part of the id, not a separator: no such request.
+    let (status, v) = raw(
+        &s,
+        "GET",
+        &format!("/api/v1/permissions/{id}%2Fverify"),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{v}"
+    );
+    // An agent key still reaches no admin route through them.
+    let (status, _) = raw(
+        &s,
+        "POST",
+        &format!("/api/v1/admin/permissions/{id}/revoke"),
+        &key,
+    )
+    .await;
+    assert_eq!(status, 403);
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_use_and_decision_bodies_change_nothing() {
     let s = TestServer::start().await;
