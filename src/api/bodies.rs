@@ -11,7 +11,7 @@
 //! made to look smaller than it is.
 
 use std::future::poll_fn;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::{Poll, ready};
 use std::time::Duration;
 
@@ -109,7 +109,8 @@ pub(crate) async fn guard_bodies(
 /// scheduling round after the headers.
 async fn in_time<F: Future>(read: F, timeout: Duration) -> Option<F::Output> {
     let mut read = pin!(read);
-    let mut timer = pin!(None::<tokio::time::Sleep>);
+    // Boxed: a timer is large, and rarely needed.
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut waited = false;
     poll_fn(|cx| {
         if let Poll::Ready(out) = read.as_mut().poll(cx) {
@@ -120,13 +121,8 @@ async fn in_time<F: Future>(read: F, timeout: Duration) -> Option<F::Output> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        if timer.is_none() {
-            timer.set(Some(tokio::time::sleep(timeout)));
-        }
-        let Some(timer) = timer.as_mut().as_pin_mut() else {
-            return Poll::Pending;
-        };
-        ready!(timer.poll(cx));
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(timer.as_mut().poll(cx));
         Poll::Ready(None)
     })
     .await
@@ -134,7 +130,7 @@ async fn in_time<F: Future>(read: F, timeout: Duration) -> Option<F::Output> {
 
 /// The body was longer than [`MAX_BODY_BYTES`].
 #[derive(Debug, PartialEq)]
-struct TooLarge;
+pub(super) struct TooLarge;
 
 /// Reads `body` to its end, refusing it once it passes [`MAX_BODY_BYTES`]. A body that arrives
 /// in one piece (a small one usually does) is kept as that piece, without a copy; one in several
@@ -164,7 +160,7 @@ async fn read_whole<B: MessageBody>(
 
 /// The pieces of a body read so far: the first as it came, later ones appended to a copy.
 #[derive(Default)]
-struct Gathered {
+pub(super) struct Gathered {
     first: Bytes,
     joined: BytesMut,
 }
@@ -174,7 +170,7 @@ impl Gathered {
         self.first.len() + self.joined.len()
     }
 
-    fn push(&mut self, piece: Bytes, declared: Option<u64>) -> Result<(), TooLarge> {
+    pub(super) fn push(&mut self, piece: Bytes, declared: Option<u64>) -> Result<(), TooLarge> {
         if self.len() + piece.len() > MAX_BODY_BYTES {
             return Err(TooLarge);
         }
@@ -194,7 +190,7 @@ impl Gathered {
         Ok(())
     }
 
-    fn finish(self) -> Bytes {
+    pub(super) fn finish(self) -> Bytes {
         if self.joined.is_empty() {
             self.first
         } else {
