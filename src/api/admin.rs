@@ -10,7 +10,8 @@ use utoipa::IntoParams;
 use super::auth::HumanAuth;
 use super::envelope::{self, Failure, Page, Success};
 use super::id_routes::PathId;
-use super::{Endpoint, Object, PageQuery, optional_json};
+use super::json_body::JsonObject;
+use super::{Endpoint, PageQuery, optional_json};
 use crate::audit::StoredEvent;
 use crate::clock::Timestamp;
 use crate::domain::{Actor, Status};
@@ -246,9 +247,9 @@ async fn list_agents(svc: web::Data<Service>, _human: HumanAuth) -> Result<HttpR
 async fn create_agent(
     svc: web::Data<Service>,
     human: HumanAuth,
-    body: web::Json<Object<NewAgent>>,
+    body: JsonObject<NewAgent>,
 ) -> Result<HttpResponse> {
-    let name = body.into_inner().0.name;
+    let name = body.0.name;
     let (agent, key) = svc.create_agent(Actor::Human(human.name), &name).await?;
     let created = CreatedAgent {
         agent: AgentView::from(&agent),

@@ -10,6 +10,7 @@ pub(crate) mod bodies;
 pub(crate) mod envelope;
 mod health;
 mod id_routes;
+mod json_body;
 /// The rate limits' HTTP side.
 pub(crate) mod limits;
 /// `GET /metrics`.
@@ -18,7 +19,7 @@ pub(crate) mod openapi;
 mod permissions;
 mod tokens;
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::error::QueryPayloadError;
 use actix_web::http::Method;
 use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, guard, web};
@@ -96,19 +97,14 @@ pub fn routes() -> Vec<(Method, String)> {
 /// Registers every API route, the body and query rules, and the JSON 404 under `/api/v1`
 /// (other paths belong to the web pages, which answer with an HTML 404).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(MAX_BODY_BYTES)
-            .error_handler(json_error),
-    )
-    .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-    .app_data(web::QueryConfig::default().error_handler(query_error))
-    .configure(|cfg| register(cfg, root_endpoints()))
-    .service(
-        web::scope(PREFIX)
-            .configure(|cfg| register(cfg, versioned_endpoints()))
-            .default_service(web::to(not_found)),
-    );
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .configure(|cfg| register(cfg, root_endpoints()))
+        .service(
+            web::scope(PREFIX)
+                .configure(|cfg| register(cfg, versioned_endpoints()))
+                .default_service(web::to(not_found)),
+        );
 }
 
 /// One resource per path, in first-seen order; other methods on it answer 405 with `Allow`.
@@ -172,19 +168,6 @@ fn method_not_allowed(allow: &str) -> HttpResponse {
         resp.headers_mut().insert(ALLOW, v);
     }
     resp
-}
-
-fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let e = match &err {
-        JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            Error::PayloadTooLarge(format!("the body must be at most {limit} bytes"))
-        }
-        JsonPayloadError::ContentType => Error::invalid("Content-Type", "must be application/json"),
-        JsonPayloadError::Deserialize(e) => Error::invalid("body", e.to_string()),
-        other => Error::invalid("body", other.to_string()),
-    };
-    e.into()
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

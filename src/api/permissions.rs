@@ -10,10 +10,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::Endpoint;
-use super::Object;
 use super::auth::AgentAuth;
 use super::envelope::{self, Failure, Success};
 use super::id_routes::PathId;
+use super::json_body::JsonObject;
 use crate::domain::request::{check_action_details, check_use_target};
 use crate::domain::{Actor, Status};
 use crate::error::{Error, Result};
@@ -62,9 +62,9 @@ pub(super) struct Doc;
 async fn request(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
-    body: web::Json<Object<RequestInput>>,
+    body: JsonObject<RequestInput>,
 ) -> Result<HttpResponse> {
-    let valid = body.into_inner().0.validate()?;
+    let valid = body.0.validate()?;
     Ok(match svc.request(&agent, valid).await? {
         RequestOutcome::Denied {
             id,
@@ -205,9 +205,9 @@ async fn verify(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
     PathId(id): PathId,
-    body: web::Json<Object<VerifyBody>>,
+    body: JsonObject<VerifyBody>,
 ) -> Result<HttpResponse> {
-    let token = token_from(body.into_inner().0.token)?;
+    let token = token_from(body.0.token)?;
     let outcome = svc.verify(&agent, &id, token.expose()).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
@@ -234,9 +234,9 @@ async fn use_token(
     svc: web::Data<Service>,
     AgentAuth(agent): AgentAuth,
     PathId(id): PathId,
-    body: web::Json<Object<UseBody>>,
+    body: JsonObject<UseBody>,
 ) -> Result<HttpResponse> {
-    let presented = body.into_inner().0.into_use()?;
+    let presented = body.0.into_use()?;
     let outcome = svc.use_token(&agent, &id, presented).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }

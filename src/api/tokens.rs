@@ -10,7 +10,7 @@ use super::auth::ServiceAuth;
 use super::envelope::{self, Failure, Success};
 
 use super::Endpoint;
-use super::Object;
+use super::json_body::JsonObject;
 use super::permissions::token_from;
 use crate::error::Result;
 use crate::service::Service;
@@ -47,9 +47,9 @@ pub(super) struct Doc;
 async fn introspect(
     svc: web::Data<Service>,
     ServiceAuth(service): ServiceAuth,
-    body: web::Json<Object<VerifyBody>>,
+    body: JsonObject<VerifyBody>,
 ) -> Result<HttpResponse> {
-    let token = token_from(body.into_inner().0.token)?;
+    let token = token_from(body.0.token)?;
     let outcome = svc.introspect(&service, token.expose()).await?;
     Ok(envelope::ok(StatusCode::OK, outcome))
 }
@@ -74,9 +74,9 @@ async fn introspect(
 async fn use_token(
     svc: web::Data<Service>,
     ServiceAuth(service): ServiceAuth,
-    body: web::Json<Object<ServiceUseBody>>,
+    body: JsonObject<ServiceUseBody>,
 ) -> Result<HttpResponse> {
-    let b = body.into_inner().0;
+    let b = body.0;
     let presented = UseBody {
         token: b.token,
         action: Some(b.action),
