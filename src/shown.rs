@@ -126,7 +126,7 @@ fn flatten<'m>(
                 enforced: enforced(path),
                 list: v.is_array(),
                 values: match v {
-                    Value::Array(items) => items.iter().map(text).collect(),
+                    Value::Array(items) => items.iter().map(item_text).collect(),
                     other => vec![text(other)],
                 },
             }),
@@ -137,11 +137,39 @@ fn flatten<'m>(
 
 /// A JSON value as text a person reads: strings bare, everything else as JSON, with hidden
 /// characters as markers (JSON escapes controls but not bidi or zero-width characters).
+///
+/// A string that would not read as the text it is is shown in JSON's quotes: an empty one, one
+/// with blanks at either end, and one that reads as another kind of value (`"100"` and `100`,
+/// `"null"` and `null`, `"[]"` and `[]` are different values to the service). A list item is
+/// also quoted when it holds `, `, which would read as two items where the list is written on
+/// one line.
 pub(crate) fn text(v: &Value) -> String {
+    shown_as(v, false)
+}
+
+/// [`text`] for an item of a list.
+fn item_text(v: &Value) -> String {
+    shown_as(v, true)
+}
+
+fn shown_as(v: &Value, in_list: bool) -> String {
     match v {
-        Value::String(s) => with_markers(s).into_owned(),
+        Value::String(s) if reads_as_itself(s) && !(in_list && s.contains(", ")) => {
+            with_markers(s).into_owned()
+        }
         other => with_markers(&other.to_string()).into_owned(),
     }
+}
+
+/// Whether `s` shown bare reads as exactly this text, and as text.
+fn reads_as_itself(s: &str) -> bool {
+    let (Some(first), Some(last)) = (s.chars().next(), s.chars().next_back()) else {
+        return false;
+    };
+    !first.is_whitespace()
+        && !last.is_whitespace()
+        && !matches!(first, '"' | '[' | '{')
+        && serde_json::from_str::<Value>(s).is_err()
 }
 
 #[cfg(test)]
@@ -200,5 +228,35 @@ mod tests {
         // In the order the agent sent them.
         assert_eq!(shown[0].key, "reason.why");
         assert_eq!(shown[1].key, "k[U+200B]");
+    }
+
+    #[test]
+    fn a_string_that_would_read_as_another_value_is_quoted() {
+        for (value, shown) in [
+            (json!("Invoice 42"), "Invoice 42"),
+            (json!("DE89370400440532013000"), "DE89370400440532013000"),
+            (json!("-"), "-"),
+            (json!(100), "100"),
+            (json!("100"), r#""100""#),
+            (json!("1e3"), r#""1e3""#),
+            (json!(true), "true"),
+            (json!("true"), r#""true""#),
+            (json!(null), "null"),
+            (json!("null"), r#""null""#),
+            (json!(""), r#""""#),
+            (json!(" x"), r#"" x""#),
+            (json!("x\n"), r#""x\n""#),
+            (json!("[]"), r#""[]""#),
+            (json!("{a}"), r#""{a}""#),
+            (json!("\"quoted\""), r#""\"quoted\"""#),
+            (json!("\u{202E}100"), "[U+202E]100"),
+            (json!(" \u{202E}"), r#"" [U+202E]""#),
+        ] {
+            assert_eq!(text(&value), shown, "{value}");
+        }
+        // In a list, an item with ", " is quoted too; on its own it is not.
+        let got = scope(&obj(json!({"to": ["a, b", "c"], "note": "a, b"})));
+        assert_eq!(got[0].values, [r#""a, b""#, "c"]);
+        assert_eq!(got[1].values, ["a, b"]);
     }
 }

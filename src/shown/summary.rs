@@ -266,10 +266,16 @@ fn exactly(details: &Map<String, Value>) -> Clause {
     )
 }
 
-/// An entry as one item of a list: `key = value`, agent text boxed as code, so that even alone
-/// in the sentence it cannot pass for our words (as the resource).
+/// An entry as one item of a list: `key = value` (a list value in brackets, `key = []` when
+/// empty), agent text boxed as code, so that even alone in the sentence it cannot pass for our
+/// words (as the resource).
 fn key_equals(e: &Entry) -> Piece {
-    Piece::code(format!("{} = {}", e.key, e.values.join(", ")))
+    let value = e.values.join(", ");
+    if e.list {
+        Piece::code(format!("{} = [{value}]", e.key))
+    } else {
+        Piece::code(format!("{} = {value}", e.key))
+    }
 }
 
 /// `payment.send` → "send payment" (or "send" when the money says what); otherwise "use" and

@@ -298,3 +298,43 @@ fn exact_details_are_in_the_sentence_all_or_none() {
             .ends_with("exactly with no details (any other use is refused)")
     );
 }
+
+/// Values that would read alike are told apart in the sentence: a list from one text with a
+/// comma, an empty text from an empty list, a number from the text of it.
+#[test]
+fn exact_details_that_would_read_alike_are_told_apart() {
+    let mut v = view("email.send", json!({}), json!({}));
+    let said = |v: &mut PermissionView, details: Value| {
+        v.action_details = Some(obj(details));
+        let s = summary(v).plain();
+        let (_, listed) = s.split_once("(any other use is refused): ").unwrap();
+        listed.to_owned()
+    };
+    let cases = [
+        (
+            json!({"to": ["a@x.com", "b@x.com"]}),
+            "to = [a@x.com, b@x.com]",
+        ),
+        (json!({"to": "a@x.com, b@x.com"}), "to = a@x.com, b@x.com"),
+        (
+            json!({"to": ["a@x.com, b@x.com"]}),
+            r#"to = ["a@x.com, b@x.com"]"#,
+        ),
+        (json!({"to": []}), "to = []"),
+        (json!({"to": [""]}), r#"to = [""]"#),
+        (json!({"to": ""}), r#"to = """#),
+        (json!({"to": "[]"}), r#"to = "[]""#),
+        (json!({"to": "[a@x.com]"}), r#"to = "[a@x.com]""#),
+        (json!({"amount": 100}), "amount = 100"),
+        (json!({"amount": "100"}), r#"amount = "100""#),
+        (json!({"amount": null}), "amount = null"),
+        (json!({"amount": "null"}), r#"amount = "null""#),
+        (json!({"cc": " a@x.com"}), r#"cc = " a@x.com""#),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (details, expected) in cases {
+        let got = said(&mut v, details.clone());
+        assert_eq!(got, expected, "{details}");
+        assert!(seen.insert(got), "{details} reads like another case");
+    }
+}
