@@ -1,7 +1,8 @@
 //! Slow and greedy clients. Every request body is read here, before any handler, within the body
-//! timeout (from the end of the headers; actix's own `client_request_timeout` bounds the headers)
-//! and up to [`MAX_BODY_BYTES`]: a client that trickles its body is answered 408 and its
-//! connection closed, so one agent key cannot hold connections open by sending slowly.
+//! timeout (from the end of the headers, give or take one scheduling round; actix's own
+//! `client_request_timeout` bounds the headers) and up to [`MAX_BODY_BYTES`]: a client that
+//! trickles its body is answered 408 and its connection closed, so one agent key cannot hold
+//! connections open by sending slowly.
 //!
 //! The bodies of new permission requests (`POST /api/v1/permissions/request`) also count against
 //! the agent key's storage budget ([`ByteRate`]): a request that was stored (answered 2xx) keeps
@@ -103,8 +104,8 @@ pub(crate) async fn guard_bodies(
 ///
 /// The timer is armed only when the read still waits on its second poll. actix polls a handler
 /// once before it hands over the body that came with the headers and again right after, so a body
-/// that came whole is read without registering a timer with the runtime and cancelling it (a
-/// fifth of the body guard's cost). The first wait wakes the task itself, so that the second poll
+/// that came whole is read without registering a timer with the runtime's timer wheel and
+/// cancelling it again. The first wait wakes the task itself, so that the second poll
 /// comes even if the client never sends another byte; the timeout then counts from there, one
 /// scheduling round after the headers.
 async fn in_time<F: Future>(read: F, timeout: Duration) -> Option<F::Output> {

@@ -36,7 +36,9 @@ fn split(below: &str) -> Option<(&str, &str)> {
     (!id.is_empty()).then_some((id, rest))
 }
 
-/// The id in a path matched by [`IdRoutes`], for its handlers.
+/// The id in a path matched by [`IdRoutes`], for its handlers: the segment as it stands in the
+/// path, after actix's decoding of what is safe to decode (`%2F`, `%25` and `%2B` stay as
+/// written; no id we issue holds them, so such an id finds nothing, as before).
 pub(super) struct PathId(pub String);
 
 impl FromRequest for PathId {
@@ -45,7 +47,7 @@ impl FromRequest for PathId {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let id = split(req.match_info().unprocessed()).map(|(id, _)| PathId(id.to_owned()));
-        ready(id.ok_or_else(|| Error::NotFound("no such route".into())))
+        ready(id.ok_or_else(not_found))
     }
 }
 

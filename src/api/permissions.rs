@@ -25,8 +25,8 @@ use crate::wire::permissions::{
     VerifyBody,
 };
 
-/// In the order actix tries them: `request` before `{id}` (so it is never taken for an id), then
-/// the hottest routes, since each one tried before the match costs a regex search.
+/// The agent routes. `request` is a fixed path, so it is tried before the routes with an id
+/// (`api::register`) and never taken for one.
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/permissions/request", request),
