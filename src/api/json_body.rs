@@ -102,15 +102,28 @@ mod tests {
         token: String,
     }
 
-    async fn read(content_type: Option<&str>, body: &'static [u8]) -> Result<Token, Error> {
+    /// A POST with this content type and body, as a handler's extractor gets it.
+    fn post(content_type: Option<&str>, body: &'static [u8]) -> (HttpRequest, Payload) {
         let mut req = TestRequest::post();
         if let Some(ct) = content_type {
             req = req.insert_header((CONTENT_TYPE, ct));
         }
-        let (req, mut payload) = req.set_payload(body).to_http_parts();
+        req.set_payload(body).to_http_parts()
+    }
+
+    async fn read(content_type: Option<&str>, body: &'static [u8]) -> Result<Token, Error> {
+        let (req, mut payload) = post(content_type, body);
         JsonObject::<Token>::from_request(&req, &mut payload)
             .await
             .map(|b| b.0)
+    }
+
+    /// Whether actix's own `web::Json` reads the body with this content type.
+    async fn actix_reads(content_type: Option<&str>, body: &'static [u8]) -> bool {
+        let (req, mut payload) = post(content_type, body);
+        actix_web::web::Json::<Token>::from_request(&req, &mut payload)
+            .await
+            .is_ok()
     }
 
     fn field(e: &Error) -> String {
@@ -118,18 +131,6 @@ mod tests {
             Error::Validation { details, .. } => details.keys().cloned().collect(),
             other => format!("{other:?}"),
         }
-    }
-
-    /// Whether actix's own `web::Json` reads the body with this content type.
-    async fn actix_reads(content_type: Option<&str>, body: &'static [u8]) -> bool {
-        let mut req = TestRequest::post();
-        if let Some(ct) = content_type {
-            req = req.insert_header((CONTENT_TYPE, ct));
-        }
-        let (req, mut payload) = req.set_payload(body).to_http_parts();
-        actix_web::web::Json::<Token>::from_request(&req, &mut payload)
-            .await
-            .is_ok()
     }
 
     #[actix_web::test]
