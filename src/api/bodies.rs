@@ -16,7 +16,7 @@ use std::pin::{Pin, pin};
 use std::task::{Poll, ready};
 use std::time::Duration;
 
-use actix_web::body::{BodyStream, EitherBody, MessageBody};
+use actix_web::body::{BodySize, BodyStream, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -54,15 +54,16 @@ pub(crate) async fn guard_bodies(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Ok(answer(req, too_large()));
     }
-    let stream = BodyStream::new(req.take_payload());
-    let read = in_time(read_whole(stream, declared), limits.body_timeout).await;
+    let mut stream = BodyStream::new(req.take_payload());
+    let read = in_time(read_whole(&mut stream, declared), limits.body_timeout).await;
     let body = match read {
         None => {
             // Not the path: a login link's secret is in it.
             tracing::info!(method = %req.method(), "request body too slow, connection closed");
-            return Ok(answer(req, timed_out(limits.body_timeout)));
+            let resp = unread(timed_out(limits.body_timeout), stream);
+            return Ok(answer(req, resp));
         }
-        Some(Err(_over)) => return Ok(answer(req, too_large())),
+        Some(Err(_over)) => return Ok(answer(req, unread(too_large(), stream))),
         Some(Ok(Err(e))) => {
             let message = format!("the request body could not be read: {e}");
             let mut details = serde_json::Map::new();
@@ -136,15 +137,14 @@ pub(super) struct TooLarge;
 /// Reads `body` to its end, refusing it once it passes [`MAX_BODY_BYTES`]. A body that arrives
 /// in one piece (a small one usually does) is kept as that piece, without a copy; one in several
 /// pieces is gathered into one buffer of its declared length.
-async fn read_whole<B: MessageBody>(
-    body: B,
+async fn read_whole<B: MessageBody + Unpin>(
+    body: &mut B,
     declared: Option<u64>,
 ) -> Result<Result<Bytes, B::Error>, TooLarge> {
-    let mut body = pin!(body);
     let mut whole = Gathered::default();
     poll_fn(|cx| {
         loop {
-            match ready!(body.as_mut().poll_next(cx)) {
+            match ready!(Pin::new(&mut *body).poll_next(cx)) {
                 None => return Poll::Ready(Ok(Ok(()))),
                 Some(Err(e)) => return Poll::Ready(Ok(Err(e))),
                 Some(Ok(piece)) => {
@@ -222,6 +222,38 @@ fn agent_key_hash(req: &ServiceRequest) -> Option<String> {
     };
     key.starts_with(crate::secret::AGENT_KEY_PREFIX)
         .then(|| Secret::new(key).hash())
+}
+
+/// `resp`, holding the stream of the request body it answers before its end until it is sent.
+/// actix then closes the connection after the answer. Had the stream been dropped, actix would
+/// read a chunked body to its end to keep the connection, waiting for a stalled client forever.
+fn unread(resp: HttpResponse, body: BodyStream<Payload>) -> HttpResponse {
+    resp.map_body(|_, answer| Unread {
+        answer,
+        _body: body,
+    })
+    .map_into_boxed_body()
+}
+
+/// An answer, and the request body left unread (see [`unread`]).
+struct Unread {
+    answer: BoxBody,
+    _body: BodyStream<Payload>,
+}
+
+impl MessageBody for Unread {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.answer.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().answer).poll_next(cx)
+    }
 }
 
 fn answer<B>(req: ServiceRequest, resp: HttpResponse) -> ServiceResponse<EitherBody<B>> {

@@ -144,6 +144,36 @@ async fn a_body_that_stops_coming_is_cut_at_its_timeout() {
             "{sent} bytes sent: closed after {closed_after:?}"
         );
     }
+    // A chunked body that stalls, or passes the size limit and then stalls: answered, and the
+    // connection closed (actix would otherwise read the rest of a chunked body, however long).
+    let chunked = format!(
+        "POST /api/v1/permissions/request HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let big = 70_000;
+    for (sent, status, within) in [
+        (b"5\r\n{\"act".to_vec(), "408", Duration::from_millis(2500)),
+        (
+            [format!("{big:x}\r\n").into_bytes(), vec![b' '; big]].concat(),
+            "413",
+            Duration::from_millis(700),
+        ),
+    ] {
+        let mut conn = TcpStream::connect(s.handle.as_ref().unwrap().addr)
+            .await
+            .unwrap();
+        conn.write_all(chunked.as_bytes()).await.unwrap();
+        conn.write_all(&sent).await.unwrap();
+        let (answer, closed_after) = read_until_closed(&mut conn, Instant::now()).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(
+            closed_after < within,
+            "{status}: closed after {closed_after:?}"
+        );
+    }
     assert_eq!(s.permission_count().await, 0, "nothing was stored");
     s.stop().await;
 }
