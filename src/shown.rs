@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::scope;
 
 mod summary;
-use crate::text::with_markers;
+use crate::text::{is_blank, with_markers};
 pub(crate) use summary::{Piece, Summary, summary};
 
 /// One key of a scope or context, ready to show.
@@ -139,10 +139,12 @@ fn flatten<'m>(
 /// characters as markers (JSON escapes controls but not bidi or zero-width characters).
 ///
 /// A string that would not read as the text it is is shown in JSON's quotes: an empty one, one
-/// with blanks at either end, and one that reads as another kind of value (`"100"` and `100`,
-/// `"null"` and `null`, `"[]"` and `[]` are different values to the service). A list item is
-/// also quoted when it holds `, `, which would read as two items where the list is written on
-/// one line.
+/// with a blank at either end (a space, a wide space, the Braille blank), one that reads as
+/// another kind of value (`"100"` and `100`, `"null"` and `null`, `"[]"` and `[]` are different
+/// values to the service), and one holding what reads as our markers (`[U+200B]`, `[4 spaces]`),
+/// which a real hidden character would be shown as. A list item is also quoted when it holds a
+/// comma or a bracket, which would read as two items, or as the list's end, where the list is
+/// written on one line.
 pub(crate) fn text(v: &Value) -> String {
     shown_as(v, false)
 }
@@ -153,8 +155,9 @@ fn item_text(v: &Value) -> String {
 }
 
 fn shown_as(v: &Value, in_list: bool) -> String {
+    let splits_a_list = |s: &str| s.contains([',', '[', ']']);
     match v {
-        Value::String(s) if reads_as_itself(s) && !(in_list && s.contains(", ")) => {
+        Value::String(s) if reads_as_itself(s) && !(in_list && splits_a_list(s)) => {
             with_markers(s).into_owned()
         }
         other => with_markers(&other.to_string()).into_owned(),
@@ -166,9 +169,11 @@ fn reads_as_itself(s: &str) -> bool {
     let (Some(first), Some(last)) = (s.chars().next(), s.chars().next_back()) else {
         return false;
     };
-    !first.is_whitespace()
-        && !last.is_whitespace()
+    !is_blank(first)
+        && !is_blank(last)
         && !matches!(first, '"' | '[' | '{')
+        && !s.contains("[U+")
+        && !s.contains(" spaces]")
         && serde_json::from_str::<Value>(s).is_err()
 }
 
@@ -251,12 +256,22 @@ mod tests {
             (json!("\"quoted\""), r#""\"quoted\"""#),
             (json!("\u{202E}100"), "[U+202E]100"),
             (json!(" \u{202E}"), r#"" [U+202E]""#),
+            (json!("100\u{2800}"), "\"100\u{2800}\""),
+            (json!("100\u{1BCA0}"), "100[U+1BCA0]"),
+            (json!("100\u{1D173}"), "100[U+1D173]"),
+            (json!("DE89[U+200B]3704"), r#""DE89[U+200B]3704""#),
+            (json!("a [5 spaces] b"), r#""a [5 spaces] b""#),
         ] {
             assert_eq!(text(&value), shown, "{value}");
         }
         // In a list, an item with ", " is quoted too; on its own it is not.
-        let got = scope(&obj(json!({"to": ["a, b", "c"], "note": "a, b"})));
-        assert_eq!(got[0].values, [r#""a, b""#, "c"]);
+        let got = scope(&obj(
+            json!({"to": ["a, b", "c", "a,b", "x]", "[y"], "note": "a, b"}),
+        ));
+        assert_eq!(
+            got[0].values,
+            [r#""a, b""#, "c", r#""a,b""#, r#""x]""#, r#""[y""#]
+        );
         assert_eq!(got[1].values, ["a, b"]);
     }
 }

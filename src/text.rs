@@ -27,6 +27,8 @@ pub(crate) fn is_hidden(c: char) -> bool {
             | '\u{FEFF}'              // zero-width no-break space (BOM)
             | '\u{FFA0}'
             | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}' // musical symbol format controls (begin beam, …)
             | '\u{E0000}'..='\u{E007F}' // tags
             | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
         )
@@ -44,7 +46,7 @@ const SPACES_SHOWN_MAX: usize = 3;
 
 /// A character that shows as empty room: white space, and the Braille blank (U+2800), which
 /// Unicode does not call white space. (Fillers such as U+3164 are hidden characters.)
-fn is_blank(c: char) -> bool {
+pub(crate) fn is_blank(c: char) -> bool {
     c.is_whitespace() || c == '\u{2800}'
 }
 

@@ -415,7 +415,13 @@ fn money(
             && !e.key.contains('.')
             && e.key.strip_prefix("max_").is_some_and(is_amount)
     })?;
-    let text = |v: &Value| v.as_str().map(|s| with_markers(s).into_owned());
+    // Only a currency code joins the amount in our bold words; any other text stays agent text,
+    // shown (boxed) where its entry is.
+    let text = |v: &Value| {
+        v.as_str()
+            .filter(|s| is_currency_code(s))
+            .map(str::to_owned)
+    };
     let single = |v: &Value| match v.as_array().map(Vec::as_slice) {
         Some([one]) => text(one),
         _ => None,
@@ -442,6 +448,11 @@ fn money(
         },
         said,
     ))
+}
+
+/// Three capital ASCII letters, as ISO 4217 writes a currency (`EUR`).
+fn is_currency_code(s: &str) -> bool {
+    s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// A capped value in words: bytes in KiB/MiB/GiB, seconds in minutes, anything else as is.

@@ -330,6 +330,32 @@ fn exact_details_that_would_read_alike_are_told_apart() {
         (json!({"amount": null}), "amount = null"),
         (json!({"amount": "null"}), r#"amount = "null""#),
         (json!({"cc": " a@x.com"}), r#"cc = " a@x.com""#),
+        // The Braille blank draws nothing: "100" and a blank is not the number 100.
+        (json!({"amount": "100\u{2800}"}), "amount = \"100\u{2800}\""),
+        (json!({"amount": "\u{2800}"}), "amount = \"\u{2800}\""),
+        // A comma before any kind of space, or a bracket, inside one item.
+        (
+            json!({"to": ["a@x.com,\u{a0}b@x.com"]}),
+            "to = [\"a@x.com,\u{a0}b@x.com\"]",
+        ),
+        (
+            json!({"to": ["x] and cc = [y"]}),
+            r#"to = ["x] and cc = [y"]"#,
+        ),
+        // Our markers typed as text read apart from the characters they stand for.
+        (
+            json!({"iban": "DE89\u{200B}3704"}),
+            "iban = DE89[U+200B]3704",
+        ),
+        (
+            json!({"iban": "DE89[U+200B]3704"}),
+            r#"iban = "DE89[U+200B]3704""#,
+        ),
+        (json!({"memo": "a    b"}), "memo = a [4 spaces] b"),
+        (
+            json!({"memo": "a [4 spaces] b"}),
+            r#"memo = "a [4 spaces] b""#,
+        ),
     ];
     let mut seen = std::collections::HashSet::new();
     for (details, expected) in cases {
@@ -337,4 +363,41 @@ fn exact_details_that_would_read_alike_are_told_apart() {
         assert_eq!(got, expected, "{details}");
         assert!(seen.insert(got), "{details} reads like another case");
     }
+}
+
+/// Only a currency code joins the amount in our bold words: other text in a `currency` key stays
+/// agent text, boxed where its entry is, so it cannot pose as our words ("250 EUR, to DE89 …").
+#[test]
+fn only_a_currency_code_joins_the_amount() {
+    for currency in [
+        json!("EUR, to DE89 3704 0044 0532 0130 00"),
+        json!(""),
+        json!("\"EUR\""),
+        json!("eur"),
+        json!("EURO"),
+    ] {
+        let v = view(
+            "payment.transfer",
+            json!({"max_amount": 250, "currency": currency}),
+            json!({}),
+        );
+        let s = summary(&v);
+        let what: String = s.what.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(what, "transfer up to 250", "{currency}");
+        assert_eq!(s.money.as_deref(), Some("250"), "{currency}");
+        let passed = s.clauses.last().unwrap();
+        assert!(
+            passed.items.iter().all(|p| p.agent && p.code),
+            "{currency}: the currency is boxed agent text"
+        );
+    }
+    let v = view(
+        "payment.transfer",
+        json!({"max_amount": 250, "currency": "EUR"}),
+        json!({}),
+    );
+    assert_eq!(summary(&v).money.as_deref(), Some("250 EUR"));
+    let mut v = view("payment.transfer", json!({"max_amount": 250}), json!({}));
+    v.action_details = Some(obj(json!({"currency": "EUR to GB33", "amount": 5})));
+    assert_eq!(summary(&v).money.as_deref(), Some("250"));
 }
