@@ -170,7 +170,15 @@ fn the_shipped_binary_has_its_own_profile() {
     }
     assert!(section("profile.dist.package.\"*\"").contains("opt-level = \"z\""));
     // The request path stays at full speed.
-    for hot in ["actix-web", "actix-http", "http", "tokio", "rusqlite", "serde_json", "sha2"] {
+    for hot in [
+        "actix-web",
+        "actix-http",
+        "http",
+        "tokio",
+        "rusqlite",
+        "serde_json",
+        "sha2",
+    ] {
         assert!(
             section(&format!("profile.dist.package.{hot}")).contains("opt-level = 3"),
             "{hot} at opt-level 3"
