@@ -69,6 +69,13 @@ payload = c.execute("SELECT sum(payload) FROM dbstat WHERE name IN (?, ?)", (req
 print(round(payload / n))
 PY
 }
+# slow_commits URL ADMIN → group commits so far that took over 10 ms (from /metrics)
+slow_commits() {
+  curl -sf "$1/metrics" -H "Authorization: Bearer $2" | awk '
+    /^agent_otp_writer_commit_seconds_count/ { n = $2 }
+    /^agent_otp_writer_commit_seconds_bucket\{le="0.01"\}/ { fast = $2 }
+    END { printf "%d", n - fast }'
+}
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
@@ -116,9 +123,15 @@ one_run() {
   read -r AUTO_RPS AUTO_P50 AUTO_P99 AUTO_CPU < <(wrk_run "$URL/api/v1/permissions/request" '{"action":"bench.auto"}' "$KEY" "$OTP_PID")
 
   # Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
+  # Beside the latencies: what the machine did while the slowest request waited (fixed_rate's
+  # second line), and the group commits that took over 10 ms (the writer's histogram).
   HALF_RPS=$(awk -v r="$AUTO_RPS" 'BEGIN { printf "%d", r / 2 }')
-  read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED < <($LOAD_CPU target/dist/examples/fixed_rate \
-    "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS")
+  SLOW0=$(slow_commits "$URL" "$ADMIN")
+  SERVER_PID=$OTP_PID $LOAD_CPU target/dist/examples/fixed_rate \
+    "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS" >"$RUN/half"
+  HALF_SLOW_COMMITS=$(( $(slow_commits "$URL" "$ADMIN") - SLOW0 ))
+  { read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED
+    read -r _ WORST_AT WORST_MS WORST_STEAL0 WORST_STEAL1 WORST_IDLE0 WORST_SERVER WORST_LOAD; } <"$RUN/half"
 
   GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
   ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")
@@ -161,6 +174,14 @@ half_failed $HALF_FAILED
 half_p50 $HALF_P50
 half_p99 $HALF_P99
 half_max $HALF_MAX
+half_slow_commits $HALF_SLOW_COMMITS
+worst_at_s $WORST_AT
+worst_ms $WORST_MS
+worst_steal0_pct $WORST_STEAL0
+worst_steal1_pct $WORST_STEAL1
+worst_idle0_pct $WORST_IDLE0
+worst_server_pct $WORST_SERVER
+worst_load_pct $WORST_LOAD
 verify_rps $VERIFY_RPS
 verify_p99 $VERIFY_P99
 verify_cpu $VERIFY_CPU

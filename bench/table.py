@@ -86,3 +86,19 @@ print(f"| half-peak auto-approve p99 ≤ 5 ms in every run | {met('half_p99', la
 print(f"| auto-approve ≥ 60% of the durable limit | {met('auto_vs_durable', lambda x: x >= 60.0)} |")
 print(f"| verify ≥ 70% of bare | {met('verify_vs_bare', lambda x: x >= 70.0)} |")
 print(f"| wake p99 ≤ 20 ms | {met('wake_p99', lambda x: x <= 20.0)} |")
+
+# The half-peak measure's slowest request in each run, with what the machine did meanwhile
+# (fixed_rate's sampler): a stall of the server shows as the server's CPU or a slow commit, one
+# of the machine as steal (time the hypervisor gave to someone else) or an idle server core.
+print()
+print("| run | half-peak max | at | commits > 10 ms | in the slowest request's window: steal core 0 / core 1, core 0 idle, server CPU, load CPU |")
+print("|---|---|---|---|---|")
+for i in range(len(files)):
+    v = {k: data[k][i] for k in ("worst_ms", "worst_at_s", "half_slow_commits", "worst_steal0_pct",
+                                  "worst_steal1_pct", "worst_idle0_pct", "worst_server_pct", "worst_load_pct")}
+    if v["worst_steal0_pct"] == v["worst_steal0_pct"]:
+        shares = (f"{v['worst_steal0_pct']:.0f}% / {v['worst_steal1_pct']:.0f}%, {v['worst_idle0_pct']:.0f}%, "
+                  f"{v['worst_server_pct']:.0f}%, {v['worst_load_pct']:.0f}%")
+    else:
+        shares = "too short to see (under 50 ms; the kernel counts in 10 ms ticks)"
+    print(f"| {i + 1} | {v['worst_ms']:.2f} ms | {v['worst_at_s']:.1f} s | {v['half_slow_commits']:.0f} | {shares} |")

@@ -8,11 +8,13 @@
 //! drive the server on one core.
 //!
 //! Usage: `fixed_rate HOST:PORT PATH AGENT_KEY BODY RATE SECONDS [CONNECTIONS]`; prints
-//! `achieved_rps p50_ms p99_ms max_ms failures`.
+//! `achieved_rps p50_ms p99_ms max_ms failures`, then a second line about the slowest request:
+//! `worst at_s ms steal0 steal1 idle0 server load` (see [`Sampler`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,6 +55,8 @@ async fn main() {
         }
     });
 
+    let sampler = Sampler::start(pacer_start, std::env::var("SERVER_PID").ok());
+
     let due_rx = Arc::new(Mutex::new(due_rx));
     let request = Arc::new(request);
     let mut workers = Vec::new();
@@ -76,19 +80,24 @@ async fn main() {
                 if answer.is_err() {
                     conn = connect(&addr).await;
                 }
-                samples.push((due.elapsed(), answer.unwrap_or(false)));
+                samples.push((due, due.elapsed(), answer.unwrap_or(false)));
             }
         }));
     }
     let mut latencies: Vec<Duration> = Vec::with_capacity(total);
     let mut failures = 0;
+    let mut worst = (start, Duration::ZERO);
     for w in workers {
-        for (latency, ok) in w.await.unwrap() {
+        for (due, latency, ok) in w.await.unwrap() {
             failures += usize::from(!ok);
             latencies.push(latency);
+            if latency > worst.1 {
+                worst = (due, latency);
+            }
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let samples = sampler.stop();
     latencies.sort();
     // Nearest rank: the smallest latency at or above which lies the fraction q of all samples.
     let ms = |q: f64| {
@@ -102,6 +111,101 @@ async fn main() {
         ms(0.99),
         ms(1.0)
     );
+    let (due, latency) = worst;
+    let from = due.saturating_duration_since(start).as_secs_f64();
+    let window = Sampler::window(&samples, from, from + latency.as_secs_f64());
+    println!(
+        "worst {from:.3} {:.2} {window}",
+        latency.as_secs_f64() * 1000.0
+    );
+}
+
+/// What the machine did while the slowest request waited, to tell a stall of the server from one
+/// of the machine: every 10 ms a thread reads each core's time from `/proc/stat` and, given
+/// `SERVER_PID`, the server's CPU time and this process's own. Over the slowest request's window
+/// (from its due time to its answer) it reports, as shares of that window's time: the time the
+/// hypervisor took from core 0 (the server's) and core 1 (the load's) — `steal`; core 0 idle;
+/// the server's CPU; this load generator's CPU. The kernel counts these in ticks of 10 ms, so a
+/// window shorter than 50 ms prints `nan` for each.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Sample>>,
+}
+
+/// One reading: seconds since the load's start, then ticks: core 0 steal, core 1 steal, core 0
+/// idle, the server's user + system, this process's user + system.
+type Sample = (f64, [u64; 5]);
+
+impl Sampler {
+    fn start(begin: std::time::Instant, server_pid: Option<String>) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let now = std::time::Instant::now();
+                let at = match now.checked_duration_since(begin) {
+                    Some(since) => since.as_secs_f64(),
+                    None => -(begin - now).as_secs_f64(),
+                };
+                samples.push((at, Sampler::read(server_pid.as_deref())));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            samples
+        });
+        Sampler { stop, thread }
+    }
+
+    fn stop(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+
+    fn read(server_pid: Option<&str>) -> [u64; 5] {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let core = |name: &str, field: usize| -> u64 {
+            stat.lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .and_then(|l| l.split_whitespace().nth(field))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        // In /proc/<pid>/stat, utime and stime are fields 14 and 15, counted after the `(comm)`.
+        let cpu = |pid: &str| -> u64 {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+        };
+        [
+            core("cpu0", 8),
+            core("cpu1", 8),
+            core("cpu0", 4),
+            server_pid.map_or(0, cpu),
+            cpu("self"),
+        ]
+    }
+
+    /// The shares (percent) of the window `from..to` (seconds since the start), as
+    /// `steal0 steal1 idle0 server load`.
+    fn window(samples: &[Sample], from: f64, to: f64) -> String {
+        let before = samples.iter().rev().find(|s| s.0 <= from);
+        let after = samples.iter().find(|s| s.0 >= to);
+        let (Some(a), Some(b)) = (before, after) else {
+            return "nan nan nan nan nan".into();
+        };
+        if to - from < 0.05 {
+            return "nan nan nan nan nan".into();
+        }
+        let ticks = (b.0 - a.0) * 100.0; // USER_HZ
+        (0..5)
+            .map(|i| format!("{:.0}", 100.0 * (b.1[i] - a.1[i]) as f64 / ticks))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 async fn connect(addr: &str) -> TcpStream {
