@@ -76,6 +76,20 @@ slow_commits() {
     /^agent_otp_writer_commit_seconds_bucket\{le="0.01"\}/ { fast = $2 }
     END { printf "%d", n - fast }'
 }
+# fsync_probe DIR SECONDS → "p99_ms max_ms": the disk alone, 4 KiB written and fsync'd in a loop, so
+# a run's tail can be held against what the machine's storage did in the same minute
+fsync_probe() {
+  python3 - "$@" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync_probe")
+fd, lat, end = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), [], time.time() + float(sys.argv[2])
+while time.time() < end:
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter(); os.fsync(fd); lat.append(time.perf_counter() - t)
+os.close(fd); os.unlink(path); lat.sort()
+print(f"{lat[int(len(lat) * 0.99)] * 1000:.2f} {lat[-1] * 1000:.2f}")
+PY
+}
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
@@ -131,7 +145,9 @@ one_run() {
     "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS" >"$RUN/half"
   HALF_SLOW_COMMITS=$(( $(slow_commits "$URL" "$ADMIN") - SLOW0 ))
   { read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED
-    read -r _ WORST_AT WORST_MS WORST_STEAL0 WORST_STEAL1 WORST_IDLE0 WORST_SERVER WORST_LOAD; } <"$RUN/half"
+    read -r _ WORST_AT WORST_MS WORST_STEAL0 WORST_STEAL1 WORST_IDLE0 WORST_IOWAIT0 WORST_SERVER WORST_LOAD WORST_IO_STALLED; } <"$RUN/half"
+
+  read -r FSYNC_P99 FSYNC_MAX < <(fsync_probe "$RUN" 5)
 
   GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
   ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")
@@ -175,13 +191,17 @@ half_p50 $HALF_P50
 half_p99 $HALF_P99
 half_max $HALF_MAX
 half_slow_commits $HALF_SLOW_COMMITS
+fsync_p99 $FSYNC_P99
+fsync_max $FSYNC_MAX
 worst_at_s $WORST_AT
 worst_ms $WORST_MS
 worst_steal0_pct $WORST_STEAL0
 worst_steal1_pct $WORST_STEAL1
 worst_idle0_pct $WORST_IDLE0
+worst_iowait0_pct $WORST_IOWAIT0
 worst_server_pct $WORST_SERVER
 worst_load_pct $WORST_LOAD
+worst_io_stalled_pct $WORST_IO_STALLED
 verify_rps $VERIFY_RPS
 verify_p99 $VERIFY_P99
 verify_cpu $VERIFY_CPU

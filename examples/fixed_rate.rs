@@ -9,7 +9,7 @@
 //!
 //! Usage: `fixed_rate HOST:PORT PATH AGENT_KEY BODY RATE SECONDS [CONNECTIONS]`; prints
 //! `achieved_rps p50_ms p99_ms max_ms failures`, then a second line about the slowest request:
-//! `worst at_s ms steal0 steal1 idle0 server load` (see [`Sampler`]).
+//! `worst at_s ms steal0 steal1 idle0 iowait0 server load io_stalled` (see [`Sampler`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -121,20 +121,23 @@ async fn main() {
 }
 
 /// What the machine did while the slowest request waited, to tell a stall of the server from one
-/// of the machine: every 10 ms a thread reads each core's time from `/proc/stat` and, given
+/// of the machine: every 10 ms a thread reads each core's time from `/proc/stat`, the time in
+/// which every runnable task waited on I/O from `/proc/pressure/io` (its `full` line) and, given
 /// `SERVER_PID`, the server's CPU time and this process's own. Over the slowest request's window
 /// (from its due time to its answer) it reports, as shares of that window's time: the time the
 /// hypervisor took from core 0 (the server's) and core 1 (the load's) — `steal`; core 0 idle;
-/// the server's CPU; this load generator's CPU. The kernel counts these in ticks of 10 ms, so a
-/// window shorter than 50 ms prints `nan` for each.
+/// core 0 idle with a task of its waiting on a disk (`iowait`); the server's CPU; this load
+/// generator's CPU; the time all work was stalled on I/O. The kernel counts CPU time in ticks of
+/// 10 ms, so a window shorter than 50 ms prints `nan` for each.
 struct Sampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Vec<Sample>>,
 }
 
 /// One reading: seconds since the load's start, then ticks: core 0 steal, core 1 steal, core 0
-/// idle, the server's user + system, this process's user + system.
-type Sample = (f64, [u64; 5]);
+/// idle, core 0 iowait, the server's user + system, this process's user + system; then the
+/// microseconds of full I/O stall so far.
+type Sample = (f64, [u64; 7]);
 
 impl Sampler {
     fn start(begin: std::time::Instant, server_pid: Option<String>) -> Sampler {
@@ -161,7 +164,7 @@ impl Sampler {
         self.thread.join().unwrap()
     }
 
-    fn read(server_pid: Option<&str>) -> [u64; 5] {
+    fn read(server_pid: Option<&str>) -> [u64; 7] {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let core = |name: &str, field: usize| -> u64 {
             stat.lines()
@@ -180,31 +183,42 @@ impl Sampler {
                 .collect();
             f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
         };
+        let io_stalled = std::fs::read_to_string("/proc/pressure/io")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("full "))
+            .and_then(|l| l.rsplit_once("total="))
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0);
         [
             core("cpu0", 8),
             core("cpu1", 8),
             core("cpu0", 4),
+            core("cpu0", 5),
             server_pid.map_or(0, cpu),
             cpu("self"),
+            io_stalled,
         ]
     }
 
     /// The shares (percent) of the window `from..to` (seconds since the start), as
-    /// `steal0 steal1 idle0 server load`.
+    /// `steal0 steal1 idle0 iowait0 server load io_stalled`.
     fn window(samples: &[Sample], from: f64, to: f64) -> String {
         let before = samples.iter().rev().find(|s| s.0 <= from);
         let after = samples.iter().find(|s| s.0 >= to);
         let (Some(a), Some(b)) = (before, after) else {
-            return "nan nan nan nan nan".into();
+            return "nan nan nan nan nan nan nan".into();
         };
         if to - from < 0.05 {
-            return "nan nan nan nan nan".into();
+            return "nan nan nan nan nan nan nan".into();
         }
-        let ticks = (b.0 - a.0) * 100.0; // USER_HZ
-        (0..5)
+        let secs = b.0 - a.0;
+        let ticks = secs * 100.0; // USER_HZ
+        let mut shares: Vec<String> = (0..6)
             .map(|i| format!("{:.0}", 100.0 * (b.1[i] - a.1[i]) as f64 / ticks))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect();
+        shares.push(format!("{:.0}", (b.1[6] - a.1[6]) as f64 / secs / 1e4));
+        shares.join(" ")
     }
 }
 
