@@ -90,7 +90,8 @@ os.close(fd); os.unlink(path); lat.sort()
 print(f"{lat[int(len(lat) * 0.99)] * 1000:.2f} {lat[-1] * 1000:.2f}")
 PY
 }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# rss_kb PID [FIELD] → the process's resident set now (VmRSS) or at its highest so far (VmHWM), in KiB
+rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 2000); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.005; done; return 1; }
 
 # One run of every measure, as "name value" lines on stdout.
@@ -132,9 +133,8 @@ one_run() {
   IDLE_RSS=$(rss_kb "$OTP_PID")
 
   URL="http://127.0.0.1:$PORT_OTP"
-  ( peak=0; while kill -0 "$OTP_PID" 2>/dev/null; do r=$(rss_kb "$OTP_PID" || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$RUN/peak"; sleep 0.2; done ) &
-  PIDS+=($!)
   read -r AUTO_RPS AUTO_P50 AUTO_P99 AUTO_CPU < <(wrk_run "$URL/api/v1/permissions/request" '{"action":"bench.auto"}' "$KEY" "$OTP_PID")
+  AUTO_HWM=$(rss_kb "$OTP_PID" VmHWM)
 
   # Latency at half of the peak just measured, open loop (fixed rate, no coordinated omission).
   # Beside the latencies: what the machine did while the slowest request waited (fixed_rate's
@@ -147,13 +147,15 @@ one_run() {
   { read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED
     read -r _ WORST_AT WORST_MS WORST_STEAL0 WORST_STEAL1 WORST_IDLE0 WORST_IOWAIT0 WORST_SERVER WORST_LOAD WORST_IO_STALLED; } <"$RUN/half"
 
+  HALF_HWM=$(rss_kb "$OTP_PID" VmHWM)
   read -r FSYNC_P99 FSYNC_MAX < <(fsync_probe "$RUN" 5)
 
   GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
   ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"$GRANT")
   TOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])' <<<"$GRANT")
   read -r VERIFY_RPS VERIFY_P50 VERIFY_P99 VERIFY_CPU < <(wrk_run "$URL/api/v1/permissions/$ID/verify" "{\"token\":\"$TOKEN\"}" "$KEY" "$OTP_PID")
-  LOAD_RSS=$(cat "$RUN/peak")
+  # The kernel's high-water mark: exact, and no sampling loop forks beside the server.
+  LOAD_RSS=$(rss_kb "$OTP_PID" VmHWM)
 
   # 3. Bare actix-web JSON handler (agent-otp stays up, idle, for the measures after this one).
   $SERVER_CPU target/dist/examples/bare_json 127.0.0.1:$PORT_BARE & BARE_PID=$!
@@ -210,6 +212,8 @@ wake_p99 $WAKE_P99
 wake_max $WAKE_MAX
 rss_idle_mb $(( IDLE_RSS / 1024 ))
 rss_peak_mb $(( LOAD_RSS / 1024 ))
+rss_peak_after_auto_mb $(( AUTO_HWM / 1024 ))
+rss_peak_after_half_mb $(( HALF_HWM / 1024 ))
 start_first_ms $(( (T1 - T0) / 1000000 ))
 start_restart_ms $(( (T3 - T2) / 1000000 ))
 auto_vs_bare $(awk -v a="$AUTO_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
