@@ -173,15 +173,18 @@ impl Sampler {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        // In /proc/<pid>/stat, utime and stime are fields 14 and 15, counted after the `(comm)`.
+        // In /proc/<pid>/stat, utime and stime are fields 14 and 15: the 12th and 13th after the
+        // `(comm)`, counted by position (the state is a letter, tpgid often -1).
         let cpu = |pid: &str| -> u64 {
             let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
-            let f: Vec<u64> = rest
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+            let ticks = |n: usize| -> u64 {
+                rest.split_whitespace()
+                    .nth(n)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            ticks(11) + ticks(12)
         };
         let io_stalled = std::fs::read_to_string("/proc/pressure/io")
             .unwrap_or_default()
