@@ -6,8 +6,10 @@
 # loads each with the same wrk settings and core pinning (server on core 0, load on core 1),
 # measures auto-approve latency at a fixed half of its peak rate, and prints a markdown table for
 # the README: the median of RUNS runs with their range, each measure as a ratio to bare and to the
-# durable limit, the server's CPU per request, and the targets. In each run the order is: durable
-# limit, auto-approve, half-peak, verify, bare, wake-up, restart, so each target's two sides are
+# durable limit, the server's CPU per request, and the targets; then, per run, the half-peak
+# measure's slowest request beside the slow commits, the disk alone and what the machine did
+# meanwhile. In each run the order is: durable limit, auto-approve, half-peak, the disk's fsync
+# loop, verify, bare, wake-up, restart, so each target's two sides are
 # measured back to back.
 #
 #   bench/run.sh            # defaults: 1 run, 10 s per measure, 32 connections, pinned
