@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_credential_life.sql"),
     include_str!("migrations/009_write_costs.sql"),
     include_str!("migrations/010_tokens_name_their_request.sql"),
+    include_str!("migrations/011_newest_first.sql"),
 ];
 
 /// Storage failures. Shown to operators, never to API clients.
