@@ -414,13 +414,18 @@ pub(crate) fn page(
     let agent = filter.agent_id.as_ref().map(AgentId::as_str);
     let filter = page_filter(status.is_some(), agent.is_some());
     let total: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM permissions p {filter}"))?
+        .prepare_cached(&count_sql(filter))?
         .query_row(params![status, agent], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(&page_sql(filter))?;
     let rows = stmt
         .query_map(params![status, agent, limit, offset], from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((rows, total))
+}
+
+/// The total of [`page`], with its filter (`?1`, `?2`).
+fn count_sql(filter: &str) -> String {
+    format!("SELECT count(*) FROM permissions p {filter}")
 }
 
 /// The query of one page of [`page`], with its filter (`?1`, `?2`), limit and offset.
@@ -478,10 +483,8 @@ mod tests {
                         "{status:?} {agent:?}"
                     );
 
-                    let sql = format!(
-                        "EXPLAIN QUERY PLAN SELECT count(*) FROM permissions p {}",
-                        page_filter(status.is_some(), agent.is_some())
-                    );
+                    let clause = page_filter(status.is_some(), agent.is_some());
+                    let sql = format!("EXPLAIN QUERY PLAN {}", count_sql(clause));
                     let plan: String =
                         c.query_row(&sql, params![status.map(Status::as_str), agent], |r| {
                             r.get(3)
@@ -493,10 +496,7 @@ mod tests {
                         );
                     }
 
-                    let sql = format!(
-                        "EXPLAIN QUERY PLAN {}",
-                        page_sql(page_filter(status.is_some(), agent.is_some()))
-                    );
+                    let sql = format!("EXPLAIN QUERY PLAN {}", page_sql(clause));
                     let plan = c
                         .prepare(&sql)?
                         .query_map(params![status.map(Status::as_str), agent, 10, 0], |r| {
