@@ -71,12 +71,14 @@ payload = c.execute("SELECT sum(payload) FROM dbstat WHERE name IN (?, ?)", (req
 print(round(payload / n))
 PY
 }
-# slow_commits URL ADMIN → group commits so far that took over 10 ms (from /metrics)
+# slow_commits URL ADMIN → group commits so far that took over 10 ms (from /metrics); stops the
+# bench if the histogram or its 10 ms bucket is missing, rather than count every commit as slow
 slow_commits() {
   curl -sf "$1/metrics" -H "Authorization: Bearer $2" | awk '
     /^agent_otp_writer_commit_seconds_count/ { n = $2 }
     /^agent_otp_writer_commit_seconds_bucket\{le="0.01"\}/ { fast = $2 }
-    END { printf "%d", n - fast }'
+    END { if (n == "" || fast == "") { print "no commit histogram with a 10 ms bucket in /metrics" > "/dev/stderr"; exit 1 }
+          printf "%d", n - fast }'
 }
 # fsync_probe DIR SECONDS → "p99_ms max_ms": the disk alone, 4 KiB written and fsync'd in a loop, so
 # a run's tail can be held against what the machine's storage did in the same minute
@@ -145,7 +147,8 @@ one_run() {
   SLOW0=$(slow_commits "$URL" "$ADMIN")
   SERVER_PID=$OTP_PID $LOAD_CPU target/dist/examples/fixed_rate \
     "127.0.0.1:$PORT_OTP" /api/v1/permissions/request "$KEY" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS" >"$RUN/half"
-  HALF_SLOW_COMMITS=$(( $(slow_commits "$URL" "$ADMIN") - SLOW0 ))
+  SLOW1=$(slow_commits "$URL" "$ADMIN")
+  HALF_SLOW_COMMITS=$(( SLOW1 - SLOW0 ))
   { read -r HALF_ACHIEVED HALF_P50 HALF_P99 HALF_MAX HALF_FAILED
     read -r _ WORST_AT WORST_MS WORST_STEAL0 WORST_STEAL1 WORST_IDLE0 WORST_IOWAIT0 WORST_SERVER WORST_LOAD WORST_IO_STALLED; } <"$RUN/half"
 

@@ -100,7 +100,9 @@ for i in range(len(files)):
         shares = ", ".join(f"{v[k]:.0f}%" for k in ("worst_steal0_pct", "worst_steal1_pct", "worst_idle0_pct",
                                                      "worst_iowait0_pct", "worst_server_pct", "worst_load_pct",
                                                      "worst_io_stalled_pct"))
-    else:
+    elif v["worst_ms"] < 50:
         shares = "under 50 ms, too short to see (the kernel counts CPU time in 10 ms ticks)"
+    else:
+        shares = "not covered by the 10 ms samples"
     print(f"| {i + 1} | {v['half_p99']:.2f} / {v['worst_ms']:.2f} ms ({v['worst_at_s']:.1f} s) | {v['half_slow_commits']:.0f} | "
           f"{v['durable_p99']:.2f} ms | {v['fsync_p99']:.2f} / {v['fsync_max']:.2f} ms | {shares} |")
