@@ -55,6 +55,9 @@ pub(crate) struct Clause {
     pub joined_by: &'static str,
     /// What comes before the clause: ", ", or a space after a list shown one entry per line.
     pub lead: &'static str,
+    /// It bounds an amount (`fee amount at most 900`, `payment amount at most 10000`): the
+    /// confirmation question names it too.
+    pub amount: bool,
 }
 
 impl Clause {
@@ -68,6 +71,7 @@ impl Clause {
             items,
             joined_by,
             lead: ", ",
+            amount: false,
         }
     }
     /// More than one item: the channel shows them one per line.
@@ -91,8 +95,11 @@ pub(crate) struct Summary {
     pub reason: Option<String>,
     /// Where the request cannot be used as asked, in our words with the values quoted.
     pub warnings: Vec<String>,
-    /// The amount with its currency ("250 EUR"), for the confirmation question.
+    /// The amount the token allows, with its currency: "up to 250 EUR", or "between -50 and
+    /// 250 EUR" when the scope lets it go below 0 (the pending list and the confirmation).
     pub money: Option<String>,
+    /// How often: "once", "up to 50 times".
+    pub uses: String,
 }
 
 impl Summary {
@@ -117,23 +124,27 @@ impl Summary {
         out
     }
 
-    /// "250 EUR to DE89 …" or the action: what a confirmation question names.
+    /// What a confirmation question names, without its question mark: the action with its
+    /// money, where it goes, every other amount bound, and how often: "treasury-assistant:
+    /// transfer up to 250 EUR to DE89 …, fee amount at most 5, once".
     pub(crate) fn confirm_question(&self) -> String {
-        let what = self
-            .what
-            .iter()
-            .map(|p| p.text.as_str())
-            .collect::<String>();
-        let to = self
+        let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
+        let mut out = format!("{}: {}", self.who, join(&self.what));
+        if let Some(c) = self
             .clauses
             .iter()
             .find(|c| c.words.first().is_some_and(|w| w.text == "to"))
-            .map(|c| {
-                let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
-                format!(" to {}", items.join(" or "))
-            })
-            .unwrap_or_default();
-        format!("{}: {what}{to}?", self.who)
+        {
+            let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
+            out.push_str(&format!(" to {}", items.join(" or ")));
+        }
+        for c in self.clauses.iter().filter(|c| c.amount) {
+            out.push_str(", ");
+            out.push_str(&join(&c.words));
+        }
+        out.push_str(", ");
+        out.push_str(&self.uses);
+        out
     }
 }
 
@@ -159,19 +170,24 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
     let mut clauses = Vec::new();
     match &money {
         Some(m) if verb => {
-            what.push(Piece::ours(" up to "));
-            what.push(Piece::agent(m.clone()));
+            what.push(Piece::ours(" "));
+            what.extend(m.iter().cloned());
         }
-        Some(m) => clauses.push(Clause::of(vec![
-            Piece::ours("amount up to "),
-            Piece::agent(m.clone()),
-        ])),
+        Some(m) => {
+            let mut words = vec![Piece::ours("amount ")];
+            words.extend(m.iter().cloned());
+            clauses.push(Clause {
+                amount: true,
+                ..Clause::of(words)
+            });
+        }
         None => {}
     }
-    clauses.push(Clause::of(vec![Piece::ours(match v.uses_remaining {
+    let uses = match v.uses_remaining {
         1 => "once".to_owned(),
         n => format!("up to {n} times"),
-    })]));
+    };
+    clauses.push(Clause::of(vec![Piece::ours(uses.clone())]));
     if let Some(r) = &v.resource {
         clauses.push(Clause::of(vec![
             Piece::ours("on "),
@@ -184,7 +200,10 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
     for e in &entries {
         match e.enforced {
             Some(_) if said.contains(&e.key) => {}
-            Some(_) => clauses.extend(constraint(e)),
+            Some(_) => clauses.extend(constraint(e).into_iter().map(|c| Clause {
+                amount: bounds_amount(&e.key),
+                ..c
+            })),
             None => passed.push(e),
         }
     }
@@ -221,7 +240,8 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
         clauses,
         reason: super::reason(&v.context),
         warnings: warnings(v),
-        money,
+        money: money.map(|m| m.iter().map(|p| p.text.as_str()).collect()),
+        uses,
     }
 }
 
@@ -403,18 +423,31 @@ fn is_amount(field: &str) -> bool {
     field == "amount" || field.ends_with("_amount")
 }
 
-/// The capped amount with its currency, when the scope has both: "250 EUR"; and the scope keys
-/// that text says (the top-level amount cap, and the one-currency allow list it took).
+/// True for a `max_`/`min_` key, at any depth, on an amount (`payment.max_amount`,
+/// `min_fee_amount`).
+fn bounds_amount(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    last.strip_prefix("max_")
+        .or_else(|| last.strip_prefix("min_"))
+        .is_some_and(is_amount)
+}
+
+/// The amount the token allows, with its currency when the scope names one: "up to 250 EUR",
+/// or "between -50 and 250 EUR" under a negative `min_amount`; and the scope keys that phrase
+/// says. Only the top-level `max_amount` is *the* amount: any other amount cap (`max_fee_amount`,
+/// `payment.max_amount`) bounds something else and gets its own clause, so a small fee cap can
+/// never read as the amount.
 fn money(
     entries: &[Entry],
     scope: &Map<String, Value>,
     details: Option<&Map<String, Value>>,
-) -> Option<(String, Vec<String>)> {
-    let amount = entries.iter().find(|e| {
-        e.enforced.is_some()
-            && !e.key.contains('.')
-            && e.key.strip_prefix("max_").is_some_and(is_amount)
-    })?;
+) -> Option<(Vec<Piece>, Vec<String>)> {
+    let enforced = |key: &str| {
+        entries
+            .iter()
+            .find(|e| e.enforced.is_some() && e.key == key)
+    };
+    let cap = enforced("max_amount")?.values.first()?;
     // Only a currency code joins the amount in our bold words; any other text stays agent text,
     // shown (boxed) where its entry is.
     let text = |v: &Value| {
@@ -426,7 +459,7 @@ fn money(
         Some([one]) => text(one),
         _ => None,
     };
-    let mut said = vec![amount.key.clone()];
+    let mut said = vec!["max_amount".to_owned()];
     let allowed = ["allowed_currency", "allowed_currencies"]
         .iter()
         .find_map(|k| scope.get(*k).and_then(single).map(|c| (*k, c)));
@@ -440,14 +473,33 @@ fn money(
             .and_then(text)
             .or_else(|| details.and_then(|d| d.get("currency")).and_then(text)),
     };
-    let value = amount.values.first()?;
-    Some((
-        match currency {
-            Some(c) => format!("{value} {c}"),
-            None => value.clone(),
-        },
-        said,
-    ))
+    let with_currency = |value: &str| match &currency {
+        Some(c) => format!("{value} {c}"),
+        None => value.to_owned(),
+    };
+    // A floor below 0 lets the amount go negative (a refund, a reversal): "up to 250" alone
+    // would say less than the token allows.
+    let floor = enforced("min_amount")
+        .filter(|_| {
+            scope
+                .get("min_amount")
+                .and_then(Value::as_f64)
+                .is_some_and(|n| n < 0.0)
+        })
+        .and_then(|e| e.values.first());
+    let phrase = match floor {
+        Some(floor) => {
+            said.push("min_amount".to_owned());
+            vec![
+                Piece::ours("between "),
+                Piece::agent(floor.clone()),
+                Piece::ours(" and "),
+                Piece::agent(with_currency(cap)),
+            ]
+        }
+        None => vec![Piece::ours("up to "), Piece::agent(with_currency(cap))],
+    };
+    Some((phrase, said))
 }
 
 /// Three capital ASCII letters, as ISO 4217 writes a currency (`EUR`).

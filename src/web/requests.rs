@@ -310,13 +310,22 @@ async fn approve(
         Err(problem) => return refused_changes(&svc, &human, &v, &form, problem).await,
     };
     if needs_confirm(&svc, &v) && form.get("confirmed") != Some("1") {
+        // The question names what the token will allow: the request with the human's edits.
+        let terms = match edits.clone().narrow(v.ttl, v.uses_remaining, &v.scope) {
+            Ok(terms) => terms,
+            Err(Error::Validation { message, .. }) => {
+                return refused_changes(&svc, &human, &v, &form, message).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let granted = PermissionView {
+            scope: terms.scope,
+            ttl: terms.ttl_secs,
+            uses_remaining: terms.uses,
+            ..v.clone()
+        };
         let mut page = page(&svc, &human, &v).await;
-        let changed = edits.scope.is_some() || edits.ttl.is_some() || edits.uses.is_some();
-        page.confirm = Some(if changed {
-            format!("{}, with your changes", page.summary.confirm_question())
-        } else {
-            page.summary.confirm_question()
-        });
+        page.confirm = Some(format!("{}?", shown::summary(&granted).confirm_question()));
         page.carry = form.pairs().filter(|(k, _)| *k != "csrf").collect();
         return Ok(html(StatusCode::OK, &page));
     }

@@ -948,7 +948,7 @@ async fn a_confirm_rule_takes_a_second_tap_and_the_outcome_names_who() {
     let asking = with_button(&fake, &m, "Yes, approve").await;
     assert_eq!(
         button_texts(&asking),
-        ["✅ Yes, approve 250 EUR", "↩️ Cancel"]
+        ["✅ Yes, approve up to 250 EUR", "↩️ Cancel"]
     );
     let answer = eventually(10, "the press answered", || async {
         fake.calls("answerCallbackQuery").into_iter().next()

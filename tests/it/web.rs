@@ -989,8 +989,8 @@ async fn web_confirm_rule_asks_a_second_time_and_carries_the_form() {
     assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
     assert!(
         asked.body.contains(
-            "Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?, with your changes</bdi>"
-        ) || asked.body.contains("Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?</bdi>"),
+            "Approve <bdi>treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00, once?</bdi>"
+        ),
         "{}",
         asked.body
     );
@@ -1004,6 +1004,30 @@ async fn web_confirm_rule_asks_a_second_time_and_carries_the_form() {
         !asked.body.contains("id=\"approve\""),
         "no second Approve while asking"
     );
+    assert_eq!(status_of(&s, &id).await, "pending");
+    // With an edit, the question names what the token will allow, not what was asked.
+    let edited = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[("num:max_amount", "100")],
+        )
+        .await;
+    assert!(
+        edited.body.contains(
+            "Approve <bdi>treasury-assistant: transfer up to 100 EUR to DE89 3704 0044 0532 0130 00, once?</bdi>"
+        ),
+        "{}",
+        edited.body
+    );
+    // An edit that would widen is refused before any question.
+    let wider = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[("num:max_amount", "300")],
+        )
+        .await;
+    assert_eq!(wider.status, StatusCode::BAD_REQUEST, "{}", wider.body);
+    assert!(!wider.body.contains("id=\"confirm-yes\""), "{}", wider.body);
     assert_eq!(status_of(&s, &id).await, "pending");
     // Yes: approved, with the note carried through.
     let yes = web
@@ -1102,7 +1126,7 @@ async fn web_after_a_decision_the_banner_leads_to_the_next_request() {
     let web = login(&s, "alice").await;
     let list = web.get("/").await.body;
     assert!(
-        list.contains("<span class=\"money\">up to <bdi>100 EUR</bdi></span>"),
+        list.contains("<span class=\"money\"><bdi>up to 100 EUR</bdi></span>"),
         "{list}"
     );
     assert!(

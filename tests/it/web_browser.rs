@@ -998,7 +998,7 @@ async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     wait_for_text(
         c,
         "#confirm",
-        "Approve treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00?",
+        "Approve treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00, once?",
     )
     .await;
     let m = c

@@ -61,13 +61,13 @@ fn money_with_currency_recipients_and_reason() {
          to DE89 3704 0044 0532 0130 00 or FR14 2004 1010 0505 0001 3M02 606, within 30 min \
          — reason (stated by the agent): Pay supplier invoice 42"
     );
-    assert_eq!(s.money.as_deref(), Some("250 EUR"));
+    assert_eq!(s.money.as_deref(), Some("up to 250 EUR"));
     let to = s.clauses.iter().find(|c| c.words[0].text == "to").unwrap();
     assert!(to.one_per_line() && to.items.iter().all(|p| p.agent));
     assert_eq!(
         s.confirm_question(),
         "treasury-assistant: transfer up to 250 EUR to DE89 3704 0044 0532 0130 00 or \
-         FR14 2004 1010 0505 0001 3M02 606?"
+         FR14 2004 1010 0505 0001 3M02 606, once"
     );
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
 }
@@ -235,6 +235,76 @@ fn money_hides_no_other_amount_cap_or_currency_list() {
     assert!(!s.contains("currencies only EUR"), "{s}");
 }
 
+/// The money phrase, the pending list and the confirmation showed the first `max_…amount` the
+/// agent listed: `{"max_fee_amount": 1, "max_amount": 1000000}` read "send up to 1 EUR", and the
+/// second tap asked "send up to 1 EUR?" for a token that moves 999,999 EUR. Only `max_amount`
+/// is the amount; every other amount bound is its own clause and is in the question too.
+#[test]
+fn only_max_amount_is_the_money_and_the_question_names_every_amount_bound() {
+    let mut v = view(
+        "pay.send",
+        json!({"max_fee_amount": 1, "max_amount": 1_000_000, "allowed_currency": ["EUR"]}),
+        json!({}),
+    );
+    let s = summary(&v);
+    assert_eq!(s.money.as_deref(), Some("up to 1000000 EUR"));
+    assert!(
+        s.plain().contains("send up to 1000000 EUR"),
+        "{}",
+        s.plain()
+    );
+    assert!(s.plain().contains("fee amount at most 1"), "{}", s.plain());
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: send up to 1000000 EUR, fee amount at most 1, once"
+    );
+    // A fee cap alone caps the fee, not the amount: no money phrase at all.
+    v.scope = obj(json!({"max_fee_amount": 1, "allowed_currency": ["EUR"]}));
+    let s = summary(&v);
+    assert_eq!(s.money, None);
+    assert!(!s.plain().contains("up to 1"), "{}", s.plain());
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: send pay, fee amount at most 1, once"
+    );
+    // A nested cap bounds what a service reading `payment.amount` may move: asked too.
+    v.scope = obj(json!({"max_amount": 10, "payment": {"max_amount": 10000}}));
+    v.uses_remaining = 50;
+    assert_eq!(
+        summary(&v).confirm_question(),
+        "treasury-assistant: send up to 10, payment amount at most 10000, up to 50 times"
+    );
+}
+
+/// `{"max_amount": 100, "min_amount": -1000000}` allows a reversal of a million: "up to 100"
+/// would say less than the token allows.
+#[test]
+fn a_negative_floor_is_part_of_the_money() {
+    let mut v = view(
+        "pay.send",
+        json!({"max_amount": 100, "min_amount": -1_000_000, "allowed_currency": ["EUR"]}),
+        json!({}),
+    );
+    let s = summary(&v);
+    assert_eq!(s.money.as_deref(), Some("between -1000000 and 100 EUR"));
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: send between -1000000 and 100 EUR, once"
+    );
+    // A floor at or above 0 only narrows: its own clause, outside the money phrase.
+    v.scope = obj(json!({"max_amount": 100, "min_amount": 5}));
+    let s = summary(&v);
+    assert_eq!(s.money.as_deref(), Some("up to 100"));
+    assert!(s.plain().contains("amount at least 5"), "{}", s.plain());
+    // Without a verb the money is its own clause, and the question still says it.
+    v.action = "ledger.x1".into();
+    v.scope = obj(json!({"max_amount": 9, "min_amount": -3}));
+    assert_eq!(
+        summary(&v).confirm_question(),
+        "treasury-assistant: use ledger.x1, amount between -3 and 9, once"
+    );
+}
+
 /// An exactly bound transfer says where it goes and how much in the sentence itself: every
 /// detail, in key order; or, when they are too many or too long to list, none of them.
 #[test]
@@ -384,7 +454,7 @@ fn only_a_currency_code_joins_the_amount() {
         let s = summary(&v);
         let what: String = s.what.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(what, "transfer up to 250", "{currency}");
-        assert_eq!(s.money.as_deref(), Some("250"), "{currency}");
+        assert_eq!(s.money.as_deref(), Some("up to 250"), "{currency}");
         let passed = s.clauses.last().unwrap();
         assert!(
             passed.items.iter().all(|p| p.agent && p.code),
@@ -396,8 +466,8 @@ fn only_a_currency_code_joins_the_amount() {
         json!({"max_amount": 250, "currency": "EUR"}),
         json!({}),
     );
-    assert_eq!(summary(&v).money.as_deref(), Some("250 EUR"));
+    assert_eq!(summary(&v).money.as_deref(), Some("up to 250 EUR"));
     let mut v = view("payment.transfer", json!({"max_amount": 250}), json!({}));
     v.action_details = Some(obj(json!({"currency": "EUR to GB33", "amount": 5})));
-    assert_eq!(summary(&v).money.as_deref(), Some("250"));
+    assert_eq!(summary(&v).money.as_deref(), Some("up to 250"));
 }
