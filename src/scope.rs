@@ -212,59 +212,23 @@ fn fold(name: &str) -> String {
     out
 }
 
-/// The ASCII text a character turns into under Unicode compatibility normalisation (NFKC) or
-/// case mapping, for the look-alikes of letters, digits and `_` in common use; `None` for ASCII
-/// and for everything else.
+/// The ASCII text a character turns into under Unicode compatibility normalisation (NFKC), as
+/// IDNA and many services read text (full-width, mathematical, circled and superscript letters
+/// and digits, roman numerals, ligatures, letterlike symbols such as the Kelvin sign, the one dot
+/// leader), or
+/// under case mapping (the dotless `ı` and dotted `İ`, which upper- and lower-case to ASCII);
+/// `None` for ASCII and for everything else.
 fn ascii_reading(c: char) -> Option<std::borrow::Cow<'static, str>> {
     use std::borrow::Cow;
-    let code = u32::from(c);
-    let shifted = |base: u32, first: u8, len: u32| {
-        (code >= base && code < base + len).then(|| {
-            let offset = u8::try_from(code - base).unwrap_or_default();
-            Cow::Owned(char::from(first + offset).to_string())
-        })
-    };
+    use unicode_normalization::UnicodeNormalization;
     if c.is_ascii() {
         return None;
     }
-    let fixed = |t: &'static str| Some(Cow::Borrowed(t));
-    match c {
-        '\u{212A}' => return fixed("k"),              // Kelvin sign
-        '\u{017F}' => return fixed("s"),              // long s (upper case S)
-        '\u{0131}' | '\u{0130}' => return fixed("i"), // dotless i, I with dot
-        '\u{FF3F}' => return fixed("_"),              // full-width low line
-        '\u{FB00}' => return fixed("ff"),
-        '\u{FB01}' => return fixed("fi"),
-        '\u{FB02}' => return fixed("fl"),
-        '\u{FB03}' => return fixed("ffi"),
-        '\u{FB04}' => return fixed("ffl"),
-        '\u{FB05}' | '\u{FB06}' => return fixed("st"),
-        _ => {}
+    if matches!(c, '\u{0131}' | '\u{0130}') {
+        return Some(Cow::Borrowed("i"));
     }
-    // Mathematical alphanumerics: 13 alphabets of A–Z a–z, then digits in 5 styles.
-    if (0x1D400..0x1D400 + 13 * 52).contains(&code) {
-        let i = (code - 0x1D400) % 52;
-        return if i < 26 {
-            Some(Cow::Owned(
-                char::from(b'A' + u8::try_from(i).unwrap_or_default()).to_string(),
-            ))
-        } else {
-            Some(Cow::Owned(
-                char::from(b'a' + u8::try_from(i - 26).unwrap_or_default()).to_string(),
-            ))
-        };
-    }
-    if (0x1D7CE..=0x1D7FF).contains(&code) {
-        let i = (code - 0x1D7CE) % 10;
-        return Some(Cow::Owned(
-            char::from(b'0' + u8::try_from(i).unwrap_or_default()).to_string(),
-        ));
-    }
-    shifted(0xFF21, b'A', 26) // full-width A–Z
-        .or_else(|| shifted(0xFF41, b'a', 26)) // full-width a–z
-        .or_else(|| shifted(0xFF10, b'0', 10)) // full-width digits
-        .or_else(|| shifted(0x24B6, b'A', 26)) // circled A–Z
-        .or_else(|| shifted(0x24D0, b'a', 26)) // circled a–z
+    let text: String = std::iter::once(c).nfkc().collect();
+    text.is_ascii().then_some(Cow::Owned(text))
 }
 
 /// Text with the look-alikes of ASCII letters, digits and `_` read as them ([`ascii_reading`]),

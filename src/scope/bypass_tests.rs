@@ -312,6 +312,92 @@ fn blocked_paths_match_whole_leading_parts_after_normalising() {
     );
 }
 
+/// An attacker pass found that a block list of paths on a field not named like a path
+/// (`destination`, `target`) compared exact strings: `/etc/passwd`, `/etc//shadow` and
+/// `/srv/../etc/shadow` passed a scope the approver read as "never targets /etc/shadow".
+#[test]
+fn absolute_paths_block_as_paths_in_a_field_of_any_name() {
+    table(
+        json!({"blocked_destinations": ["/etc"], "blocked_targets": ["/etc/shadow", "prod"]}),
+        "blocked_destinations",
+        &[
+            (json!({"destination": "/srv/out", "target": "/tmp/x"}), None),
+            (json!({"destination": "/etcetera/x"}), None),
+            // Not a path: still compared as text, and a relative name is no path to block.
+            (json!({"destination": "etc/passwd"}), None),
+            (json!({"destination": "/etc/passwd"}), Some("is blocked")),
+            (json!({"destination": "/ETC//passwd"}), Some("is blocked")),
+            (json!({"destination": "/srv/../etc"}), Some("is blocked")),
+            (
+                json!({"destination": "/\u{FF45}tc/passwd"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"destination": "/srv/../../etc"}),
+                Some("climbs above its root"),
+            ),
+            (json!({"destination": "/etc\\passwd"}), Some("backslash")),
+        ],
+    );
+    table(
+        json!({"blocked_targets": ["/etc/shadow", "prod"]}),
+        "blocked_targets",
+        &[
+            (json!({"target": "/etc/shadow-"}), None),
+            (json!({"target": "staging"}), None),
+            (json!({"target": "/etc//shadow"}), Some("is blocked")),
+            (json!({"target": "/etc/./shadow"}), Some("is blocked")),
+            (json!({"target": "/srv/../etc/shadow"}), Some("is blocked")),
+            (
+                json!({"targets": ["/tmp", "/etc/shadow/x"]}),
+                Some("is blocked"),
+            ),
+            // The list's other entries still compare as text.
+            (json!({"target": "PROD"}), Some("is blocked")),
+        ],
+    );
+    // Without a path entry nothing changes for a path-like value.
+    table(
+        json!({"blocked_destinations": ["prod"]}),
+        "blocked_destinations",
+        &[(json!({"destination": "/srv/../../x"}), None)],
+    );
+}
+
+/// Look-alikes that NFKC reads as ASCII, which a hand-written table missed: roman numerals
+/// (`ⅹ` U+2179, `ⅽ` U+217D), the one dot leader (U+2024), superscripts; and full-width letters
+/// in a blocked path.
+#[test]
+fn blocked_reads_every_nfkc_look_alike_as_ascii() {
+    table(
+        json!({"blocked_recipients": ["ceo@x.com", "cfo2@x.com"]}),
+        "blocked_recipients",
+        &[
+            (json!({"recipient": "bob@x.com"}), None),
+            (json!({"recipient": "ceo@\u{2179}.com"}), Some("is blocked")),
+            (json!({"recipient": "\u{217D}eo@x.com"}), Some("is blocked")),
+            (json!({"recipient": "ceo@x\u{2024}com"}), Some("is blocked")),
+            (
+                json!({"recipient": "cfo\u{00B2}@x.com"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"recipient": "\u{1D41C}eo@x.com"}),
+                Some("is blocked"),
+            ),
+        ],
+    );
+    table(
+        json!({"blocked_paths": ["/etc"]}),
+        "blocked_paths",
+        &[
+            (json!({"path": "/srv/etc"}), None),
+            (json!({"path": "/\u{FF45}tc/passwd"}), Some("is blocked")),
+            (json!({"path": "/\u{FF25}TC"}), Some("is blocked")),
+        ],
+    );
+}
+
 #[test]
 fn allowed_paths_and_path_patterns_see_the_normalised_path() {
     table(

@@ -215,30 +215,47 @@ fn constraint(
             let Some((n, value)) = found else {
                 return Ok(());
             };
+            // In a field of any other name, the entries that are absolute paths still block as
+            // paths: `blocked_destinations: ["/etc"]` blocks `/etc/passwd`, `/etc//passwd` and
+            // `/srv/../etc/passwd`, as the approver reads it.
+            let absolute = |s: &&str| s.starts_with('/');
+            let path_entries: Vec<CleanPath<'_>> = list
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| is_path || absolute(s))
+                .filter_map(|s| path::clean(s).ok())
+                .collect();
             for item in values(value, &name(n), true)? {
                 let hit = if is_path {
                     let p = path_of(item, &name(n))?;
-                    let entries: Vec<CleanPath<'_>> = list
+                    if path_entries
                         .iter()
-                        .filter_map(|b| b.as_str().and_then(|s| path::clean(s).ok()))
-                        .collect();
-                    if entries.iter().any(|b| b.is_absolute() != p.is_absolute()) {
+                        .any(|b| b.is_absolute() != p.is_absolute())
+                    {
                         return Err(format!(
                             "{} {} cannot be compared with the blocked paths (one is relative, the other absolute)",
                             name(n),
                             brief(item)
                         ));
                     }
-                    entries.iter().any(|b| b.covers(&p, true))
+                    path_entries.iter().any(|b| b.covers(&p, true))
                 } else {
+                    let as_path = match item.as_str().filter(absolute) {
+                        Some(_) if !path_entries.is_empty() => {
+                            let p = path_of(item, &name(n))?;
+                            path_entries.iter().any(|b| b.covers(&p, true))
+                        }
+                        _ => false,
+                    };
                     let pieces = pieces(item);
-                    list.iter().any(|b| {
-                        json_eq(item, b)
-                            || loose(item) == loose(b)
-                            || b.as_str()
-                                .and_then(|b| address_form(&fold_text(b)))
-                                .is_some_and(|b| pieces.contains(&b))
-                    })
+                    as_path
+                        || list.iter().any(|b| {
+                            json_eq(item, b)
+                                || loose(item) == loose(b)
+                                || b.as_str()
+                                    .and_then(|b| address_form(&fold_text(b)))
+                                    .is_some_and(|b| pieces.contains(&b))
+                        })
                 };
                 if hit {
                     return Err(format!("{} value {} is blocked", name(n), brief(item)));

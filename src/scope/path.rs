@@ -207,22 +207,26 @@ pub(crate) fn clean(s: &str) -> Result<CleanPath<'_>, PathError> {
 impl CleanPath<'_> {
     /// True when `other` is this path or lies below it, comparing whole parts (`/etc` covers
     /// `/etc/shadow`, not `/etcetera`). An absolute path never covers a relative one, nor the
-    /// reverse. With `fold`, parts compare ignoring case.
+    /// reverse. With `fold`, parts compare ignoring case and reading look-alikes of ASCII as
+    /// ASCII (`/ｅtc` is `/etc` to a reader that applies NFKC).
     pub(crate) fn covers(&self, other: &CleanPath<'_>, fold: bool) -> bool {
         self.absolute == other.absolute
             && self.parts.len() <= other.parts.len()
-            && self.parts.iter().zip(&other.parts).all(|(a, b)| {
-                if fold {
-                    a.to_lowercase() == b.to_lowercase()
-                } else {
-                    a == b
-                }
-            })
+            && self
+                .parts
+                .iter()
+                .zip(&other.parts)
+                .all(|(a, b)| if fold { folded(a) == folded(b) } else { a == b })
     }
 
     pub(crate) fn is_absolute(&self) -> bool {
         self.absolute
     }
+}
+
+/// A path part as a block list compares it: look-alikes of ASCII read as ASCII, in lower case.
+fn folded(part: &str) -> String {
+    super::ascii_look_alikes(part).to_lowercase()
 }
 
 impl fmt::Display for CleanPath<'_> {
