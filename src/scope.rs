@@ -18,7 +18,7 @@ mod narrow;
 pub(crate) mod path;
 
 pub(crate) use enforce::enforce;
-pub(crate) use narrow::{narrow, narrow_by_human};
+pub(crate) use narrow::{floor_unchosen, narrow, narrow_by_human};
 pub(crate) use path::normalize_resource;
 
 use std::cmp::Ordering;

@@ -34,10 +34,16 @@ pub(crate) fn decide(
     mint: impl FnOnce(&RequestId) -> Result<Secret>,
 ) -> Result<Decided> {
     let rule = decision.rule;
-    let granted_scope = match rule.and_then(|r| r.scope_template.as_ref()) {
+    let mut granted_scope = match rule.and_then(|r| r.scope_template.as_ref()) {
         Some(template) => crate::scope::narrow(&req.scope, template),
         None => req.scope.clone(),
     };
+    if decision.effect == Effect::AutoApprove {
+        // No human sees this grant: a negative floor stands only where the rule named it.
+        granted_scope = crate::scope::floor_unchosen(&granted_scope, &|key| {
+            rule.is_some_and(|r| r.names_scope_key(key))
+        });
+    }
     let bind_exact = rule.is_some_and(|r| r.bind == Some(Bind::Exact));
     if bind_exact && req.action_details.is_none() {
         return Err(Error::invalid_fields(vec![(
@@ -366,6 +372,64 @@ mod tests {
         assert_eq!(approved.row.decided_by.as_deref(), Some("policy"));
         let token = approved.token.unwrap();
         assert_eq!(approved.row.token_hash, Some(token.hash()));
+    }
+
+    /// An attacker pass: a rule auto-approving `scope.max_amount <= 10` granted an agent-added
+    /// `min_amount: -1000000`, and a use of -999,999 passed. No human saw that grant, so a
+    /// negative floor stands only where the rule names it (a condition or its template).
+    #[test]
+    fn an_auto_approval_keeps_a_negative_floor_only_where_the_rule_names_it() {
+        let decide_with = |yaml: &str, effect: Effect, scope: Value| {
+            let policy = crate::policy::parse(yaml).unwrap();
+            let r = policy.rules()[0].clone();
+            let d = Decision {
+                effect,
+                rule: Some(&r),
+            };
+            let req = asked(scope, None);
+            decide(
+                req,
+                &agent(),
+                &d,
+                "v1",
+                RequestId::new_random(),
+                NOW,
+                minted,
+            )
+            .unwrap()
+            .row
+            .scope
+        };
+        let caps = "policies:\n  - name: small\n    conditions:\n      scope.max_amount: \
+                    {lessThanOrEqual: 10}\n    action: auto_approve\n";
+        let asked_for = json!({"max_amount": 5, "min_amount": -1_000_000,
+                               "payment": {"max_fee_amount": 1, "min_fee_amount": -3},
+                               "min_count_x": -2});
+        let granted = decide_with(caps, Effect::AutoApprove, asked_for.clone());
+        assert_eq!(
+            Value::Object(granted),
+            json!({"max_amount": 5, "min_amount": 0,
+                   "payment": {"max_fee_amount": 1, "min_fee_amount": 0},
+                   "min_count_x": -2}),
+            "raised beside a max_, at every level; a min_ alone only narrows"
+        );
+        // The rule chose the floor: in a condition, or in its template.
+        let floor_condition = "policies:\n  - name: refunds\n    conditions:\n      \
+                               scope.min_amount: {greaterThanOrEqual: -1000000}\n    \
+                               action: auto_approve\n";
+        let granted = decide_with(floor_condition, Effect::AutoApprove, asked_for.clone());
+        assert_eq!(granted["min_amount"], json!(-1_000_000));
+        assert_eq!(granted["payment"]["min_fee_amount"], json!(0));
+        let floor_template = "policies:\n  - name: refunds\n    conditions: {}\n    \
+                              action: auto_approve\n    scopeTemplate:\n      payment:\n        \
+                              min_fee_amount: -5\n";
+        let granted = decide_with(floor_template, Effect::AutoApprove, asked_for.clone());
+        assert_eq!(granted["payment"]["min_fee_amount"], json!(-3));
+        assert_eq!(granted["min_amount"], json!(0));
+        // A human sees the floor ("between -1000000 and 5"): the request waits as asked.
+        let human = "policies:\n  - name: ask\n    conditions: {}\n    action: require_approval\n";
+        let granted = decide_with(human, Effect::RequireApproval, asked_for);
+        assert_eq!(granted["min_amount"], json!(-1_000_000));
     }
 
     #[test]

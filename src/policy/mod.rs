@@ -83,6 +83,27 @@ impl Rule {
         self.conditions.is_empty() && self.agent.is_none()
     }
 
+    /// True when the rule itself speaks of the scope key at `path` (its nesting, outermost
+    /// first): a condition on `scope.<path>` or an entry of its `scopeTemplate`.
+    pub fn names_scope_key(&self, path: &[&str]) -> bool {
+        let in_conditions = self.conditions.iter().any(|c| {
+            matches!(&c.subject, compile::Subject::Scope(p)
+                if p.len() == path.len() && p.iter().zip(path).all(|(a, b)| a == b))
+        });
+        let in_template = self.scope_template.as_ref().is_some_and(|t| {
+            let mut level = t;
+            for (i, key) in path.iter().enumerate() {
+                match level.get(*key) {
+                    Some(_) if i + 1 == path.len() => return true,
+                    Some(Value::Object(inner)) => level = inner,
+                    _ => return false,
+                }
+            }
+            false
+        });
+        in_conditions || in_template
+    }
+
     /// Each condition as written, for people reading the rule: `(path, operator, operand)`.
     pub fn conditions(&self) -> impl Iterator<Item = (&str, &'static str, Value)> + '_ {
         self.conditions.iter().flat_map(|c| {

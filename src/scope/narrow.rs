@@ -123,6 +123,43 @@ fn raise_floors(out: &mut Map<String, Value>, a: &Map<String, Value>, b: &Map<St
     }
 }
 
+/// A grant no human saw, with each `min_<f>` below 0 beside a `max_<f>` raised to 0 unless
+/// `chosen` (given the key's nesting, outermost first) says the policy itself named it. A
+/// `max_<f>` alone means "at least 0"; a rule whose conditions cap `scope.max_amount` has not
+/// agreed to the `min_amount: -1000000` an agent added beside it.
+pub(crate) fn floor_unchosen(
+    scope: &Map<String, Value>,
+    chosen: &dyn Fn(&[&str]) -> bool,
+) -> Map<String, Value> {
+    floor_level(scope, &mut Vec::new(), chosen)
+}
+
+fn floor_level<'k>(
+    scope: &'k Map<String, Value>,
+    path: &mut Vec<&'k str>,
+    chosen: &dyn Fn(&[&str]) -> bool,
+) -> Map<String, Value> {
+    let mut out = scope.clone();
+    for (key, value) in scope {
+        path.push(key);
+        match (classify(key), value) {
+            (Kind::Min(field), Value::Number(n))
+                if n.as_f64().is_some_and(|f| f < 0.0)
+                    && scope.contains_key(&format!("max_{field}"))
+                    && !chosen(path) =>
+            {
+                out.insert(key.clone(), Value::from(0));
+            }
+            (Kind::Other, Value::Object(inner)) => {
+                out.insert(key.clone(), Value::Object(floor_level(inner, path, chosen)));
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+    out
+}
+
 /// Why a human edit to a scope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("scope key `{key}`: {reason}")]

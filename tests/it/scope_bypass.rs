@@ -335,3 +335,87 @@ async fn encoded_and_look_alike_traversal_neither_passes_a_prefix_nor_an_allowed
     assert_eq!(v["success"], true, "{v}");
     s.stop().await;
 }
+
+const SMALL_PAYMENTS: &str = r#"
+policies:
+  - name: small-payments
+    conditions:
+      action: { equals: "pay.small" }
+      scope.max_amount: { lessThanOrEqual: 10 }
+    action: auto_approve
+  - name: refunds
+    conditions:
+      action: { equals: "pay.refund" }
+      scope.min_amount: { greaterThanOrEqual: -50 }
+    action: auto_approve
+"#;
+
+/// An attacker pass: a rule that auto-approves `scope.max_amount <= 10` granted the
+/// `min_amount: -1000000` an agent added, and a use of -999,999 passed. The grant now says
+/// `min_amount: 0` (the answer, the stored request and its audit event), and such a use is
+/// refused; a rule that names `scope.min_amount` keeps the floor it allows.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auto_approval_grants_no_negative_floor_its_rule_did_not_name() {
+    let s = TestServer::with_policy(Some(SMALL_PAYMENTS)).await;
+    let key = s.agent("payer").await;
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "pay.small", "scope": {"max_amount": 5, "min_amount": -1_000_000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    assert_eq!(data["status"], "approved", "{data}");
+    assert_eq!(
+        data["scope"],
+        json!({"max_amount": 5, "min_amount": 0}),
+        "{data}"
+    );
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let v = s
+        .use_token(&key, id, token, Some(json!({"amount": -999_999})))
+        .await;
+    assert_eq!(v["code"], "SCOPE_VIOLATION", "{v}");
+    assert_eq!(v["usesRemaining"], 1, "{v}");
+    let (_, trail) = s
+        .get(
+            &s.admin,
+            &format!("/api/v1/admin/audit?request={id}&event=permission.requested"),
+        )
+        .await;
+    let requested = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "permission.requested")
+        .unwrap_or_else(|| panic!("{trail}"));
+    assert_eq!(
+        requested["details"]["grantedScope"]["min_amount"], 0,
+        "{requested}"
+    );
+    assert_eq!(
+        requested["details"]["requestedScope"]["min_amount"], -1_000_000,
+        "{requested}"
+    );
+    // The rule names the floor: it stands.
+    let (status, data) = s
+        .request(
+            &key,
+            json!({"action": "pay.refund", "scope": {"max_amount": 5, "min_amount": -40}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{data}");
+    assert_eq!(data["scope"]["min_amount"], -40, "{data}");
+    let (id, token) = (
+        data["id"].as_str().unwrap(),
+        data["token"].as_str().unwrap(),
+    );
+    let v = s
+        .use_token(&key, id, token, Some(json!({"amount": -40})))
+        .await;
+    assert_eq!(v["success"], true, "{v}");
+    s.stop().await;
+}
