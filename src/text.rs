@@ -3,7 +3,9 @@
 //! (U+202E makes `evil.exe` read `exe.live`) and zero-width or other format characters (two keys
 //! that look the same). Identifiers (action, resource, scope keys) refuse them; free text keeps
 //! them but every channel shows them as visible markers through [`with_markers`], which also
-//! counts long runs of spaces (they could push text onto a line of its own).
+//! counts long runs of spaces (they could push text onto a line of its own) and marks the
+//! look-alikes of Latin letters from other scripts in a word that has ASCII letters
+//! (`pаypal.com` with a Cyrillic `а` reads `p[U+0430]ypal.com`).
 
 use std::borrow::Cow;
 
@@ -95,11 +97,83 @@ impl Run {
     }
 }
 
+/// A character that can pass for a Latin letter or ASCII sign in a Latin word: a letter of a
+/// script whose letters look like Latin ones (Greek, Cyrillic, Armenian, Cherokee, Coptic,
+/// Lisu, Deseret), an IPA or small-capital letter (`ɡ`, `ᴄ`), or a full-width, mathematical,
+/// circled or letterlike form (`ｘ`, `𝐚`, `ⓐ`, `ⅹ`, `K` the Kelvin sign).
+fn is_look_alike(c: char) -> bool {
+    matches!(c,
+        '\u{0250}'..='\u{02AF}'     // IPA extensions
+        | '\u{0370}'..='\u{03FF}'   // Greek and Coptic
+        | '\u{0400}'..='\u{052F}'   // Cyrillic and its supplement
+        | '\u{0531}'..='\u{058F}'   // Armenian
+        | '\u{13A0}'..='\u{13FF}'   // Cherokee
+        | '\u{1C80}'..='\u{1C8F}'   // Cyrillic extended-C
+        | '\u{1D00}'..='\u{1DBF}'   // phonetic extensions (small capitals)
+        | '\u{1F00}'..='\u{1FFF}'   // Greek extended
+        | '\u{2100}'..='\u{218F}'   // letterlike symbols, roman numerals
+        | '\u{2460}'..='\u{24FF}'   // enclosed alphanumerics
+        | '\u{2C80}'..='\u{2CFF}'   // Coptic
+        | '\u{2DE0}'..='\u{2DFF}'   // Cyrillic extended-A
+        | '\u{A4D0}'..='\u{A4FF}'   // Lisu
+        | '\u{A640}'..='\u{A69F}'   // Cyrillic extended-B
+        | '\u{AB70}'..='\u{ABBF}'   // Cherokee supplement
+        | '\u{FF01}'..='\u{FF5E}'   // full-width ASCII
+        | '\u{10400}'..='\u{1044F}' // Deseret
+        | '\u{1D400}'..='\u{1D7FF}' // mathematical alphanumerics
+    )
+}
+
+/// `s` with each look-alike ([`is_look_alike`]) in a word that also has an ASCII letter shown
+/// as a marker: such a word mixes scripts, which no address, host or name a person types does,
+/// and is how `pаypal.com` passes for `paypal.com`. A word wholly in one script (`Отправить`)
+/// is left as it is. Borrowed when there is nothing to mark.
+fn mark_look_alikes(s: &str) -> Cow<'_, str> {
+    let mixed = |word: &str| {
+        word.chars().any(|c| c.is_ascii_alphabetic()) && word.chars().any(is_look_alike)
+    };
+    if s.is_ascii() || !s.split(char::is_whitespace).any(mixed) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        if mixed(word) {
+            for c in word.chars() {
+                if is_look_alike(c) {
+                    out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+                } else {
+                    out.push(c);
+                }
+            }
+        } else {
+            out.push_str(word);
+        }
+        let blanks = after
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(after.len());
+        out.push_str(&after[..blanks]);
+        rest = &after[blanks..];
+    }
+    Cow::Owned(out)
+}
+
 /// `s` with each hidden character replaced by a visible marker such as `[U+202E]`, so nothing
-/// can reorder, hide or forge the text that follows it, and each run of more than
+/// can reorder, hide or forge the text that follows it; each run of more than
 /// [`SPACES_SHOWN_MAX`] blanks (white space, the Braille blank, with any combining marks on them)
-/// as ` [N spaces] `. Borrowed when there is nothing to mark.
+/// as ` [N spaces] `; and each look-alike of a Latin letter in a word with ASCII letters
+/// ([`mark_look_alikes`]) as a marker too. Borrowed when there is nothing to mark.
 pub(crate) fn with_markers(s: &str) -> Cow<'_, str> {
+    match mark_look_alikes(s) {
+        Cow::Borrowed(s) => hidden_and_blanks(s),
+        Cow::Owned(marked) => Cow::Owned(hidden_and_blanks(&marked).into_owned()),
+    }
+}
+
+/// [`with_markers`] for hidden characters and long runs of blanks.
+fn hidden_and_blanks(s: &str) -> Cow<'_, str> {
     if !needs_marking(s) {
         return Cow::Borrowed(s);
     }
@@ -181,6 +255,46 @@ mod tests {
         for c in ['a', ' ', 'é', 'ж', '€', '😀', '\u{05D0}'] {
             assert!(!is_hidden(c), "{:04X}", u32::from(c));
         }
+    }
+
+    /// An attacker pass: `email:ceo@pаypal.com` with a Cyrillic `а` (U+0430) showed unmarked,
+    /// and the token was bound to a domain other than the one the approver read.
+    #[test]
+    fn look_alikes_in_a_latin_word_are_marked_and_one_script_words_are_not() {
+        assert_eq!(
+            with_markers("email:ceo@p\u{0430}ypal.com"),
+            "email:ceo@p[U+0430]ypal.com"
+        );
+        // A word whose Latin part is only the TLD still mixes scripts.
+        assert_eq!(
+            with_markers("\u{0430}\u{0440}\u{0440}\u{04CF}\u{0435}.com"),
+            "[U+0430][U+0440][U+0440][U+04CF][U+0435].com"
+        );
+        for (text, marked) in [
+            ("ceo@\u{FF58}.com", "ceo@[U+FF58].com"),
+            ("\u{0261}oogle.com", "[U+0261]oogle.com"),
+            ("ceo@\u{2179}.com", "ceo@[U+2179].com"),
+            ("\u{1D41A}dmin", "[U+1D41A]dmin"),
+            ("Pay \u{03BF}ne invoice", "Pay [U+03BF]ne invoice"),
+        ] {
+            assert_eq!(with_markers(text), marked, "{text}");
+        }
+        // Words wholly in one script, accented Latin and other scripts beside ASCII words.
+        for text in [
+            "Отправить счёт клиенту",
+            "Счёт для client@x.com",
+            "café déjà vu",
+            "Yıldız",
+            "請求書をclient@x.comに送る",
+        ] {
+            assert!(matches!(with_markers(text), Cow::Borrowed(_)), "{text}");
+        }
+        // With hidden characters and long blanks too; the blanks between words are kept.
+        assert_eq!(
+            with_markers("p\u{0430}y\u{202E}    \u{3000}x"),
+            "p[U+0430]y[U+202E] [5 spaces] x"
+        );
+        assert_eq!(with_markers("a\u{0430} \t b"), "a[U+0430] [U+0009] b");
     }
 
     #[test]

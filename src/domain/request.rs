@@ -594,7 +594,10 @@ mod tests {
         fields.sort();
         assert_eq!(
             fields,
-            ["scope.max_amount[U+200B]", "scope.payment.mаx_amount"]
+            [
+                "scope.max_amount[U+200B]",
+                "scope.payment.m[U+0430]x_amount"
+            ]
         );
         let ok = input(
             json!({"action": "a", "context": {"reason": "pay\u{202E} now\n", "k\u{200B}": 1}}),

@@ -520,7 +520,7 @@ fn keys_must_be_plain_identifiers_at_every_level() {
         ),
         (
             json!({"m\u{0430}x_amount": 10}),
-            "m\u{0430}x_amount",
+            "m[U+0430]x_amount",
             "(U+0430)",
         ),
         (json!({"max-amount": 10}), "max-amount", "`-`"),

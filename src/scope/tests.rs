@@ -351,7 +351,7 @@ fn a_human_narrows_with_the_same_key_rules() {
         ),
         (
             json!({"payment": {"n\u{0430}": 1}}),
-            "payment.n\u{0430}",
+            "payment.n[U+0430]",
             "U+0430",
         ),
         (

@@ -31,7 +31,7 @@ async fn hidden_or_ambiguous_keys_actions_and_resources_are_a_400_naming_the_fie
         ),
         (
             json!({"action": "file.read", "scope": {"m\u{0430}x_amount": 10}}),
-            "scope.m\u{0430}x_amount",
+            "scope.m[U+0430]x_amount",
         ),
         (
             json!({"action": "file.read", "scope": {"payment": {"max_amount\u{202E}": 1}}}),

@@ -598,6 +598,31 @@ async fn web_agent_supplied_text_is_escaped() {
     s.stop().await;
 }
 
+/// An attacker pass: a resource and recipient `ceo@pаypal.com` with a Cyrillic `а` showed as
+/// `ceo@paypal.com` would, for a token bound to another domain. Every place the page shows
+/// them marks the look-alike; the raw letter appears nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn web_marks_look_alikes_of_latin_letters_in_an_address() {
+    let s = TestServer::start().await;
+    let key = s.agent("mailer").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "mail.send_external", "resource": "email:ceo@p\u{0430}ypal.com",
+               "scope": {"allowed_recipients": ["ceo@p\u{0430}ypal.com"]}}),
+    )
+    .await;
+    let web = login(&s, "alice").await;
+    for page in [
+        web.get(&format!("/requests/{id}")).await.body,
+        web.get("/").await.body,
+    ] {
+        assert!(page.contains("ceo@p[U+0430]ypal.com"), "{page}");
+        assert!(!page.contains('\u{0430}'), "{page}");
+    }
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn web_request_page_shows_enforced_apart_from_passed_on_with_markers() {
     let s = TestServer::start().await;
