@@ -40,7 +40,7 @@ pub(crate) fn decide(
     };
     if decision.effect == Effect::AutoApprove {
         // No human sees this grant: a negative floor stands only where the rule named it.
-        granted_scope = crate::scope::floor_unchosen(&granted_scope, &|key| {
+        crate::scope::floor_unchosen(&mut granted_scope, &|key| {
             rule.is_some_and(|r| r.names_scope_key(key))
         });
     }

@@ -127,37 +127,44 @@ fn raise_floors(out: &mut Map<String, Value>, a: &Map<String, Value>, b: &Map<St
 /// `chosen` (given the key's nesting, outermost first) says the policy itself named it. A
 /// `max_<f>` alone means "at least 0"; a rule whose conditions cap `scope.max_amount` has not
 /// agreed to the `min_amount: -1000000` an agent added beside it.
-pub(crate) fn floor_unchosen(
-    scope: &Map<String, Value>,
-    chosen: &dyn Fn(&[&str]) -> bool,
-) -> Map<String, Value> {
-    floor_level(scope, &mut Vec::new(), chosen)
+pub(crate) fn floor_unchosen(scope: &mut Map<String, Value>, chosen: &dyn Fn(&[&str]) -> bool) {
+    floor_level(scope, &mut Vec::new(), chosen);
 }
 
-fn floor_level<'k>(
-    scope: &'k Map<String, Value>,
-    path: &mut Vec<&'k str>,
+fn floor_level(
+    scope: &mut Map<String, Value>,
+    path: &mut Vec<String>,
     chosen: &dyn Fn(&[&str]) -> bool,
-) -> Map<String, Value> {
-    let mut out = scope.clone();
-    for (key, value) in scope {
-        path.push(key);
-        match (classify(key), value) {
-            (Kind::Min(field), Value::Number(n))
-                if n.as_f64().is_some_and(|f| f < 0.0)
-                    && scope.contains_key(&format!("max_{field}"))
-                    && !chosen(path) =>
-            {
-                out.insert(key.clone(), Value::from(0));
-            }
-            (Kind::Other, Value::Object(inner)) => {
-                out.insert(key.clone(), Value::Object(floor_level(inner, path, chosen)));
-            }
-            _ => {}
-        }
+) {
+    let mut chosen_at = |key: &str| {
+        path.push(key.to_owned());
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        let yes = chosen(&keys);
         path.pop();
+        yes
+    };
+    let raise: Vec<String> = scope
+        .iter()
+        .filter(|(key, value)| match classify(key) {
+            Kind::Min(field) => {
+                value.as_f64().is_some_and(|f| f < 0.0)
+                    && scope.contains_key(&format!("max_{field}"))
+            }
+            _ => false,
+        })
+        .map(|(key, _)| key.clone())
+        .filter(|key| !chosen_at(key))
+        .collect();
+    for key in raise {
+        scope.insert(key, Value::from(0));
     }
-    out
+    for (key, value) in scope.iter_mut() {
+        if let (Kind::Other, Value::Object(inner)) = (classify(key), value) {
+            path.push(key.clone());
+            floor_level(inner, path, chosen);
+            path.pop();
+        }
+    }
 }
 
 /// Why a human edit to a scope was refused.
