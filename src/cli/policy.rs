@@ -80,7 +80,8 @@ struct Report {
     /// The deciding rule; `null` for the default (no rule matched).
     rule: Option<String>,
     policy_version: String,
-    /// The scope a grant would carry (request ∧ the rule's scopeTemplate); `null` when denied.
+    /// The scope a grant would carry (request ∧ the rule's scopeTemplate, and for an
+    /// auto-approval the negative floors the rule does not name raised to 0); `null` when denied.
     scope: Option<Map<String, Value>>,
     /// Each rule tried before the deciding one, with the condition that failed.
     not_matched: Vec<RuleMiss>,
@@ -93,15 +94,11 @@ fn decide(policy: &Policy, input: &EvalInput<'_>) -> Report {
         policy_version,
         not_matched,
     } = policy.explain(input);
-    let template = rule
+    let deciding = rule
         .as_deref()
-        .and_then(|name| policy.rules().iter().find(|r| r.name == name))
-        .and_then(|r| r.scope_template.as_ref());
-    let scope = match (effect, template) {
-        (Effect::Deny, _) => None,
-        (_, Some(t)) => Some(scope::narrow(input.scope, t)),
-        (_, None) => Some(input.scope.clone()),
-    };
+        .and_then(|name| policy.rules().iter().find(|r| r.name == name));
+    let scope = (effect != Effect::Deny)
+        .then(|| crate::domain::decision::granted_scope(input.scope, deciding, effect));
     Report {
         decision: effect,
         rule,

@@ -34,16 +34,7 @@ pub(crate) fn decide(
     mint: impl FnOnce(&RequestId) -> Result<Secret>,
 ) -> Result<Decided> {
     let rule = decision.rule;
-    let mut granted_scope = match rule.and_then(|r| r.scope_template.as_ref()) {
-        Some(template) => crate::scope::narrow(&req.scope, template),
-        None => req.scope.clone(),
-    };
-    if decision.effect == Effect::AutoApprove {
-        // No human sees this grant: a negative floor stands only where the rule named it.
-        crate::scope::floor_unchosen(&mut granted_scope, &|key| {
-            rule.is_some_and(|r| r.names_scope_key(key))
-        });
-    }
+    let granted_scope = granted_scope(&req.scope, rule, decision.effect);
     let bind_exact = rule.is_some_and(|r| r.bind == Some(Bind::Exact));
     if bind_exact && req.action_details.is_none() {
         return Err(Error::invalid_fields(vec![(
@@ -102,6 +93,26 @@ pub(crate) fn decide(
     row.decided_by = Some(Actor::Policy.to_string());
     row.decided_at = Some(now);
     Ok(Decided { row, token })
+}
+
+/// The scope a grant carries: the request ∧ the rule's `scopeTemplate`; for an auto-approval,
+/// which no human sees, with each negative floor the rule does not name raised to 0
+/// ([`crate::scope::floor_unchosen`]). `policy test` shows the same.
+pub(crate) fn granted_scope(
+    requested: &Map<String, Value>,
+    rule: Option<&Rule>,
+    effect: Effect,
+) -> Map<String, Value> {
+    let mut scope = match rule.and_then(|r| r.scope_template.as_ref()) {
+        Some(template) => crate::scope::narrow(requested, template),
+        None => requested.clone(),
+    };
+    if effect == Effect::AutoApprove {
+        crate::scope::floor_unchosen(&mut scope, &|key| {
+            rule.is_some_and(|r| r.names_scope_key(key))
+        });
+    }
+    scope
 }
 
 /// What the agent is told when the policy denies: the rule, and its description if it has one.

@@ -158,6 +158,23 @@ rules tried before it:
         json!({"max_size": 4096, "allowed_extensions": [".txt"], "blocked_paths": ["/etc/shadow"]})
     );
     assert_eq!(report["notMatched"].as_array().unwrap().len(), 2);
+    // As the server grants it: a negative floor the rule does not name is raised to 0.
+    let Ran { code, stdout, .. } = run_cli(&[
+        "policy",
+        "test",
+        EXAMPLE,
+        "--agent",
+        "writer",
+        "--action",
+        "file.read",
+        "--scope",
+        r#"{"max_size": 4096, "min_size": -5}"#,
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let floored: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(floored["decision"], "auto_approve");
+    assert_eq!(floored["scope"]["min_size"], 0, "{floored}");
     assert_eq!(
         report["notMatched"][0],
         json!({"rule": "reporter-reads-reports", "priority": 200, "path": "agent",
