@@ -130,17 +130,23 @@ impl Summary {
     pub(crate) fn confirm_question(&self) -> String {
         let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
         let mut out = format!("{}: {}", self.who, join(&self.what));
-        if let Some(c) = self
+        let to = self
             .clauses
             .iter()
-            .find(|c| c.words.first().is_some_and(|w| w.text == "to"))
-        {
+            .filter(|c| c.words.first().is_some_and(|w| w.text == "to"));
+        for (i, c) in to.enumerate() {
             let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
-            out.push_str(&format!(" to {}", items.join(" or ")));
+            out.push_str(if i == 0 { " to " } else { ", to " });
+            out.push_str(&items.join(" or "));
         }
         for c in self.clauses.iter().filter(|c| c.amount) {
             out.push_str(", ");
             out.push_str(&join(&c.words));
+            if !c.items.is_empty() {
+                let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
+                out.push(' ');
+                out.push_str(&items.join(&format!(" {} ", c.joined_by)));
+            }
         }
         out.push_str(", ");
         out.push_str(&self.uses);
@@ -373,10 +379,14 @@ fn constraint(e: &Entry) -> Vec<Clause> {
         ])];
     }
     if let Some(f) = key.strip_prefix("allowed_") {
-        if matches!(
-            f,
-            "recipient" | "recipients" | "to" | "iban" | "ibans" | "account" | "accounts"
-        ) {
+        // Only a top-level list says where the money goes: `memo.allowed_ibans` checks a
+        // memo, not the payee, and reads "memo → ibans only …".
+        if path.is_empty()
+            && matches!(
+                f,
+                "recipient" | "recipients" | "to" | "iban" | "ibans" | "account" | "accounts"
+            )
+        {
             return vec![Clause::list(
                 vec![Piece::ours("to")],
                 items(group_iban),
@@ -419,17 +429,30 @@ fn constraint(e: &Entry) -> Vec<Clause> {
     ])]
 }
 
+/// An amount field under any spelling enforcement reads as one (`amount`, `amounts`,
+/// `fee_amount`).
 fn is_amount(field: &str) -> bool {
-    field == "amount" || field.ends_with("_amount")
+    crate::scope::singulars(field)
+        .iter()
+        .any(|f| f == "amount" || f.ends_with("_amount"))
 }
 
-/// True for a `max_`/`min_` key, at any depth, on an amount (`payment.max_amount`,
-/// `min_fee_amount`).
+/// `amount` itself, under any spelling enforcement reads as it (`amounts`).
+fn is_the_amount(field: &str) -> bool {
+    crate::scope::singulars(field).iter().any(|f| f == "amount")
+}
+
+/// True for a key, at any depth, that bounds money: a `max_`/`min_` on an amount
+/// (`payment.max_amount`, `min_fee_amount`) or a currency list (`allowed_currencies`). The
+/// confirmation question names each.
 fn bounds_amount(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or(key);
     last.strip_prefix("max_")
         .or_else(|| last.strip_prefix("min_"))
         .is_some_and(is_amount)
+        || last
+            .strip_prefix("allowed_")
+            .is_some_and(|f| crate::scope::singulars(f).iter().any(|f| f == "currency"))
 }
 
 /// The amount the token allows, with its currency when the scope names one: "up to 250 EUR",
@@ -442,12 +465,16 @@ fn money(
     scope: &Map<String, Value>,
     details: Option<&Map<String, Value>>,
 ) -> Option<(Vec<Piece>, Vec<String>)> {
-    let enforced = |key: &str| {
-        entries
-            .iter()
-            .find(|e| e.enforced.is_some() && e.key == key)
+    // The top-level bound on `amount` itself, under any spelling (`max_amounts`).
+    let enforced = |prefix: &str| {
+        entries.iter().find(|e| {
+            e.enforced.is_some()
+                && !e.key.contains('.')
+                && e.key.strip_prefix(prefix).is_some_and(is_the_amount)
+        })
     };
-    let cap = enforced("max_amount")?.values.first()?;
+    let cap_entry = enforced("max_")?;
+    let cap = cap_entry.values.first()?;
     // Only a currency code joins the amount in our bold words; any other text stays agent text,
     // shown (boxed) where its entry is.
     let text = |v: &Value| {
@@ -459,8 +486,9 @@ fn money(
         Some([one]) => text(one),
         _ => None,
     };
-    let mut said = vec!["max_amount".to_owned()];
-    let allowed = ["allowed_currency", "allowed_currencies"]
+    let mut said = vec![cap_entry.key.clone()];
+    const LISTS: [&str; 2] = ["allowed_currency", "allowed_currencies"];
+    let allowed = LISTS
         .iter()
         .find_map(|k| scope.get(*k).and_then(single).map(|c| (*k, c)));
     let currency = match allowed {
@@ -468,6 +496,9 @@ fn money(
             said.push(k.to_owned());
             Some(c)
         }
+        // A currency list of several (or none) is its own clause; the passed-on `currency`
+        // would then name one the token does not hold to.
+        None if LISTS.iter().any(|k| scope.contains_key(*k)) => None,
         None => scope
             .get("currency")
             .and_then(text)
@@ -479,17 +510,15 @@ fn money(
     };
     // A floor below 0 lets the amount go negative (a refund, a reversal): "up to 250" alone
     // would say less than the token allows.
-    let floor = enforced("min_amount")
-        .filter(|_| {
-            scope
-                .get("min_amount")
-                .and_then(Value::as_f64)
-                .is_some_and(|n| n < 0.0)
-        })
-        .and_then(|e| e.values.first());
-    let phrase = match floor {
-        Some(floor) => {
-            said.push("min_amount".to_owned());
+    let floor = enforced("min_").filter(|e| {
+        scope
+            .get(&e.key)
+            .and_then(Value::as_f64)
+            .is_some_and(|n| n < 0.0)
+    });
+    let phrase = match floor.and_then(|e| Some((e, e.values.first()?))) {
+        Some((e, floor)) => {
+            said.push(e.key.clone());
             vec![
                 Piece::ours("between "),
                 Piece::agent(floor.clone()),

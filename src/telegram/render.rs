@@ -404,15 +404,19 @@ pub(crate) fn keyboard(request_id: &str) -> InlineKeyboardMarkup {
     ]])
 }
 
+/// Longest "Yes, approve …" label, in characters.
+const CONFIRM_LABEL_MAX: usize = 60;
+
 /// The second question of a rule that asks for confirmation: "Yes, approve …" or Cancel.
 pub(crate) fn confirm_keyboard(v: &PermissionView) -> InlineKeyboardMarkup {
     let id = v.id.as_str();
+    // A button label is plain text (no HTML), kept short: a money phrase too long for it is
+    // left out whole (the message above says it), never cut to a smaller-looking number.
     let what = shown::summary(v)
         .money
         .map(|m| format!("✅ Yes, approve {m}"))
+        .filter(|label| label.chars().count() <= CONFIRM_LABEL_MAX)
         .unwrap_or_else(|| "✅ Yes, approve".to_owned());
-    // A button label is plain text (no HTML); keep it short.
-    let what: String = what.chars().take(60).collect();
     InlineKeyboardMarkup::new([[
         InlineKeyboardButton::callback(what, format!("y:{id}")),
         InlineKeyboardButton::callback("↩️ Cancel", format!("k:{id}")),
@@ -828,5 +832,24 @@ mod tests {
         assert_eq!(parse_callback("a:"), None);
         assert_eq!(parse_callback("nonsense"), None);
         assert_eq!(buttons(&deny_only("r1")), ["❌ Deny"]);
+    }
+
+    /// An attacker pass: a money phrase longer than a button was cut mid-number ("… and
+    /// 18446744", about 18 million, no currency). It is left out whole instead.
+    #[test]
+    fn a_confirm_button_never_cuts_the_money_short() {
+        let mut v = view(Status::Pending);
+        v.scope = obj(json!({"max_amount": 250, "allowed_currency": ["EUR"]}));
+        assert_eq!(
+            buttons(&confirm_keyboard(&v)),
+            ["✅ Yes, approve up to 250 EUR", "↩️ Cancel"]
+        );
+        v.scope = obj(json!({"max_amount": 18_446_744_073_709_551_615_u64,
+                             "min_amount": -1.234_567_890_123_456_7e-100,
+                             "allowed_currency": ["EUR"]}));
+        assert_eq!(
+            buttons(&confirm_keyboard(&v)),
+            ["✅ Yes, approve", "↩️ Cancel"]
+        );
     }
 }

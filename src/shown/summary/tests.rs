@@ -265,7 +265,7 @@ fn only_max_amount_is_the_money_and_the_question_names_every_amount_bound() {
     assert!(!s.plain().contains("up to 1"), "{}", s.plain());
     assert_eq!(
         s.confirm_question(),
-        "treasury-assistant: send pay, fee amount at most 1, once"
+        "treasury-assistant: send pay, fee amount at most 1, currency only EUR, once"
     );
     // A nested cap bounds what a service reading `payment.amount` may move: asked too.
     v.scope = obj(json!({"max_amount": 10, "payment": {"max_amount": 10000}}));
@@ -273,6 +273,58 @@ fn only_max_amount_is_the_money_and_the_question_names_every_amount_bound() {
     assert_eq!(
         summary(&v).confirm_question(),
         "treasury-assistant: send up to 10, payment amount at most 10000, up to 50 times"
+    );
+}
+
+/// A second attacker pass on the money phrase and the question:
+/// - a nested `memo.allowed_ibans` read "to DE89 …" while any payee was allowed;
+/// - the question named only the first "to" list;
+/// - the money took `currency: JPY` (passed on) while the token allowed EUR too;
+/// - `max_amounts` / `min_amounts` (spellings enforcement reads as `amount`) were left out.
+#[test]
+fn where_the_money_goes_and_its_bounds_are_said_as_enforced() {
+    let mut v = view(
+        "pay.transfer",
+        json!({"max_amount": 100, "allowed_currency": ["EUR"],
+               "memo": {"allowed_ibans": ["DE89370400440532013000"]}}),
+        json!({}),
+    );
+    let s = summary(&v);
+    assert!(!s.plain().contains(", to DE89"), "{}", s.plain());
+    assert!(
+        s.plain().contains("memo ibans only DE89 3704"),
+        "{}",
+        s.plain()
+    );
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: transfer up to 100 EUR, once"
+    );
+    v.scope = obj(json!({"max_amount": 100, "allowed_currency": ["EUR"],
+                         "allowed_recipients": ["Acme GmbH"],
+                         "allowed_ibans": ["GB33BUKB20201555555555"]}));
+    assert_eq!(
+        summary(&v).confirm_question(),
+        "treasury-assistant: transfer up to 100 EUR to Acme GmbH, to GB33 BUKB 2020 1555 5555 55, \
+         once"
+    );
+    v.scope = obj(
+        json!({"max_amount": 100, "allowed_currencies": ["JPY", "EUR"],
+                         "currency": "JPY"}),
+    );
+    let s = summary(&v);
+    assert_eq!(s.money.as_deref(), Some("up to 100"));
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: transfer up to 100, currencies only JPY or EUR, once"
+    );
+    v.scope = obj(json!({"max_amounts": 10, "min_amounts": -1_000_000,
+                         "allowed_currency": ["EUR"]}));
+    let s = summary(&v);
+    assert_eq!(s.money.as_deref(), Some("between -1000000 and 10 EUR"));
+    assert_eq!(
+        s.confirm_question(),
+        "treasury-assistant: transfer between -1000000 and 10 EUR, once"
     );
 }
 
