@@ -97,40 +97,60 @@ impl Run {
     }
 }
 
-/// A character that can pass for a Latin letter or ASCII sign in a Latin word: a letter of a
-/// script whose letters look like Latin ones (Greek, Cyrillic, Armenian, Cherokee, Coptic,
-/// Lisu, Deseret), an IPA or small-capital letter (`ɡ`, `ᴄ`), or a full-width, mathematical,
-/// circled or letterlike form (`ｘ`, `𝐚`, `ⓐ`, `ⅹ`, `K` the Kelvin sign).
+/// A character that can pass for a Latin letter, an ASCII digit or sign in a Latin word: a
+/// digit of another script (`०`, `١`, `߀`), a letter of a script whose letters look like Latin
+/// ones or like digits (Greek, Cyrillic, Armenian, Cherokee, Coptic, Lisu, Deseret, runes,
+/// Myanmar), an IPA, small-capital or click letter (`ɡ`, `ᴄ`, `ꜱ`, `ǀ`), Hebrew paseq `׀`, a
+/// mathematical operator (`∣`), or a full-width, mathematical, circled or letterlike form
+/// (`ｘ`, `𝐚`, `ⓐ`, `ⅹ`, `K` the Kelvin sign).
 fn is_look_alike(c: char) -> bool {
-    matches!(c,
-        '\u{0250}'..='\u{02AF}'     // IPA extensions
-        | '\u{0370}'..='\u{03FF}'   // Greek and Coptic
-        | '\u{0400}'..='\u{052F}'   // Cyrillic and its supplement
-        | '\u{0531}'..='\u{058F}'   // Armenian
-        | '\u{13A0}'..='\u{13FF}'   // Cherokee
-        | '\u{1C80}'..='\u{1C8F}'   // Cyrillic extended-C
-        | '\u{1D00}'..='\u{1DBF}'   // phonetic extensions (small capitals)
-        | '\u{1F00}'..='\u{1FFF}'   // Greek extended
-        | '\u{2100}'..='\u{218F}'   // letterlike symbols, roman numerals
-        | '\u{2460}'..='\u{24FF}'   // enclosed alphanumerics
-        | '\u{2C80}'..='\u{2CFF}'   // Coptic
-        | '\u{2DE0}'..='\u{2DFF}'   // Cyrillic extended-A
-        | '\u{A4D0}'..='\u{A4FF}'   // Lisu
-        | '\u{A640}'..='\u{A69F}'   // Cyrillic extended-B
-        | '\u{AB70}'..='\u{ABBF}'   // Cherokee supplement
-        | '\u{FF01}'..='\u{FF5E}'   // full-width ASCII
-        | '\u{10400}'..='\u{1044F}' // Deseret
-        | '\u{1D400}'..='\u{1D7FF}' // mathematical alphanumerics
-    )
+    (!c.is_ascii() && c.is_numeric())
+        || matches!(c,
+            '\u{01C0}'..='\u{01C3}'     // click letters (ǀ reads as l)
+            | '\u{05C0}'                 // Hebrew paseq
+            | '\u{1000}'..='\u{109F}'   // Myanmar (ဝ reads as o)
+            | '\u{16A0}'..='\u{16FF}'   // runes (ᛁ reads as I)
+            | '\u{2200}'..='\u{22FF}'   // mathematical operators (∣, ∕)
+            | '\u{A720}'..='\u{A7FF}'   // Latin extended-D (small capitals such as ꜱ)
+            |
+            '\u{0250}'..='\u{02AF}'     // IPA extensions
+            | '\u{0370}'..='\u{03FF}'   // Greek and Coptic
+            | '\u{0400}'..='\u{052F}'   // Cyrillic and its supplement
+            | '\u{0531}'..='\u{058F}'   // Armenian
+            | '\u{13A0}'..='\u{13FF}'   // Cherokee
+            | '\u{1C80}'..='\u{1C8F}'   // Cyrillic extended-C
+            | '\u{1D00}'..='\u{1DBF}'   // phonetic extensions (small capitals)
+            | '\u{1F00}'..='\u{1FFF}'   // Greek extended
+            | '\u{2100}'..='\u{218F}'   // letterlike symbols, roman numerals
+            | '\u{2460}'..='\u{24FF}'   // enclosed alphanumerics
+            | '\u{2C80}'..='\u{2CFF}'   // Coptic
+            | '\u{2DE0}'..='\u{2DFF}'   // Cyrillic extended-A
+            | '\u{A4D0}'..='\u{A4FF}'   // Lisu
+            | '\u{A640}'..='\u{A69F}'   // Cyrillic extended-B
+            | '\u{AB70}'..='\u{ABBF}'   // Cherokee supplement
+            | '\u{FF01}'..='\u{FF5E}'   // full-width ASCII
+            | '\u{10400}'..='\u{1044F}' // Deseret
+            | '\u{1D400}'..='\u{1D7FF}' // mathematical alphanumerics
+        )
 }
 
-/// `s` with each look-alike ([`is_look_alike`]) in a word that also has an ASCII letter shown
+/// The dotless `ı` and `ȷ`, which a combining dot turns into `i` and `j`.
+fn is_dotless(c: char) -> bool {
+    matches!(c, '\u{0131}' | '\u{0237}')
+}
+
+/// `s` with each look-alike ([`is_look_alike`]) in a word that also has an ASCII letter or digit shown
 /// as a marker: such a word mixes scripts, which no address, host or name a person types does,
 /// and is how `pаypal.com` passes for `paypal.com`. A word wholly in one script (`Отправить`)
 /// is left as it is. Borrowed when there is nothing to mark.
 fn mark_look_alikes(s: &str) -> Cow<'_, str> {
     let mixed = |word: &str| {
-        word.chars().any(|c| c.is_ascii_alphabetic()) && word.chars().any(is_look_alike)
+        word.chars().any(|c| c.is_ascii_alphanumeric())
+            && (word.chars().any(is_look_alike)
+                || word
+                    .chars()
+                    .zip(word.chars().skip(1))
+                    .any(|(a, b)| is_dotless(a) && is_combining(b)))
     };
     if s.is_ascii() || !s.split(char::is_whitespace).any(mixed) {
         return Cow::Borrowed(s);
@@ -141,11 +161,17 @@ fn mark_look_alikes(s: &str) -> Cow<'_, str> {
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let (word, after) = rest.split_at(end);
         if mixed(word) {
-            for c in word.chars() {
-                if is_look_alike(c) {
+            let mut chars = word.chars().peekable();
+            while let Some(c) = chars.next() {
+                // A dotless `ı` or `ȷ` with a combining mark on it draws as `i` or `j`.
+                let dotted = is_dotless(c) && chars.peek().copied().is_some_and(is_combining);
+                if is_look_alike(c) || dotted {
                     out.push_str(&format!("[U+{:04X}]", u32::from(c)));
                 } else {
                     out.push(c);
+                }
+                while dotted && let Some(m) = chars.next_if(|m| is_combining(*m)) {
+                    out.push_str(&format!("[U+{:04X}]", u32::from(m)));
                 }
             }
         } else {
@@ -276,6 +302,32 @@ mod tests {
             ("ceo@\u{2179}.com", "ceo@[U+2179].com"),
             ("\u{1D41A}dmin", "[U+1D41A]dmin"),
             ("Pay \u{03BF}ne invoice", "Pay [U+03BF]ne invoice"),
+        ] {
+            assert_eq!(with_markers(text), marked, "{text}");
+        }
+        // A second pass: other scripts' digits, runes, clicks, operators, small capitals,
+        // Myanmar, a dotless i with a combining dot, and an IBAN group with Cyrillic О.
+        for (text, marked) in [
+            (
+                "ceo@g\u{0AE6}\u{0AE6}gle.com",
+                "ceo@g[U+0AE6][U+0AE6]gle.com",
+            ),
+            ("paypa\u{0661}.com", "paypa[U+0661].com"),
+            ("g\u{07C0}gle", "g[U+07C0]gle"),
+            ("g\u{101D}gle", "g[U+101D]gle"),
+            ("paypa\u{01C0}.com", "paypa[U+01C0].com"),
+            ("paypa\u{05C0}.com", "paypa[U+05C0].com"),
+            ("paypa\u{16C1}.com", "paypa[U+16C1].com"),
+            ("paypa\u{2223}.com", "paypa[U+2223].com"),
+            ("ceo@\u{A731}tripe.com", "ceo@[U+A731]tripe.com"),
+            (
+                "m\u{0131}\u{0307}crosoft.com",
+                "m[U+0131][U+0307]crosoft.com",
+            ),
+            (
+                "DE89 3704 \u{041E}\u{041E}44",
+                "DE89 3704 [U+041E][U+041E]44",
+            ),
         ] {
             assert_eq!(with_markers(text), marked, "{text}");
         }
