@@ -297,6 +297,12 @@ fn blocked_paths_match_whole_leading_parts_after_normalising() {
             (json!({"path": ""}), Some("empty path")),
             (json!({"path": 5}), Some("must be a path")),
             (json!({"path": "/tmp", "paths": ["/etc/x"]}), Some("both")),
+            // Read also with `%XX` decoded and final dots dropped, as other readers do.
+            (json!({"path": "/srv/a%20b"}), None),
+            (json!({"path": "/%65tc/passwd"}), Some("is blocked")),
+            (json!({"path": "/etc%2fpasswd"}), Some("is blocked")),
+            (json!({"path": "/etc./passwd"}), Some("is blocked")),
+            (json!({"path": "/etc%20/passwd"}), Some("is blocked")),
         ],
     );
     // A blocked file is blocked with everything below it, and only that.
@@ -335,6 +341,39 @@ fn absolute_paths_block_as_paths_in_a_field_of_any_name() {
             (
                 json!({"destination": "/srv/../../etc"}),
                 Some("climbs above its root"),
+            ),
+            // A second pass: URLs, `host:/path`, white space, percent-encoding, final dots.
+            (json!({"destination": "https://h/srv/etc"}), None),
+            (json!({"destination": "/srv/a%20b"}), None),
+            (
+                json!({"destination": "file:///etc/passwd"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"destination": "file:/etc/passwd"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"destination": "scp://h/etc/passwd"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"destination": "host:/etc/passwd"}),
+                Some("is blocked"),
+            ),
+            (json!({"destination": " /etc/passwd"}), Some("is blocked")),
+            (json!({"destination": "\t/etc/passwd"}), Some("is blocked")),
+            (json!({"destination": "/%65tc/passwd"}), Some("is blocked")),
+            (json!({"destination": "/e%74c/passwd"}), Some("is blocked")),
+            (json!({"destination": "/etc%2fpasswd"}), Some("is blocked")),
+            (
+                json!({"destination": "/%2565tc/passwd"}),
+                Some("is blocked"),
+            ),
+            (json!({"destination": "/etc./passwd"}), Some("is blocked")),
+            (
+                json!({"destination": "/x/%2e%2e/%2e%2e/y"}),
+                Some("reads as the path"),
             ),
             (json!({"destination": "/etc\\passwd"}), Some("backslash")),
         ],

@@ -239,14 +239,10 @@ fn constraint(
                         ));
                     }
                     path_entries.iter().any(|b| b.covers(&p, true))
+                        || blocked_reading(item, &path_entries, &name(n))?
                 } else {
-                    let as_path = match item.as_str().filter(absolute) {
-                        Some(_) if !path_entries.is_empty() => {
-                            let p = path_of(item, &name(n))?;
-                            path_entries.iter().any(|b| b.covers(&p, true))
-                        }
-                        _ => false,
-                    };
+                    let as_path =
+                        !path_entries.is_empty() && blocked_reading(item, &path_entries, &name(n))?;
                     let pieces = pieces(item);
                     as_path
                         || list.iter().any(|b| {
@@ -324,6 +320,61 @@ fn values<'v>(value: &'v Value, name: &str, empty_ok: bool) -> Result<&'v [Value
         )),
         None => Ok(items),
     }
+}
+
+/// The absolute paths a text value may name to some reader, as a block list compares them:
+/// as written without surrounding white space, the path of a URL or of `host:/path`
+/// (`file:///etc/passwd`, `file:/etc/passwd`, `scp://h/etc/x`, `h:/etc/x`), and each of those with
+/// `%XX` decoded (`/%65tc/passwd`, `/etc%2fpasswd`). Only readings that start with `/`.
+fn path_readings(text: &str) -> Vec<String> {
+    let trimmed = text.trim();
+    let mut out = vec![trimmed.to_owned()];
+    if let Some(i) = trimmed.find("://") {
+        let after = &trimmed[i + 3..];
+        if let Some(j) = after.find('/') {
+            out.push(after[j..].to_owned());
+        }
+    } else if let Some((_, rest)) = trimmed.split_once(':')
+        && rest.starts_with('/')
+    {
+        out.push(rest.to_owned());
+    }
+    for i in 0..out.len() {
+        let mut decoded = out[i].clone();
+        for _ in 0..4 {
+            let next = percent_decoded(&decoded);
+            if next == decoded {
+                break;
+            }
+            decoded = next;
+        }
+        out.push(decoded);
+    }
+    out.retain(|p| p.starts_with('/'));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// True when a reading of `item` ([`path_readings`]) lies under a blocked path. A reading that
+/// cannot be normalised refuses the use: what it names is unclear.
+fn blocked_reading(item: &Value, entries: &[CleanPath<'_>], name: &str) -> Result<bool, String> {
+    let Value::String(text) = item else {
+        return Ok(false);
+    };
+    for reading in path_readings(text) {
+        let p = path::clean(&reading).map_err(|e| {
+            format!(
+                "{name} {} reads as the path {}, which {e}",
+                brief(item),
+                brief(&Value::String(reading.clone()))
+            )
+        })?;
+        if entries.iter().any(|b| b.covers(&p, true)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn path_of<'v>(item: &'v Value, name: &str) -> Result<CleanPath<'v>, String> {

@@ -224,9 +224,13 @@ impl CleanPath<'_> {
     }
 }
 
-/// A path part as a block list compares it: look-alikes of ASCII read as ASCII, in lower case.
+/// A path part as a block list compares it: look-alikes of ASCII read as ASCII, without final
+/// dots and spaces, in lower case.
 fn folded(part: &str) -> String {
-    super::ascii_look_alikes(part).to_lowercase()
+    // Windows drops a name's final dots and spaces: `/etc./passwd` opens `/etc/passwd`.
+    super::ascii_look_alikes(part)
+        .trim_end_matches(['.', ' '])
+        .to_lowercase()
 }
 
 impl fmt::Display for CleanPath<'_> {
