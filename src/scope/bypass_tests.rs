@@ -403,6 +403,30 @@ fn absolute_paths_block_as_paths_in_a_field_of_any_name() {
     );
 }
 
+/// A second attacker pass: `blocked_hosts: ["evil.com"]` let `https://evil.com/`,
+/// `http://evil.com`, `//evil.com` and `evil.com/` through: the host of a URL was never read.
+#[test]
+fn blocked_hosts_read_the_host_of_a_url() {
+    table(
+        json!({"blocked_hosts": ["evil.com"]}),
+        "blocked_hosts",
+        &[
+            (json!({"host": "good.com"}), None),
+            (json!({"host": "https://good.com/evil.com"}), None),
+            (json!({"host": "https://evil.com.good.com/"}), None),
+            (json!({"host": "https://evil.com/"}), Some("is blocked")),
+            (json!({"host": "http://evil.com"}), Some("is blocked")),
+            (json!({"host": "//evil.com"}), Some("is blocked")),
+            (json!({"host": "evil.com/"}), Some("is blocked")),
+            (json!({"host": "evil.com/x?y"}), Some("is blocked")),
+            (
+                json!({"host": "https://u:p@EVIL.com.:443/x"}),
+                Some("is blocked"),
+            ),
+        ],
+    );
+}
+
 /// Look-alikes that NFKC reads as ASCII, which a hand-written table missed: roman numerals
 /// (`ⅹ` U+2179, `ⅽ` U+217D), the one dot leader (U+2024), superscripts; and full-width letters
 /// in a blocked path.

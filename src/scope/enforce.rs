@@ -243,7 +243,8 @@ fn constraint(
                 } else {
                     let as_path =
                         !path_entries.is_empty() && blocked_reading(item, &path_entries, &name(n))?;
-                    let pieces = pieces(item);
+                    let mut pieces = pieces(item);
+                    pieces.extend(url_host(item));
                     as_path
                         || list.iter().any(|b| {
                             json_eq(item, b)
@@ -502,6 +503,28 @@ fn named_count(item: &Value) -> usize {
         .max()
         .unwrap_or(0)
         .max(1)
+}
+
+/// The host a URL-like text names, as a block list of hosts compares it: the authority after
+/// `//` without user info, port and final dots (`https://u@evil.com:443/x` and `//evil.com`
+/// name `evil.com`), or the part before the first `/` of a text without `//` that has a dot
+/// there and no `@` (`evil.com/`, `evil.com/x`).
+fn url_host(item: &Value) -> Option<String> {
+    let text = fold_text(item.as_str()?);
+    let text = text.trim();
+    let authority = match text.split_once("//") {
+        Some((_, rest)) => rest,
+        None => text.split_once('/')?.0,
+    };
+    let authority = authority.split(['/', '?', '#', '\\']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_end_matches('.');
+    (!host.is_empty() && (text.contains("//") || (host.contains('.') && !host.contains('@'))))
+        .then(|| host.to_owned())
 }
 
 /// Text without its RFC 5322 comments (nested `(…)` spans); an unclosed one runs to the end.
