@@ -55,9 +55,9 @@ pub(crate) struct Clause {
     pub joined_by: &'static str,
     /// What comes before the clause: ", ", or a space after a list shown one entry per line.
     pub lead: &'static str,
-    /// It bounds an amount (`fee amount at most 900`, `payment amount at most 10000`): the
-    /// confirmation question names it too.
-    pub amount: bool,
+    /// It bounds money (`fee amount at most 900`, `payment amount at most 10000`, `currencies
+    /// only JPY or EUR`): the confirmation question names it too.
+    pub money: bool,
 }
 
 impl Clause {
@@ -71,8 +71,18 @@ impl Clause {
             items,
             joined_by,
             lead: ", ",
-            amount: false,
+            money: false,
         }
+    }
+    /// The clause as plain text: its words, then its items joined by [`Clause::joined_by`].
+    pub(crate) fn text(&self) -> String {
+        let mut out = text_of(&self.words);
+        if !self.items.is_empty() {
+            let items: Vec<&str> = self.items.iter().map(|p| p.text.as_str()).collect();
+            out.push(' ');
+            out.push_str(&items.join(&format!(" {} ", self.joined_by)));
+        }
+        out
     }
     /// More than one item: the channel shows them one per line.
     pub(crate) fn one_per_line(&self) -> bool {
@@ -106,16 +116,10 @@ impl Summary {
     /// The sentence as plain text (lists joined with "or"), for the tests.
     #[cfg(test)]
     pub(crate) fn plain(&self) -> String {
-        let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
-        let mut out = format!("{} {} {}", self.who, self.verb, join(&self.what));
+        let mut out = format!("{} {} {}", self.who, self.verb, text_of(&self.what));
         for c in &self.clauses {
             out.push_str(", ");
-            out.push_str(&join(&c.words));
-            if !c.items.is_empty() {
-                let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
-                out.push(' ');
-                out.push_str(&items.join(&format!(" {} ", c.joined_by)));
-            }
+            out.push_str(&c.text());
         }
         if let Some(r) = &self.reason {
             out.push_str(" — reason (stated by the agent): ");
@@ -128,30 +132,25 @@ impl Summary {
     /// money, where it goes, every other amount bound, and how often: "treasury-assistant:
     /// transfer up to 250 EUR to DE89 …, fee amount at most 5, once".
     pub(crate) fn confirm_question(&self) -> String {
-        let join = |ps: &[Piece]| ps.iter().map(|p| p.text.as_str()).collect::<String>();
-        let mut out = format!("{}: {}", self.who, join(&self.what));
-        let to = self
-            .clauses
-            .iter()
-            .filter(|c| c.words.first().is_some_and(|w| w.text == "to"));
-        for (i, c) in to.enumerate() {
-            let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
-            out.push_str(if i == 0 { " to " } else { ", to " });
-            out.push_str(&items.join(" or "));
+        let mut out = format!("{}: {}", self.who, text_of(&self.what));
+        let to = |c: &&Clause| c.words.first().is_some_and(|w| w.text == "to");
+        for (i, c) in self.clauses.iter().filter(to).enumerate() {
+            out.push_str(if i == 0 { " " } else { ", " });
+            out.push_str(&c.text());
         }
-        for c in self.clauses.iter().filter(|c| c.amount) {
+        for c in self.clauses.iter().filter(|c| c.money) {
             out.push_str(", ");
-            out.push_str(&join(&c.words));
-            if !c.items.is_empty() {
-                let items: Vec<&str> = c.items.iter().map(|p| p.text.as_str()).collect();
-                out.push(' ');
-                out.push_str(&items.join(&format!(" {} ", c.joined_by)));
-            }
+            out.push_str(&c.text());
         }
         out.push_str(", ");
         out.push_str(&self.uses);
         out
     }
+}
+
+/// Pieces as plain text.
+fn text_of(pieces: &[Piece]) -> String {
+    pieces.iter().map(|p| p.text.as_str()).collect()
 }
 
 /// Verbs an action's segment may be, so `payment.send` reads "send payment".
@@ -183,7 +182,7 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
             let mut words = vec![Piece::ours("amount ")];
             words.extend(m.iter().cloned());
             clauses.push(Clause {
-                amount: true,
+                money: true,
                 ..Clause::of(words)
             });
         }
@@ -207,7 +206,7 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
         match e.enforced {
             Some(_) if said.contains(&e.key) => {}
             Some(_) => clauses.extend(constraint(e).into_iter().map(|c| Clause {
-                amount: bounds_amount(&e.key),
+                money: bounds_money(&e.key),
                 ..c
             })),
             None => passed.push(e),
@@ -246,7 +245,7 @@ pub(crate) fn summary(v: &PermissionView) -> Summary {
         clauses,
         reason: super::reason(&v.context),
         warnings: warnings(v),
-        money: money.map(|m| m.iter().map(|p| p.text.as_str()).collect()),
+        money: money.map(|m| text_of(&m)),
         uses,
     }
 }
@@ -432,27 +431,27 @@ fn constraint(e: &Entry) -> Vec<Clause> {
 /// An amount field under any spelling enforcement reads as one (`amount`, `amounts`,
 /// `fee_amount`).
 fn is_amount(field: &str) -> bool {
-    crate::scope::singulars(field)
+    crate::scope::spellings(field)
         .iter()
         .any(|f| f == "amount" || f.ends_with("_amount"))
 }
 
 /// `amount` itself, under any spelling enforcement reads as it (`amounts`).
 fn is_the_amount(field: &str) -> bool {
-    crate::scope::singulars(field).iter().any(|f| f == "amount")
+    crate::scope::spellings(field).iter().any(|f| f == "amount")
 }
 
 /// True for a key, at any depth, that bounds money: a `max_`/`min_` on an amount
 /// (`payment.max_amount`, `min_fee_amount`) or a currency list (`allowed_currencies`). The
 /// confirmation question names each.
-fn bounds_amount(key: &str) -> bool {
+fn bounds_money(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or(key);
     last.strip_prefix("max_")
         .or_else(|| last.strip_prefix("min_"))
         .is_some_and(is_amount)
         || last
             .strip_prefix("allowed_")
-            .is_some_and(|f| crate::scope::singulars(f).iter().any(|f| f == "currency"))
+            .is_some_and(|f| crate::scope::spellings(f).iter().any(|f| f == "currency"))
 }
 
 /// The amount the token allows, with its currency when the scope names one: "up to 250 EUR",
