@@ -1018,6 +1018,35 @@ async fn web_browser_a_confirm_rule_asks_again_on_the_first_screen() {
     tap(c, "#confirm-yes").await;
     wait_for_text(c, "#outcome", "Approved by alice").await;
     assert_eq!(status_of(&s, &id).await, "approved");
+    // An attacker pass: with 20 recipients and more amount bounds the question and its buttons
+    // came below the sentence, off the first screen. The question now comes first.
+    let people: Vec<String> = (0..20).map(|i| format!("payee{i}@example.com")).collect();
+    let long = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer", "uses": 3,
+               "scope": {"max_amount": 250, "min_amount": -50, "currency": "EUR",
+                         "allowed_recipients": people, "fee": {"max_amount": 5},
+                         "max_fx_amount": 9, "max_tax_amount": 7}}),
+    )
+    .await;
+    c.goto(&s.url(&format!("/requests/{long}"))).await.unwrap();
+    wait_for_text(c, "#approve", "Approve").await;
+    tap(c, "#approve").await;
+    wait_for_text(c, "#confirm", "payee19@example.com").await;
+    let m = c
+        .execute(MEASURE, vec![json!(["confirm-yes", "confirm-no"])])
+        .await
+        .unwrap();
+    eprintln!("measured long confirm: {m}");
+    for button in ["confirm-yes", "confirm-no"] {
+        let b = &m[button];
+        assert!(
+            b["top"].as_f64().unwrap() >= 0.0 && b["bottom"].as_f64().unwrap() <= 844.0,
+            "{button}: {m}"
+        );
+    }
+    assert_eq!(status_of(&s, &long).await, "pending");
     c.clone().close().await.unwrap();
     s.stop().await;
 }
