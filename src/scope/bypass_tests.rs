@@ -372,6 +372,14 @@ fn absolute_paths_block_as_paths_in_a_field_of_any_name() {
             ),
             (json!({"destination": "/etc./passwd"}), Some("is blocked")),
             (
+                json!({"destination": "file:etc/passwd"}),
+                Some("is blocked"),
+            ),
+            (
+                json!({"destination": "file:\\\\\\etc\\passwd"}),
+                Some("is blocked"),
+            ),
+            (
                 json!({"destination": "/x/%2e%2e/%2e%2e/y"}),
                 Some("reads as the path"),
             ),
@@ -423,6 +431,13 @@ fn blocked_hosts_read_the_host_of_a_url() {
                 json!({"host": "https://u:p@EVIL.com.:443/x"}),
                 Some("is blocked"),
             ),
+            // A third pass: what WHATWG URL parsers also read as the host `evil.com`.
+            (json!({"host": "https:/evil.com/x"}), Some("is blocked")),
+            (json!({"host": "https:evil.com/"}), Some("is blocked")),
+            (json!({"host": "https:\\\\evil.com\\x"}), Some("is blocked")),
+            (json!({"host": "https://evil%2Ecom/x"}), Some("is blocked")),
+            (json!({"host": "ws:/evil.com"}), Some("is blocked")),
+            (json!({"host": "good.com:8080/evil.com"}), None),
         ],
     );
 }

@@ -244,7 +244,7 @@ fn constraint(
                     let as_path =
                         !path_entries.is_empty() && blocked_reading(item, &path_entries, &name(n))?;
                     let mut pieces = pieces(item);
-                    pieces.extend(url_host(item));
+                    pieces.extend(url_hosts(item));
                     as_path
                         || list.iter().any(|b| {
                             json_eq(item, b)
@@ -324,37 +324,49 @@ fn values<'v>(value: &'v Value, name: &str, empty_ok: bool) -> Result<&'v [Value
 }
 
 /// The absolute paths a text value may name to some reader, as a block list compares them:
-/// as written without surrounding white space, the path of a URL or of `host:/path`
-/// (`file:///etc/passwd`, `file:/etc/passwd`, `scp://h/etc/x`, `h:/etc/x`), and each of those with
-/// `%XX` decoded (`/%65tc/passwd`, `/etc%2fpasswd`). Only readings that start with `/`.
+/// as written without surrounding white space, with `\\` read as `/`, the path of a URL or of
+/// `host:/path` (`file:///etc/passwd`, `file:/etc/passwd`, `file:etc/passwd`, `scp://h/etc/x`,
+/// `h:/etc/x`), and each of those with `%XX` decoded (`/%65tc/passwd`, `/etc%2fpasswd`). Only
+/// readings that start with `/`.
 fn path_readings(text: &str) -> Vec<String> {
     let trimmed = text.trim();
-    let mut out = vec![trimmed.to_owned()];
-    if let Some(i) = trimmed.find("://") {
-        let after = &trimmed[i + 3..];
+    let slashed = trimmed.replace('\\', "/");
+    let mut out = vec![trimmed.to_owned(), slashed.clone()];
+    if let Some((scheme, rest)) = slashed.split_once(':') {
+        out.push(rest.to_owned());
+        if scheme.eq_ignore_ascii_case("file") {
+            // `file:etc/passwd` and `file:/etc/passwd` are `/etc/passwd` to a URL parser.
+            out.push(format!("/{}", rest.trim_start_matches('/')));
+        }
+        let after = rest.trim_start_matches('/');
         if let Some(j) = after.find('/') {
             out.push(after[j..].to_owned());
         }
-    } else if let Some((_, rest)) = trimmed.split_once(':')
-        && rest.starts_with('/')
-    {
-        out.push(rest.to_owned());
     }
     for i in 0..out.len() {
-        let mut decoded = out[i].clone();
-        for _ in 0..4 {
-            let next = percent_decoded(&decoded);
-            if next == decoded {
-                break;
-            }
-            decoded = next;
-        }
-        out.push(decoded);
+        out.push(fully_decoded(&out[i]));
     }
-    out.retain(|p| p.starts_with('/'));
-    out.sort();
-    out.dedup();
-    out
+    // As written first, so a value that cannot be normalised is refused for what it is.
+    let mut seen = Vec::with_capacity(out.len());
+    for p in out {
+        if p.starts_with('/') && !seen.contains(&p) {
+            seen.push(p);
+        }
+    }
+    seen
+}
+
+/// `text` with `%XX` decoded until nothing changes (at most four layers: `%2565` is `e`).
+fn fully_decoded(text: &str) -> String {
+    let mut decoded = text.to_owned();
+    for _ in 0..4 {
+        let next = percent_decoded(&decoded);
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    decoded
 }
 
 /// True when a reading of `item` ([`path_readings`]) lies under a blocked path. A reading that
@@ -505,26 +517,49 @@ fn named_count(item: &Value) -> usize {
         .max(1)
 }
 
-/// The host a URL-like text names, as a block list of hosts compares it: the authority after
-/// `//` without user info, port and final dots (`https://u@evil.com:443/x` and `//evil.com`
-/// name `evil.com`), or the part before the first `/` of a text without `//` that has a dot
-/// there and no `@` (`evil.com/`, `evil.com/x`).
-fn url_host(item: &Value) -> Option<String> {
-    let text = fold_text(item.as_str()?);
+/// The hosts a URL-like text may name, as a block list of hosts compares them, with `%XX`
+/// decoded and `\\` read as `/` (as WHATWG URL parsers do): the authority after `//` or after
+/// a scheme's colon and any slashes (`https://evil.com`, `https:/evil.com`, `https:evil.com`,
+/// `ws:\\evil.com`), without user info, port and final dots; and the part before the first `/`
+/// of a text without `//` that has a dot there and no `@` (`evil.com/x`).
+fn url_hosts(item: &Value) -> Vec<String> {
+    let Some(text) = item.as_str() else {
+        return Vec::new();
+    };
+    let text = fold_text(&fully_decoded(text)).replace('\\', "/");
     let text = text.trim();
-    let authority = match text.split_once("//") {
-        Some((_, rest)) => rest,
-        None => text.split_once('/')?.0,
-    };
-    let authority = authority.split(['/', '?', '#', '\\']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    let host = host.trim_end_matches('.');
-    (!host.is_empty() && (text.contains("//") || (host.contains('.') && !host.contains('@'))))
-        .then(|| host.to_owned())
+    let mut authorities = Vec::new();
+    if let Some((_, rest)) = text.split_once("//") {
+        authorities.push(rest);
+    }
+    if let Some((scheme, rest)) = text.split_once(':')
+        && !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+    {
+        authorities.push(rest.trim_start_matches('/'));
+    }
+    if !text.contains("//")
+        && let Some((head, _)) = text.split_once('/')
+        && head.contains('.')
+        && !head.contains('@')
+    {
+        authorities.push(head);
+    }
+    authorities
+        .into_iter()
+        .filter_map(|authority| {
+            let authority = authority.split(['/', '?', '#']).next()?;
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = match host.rsplit_once(':') {
+                Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+                _ => host,
+            };
+            let host = host.trim_end_matches('.');
+            (!host.is_empty()).then(|| host.to_owned())
+        })
+        .collect()
 }
 
 /// Text without its RFC 5322 comments (nested `(…)` spans); an unclosed one runs to the end.
