@@ -8,9 +8,9 @@
 # the README: the median of RUNS runs with their range, each measure as a ratio to bare and to the
 # durable limit, the server's CPU per request, and the targets; then, per run, the half-peak
 # measure's slowest request beside the slow commits, the disk alone and what the machine did
-# meanwhile. In each run the order is: durable limit, auto-approve, half-peak, the disk's fsync
-# loop, verify, bare, wake-up, restart, so each target's two sides are
-# measured back to back.
+# meanwhile. In each run the order is: durable limit, auto-approve, half-peak, the durable limit
+# at the same fixed rate, the disk's fsync loop, verify, bare, wake-up, restart, so each target's
+# two sides are measured back to back.
 #
 #   bench/run.sh            # defaults: 1 run, 10 s per measure, 32 connections, pinned
 #   RUNS=5 bench/run.sh     # five runs, median and range of each measure
@@ -153,6 +153,17 @@ one_run() {
     read -r _ WORST_AT WORST_MS WORST_STEAL0 WORST_STEAL1 WORST_IDLE0 WORST_IOWAIT0 WORST_SERVER WORST_LOAD WORST_IO_STALLED; } <"$RUN/half"
 
   HALF_HWM=$(rss_kb "$OTP_PID" VmHWM)
+
+  # The durable limit at the same fixed rate, on its database as its peak load left it (agent-otp
+  # stays up, idle): the tail that storage and the same stack give with none of agent-otp's work,
+  # measured straight after agent-otp's, so a tail the disk makes shows on both sides.
+  $SERVER_CPU target/dist/examples/durable_json 127.0.0.1:$PORT_DURABLE "$RUN/durable.db" & DURABLE_PID=$!
+  PIDS+=($DURABLE_PID)
+  sleep 0.5
+  SERVER_PID=$DURABLE_PID $LOAD_CPU target/dist/examples/fixed_rate \
+    "127.0.0.1:$PORT_DURABLE" / "" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS" >"$RUN/durable_half"
+  kill "$DURABLE_PID"; wait "$DURABLE_PID" 2>/dev/null || true
+  read -r DUR_HALF_ACHIEVED DUR_HALF_P50 DUR_HALF_P99 DUR_HALF_MAX DUR_HALF_FAILED <"$RUN/durable_half"
   read -r FSYNC_P99 FSYNC_MAX < <(fsync_probe "$RUN" 5)
 
   GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')
@@ -198,6 +209,11 @@ half_p50 $HALF_P50
 half_p99 $HALF_P99
 half_max $HALF_MAX
 half_slow_commits $HALF_SLOW_COMMITS
+durable_half_rps $DUR_HALF_ACHIEVED
+durable_half_failed $DUR_HALF_FAILED
+durable_half_p50 $DUR_HALF_P50
+durable_half_p99 $DUR_HALF_P99
+durable_half_max $DUR_HALF_MAX
 fsync_p99 $FSYNC_P99
 fsync_max $FSYNC_MAX
 worst_at_s $WORST_AT
@@ -224,6 +240,7 @@ start_restart_ms $(( (T3 - T2) / 1000000 ))
 auto_vs_bare $(awk -v a="$AUTO_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
 auto_vs_durable $(awk -v a="$AUTO_RPS" -v b="$DUR_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
 durable_vs_bare $(awk -v a="$DUR_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
+half_p99_vs_durable $(awk -v a="$HALF_P99" -v b="$DUR_HALF_P99" 'BEGIN { printf "%.1f", 100*a/b }')
 verify_vs_bare $(awk -v a="$VERIFY_RPS" -v b="$BARE_RPS" 'BEGIN { printf "%.1f", 100*a/b }')
 MEASURES
 }

@@ -69,7 +69,12 @@ print(
 )
 print(
     f"| auto-approve at half of peak, fixed rate ({stat('half_rps', ' req/s', 0)}, {stat('half_failed', ' failed', 0)}) | "
-    f"p50 {stat('half_p50', ' ms', 2)}, p99 {stat('half_p99', ' ms', 2)}, max {stat('half_max', ' ms', 2)} | | |"
+    f"p50 {stat('half_p50', ' ms', 2)}, p99 {stat('half_p99', ' ms', 2)}, max {stat('half_max', ' ms', 2)} | | "
+    f"p99 {stat('half_p99_vs_durable', '%')} |"
+)
+print(
+    f"| durable limit at the same fixed rate ({stat('durable_half_rps', ' req/s', 0)}, {stat('durable_half_failed', ' failed', 0)}) | "
+    f"p50 {stat('durable_half_p50', ' ms', 2)}, p99 {stat('durable_half_p99', ' ms', 2)}, max {stat('durable_half_max', ' ms', 2)} | | 100% |"
 )
 print(
     f"| verify | {stat('verify_rps', ' req/s', 0)}, p99 {stat('verify_p99', ' ms', 2)}, CPU {stat('verify_cpu', ' µs/req')} | "
@@ -86,14 +91,20 @@ print(f"| half-peak auto-approve p99 ≤ 5 ms in every run | {met('half_p99', la
 print(f"| auto-approve ≥ 60% of the durable limit | {met('auto_vs_durable', lambda x: x >= 60.0)} |")
 print(f"| verify ≥ 70% of bare | {met('verify_vs_bare', lambda x: x >= 70.0)} |")
 print(f"| wake p99 ≤ 20 ms | {met('wake_p99', lambda x: x <= 20.0)} |")
+print()
+# Not a target: in how many runs the storage and the stack alone, at the same rate, kept the
+# half-peak target's p99 (where they did not, agent-otp could not either).
+within = [x for x in data["durable_half_p99"] if x == x and x <= 5.0]
+print(f"The durable limit at the same fixed rate had p99 ≤ 5 ms in {len(within)} of {len(data['durable_half_p99'])} runs.")
 
 # The half-peak measure's slowest request in each run, with what the machine did meanwhile
-# (fixed_rate's sampler), beside the durable limit's p99 and the disk alone (a 5 s fsync loop just
-# after): a stall of the server shows as its CPU, one of the storage as commits over 10 ms, iowait
-# and I/O stall (in the durable limit and the probe too), one of the machine as steal.
+# (fixed_rate's sampler), beside the durable limit's p99 at the same rate and at its peak, and the
+# disk alone (a 5 s fsync loop just after): a stall of the server shows as its CPU, one of the
+# storage as commits over 10 ms, iowait and I/O stall (in the durable limit and the probe too),
+# one of the machine as steal.
 print()
-print("| run | half-peak p99 / max (at) | commits > 10 ms | durable limit p99 | disk: fsync p99 / max | slowest request's window: steal core 0 / 1, core 0 idle, iowait, server CPU, load CPU, all work stalled on I/O |")
-print("|---|---|---|---|---|---|")
+print("| run | half-peak p99 / max (at) | commits > 10 ms | durable limit at the same rate: p99 / max | durable limit p99 at peak | disk: fsync p99 / max | slowest request's window: steal core 0 / 1, core 0 idle, iowait, server CPU, load CPU, all work stalled on I/O |")
+print("|---|---|---|---|---|---|---|")
 for i in range(len(files)):
     v = {k: data[k][i] for k in data}
     if v["worst_steal0_pct"] == v["worst_steal0_pct"]:
@@ -105,4 +116,4 @@ for i in range(len(files)):
     else:
         shares = "not covered by the 10 ms samples"
     print(f"| {i + 1} | {v['half_p99']:.2f} / {v['worst_ms']:.2f} ms ({v['worst_at_s']:.1f} s) | {v['half_slow_commits']:.0f} | "
-          f"{v['durable_p99']:.2f} ms | {v['fsync_p99']:.2f} / {v['fsync_max']:.2f} ms | {shares} |")
+          f"{v['durable_half_p99']:.2f} / {v['durable_half_max']:.2f} ms | {v['durable_p99']:.2f} ms | {v['fsync_p99']:.2f} / {v['fsync_max']:.2f} ms | {shares} |")
