@@ -164,6 +164,7 @@ one_run() {
     "127.0.0.1:$PORT_DURABLE" / "" '{"action":"bench.auto"}' "$HALF_RPS" "$SECS" >"$RUN/durable_half"
   kill "$DURABLE_PID"; wait "$DURABLE_PID" 2>/dev/null || true
   read -r DUR_HALF_ACHIEVED DUR_HALF_P50 DUR_HALF_P99 DUR_HALF_MAX DUR_HALF_FAILED <"$RUN/durable_half"
+
   read -r FSYNC_P99 FSYNC_MAX < <(fsync_probe "$RUN" 5)
 
   GRANT=$(curl -s "$URL/api/v1/permissions/request" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"action":"bench.auto","uses":100}')

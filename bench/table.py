@@ -93,7 +93,7 @@ print(f"| verify ≥ 70% of bare | {met('verify_vs_bare', lambda x: x >= 70.0)} 
 print(f"| wake p99 ≤ 20 ms | {met('wake_p99', lambda x: x <= 20.0)} |")
 print()
 # Not a target: in how many runs the storage and the stack alone, at the same rate, kept the
-# half-peak target's p99 (where they did not, agent-otp could not either).
+# half-peak target's p99 (where they did not, the miss is not agent-otp's work).
 within = [x for x in data["durable_half_p99"] if x == x and x <= 5.0]
 print(f"The durable limit at the same fixed rate had p99 ≤ 5 ms in {len(within)} of {len(data['durable_half_p99'])} runs.")
 
