@@ -197,16 +197,22 @@ pub(crate) fn singulars(name: &str) -> Vec<String> {
 }
 
 /// A name as spellings compare it: invisible characters dropped, look-alikes of ASCII letters,
-/// digits and `_` read as them ([`ascii_reading`]), ASCII letters lower-cased. So `ａmount`
-/// (full-width), `lin\u{212A}s` (Kelvin sign, which JavaScript's `toLowerCase` reads as `k`) or
-/// `𝐚mount` (mathematical bold) is a spelling of the field too: a service that normalises or
-/// case-folds keys would read it as that field.
+/// digits and `_` read as them ([`ascii_reading`]), ASCII letters lower-cased, and the word
+/// separators `_`, `-` and white space dropped. So `ａmount` (full-width), `lin\u{212A}s`
+/// (Kelvin sign, which JavaScript's `toLowerCase` reads as `k`), `𝐚mount` (mathematical bold),
+/// `totalAmount`, `total-amount` or `amount ` is a spelling of the field too: a service that
+/// normalises, case-folds or converts the case of keys would read it as that field.
 fn fold(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    let mut push = |c: char| {
+        if !(c == '_' || c == '-' || c.is_whitespace()) {
+            out.push(c.to_ascii_lowercase());
+        }
+    };
     for c in name.chars().filter(|c| !is_hidden(*c)) {
         match ascii_reading(c) {
-            Some(text) => out.extend(text.chars().map(|c| c.to_ascii_lowercase())),
-            None => out.push(c.to_ascii_lowercase()),
+            Some(text) => text.chars().for_each(&mut push),
+            None => push(c),
         }
     }
     out

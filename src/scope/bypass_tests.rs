@@ -965,3 +965,120 @@ fn blocked_sees_the_addresses_a_text_names() {
         ],
     );
 }
+
+/// A fourth attacker pass: a second spelling by word separators or case convention was a field
+/// no check read. `totalAmount` slipped past `max_total_amount` beside `total_amount`, and
+/// `filePath` past `blocked_file_path` alone.
+#[test]
+fn spellings_ignore_word_separators_and_camel_case() {
+    table(
+        json!({"max_total_amount": 100}),
+        "max_total_amount",
+        &[
+            (json!({"totalAmount": 50}), None),
+            (
+                json!({"total-amount": 1000000}),
+                Some("more than the maximum"),
+            ),
+            (
+                json!({"total_amount": 1, "totalAmount": 1000000}),
+                Some("send only one"),
+            ),
+            (
+                json!({"total_amount": 1, "total-amount": 1000000}),
+                Some("send only one"),
+            ),
+            (
+                json!({"total_amount": 1, "TOTAL AMOUNT": 1000000}),
+                Some("send only one"),
+            ),
+        ],
+    );
+    table(
+        json!({"max_amount": 100}),
+        "max_amount",
+        &[
+            (
+                json!({"amount": 5, "amount ": 1000000}),
+                Some("send only one"),
+            ),
+            (
+                json!({"amount": 5, "amount\u{00A0}": 1000000}),
+                Some("send only one"),
+            ),
+            (
+                json!({"amount": 5, "_amount": 1000000}),
+                Some("send only one"),
+            ),
+        ],
+    );
+    table(
+        json!({"blocked_file_path": ["/etc"]}),
+        "blocked_file_path",
+        &[
+            (json!({"filePath": "/srv/ok"}), None),
+            (json!({"filePath": "/etc/shadow"}), Some("is blocked")),
+            (
+                json!({"file_path": "/srv/ok", "filePath": "/etc/shadow"}),
+                Some("send only one"),
+            ),
+        ],
+    );
+    table(
+        json!({"payment_info": {"max_amount": 10}}),
+        "payment_info",
+        &[(
+            json!({"payment_info": {"amount": 5}, "paymentInfo": {"amount": 1000}}),
+            Some("send only one"),
+        )],
+    );
+}
+
+/// The same pass: a `_pattern` on a field not named as a path compared the raw text, so
+/// `/srv/data/../../etc/shadow` matched `^/srv/data/`. A value that is an absolute path must
+/// match in its normal form too, and one that cannot be normalised is refused.
+#[test]
+fn patterns_read_an_absolute_path_in_its_normal_form() {
+    for (scope, key, field) in [
+        (
+            json!({"filePath_pattern": "^/srv/data/"}),
+            "filePath_pattern",
+            "filePath",
+        ),
+        (
+            json!({"target_pattern": "^/srv/data/"}),
+            "target_pattern",
+            "target",
+        ),
+        (
+            json!({"filepath_pattern": "^/srv/data/"}),
+            "filepath_pattern",
+            "filepath",
+        ),
+    ] {
+        table(
+            scope,
+            key,
+            &[
+                (json!({ field: "/srv/data/a.txt" }), None),
+                (json!({ field: "/srv/data/x/../a.txt" }), None),
+                (
+                    json!({ field: "/srv/data/../../etc/shadow" }),
+                    Some("does not match"),
+                ),
+                (json!({ field: " /srv/data/../../etc/shadow" }), Some(field)),
+                (json!({ field: "/srv/data/%2e%2e/%2e%2e/etc" }), Some(field)),
+                (json!({ field: "/etc/shadow" }), Some("does not match")),
+            ],
+        );
+    }
+    // Text that is not an absolute path compares as written.
+    table(
+        json!({"subject_pattern": "^Invoice"}),
+        "subject_pattern",
+        &[
+            (json!({"subject": "Invoice ../../x"}), None),
+            (json!({"subject": "Re: Invoice"}), Some("does not match")),
+        ],
+    );
+}

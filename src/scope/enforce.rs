@@ -275,18 +275,28 @@ fn constraint(
                         type_name(item)
                     ));
                 };
+                // In a field of any other name, a value that is an absolute path must match in
+                // its normal form too: `/srv/data/../../etc/shadow` is `/etc/shadow` to a file
+                // system, whatever its field is called.
                 let subject = if is_path {
                     path_of(item, &name(n))?.to_string()
                 } else {
                     text.clone()
                 };
-                if !regex.is_match(&subject) {
-                    return Err(format!(
-                        "{} {} does not match {}",
-                        name(n),
-                        brief(&Value::String(subject)),
-                        brief(rule)
-                    ));
+                let normal = if !is_path && text.trim_start().starts_with('/') {
+                    Some(path_of(&Value::String(text.trim().to_owned()), &name(n))?.to_string())
+                } else {
+                    None
+                };
+                for subject in std::iter::once(subject).chain(normal) {
+                    if !regex.is_match(&subject) {
+                        return Err(format!(
+                            "{} {} does not match {}",
+                            name(n),
+                            brief(&Value::String(subject)),
+                            brief(rule)
+                        ));
+                    }
                 }
             }
             Ok(())

@@ -249,16 +249,28 @@ impl fmt::Display for CleanPath<'_> {
 }
 
 /// True for a field whose values are paths: `path`, `file`, `dir`, `directory`, `folder`, any
-/// name ending in `_path`, `_file`, `_dir`, `_directory` or `_folder`, and their plurals.
+/// name ending in `_path`, `_file`, `_dir`, `_directory` or `_folder`, and their plurals; in
+/// camelCase (`filePath`) or with `-` (`file-path`) too.
 pub(crate) fn is_path_field(field: &str) -> bool {
     const NAMES: [&str; 5] = ["path", "file", "dir", "directory", "folder"];
-    super::singulars(&field.to_ascii_lowercase())
-        .iter()
-        .any(|name| {
-            NAMES
-                .iter()
-                .any(|n| name == n || name.strip_suffix(n).is_some_and(|head| head.ends_with('_')))
-        })
+    let mut snake = String::with_capacity(field.len() + 4);
+    let mut after_lower = false;
+    for c in field.chars() {
+        if c.is_ascii_uppercase() && after_lower {
+            snake.push('_');
+        }
+        after_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        snake.push(if c == '-' {
+            '_'
+        } else {
+            c.to_ascii_lowercase()
+        });
+    }
+    super::singulars(&snake).iter().any(|name| {
+        NAMES
+            .iter()
+            .any(|n| name == n || name.strip_suffix(n).is_some_and(|head| head.ends_with('_')))
+    })
 }
 
 /// The `scheme` of `scheme:rest`, with `rest` (RFC 3986 scheme syntax).
@@ -488,6 +500,11 @@ mod tests {
             "config_file",
             "output_dir",
             "Path",
+            "filePath",
+            "srcPaths",
+            "logFile",
+            "output-dir",
+            "FILE_PATH",
         ] {
             assert!(is_path_field(yes), "{yes}");
         }
@@ -496,6 +513,8 @@ mod tests {
             "filename",
             "profile",
             "xpath",
+            "XPath",
+            "fileName",
             "recipients",
             "amount",
         ] {

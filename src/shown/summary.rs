@@ -429,11 +429,11 @@ fn constraint(e: &Entry) -> Vec<Clause> {
 }
 
 /// An amount field under any spelling enforcement reads as one (`amount`, `amounts`,
-/// `fee_amount`).
+/// `fee_amount`, `feeAmount`; spellings drop word separators).
 fn is_amount(field: &str) -> bool {
     crate::scope::spellings(field)
         .iter()
-        .any(|f| f == "amount" || f.ends_with("_amount"))
+        .any(|f| f.ends_with("amount"))
 }
 
 /// `amount` itself, under any spelling enforcement reads as it (`amounts`).
