@@ -1082,3 +1082,37 @@ fn patterns_read_an_absolute_path_in_its_normal_form() {
         ],
     );
 }
+
+/// The same pass: a count cap counted an object item once whatever it held, so
+/// `[{"email": "a@x.com, b@x.com, c@x.com"}]` and `[{"email": ["a@x.com", "b@x.com"]}]` passed
+/// `max_recipients_count: 1`.
+#[test]
+fn counts_read_the_addresses_inside_object_items() {
+    table(
+        json!({"max_recipients_count": 1}),
+        "max_recipients_count",
+        &[
+            (
+                json!({"recipients": [{"email": "a@x.com", "name": "Ann"}]}),
+                None,
+            ),
+            (json!({"recipients": [{"name": "Ann"}]}), None),
+            (
+                json!({"recipients": [{"email": "a@x.com, b@x.com, c@x.com"}]}),
+                Some("names 3 addresses in 1 items"),
+            ),
+            (
+                json!({"recipients": [{"to": "a@x.com", "cc": {"email": "b@x.com"}}]}),
+                Some("names 2 addresses in 1 items"),
+            ),
+            (
+                json!({"recipients": [{"email": ["a@x.com", "b@x.com"]}]}),
+                Some("cannot be counted"),
+            ),
+            (
+                json!({"recipients": [{"cc": {"list": ["a@x.com"]}}]}),
+                Some("cannot be counted"),
+            ),
+        ],
+    );
+}

@@ -167,7 +167,7 @@ fn constraint(
                     type_name(value)
                 ));
             };
-            if let Some(bad) = items.iter().find(|v| v.is_array()) {
+            if let Some(bad) = items.iter().find(|v| holds_list(v)) {
                 return Err(format!(
                     "{} holds {}, which cannot be counted",
                     name(n),
@@ -509,10 +509,28 @@ fn closed_up_at_signs(text: &str) -> String {
     out
 }
 
+/// True for a list, or an object holding one at any depth: a count cap cannot tell how many
+/// items such an item stands for.
+fn holds_list(item: &Value) -> bool {
+    match item {
+        Value::Array(_) => true,
+        Value::Object(fields) => fields.values().any(holds_list),
+        _ => false,
+    }
+}
+
 /// How many items one list item counts as under a count cap: a text naming several addresses
 /// (`"a@x.com, b@y.com"`, which a mail library sends to two) counts each address it names, as
-/// the [`readings`] that finds the most reads them; anything else counts once.
+/// the [`readings`] that finds the most reads them; an object (`{"email": "a@x.com, b@x.com"}`)
+/// the addresses its texts name at any depth; anything else counts once.
 fn named_count(item: &Value) -> usize {
+    addresses_named(item).max(1)
+}
+
+fn addresses_named(item: &Value) -> usize {
+    if let Value::Object(fields) = item {
+        return fields.values().map(addresses_named).sum();
+    }
     readings(item)
         .into_iter()
         .map(|pieces| {
@@ -524,7 +542,6 @@ fn named_count(item: &Value) -> usize {
         })
         .max()
         .unwrap_or(0)
-        .max(1)
 }
 
 /// The hosts a URL-like text may name, as a block list of hosts compares them, with `%XX`
