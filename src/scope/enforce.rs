@@ -275,14 +275,14 @@ fn constraint(
                         type_name(item)
                     ));
                 };
-                // In a field of any other name, a value that is an absolute path must match in
-                // its normal form too: `/srv/data/../../etc/shadow` is `/etc/shadow` to a file
-                // system, whatever its field is called.
                 let subject = if is_path {
                     path_of(item, &name(n))?.to_string()
                 } else {
                     text.clone()
                 };
+                // In a field of any other name, a value that is an absolute path must match in
+                // its normal form too: `/srv/data/../../etc/shadow` is `/etc/shadow` to a file
+                // system, whatever its field is called.
                 let normal = if !is_path && text.trim_start().starts_with('/') {
                     Some(path_of(&Value::String(text.trim().to_owned()), &name(n))?.to_string())
                 } else {
