@@ -202,7 +202,7 @@ pub(crate) fn singulars(name: &str) -> Vec<String> {
 /// (Kelvin sign, which JavaScript's `toLowerCase` reads as `k`), `𝐚mount` (mathematical bold),
 /// `totalAmount`, `total-amount` or `amount ` is a spelling of the field too: a service that
 /// normalises, case-folds or converts the case of keys would read it as that field.
-fn fold(name: &str) -> String {
+pub(crate) fn fold(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut push = |c: char| {
         if !(c == '_' || c == '-' || c.is_whitespace()) {

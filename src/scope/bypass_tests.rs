@@ -1039,21 +1039,30 @@ fn spellings_ignore_word_separators_and_camel_case() {
 /// match in its normal form too, and one that cannot be normalised is refused.
 #[test]
 fn patterns_read_an_absolute_path_in_its_normal_form() {
-    for (scope, key, field) in [
+    // A path field is read as a path as written; another field is checked as written and, when
+    // it is an absolute path once trimmed, in its normal form too.
+    let as_path = "may be read as `.`, `..` or a separator";
+    for (scope, key, field, leading_space, encoded_dots) in [
         (
             json!({"filePath_pattern": "^/srv/data/"}),
             "filePath_pattern",
             "filePath",
+            as_path,
+            as_path,
         ),
         (
             json!({"target_pattern": "^/srv/data/"}),
             "target_pattern",
             "target",
+            "\" /srv/data/../../etc/shadow\" does not match",
+            as_path,
         ),
         (
             json!({"filepath_pattern": "^/srv/data/"}),
             "filepath_pattern",
             "filepath",
+            "\" /srv/data/../../etc/shadow\" does not match",
+            as_path,
         ),
     ] {
         table(
@@ -1066,8 +1075,14 @@ fn patterns_read_an_absolute_path_in_its_normal_form() {
                     json!({ field: "/srv/data/../../etc/shadow" }),
                     Some("does not match"),
                 ),
-                (json!({ field: " /srv/data/../../etc/shadow" }), Some(field)),
-                (json!({ field: "/srv/data/%2e%2e/%2e%2e/etc" }), Some(field)),
+                (
+                    json!({ field: " /srv/data/../../etc/shadow" }),
+                    Some(leading_space),
+                ),
+                (
+                    json!({ field: "/srv/data/%2e%2e/%2e%2e/etc" }),
+                    Some(encoded_dots),
+                ),
                 (json!({ field: "/etc/shadow" }), Some("does not match")),
             ],
         );
@@ -1114,5 +1129,68 @@ fn counts_read_the_addresses_inside_object_items() {
                 Some("cannot be counted"),
             ),
         ],
+    );
+}
+
+/// A fifth pass: a details name that is a path into a checked field (`"payment.amount"` beside a
+/// nested `payment` scope) was passed on unchecked, while a service that expands dotted or
+/// bracketed names (qs, lodash `set`) reads it as `payment.amount`.
+#[test]
+fn a_path_named_field_into_a_checked_field_is_refused() {
+    let nested = json!({"payment": {"max_amount": 10}});
+    let refused = Some("a path into a field this scope checks");
+    table(
+        nested.clone(),
+        "payment",
+        &[
+            (json!({"payment": {"amount": 5}}), None),
+            (
+                json!({"payment": {"amount": 5}, "payment.amount": 1000}),
+                refused,
+            ),
+            (json!({"payment.amount": 1000}), refused),
+            (json!({"payment[amount]": 1000}), refused),
+            (json!({"Payment.Amount": 1000}), refused),
+            (json!({"payments.amount": 1000}), refused),
+            (json!({"[payment].amount": 1000}), refused),
+            (json!({".payment.amount": 1000}), refused),
+            // The full-width full stop folds to `.`; a zero-width space is dropped.
+            (json!({"payment\u{FF0E}amount": 1000}), refused),
+            (json!({"pay\u{200B}ment.amount": 1000}), refused),
+            // Names that lead elsewhere are passed on.
+            (json!({"payment": {"amount": 5}, "meta.source": "x"}), None),
+            (
+                json!({"payment": {"amount": 5}, "paymentx.amount": 1}),
+                None,
+            ),
+            (json!({"payment": {"amount": 5}, "[]": 1, ".": 1}), None),
+        ],
+    );
+    // A field that a constraint checks, at the top and inside a nested scope.
+    table(
+        json!({"max_amount": 100}),
+        "max_amount",
+        &[
+            (json!({"amount": 5, "amount.value": 1000}), refused),
+            (json!({"amount": 5, "amount[0]": 1000}), refused),
+            (json!({"amount": 5, "currency.code": "EUR"}), None),
+        ],
+    );
+    table(
+        nested,
+        "payment.max_amount",
+        &[
+            (
+                json!({"payment": {"amount": 5, "amount.value": 1000}}),
+                refused,
+            ),
+            (json!({"payment": {"amount": 5, "note.text": "x"}}), None),
+        ],
+    );
+    // A nested object with no constraint inside is not a checked field.
+    table(
+        json!({"max_amount": 100, "labels": {"team": "ops"}}),
+        "max_amount",
+        &[(json!({"amount": 5, "labels.team": "dev"}), None)],
     );
 }

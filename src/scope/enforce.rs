@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 use super::path::{self, CleanPath};
 use super::{
     Kind, ascii_look_alikes, brief, build_regex, check_key, check_rule, classify, cmp_numbers,
-    has_constraint, join, json_eq, spelled, spellings, type_name,
+    fold, has_constraint, join, json_eq, spelled, spellings, type_name,
 };
 use crate::text::{is_hidden, with_markers};
 
@@ -39,6 +39,7 @@ fn check_level(
     details: &Map<String, Value>,
     at: &str,
 ) -> Result<(), Violation> {
+    path_named(scope, prefix, details, at)?;
     for (key, rule) in scope {
         let fail = |message: String| Violation {
             key: join(prefix, key),
@@ -79,6 +80,61 @@ fn check_level(
         }
     }
     Ok(())
+}
+
+/// Refuses a field of `details` whose name is a path into a field this level of the scope
+/// checks: `"payment.amount"` or `"payment[amount]"` beside a nested `payment` scope, or
+/// `"amount.value"` beside `max_amount`. qs- and lodash-style services expand such names into
+/// the checked field, while here they are a field of their own, passed on unchecked.
+fn path_named(
+    scope: &Map<String, Value>,
+    prefix: &str,
+    details: &Map<String, Value>,
+    at: &str,
+) -> Result<(), Violation> {
+    // Only a name with a separator, or with characters that fold to one, can be such a path.
+    let could_be = |name: &str| {
+        name.bytes()
+            .any(|b| matches!(b, b'.' | b'[' | b']') || b >= 0x80)
+    };
+    let mut checked: Option<Vec<(&str, Vec<String>)>> = None;
+    for name in details.keys().filter(|n| could_be(n)) {
+        let folded = fold(name);
+        let separators = ['.', '[', ']'];
+        if !folded.contains(separators) {
+            continue;
+        }
+        // lodash reads `[amount].x` and `.amount` as paths starting at `amount` too.
+        let Some(head) = folded.split(separators).find(|part| !part.is_empty()) else {
+            continue;
+        };
+        let checked = checked.get_or_insert_with(|| checked_fields(scope));
+        if let Some((key, _)) = checked.iter().find(|(_, r)| spelled(r, head)) {
+            return Err(Violation {
+                key: join(prefix, key),
+                message: format!(
+                    "{at} has `{}`, a path into a field this scope checks; send it as a nested object",
+                    shown(name)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The scope keys of one level that check a field of `actionDetails`, each with the readings of
+/// the field it checks: constraints, and nested scopes (which check the field of their name).
+fn checked_fields(scope: &Map<String, Value>) -> Vec<(&str, Vec<String>)> {
+    scope
+        .iter()
+        .filter_map(|(key, rule)| {
+            let field = match classify(key) {
+                Kind::Other if rule.is_object() && has_constraint(rule) => key.as_str(),
+                kind => kind.field()?,
+            };
+            Some((key.as_str(), spellings(field)))
+        })
+        .collect()
 }
 
 /// The one field of `details` spelled as `field`; two spellings at once are refused.
