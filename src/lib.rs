@@ -33,6 +33,9 @@ pub(crate) mod error;
 pub(crate) mod mcp;
 /// Prometheus metrics: counters recorded where things happen, one registry (served by `api`).
 pub(crate) mod metrics;
+/// JSON numbers held exactly: no number that would be rounded is accepted, and a whole number
+/// and a float compare by value.
+pub(crate) mod number;
 /// YAML policy: parsing, validation, evaluation, explain.
 pub(crate) mod policy;
 /// In-memory rate limits: per agent key, per client address, per Telegram user.

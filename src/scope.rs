@@ -23,6 +23,7 @@ pub(crate) use path::normalize_resource;
 
 use std::cmp::Ordering;
 
+pub(crate) use crate::number::cmp as cmp_numbers;
 use crate::text::{is_hidden, with_markers};
 
 use regex::{Regex, RegexBuilder};
@@ -60,16 +61,10 @@ pub(crate) fn build_regex(pattern: &str) -> Result<Regex, String> {
         })
 }
 
-/// JSON equality where numbers compare numerically (`1 == 1.0`), recursively in lists and objects.
+/// JSON equality where numbers compare by value (`1 == 1.0`), recursively in lists and objects.
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => i == j,
-            _ => match (x.as_u64(), y.as_u64()) {
-                (Some(i), Some(j)) => i == j,
-                _ => x.as_f64() == y.as_f64(),
-            },
-        },
+        (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y) == Ordering::Equal,
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
         }
@@ -283,22 +278,6 @@ fn whole_number(value: &Value) -> Option<u64> {
                 .map(|f| f as u64)
         }),
         _ => None,
-    }
-}
-
-/// Orders two JSON numbers, exactly for whole numbers, else as `f64`.
-pub(crate) fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Ordering {
-    let int = |n: &serde_json::Number| {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-    };
-    match (int(a), int(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => a
-            .as_f64()
-            .partial_cmp(&b.as_f64())
-            .unwrap_or(Ordering::Equal),
     }
 }
 

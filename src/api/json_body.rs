@@ -3,7 +3,8 @@
 //!
 //! It accepts what actix's `web::Json` accepted, with the same answers: a content type whose
 //! subtype is `json` or ends in `+json`, else 400 naming `Content-Type`; a body that does not
-//! parse, 400 naming `body` with serde's message. actix's extractor copied every body into a
+//! parse, 400 naming `body` with serde's message; a number that would be rounded, 400 naming
+//! `body` (`crate::number`). actix's extractor copied every body into a
 //! new 8 KiB buffer and parsed the content type with `mime` on every call; here the usual
 //! `application/json` is recognised by comparing it, and a body that came in one piece is parsed
 //! where it lies.
@@ -19,8 +20,8 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::de::DeserializeOwned;
 
-use super::Object;
 use super::bodies::Gathered;
+use super::parse_object;
 use crate::error::Error;
 use crate::wire::MAX_BODY_BYTES;
 
@@ -84,11 +85,7 @@ impl<T: DeserializeOwned> Future for Reading<T> {
             }
         }
         let body = std::mem::take(&mut this.whole).finish();
-        Poll::Ready(
-            serde_json::from_slice::<Object<T>>(&body)
-                .map(|o| JsonObject(o.0))
-                .map_err(|e| Error::invalid("body", e.to_string())),
-        )
+        Poll::Ready(parse_object(&body).map(JsonObject))
     }
 }
 

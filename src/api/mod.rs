@@ -217,9 +217,18 @@ fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error>
     if text.is_empty() || text == b"null" {
         return Ok(T::default());
     }
-    serde_json::from_slice::<Object<T>>(text)
-        .map(|o| o.0)
-        .map_err(|e| Error::invalid("body", e.to_string()))
+    parse_object(text)
+}
+
+/// A body that must be one JSON object of type `T`, with every number in it read exactly
+/// (`crate::number`); else 400 naming `body`.
+fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let parsed = serde_json::from_slice::<Object<T>>(body)
+        .map_err(|e| Error::invalid("body", e.to_string()))?;
+    match crate::number::first_inexact(body) {
+        Some(n) => Err(Error::invalid("body", crate::number::inexact_message(n))),
+        None => Ok(parsed.0),
+    }
 }
 
 /// `?page=&limit=` for lists: page from 1, limit 1–100 (default 20).

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::{Map, Value};
 
+use super::json_object;
 use crate::agent_client::{Client, ClientError, PermissionRequest};
 use crate::secret::Secret;
 
@@ -155,14 +156,6 @@ pub struct RequestArgs {
     pub wait: Option<u64>,
     #[command(flatten)]
     pub server: ServerArgs,
-}
-
-fn json_object(raw: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str(raw) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("must be a JSON object, e.g. '{\"key\":\"value\"}'".into()),
-        Err(e) => Err(format!("not valid JSON: {e}")),
-    }
 }
 
 /// Runs an agent-side command.

@@ -137,13 +137,7 @@ fn json_object(flag: &str, text: Option<&str>) -> Result<Map<String, Value>, Str
     let Some(text) = text else {
         return Ok(Map::new());
     };
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(format!(
-            "--{flag} must be a JSON object, e.g. '{{\"max_size\": 10}}'"
-        )),
-        Err(e) => Err(format!("--{flag} is not valid JSON: {e}")),
-    }
+    super::json_object(text).map_err(|why| format!("--{flag}: {why}"))
 }
 
 fn test(args: PolicyTestArgs) -> Result<ExitCode, String> {

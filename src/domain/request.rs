@@ -71,15 +71,6 @@ impl ValidRequest {
             if let Some((path, why)) = unclear_key(details) {
                 problems.push((format!("actionDetails{path}"), why));
             }
-            if let Some(path) = inexact_number(details) {
-                problems.push((
-                    format!("actionDetails.{path}"),
-                    "is a whole number too large to be exact (above 2^53 and not a 64-bit \
-                     integer): other numbers read the same, so the token could not be bound to \
-                     it; send it as a string"
-                        .to_owned(),
-                ));
-            }
         }
         if let Err(bad) = scope::validate(&scope) {
             problems.extend(bad.into_iter().map(|(k, p)| (format!("scope.{k}"), p)));
@@ -394,29 +385,6 @@ fn unclear_key(obj: &Map<String, Value>) -> Option<(String, String)> {
         seen.push((folded, k));
         within(v).map(|(path, why)| (format!(".{}{path}", k), why))
     })
-}
-
-/// The dotted path of the first number read as a double that is whole and at least 2^53
-/// (`12345678901234567890123`, `1e22`): many different texts read as the same such number, so
-/// details holding one have no single meaning for an exact binding. Integers that fit 64 bits
-/// are exact and pass.
-fn inexact_number(obj: &Map<String, Value>) -> Option<String> {
-    fn inexact(v: &Value) -> Option<String> {
-        match v {
-            Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => n
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0)
-                .map(|_| String::new()),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| inexact(item).map(|p| join_path(&i.to_string(), p))),
-            Value::Object(m) => inexact_number(m),
-            _ => None,
-        }
-    }
-    obj.iter()
-        .find_map(|(k, v)| inexact(v).map(|p| join_path(k, p)))
 }
 
 /// The dotted path of the first list longer than [`JSON_ITEMS_MAX`], if any.

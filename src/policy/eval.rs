@@ -3,10 +3,13 @@
 //! `explain` reuses the `Miss` it returns for every rule that did not. A missing value fails every
 //! operator except `exists: false`; a JSON `null` counts as present.
 
+use std::cmp::Ordering;
+
 use serde_json::{Map, Value};
 
 use super::compile::{Condition, Operator, Subject};
 use super::{EvalInput, Rule};
+use crate::number;
 use crate::scope::json_eq;
 
 /// A value looked up in the request, borrowed.
@@ -26,9 +29,10 @@ impl Actual<'_> {
         }
     }
 
-    fn as_f64(&self) -> Option<f64> {
+    /// How a number compares with a policy's operand, by exact value; `None` for a non-number.
+    fn cmp_number(&self, operand: f64) -> Option<Ordering> {
         match self {
-            Actual::Json(Value::Number(n)) => n.as_f64(),
+            Actual::Json(Value::Number(n)) => Some(number::cmp_f64(n, operand)),
             _ => None,
         }
     }
@@ -124,10 +128,10 @@ fn holds(operator: &Operator, actual: Actual<'_>) -> bool {
         Operator::Exists(want) => *want,
         Operator::Equals(v) => actual.equals(v),
         Operator::NotEquals(v) => !actual.equals(v),
-        Operator::LessThan(n) => actual.as_f64().is_some_and(|x| x < *n),
-        Operator::LessThanOrEqual(n) => actual.as_f64().is_some_and(|x| x <= *n),
-        Operator::GreaterThan(n) => actual.as_f64().is_some_and(|x| x > *n),
-        Operator::GreaterThanOrEqual(n) => actual.as_f64().is_some_and(|x| x >= *n),
+        Operator::LessThan(n) => actual.cmp_number(*n).is_some_and(Ordering::is_lt),
+        Operator::LessThanOrEqual(n) => actual.cmp_number(*n).is_some_and(Ordering::is_le),
+        Operator::GreaterThan(n) => actual.cmp_number(*n).is_some_and(Ordering::is_gt),
+        Operator::GreaterThanOrEqual(n) => actual.cmp_number(*n).is_some_and(Ordering::is_ge),
         Operator::StartsWith(p) => actual.as_str().is_some_and(|s| s.starts_with(p.as_str())),
         Operator::EndsWith(p) => actual.as_str().is_some_and(|s| s.ends_with(p.as_str())),
         Operator::Contains(needle) => match actual {

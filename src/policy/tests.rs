@@ -365,6 +365,32 @@ policies:
 }
 
 #[test]
+fn numeric_operators_compare_a_whole_number_by_its_exact_value() {
+    // 9007199254740995 read as f64 is 9007199254740996, so comparing as floats made it equal to
+    // the operand and let it past `greaterThanOrEqual`.
+    let policy = parse(
+        "policies:\n  - name: big\n    conditions:\n      scope.amount: { greaterThanOrEqual: 9007199254740996 }\n    action: deny\n  - name: rest\n    conditions:\n      scope.amount: { lessThan: 9007199254740996 }\n    action: auto_approve\n",
+    )
+    .unwrap();
+    let empty = Map::new();
+    for (amount, rule) in [
+        (json!(9007199254740995u64), "rest"),
+        (json!(9007199254740996u64), "big"),
+        (json!(9007199254740997u64), "big"),
+        (json!(9.007199254740994e15), "rest"),
+        (json!(-1), "rest"),
+    ] {
+        let scope = obj(json!({ "amount": amount }));
+        let decision = policy.evaluate(&input("x", &scope, &empty));
+        assert_eq!(
+            decision.rule.map(|r| r.name.as_str()),
+            Some(rule),
+            "{amount}"
+        );
+    }
+}
+
+#[test]
 fn no_match_means_require_approval_with_no_rule() {
     let policy = parse(
         "policies:\n  - name: a\n    conditions:\n      action: { equals: x }\n    action: deny\n",

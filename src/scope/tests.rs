@@ -252,6 +252,16 @@ fn json_eq_compares_numbers_numerically() {
     assert!(!json_eq(&json!(1), &json!("1")));
     assert!(!json_eq(&json!(-1), &json!(u64::MAX)));
     assert!(json_eq(&json!(u64::MAX), &json!(u64::MAX)));
+    // Both read as the f64 9007199254740992; they are not the same number.
+    assert!(!json_eq(
+        &json!(9007199254740993u64),
+        &json!(9007199254740992.0)
+    ));
+    assert!(json_eq(
+        &json!(9007199254740992u64),
+        &json!(9007199254740992.0)
+    ));
+    assert!(json_eq(&json!(0), &json!(-0.0)));
 }
 
 #[test]

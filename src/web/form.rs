@@ -96,7 +96,7 @@ pub(super) fn approval_edits(form: &Form, req: &PermissionView) -> Result<Edits,
                 };
                 scope.insert(
                     key.clone(),
-                    parse_number(&raw).ok_or_else(|| format!("{key}: {raw:?} is not a number"))?,
+                    parse_number(&raw).map_err(|why| format!("{key}: {why}"))?,
                 );
             }
             Value::Array(items) if form.get(&format!("has:{key}")).is_some() => {
@@ -131,14 +131,21 @@ pub(super) fn approval_edits(form: &Form, req: &PermissionView) -> Result<Edits,
     })
 }
 
-fn parse_number(raw: &str) -> Option<Value> {
+/// The number the approver typed, when it is one and is read without rounding
+/// (`crate::number`); else the sentence that says why not.
+fn parse_number(raw: &str) -> Result<Value, String> {
     if let Ok(i) = raw.parse::<i64>() {
-        return Some(Value::Number(i.into()));
+        return Ok(Value::Number(i.into()));
     }
-    raw.parse::<f64>()
+    let n = raw
+        .parse::<f64>()
         .ok()
         .and_then(Number::from_f64)
-        .map(Value::Number)
+        .ok_or_else(|| format!("{raw:?} is not a number"))?;
+    if !crate::number::exact(raw) {
+        return Err(crate::number::inexact_message(raw));
+    }
+    Ok(Value::Number(n))
 }
 
 #[cfg(test)]
@@ -152,8 +159,9 @@ mod tests {
         assert_eq!(f.all("list:x").collect::<Vec<_>>(), ["0", "2"]);
         assert_eq!(f.text("note").as_deref(), Some("hi there"));
         assert_eq!(f.text("empty"), None);
-        assert_eq!(parse_number("2.5"), Some(serde_json::json!(2.5)));
-        assert_eq!(parse_number("7"), Some(serde_json::json!(7)));
-        assert_eq!(parse_number("NaN"), None);
+        assert_eq!(parse_number("2.5"), Ok(serde_json::json!(2.5)));
+        assert_eq!(parse_number("7"), Ok(serde_json::json!(7)));
+        assert_eq!(parse_number("NaN"), Err("\"NaN\" is not a number".into()));
+        assert!(parse_number("99.999999999999999999").is_err_and(|e| e.contains("read as 100.0")));
     }
 }

@@ -153,6 +153,20 @@ async fn denied_pending_expired_and_revoked_have_their_own_exit_codes() {
     let key = s.agent("edge-cases").await;
     let url = base(&s);
 
+    // A number the server would refuse is refused before anything is sent.
+    let out = Command::from(agent_otp_command())
+        .args(["request", "--action", "file.read"])
+        .args(["--scope", r#"{"max_amount": 1e-400}"#])
+        .env("AGENT_OTP_URL", &url)
+        .env("AGENT_OTP_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("would be read as 0.0"), "{stderr}");
+    assert_eq!(s.permission_count().await, 0);
+
     let r = cli(&url, &key, &["request", "--action", "shell.exec"]).await;
     assert_eq!(r.code, 3, "denied");
     assert!(r.json["reason"].as_str().unwrap().contains("deny-shell"));

@@ -185,7 +185,26 @@ rules tried before it:
         "policy", "test", EXAMPLE, "--agent", "a", "--action", "x", "--scope", "[1]",
     ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("--scope must be a JSON object"), "{stderr}");
+    assert!(
+        stderr.contains("--scope: must be a JSON object"),
+        "{stderr}"
+    );
+    let Ran { code, stderr, .. } = run_cli(&[
+        "policy",
+        "test",
+        EXAMPLE,
+        "--agent",
+        "a",
+        "--action",
+        "x",
+        "--scope",
+        r#"{"max_size": 4096.0000000000000001}"#,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--scope: the number 4096.0000000000000001 cannot be held exactly"),
+        "{stderr}"
+    );
     let Ran { code, stderr, .. } = run_cli(&["policy", "test", EXAMPLE, "--agent", "a"]);
     assert_eq!(code, 2, "clap usage error");
     assert!(stderr.contains("--action"), "{stderr}");

@@ -419,3 +419,77 @@ async fn an_auto_approval_grants_no_negative_floor_its_rule_did_not_name() {
     assert_eq!(v["success"], true, "{v}");
     s.stop().await;
 }
+
+/// Posts `body` as it is written, so that a number keeps every digit it was sent with.
+async fn post_raw(s: &TestServer, key: &str, path: &str, body: &str) -> (StatusCode, Value) {
+    let resp = s
+        .http
+        .post(s.url(path))
+        .bearer_auth(key)
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+/// A number that reading it as an f64 would round is a 400 naming `body`, in a request and in
+/// a use, and changes nothing; a whole-number cap and a float amount compare by exact value.
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_are_read_exactly_or_refused() {
+    let s = TestServer::start().await;
+    let key = s.agent("precise").await;
+    for (scope, read_as) in [
+        (r#"{"max_amount": 100.000000000000001}"#, "100.0"),
+        (r#"{"max_amount": 100, "min_amount": -1e-400}"#, "-0.0"),
+        (
+            r#"{"max_amount": 18446744073709551616}"#,
+            "1.8446744073709552e+19",
+        ),
+        (
+            r#"{"max_amount": 1, "note": "x\"", "n": [0.10000000000000001]}"#,
+            "0.1",
+        ),
+    ] {
+        let body = format!(r#"{{"action": "file.read", "scope": {scope}}}"#);
+        let (status, v) = post_raw(&s, &key, "/api/v1/permissions/request", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        let said = v["error"]["details"]["body"].as_str().unwrap_or_default();
+        assert!(
+            said.contains(&format!("would be read as {read_as};")),
+            "{body}: {v}"
+        );
+    }
+    assert_eq!(s.permission_count().await, 0);
+
+    // 9007199254740995 read as an f64 is 9007199254740996: rounding first let that through.
+    uses(
+        &s,
+        json!({"max_amount": 9007199254740995u64}),
+        &[
+            (json!({"amount": 9.007199254740996e15}), Some("max_amount")),
+            (json!({"amount": 9007199254740995u64}), None),
+            (json!({"amount": 9.007199254740994e15}), None),
+        ],
+    )
+    .await;
+
+    let (id, token) = s
+        .granted(
+            &key,
+            json!({"action": "file.read", "uses": 2, "scope": {"max_amount": 100}}),
+        )
+        .await;
+    let path = format!("/api/v1/permissions/{id}/use");
+    let body =
+        format!(r#"{{"token": "{token}", "actionDetails": {{"amount": 100.000000000000001}}}}"#);
+    let (status, v) = post_raw(&s, &key, &path, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["details"]["body"].is_string(), "{v}");
+    let v = s
+        .use_token(&key, &id, &token, Some(json!({"amount": 100})))
+        .await;
+    assert_eq!(v["usesRemaining"], 1, "the refused use spent nothing: {v}");
+    s.stop().await;
+}

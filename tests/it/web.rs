@@ -439,6 +439,10 @@ async fn web_approval_narrows_and_refuses_widening() {
     let approve = format!("/requests/{id}/approve");
     for (widening, why) in [
         (vec![("num:max_amount", "1000")], "would widen"),
+        (
+            vec![("num:max_amount", "99.999999999999999999")],
+            "would be read as 100.0",
+        ),
         (vec![("ttl", "7200")], "ttl"),
         (vec![("uses", "4")], "uses"),
         (

@@ -1,0 +1,387 @@
+//! JSON numbers held exactly. serde_json keeps a whole number that fits `i64` or `u64` as that
+//! integer and reads every other number as the nearest `f64`, so `100.000000000000001` would
+//! silently become `100`, and a cap and a value that differ could compare equal. Two rules close
+//! that gap:
+//!
+//! - [`exact`]: a number is accepted only when nothing is lost in reading it: a whole number
+//!   within 64 bits, or a number whose value is that of the shortest spelling of the `f64` it
+//!   becomes (`59.97000000000001`, `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400`
+//!   are not). Every accepted value then names one `f64`, and no two values that differ are
+//!   read as one. [`first_inexact`] finds the first number that breaks the rule in a JSON text.
+//! - [`cmp`]: a whole number and a float are ordered by their exact values, not by rounding the
+//!   integer to a float first.
+
+use std::cmp::Ordering;
+
+use serde_json::Number;
+
+/// Orders two JSON numbers by their exact values.
+pub(crate) fn cmp(a: &Number, b: &Number) -> Ordering {
+    match (whole(a), whole(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(x), None) => cmp_whole_float(x, float(b)),
+        (None, Some(y)) => cmp_whole_float(y, float(a)).reverse(),
+        (None, None) => cmp_floats(float(a), float(b)),
+    }
+}
+
+/// Orders a JSON number and an `f64` (a policy's operand) by their exact values.
+pub(crate) fn cmp_f64(a: &Number, b: f64) -> Ordering {
+    match whole(a) {
+        Some(x) => cmp_whole_float(x, b),
+        None => cmp_floats(float(a), b),
+    }
+}
+
+/// The integer serde_json holds, if it holds one.
+fn whole(n: &Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// A number serde_json holds as a float. JSON has no NaN or infinity, so it is always finite.
+fn float(n: &Number) -> f64 {
+    n.as_f64().unwrap_or(0.0)
+}
+
+/// `-0.0` and `0.0` are equal, as JSON reads them.
+fn cmp_floats(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+}
+
+/// Orders an integer (from `i64` or `u64`) and a finite float exactly: by the float's whole
+/// part, which every `f64` of this size holds exactly, then by its fraction.
+fn cmp_whole_float(i: i128, f: f64) -> Ordering {
+    const BEYOND: f64 = 1.7e38; // more than any i128, far more than any i64 or u64
+    let t = f.trunc();
+    if t >= BEYOND {
+        return Ordering::Less;
+    }
+    if t <= -BEYOND {
+        return Ordering::Greater;
+    }
+    match i.cmp(&(t as i128)) {
+        Ordering::Equal => cmp_floats(t, f),
+        unequal => unequal,
+    }
+}
+
+/// Whether the number written as `text` is read without loss (see the module's rule). `text`
+/// is JSON's number grammar, also with a leading `+`, `.5` or `5.` (what a person types).
+pub(crate) fn exact(text: &str) -> bool {
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    // `parse` also reads `inf` and `NaN`, which have no digits.
+    let Ok(f) = text.parse::<f64>() else {
+        return false;
+    };
+    if digits == 0 || !f.is_finite() {
+        return false;
+    }
+    let plain = !text.contains(['e', 'E']);
+    let whole = plain && !text.contains('.');
+    // Fast paths: a whole number of up to 18 digits fits i64; a number of up to 15 digits and
+    // no exponent lies in f64's normal range, where 15 significant digits always read back.
+    if (plain && digits <= 15) || (whole && digits <= 18) {
+        return true;
+    }
+    if whole && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
+        return true;
+    }
+    let value = decimal(text);
+    value.is_some() && decimal(&format!("{f:e}")) == value
+}
+
+/// The first number in `json` that is not read exactly, as written. `json` must be valid JSON
+/// (serde has parsed it): outside strings, a number is the only token that starts with `-` or
+/// a digit.
+pub(crate) fn first_inexact(json: &[u8]) -> Option<&str> {
+    let number_byte = |b: &u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i += 1;
+                while i < json.len() {
+                    match json[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let len = json[i..].iter().take_while(|b| number_byte(b)).count();
+                // A number token is ASCII, so this slice is text.
+                let token = std::str::from_utf8(&json[i..i + len]).unwrap_or_default();
+                if !exact(token) {
+                    return Some(token);
+                }
+                i += len;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The sentence for a number that [`exact`] refuses: what it would have been read as.
+pub(crate) fn inexact_message(text: &str) -> String {
+    let read_as = text
+        .parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or_else(|| "another number".to_owned(), |n| n.to_string());
+    format!(
+        "the number {text} cannot be held exactly as a 64-bit float: it would be read as \
+         {read_as}; send it with fewer digits"
+    )
+}
+
+/// A decimal's value as (negative, significant digits, power of ten of the last digit), with
+/// no leading or trailing zeros in the digits; zero is `(false, "", 0)`. `None` for text that is
+/// not a decimal number.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let mut power = match exponent {
+        None => 0,
+        Some(e) => {
+            let (sign, e) = match e.as_bytes().first() {
+                Some(b'-') => (-1, &e[1..]),
+                Some(b'+') => (1, &e[1..]),
+                _ => (1, e),
+            };
+            if e.is_empty() || !all_digits(e) {
+                return None;
+            }
+            // Beyond any f64, and small enough that the arithmetic below cannot overflow.
+            let e = e.bytes().fold(0i64, |acc, b| {
+                (acc * 10 + i64::from(b - b'0')).min(1_000_000)
+            });
+            sign * e
+        }
+    };
+    power -= frac.len() as i64;
+    let digits = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    let significant = digits.trim_end_matches('0');
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    power += (digits.len() - significant.len()) as i64;
+    Some((negative, significant.to_owned(), power))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn number(text: &str) -> Number {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn numbers_read_without_loss_are_exact() {
+        for text in [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "100",
+            "100.0",
+            "100.50",
+            "1e2",
+            "1E+2",
+            "1.5e-7",
+            "0.1",
+            "0.30000000000000004",
+            "59.97000000000001",
+            "9007199254740993",
+            "-9223372036854775808",
+            "18446744073709551615",
+            "1.7976931348623157e308",
+            "5e-324",
+            "2.2250738585072014e-308",
+            "0e999999999999999999",
+            "123456789012345678",
+            "+5",
+            ".5",
+            "5.",
+        ] {
+            assert!(exact(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_would_be_rounded_are_not() {
+        for text in [
+            "100.000000000000001",
+            "0.10000000000000001",
+            "9007199254740993.0",
+            "9.007199254740993e15",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "-1e-400",
+            "1e-400",
+            "0.00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001",
+            "1e400",
+            "",
+            "-",
+            "1e",
+            "abc",
+            "1.2.3",
+        ] {
+            assert!(!exact(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_first_inexact_number_outside_strings_is_found() {
+        let cases: [(&str, Option<&str>); 7] = [
+            (r#"{"a":1,"b":[2.5,-3e2]}"#, None),
+            (
+                r#"{"a":"100.000000000000001","b":100.000000000000001}"#,
+                Some("100.000000000000001"),
+            ),
+            (r#"{"s":"\"-1e-400\\","n":-1e-400}"#, Some("-1e-400")),
+            (r#"{"1e-400":true}"#, None),
+            (r#"[0.1, 0.10000000000000001]"#, Some("0.10000000000000001")),
+            (r#"{"a":null,"b":false,"c":"x"}"#, None),
+            (r#"18446744073709551616"#, Some("18446744073709551616")),
+        ];
+        for (json, want) in cases {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(json).is_ok(),
+                "{json}"
+            );
+            assert_eq!(first_inexact(json.as_bytes()), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_message_says_what_the_number_would_be_read_as() {
+        let m = inexact_message("100.000000000000001");
+        assert!(m.contains("would be read as 100.0"), "{m}");
+        assert!(inexact_message("-1e-400").contains("would be read as -0.0"));
+    }
+
+    #[test]
+    fn whole_numbers_and_floats_are_ordered_exactly() {
+        let c = |a: &str, b: &str| cmp(&number(a), &number(b));
+        // 9007199254740995 as f64 rounds to 9007199254740996: rounding first made these equal.
+        assert_eq!(
+            c("9007199254740995", "9.007199254740996e15"),
+            Ordering::Less
+        );
+        assert_eq!(
+            c("9.007199254740996e15", "9007199254740995"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            c("9007199254740996", "9.007199254740996e15"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            c("9223372036854775807", "9.223372036854775807e18"),
+            Ordering::Less
+        );
+        assert_eq!(
+            c("18446744073709551615", "1.8446744073709552e19"),
+            Ordering::Less
+        );
+        assert_eq!(
+            c("-9223372036854775808", "-9.223372036854775808e18"),
+            Ordering::Equal
+        );
+        assert_eq!(c("1", "1.0"), Ordering::Equal);
+        assert_eq!(c("1", "1.5"), Ordering::Less);
+        assert_eq!(c("-1", "-1.5"), Ordering::Greater);
+        assert_eq!(c("-1", "-0.5"), Ordering::Less);
+        assert_eq!(c("0", "-0.0"), Ordering::Equal);
+        assert_eq!(c("0", "1e-300"), Ordering::Less);
+        assert_eq!(c("-5", "1e300"), Ordering::Less);
+        assert_eq!(c("5", "-1e300"), Ordering::Greater);
+        assert_eq!(c("-1", "18446744073709551615"), Ordering::Less);
+        assert_eq!(
+            cmp_f64(&number("9007199254740995"), 9007199254740996.0),
+            Ordering::Less
+        );
+        assert_eq!(cmp_f64(&number("2.5"), 2.5), Ordering::Equal);
+    }
+
+    proptest! {
+        /// Every f64 as serde_json and Rust print it is exact, and so is every i64 and u64.
+        #[test]
+        fn what_serializers_print_is_exact(bits in any::<u64>(), i in any::<i64>(), u in any::<u64>()) {
+            let f = f64::from_bits(bits);
+            if f.is_finite() {
+                let printed = serde_json::to_string(&f).unwrap();
+                prop_assert!(exact(&printed), "{}", printed);
+                prop_assert!(exact(&format!("{f:e}")), "{:e}", f);
+                prop_assert!(exact(&format!("{f}")), "{}", f);
+            }
+            prop_assert!(exact(&i.to_string()));
+            prop_assert!(exact(&u.to_string()));
+        }
+
+        /// A number of up to 15 significant digits is exact however it is written; the fast
+        /// path and the full check agree on it.
+        #[test]
+        fn fifteen_digits_are_exact(m in 0u64..1_000_000_000_000_000, point in 0usize..16, zeros in 0usize..3) {
+            let s = format!("{m:015}");
+            let text = format!("{}.{}{}", &s[..point], &s[point..], "0".repeat(zeros));
+            let text = text.trim_start_matches('.');
+            prop_assert!(exact(text), "{}", text);
+            let f: f64 = text.parse().unwrap();
+            prop_assert_eq!(decimal(&format!("{f:e}")), decimal(text), "{}", text);
+        }
+
+        /// A digit added far past an f64's precision to a float's shortest spelling leaves the
+        /// float as it was, and makes the spelling inexact.
+        #[test]
+        fn a_digit_past_the_precision_is_refused(bits in any::<u64>(), d in 1u8..10) {
+            let f = f64::from_bits(bits);
+            prop_assume!(f.is_finite() && f != 0.0);
+            let e = format!("{f:e}");
+            let (mantissa, exp) = e.split_once('e').unwrap();
+            let point = if mantissa.contains('.') { "" } else { "." };
+            let longer = format!("{mantissa}{point}{}{d}e{exp}", "0".repeat(20));
+            prop_assume!(longer.parse::<f64>().unwrap() == f);
+            prop_assert!(!exact(&longer), "{}", longer);
+        }
+
+        /// The order of an integer and a float agrees with the order of their values, here an
+        /// integer against the floats a few steps from it. Every float of magnitude 2^52 or
+        /// more is whole; below that, the integer is itself an exact f64.
+        #[test]
+        fn integers_and_nearby_floats_are_ordered_by_value(i in any::<i64>(), steps in -3i64..4) {
+            let f = f64::from_bits(((i as f64).to_bits() as i64).wrapping_add(steps) as u64);
+            prop_assume!(f.is_finite());
+            let want = if f.fract() == 0.0 {
+                i128::from(i).cmp(&(f as i128))
+            } else {
+                prop_assume!(i.unsigned_abs() <= 1 << 53);
+                (i as f64).partial_cmp(&f).unwrap()
+            };
+            let (a, b) = (Number::from(i), Number::from_f64(f).unwrap());
+            prop_assert_eq!(cmp(&a, &b), want);
+            prop_assert_eq!(cmp(&b, &a), want.reverse());
+        }
+    }
+}
