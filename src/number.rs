@@ -70,26 +70,35 @@ fn cmp_whole_float(i: i128, f: f64) -> Ordering {
 /// Whether the number written as `text` is read without loss (see the module's rule). `text`
 /// is JSON's number grammar, also with a leading `+`, `.5` or `5.` (what a person types).
 pub(crate) fn exact(text: &str) -> bool {
-    let digits = text.bytes().filter(u8::is_ascii_digit).count();
     // `parse` also reads `inf` and `NaN`, which have no digits.
-    let Ok(f) = text.parse::<f64>() else {
-        return false;
-    };
-    if digits == 0 || !f.is_finite() {
-        return false;
+    let number =
+        text.parse::<f64>().is_ok_and(f64::is_finite) && text.bytes().any(|b| b.is_ascii_digit());
+    number && exact_number(text)
+}
+
+/// [`exact`] for text known to be a number: the fast paths need no parsing.
+fn exact_number(text: &str) -> bool {
+    let (mut digits, mut point, mut exponent) = (0, false, false);
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' => point = true,
+            b'e' | b'E' => exponent = true,
+            _ => {}
+        }
     }
-    let plain = !text.contains(['e', 'E']);
-    let whole = plain && !text.contains('.');
-    // Fast paths: a whole number of up to 18 digits fits i64; a number of up to 15 digits and
-    // no exponent lies in f64's normal range, where 15 significant digits always read back.
-    if (plain && digits <= 15) || (whole && digits <= 18) {
+    // A whole number of up to 18 digits fits i64; a number of up to 15 digits and no exponent
+    // lies in f64's normal range, where 15 significant digits always read back.
+    let whole = !point && !exponent;
+    if (!exponent && digits <= 15) || (whole && digits <= 18) {
         return true;
     }
     if whole && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
         return true;
     }
     let value = decimal(text);
-    value.is_some() && decimal(&format!("{f:e}")) == value
+    text.parse::<f64>()
+        .is_ok_and(|f| f.is_finite() && value.is_some() && decimal(&format!("{f:e}")) == value)
 }
 
 /// The first number in `json` that is not read exactly, as written. `json` must be valid JSON
@@ -101,21 +110,24 @@ pub(crate) fn first_inexact(json: &[u8]) -> Option<&str> {
     while i < json.len() {
         match json[i] {
             b'"' => {
+                // To the closing quote, past escapes (`\"` among them).
                 i += 1;
-                while i < json.len() {
-                    match json[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        _ => i += 1,
+                loop {
+                    match json
+                        .get(i..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    {
+                        Some(at) if json[i + at] == b'\\' => i += at + 2,
+                        Some(at) => break i += at + 1,
+                        None => return None,
                     }
                 }
-                i += 1;
             }
             b'-' | b'0'..=b'9' => {
                 let len = json[i..].iter().take_while(|b| number_byte(b)).count();
                 // A number token is ASCII, so this slice is text.
                 let token = std::str::from_utf8(&json[i..i + len]).unwrap_or_default();
-                if !exact(token) {
+                if !exact_number(token) {
                     return Some(token);
                 }
                 i += len;
@@ -364,6 +376,15 @@ mod tests {
             let longer = format!("{mantissa}{point}{}{d}e{exp}", "0".repeat(20));
             prop_assume!(longer.parse::<f64>().unwrap() == f);
             prop_assert!(!exact(&longer), "{}", longer);
+        }
+
+        /// No bytes, valid JSON or not, make the scan panic or loop; what it finds is a number
+        /// token of the input.
+        #[test]
+        fn the_scan_survives_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some(n) = first_inexact(&bytes) {
+                prop_assert!(n.bytes().all(|b| b"0123456789+-.eE".contains(&b)), "{}", n);
+            }
         }
 
         /// The order of an integer and a float agrees with the order of their values, here an
