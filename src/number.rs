@@ -78,22 +78,25 @@ pub(crate) fn exact(text: &str) -> bool {
 
 /// [`exact`] for text known to be a number: the fast paths need no parsing.
 fn exact_number(text: &str) -> bool {
-    let (mut digits, mut point, mut exponent) = (0, false, false);
+    // The mantissa's digits (leading zeros too), and the exponent's value (capped).
+    let (mut digits, mut point, mut exponent) = (0, false, None::<u32>);
     for b in text.bytes() {
-        match b {
-            b'0'..=b'9' => digits += 1,
-            b'.' => point = true,
-            b'e' | b'E' => exponent = true,
+        match (b, &mut exponent) {
+            (b'0'..=b'9', Some(e)) => *e = (*e * 10 + u32::from(b - b'0')).min(1_000_000),
+            (b'0'..=b'9', None) => digits += 1,
+            (b'.', _) => point = true,
+            (b'e' | b'E', _) => exponent = Some(0),
             _ => {}
         }
     }
-    // A whole number of up to 18 digits fits i64; a number of up to 15 digits and no exponent
-    // lies in f64's normal range, where 15 significant digits always read back.
-    let whole = !point && !exponent;
-    if (!exponent && digits <= 15) || (whole && digits <= 18) {
+    // Up to 15 significant digits always read back from an f64 in its normal range; with an
+    // exponent of at most 280 and at most 15 digits, the value lies between 1e-295 and 1e296,
+    // inside that range. A whole number of up to 18 digits fits i64.
+    if digits <= 15 && exponent.is_none_or(|e| e <= 280) {
         return true;
     }
-    if whole && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
+    let whole = !point && exponent.is_none();
+    if whole && (digits <= 18 || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
         return true;
     }
     let value = decimal(text);
@@ -352,13 +355,22 @@ mod tests {
             prop_assert!(exact(&u.to_string()));
         }
 
-        /// A number of up to 15 significant digits is exact however it is written; the fast
-        /// path and the full check agree on it.
+        /// A number of up to 15 significant digits is exact however it is written, with an
+        /// exponent up to 280 or none; the fast path and the full check agree on it.
         #[test]
-        fn fifteen_digits_are_exact(m in 0u64..1_000_000_000_000_000, point in 0usize..16, zeros in 0usize..3) {
+        fn fifteen_digits_are_exact(
+            m in 0u64..1_000_000_000_000_000,
+            point in 0usize..16,
+            exponent in proptest::option::of(-280i32..=280),
+        ) {
             let s = format!("{m:015}");
-            let text = format!("{}.{}{}", &s[..point], &s[point..], "0".repeat(zeros));
+            let text = format!("{}.{}", &s[..point], &s[point..]);
             let text = text.trim_start_matches('.');
+            let text = match exponent {
+                Some(e) => format!("{text}e{e}"),
+                None => text.to_owned(),
+            };
+            let text = text.as_str();
             prop_assert!(exact(text), "{}", text);
             let f: f64 = text.parse().unwrap();
             prop_assert_eq!(decimal(&format!("{f:e}")), decimal(text), "{}", text);
