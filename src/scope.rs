@@ -23,7 +23,7 @@ pub(crate) use path::normalize_resource;
 
 use std::cmp::Ordering;
 
-pub(crate) use crate::number::cmp as cmp_numbers;
+use crate::number;
 use crate::text::{is_hidden, with_markers};
 
 use regex::{Regex, RegexBuilder};
@@ -64,7 +64,7 @@ pub(crate) fn build_regex(pattern: &str) -> Result<Regex, String> {
 /// JSON equality where numbers compare by value (`1 == 1.0`), recursively in lists and objects.
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y) == Ordering::Equal,
+        (Value::Number(x), Value::Number(y)) => number::cmp(x, y) == Ordering::Equal,
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
         }

@@ -4,10 +4,9 @@
 //! It accepts what actix's `web::Json` accepted, with the same answers: a content type whose
 //! subtype is `json` or ends in `+json`, else 400 naming `Content-Type`; a body that does not
 //! parse, 400 naming `body` with serde's message; a number that would be rounded, 400 naming
-//! `body` (`crate::number`). actix's extractor copied every body into a
-//! new 8 KiB buffer and parsed the content type with `mime` on every call; here the usual
-//! `application/json` is recognised by comparing it, and a body that came in one piece is parsed
-//! where it lies.
+//! `body` (`crate::number`). actix's extractor copied every body into a new 8 KiB buffer and
+//! parsed the content type with `mime` on every call; here the usual `application/json` is
+//! recognised by comparing it, and a body that came in one piece is parsed where it lies.
 
 use std::future::Future;
 use std::marker::PhantomData;

@@ -8,9 +8,10 @@ use serde_json::{Map, Number, Value};
 
 use super::path::{self, CleanPath};
 use super::{
-    Kind, ascii_look_alikes, brief, build_regex, check_key, check_rule, classify, cmp_numbers,
-    fold, has_constraint, join, json_eq, spelled, spellings, type_name,
+    Kind, ascii_look_alikes, brief, build_regex, check_key, check_rule, classify, fold,
+    has_constraint, join, json_eq, spelled, spellings, type_name,
 };
+use crate::number;
 use crate::text::{is_hidden, with_markers};
 
 /// A scope constraint that `actionDetails` does not satisfy.
@@ -199,7 +200,7 @@ fn constraint(
                 ));
             };
             if matches!(kind, Kind::Max(_)) {
-                if cmp_numbers(x, bound) == Ordering::Greater {
+                if number::cmp(x, bound) == Ordering::Greater {
                     return Err(format!("{} is {x}, more than the maximum {bound}", name(n)));
                 }
                 if is_negative(x) && !level.contains_key(&format!("min_{field}")) {
@@ -208,7 +209,7 @@ fn constraint(
                         name(n)
                     ));
                 }
-            } else if cmp_numbers(x, bound) == Ordering::Less {
+            } else if number::cmp(x, bound) == Ordering::Less {
                 return Err(format!("{} is {x}, less than the minimum {bound}", name(n)));
             }
             Ok(())

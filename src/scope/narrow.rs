@@ -10,7 +10,8 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value};
 
 use super::path::{self, CleanPath};
-use super::{Kind, brief_list, classify, cmp_numbers, json_eq, type_name, validate};
+use super::{Kind, brief_list, classify, json_eq, type_name, validate};
+use crate::number;
 
 /// Request ∧ rule template: the granted scope never exceeds either side.
 pub(crate) fn narrow(
@@ -38,7 +39,7 @@ fn narrow_value(key: &str, request: &Value, template: &Value) -> Value {
             } else {
                 Ordering::Less
             };
-            if cmp_numbers(r, t) == keep {
+            if number::cmp(r, t) == keep {
                 request.clone()
             } else {
                 template.clone()
@@ -114,7 +115,7 @@ fn raise_floors(out: &mut Map<String, Value>, a: &Map<String, Value>, b: &Map<St
             .into_iter()
             .flatten()
             .max_by(|x, y| match (x, y) {
-                (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y),
+                (Value::Number(x), Value::Number(y)) => number::cmp(x, y),
                 _ => Ordering::Equal,
             });
         if let Some(v) = highest {
@@ -209,7 +210,7 @@ fn apply_edits(
             // A new key narrows, except a `min_<f>` below the floor a `max_<f>` already sets.
             if let (Kind::Min(field), Some(Value::Number(f)), Value::Number(e)) =
                 (kind, floor(current, kind.field().unwrap_or_default()), edit)
-                && cmp_numbers(e, &f) == Ordering::Less
+                && number::cmp(e, &f) == Ordering::Less
             {
                 return Err(fail(format!(
                     "would widen: {e} is below {f}, the lowest max_{field} allows now"
@@ -220,7 +221,7 @@ fn apply_edits(
         };
         let merged = match (cur, edit) {
             (Value::Number(c), Value::Number(e)) => {
-                let order = cmp_numbers(e, c);
+                let order = number::cmp(e, c);
                 if matches!(kind, Kind::Min(_)) && order == Ordering::Less {
                     return Err(fail(format!("would widen: {e} is less than {c}")));
                 }

@@ -143,7 +143,10 @@ fn parse_number(raw: &str) -> Result<Value, String> {
         .and_then(Number::from_f64)
         .ok_or_else(|| format!("{raw:?} is not a number"))?;
     if !crate::number::exact(raw) {
-        return Err(crate::number::inexact_message(raw));
+        // In the approver's words: the agent-facing sentence speaks of floats and sending.
+        return Err(format!(
+            "{raw:?} has more digits than can be kept: it would be read as {n}; type fewer digits"
+        ));
     }
     Ok(Value::Number(n))
 }
