@@ -5,9 +5,13 @@
 //!
 //! - [`exact`]: a number is accepted only when nothing is lost in reading it: a whole number
 //!   within 64 bits, or a number whose value is that of the shortest spelling of the `f64` it
-//!   becomes (`59.97000000000001`, `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400`
-//!   are not). Every accepted value then names one `f64`, and no two values that differ are
-//!   read as one. [`first_inexact`] finds the first number that breaks the rule in a JSON text.
+//!   becomes, as ryu (serde_json, and JavaScript's rule) prints it: at a tie between two, the
+//!   even one (`59.97000000000001`, `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400`
+//!   are not). From 2^53 to 2^64, where 64-bit integers lie between floats, that spelling must
+//!   also be the whole number the float holds (`4.61168601842784e18` holds
+//!   4611686018427840512, so it is refused). Every accepted value then names one `f64`, and no
+//!   two values that differ are read as one. [`first_inexact`] finds the first number that
+//!   breaks the rule in a JSON text.
 //! - [`cmp`]: a whole number and a float are ordered by their exact values, not by rounding the
 //!   integer to a float first.
 
@@ -22,14 +26,6 @@ pub(crate) fn cmp(a: &Number, b: &Number) -> Ordering {
         (Some(x), None) => cmp_whole_float(x, float(b)),
         (None, Some(y)) => cmp_whole_float(y, float(a)).reverse(),
         (None, None) => cmp_floats(float(a), float(b)),
-    }
-}
-
-/// Orders a JSON number and an `f64` (a policy's operand) by their exact values.
-pub(crate) fn cmp_f64(a: &Number, b: f64) -> Ordering {
-    match whole(a) {
-        Some(x) => cmp_whole_float(x, b),
-        None => cmp_floats(float(a), b),
     }
 }
 
@@ -78,30 +74,62 @@ pub(crate) fn exact(text: &str) -> bool {
 
 /// [`exact`] for text known to be a number: the fast paths need no parsing.
 fn exact_number(text: &str) -> bool {
-    // The mantissa's digits (leading zeros too), and the exponent's value (capped).
-    let (mut digits, mut point, mut exponent) = (0, false, None::<u32>);
+    // The mantissa's digits (leading zeros too) and those before its point; the exponent's
+    // sign and value (capped).
+    let (mut digits, mut int_digits, mut point) = (0u32, 0u32, false);
+    let mut exponent: Option<(bool, u32)> = None;
     for b in text.bytes() {
         match (b, &mut exponent) {
-            (b'0'..=b'9', Some(e)) => *e = (*e * 10 + u32::from(b - b'0')).min(1_000_000),
-            (b'0'..=b'9', None) => digits += 1,
+            (b'0'..=b'9', Some((_, e))) => *e = (*e * 10 + u32::from(b - b'0')).min(1_000_000),
+            (b'0'..=b'9', None) => {
+                digits += 1;
+                int_digits += u32::from(!point);
+            }
             (b'.', _) => point = true,
-            (b'e' | b'E', _) => exponent = Some(0),
+            (b'e' | b'E', _) => exponent = Some((false, 0)),
+            (b'-', Some((negative, _))) => *negative = true,
             _ => {}
         }
     }
-    // Up to 15 significant digits always read back from an f64 in its normal range; with an
-    // exponent of at most 280 and at most 15 digits, the value lies between 1e-295 and 1e296,
-    // inside that range. A whole number of up to 18 digits fits i64.
-    if digits <= 15 && exponent.is_none_or(|e| e <= 280) {
+    // Up to 15 significant digits always read back from an f64 in its normal range. With at
+    // most 15 digits, a value below 1e15 (under 2^53, where every whole number is exact) and an
+    // exponent of at least -280 lies in that range. A whole number of up to 18 digits fits i64.
+    let small = match exponent {
+        None => true,
+        Some((true, e)) => e <= 280,
+        Some((false, e)) => int_digits + e <= 15,
+    };
+    if digits <= 15 && small {
         return true;
     }
     let whole = !point && exponent.is_none();
     if whole && (digits <= 18 || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
         return true;
     }
+    read_back(text)
+}
+
+/// The full check, for text that is not a 64-bit integer: the float it is read as has its
+/// value as its shortest spelling and, from 2^53 to 2^64, as the whole number it holds.
+fn read_back(text: &str) -> bool {
+    let Ok(f) = text.parse::<f64>() else {
+        return false;
+    };
     let value = decimal(text);
-    text.parse::<f64>()
-        .is_ok_and(|f| f.is_finite() && value.is_some() && decimal(&format!("{f:e}")) == value)
+    f.is_finite()
+        && value.is_some()
+        && decimal(ryu::Buffer::new().format_finite(f)) == value
+        && big_whole(f).is_none_or(|held| decimal(&held.to_string()) == value)
+}
+
+/// For a float of 2^53 to 2^64 in size, the whole number it holds: its shortest spelling may
+/// say another (`4.61168601842784e18` holds 4611686018427840512), and 64-bit integers, which
+/// are compared with it exactly, lie between the two.
+fn big_whole(f: f64) -> Option<i128> {
+    const TWO_53: f64 = 9_007_199_254_740_992.0;
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    // Every float of this size is whole, and `as` is exact for it.
+    (TWO_53..TWO_64).contains(&f.abs()).then_some(f as i128)
 }
 
 /// The first number in `json` that is not read exactly, as written. `json` must be valid JSON
@@ -143,21 +171,43 @@ pub(crate) fn first_inexact(json: &[u8]) -> Option<&str> {
 
 /// The sentence for a number that [`exact`] refuses: what it would have been read as.
 pub(crate) fn inexact_message(text: &str) -> String {
-    let read_as = text
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or_else(|| "another number".to_owned(), |n| n.to_string());
-    format!(
-        "the number {text} cannot be held exactly as a 64-bit float: it would be read as \
-         {read_as}; send it with fewer digits"
-    )
+    let Some(f) = text.parse::<f64>().ok().and_then(Number::from_f64) else {
+        return format!("the number {text} cannot be held as a 64-bit float; send it as a string");
+    };
+    match f.as_f64().and_then(big_whole) {
+        Some(held) => format!(
+            "the number {text} would be read as the float {f}, which holds {held}; send a whole \
+             number without a point or exponent"
+        ),
+        None => format!(
+            "the number {text} cannot be held exactly as a 64-bit float: it would be read as \
+             {f}; send it with fewer digits"
+        ),
+    }
 }
 
-/// A decimal's value as (negative, significant digits, power of ten of the last digit), with
-/// no leading or trailing zeros in the digits; zero is `(false, "", 0)`. `None` for text that is
-/// not a decimal number.
-fn decimal(text: &str) -> Option<(bool, String, i64)> {
+/// A decimal number's value: its significant digits (`int` then `frac`, no leading or trailing
+/// zeros), the power of ten of the last one, and its sign. Zero has no digits and no sign.
+#[derive(Debug, Clone, Copy)]
+struct Decimal<'a> {
+    negative: bool,
+    int: &'a str,
+    frac: &'a str,
+    power: i64,
+}
+
+impl PartialEq for Decimal<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let digits = |d: &Self| d.int.bytes().chain(d.frac.bytes());
+        self.negative == other.negative
+            && self.power == other.power
+            && self.int.len() + self.frac.len() == other.int.len() + other.frac.len()
+            && digits(self).eq(digits(other))
+    }
+}
+
+/// The value of decimal text (`-12.50e3`, `+.5`); `None` for text that is not a decimal number.
+fn decimal(text: &str) -> Option<Decimal<'_>> {
     let (negative, rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
@@ -191,14 +241,34 @@ fn decimal(text: &str) -> Option<(bool, String, i64)> {
         }
     };
     power -= frac.len() as i64;
-    let digits = format!("{int}{frac}");
-    let digits = digits.trim_start_matches('0');
-    let significant = digits.trim_end_matches('0');
-    if significant.is_empty() {
-        return Some((false, String::new(), 0));
+    // Trailing zeros: of the fraction, and of the whole part when the fraction is all zeros.
+    let trimmed = frac.trim_end_matches('0');
+    power += (frac.len() - trimmed.len()) as i64;
+    let (mut int, mut frac) = (int, trimmed);
+    if frac.is_empty() {
+        let trimmed = int.trim_end_matches('0');
+        power += (int.len() - trimmed.len()) as i64;
+        int = trimmed;
     }
-    power += (digits.len() - significant.len()) as i64;
-    Some((negative, significant.to_owned(), power))
+    // Leading zeros: of the whole part, and of the fraction when the whole part is all zeros.
+    int = int.trim_start_matches('0');
+    if int.is_empty() {
+        frac = frac.trim_start_matches('0');
+    }
+    if int.is_empty() && frac.is_empty() {
+        return Some(Decimal {
+            negative: false,
+            int: "",
+            frac: "",
+            power: 0,
+        });
+    }
+    Some(Decimal {
+        negative,
+        int,
+        frac,
+        power,
+    })
 }
 
 #[cfg(test)]
@@ -237,6 +307,14 @@ mod tests {
             "+5",
             ".5",
             "5.",
+            // Floats of 2^53 to 2^64 whose shortest spelling is the whole number they hold.
+            "9007199254740996.0",
+            // A float exactly halfway between two shortest spellings: the even one, as ryu and
+            // JavaScript print it.
+            "-1764715078036667.2",
+            "9.007199254740996e15",
+            "1e19",
+            "-1e16",
         ] {
             assert!(exact(text), "{text}");
         }
@@ -261,6 +339,12 @@ mod tests {
             "1e",
             "abc",
             "1.2.3",
+            // Shortest spellings that say another number than the float holds (…840512).
+            "4.61168601842784e18",
+            "4611686018427840000.0",
+            "-4.61168601842784e18",
+            "4611686018427840512.0",
+            "-1764715078036667.3",
         ] {
             assert!(!exact(text), "{text}");
         }
@@ -294,6 +378,8 @@ mod tests {
         let m = inexact_message("100.000000000000001");
         assert!(m.contains("would be read as 100.0"), "{m}");
         assert!(inexact_message("-1e-400").contains("would be read as -0.0"));
+        let m = inexact_message("4.61168601842784e18");
+        assert!(m.contains("which holds 4611686018427840512;"), "{m}");
     }
 
     #[test]
@@ -333,35 +419,46 @@ mod tests {
         assert_eq!(c("-5", "1e300"), Ordering::Less);
         assert_eq!(c("5", "-1e300"), Ordering::Greater);
         assert_eq!(c("-1", "18446744073709551615"), Ordering::Less);
-        assert_eq!(
-            cmp_f64(&number("9007199254740995"), 9007199254740996.0),
-            Ordering::Less
-        );
-        assert_eq!(cmp_f64(&number("2.5"), 2.5), Ordering::Equal);
     }
 
     proptest! {
-        /// Every f64 as serde_json and Rust print it is exact, and so is every i64 and u64.
+        /// Every f64 as serde_json (ryu, like JavaScript) prints it is exact, and so is every
+        /// i64 and u64; from 2^53 to 2^64, only the floats whose shortest spelling is the whole
+        /// number they hold. Rust prints the same digits except at a tie between two shortest
+        /// spellings (a float exactly halfway), where it may take the odd one.
         #[test]
         fn what_serializers_print_is_exact(bits in any::<u64>(), i in any::<i64>(), u in any::<u64>()) {
             let f = f64::from_bits(bits);
             if f.is_finite() {
                 let printed = serde_json::to_string(&f).unwrap();
-                prop_assert!(exact(&printed), "{}", printed);
-                prop_assert!(exact(&format!("{f:e}")), "{:e}", f);
-                prop_assert!(exact(&format!("{f}")), "{}", f);
+                let rust = format!("{f:e}");
+                let tie = decimal(&rust) != decimal(ryu::Buffer::new().format_finite(f));
+                match big_whole(f) {
+                    Some(held) if !tie => {
+                        let says_held = format!("{f}") == held.to_string();
+                        prop_assert_eq!(exact(&printed), says_held, "{}", printed);
+                        prop_assert_eq!(exact(&rust), says_held, "{}", rust);
+                    }
+                    Some(_) => {}
+                    None => {
+                        prop_assert!(exact(&printed), "{}", printed);
+                        prop_assert!(tie || exact(&rust), "{}", rust);
+                        prop_assert!(tie || exact(&format!("{f}")), "{}", f);
+                    }
+                }
             }
             prop_assert!(exact(&i.to_string()));
             prop_assert!(exact(&u.to_string()));
         }
 
-        /// A number of up to 15 significant digits is exact however it is written, with an
-        /// exponent up to 280 or none; the fast path and the full check agree on it.
+        /// The fast paths agree with the full check: for numbers of up to 15 digits with an
+        /// exponent from -280 to 280 or none (the paths' edges), and for 64-bit integers.
         #[test]
-        fn fifteen_digits_are_exact(
+        fn the_fast_paths_agree_with_the_full_check(
             m in 0u64..1_000_000_000_000_000,
             point in 0usize..16,
             exponent in proptest::option::of(-280i32..=280),
+            i in any::<i64>(),
         ) {
             let s = format!("{m:015}");
             let text = format!("{}.{}", &s[..point], &s[point..]);
@@ -370,10 +467,10 @@ mod tests {
                 Some(e) => format!("{text}e{e}"),
                 None => text.to_owned(),
             };
-            let text = text.as_str();
-            prop_assert!(exact(text), "{}", text);
-            let f: f64 = text.parse().unwrap();
-            prop_assert_eq!(decimal(&format!("{f:e}")), decimal(text), "{}", text);
+            prop_assert_eq!(exact(&text), read_back(&text), "{}", text);
+            if big_whole(i as f64).is_none() {
+                prop_assert_eq!(exact(&format!("{i}.0")), read_back(&format!("{i}.0")));
+            }
         }
 
         /// A digit added far past an f64's precision to a float's shortest spelling leaves the

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Number, Value};
 use serde_saphyr::{Location, Spanned};
 
 use super::model::{RawFile, RawOperators, RawRule};
@@ -51,10 +51,10 @@ pub(crate) enum Subject {
 pub(crate) enum Operator {
     Equals(Value),
     NotEquals(Value),
-    LessThan(f64),
-    LessThanOrEqual(f64),
-    GreaterThan(f64),
-    GreaterThanOrEqual(f64),
+    LessThan(Number),
+    LessThanOrEqual(Number),
+    GreaterThan(Number),
+    GreaterThanOrEqual(Number),
     StartsWith(String),
     EndsWith(String),
     Contains(Value),
@@ -91,9 +91,7 @@ impl Operator {
             Operator::LessThan(n)
             | Operator::LessThanOrEqual(n)
             | Operator::GreaterThan(n)
-            | Operator::GreaterThanOrEqual(n) => {
-                serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
-            }
+            | Operator::GreaterThanOrEqual(n) => Value::Number(n.clone()),
             Operator::StartsWith(s) | Operator::EndsWith(s) => Value::String(s.clone()),
             Operator::Matches(re) => Value::String(re.as_str().to_owned()),
             Operator::In(list) | Operator::NotIn(list) => Value::Array(list.clone()),
@@ -282,10 +280,13 @@ enum OperatorError {
 
 fn compile_operator(name: &str, operand: Value) -> Result<Operator, OperatorError> {
     use OperatorError::BadOperand;
-    let number = |v: &Value| {
-        v.as_f64()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| BadOperand(format!("needs a number, not {}", describe(v))))
+    // Kept as the YAML reader gave it: a whole number stays exact (`crate::number::cmp`).
+    let number = |v: &Value| match v {
+        Value::Number(n) => Ok(n.clone()),
+        other => Err(BadOperand(format!(
+            "needs a number, not {}",
+            describe(other)
+        ))),
     };
     let string = |v: Value| match v {
         Value::String(s) => Ok(s),

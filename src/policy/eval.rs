@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use super::compile::{Condition, Operator, Subject};
 use super::{EvalInput, Rule};
@@ -30,9 +30,9 @@ impl Actual<'_> {
     }
 
     /// How a number compares with a policy's operand, by exact value; `None` for a non-number.
-    fn cmp_number(&self, operand: f64) -> Option<Ordering> {
+    fn cmp_number(&self, operand: &Number) -> Option<Ordering> {
         match self {
-            Actual::Json(Value::Number(n)) => Some(number::cmp_f64(n, operand)),
+            Actual::Json(Value::Number(n)) => Some(number::cmp(n, operand)),
             _ => None,
         }
     }
@@ -128,10 +128,10 @@ fn holds(operator: &Operator, actual: Actual<'_>) -> bool {
         Operator::Exists(want) => *want,
         Operator::Equals(v) => actual.equals(v),
         Operator::NotEquals(v) => !actual.equals(v),
-        Operator::LessThan(n) => actual.cmp_number(*n).is_some_and(Ordering::is_lt),
-        Operator::LessThanOrEqual(n) => actual.cmp_number(*n).is_some_and(Ordering::is_le),
-        Operator::GreaterThan(n) => actual.cmp_number(*n).is_some_and(Ordering::is_gt),
-        Operator::GreaterThanOrEqual(n) => actual.cmp_number(*n).is_some_and(Ordering::is_ge),
+        Operator::LessThan(n) => actual.cmp_number(n).is_some_and(Ordering::is_lt),
+        Operator::LessThanOrEqual(n) => actual.cmp_number(n).is_some_and(Ordering::is_le),
+        Operator::GreaterThan(n) => actual.cmp_number(n).is_some_and(Ordering::is_gt),
+        Operator::GreaterThanOrEqual(n) => actual.cmp_number(n).is_some_and(Ordering::is_ge),
         Operator::StartsWith(p) => actual.as_str().is_some_and(|s| s.starts_with(p.as_str())),
         Operator::EndsWith(p) => actual.as_str().is_some_and(|s| s.ends_with(p.as_str())),
         Operator::Contains(needle) => match actual {

@@ -189,7 +189,7 @@ policies:
                 {"rule": "reporter-only", "priority": 9, "path": "agent", "operator": "equals",
                  "expected": "reporter", "actual": {"value": "writer"}},
                 {"rule": "small", "priority": 5, "path": "scope.max_size", "operator": "lessThanOrEqual",
-                 "expected": 10.0, "actual": {"value": 50}},
+                 "expected": 10, "actual": {"value": 50}},
                 {"rule": "internal", "priority": 0, "path": "context.recipient", "operator": "matches",
                  "expected": "@mycompany\\.com$", "actual": "missing"},
             ])

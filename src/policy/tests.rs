@@ -390,6 +390,41 @@ fn numeric_operators_compare_a_whole_number_by_its_exact_value() {
     }
 }
 
+/// A whole-number operand is kept as written, not read as the f64 beside it: before,
+/// `lessThan: 9223372036854775807` was `lessThan: 2^63` and let 9223372036854775807 through.
+#[test]
+fn a_whole_number_operand_is_not_rounded_at_load() {
+    let cases: [(&str, Value, bool); 5] = [
+        ("lessThan: 9223372036854775807", json!(i64::MAX), false),
+        ("lessThan: 18446744073709551615", json!(u64::MAX), false),
+        (
+            "lessThanOrEqual: 9007199254740995",
+            json!(9007199254740996u64),
+            false,
+        ),
+        (
+            "lessThanOrEqual: 9007199254740995",
+            json!(9007199254740995u64),
+            true,
+        ),
+        (
+            "greaterThan: 9007199254740993",
+            json!(9007199254740993u64),
+            false,
+        ),
+    ];
+    let empty = Map::new();
+    for (op, amount, matches) in cases {
+        let yaml = format!(
+            "policies:\n  - name: small\n    conditions:\n      scope.amount: {{ {op} }}\n    action: auto_approve\n"
+        );
+        let policy = parse(&yaml).unwrap();
+        let scope = obj(json!({ "amount": amount }));
+        let decision = policy.evaluate(&input("x", &scope, &empty));
+        assert_eq!(decision.rule.is_some(), matches, "{op} with {amount}");
+    }
+}
+
 #[test]
 fn no_match_means_require_approval_with_no_rule() {
     let policy = parse(

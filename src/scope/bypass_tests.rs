@@ -222,6 +222,23 @@ fn blocked_refuses_any_blocked_element_loosely() {
             (json!({"accounts": [1, "X"]}), Some("is blocked")),
         ],
     );
+    // Above 2^53, numeric text is read as its whole number, not through f64 (which made
+    // "9007199254740993" the number 9007199254740992 and let it past).
+    table(
+        json!({"blocked_ids": [9007199254740993u64, "18446744073709551615"]}),
+        "blocked_ids",
+        &[
+            (json!({"id": 9007199254740992u64}), None),
+            (json!({"id": "9007199254740993"}), Some("is blocked")),
+            (json!({"id": " 9007199254740993 "}), Some("is blocked")),
+            (json!({"id": u64::MAX}), Some("is blocked")),
+        ],
+    );
+    table(
+        json!({"blocked_ids": ["9007199254740993"]}),
+        "blocked_ids",
+        &[(json!({"id": 9007199254740993u64}), Some("is blocked"))],
+    );
 }
 
 #[test]

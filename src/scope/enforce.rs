@@ -698,6 +698,14 @@ fn loose(value: &Value) -> Option<String> {
         Value::String(s) => {
             let t: String = s.chars().filter(|c| !is_hidden(*c)).collect();
             let t = t.trim().to_lowercase();
+            // A whole number as itself, as a number value is read: through f64, text above
+            // 2^53 would become another number.
+            if let Ok(i) = t.parse::<i64>() {
+                return Some(i.to_string());
+            }
+            if let Ok(u) = t.parse::<u64>() {
+                return Some(u.to_string());
+            }
             match t.parse::<f64>() {
                 Ok(f) if f.is_finite() => Some(canon(f)),
                 _ => Some(t),

@@ -137,6 +137,9 @@ fn parse_number(raw: &str) -> Result<Value, String> {
     if let Ok(i) = raw.parse::<i64>() {
         return Ok(Value::Number(i.into()));
     }
+    if let Ok(u) = raw.parse::<u64>() {
+        return Ok(Value::Number(u.into()));
+    }
     let n = raw
         .parse::<f64>()
         .ok()
@@ -164,6 +167,11 @@ mod tests {
         assert_eq!(f.text("empty"), None);
         assert_eq!(parse_number("2.5"), Ok(serde_json::json!(2.5)));
         assert_eq!(parse_number("7"), Ok(serde_json::json!(7)));
+        // Above i64, a whole number stays whole rather than become the float beside it.
+        assert_eq!(
+            parse_number("18446744073709551615"),
+            Ok(serde_json::json!(u64::MAX))
+        );
         assert_eq!(parse_number("NaN"), Err("\"NaN\" is not a number".into()));
         assert!(parse_number("99.999999999999999999").is_err_and(|e| e.contains("read as 100.0")));
     }

@@ -126,7 +126,7 @@ policy version: VERSION
 rules tried before it:
   `reporter-reads-reports` (priority 200): agent equals \"reporter\" failed; the request has \"writer\"
   `financial-operations-need-approval` (priority 150): action startsWith \"bank.\" failed; the request has \"file.read\"
-  `small-file-reads` (priority 100): scope.max_size lessThanOrEqual 1048576.0 failed; the request has 2000000
+  `small-file-reads` (priority 100): scope.max_size lessThanOrEqual 1048576 failed; the request has 2000000
   `internal-emails` (priority 100): action in [\"email.send\",\"email.reply\"] failed; the request has \"file.read\"
   `other-email-needs-approval` (priority 50): action in [\"gmail.send\",\"email.send\",\"email.reply\"] failed; the request has \"file.read\"
 ";

@@ -461,6 +461,13 @@ async fn numbers_are_read_exactly_or_refused() {
             "{body}: {v}"
         );
     }
+    // Its shortest spelling says 4611686018427840000, the float holds …512: a cap of it would
+    // have let an amount 500 over the written cap through.
+    let body = r#"{"action": "file.read", "scope": {"max_amount": 4.61168601842784e18}}"#;
+    let (status, v) = post_raw(&s, &key, "/api/v1/permissions/request", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let said = v["error"]["details"]["body"].as_str().unwrap_or_default();
+    assert!(said.contains("which holds 4611686018427840512;"), "{v}");
     assert_eq!(s.permission_count().await, 0);
 
     // 9007199254740995 read as an f64 is 9007199254740996: rounding first let that through.
