@@ -265,7 +265,13 @@ fn accepts(scope: &Map<String, Value>, details: &Map<String, Value>) -> bool {
                         Value::String(s) if path => {
                             norm(s).is_some_and(|p| re.is_match(&rendered(&p)))
                         }
-                        Value::String(s) => re.is_match(s),
+                        // An absolute path in a field of another name must match in its
+                        // normal form too (and have one).
+                        Value::String(s) => {
+                            re.is_match(s)
+                                && (!s.trim_start().starts_with('/')
+                                    || norm(s.trim()).is_some_and(|p| re.is_match(&rendered(&p))))
+                        }
                         _ => false,
                     })
             }),
