@@ -1,20 +1,24 @@
 //! JSON numbers held exactly. serde_json keeps a whole number that fits `i64` or `u64` as that
 //! integer and reads every other number as the nearest `f64`, so `100.000000000000001` would
-//! silently become `100`, and a cap and a value that differ could compare equal. Two rules close
-//! that gap:
+//! silently become `100`, and a cap and a value that differ could compare equal. These rules
+//! close that gap:
 //!
-//! - [`exact`]: a number is accepted only when nothing is lost in reading it: a whole number
-//!   within 64 bits, or a number whose value is that of the shortest spelling of the `f64` it
-//!   becomes, as ryu (serde_json, and JavaScript's rule) prints it: at a tie between two, the
-//!   even one (`59.97000000000001`, `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400`
-//!   are not). From 2^53 to 2^64, where 64-bit integers lie between floats, that spelling must
-//!   also be the whole number the float holds (`4.61168601842784e18` holds
-//!   4611686018427840512, so it is refused). Every accepted value then names one `f64`, and no
-//!   two values that differ are read as one. [`first_inexact`] finds the first number that
-//!   breaks the rule in a JSON text.
+//! - A number is read without loss when it is a whole number within 64 bits, or when its value
+//!   is that of the shortest spelling of the `f64` it becomes, as ryu (serde_json, and
+//!   JavaScript's rule) prints it: at a tie between two, the even one (`59.97000000000001`,
+//!   `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400` are not). Every such value names
+//!   one `f64`, and no two values that differ are read as one.
+//! - From 2^53 to 2^64 (from -2^63 below zero), where 64-bit integers lie between the floats,
+//!   every float is a whole number, and its shortest spelling may say another one
+//!   (`4.61168601842784e18` holds 4611686018427840512). A program's JSON ([`exact_json`])
+//!   keeps such a float as the whole number it holds: that is the value of the sender's own
+//!   float, and it is what is then shown, compared and stored. What a person types ([`exact`])
+//!   must spell that whole number, or it is refused: keeping another number than the one typed
+//!   would change what they decided.
 //! - [`cmp`]: a whole number and a float are ordered by their exact values, not by rounding the
 //!   integer to a float first.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::Number;
@@ -63,17 +67,52 @@ fn cmp_whole_float(i: i128, f: f64) -> Ordering {
     }
 }
 
-/// Whether the number written as `text` is read without loss (see the module's rule). `text`
-/// is JSON's number grammar, also with a leading `+`, `.5` or `5.` (what a person types).
-pub(crate) fn exact(text: &str) -> bool {
+/// How a number's text is read (see the module's rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Without loss, and kept as written.
+    Exact,
+    /// Without loss, as a float of 2^53 to 2^64: the whole number it holds.
+    Whole(i128),
+    /// Rounded: another number than the text says.
+    Inexact,
+}
+
+/// Why the number a person typed as `text` would not be kept as typed, in their words; `None`
+/// when it is (see [`exact`]).
+pub(crate) fn typed_refusal(text: &str) -> Option<String> {
+    if exact(text) {
+        return None;
+    }
+    let Some(read) = read_as(text) else {
+        return Some("is not a number".into());
+    };
+    Some(match reading(text) {
+        Reading::Whole(_) => {
+            format!("would be read as {read}; type the whole number you mean in digits")
+        }
+        _ => format!(
+            "has more digits than can be kept: it would be read as {read}; type fewer digits"
+        ),
+    })
+}
+
+/// Whether the number a person typed as `text` is kept as exactly that number (see the
+/// module's rules). `text` is JSON's number grammar, also with a leading `+`, `.5` or `5.`.
+fn exact(text: &str) -> bool {
     // `parse` also reads `inf` and `NaN`, which have no digits.
     let number =
         text.parse::<f64>().is_ok_and(f64::is_finite) && text.bytes().any(|b| b.is_ascii_digit());
-    number && exact_number(text)
+    number
+        && match reading(text) {
+            Reading::Exact => true,
+            Reading::Whole(held) => decimal(&held.to_string()) == decimal(text),
+            Reading::Inexact => false,
+        }
 }
 
-/// [`exact`] for text known to be a number: the fast paths need no parsing.
-fn exact_number(text: &str) -> bool {
+/// How the text of a number is read: the fast paths need no parsing.
+fn reading(text: &str) -> Reading {
     // The mantissa's digits (leading zeros too) and those before its point; the exponent's
     // sign and value (capped).
     let (mut digits, mut int_digits, mut point) = (0u32, 0u32, false);
@@ -100,90 +139,142 @@ fn exact_number(text: &str) -> bool {
         Some((false, e)) => int_digits + e <= 15,
     };
     if digits <= 15 && small {
-        return true;
+        return Reading::Exact;
     }
     let whole = !point && exponent.is_none();
     if whole && (digits <= 18 || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
-        return true;
+        return Reading::Exact;
     }
     read_back(text)
 }
 
-/// The full check, for text that is not a 64-bit integer: the float it is read as has its
-/// value as its shortest spelling and, from 2^53 to 2^64, as the whole number it holds.
-fn read_back(text: &str) -> bool {
+/// The full check, for text that is not a 64-bit integer: the float it is read as has the
+/// text's value as its shortest spelling; from 2^53 to 2^64, it is the whole number it holds.
+fn read_back(text: &str) -> Reading {
     let Ok(f) = text.parse::<f64>() else {
-        return false;
+        return Reading::Inexact;
     };
     let value = decimal(text);
-    f.is_finite()
-        && value.is_some()
-        && decimal(ryu::Buffer::new().format_finite(f)) == value
-        && big_whole(f).is_none_or(|held| decimal(&held.to_string()) == value)
+    if !f.is_finite() || value.is_none() || decimal(ryu::Buffer::new().format_finite(f)) != value {
+        return Reading::Inexact;
+    }
+    big_whole(f).map_or(Reading::Exact, Reading::Whole)
 }
 
-/// For a float of 2^53 to 2^64 in size, the whole number it holds: its shortest spelling may
-/// say another (`4.61168601842784e18` holds 4611686018427840512), and 64-bit integers, which
-/// are compared with it exactly, lie between the two.
+/// For a float of 2^53 to 2^64 in size, among the 64-bit integers (from -2^63), the whole
+/// number it holds: its shortest spelling may say another (`4.61168601842784e18` holds
+/// 4611686018427840512), and integers, which are compared with it exactly, lie between the two.
 fn big_whole(f: f64) -> Option<i128> {
     const TWO_53: f64 = 9_007_199_254_740_992.0;
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     const TWO_64: f64 = 18_446_744_073_709_551_616.0;
     // Every float of this size is whole, and `as` is exact for it.
-    (TWO_53..TWO_64).contains(&f.abs()).then_some(f as i128)
+    (f.abs() >= TWO_53 && (-TWO_63..TWO_64).contains(&f)).then_some(f as i128)
 }
 
-/// The first number in `json` that is not read exactly, as written. `json` must be valid JSON
-/// (serde has parsed it): outside strings, a number is the only token that starts with `-` or
-/// a digit.
-pub(crate) fn first_inexact(json: &[u8]) -> Option<&str> {
-    let number_byte = |b: &u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
-    let mut i = 0;
-    while i < json.len() {
-        match json[i] {
-            b'"' => {
-                // To the closing quote, past escapes (`\"` among them).
-                i += 1;
-                loop {
-                    match json
-                        .get(i..)
-                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
-                    {
-                        Some(at) if json[i + at] == b'\\' => i += at + 2,
-                        Some(at) => break i += at + 1,
-                        None => return None,
-                    }
-                }
-            }
-            b'-' | b'0'..=b'9' => {
-                let len = json[i..].iter().take_while(|b| number_byte(b)).count();
-                // A number token is ASCII, so this slice is text.
-                let token = std::str::from_utf8(&json[i..i + len]).unwrap_or_default();
-                if !exact_number(token) {
-                    return Some(token);
-                }
-                i += len;
-            }
-            _ => i += 1,
+/// A program's JSON text `json` (serde has parsed it) with every number read without loss:
+/// as it is, or, when a float of 2^53 to 2^64 is in it, with each such float written as the
+/// whole number it holds (see the module's rules). Else the first number that would be
+/// rounded, as written.
+pub(crate) fn exact_json(json: &[u8]) -> Result<Cow<'_, [u8]>, &str> {
+    let mut whole = None;
+    for (at, token) in number_tokens(json) {
+        match reading(token) {
+            Reading::Exact => {}
+            Reading::Inexact => return Err(token),
+            Reading::Whole(held) => whole.get_or_insert_with(Vec::new).push((at, token, held)),
         }
     }
-    None
+    let Some(whole) = whole else {
+        return Ok(Cow::Borrowed(json));
+    };
+    let mut out = Vec::with_capacity(json.len() + 8 * whole.len());
+    let mut from = 0;
+    for (at, token, held) in whole {
+        out.extend_from_slice(&json[from..at]);
+        out.extend_from_slice(held.to_string().as_bytes());
+        from = at + token.len();
+    }
+    out.extend_from_slice(&json[from..]);
+    Ok(Cow::Owned(out))
 }
 
-/// The sentence for a number that [`exact`] refuses: what it would have been read as.
-pub(crate) fn inexact_message(text: &str) -> String {
-    let Some(f) = text.parse::<f64>().ok().and_then(Number::from_f64) else {
+/// A program's JSON text read by `parse` with every number read without loss
+/// ([`exact_json`]); a number that would be rounded is the error `inexact` makes of its
+/// sentence. `parse` runs first, so a text that is not JSON says so; a second time only when a
+/// float had to be written as its whole number.
+pub(crate) fn parse_exact<T, E>(
+    json: &[u8],
+    parse: impl Fn(&[u8]) -> Result<T, E>,
+    inexact: impl FnOnce(String) -> E,
+) -> Result<T, E> {
+    let parsed = parse(json)?;
+    match exact_json(json) {
+        Ok(Cow::Borrowed(_)) => Ok(parsed),
+        Ok(Cow::Owned(whole)) => parse(&whole),
+        Err(n) => Err(inexact(inexact_message(n))),
+    }
+}
+
+/// The number tokens of `json`, each with the offset it starts at. `json` should be valid JSON:
+/// outside strings, a number is the only token that starts with `-` or a digit. Other bytes
+/// end the scan or yield what looks like a number, but never panic.
+fn number_tokens(json: &[u8]) -> impl Iterator<Item = (usize, &str)> {
+    let number_byte = |b: &u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < json.len() {
+            match json[i] {
+                b'"' => {
+                    // To the closing quote, past escapes (`\"` among them).
+                    i += 1;
+                    loop {
+                        match json
+                            .get(i..)
+                            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                        {
+                            Some(at) if json[i + at] == b'\\' => i += at + 2,
+                            Some(at) => break i += at + 1,
+                            None => {
+                                i = json.len();
+                                return None;
+                            }
+                        }
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    let at = i;
+                    let len = json[i..].iter().take_while(|b| number_byte(b)).count();
+                    i += len;
+                    // A number token is ASCII, so this slice is text.
+                    return Some((at, std::str::from_utf8(&json[at..i]).unwrap_or_default()));
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    })
+}
+
+/// The sentence for a number that [`exact_json`] refuses: what it would have been read as.
+fn inexact_message(text: &str) -> String {
+    let Some(read) = read_as(text) else {
         return format!("the number {text} cannot be held as a 64-bit float; send it as a string");
     };
-    match f.as_f64().and_then(big_whole) {
-        Some(held) => format!(
-            "the number {text} would be read as the float {f}, which holds {held}; send a whole \
-             number without a point or exponent"
-        ),
-        None => format!(
-            "the number {text} cannot be held exactly as a 64-bit float: it would be read as \
-             {f}; send it with fewer digits"
-        ),
-    }
+    format!(
+        "the number {text} cannot be held exactly as a 64-bit float: it would be read as {read}; \
+         send it with fewer digits"
+    )
+}
+
+/// The number `text` is read as, as it is then shown: from 2^53 to 2^64, the whole number the
+/// float holds. `None` when it is no finite float.
+fn read_as(text: &str) -> Option<String> {
+    let f = text.parse::<f64>().ok().and_then(Number::from_f64)?;
+    Some(match f.as_f64().and_then(big_whole) {
+        Some(held) => held.to_string(),
+        None => f.to_string(),
+    })
 }
 
 /// A decimal number's value: its significant digits (`int` then `frac`, no leading or trailing
@@ -369,8 +460,25 @@ mod tests {
                 serde_json::from_str::<serde_json::Value>(json).is_ok(),
                 "{json}"
             );
-            assert_eq!(first_inexact(json.as_bytes()), want, "{json}");
+            assert_eq!(exact_json(json.as_bytes()).err(), want, "{json}");
         }
+    }
+
+    #[test]
+    fn a_float_of_2_to_the_53_or_more_is_kept_as_the_whole_number_it_holds() {
+        let json = r#"{"a":4.61168601842784e18,"4e18":"4.61168601842784e18","b":[-7.096887381336131e+16,1.5,9007199254740993]}"#;
+        let want = r#"{"a":4611686018427840512,"4e18":"4.61168601842784e18","b":[-70968873813361312,1.5,9007199254740993]}"#;
+        let kept = exact_json(json.as_bytes()).unwrap();
+        assert_eq!(std::str::from_utf8(&kept), Ok(want));
+        let plain = br#"{"a":1e19,"b":1.8446744073709552e19}"#;
+        assert!(matches!(exact_json(plain), Ok(Cow::Owned(_))));
+        let v: serde_json::Value = serde_json::from_slice(&exact_json(plain).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 10_000_000_000_000_000_000u64, "b": 1.8446744073709552e19})
+        );
+        let untouched = br#"{"a":9007199254740991.0,"b":-1e15}"#;
+        assert!(matches!(exact_json(untouched), Ok(Cow::Borrowed(_))));
     }
 
     #[test]
@@ -378,8 +486,9 @@ mod tests {
         let m = inexact_message("100.000000000000001");
         assert!(m.contains("would be read as 100.0"), "{m}");
         assert!(inexact_message("-1e-400").contains("would be read as -0.0"));
-        let m = inexact_message("4.61168601842784e18");
-        assert!(m.contains("which holds 4611686018427840512;"), "{m}");
+        // From 2^53, as the whole number the float holds.
+        let m = inexact_message("4611686018427840000.5");
+        assert!(m.contains("would be read as 4611686018427840512;"), "{m}");
     }
 
     #[test]
@@ -433,15 +542,18 @@ mod tests {
                 let printed = serde_json::to_string(&f).unwrap();
                 let rust = format!("{f:e}");
                 let tie = decimal(&rust) != decimal(ryu::Buffer::new().format_finite(f));
+                let kept = exact_json(printed.as_bytes()).map(|k| String::from_utf8(k.into_owned()));
                 match big_whole(f) {
                     Some(held) if !tie => {
                         let says_held = format!("{f}") == held.to_string();
                         prop_assert_eq!(exact(&printed), says_held, "{}", printed);
                         prop_assert_eq!(exact(&rust), says_held, "{}", rust);
+                        prop_assert_eq!(kept, Ok(Ok(held.to_string())), "{}", printed);
                     }
                     Some(_) => {}
                     None => {
                         prop_assert!(exact(&printed), "{}", printed);
+                        prop_assert_eq!(kept, Ok(Ok(printed.clone())));
                         prop_assert!(tie || exact(&rust), "{}", rust);
                         prop_assert!(tie || exact(&format!("{f}")), "{}", f);
                     }
@@ -467,10 +579,9 @@ mod tests {
                 Some(e) => format!("{text}e{e}"),
                 None => text.to_owned(),
             };
-            prop_assert_eq!(exact(&text), read_back(&text), "{}", text);
-            if big_whole(i as f64).is_none() {
-                prop_assert_eq!(exact(&format!("{i}.0")), read_back(&format!("{i}.0")));
-            }
+            prop_assert_eq!(reading(&text), read_back(&text), "{}", text);
+            let point_zero = format!("{i}.0");
+            prop_assert_eq!(reading(&point_zero), read_back(&point_zero), "{}", point_zero);
         }
 
         /// A digit added far past an f64's precision to a float's shortest spelling leaves the
@@ -491,7 +602,7 @@ mod tests {
         /// token of the input.
         #[test]
         fn the_scan_survives_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            if let Some(n) = first_inexact(&bytes) {
+            if let Err(n) = exact_json(&bytes) {
                 prop_assert!(n.bytes().all(|b| b"0123456789+-.eE".contains(&b)), "{}", n);
             }
         }

@@ -221,14 +221,15 @@ fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error>
 }
 
 /// A body that must be one JSON object of type `T`, with every number in it read exactly
-/// (`crate::number`); else 400 naming `body`.
+/// (`crate::number`: a float of 2^53 or more as the whole number it holds); else 400 naming
+/// `body`.
 fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let parsed = serde_json::from_slice::<Object<T>>(body)
-        .map_err(|e| Error::invalid("body", e.to_string()))?;
-    match crate::number::first_inexact(body) {
-        Some(n) => Err(Error::invalid("body", crate::number::inexact_message(n))),
-        None => Ok(parsed.0),
-    }
+    let parse = |body: &[u8]| {
+        serde_json::from_slice::<Object<T>>(body)
+            .map(|o| o.0)
+            .map_err(|e| Error::invalid("body", e.to_string()))
+    };
+    crate::number::parse_exact(body, parse, |why| Error::invalid("body", why))
 }
 
 /// `?page=&limit=` for lists: page from 1, limit 1–100 (default 20).

@@ -331,12 +331,10 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 /// A command-line argument that must be one JSON object, every number in it read exactly
 /// (`crate::number`), as the server reads a body.
 fn json_object(raw: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    match serde_json::from_str(raw) {
-        Ok(serde_json::Value::Object(m)) => match crate::number::first_inexact(raw.as_bytes()) {
-            Some(n) => Err(crate::number::inexact_message(n)),
-            None => Ok(m),
-        },
-        Ok(_) => Err("must be a JSON object, e.g. '{\"max_size\": 10}'".into()),
+    let parse = |raw: &[u8]| match serde_json::from_slice(raw) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("must be a JSON object, e.g. '{\"max_size\": 10}'".to_owned()),
         Err(e) => Err(format!("not valid JSON: {e}")),
-    }
+    };
+    crate::number::parse_exact(raw.as_bytes(), parse, |why| why)
 }

@@ -145,13 +145,10 @@ fn parse_number(raw: &str) -> Result<Value, String> {
         .ok()
         .and_then(Number::from_f64)
         .ok_or_else(|| format!("{raw:?} is not a number"))?;
-    if !crate::number::exact(raw) {
-        // In the approver's words: the agent-facing sentence speaks of floats and sending.
-        return Err(format!(
-            "{raw:?} has more digits than can be kept: it would be read as {n}; type fewer digits"
-        ));
+    match crate::number::typed_refusal(raw) {
+        Some(why) => Err(format!("{raw:?} {why}")),
+        None => Ok(Value::Number(n)),
     }
-    Ok(Value::Number(n))
 }
 
 #[cfg(test)]
@@ -174,5 +171,18 @@ mod tests {
         );
         assert_eq!(parse_number("NaN"), Err("\"NaN\" is not a number".into()));
         assert!(parse_number("99.999999999999999999").is_err_and(|e| e.contains("read as 100.0")));
+        // Kept as the float holds it, 512 over what was typed: refused, not kept.
+        assert_eq!(
+            parse_number("4.61168601842784e18"),
+            Err(
+                "\"4.61168601842784e18\" would be read as 4611686018427840512; type the whole \
+                 number you mean in digits"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parse_number("4611686018427840512"),
+            Ok(serde_json::json!(4_611_686_018_427_840_512u64))
+        );
     }
 }

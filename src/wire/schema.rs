@@ -316,9 +316,10 @@ pub(crate) fn scope() -> Schema {
 /// The component a value inside a request's exact `actionDetails` refers to.
 pub(crate) const EXACT_VALUE: &str = "ExactValue";
 
-/// A request's exact `actionDetails` (exact binding): free-form JSON, within the input limits,
-/// whose numbers are exact — a 64-bit integer, or a number below 2^53 in magnitude: a whole
-/// number beyond that reads the same as its neighbours, so it could not be bound to.
+/// A request's exact `actionDetails` (exact binding): free-form JSON, within the input limits.
+/// Its numbers, as the schema says them, are ones every reader keeps exactly: a 64-bit integer,
+/// or a number below 2^53 in magnitude. The server also takes any float by its shortest
+/// spelling, one of 2^53 or more as the whole number it holds (`crate::number`).
 pub(crate) fn nullable_exact_details() -> Schema {
     nullable(
         object(limits_text())

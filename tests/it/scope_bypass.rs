@@ -435,7 +435,8 @@ async fn post_raw(s: &TestServer, key: &str, path: &str, body: &str) -> (StatusC
 }
 
 /// A number that reading it as an f64 would round is a 400 naming `body`, in a request and in
-/// a use, and changes nothing; a whole-number cap and a float amount compare by exact value.
+/// a use, and changes nothing; a float of 2^53 or more is kept as the whole number it holds; a
+/// whole-number cap and a float amount compare by exact value.
 #[tokio::test(flavor = "multi_thread")]
 async fn numbers_are_read_exactly_or_refused() {
     let s = TestServer::start().await;
@@ -461,14 +462,39 @@ async fn numbers_are_read_exactly_or_refused() {
             "{body}: {v}"
         );
     }
-    // Its shortest spelling says 4611686018427840000, the float holds …512: a cap of it would
-    // have let an amount 500 over the written cap through.
-    let body = r#"{"action": "file.read", "scope": {"max_amount": 4.61168601842784e18}}"#;
-    let (status, v) = post_raw(&s, &key, "/api/v1/permissions/request", body).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
-    let said = v["error"]["details"]["body"].as_str().unwrap_or_default();
-    assert!(said.contains("which holds 4611686018427840512;"), "{v}");
     assert_eq!(s.permission_count().await, 0);
+
+    // Its shortest spelling says 4611686018427840000, the float holds …512, and whole numbers
+    // lie between: kept as written, the cap shown would have been 512 under the one enforced.
+    // It is kept as the whole number it holds, which is shown, stored and enforced alike.
+    let body = r#"{"action": "file.read", "uses": 3, "scope": {"max_amount": 4.61168601842784e18, "n": [-7.096887381336131e+16]}}"#;
+    let (status, v) = post_raw(&s, &key, "/api/v1/permissions/request", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (id, token) = (
+        v["data"]["id"].as_str().unwrap(),
+        v["data"]["token"].as_str().unwrap(),
+    );
+    let (_, stored) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
+    let scope = &stored["data"]["scope"];
+    assert_eq!(
+        scope["max_amount"].as_u64(),
+        Some(4_611_686_018_427_840_512),
+        "{stored}"
+    );
+    assert_eq!(
+        scope["n"][0].as_i64(),
+        Some(-70_968_873_813_361_312),
+        "{stored}"
+    );
+    let path = format!("/api/v1/permissions/{id}/use");
+    for (amount, ok) in [
+        ("4611686018427840513", false),
+        ("4.61168601842784e18", true),
+    ] {
+        let body = format!(r#"{{"token": "{token}", "actionDetails": {{"amount": {amount}}}}}"#);
+        let (status, v) = post_raw(&s, &key, &path, &body).await;
+        assert_eq!(v["data"]["success"], ok, "{amount}: {status} {v}");
+    }
 
     // 9007199254740995 read as an f64 is 9007199254740996: rounding first let that through.
     uses(
