@@ -10,7 +10,8 @@
 //!   one `f64`, and no two values that differ are read as one.
 //! - From 2^53 to 2^64 (from -2^63 below zero), where 64-bit integers lie between the floats,
 //!   every float is a whole number, and its shortest spelling may say another one
-//!   (`4.61168601842784e18` holds 4611686018427840512). A program's JSON ([`exact_json`])
+//!   (`4.61168601842784e18` holds 4611686018427840512; that whole number written out is read
+//!   without loss too, `4611686018427840512.0`). A program's JSON ([`exact_json`])
 //!   keeps such a float as the whole number it holds: that is the value of the sender's own
 //!   float, and it is what is then shown, compared and stored. What a person types ([`exact`])
 //!   must spell that whole number, or it is refused: keeping another number than the one typed
@@ -149,16 +150,22 @@ fn reading(text: &str) -> Reading {
 }
 
 /// The full check, for text that is not a 64-bit integer: the float it is read as has the
-/// text's value as its shortest spelling; from 2^53 to 2^64, it is the whole number it holds.
+/// text's value as its shortest spelling or, from 2^53 to 2^64, as the whole number it holds,
+/// which it is then read as.
 fn read_back(text: &str) -> Reading {
     let Ok(f) = text.parse::<f64>() else {
         return Reading::Inexact;
     };
     let value = decimal(text);
-    if !f.is_finite() || value.is_none() || decimal(ryu::Buffer::new().format_finite(f)) != value {
+    if !f.is_finite() || value.is_none() {
         return Reading::Inexact;
     }
-    big_whole(f).map_or(Reading::Exact, Reading::Whole)
+    let held = big_whole(f);
+    let says_held = || held.is_some_and(|h| decimal(&h.to_string()) == value);
+    if decimal(ryu::Buffer::new().format_finite(f)) != value && !says_held() {
+        return Reading::Inexact;
+    }
+    held.map_or(Reading::Exact, Reading::Whole)
 }
 
 /// For a float of 2^53 to 2^64 in size, among the 64-bit integers (from -2^63), the whole
@@ -366,6 +373,7 @@ fn decimal(text: &str) -> Option<Decimal<'_>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::Value;
 
     fn number(text: &str) -> Number {
         serde_json::from_str(text).unwrap()
@@ -400,6 +408,9 @@ mod tests {
             "5.",
             // Floats of 2^53 to 2^64 whose shortest spelling is the whole number they hold.
             "9007199254740996.0",
+            // Or whose exact value is written out, though it is not the shortest spelling.
+            "4611686018427840512.0",
+            "4.611686018427840512e18",
             // A float exactly halfway between two shortest spellings: the even one, as ryu and
             // JavaScript print it.
             "-1764715078036667.2",
@@ -434,7 +445,6 @@ mod tests {
             "4.61168601842784e18",
             "4611686018427840000.0",
             "-4.61168601842784e18",
-            "4611686018427840512.0",
             "-1764715078036667.3",
         ] {
             assert!(!exact(text), "{text}");
@@ -528,6 +538,302 @@ mod tests {
         assert_eq!(c("-5", "1e300"), Ordering::Less);
         assert_eq!(c("5", "-1e300"), Ordering::Greater);
         assert_eq!(c("-1", "18446744073709551615"), Ordering::Less);
+    }
+
+    /// Bodies built to make the scan and serde disagree about what is inside a string.
+    #[test]
+    fn the_scan_and_serde_agree_on_string_edges() {
+        let deep = format!("{}0.10000000000000001{}", "[".repeat(120), "]".repeat(120));
+        let cases: &[(&str, Option<&str>)] = &[
+            // \u0022 is a quote only to serde's string decoder, not the end of the string.
+            (r#"{"a":"\u0022,\"n\":100.000000000000001"}"#, None),
+            (
+                r#"{"a":"\u0022","n":100.000000000000001}"#,
+                Some("100.000000000000001"),
+            ),
+            // \u005c (a backslash) does not escape the quote after it.
+            (r#"{"a":"\u005c","n":-1e-400}"#, Some("-1e-400")),
+            // Backslashes at the very end of a string.
+            (r#"{"a":"\\","n":-1e-400}"#, Some("-1e-400")),
+            (r#"{"a":"\\\\\\","n":-1e-400}"#, Some("-1e-400")),
+            (r#"{"a":"\\\"","n":-1e-400}"#, Some("-1e-400")),
+            // Keys that look like numbers; numbers right after a key's quote.
+            (r#"{"100.000000000000001":1e1}"#, None),
+            (r#"{"x":1e1,"1e-400":-1e-400}"#, Some("-1e-400")),
+            // Multibyte text before and inside strings (0x22 never occurs inside a character).
+            (
+                "{\"\u{1F600}\u{0122}\u{2222}\":[\"\u{5C22}\u{FEFF}\\\\\"],\"n\":1e-400}",
+                Some("1e-400"),
+            ),
+            // JSON white space of each kind around numbers.
+            (
+                "{\"n\" :\t[\r\n1e1 ,\n -0.0\r, 0.10000000000000001\t]}",
+                Some("0.10000000000000001"),
+            ),
+            // Deep nesting (serde's limit is 128).
+            (&deep, Some("0.10000000000000001")),
+        ];
+        for (json, want) in cases {
+            assert!(serde_json::from_str::<Value>(json).is_ok(), "{json}");
+            assert_eq!(exact_json(json.as_bytes()).err(), *want, "{json}");
+        }
+    }
+
+    /// -0, 0, 0.0 and -0.0 are all zero: equal, exact, and not negative.
+    #[test]
+    fn negative_zero_is_zero() {
+        for t in [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "0e5",
+            "-0e-99999999999",
+            "0e99999999999999999999",
+        ] {
+            assert!(exact(t), "{t}");
+            let n = number(t);
+            assert_eq!(cmp(&n, &number("0")), Ordering::Equal, "{t}");
+            assert!(!n.as_f64().is_some_and(|f| f < 0.0), "{t}");
+        }
+    }
+
+    /// Spellings of one value are read as it; huge exponents neither overflow the arithmetic
+    /// nor pass a value that rounds to zero or infinity.
+    #[test]
+    fn exponents_are_read_exactly() {
+        for (t, v) in [
+            ("1e1", 10.0),
+            ("1E+01", 10.0),
+            ("1e-0", 1.0),
+            ("10e-1", 1.0),
+            ("1e0000000000000000000001", 10.0),
+            (
+                "0.00000000000000000000000000000000000000000000000000000001e56",
+                1.0,
+            ),
+            ("5e-324", 5e-324),
+            ("-5e-324", -5e-324),
+        ] {
+            assert!(exact(t), "{t}");
+            assert_eq!(number(t).as_f64(), Some(v), "{t}");
+        }
+        for t in [
+            "1e-99999999999",
+            "1e99999999999",
+            "-1e-99999999999999999999999",
+            "1e309",
+            "2.4703282292062328e-324", // just above half the smallest subnormal: read as 5e-324
+            "2.4703282292062327e-324", // just below: read as 0
+            "1.00000000000000000000000000001e0",
+        ] {
+            assert!(!exact(t), "{t}");
+        }
+        // The exponent is capped at a million; no mantissa within a body can pay that back.
+        let long = format!("0.{}1e1000001", "0".repeat(999_999));
+        assert_eq!(long.parse::<f64>(), Ok(0.0));
+        assert!(!exact(&long));
+    }
+
+    /// Integers at the 64-bit edges, and the floats beside them.
+    #[test]
+    fn integers_at_the_edges() {
+        for t in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "18446744073709551615",
+            "9223372036854775808",
+            "9223372036854775808.0",
+        ] {
+            assert!(exact(t), "{t}");
+        }
+        for t in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1.8446744073709551615e19",
+            "9.007199254740993e15",
+        ] {
+            assert!(!exact(t), "{t}");
+        }
+        let c = |a: &str, b: &str| cmp(&number(a), &number(b));
+        assert_eq!(
+            c("9223372036854775807", "9.223372036854776e18"),
+            Ordering::Less
+        );
+        assert_eq!(
+            c("9223372036854775808", "9.223372036854776e18"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            c("-9223372036854775807", "-9.223372036854776e18"),
+            Ordering::Greater
+        );
+        assert_eq!(c("0", "5e-324"), Ordering::Less);
+        assert_eq!(c("0", "-5e-324"), Ordering::Greater);
+        assert_eq!(c("1", "1.0000000000000002"), Ordering::Less);
+        assert_eq!(c("1", "0.9999999999999999"), Ordering::Greater);
+    }
+
+    /// Spellings of one value have one canonical text (so one binding of exact details); a
+    /// whole number and a float of one value do not, but compare equal.
+    #[test]
+    fn spellings_and_their_canonical_text() {
+        for t in [
+            "1.5",
+            "1.50",
+            "15e-1",
+            "0.15e1",
+            "1.5E0",
+            "1.500000000000000000000",
+        ] {
+            assert!(exact(t), "{t}");
+            assert_eq!(number(t).to_string(), "1.5", "{t}");
+        }
+        assert_eq!(number("100").to_string(), "100");
+        assert_eq!(number("1e2").to_string(), "100.0");
+        assert_eq!(cmp(&number("100"), &number("1e2")), Ordering::Equal);
+    }
+
+    /// Number spellings for the random documents below: exact ones and refused ones.
+    const SPELLINGS: &[&str] = &[
+        "1",
+        "-0",
+        "0.0",
+        "-0.0",
+        "1e1",
+        "1E+01",
+        "1e-0",
+        "0e99999999999999999999",
+        "1e-99999999999",
+        "100.000000000000001",
+        "0.10000000000000001",
+        "18446744073709551616",
+        "-1e-400",
+        "4.9e-324",
+        "5e-324",
+        "9007199254740993",
+        "1.5",
+        "1.50",
+        "15e-1",
+        "-9223372036854775809",
+        "1e0000000000000000000001",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Tree {
+        Num(usize),
+        Str(String, u8),
+        List(Vec<Tree>),
+        Obj(Vec<(String, u8, Tree)>),
+    }
+
+    fn tree() -> impl Strategy<Value = Tree> {
+        let leaf = prop_oneof![
+            (0..SPELLINGS.len()).prop_map(Tree::Num),
+            (".{0,8}|[\"\\\\/]{0,4}|\\\\u0022|1e-400", any::<u8>())
+                .prop_map(|(s, m)| Tree::Str(s, m)),
+        ];
+        leaf.prop_recursive(6, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Tree::List),
+                proptest::collection::vec(
+                    (
+                        ".{0,6}|[\"\\\\]{1,3}|100.000000000000001",
+                        any::<u8>(),
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(Tree::Obj),
+            ]
+        })
+    }
+
+    /// A string as JSON, escaped one of three ways: as serde writes it, every unit as `\uXXXX`,
+    /// or with `\/`.
+    fn encode(s: &str, mode: u8) -> String {
+        match mode % 3 {
+            0 => serde_json::to_string(s).unwrap(),
+            1 => {
+                let units: String = s.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+                format!("\"{units}\"")
+            }
+            _ => serde_json::to_string(s).unwrap().replace('/', "\\/"),
+        }
+    }
+
+    /// The text of `t` (white space from `ws`), and its number spellings in order.
+    fn write(
+        t: &Tree,
+        ws: &mut impl Iterator<Item = &'static str>,
+        out: &mut String,
+        nums: &mut Vec<&'static str>,
+    ) {
+        out.push_str(ws.next().unwrap());
+        match t {
+            Tree::Num(i) => {
+                out.push_str(SPELLINGS[*i]);
+                nums.push(SPELLINGS[*i]);
+            }
+            Tree::Str(s, m) => out.push_str(&encode(s, *m)),
+            Tree::List(items) => {
+                out.push('[');
+                for (k, item) in items.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    write(item, ws, out, nums);
+                }
+                out.push(']');
+            }
+            Tree::Obj(entries) => {
+                out.push('{');
+                for (k, (key, m, v)) in entries.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&encode(&format!("{key}{k}"), *m));
+                    out.push_str(ws.next().unwrap());
+                    out.push(':');
+                    write(v, ws, out, nums);
+                }
+                out.push('}');
+            }
+        }
+        out.push_str(ws.next().unwrap());
+    }
+
+    proptest! {
+        /// Random documents with strings escaped every way: the scan finds exactly the first
+        /// number that [`exact`] refuses, in document order, and never a string's content.
+        #[test]
+        fn the_scan_finds_the_first_refused_number_in_any_document(t in tree(), seed in any::<u64>()) {
+            const WS: [&str; 6] = ["", " ", "\t", "\n", "\r", " \r\n\t"];
+            let mut ws = (0u64..).map(move |i| WS[((seed >> (i % 61)) as usize ^ i as usize) % WS.len()]);
+            let (mut text, mut nums) = (String::new(), Vec::new());
+            write(&t, &mut ws, &mut text, &mut nums);
+            prop_assert!(serde_json::from_str::<Value>(&text).is_ok(), "{}", text);
+            let want = nums.iter().copied().find(|n| !exact(n));
+            prop_assert_eq!(exact_json(text.as_bytes()).err(), want, "{}", text);
+        }
+
+        /// `exact` judges the f64 that Rust's `parse` gives; the server keeps the one
+        /// serde_json gives. They are one f64 for every spelling, also long ones that miss every
+        /// fast path (leading zeros paid back by the exponent, trailing zeros, 17+ digits).
+        #[test]
+        fn rust_and_serde_read_every_spelling_as_one_f64(
+            lead in 0usize..3000, digits in "[1-9][0-9]{0,40}", trail in 0usize..3000,
+            shift in -330i64..330, neg in any::<bool>(),
+        ) {
+            let e = lead as i64 + shift;
+            let sign = if neg { "-" } else { "" };
+            let text = format!("{sign}0.{}{digits}{}e{e}", "0".repeat(lead), "0".repeat(trail));
+            let rust = text.parse::<f64>().unwrap();
+            match serde_json::from_str::<f64>(&text) {
+                Ok(serde) => prop_assert_eq!(rust.to_bits(), serde.to_bits(), "{}", text),
+                Err(_) => prop_assert!(!rust.is_finite() || !exact(&text), "{}", text),
+            }
+        }
     }
 
     proptest! {
