@@ -376,3 +376,19 @@ fn a_human_narrows_with_the_same_key_rules() {
         assert!(err.reason.contains(text), "{edits}: {err}");
     }
 }
+
+/// -0.0 is not negative, so it needs no `min_`; it equals 0 in an allowed list, and a cap of 0
+/// holds it but not the smallest float on either side.
+#[test]
+fn negative_zero_is_zero_in_scopes() {
+    assert_eq!(validate(&obj(json!({ "max_amount": -0.0 }))), Ok(()));
+    let ok = |scope: Value, details: Value| enforce(&obj(scope), Some(&obj(details))).is_ok();
+    assert!(ok(json!({"max_amount": 0}), json!({"amount": -0.0})));
+    assert!(ok(json!({"allowed_amounts": [0]}), json!({"amount": -0.0})));
+    assert!(!ok(json!({"max_amount": 0}), json!({"amount": -5e-324})));
+    assert!(!ok(json!({"max_amount": 0}), json!({"amount": 5e-324})));
+    assert!(ok(
+        json!({"max_amount": 0, "min_amount": -1}),
+        json!({"amount": -5e-324})
+    ));
+}

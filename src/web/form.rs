@@ -184,5 +184,9 @@ mod tests {
             parse_number("4611686018427840512"),
             Ok(serde_json::json!(4_611_686_018_427_840_512u64))
         );
+        // "+5", ".5" and "5." are numbers, as a person types them.
+        assert_eq!(parse_number("+5"), Ok(serde_json::json!(5)));
+        assert_eq!(parse_number(".5"), Ok(serde_json::json!(0.5)));
+        assert_eq!(parse_number("5."), Ok(serde_json::json!(5.0)));
     }
 }

@@ -23,6 +23,7 @@ mod limits;
 mod login;
 mod mcp;
 mod metrics;
+mod numbers;
 mod openapi;
 mod policy_cli;
 mod policy_reload;

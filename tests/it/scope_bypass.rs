@@ -420,20 +420,6 @@ async fn an_auto_approval_grants_no_negative_floor_its_rule_did_not_name() {
     s.stop().await;
 }
 
-/// Posts `body` as it is written, so that a number keeps every digit it was sent with.
-async fn post_raw(s: &TestServer, key: &str, path: &str, body: &str) -> (StatusCode, Value) {
-    let resp = s
-        .http
-        .post(s.url(path))
-        .bearer_auth(key)
-        .header("Content-Type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (resp.status(), resp.json().await.unwrap())
-}
-
 /// A number that reading it as an f64 would round is a 400 naming `body`, in a request and in
 /// a use, and changes nothing; a float of 2^53 or more is kept as the whole number it holds; a
 /// whole-number cap and a float amount compare by exact value.
@@ -454,7 +440,7 @@ async fn numbers_are_read_exactly_or_refused() {
         ),
     ] {
         let body = format!(r#"{{"action": "file.read", "scope": {scope}}}"#);
-        let (status, v) = post_raw(&s, &key, "/api/v1/permissions/request", &body).await;
+        let (status, v) = s.post_raw(&key, "/api/v1/permissions/request", &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
         let said = v["error"]["details"]["body"].as_str().unwrap_or_default();
         assert!(
@@ -468,7 +454,7 @@ async fn numbers_are_read_exactly_or_refused() {
     // lie between: kept as written, the cap shown would have been 512 under the one enforced.
     // It is kept as the whole number it holds, which is shown, stored and enforced alike.
     let body = r#"{"action": "file.read", "uses": 3, "scope": {"max_amount": 4.61168601842784e18, "n": [-7.096887381336131e+16]}}"#;
-    let (status, v) = post_raw(&s, &key, "/api/v1/permissions/request", body).await;
+    let (status, v) = s.post_raw(&key, "/api/v1/permissions/request", body).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let (id, token) = (
         v["data"]["id"].as_str().unwrap(),
@@ -492,7 +478,7 @@ async fn numbers_are_read_exactly_or_refused() {
         ("4.61168601842784e18", true),
     ] {
         let body = format!(r#"{{"token": "{token}", "actionDetails": {{"amount": {amount}}}}}"#);
-        let (status, v) = post_raw(&s, &key, &path, &body).await;
+        let (status, v) = s.post_raw(&key, &path, &body).await;
         assert_eq!(v["data"]["success"], ok, "{amount}: {status} {v}");
     }
 
@@ -517,7 +503,7 @@ async fn numbers_are_read_exactly_or_refused() {
     let path = format!("/api/v1/permissions/{id}/use");
     let body =
         format!(r#"{{"token": "{token}", "actionDetails": {{"amount": 100.000000000000001}}}}"#);
-    let (status, v) = post_raw(&s, &key, &path, &body).await;
+    let (status, v) = s.post_raw(&key, &path, &body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["error"]["details"]["body"].is_string(), "{v}");
     let v = s

@@ -110,6 +110,21 @@ impl TestServer {
         body["data"]["key"].as_str().unwrap().to_owned()
     }
 
+    /// Posts `body` as it is written (so a number keeps every digit it was sent with), with
+    /// `Authorization: Bearer <auth>`; returns status and JSON.
+    pub async fn post_raw(&self, auth: &str, path: &str, body: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(auth)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json().await.unwrap())
+    }
+
     /// Sends a request with `Authorization: Bearer <auth>` and a JSON body; returns status and JSON.
     pub async fn call(
         &self,
