@@ -717,6 +717,10 @@ mod tests {
         "15e-1",
         "-9223372036854775809",
         "1e0000000000000000000001",
+        // Kept as the whole numbers they hold.
+        "4.61168601842784e18",
+        "-7.096887381336131e+16",
+        "9223372036854775808.0",
     ];
 
     #[derive(Debug, Clone)]
@@ -730,7 +734,10 @@ mod tests {
     fn tree() -> impl Strategy<Value = Tree> {
         let leaf = prop_oneof![
             (0..SPELLINGS.len()).prop_map(Tree::Num),
-            (".{0,8}|[\"\\\\/]{0,4}|\\\\u0022|1e-400", any::<u8>())
+            (
+                ".{0,8}|[\"\\\\/]{0,4}|\\\\u0022|1e-400|4.61168601842784e18",
+                any::<u8>()
+            )
                 .prop_map(|(s, m)| Tree::Str(s, m)),
         ];
         leaf.prop_recursive(6, 48, 6, |inner| {
@@ -747,6 +754,21 @@ mod tests {
                 .prop_map(Tree::Obj),
             ]
         })
+    }
+
+    /// `v` with every float of 2^53 to 2^64 as the whole number it holds.
+    fn made_whole(v: Value) -> Value {
+        match v {
+            Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()).and_then(big_whole) {
+                Some(held) => serde_json::from_str(&held.to_string()).unwrap(),
+                None => Value::Number(n),
+            },
+            Value::Array(items) => items.into_iter().map(made_whole).collect(),
+            Value::Object(m) => {
+                Value::Object(m.into_iter().map(|(k, v)| (k, made_whole(v))).collect())
+            }
+            other => other,
+        }
     }
 
     /// A string as JSON, escaped one of three ways: as serde writes it, every unit as `\uXXXX`,
@@ -805,16 +827,24 @@ mod tests {
 
     proptest! {
         /// Random documents with strings escaped every way: the scan finds exactly the first
-        /// number that [`exact`] refuses, in document order, and never a string's content.
+        /// number that would be rounded, in document order, and never a string's content; what
+        /// it keeps reads as the document with each float of 2^53 or more as its whole number.
         #[test]
         fn the_scan_finds_the_first_refused_number_in_any_document(t in tree(), seed in any::<u64>()) {
             const WS: [&str; 6] = ["", " ", "\t", "\n", "\r", " \r\n\t"];
             let mut ws = (0u64..).map(move |i| WS[((seed >> (i % 61)) as usize ^ i as usize) % WS.len()]);
             let (mut text, mut nums) = (String::new(), Vec::new());
             write(&t, &mut ws, &mut text, &mut nums);
-            prop_assert!(serde_json::from_str::<Value>(&text).is_ok(), "{}", text);
-            let want = nums.iter().copied().find(|n| !exact(n));
-            prop_assert_eq!(exact_json(text.as_bytes()).err(), want, "{}", text);
+            let original = serde_json::from_str::<Value>(&text);
+            prop_assert!(original.is_ok(), "{}", text);
+            let refused = |n: &&str| !exact(n) && !matches!(reading(n), Reading::Whole(_));
+            let want = nums.iter().copied().find(refused);
+            let kept = exact_json(text.as_bytes());
+            prop_assert_eq!(kept.as_ref().err().copied(), want, "{}", text);
+            if let Ok(kept) = kept {
+                let kept: Value = serde_json::from_slice(&kept).unwrap();
+                prop_assert_eq!(kept, made_whole(original.unwrap()), "{}", text);
+            }
         }
 
         /// `exact` judges the f64 that Rust's `parse` gives; the server keeps the one
