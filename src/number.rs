@@ -284,6 +284,24 @@ fn read_as(text: &str) -> Option<String> {
     })
 }
 
+/// The digits of the whole number that decimal text spells (`"9007199254740993.0"`,
+/// `"-1.2e3"`, `"0.0"` is `"0"`), read exactly rather than through a float; `None` for text
+/// that is not a decimal number, has a fraction, or has more than 400 digits.
+pub(crate) fn whole_digits(text: &str) -> Option<String> {
+    let d = decimal(text)?;
+    // Whole when its last significant digit stands for a power of ten of 0 or more.
+    let digits = d.int.len() + d.frac.len();
+    if d.power < 0 || digits as i64 + d.power > 400 {
+        return None;
+    }
+    if digits == 0 {
+        return Some("0".into());
+    }
+    let sign = if d.negative { "-" } else { "" };
+    let zeros = "0".repeat(d.power as usize);
+    Some(format!("{sign}{}{}{zeros}", d.int, d.frac))
+}
+
 /// A decimal number's value: its significant digits (`int` then `frac`, no leading or trailing
 /// zeros), the power of ten of the last one, and its sign. Zero has no digits and no sign.
 #[derive(Debug, Clone, Copy)]
@@ -499,6 +517,28 @@ mod tests {
         // From 2^53, as the whole number the float holds.
         let m = inexact_message("4611686018427840000.5");
         assert!(m.contains("would be read as 4611686018427840512;"), "{m}");
+    }
+
+    #[test]
+    fn whole_digits_are_the_number_spelled() {
+        for (text, want) in [
+            ("9007199254740993.0", Some("9007199254740993")),
+            ("-1.2e3", Some("-1200")),
+            ("+13.000", Some("13")),
+            ("0.0", Some("0")),
+            ("-0", Some("0")),
+            ("1e20", Some("100000000000000000000")),
+            ("9.007199254740993E15", Some("9007199254740993")),
+            ("0.0012e4", Some("12")),
+            ("120e-1", Some("12")),
+            ("1.5", None),
+            ("1e-1", None),
+            ("1e401", None),
+            ("13 ", None),
+            ("abc", None),
+        ] {
+            assert_eq!(whole_digits(text).as_deref(), want, "{text}");
+        }
     }
 
     #[test]

@@ -230,6 +230,9 @@ fn blocked_refuses_any_blocked_element_loosely() {
         &[
             (json!({"id": 9007199254740992u64}), None),
             (json!({"id": "9007199254740993"}), Some("is blocked")),
+            (json!({"id": "9007199254740993.0"}), Some("is blocked")),
+            (json!({"id": " 9.007199254740993E15 "}), Some("is blocked")),
+            (json!({"id": "9007199254740992.5"}), None),
             (json!({"id": " 9007199254740993 "}), Some("is blocked")),
             (json!({"id": u64::MAX}), Some("is blocked")),
         ],

@@ -698,13 +698,10 @@ fn loose(value: &Value) -> Option<String> {
         Value::String(s) => {
             let t: String = s.chars().filter(|c| !is_hidden(*c)).collect();
             let t = t.trim().to_lowercase();
-            // A whole number as itself, as a number value is read: through f64, text above
-            // 2^53 would become another number.
-            if let Ok(i) = t.parse::<i64>() {
-                return Some(i.to_string());
-            }
-            if let Ok(u) = t.parse::<u64>() {
-                return Some(u.to_string());
+            // A whole number as itself (`"9007199254740993.0"` too), as a number value is
+            // read: through f64, text above 2^53 would become another number.
+            if let Some(digits) = crate::number::whole_digits(&t) {
+                return Some(digits);
             }
             match t.parse::<f64>() {
                 Ok(f) if f.is_finite() => Some(canon(f)),

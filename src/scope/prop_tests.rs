@@ -121,6 +121,9 @@ fn loose(v: &Value) -> String {
         other => other.to_string(),
     };
     let t = text.trim().to_lowercase();
+    if let Some(digits) = crate::number::whole_digits(&t) {
+        return digits;
+    }
     match t.parse::<f64>() {
         Ok(f) if f.is_finite() => format!("{f}"),
         _ => t,
