@@ -242,6 +242,30 @@ fn blocked_refuses_any_blocked_element_loosely() {
         "blocked_ids",
         &[(json!({"id": 9007199254740993u64}), Some("is blocked"))],
     );
+    // Numeric text is also read as the float it becomes (a service may read it so), and a
+    // whole float by every digit: 1.8446744073709552e19 is 18446744073709551616 exactly, which
+    // Display would print as 18446744073709552000.
+    table(
+        json!({"blocked_ids": [9007199254740992u64, "18446744073709551616"]}),
+        "blocked_ids",
+        &[
+            (json!({"id": "9007199254740993.0"}), Some("is blocked")),
+            (json!({"id": 1.8446744073709552e19}), Some("is blocked")),
+            (json!({"id": "1.8446744073709552e19"}), Some("is blocked")),
+            (json!({"id": "18446744073709552000"}), Some("is blocked")),
+            (json!({"id": -1.8446744073709552e19}), None),
+        ],
+    );
+    table(
+        json!({"blocked_ids": [1.8446744073709552e19, -2.5e16]}),
+        "blocked_ids",
+        &[
+            (json!({"id": "18446744073709551616"}), Some("is blocked")),
+            (json!({"id": "-18446744073709551616"}), None),
+            (json!({"id": "-25000000000000000"}), Some("is blocked")),
+            (json!({"id": " -2.5E16 "}), Some("is blocked")),
+        ],
+    );
 }
 
 #[test]

@@ -305,7 +305,7 @@ fn constraint(
                     as_path
                         || list.iter().any(|b| {
                             json_eq(item, b)
-                                || loose(item) == loose(b)
+                                || loosely_equal(item, b)
                                 || b.as_str()
                                     .and_then(|b| address_form(&fold_text(b)))
                                     .is_some_and(|b| pieces.contains(&b))
@@ -684,36 +684,42 @@ fn address_form(piece: &str) -> Option<String> {
     })
 }
 
-/// A value as a blocked list compares it: text without hidden characters or surrounding
-/// spaces, in lower case; a number or numeric text as one canonical number.
-fn loose(value: &Value) -> Option<String> {
-    let canon = |f: f64| {
-        if f.fract() == 0.0 && f.abs() < 1e15 {
-            format!("{}", f as i64)
-        } else {
-            f.to_string()
-        }
+/// The readings of a value that a blocked list compares: text without hidden characters or
+/// surrounding spaces, in lower case; a number, or numeric text, as its canonical number. Text
+/// that spells a whole number has two readings, the number it spells and the float it becomes
+/// (`"9007199254740993.0"` is both 9007199254740993 and 9007199254740992), so a variant is
+/// blocked however the protected service reads it. Two values match when a reading is shared.
+fn loose(value: &Value) -> Vec<String> {
+    // A whole float as the exact whole number it is (`{:.0}` prints every digit; Display would
+    // print 2^64 as 18446744073709552000), any other by its shortest spelling.
+    let canon = |f: f64| match f {
+        0.0 => "0".to_owned(),
+        f if f.fract() == 0.0 => format!("{f:.0}"),
+        f => f.to_string(),
     };
     match value {
         Value::String(s) => {
             let t: String = s.chars().filter(|c| !is_hidden(*c)).collect();
             let t = t.trim().to_lowercase();
-            // A whole number as itself (`"9007199254740993.0"` too), as a number value is
-            // read: through f64, text above 2^53 would become another number.
-            if let Some(digits) = crate::number::whole_digits(&t) {
-                return Some(digits);
-            }
-            match t.parse::<f64>() {
-                Ok(f) if f.is_finite() => Some(canon(f)),
-                _ => Some(t),
+            let spelled = crate::number::whole_digits(&t);
+            let float = t.parse::<f64>().ok().filter(|f| f.is_finite()).map(canon);
+            match (spelled, float) {
+                (None, None) => vec![t],
+                (spelled, float) => spelled.into_iter().chain(float).collect(),
             }
         }
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Some(i.to_string()),
-            (_, Some(u)) => Some(u.to_string()),
-            _ => n.as_f64().map(canon),
+            (Some(i), _) => vec![i.to_string()],
+            (_, Some(u)) => vec![u.to_string()],
+            _ => n.as_f64().map(canon).into_iter().collect(),
         },
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        Value::Bool(b) => vec![b.to_string()],
+        _ => Vec::new(),
     }
+}
+
+/// Whether two values share a [`loose`] reading.
+fn loosely_equal(a: &Value, b: &Value) -> bool {
+    let b = loose(b);
+    loose(a).iter().any(|r| b.contains(r))
 }

@@ -115,19 +115,30 @@ fn scalar(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
-fn loose(v: &Value) -> String {
+/// docs/scopes.md: numeric text is read as the whole number it spells and as the float it
+/// becomes; a whole float as its every digit.
+fn loose(v: &Value) -> Vec<String> {
+    if let Some(whole) = v
+        .as_i64()
+        .map(|i| i.to_string())
+        .or_else(|| v.as_u64().map(|u| u.to_string()))
+    {
+        return vec![whole];
+    }
     let text = match v {
         Value::String(s) => s.chars().filter(|c| !is_hidden(*c)).collect::<String>(),
         other => other.to_string(),
     };
     let t = text.trim().to_lowercase();
-    if let Some(digits) = crate::number::whole_digits(&t) {
-        return digits;
-    }
+    let mut readings: Vec<String> = crate::number::whole_digits(&t).into_iter().collect();
     match t.parse::<f64>() {
-        Ok(f) if f.is_finite() => format!("{f}"),
-        _ => t,
+        Ok(0.0) => readings.push("0".into()),
+        Ok(f) if f.is_finite() && f.fract() == 0.0 => readings.push(format!("{f:.0}")),
+        Ok(f) if f.is_finite() => readings.push(format!("{f}")),
+        _ if readings.is_empty() => readings.push(t),
+        _ => {}
     }
+    readings
 }
 
 /// An address as docs/scopes.md compares it in a blocked list, by rewriting.
@@ -254,7 +265,7 @@ fn accepts(scope: &Map<String, Value>, details: &Map<String, Value>) -> bool {
                         } else {
                             !list.iter().any(|e| {
                                 json_eq(x, e)
-                                    || loose(x) == loose(e)
+                                    || loose(x).iter().any(|r| loose(e).contains(r))
                                     || e.as_str().is_some_and(|e| names(x).contains(&address(e)))
                             })
                         }
