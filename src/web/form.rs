@@ -147,7 +147,16 @@ fn parse_number(raw: &str) -> Result<Value, String> {
         .ok_or_else(|| format!("{raw:?} is not a number"))?;
     match crate::number::typed_refusal(raw) {
         Some(why) => Err(format!("{raw:?} {why}")),
-        None => Ok(Value::Number(n)),
+        // `4611686018427840512.0` is kept as that whole number, as the API keeps it.
+        None => Ok(crate::number::whole_digits(raw)
+            .and_then(|d| {
+                d.parse::<i64>()
+                    .map(Number::from)
+                    .or_else(|_| d.parse::<u64>().map(Number::from))
+                    .ok()
+            })
+            .unwrap_or(n)
+            .into()),
     }
 }
 
@@ -184,9 +193,14 @@ mod tests {
             parse_number("4611686018427840512"),
             Ok(serde_json::json!(4_611_686_018_427_840_512u64))
         );
+        // A whole number with a point is kept whole, as the API keeps it.
+        assert_eq!(
+            parse_number("4611686018427840512.0"),
+            Ok(serde_json::json!(4_611_686_018_427_840_512u64))
+        );
         // "+5", ".5" and "5." are numbers, as a person types them.
         assert_eq!(parse_number("+5"), Ok(serde_json::json!(5)));
         assert_eq!(parse_number(".5"), Ok(serde_json::json!(0.5)));
-        assert_eq!(parse_number("5."), Ok(serde_json::json!(5.0)));
+        assert_eq!(parse_number("5."), Ok(serde_json::json!(5)));
     }
 }

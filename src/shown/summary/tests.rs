@@ -523,3 +523,33 @@ fn only_a_currency_code_joins_the_amount() {
     v.action_details = Some(obj(json!({"currency": "EUR to GB33", "amount": 5})));
     assert_eq!(summary(&v).money.as_deref(), Some("up to 250"));
 }
+
+/// The over-the-cap warning compares and shows the cap exactly, as it is enforced: through f64
+/// a cap of 4611686018427840512 read 4611686018427840000, and 9007199254740993 was not over
+/// 9007199254740992.
+#[test]
+fn the_cap_warning_is_exact_above_2_to_the_53() {
+    let s = summary(&view(
+        "payment.send",
+        json!({"max_amount": 4_611_686_018_427_840_512u64, "amount": 4_611_686_018_427_841_536u64}),
+        json!({}),
+    ));
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(
+        s.warnings[0].contains("at most 4611686018427840512 is allowed"),
+        "{:?}",
+        s.warnings
+    );
+    let s = summary(&view(
+        "payment.send",
+        json!({"max_amount": 9_007_199_254_740_992u64, "amount": 9_007_199_254_740_993u64}),
+        json!({}),
+    ));
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    let s = summary(&view(
+        "payment.send",
+        json!({"max_amount": 9_007_199_254_740_993u64, "amount": 9.007199254740992e15}),
+        json!({}),
+    ));
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+}
