@@ -161,7 +161,8 @@ fn read_back(text: &str) -> Reading {
         return Reading::Inexact;
     }
     let held = big_whole(f);
-    let says_held = || held.is_some_and(|h| decimal(&h.to_string()) == value);
+    // A whole float's exact value written out (`4611686018427840512.0`, 2^70 in digits).
+    let says_held = || f.fract() == 0.0 && decimal(&format!("{f:.0}")) == value;
     if decimal(ryu::Buffer::new().format_finite(f)) != value && !says_held() {
         return Reading::Inexact;
     }
@@ -429,6 +430,8 @@ mod tests {
             // Or whose exact value is written out, though it is not the shortest spelling.
             "4611686018427840512.0",
             "4.611686018427840512e18",
+            "-439999558299931050508288",
+            "1180591620717411303424",
             // A float exactly halfway between two shortest spellings: the even one, as ryu and
             // JavaScript print it.
             "-1764715078036667.2",
@@ -447,7 +450,7 @@ mod tests {
             "0.10000000000000001",
             "9007199254740993.0",
             "9.007199254740993e15",
-            "18446744073709551616",
+            "18446744073709551617",
             "-9223372036854775809",
             "99999999999999999999",
             "-1e-400",
@@ -481,7 +484,7 @@ mod tests {
             (r#"{"1e-400":true}"#, None),
             (r#"[0.1, 0.10000000000000001]"#, Some("0.10000000000000001")),
             (r#"{"a":null,"b":false,"c":"x"}"#, None),
-            (r#"18446744073709551616"#, Some("18446744073709551616")),
+            (r#"18446744073709551617"#, Some("18446744073709551617")),
         ];
         for (json, want) in cases {
             assert!(
@@ -688,7 +691,7 @@ mod tests {
             assert!(exact(t), "{t}");
         }
         for t in [
-            "18446744073709551616",
+            "18446744073709551617",
             "-9223372036854775809",
             "1.8446744073709551615e19",
             "9.007199254740993e15",
@@ -747,7 +750,7 @@ mod tests {
         "1e-99999999999",
         "100.000000000000001",
         "0.10000000000000001",
-        "18446744073709551616",
+        "18446744073709551617",
         "-1e-400",
         "4.9e-324",
         "5e-324",

@@ -431,7 +431,7 @@ async fn numbers_are_read_exactly_or_refused() {
         (r#"{"max_amount": 100.000000000000001}"#, "100.0"),
         (r#"{"max_amount": 100, "min_amount": -1e-400}"#, "-0.0"),
         (
-            r#"{"max_amount": 18446744073709551616}"#,
+            r#"{"max_amount": 18446744073709551617}"#,
             "1.8446744073709552e+19",
         ),
         (
