@@ -6,12 +6,12 @@
 //! - A number is read without loss when it is a whole number within 64 bits, or when its value
 //!   is that of the shortest spelling of the `f64` it becomes, as ryu (serde_json, and
 //!   JavaScript's rule) prints it: at a tie between two, the even one (`59.97000000000001`,
-//!   `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400` are not). Every such value names
-//!   one `f64`, and no two values that differ are read as one.
+//!   `1.5e-7`, `0.10` are; `100.000000000000001` and `-1e-400` are not), or, for a whole float,
+//!   its exact value written out (`4611686018427840512.0`, 2^70 in its 22 digits). Every such
+//!   value names one `f64`, and no two values that differ are read as one.
 //! - From 2^53 to 2^64 (from -2^63 below zero), where 64-bit integers lie between the floats,
 //!   every float is a whole number, and its shortest spelling may say another one
-//!   (`4.61168601842784e18` holds 4611686018427840512; that whole number written out is read
-//!   without loss too, `4611686018427840512.0`). A program's JSON ([`exact_json`])
+//!   (`4.61168601842784e18` holds 4611686018427840512). A program's JSON ([`exact_json`])
 //!   keeps such a float as the whole number it holds: that is the value of the sender's own
 //!   float, and it is what is then shown, compared and stored. What a person types ([`exact`])
 //!   must spell that whole number, or it is refused: keeping another number than the one typed
@@ -150,8 +150,8 @@ fn reading(text: &str) -> Reading {
 }
 
 /// The full check, for text that is not a 64-bit integer: the float it is read as has the
-/// text's value as its shortest spelling or, from 2^53 to 2^64, as the whole number it holds,
-/// which it is then read as.
+/// text's value as its shortest spelling or, when whole, as its exact value; from 2^53 to 2^64
+/// it is then read as the whole number it holds.
 fn read_back(text: &str) -> Reading {
     let Ok(f) = text.parse::<f64>() else {
         return Reading::Inexact;
@@ -278,11 +278,11 @@ fn inexact_message(text: &str) -> String {
 /// The number `text` is read as, as it is then shown: from 2^53 to 2^64, the whole number the
 /// float holds. `None` when it is no finite float.
 fn read_as(text: &str) -> Option<String> {
-    let f = text.parse::<f64>().ok().and_then(Number::from_f64)?;
-    Some(match f.as_f64().and_then(big_whole) {
-        Some(held) => held.to_string(),
-        None => f.to_string(),
-    })
+    let f = text.parse::<f64>().ok()?;
+    match big_whole(f) {
+        Some(held) => Some(held.to_string()),
+        None => Number::from_f64(f).map(|n| n.to_string()),
+    }
 }
 
 /// The digits of the whole number that decimal text spells (`"9007199254740993.0"`,
@@ -301,6 +301,17 @@ pub(crate) fn whole_digits(text: &str) -> Option<String> {
     let sign = if d.negative { "-" } else { "" };
     let zeros = "0".repeat(d.power as usize);
     Some(format!("{sign}{}{}{zeros}", d.int, d.frac))
+}
+
+/// The 64-bit integer that decimal text spells (`7`, `+7`, `-1.2e3`, `4611686018427840512.0`),
+/// if it spells one.
+pub(crate) fn integer(text: &str) -> Option<Number> {
+    let digits = whole_digits(text)?;
+    digits
+        .parse::<i64>()
+        .map(Number::from)
+        .or_else(|_| digits.parse::<u64>().map(Number::from))
+        .ok()
 }
 
 /// A decimal number's value: its significant digits (`int` then `frac`, no leading or trailing
@@ -427,7 +438,10 @@ mod tests {
             "5.",
             // Floats of 2^53 to 2^64 whose shortest spelling is the whole number they hold.
             "9007199254740996.0",
-            // Or whose exact value is written out, though it is not the shortest spelling.
+            "9.007199254740996e15",
+            "1e19",
+            "-1e16",
+            // Whole floats whose exact value is written out, though not as the shortest spelling.
             "4611686018427840512.0",
             "4.611686018427840512e18",
             "-439999558299931050508288",
@@ -435,9 +449,6 @@ mod tests {
             // A float exactly halfway between two shortest spellings: the even one, as ryu and
             // JavaScript print it.
             "-1764715078036667.2",
-            "9.007199254740996e15",
-            "1e19",
-            "-1e16",
         ] {
             assert!(exact(text), "{text}");
         }

@@ -633,14 +633,14 @@ fn warnings(v: &PermissionView) -> Vec<String> {
         }
         // Compared and shown exactly, as enforced: through f64, 9007199254740993 is not over a
         // cap of 9007199254740992, and a cap of 4611686018427840512 reads 4611686018427840000.
-        if let (Some(Value::Number(cap)), Value::Number(n)) =
+        if let (Some(cap @ Value::Number(c)), Value::Number(n)) =
             (v.scope.get(&format!("max_{key}")), value)
-            && crate::number::cmp(n, cap) == std::cmp::Ordering::Greater
+            && crate::number::cmp(n, c) == std::cmp::Ordering::Greater
         {
             out.push(format!(
                 "It asks for {} {shown}, but at most {} is allowed: such a use will be refused.",
                 with_markers(key),
-                super::text(&Value::Number(cap.clone()))
+                super::text(cap)
             ));
         }
     }

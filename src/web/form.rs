@@ -134,30 +134,14 @@ pub(super) fn approval_edits(form: &Form, req: &PermissionView) -> Result<Edits,
 /// The number the approver typed, when it is one and is read without rounding
 /// (`crate::number`); else the sentence that says why not.
 fn parse_number(raw: &str) -> Result<Value, String> {
-    if let Ok(i) = raw.parse::<i64>() {
-        return Ok(Value::Number(i.into()));
+    if let Some(why) = crate::number::typed_refusal(raw) {
+        return Err(format!("{raw:?} {why}"));
     }
-    if let Ok(u) = raw.parse::<u64>() {
-        return Ok(Value::Number(u.into()));
-    }
-    let n = raw
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .ok_or_else(|| format!("{raw:?} is not a number"))?;
-    match crate::number::typed_refusal(raw) {
-        Some(why) => Err(format!("{raw:?} {why}")),
-        // `4611686018427840512.0` is kept as that whole number, as the API keeps it.
-        None => Ok(crate::number::whole_digits(raw)
-            .and_then(|d| {
-                d.parse::<i64>()
-                    .map(Number::from)
-                    .or_else(|_| d.parse::<u64>().map(Number::from))
-                    .ok()
-            })
-            .unwrap_or(n)
-            .into()),
-    }
+    // A whole number as that integer (`7`, `4611686018427840512.0`), as the API keeps it.
+    crate::number::integer(raw)
+        .or_else(|| raw.parse::<f64>().ok().and_then(Number::from_f64))
+        .map(Value::Number)
+        .ok_or_else(|| format!("{raw:?} is not a number"))
 }
 
 #[cfg(test)]
