@@ -40,36 +40,28 @@ async fn exact_details_bind_every_spelling_of_one_value() {
     let bound = |details: &str| {
         format!(r#"{{"action": "file.read", "uses": 10, "actionDetails": {details}}}"#)
     };
-    let (status, data) = ask(&s, &key, &bound(r#"{"amount": 1.5}"#)).await;
-    assert_eq!(status, StatusCode::CREATED, "{data}");
-    let (id, token) = (
-        data["id"].as_str().unwrap(),
-        data["token"].as_str().unwrap(),
-    );
+    let (id, token) = s.granted_raw(&key, &bound(r#"{"amount": 1.5}"#)).await;
     for same in ["1.50", "15e-1", "0.15E+1", "1.500000000000000000000000"] {
-        let v = use_raw(&s, &key, id, token, &format!(r#"{{"amount": {same}}}"#)).await;
+        let v = use_raw(&s, &key, &id, &token, &format!(r#"{{"amount": {same}}}"#)).await;
         assert_eq!(v["success"], true, "{same}: {v}");
     }
-    let v = use_raw(&s, &key, id, token, r#"{"amount": 1.5000000000000001}"#).await;
+    let v = use_raw(&s, &key, &id, &token, r#"{"amount": 1.5000000000000001}"#).await;
     assert_eq!(v["status"], 400, "{v}");
-    let v = use_raw(&s, &key, id, token, r#"{"amount": 1.5000000000000002}"#).await;
+    let v = use_raw(&s, &key, &id, &token, r#"{"amount": 1.5000000000000002}"#).await;
     assert_eq!(v["code"], "DETAILS_MISMATCH", "{v}");
 
-    let (status, data) = ask(&s, &key, &bound(r#"{"amount": 4.61168601842784e18}"#)).await;
-    assert_eq!(status, StatusCode::CREATED, "{data}");
-    let (id, token) = (
-        data["id"].as_str().unwrap(),
-        data["token"].as_str().unwrap(),
-    );
+    let (id, token) = s
+        .granted_raw(&key, &bound(r#"{"amount": 4.61168601842784e18}"#))
+        .await;
     for same in [
         "4.61168601842784e18",
         "4611686018427840512",
         "4611686018427840512.0",
     ] {
-        let v = use_raw(&s, &key, id, token, &format!(r#"{{"amount": {same}}}"#)).await;
+        let v = use_raw(&s, &key, &id, &token, &format!(r#"{{"amount": {same}}}"#)).await;
         assert_eq!(v["success"], true, "{same}: {v}");
     }
-    let v = use_raw(&s, &key, id, token, r#"{"amount": 4611686018427840000}"#).await;
+    let v = use_raw(&s, &key, &id, &token, r#"{"amount": 4611686018427840000}"#).await;
     assert_eq!(
         v["code"], "DETAILS_MISMATCH",
         "the value as written is not bound: {v}"

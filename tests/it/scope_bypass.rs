@@ -454,12 +454,7 @@ async fn numbers_are_read_exactly_or_refused() {
     // lie between: kept as written, the cap shown would have been 512 under the one enforced.
     // It is kept as the whole number it holds, which is shown, stored and enforced alike.
     let body = r#"{"action": "file.read", "uses": 3, "scope": {"max_amount": 4.61168601842784e18, "n": [-7.096887381336131e+16]}}"#;
-    let (status, v) = s.post_raw(&key, "/api/v1/permissions/request", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    let (id, token) = (
-        v["data"]["id"].as_str().unwrap(),
-        v["data"]["token"].as_str().unwrap(),
-    );
+    let (id, token) = s.granted_raw(&key, body).await;
     let (_, stored) = s.get(&key, &format!("/api/v1/permissions/{id}")).await;
     let scope = &stored["data"]["scope"];
     assert_eq!(

@@ -216,6 +216,17 @@ impl TestServer {
         (field("id"), field("token"))
     }
 
+    /// Asks, with `body` as it is written, for a permission that the policy grants at once:
+    /// its id and token.
+    pub async fn granted_raw(&self, key: &str, body: &str) -> (String, String) {
+        let (status, v) = self
+            .post_raw(key, "/api/v1/permissions/request", body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        let field = |name: &str| v["data"][name].as_str().unwrap().to_owned();
+        (field("id"), field("token"))
+    }
+
     /// A `file.read` request with `uses` uses, which [`TEST_POLICY`] approves at once: its id and
     /// token.
     pub async fn grant(&self, key: &str, uses: i64) -> (String, String) {
