@@ -417,9 +417,10 @@ pub(crate) fn confirm_keyboard(v: &PermissionView) -> InlineKeyboardMarkup {
         .map(|m| format!("✅ Yes, approve {m}"))
         .filter(|label| label.chars().count() <= CONFIRM_LABEL_MAX)
         .unwrap_or_else(|| "✅ Yes, approve".to_owned());
+    // Cancel takes Approve's place, so the second tap of a double tap on Approve cancels.
     InlineKeyboardMarkup::new([[
-        InlineKeyboardButton::callback(what, format!("y:{id}")),
         InlineKeyboardButton::callback("↩️ Cancel", format!("k:{id}")),
+        InlineKeyboardButton::callback(what, format!("y:{id}")),
     ]])
 }
 
@@ -842,14 +843,14 @@ mod tests {
         v.scope = obj(json!({"max_amount": 250, "allowed_currency": ["EUR"]}));
         assert_eq!(
             buttons(&confirm_keyboard(&v)),
-            ["✅ Yes, approve up to 250 EUR", "↩️ Cancel"]
+            ["↩️ Cancel", "✅ Yes, approve up to 250 EUR"]
         );
         v.scope = obj(json!({"max_amount": 18_446_744_073_709_551_615_u64,
                              "min_amount": -1.234_567_890_123_456_7e-100,
                              "allowed_currency": ["EUR"]}));
         assert_eq!(
             buttons(&confirm_keyboard(&v)),
-            ["✅ Yes, approve", "↩️ Cancel"]
+            ["↩️ Cancel", "✅ Yes, approve"]
         );
     }
 }

@@ -946,9 +946,10 @@ async fn a_confirm_rule_takes_a_second_tap_and_the_outcome_names_who() {
 
     fake.press(ANN, &m, &format!("a:{id}"));
     let asking = with_button(&fake, &m, "Yes, approve").await;
+    // Cancel where Approve was: a second tap of a double tap on Approve cancels.
     assert_eq!(
         button_texts(&asking),
-        ["✅ Yes, approve up to 250 EUR", "↩️ Cancel"]
+        ["↩️ Cancel", "✅ Yes, approve up to 250 EUR"]
     );
     let answer = eventually(10, "the press answered", || async {
         fake.calls("answerCallbackQuery").into_iter().next()

@@ -972,6 +972,55 @@ async fn web_browser_pages_stay_current_without_a_reload() {
     s.stop().await;
 }
 
+/// A double tap on "Approve…" does not answer the second confirmation: where Approve… stood,
+/// the question shows Cancel (found by an attacker pass: Yes stood there, and the second tap of
+/// a double tap approved a payment unread).
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    no_browser,
+    ignore = "chromium or chromedriver missing: apt-get install chromium chromium-driver"
+)]
+async fn web_browser_a_double_tap_does_not_answer_the_confirmation() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let s = TestServer::with_policy(Some(CONFIRM_PAYMENTS)).await;
+    let key = s.agent("treasury-assistant").await;
+    log_in(c, &s).await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "payment.transfer", "scope": {"max_amount": 250, "currency": "EUR"}}),
+    )
+    .await;
+    c.goto(&s.url(&format!("/requests/{id}"))).await.unwrap();
+    wait_for_text(c, "#approve", "Approve").await;
+    let before = c.execute(MEASURE, vec![json!(["approve"])]).await.unwrap();
+    tap(c, "#approve").await;
+    wait_for_text(c, "#confirm", "Approve").await;
+    let a = &before["approve"];
+    let centre = |lo: &str, hi: &str| (a[lo].as_f64().unwrap() + a[hi].as_f64().unwrap()) / 2.0;
+    let (x, y) = (centre("left", "right"), centre("top", "bottom"));
+    // The second tap, where the finger still is.
+    let hit = c
+        .execute(
+            "const e = document.elementFromPoint(arguments[0], arguments[1]); \
+             const b = e && e.closest('a, button'); if (b) b.click(); return b ? b.id : null;",
+            vec![json!(x), json!(y)],
+        )
+        .await
+        .unwrap();
+    assert_ne!(hit, json!("confirm-yes"), "{before}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        status_of(&s, &id).await,
+        "pending",
+        "the second tap hit {hit}"
+    );
+    c.clone().close().await.unwrap();
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(
     no_browser,
