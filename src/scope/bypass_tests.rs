@@ -222,17 +222,20 @@ fn blocked_refuses_any_blocked_element_loosely() {
             (json!({"accounts": [1, "X"]}), Some("is blocked")),
         ],
     );
-    // Above 2^53, numeric text is read as its whole number, not through f64 (which made
-    // "9007199254740993" the number 9007199254740992 and let it past).
+    // Above 2^53, numeric text is read as its whole number, not only through f64 (which made
+    // "9007199254740993" the number 9007199254740992 and let it past). A whole number is also
+    // read as the float it becomes, so 9007199254740992 and 9007199254740992.5 are blocked
+    // with 9007199254740993: a service that reads floats cannot tell them apart.
     table(
         json!({"blocked_ids": [9007199254740993u64, "18446744073709551615"]}),
         "blocked_ids",
         &[
-            (json!({"id": 9007199254740992u64}), None),
+            (json!({"id": 9007199254740992u64}), Some("is blocked")),
             (json!({"id": "9007199254740993"}), Some("is blocked")),
             (json!({"id": "9007199254740993.0"}), Some("is blocked")),
             (json!({"id": " 9.007199254740993E15 "}), Some("is blocked")),
-            (json!({"id": "9007199254740992.5"}), None),
+            (json!({"id": "9007199254740992.5"}), Some("is blocked")),
+            (json!({"id": "9007199254740990"}), None),
             (json!({"id": " 9007199254740993 "}), Some("is blocked")),
             (json!({"id": u64::MAX}), Some("is blocked")),
         ],
@@ -254,6 +257,10 @@ fn blocked_refuses_any_blocked_element_loosely() {
             (json!({"id": "1.8446744073709552e19"}), Some("is blocked")),
             (json!({"id": "18446744073709552000"}), Some("is blocked")),
             (json!({"id": -1.8446744073709552e19}), None),
+            // A whole number too: JavaScript's JSON.parse reads it as 9007199254740992.
+            (json!({"id": 9007199254740993u64}), Some("is blocked")),
+            (json!({"id": [9007199254740993u64]}), Some("is blocked")),
+            (json!({"id": 9007199254740994u64}), None),
         ],
     );
     table(

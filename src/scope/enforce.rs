@@ -685,10 +685,11 @@ fn address_form(piece: &str) -> Option<String> {
 }
 
 /// The readings of a value that a blocked list compares: text without hidden characters or
-/// surrounding spaces, in lower case; a number, or numeric text, as its canonical number. Text
-/// that spells a whole number has two readings, the number it spells and the float it becomes
-/// (`"9007199254740993.0"` is both 9007199254740993 and 9007199254740992), so a variant is
-/// blocked however the protected service reads it. Two values match when a reading is shared.
+/// surrounding spaces, in lower case; a number, or numeric text, as its canonical number. A
+/// whole number, as a number or as text, has two readings, itself and the float it becomes
+/// (`9007199254740993` and `"9007199254740993.0"` are both 9007199254740993 and
+/// 9007199254740992), so a variant is blocked whether the protected service reads it exactly or
+/// as a float (JavaScript's `JSON.parse` does). Two values match when a reading is shared.
 fn loose(value: &Value) -> Vec<String> {
     // A whole float as the exact whole number it is (`{:.0}` prints every digit; Display would
     // print 2^64 as 18446744073709552000), any other by its shortest spelling.
@@ -708,11 +709,11 @@ fn loose(value: &Value) -> Vec<String> {
                 (spelled, float) => spelled.into_iter().chain(float).collect(),
             }
         }
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => vec![i.to_string()],
-            (_, Some(u)) => vec![u.to_string()],
-            _ => n.as_f64().map(canon).into_iter().collect(),
-        },
+        Value::Number(n) => {
+            let whole = n.as_i64().map(|i| i.to_string());
+            let whole = whole.or_else(|| n.as_u64().map(|u| u.to_string()));
+            whole.into_iter().chain(n.as_f64().map(canon)).collect()
+        }
         Value::Bool(b) => vec![b.to_string()],
         _ => Vec::new(),
     }

@@ -115,16 +115,9 @@ fn scalar(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
-/// docs/scopes.md: numeric text is read as the whole number it spells and as the float it
-/// becomes; a whole float as its every digit.
+/// docs/scopes.md: a whole number, or numeric text, is read as the whole number it spells and
+/// as the float it becomes; a whole float as its every digit.
 fn loose(v: &Value) -> Vec<String> {
-    if let Some(whole) = v
-        .as_i64()
-        .map(|i| i.to_string())
-        .or_else(|| v.as_u64().map(|u| u.to_string()))
-    {
-        return vec![whole];
-    }
     let text = match v {
         Value::String(s) => s.chars().filter(|c| !is_hidden(*c)).collect::<String>(),
         other => other.to_string(),
