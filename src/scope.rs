@@ -15,6 +15,7 @@
 
 mod enforce;
 mod narrow;
+mod numeric_text;
 pub(crate) mod path;
 
 pub(crate) use enforce::enforce;

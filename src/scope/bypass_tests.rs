@@ -276,6 +276,60 @@ fn blocked_refuses_any_blocked_element_loosely() {
 }
 
 #[test]
+fn blocked_numbers_are_read_in_every_notation_a_reader_takes() {
+    // Python's int() and Java's parseInt read decimal digits of any script; Python and YAML 1.1
+    // read `_` between digits; JavaScript's Number(), Python's int(text, 0) and YAML 1.1 read a
+    // base prefix, and strtol with base 0 and YAML 1.1 a leading zero as octal.
+    table(
+        json!({"blocked_accounts": [13, -13, 13.5]}),
+        "blocked_accounts",
+        &[
+            (json!({"account": "١٣"}), Some("is blocked")),
+            (json!({"account": "۱۳"}), Some("is blocked")),
+            (json!({"account": "१३"}), Some("is blocked")),
+            (json!({"account": "১৩"}), Some("is blocked")),
+            (json!({"account": "１３"}), Some("is blocked")),
+            (json!({"account": "𝟏𝟑"}), Some("is blocked")),
+            (json!({"account": "1٣"}), Some("is blocked")),
+            (json!({"account": " ١٣.٠ "}), Some("is blocked")),
+            (json!({"account": "١٣.٥"}), Some("is blocked")),
+            (json!({"account": "1_3"}), Some("is blocked")),
+            (json!({"account": "1_3.5"}), Some("is blocked")),
+            (json!({"account": "0x0d"}), Some("is blocked")),
+            (json!({"account": "0X0D"}), Some("is blocked")),
+            (json!({"account": "0x_0d"}), Some("is blocked")),
+            (json!({"account": "-0xd"}), Some("is blocked")),
+            (json!({"account": "0o15"}), Some("is blocked")),
+            (json!({"account": "0b1101"}), Some("is blocked")),
+            (json!({"account": "015"}), Some("is blocked")),
+            (json!({"account": "0x0\u{200B}d"}), Some("is blocked")),
+            (json!({"accounts": [12, "0xd"]}), Some("is blocked")),
+            // Other numbers in the same notations pass.
+            (json!({"account": "١٤"}), None),
+            (json!({"account": "1_4"}), None),
+            (json!({"account": "0x0e"}), None),
+            (json!({"account": "0b1100"}), None),
+            (json!({"account": "016"}), None),
+            (json!({"account": "1__3"}), None),
+            (json!({"account": "_13_"}), None),
+            (json!({"account": "0x"}), None),
+            (json!({"account": "13 apples"}), None),
+        ],
+    );
+    // A list written in one notation blocks the others.
+    table(
+        json!({"blocked_accounts": ["0x0d", "١٤"]}),
+        "blocked_accounts",
+        &[
+            (json!({"account": 13}), Some("is blocked")),
+            (json!({"account": "13"}), Some("is blocked")),
+            (json!({"account": 14.0}), Some("is blocked")),
+            (json!({"account": 15}), None),
+        ],
+    );
+}
+
+#[test]
 fn pattern_tests_every_value_as_text() {
     table(
         json!({"subject_pattern": "^Invoice"}),

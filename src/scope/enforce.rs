@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
+use super::numeric_text;
 use super::path::{self, CleanPath};
 use super::{
     Kind, ascii_look_alikes, brief, build_regex, check_key, check_rule, classify, fold,
@@ -685,7 +686,8 @@ fn address_form(piece: &str) -> Option<String> {
 }
 
 /// The readings of a value that a blocked list compares: text without hidden characters or
-/// surrounding spaces, in lower case; a number, or numeric text, as its canonical number. A
+/// surrounding spaces, in lower case; a number, or numeric text in any notation that a reader
+/// takes for a number ([`numeric_text`]: `"١٣"`, `"1_3"`, `"0x0d"`), as its canonical number. A
 /// whole number, as a number or as text, has two readings, itself and the float it becomes
 /// (`9007199254740993` and `"9007199254740993.0"` are both 9007199254740993 and
 /// 9007199254740992), so a variant is blocked whether the protected service reads it exactly or
@@ -702,12 +704,15 @@ fn loose(value: &Value) -> Vec<String> {
         Value::String(s) => {
             let t: String = s.chars().filter(|c| !is_hidden(*c)).collect();
             let t = t.trim().to_lowercase();
-            let spelled = crate::number::whole_digits(&t);
-            let float = t.parse::<f64>().ok().filter(|f| f.is_finite()).map(canon);
-            match (spelled, float) {
-                (None, None) => vec![t],
-                (spelled, float) => spelled.into_iter().chain(float).collect(),
-            }
+            let numbers: Vec<String> = numeric_text::spellings(&ascii_look_alikes(&t))
+                .iter()
+                .flat_map(|text| {
+                    let spelled = number::whole_digits(text);
+                    let float = text.parse::<f64>().ok().filter(|f| f.is_finite());
+                    spelled.into_iter().chain(float.map(canon))
+                })
+                .collect();
+            if numbers.is_empty() { vec![t] } else { numbers }
         }
         Value::Number(n) => {
             let whole = n.as_i64().map(|i| i.to_string());

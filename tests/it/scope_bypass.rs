@@ -238,6 +238,31 @@ async fn nested_caps_type_confusion_spellings_and_paths_are_enforced_at_use() {
     s.stop().await;
 }
 
+/// A blocked number sent as text in a notation that a protected service's reader takes for it
+/// (digits of another script for Python and Java, `_` for Python, a base prefix for
+/// JavaScript's `Number()`) is refused at use like the number itself, and consumes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_number_is_refused_in_every_notation_a_reader_takes() {
+    let s = TestServer::start().await;
+    uses(
+        &s,
+        json!({"blocked_accounts": [13]}),
+        &[
+            (json!({"account": "14"}), None),
+            (json!({"account": "١٣"}), Some("blocked_accounts")),
+            (json!({"account": "१३"}), Some("blocked_accounts")),
+            (json!({"account": "１３"}), Some("blocked_accounts")),
+            (json!({"account": "1_3"}), Some("blocked_accounts")),
+            (json!({"account": "0x0d"}), Some("blocked_accounts")),
+            (json!({"account": "0b1101"}), Some("blocked_accounts")),
+            (json!({"account": "015"}), Some("blocked_accounts")),
+            (json!({"account": "0x0e"}), None),
+        ],
+    )
+    .await;
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_human_cannot_add_an_ambiguous_key_or_lower_a_minimum() {
     let s = TestServer::start().await;
