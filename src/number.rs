@@ -303,6 +303,43 @@ pub(crate) fn whole_digits(text: &str) -> Option<String> {
     Some(format!("{sign}{}{}{zeros}", d.int, d.frac))
 }
 
+/// A number as a person reads it: every digit in its place, no exponent and no `.0`
+/// (`1e3` is 1000, `1.5e-7` is 0.00000015, `-1000000.0` is -1000000). A whole float is written
+/// as the exact whole number it holds, as [`cmp`] compares it (`1.2345678901234567e25` is
+/// 12345678901234566097272832); any other float by the digits of its shortest spelling, which
+/// read back as the same float.
+pub(crate) fn positional(n: &Number) -> String {
+    if n.is_f64() {
+        match n.as_f64() {
+            Some(0.0) => return "0".into(),
+            Some(f) if f.is_finite() && f.fract() == 0.0 => return format!("{f:.0}"),
+            _ => {}
+        }
+    }
+    let text = n.to_string();
+    let Some(d) = decimal(&text) else {
+        return text;
+    };
+    let digits = format!("{}{}", d.int, d.frac);
+    if digits.is_empty() {
+        return "0".into();
+    }
+    let sign = if d.negative { "-" } else { "" };
+    // Digits before the point: all of them, then as many zeros as the power of ten says.
+    let before = digits.len() as i64 + d.power;
+    if d.power >= 0 {
+        format!("{sign}{digits}{}", "0".repeat(d.power as usize))
+    } else if before > 0 {
+        let (whole, fraction) = digits.split_at(before as usize);
+        format!("{sign}{whole}.{fraction}")
+    } else {
+        format!(
+            "{sign}0.{}{digits}",
+            "0".repeat(before.unsigned_abs() as usize)
+        )
+    }
+}
+
 /// The 64-bit integer that decimal text spells (`7`, `+7`, `-1.2e3`, `4611686018427840512.0`),
 /// if it spells one.
 pub(crate) fn integer(text: &str) -> Option<Number> {
@@ -552,6 +589,36 @@ mod tests {
             ("abc", None),
         ] {
             assert_eq!(whole_digits(text).as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn positional_writes_every_digit_in_its_place() {
+        for (json, want) in [
+            ("1e3", "1000"),
+            ("1E+3", "1000"),
+            ("1e21", "1000000000000000000000"),
+            ("1.2345678901234567e25", "12345678901234566097272832"),
+            ("1.5e-7", "0.00000015"),
+            ("-1.5e-7", "-0.00000015"),
+            ("-1000000.0", "-1000000"),
+            ("-0.0", "0"),
+            ("0", "0"),
+            ("250", "250"),
+            ("-13", "-13"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("59.97000000000001", "59.97000000000001"),
+            ("0.1", "0.1"),
+            ("12.5", "12.5"),
+            ("1.25e1", "12.5"),
+            ("5e-324", &format!("0.{}5", "0".repeat(323))),
+        ] {
+            let n: Number = serde_json::from_str(json).unwrap();
+            let shown = positional(&n);
+            assert_eq!(shown, want, "{json}");
+            // What is shown reads back as the same number.
+            let back: Number = serde_json::from_str(&shown).unwrap();
+            assert_eq!(cmp(&back, &n), Ordering::Equal, "{json} → {shown}");
         }
     }
 

@@ -135,8 +135,10 @@ fn flatten<'m>(
     }
 }
 
-/// A JSON value as text a person reads: strings bare, everything else as JSON, with hidden
-/// characters as markers (JSON escapes controls but not bidi or zero-width characters).
+/// A JSON value as text a person reads: strings bare, numbers with every digit in its place
+/// ([`crate::number::positional`]: a cap of `1e3` or `1.5e-7` is not one a person reads), everything else as
+/// JSON, with hidden characters as markers (JSON escapes controls but not bidi or zero-width
+/// characters).
 ///
 /// A string that would not read as the text it is is shown in JSON's quotes: an empty one, one
 /// with a blank at either end (a space, a wide space, the Braille blank), one that reads as
@@ -160,6 +162,7 @@ fn shown_as(v: &Value, in_list: bool) -> String {
         Value::String(s) if reads_as_itself(s) && !(in_list && splits_a_list(s)) => {
             with_markers(s).into_owned()
         }
+        Value::Number(n) => crate::number::positional(n),
         other => with_markers(&other.to_string()).into_owned(),
     }
 }

@@ -177,6 +177,24 @@ mod tests {
             parse_number("4611686018427840512"),
             Ok(serde_json::json!(4_611_686_018_427_840_512u64))
         );
+        // The page shows a number with every digit in place; sent back unchanged, it is the
+        // same number.
+        for json in [
+            "1e21",
+            "1.2345678901234567e25",
+            "1.5e-7",
+            "-1000000.0",
+            "59.97000000000001",
+        ] {
+            let n: Number = serde_json::from_str(json).unwrap();
+            let back = parse_number(&crate::number::positional(&n)).unwrap();
+            let back = back.as_number().unwrap();
+            assert_eq!(
+                crate::number::cmp(back, &n),
+                std::cmp::Ordering::Equal,
+                "{json}"
+            );
+        }
         // A whole number with a point is kept whole, as the API keeps it.
         assert_eq!(
             parse_number("4611686018427840512.0"),

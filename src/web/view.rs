@@ -180,8 +180,8 @@ pub(super) fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
             Value::Number(n) => out.push(Edit {
                 kind: "number",
                 field: form::number_field(key),
-                value: n.to_string(),
-                max: n.to_string(),
+                value: crate::number::positional(n),
+                max: crate::number::positional(n),
                 step: if n.is_f64() { "any" } else { "1" },
                 ..base
             }),

@@ -1263,3 +1263,52 @@ async fn web_history_audit_and_policy_read_in_words() {
     );
     s.stop().await;
 }
+
+/// A cap sent with an exponent is shown with every digit in place, in the sentence, the full
+/// scope and the narrowing field, and an unchanged field approves the same cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn web_shows_every_digit_of_a_cap_sent_with_an_exponent() {
+    let s = TestServer::start().await;
+    let key = s.agent("treasury-assistant").await;
+    let id = pending(
+        &s,
+        &key,
+        json!({"action": "deploy.prod",
+               "scope": {"max_amount": 1e3, "allowed_currency": ["EUR"], "max_ratio": 1.5e-7}}),
+    )
+    .await;
+    let web = login(&s, "bob").await;
+    let page = web.get(&format!("/requests/{id}")).await.body;
+    assert!(page.contains("1000 EUR"), "{page}");
+    assert!(page.contains("0.00000015"), "{page}");
+    assert!(page.contains(r#"value="1000""#), "{page}");
+    for exponent in ["1e3", "1000.0", "1.5e-7"] {
+        assert!(!page.contains(exponent), "{exponent} on the page: {page}");
+    }
+    let approved = web
+        .post(
+            &format!("/requests/{id}/approve"),
+            &[
+                ("has:max_amount", "1"),
+                ("num:max_amount", "1000"),
+                ("has:max_ratio", "1"),
+                ("num:max_ratio", "0.00000015"),
+                ("has:allowed_currency", "1"),
+                ("list:allowed_currency", "0"),
+            ],
+        )
+        .await;
+    assert!(
+        approved.status.is_redirection() || approved.status.is_success(),
+        "{}",
+        approved.body
+    );
+    let (_, v) = s
+        .get(&s.admin, &format!("/api/v1/admin/permissions/{id}"))
+        .await;
+    assert_eq!(v["data"]["status"], "approved", "{v}");
+    // The same cap, kept as the whole number the approver's field holds.
+    assert_eq!(v["data"]["scope"]["max_amount"], json!(1000), "{v}");
+    assert_eq!(v["data"]["scope"]["max_ratio"], json!(1.5e-7), "{v}");
+    s.stop().await;
+}

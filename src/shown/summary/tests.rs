@@ -553,3 +553,25 @@ fn the_cap_warning_is_exact_above_2_to_the_53() {
     ));
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
 }
+
+#[test]
+fn numbers_are_shown_with_every_digit_in_place() {
+    // An exponent is no number a person reads: `1e3` could pass for 13, and `1e21` for a
+    // small cap.
+    let s = summary(&view(
+        "payment.transfer",
+        json!({"max_amount": 1e21, "min_amount": -1e6, "allowed_currency": ["EUR"]}),
+        json!({}),
+    ));
+    assert_eq!(
+        s.money.as_deref(),
+        Some("between -1000000 and 1000000000000000000000 EUR")
+    );
+    let said = said(
+        "files.upload",
+        json!({"max_ratio": 1.5e-7, "blocked_ids": [1e3, 12]}),
+    );
+    assert!(said.contains("ratio at most 0.00000015"), "{said}");
+    assert!(said.contains("never ids 1000 nor 12"), "{said}");
+    assert!(!said.contains("e-7") && !said.contains("e3"), "{said}");
+}
