@@ -543,6 +543,33 @@ fn blocked_hosts_read_the_host_of_a_url() {
             (json!({"host": "https://evil%2Ecom/x"}), Some("is blocked")),
             (json!({"host": "ws:/evil.com"}), Some("is blocked")),
             (json!({"host": "good.com:8080/evil.com"}), None),
+            // A domain blocks the names under it and the addresses at them.
+            (json!({"host": "mail.evil.com"}), Some("is blocked")),
+            (json!({"host": "a.b.EVIL.com."}), Some("is blocked")),
+            (
+                json!({"host": "https://api.evil.com/x"}),
+                Some("is blocked"),
+            ),
+            (json!({"host": "ceo@evil.com"}), Some("is blocked")),
+            (
+                json!({"host": "Boss <ceo@mail.evil.com>"}),
+                Some("is blocked"),
+            ),
+            (json!({"host": "notevil.com"}), None),
+            (json!({"host": "evil.com.good.com"}), None),
+            (json!({"host": "https://good.com/x.evil.com"}), None),
+            (json!({"host": "ceo@evil.community"}), None),
+        ],
+    );
+    // An address entry still blocks that address only; a name without a dot is no domain.
+    table(
+        json!({"blocked_recipients": ["ceo@x.com", "localhost"]}),
+        "blocked_recipients",
+        &[
+            (json!({"recipient": "ceo@x.com"}), Some("is blocked")),
+            (json!({"recipient": "cfo@x.com"}), None),
+            (json!({"recipient": "ceo@mail.x.com"}), None),
+            (json!({"recipient": "a.localhost"}), None),
         ],
     );
 }

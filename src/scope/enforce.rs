@@ -309,7 +309,7 @@ fn constraint(
                                 || loosely_equal(item, b)
                                 || b.as_str()
                                     .and_then(|b| address_form(&fold_text(b)))
-                                    .is_some_and(|b| pieces.contains(&b))
+                                    .is_some_and(|b| pieces.iter().any(|p| names(p, &b)))
                         })
                 };
                 if hit {
@@ -660,6 +660,31 @@ fn without_comments(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether the piece `p` names the blocked entry `entry`: it is the entry, or the entry is a
+/// domain name and `p` is a name under it or an address at either (`mail.evil.com`,
+/// `ceo@evil.com` and `ceo@mail.evil.com` are under `evil.com`; `notevil.com` is not).
+fn names(p: &str, entry: &str) -> bool {
+    let label = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let is_domain = entry.contains('.')
+        && !entry.starts_with('.')
+        && entry.bytes().all(|b| label(b) || b == b'.')
+        && entry.bytes().any(|b| b.is_ascii_alphabetic());
+    if p == entry {
+        return true;
+    }
+    if !is_domain {
+        return false;
+    }
+    let host = p.rsplit_once('@').map_or(p, |(_, host)| host);
+    host == entry
+        || host
+            .strip_suffix(entry)
+            .and_then(|h| h.strip_suffix('.'))
+            .is_some_and(|labels| {
+                !labels.is_empty() && labels.bytes().all(|b| label(b) || b == b'.')
+            })
 }
 
 /// A piece as an address: without a `mailto:` prefix (and its `?query`) or final dots; for

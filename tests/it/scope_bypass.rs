@@ -240,9 +240,10 @@ async fn nested_caps_type_confusion_spellings_and_paths_are_enforced_at_use() {
 
 /// A blocked number sent as text in a notation that a protected service's reader takes for it
 /// (digits of another script for Python and Java, `_` for Python, a base prefix for
-/// JavaScript's `Number()`) is refused at use like the number itself, and consumes nothing.
+/// JavaScript's `Number()`) is refused at use like the number itself, and a blocked domain
+/// refuses the addresses under it; a refused use consumes nothing.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_blocked_number_is_refused_in_every_notation_a_reader_takes() {
+async fn a_blocked_number_or_domain_is_refused_in_every_spelling_a_reader_takes() {
     let s = TestServer::start().await;
     uses(
         &s,
@@ -257,6 +258,28 @@ async fn a_blocked_number_is_refused_in_every_notation_a_reader_takes() {
             (json!({"account": "0b1101"}), Some("blocked_accounts")),
             (json!({"account": "015"}), Some("blocked_accounts")),
             (json!({"account": "0x0e"}), None),
+        ],
+    )
+    .await;
+    // A blocked domain blocks the names under it and the addresses at them.
+    uses(
+        &s,
+        json!({"blocked_recipients": ["evil.com"]}),
+        &[
+            (json!({"recipient": "ceo@good.com"}), None),
+            (
+                json!({"recipient": "ceo@evil.com"}),
+                Some("blocked_recipients"),
+            ),
+            (
+                json!({"recipient": "ceo@mail.evil.com"}),
+                Some("blocked_recipients"),
+            ),
+            (
+                json!({"recipients": ["a@good.com", "b@x.evil.com"]}),
+                Some("blocked_recipients"),
+            ),
+            (json!({"recipient": "ceo@notevil.com"}), None),
         ],
     )
     .await;
