@@ -13,6 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -104,20 +105,26 @@ async fn main() {
         let rank = (latencies.len() as f64 * q).ceil() as usize;
         latencies[rank.clamp(1, latencies.len()) - 1].as_secs_f64() * 1000.0
     };
-    println!(
+    let (due, latency) = worst;
+    let from = due.saturating_duration_since(start).as_secs_f64();
+    let window = Sampler::window(&samples, from, from + latency.as_secs_f64());
+    // A reader that stops early (`| head -1`) ends the output, not this process with a panic.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "{:.0} {:.2} {:.2} {:.2} {failures}",
         latencies.len() as f64 / elapsed,
         ms(0.50),
         ms(0.99),
         ms(1.0)
-    );
-    let (due, latency) = worst;
-    let from = due.saturating_duration_since(start).as_secs_f64();
-    let window = Sampler::window(&samples, from, from + latency.as_secs_f64());
-    println!(
-        "worst {from:.3} {:.2} {window}",
-        latency.as_secs_f64() * 1000.0
-    );
+    )
+    .and_then(|()| {
+        writeln!(
+            out,
+            "worst {from:.3} {:.2} {window}",
+            latency.as_secs_f64() * 1000.0
+        )
+    });
 }
 
 /// What the machine did while the slowest request waited, to tell a stall of the server from one
