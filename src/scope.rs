@@ -14,6 +14,7 @@
 //! - every check fails closed on a value of another type or shape.
 
 mod enforce;
+mod hosts;
 mod narrow;
 mod numeric_text;
 pub(crate) mod path;

@@ -6,12 +6,12 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
-use super::numeric_text;
 use super::path::{self, CleanPath};
 use super::{
     Kind, ascii_look_alikes, brief, build_regex, check_key, check_rule, classify, fold,
     has_constraint, join, json_eq, spelled, spellings, type_name,
 };
+use super::{hosts, numeric_text};
 use crate::number;
 use crate::text::{is_hidden, with_markers};
 
@@ -303,13 +303,18 @@ fn constraint(
                         !path_entries.is_empty() && blocked_reading(item, &path_entries, &name(n))?;
                     let mut pieces = pieces(item);
                     pieces.extend(url_hosts(item));
+                    let named = hosts::named(&url_texts(item), &pieces);
                     as_path
                         || list.iter().any(|b| {
                             json_eq(item, b)
                                 || loosely_equal(item, b)
                                 || b.as_str()
                                     .and_then(|b| address_form(&fold_text(b)))
-                                    .is_some_and(|b| pieces.iter().any(|p| names(p, &b)))
+                                    .is_some_and(|b| {
+                                        pieces.contains(&b)
+                                            || hosts::of_entry(&b)
+                                                .is_some_and(|e| hosts::any_under(&named, &e))
+                                    })
                         })
                 };
                 if hit {
@@ -602,6 +607,18 @@ fn addresses_named(item: &Value) -> usize {
         .unwrap_or(0)
 }
 
+/// A text value as URL parsers may read it: as written, and with `%XX` decoded, look-alikes
+/// of ASCII as ASCII and `\` as `/` ([`url_hosts`]' reading).
+fn url_texts(item: &Value) -> Vec<String> {
+    let Some(text) = item.as_str() else {
+        return Vec::new();
+    };
+    vec![
+        text.to_owned(),
+        fold_text(&fully_decoded(text)).replace('\\', "/"),
+    ]
+}
+
 /// The hosts a URL-like text may name, as a block list of hosts compares them, with `%XX`
 /// decoded and `\\` read as `/` (as WHATWG URL parsers do): the authority after `//` or after
 /// a scheme's colon and any slashes (`https://evil.com`, `https:/evil.com`, `https:evil.com`,
@@ -662,31 +679,6 @@ fn without_comments(text: &str) -> String {
     out
 }
 
-/// Whether the piece `p` names the blocked entry `entry`: it is the entry, or the entry is a
-/// domain name and `p` is a name under it or an address at either (`mail.evil.com`,
-/// `ceo@evil.com` and `ceo@mail.evil.com` are under `evil.com`; `notevil.com` is not).
-fn names(p: &str, entry: &str) -> bool {
-    let label = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    let is_domain = entry.contains('.')
-        && !entry.starts_with('.')
-        && entry.bytes().all(|b| label(b) || b == b'.')
-        && entry.bytes().any(|b| b.is_ascii_alphabetic());
-    if p == entry {
-        return true;
-    }
-    if !is_domain {
-        return false;
-    }
-    let host = p.rsplit_once('@').map_or(p, |(_, host)| host);
-    host == entry
-        || host
-            .strip_suffix(entry)
-            .and_then(|h| h.strip_suffix('.'))
-            .is_some_and(|labels| {
-                !labels.is_empty() && labels.bytes().all(|b| label(b) || b == b'.')
-            })
-}
-
 /// A piece as an address: without a `mailto:` prefix (and its `?query`) or final dots; for
 /// `local@domain`, the local part without its `+tag` and the domain without final dots. `None`
 /// when empty.
@@ -716,7 +708,8 @@ fn address_form(piece: &str) -> Option<String> {
 /// whole number, as a number or as text, has two readings, itself and the float it becomes
 /// (`9007199254740993` and `"9007199254740993.0"` are both 9007199254740993 and
 /// 9007199254740992), so a variant is blocked whether the protected service reads it exactly or
-/// as a float (JavaScript's `JSON.parse` does). Two values match when a reading is shared.
+/// as a float (JavaScript's `JSON.parse` does). A boolean is also 1 or 0, and empty text 0, as
+/// Python and JavaScript compare them. Two values match when a reading is shared.
 fn loose(value: &Value) -> Vec<String> {
     // A whole float as the exact whole number it is (`{:.0}` prints every digit; Display would
     // print 2^64 as 18446744073709552000), any other by its shortest spelling.
@@ -737,14 +730,20 @@ fn loose(value: &Value) -> Vec<String> {
                     spelled.into_iter().chain(float.map(canon))
                 })
                 .collect();
-            if numbers.is_empty() { vec![t] } else { numbers }
+            // Empty text is 0 to JavaScript's `Number("")`.
+            match (numbers.is_empty(), t.is_empty()) {
+                (true, true) => vec![t, "0".to_owned()],
+                (true, false) => vec![t],
+                (false, _) => numbers,
+            }
         }
         Value::Number(n) => {
             let whole = n.as_i64().map(|i| i.to_string());
             let whole = whole.or_else(|| n.as_u64().map(|u| u.to_string()));
             whole.into_iter().chain(n.as_f64().map(canon)).collect()
         }
-        Value::Bool(b) => vec![b.to_string()],
+        // Python's `True == 1`, JavaScript's `Number(true)`.
+        Value::Bool(b) => vec![b.to_string(), u8::from(*b).to_string()],
         _ => Vec::new(),
     }
 }

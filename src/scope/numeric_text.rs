@@ -4,10 +4,13 @@
 //!
 //! - digits of any script: Python's `int()` and `float()` and Java's `Integer.parseInt` read
 //!   Unicode's decimal digits (`Nd`), so `"١٣"`, `"१३"` and `"１３"` are 13;
-//! - `_` between digits: Python (`int("1_3")`) and YAML 1.1;
+//! - `_` after the first digit: Python (`int("1_3")`) and YAML 1.1 (`13_`, `1__3`);
 //! - a base prefix: `0x0d`, `0o15` and `0b1101` for JavaScript's `Number()`, Python's
-//!   `int(text, 0)` and YAML 1.1; and a leading zero as octal (`015` is 13 for C's `strtol`
-//!   with base 0 and YAML 1.1).
+//!   `int(text, 0)` and YAML 1.1, `#0d` for Java's `Integer.decode`; a leading zero as octal
+//!   (`015` is 13 for C's `strtol` with base 0, Java's `Integer.decode` and YAML 1.1);
+//! - hexadecimal floats (`0x1.ap3` is 13 for Java's `Double.parseDouble`, Go's `ParseFloat`,
+//!   C's `strtod` and Python's `float.fromhex`), and Java's `d`/`f` suffix (`13d`);
+//! - YAML 1.1's base 60 (`1:00` is 60).
 //!
 //! [`spellings`] gives the decimal text of each such reading. A blocked list then blocks a value
 //! when any of them is blocked: it may block text that a stricter reader would not take as the
@@ -33,9 +36,9 @@ fn decimal_digit(c: char) -> Option<u8> {
 }
 
 /// The decimal texts that readers may take `text` (trimmed, in lower case) for: the text itself,
-/// its digits as ASCII, then without `_` between digits, then, for a base prefix or a leading
-/// zero, the whole number it spells in that base. Texts a reader takes for no number come back
-/// too; the caller reads each as a number or not.
+/// its digits as ASCII, then without `_` after the first digit, then the number it spells with a
+/// base prefix, a leading zero, as a hexadecimal float, with a `d`/`f` suffix or in base 60.
+/// Texts a reader takes for no number come back too; the caller reads each as a number or not.
 pub(super) fn spellings(text: &str) -> Vec<String> {
     let ascii: String = text
         .chars()
@@ -44,6 +47,13 @@ pub(super) fn spellings(text: &str) -> Vec<String> {
     let joined = without_digit_separators(&ascii);
     let mut out = vec![text.to_owned()];
     out.extend(in_base(&joined));
+    out.extend(hex_float(&joined));
+    out.extend(sexagesimal(&joined));
+    if let Some(number) = joined.strip_suffix(['d', 'f'])
+        && number.parse::<f64>().is_ok()
+    {
+        out.push(number.to_owned());
+    }
     out.push(ascii);
     out.push(joined);
     out.sort();
@@ -51,32 +61,79 @@ pub(super) fn spellings(text: &str) -> Vec<String> {
     out
 }
 
-/// `text` without each `_` that stands between two digits (hexadecimal ones too, for `0x_0d`
-/// and `0xff_ff`) or between a base prefix and a digit.
+/// `text` without each `_` that comes after its first ASCII letter or digit (`1_3`, `13_`,
+/// `1__3`, `0x_0d` lose theirs; `_13` keeps its own), as YAML 1.1 reads a number.
 fn without_digit_separators(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
+    let mut seen_digit = false;
     let mut out = String::with_capacity(text.len());
-    for (i, c) in chars.iter().enumerate() {
-        let joins = *c == '_'
-            && i > 0
-            && chars[i - 1].is_ascii_alphanumeric()
-            && chars.get(i + 1).is_some_and(char::is_ascii_hexdigit);
-        if !joins {
-            out.push(*c);
+    for c in text.chars() {
+        if c == '_' && seen_digit {
+            continue;
         }
+        seen_digit |= c.is_ascii_alphanumeric();
+        out.push(c);
     }
     out
 }
 
-/// The whole number, in decimal, that `text` spells with a base prefix (`0x`, `0o`, `0b`) or,
+/// `text` without a sign, and the sign to put before its number.
+fn signed(text: &str) -> (&'static str, &str) {
+    match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    }
+}
+
+/// The decimal value of a hexadecimal float (`0x1.ap3`, `-0xd.0p0`: hexadecimal digits, an
+/// optional point, `p` and a decimal power of two), as the float a reader makes of it.
+fn hex_float(text: &str) -> Option<String> {
+    let (sign, unsigned) = signed(text);
+    let (mantissa, power) = unsigned.strip_prefix("0x")?.split_once('p')?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    if digits.is_empty() || digits.len() > 30 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let power: i32 = power.parse().ok().filter(|p: &i32| p.abs() <= 2000)?;
+    let value = u128::from_str_radix(&digits, 16).ok()? as f64
+        * 2f64.powi(power - 4 * i32::try_from(frac.len()).ok()?);
+    value.is_finite().then(|| format!("{sign}{value}"))
+}
+
+/// The whole number of YAML 1.1's base 60 (`1:00` is 60, `1:02:03` is 3723): a first part of
+/// decimal digits, then parts of one or two digits below 60, joined by `:`.
+fn sexagesimal(text: &str) -> Option<String> {
+    let (sign, unsigned) = signed(text);
+    let mut parts = unsigned.split(':');
+    let first = parts.next()?;
+    if first.is_empty() || first.len() > 20 || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: u128 = first.parse().ok()?;
+    let mut any = false;
+    for part in parts {
+        let digit = part.parse::<u8>().ok().filter(|d| {
+            (1..=2).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit()) && *d < 60
+        })?;
+        n = n.checked_mul(60)?.checked_add(u128::from(digit))?;
+        any = true;
+    }
+    any.then(|| {
+        if n == 0 {
+            "0".to_owned()
+        } else {
+            format!("{sign}{n}")
+        }
+    })
+}
+
+/// The whole number, in decimal, that `text` spells with a base prefix (`0x`, `0o`, `0b`, `#`) or,
 /// with a leading zero and only octal digits, in octal; a sign may come first. `None` for
 /// anything else, or a number past 128 bits.
 fn in_base(text: &str) -> Option<String> {
-    let (sign, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", text.strip_prefix('+').unwrap_or(text)),
-    };
+    let (sign, unsigned) = signed(text);
     let (radix, digits) = match unsigned.get(..2) {
+        _ if unsigned.starts_with('#') => (16, &unsigned[1..]),
         Some("0x") => (16, &unsigned[2..]),
         Some("0o") => (8, &unsigned[2..]),
         Some("0b") => (2, &unsigned[2..]),
@@ -145,6 +202,19 @@ mod tests {
             ("0b_1101", "13"),
             ("015", "13"),
             ("010", "8"),
+            ("13_", "13"),
+            ("1__3", "13"),
+            ("0x0d_", "13"),
+            ("#0d", "13"),
+            ("0x1.ap3", "13"),
+            ("0xdp0", "13"),
+            ("-0xd.0p0", "-13"),
+            ("0x1p-1", "0.5"),
+            ("13d", "13"),
+            ("13.5f", "13.5"),
+            ("1:00", "60"),
+            ("1:02:03", "3723"),
+            ("-1:00", "-60"),
             ("0x0", "0"),
             ("-0x0", "0"),
             ("0xffffffffffffffffffffffffffffffff", &u128::MAX.to_string()),
@@ -170,12 +240,21 @@ mod tests {
             "x0d",
             "00x1",
             "0x1_",
+            "#",
+            "#g",
             "0x100000000000000000000000000000000",
         ] {
             assert_eq!(in_base(text), None, "{text}");
         }
-        assert_eq!(without_digit_separators("_1_"), "_1_");
-        assert_eq!(without_digit_separators("1__3"), "1__3");
+        for text in ["1:60", "1:", ":1", "1:2:", "1:002", "a:1", "12"] {
+            assert_eq!(sexagesimal(text), None, "{text}");
+        }
+        for text in ["0xp1", "0x1.p", "0x1p", "0x1pq", "0x.p1", "1p3", "0x1p9999"] {
+            assert_eq!(hex_float(text), None, "{text}");
+        }
+        assert_eq!(without_digit_separators("_1_"), "_1");
+        assert_eq!(without_digit_separators("1__3"), "13");
+        assert_eq!(without_digit_separators("13_"), "13");
         assert_eq!(without_digit_separators("a_b"), "ab");
     }
 }
