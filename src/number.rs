@@ -304,15 +304,18 @@ pub(crate) fn whole_digits(text: &str) -> Option<String> {
 }
 
 /// A number as a person reads it: every digit in its place, no exponent and no `.0`
-/// (`1e3` is 1000, `1.5e-7` is 0.00000015, `-1000000.0` is -1000000). A whole float is written
-/// as the exact whole number it holds, as [`cmp`] compares it (`1.2345678901234567e25` is
-/// 12345678901234566097272832); any other float by the digits of its shortest spelling, which
-/// read back as the same float.
+/// (`1e3` is 1000, `1.5e-7` is 0.00000015, `-1000000.0` is -1000000), by the digits of its
+/// shortest spelling, which read back as the same float. Below 2^64 in magnitude, where a whole
+/// number written out would be read as that integer, a whole float is written as the exact
+/// whole number it holds, as [`cmp`] compares it (`4.61168601842784e18` is
+/// 4611686018427840512, not 4611686018427840000).
 pub(crate) fn positional(n: &Number) -> String {
     if n.is_f64() {
         match n.as_f64() {
             Some(0.0) => return "0".into(),
-            Some(f) if f.is_finite() && f.fract() == 0.0 => return format!("{f:.0}"),
+            Some(f) if f.fract() == 0.0 && f.abs() < 18_446_744_073_709_551_616.0 => {
+                return format!("{f:.0}");
+            }
             _ => {}
         }
     }
@@ -338,6 +341,27 @@ pub(crate) fn positional(n: &Number) -> String {
             "0".repeat(before.unsigned_abs() as usize)
         )
     }
+}
+
+/// A number for a person: [`positional`] while that is at most 24 characters, else its
+/// shortest digits times a power of ten in words (`5 × 10^-324`,
+/// `1.7976931348623157 × 10^308`), which no one would misread as a small number and no screen
+/// has to wrap over six lines.
+pub(crate) fn for_people(n: &Number) -> String {
+    let plain = positional(n);
+    if plain.len() <= 24 {
+        return plain;
+    }
+    let text = n.to_string();
+    let Some(d) = decimal(&text) else {
+        return plain;
+    };
+    let digits = format!("{}{}", d.int, d.frac);
+    let sign = if d.negative { "-" } else { "" };
+    let (first, rest) = digits.split_at(1.min(digits.len()));
+    let power = d.power + rest.len() as i64;
+    let point = if rest.is_empty() { "" } else { "." };
+    format!("{sign}{first}{point}{rest} × 10^{power}")
 }
 
 /// The 64-bit integer that decimal text spells (`7`, `+7`, `-1.2e3`, `4611686018427840512.0`),
@@ -598,7 +622,8 @@ mod tests {
             ("1e3", "1000"),
             ("1E+3", "1000"),
             ("1e21", "1000000000000000000000"),
-            ("1.2345678901234567e25", "12345678901234566097272832"),
+            ("1.2345678901234567e25", "12345678901234566000000000"),
+            ("4.61168601842784e18", "4611686018427840512"),
             ("1.5e-7", "0.00000015"),
             ("-1.5e-7", "-0.00000015"),
             ("-1000000.0", "-1000000"),
@@ -619,6 +644,22 @@ mod tests {
             // What is shown reads back as the same number.
             let back: Number = serde_json::from_str(&shown).unwrap();
             assert_eq!(cmp(&back, &n), Ordering::Equal, "{json} → {shown}");
+        }
+    }
+
+    #[test]
+    fn for_people_writes_long_numbers_with_a_power_of_ten() {
+        for (json, want) in [
+            ("1e21", "1000000000000000000000"),
+            ("1e24", "1 × 10^24"),
+            ("5e-324", "5 × 10^-324"),
+            ("-1.7976931348623157e308", "-1.7976931348623157 × 10^308"),
+            ("1.2345678901234567e25", "1.2345678901234566 × 10^25"),
+            ("1.5e-7", "0.00000015"),
+            ("18446744073709551615", "18446744073709551615"),
+        ] {
+            let n: Number = serde_json::from_str(json).unwrap();
+            assert_eq!(for_people(&n), want, "{json}");
         }
     }
 
@@ -1080,6 +1121,15 @@ mod tests {
             let (a, b) = (Number::from(i), Number::from_f64(f).unwrap());
             prop_assert_eq!(cmp(&a, &b), want);
             prop_assert_eq!(cmp(&b, &a), want.reverse());
+        }
+    }
+
+    /// A 7-byte JSON token must not become 326 characters on the phone.
+    #[test]
+    fn for_people_stays_short() {
+        for t in ["5e-324", "1e308", "-1.7976931348623157e308"] {
+            let n: Number = serde_json::from_str(t).unwrap();
+            assert!(for_people(&n).len() <= 64, "{t}: {}", for_people(&n));
         }
     }
 }

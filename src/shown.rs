@@ -136,7 +136,7 @@ fn flatten<'m>(
 }
 
 /// A JSON value as text a person reads: strings bare, numbers with every digit in its place
-/// ([`crate::number::positional`]: a cap of `1e3` or `1.5e-7` is not one a person reads), everything else as
+/// ([`crate::number::for_people`]: a cap of `1e3` or `1.5e-7` is not one a person reads), everything else as
 /// JSON, with hidden characters as markers (JSON escapes controls but not bidi or zero-width
 /// characters).
 ///
@@ -162,7 +162,7 @@ fn shown_as(v: &Value, in_list: bool) -> String {
         Value::String(s) if reads_as_itself(s) && !(in_list && splits_a_list(s)) => {
             with_markers(s).into_owned()
         }
-        Value::Number(n) => crate::number::positional(n),
+        Value::Number(n) => crate::number::for_people(n),
         other => with_markers(&other.to_string()).into_owned(),
     }
 }

@@ -536,6 +536,7 @@ fn is_currency_code(s: &str) -> bool {
 }
 
 /// A capped value in words: bytes in KiB/MiB/GiB, seconds in minutes, anything else as is.
+/// Words never round the cap: where they would, the exact value comes first.
 fn quantity(field: &str, value: &str) -> String {
     let Ok(n) = value.parse::<f64>() else {
         return value.to_owned();
@@ -544,26 +545,39 @@ fn quantity(field: &str, value: &str) -> String {
         return bytes(n);
     }
     if field.ends_with("_secs") || field.ends_with("_seconds") || field == "seconds" {
-        return minutes(n as i64);
+        // Whole seconds read as minutes and hours; 90.9 s stays 90.9 s.
+        return if n.fract() == 0.0 && n.abs() < 1e12 {
+            minutes(n as i64)
+        } else {
+            format!("{value} s")
+        };
     }
     value.to_owned()
 }
 
-/// 10485760 → "10 MiB"; under 1 KiB in bytes.
+/// 10485760 → "10 MiB"; under 1 KiB in bytes; a size that one decimal of its unit does not
+/// hold exactly in bytes first: 1100000 → "1100000 bytes (about 1 MiB)".
 pub(crate) fn bytes(n: f64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024.0 {
         return format!("{n} bytes");
     }
     let mut v = n / 1024.0;
+    let mut scale = 1024.0;
     let mut unit = 0;
     while v >= 1024.0 && unit + 1 < UNITS.len() {
         v /= 1024.0;
+        scale *= 1024.0;
         unit += 1;
     }
     let shown = format!("{v:.1}");
+    let exact = shown.parse::<f64>().is_ok_and(|s| s * scale == n);
     let shown = shown.strip_suffix(".0").unwrap_or(&shown);
-    format!("{shown} {}", UNITS[unit])
+    if exact {
+        format!("{shown} {}", UNITS[unit])
+    } else {
+        format!("{n} bytes (about {shown} {})", UNITS[unit])
+    }
 }
 
 /// A duration in whole minutes where it is one: "30 min", "1 h 30 min", "45 s".

@@ -575,3 +575,10 @@ fn numbers_are_shown_with_every_digit_in_place() {
     assert!(said.contains("never ids 1000 nor 12"), "{said}");
     assert!(!said.contains("e-7") && !said.contains("e3"), "{said}");
 }
+
+/// A cap in words must not read smaller than the cap enforced.
+#[test]
+fn quantity_never_reads_below_the_cap() {
+    assert_eq!(quantity("timeout_secs", "90.9"), "90.9 s"); // reads "1 min 30 s"
+    assert_ne!(quantity("upload_bytes", "1100000"), "1 MiB"); // 1.049 MiB allowed
+}
