@@ -569,8 +569,8 @@ fn blocked_hosts_read_the_host_of_a_url() {
             (json!({"recipient": "ceo@x.com"}), Some("is blocked")),
             (json!({"recipient": "cfo@x.com"}), None),
             (json!({"recipient": "ceo@mail.x.com"}), None),
-            // A single-label host blocks the names under it too (browsers send `a.localhost`
-            // to the loopback).
+            // `localhost` blocks the names under it too (browsers send `a.localhost` to the
+            // loopback).
             (json!({"recipient": "a.localhost"}), Some("is blocked")),
         ],
     );
@@ -1477,4 +1477,134 @@ fn domain_entry_spellings() {
         "hosts",
         &[json!("http://a.localhost/")],
     );
+}
+/// Every value of `field` in `values` must be let through by `scope` (a false refusal fails).
+fn all_pass(scope: Value, field: &str, values: &[Value]) {
+    let scope = obj(scope);
+    assert_eq!(validate(&scope), Ok(()));
+    for v in values {
+        if let Err(e) = enforce(&scope, Some(&obj(json!({ field: v })))) {
+            panic!("{v} refused: {e}");
+        }
+    }
+}
+
+/// A seventh pass (each of these got past its block list, or was refused, before): an IPv6
+/// entry as people write it blocks the address in every form.
+#[test]
+fn blocked_ipv6_entries_as_written() {
+    all_blocked(
+        json!({"blocked_hosts": ["::1"]}),
+        "hosts",
+        &[
+            json!("http://[::1]:8080/"),
+            json!("0:0:0:0:0:0:0:1"),
+            json!("[::1]"),
+        ],
+    );
+    all_blocked(
+        json!({"blocked_hosts": ["2001:db8::1"]}),
+        "hosts",
+        &[json!("https://[2001:db8::1]/"), json!("2001:db8:0::1")],
+    );
+}
+
+/// A bracketed or bare IPv6 value (Go's Dial, Python's socket) is read as a host.
+#[test]
+fn bare_ipv6_values_are_hosts() {
+    all_blocked(
+        json!({"blocked_hosts": ["[::1]"]}),
+        "hosts",
+        &[json!("[0::1]"), json!("[::1]:8080"), json!("::1")],
+    );
+    all_blocked(
+        json!({"blocked_hosts": ["127.0.0.1"]}),
+        "hosts",
+        &[json!("[::ffff:127.0.0.1]:80"), json!("::ffff:7f00:1")],
+    );
+}
+
+/// curl sends `u@evil.com/x` to evil.com; Python's urlsplit reads `good.com\@evil.com` as
+/// evil.com.
+#[test]
+fn userinfo_then_path_names_the_host_after_the_at() {
+    all_blocked(
+        json!({"blocked_hosts": ["evil.com", "10.0.0.1"]}),
+        "hosts",
+        &[
+            json!("u@evil.com/x"),
+            json!("u@evil.com\\x"),
+            json!("http://good.com\\@evil.com/x"),
+            json!("u@10.0.0.1/x"),
+            json!("167772161/x"),
+        ],
+    );
+}
+
+/// `f"http://{host}/"` of the number 2130706433 is 127.0.0.1; `ceo@[127.0.0.1]` is an RFC 5321
+/// address literal.
+#[test]
+fn a_host_as_a_json_number_or_an_address_literal() {
+    all_blocked(
+        json!({"blocked_hosts": ["127.0.0.1"]}),
+        "hosts",
+        &[json!(2130706433), json!("ceo@[127.0.0.1]")],
+    );
+}
+
+/// Python's `float.fromhex("0xd.0")` and C's strtod read 13.0.
+#[test]
+fn hex_float_without_a_power() {
+    all_blocked(
+        json!({"blocked_amount": [13]}),
+        "amount",
+        &[json!("0xd.0"), json!("0xd.")],
+    );
+}
+
+/// YAML 1.1's base-60 float.
+#[test]
+fn yaml_base60_with_a_fraction() {
+    all_blocked(
+        json!({"blocked_amount": [60.5]}),
+        "amount",
+        &[json!("1:00.5")],
+    );
+}
+
+/// Numeric text names no host: `"13"` is not 0.0.0.13, so it does not refuse `"0.13"`.
+#[test]
+fn numeric_text_entries_name_no_host() {
+    all_pass(
+        json!({"blocked_amount": ["13"]}),
+        "amount",
+        &[json!("0.13")],
+    );
+    all_pass(json!({"blocked_amount": ["5"]}), "amount", &[json!("0.5")]);
+    all_pass(
+        json!({"blocked_versions": ["1.2"]}),
+        "versions",
+        &[json!("1.0.2")],
+    );
+}
+
+/// A URL entry with a path blocks that URL, not its whole host.
+#[test]
+fn a_url_entry_with_a_path_does_not_block_its_host() {
+    all_pass(
+        json!({"blocked_urls": ["https://github.com/evil/repo"]}),
+        "urls",
+        &[json!("https://github.com/good/repo")],
+    );
+}
+
+/// A single word names no domain: `["sh"]` does not refuse `"run.sh"`.
+#[test]
+fn single_word_entries_name_no_domain() {
+    all_pass(
+        json!({"blocked_commands": ["sh"]}),
+        "commands",
+        &[json!("run.sh")],
+    );
+    all_pass(json!({"blocked_tags": ["js"]}), "tags", &[json!("node.js")]);
 }

@@ -607,16 +607,19 @@ fn addresses_named(item: &Value) -> usize {
         .unwrap_or(0)
 }
 
-/// A text value as URL parsers may read it: as written, and with `%XX` decoded, look-alikes
-/// of ASCII as ASCII and `\` as `/` ([`url_hosts`]' reading).
+/// A value as URL parsers may read it: a text as written, and with `%XX` decoded and look-alikes
+/// of ASCII as ASCII, with `\` as `/` ([`url_hosts`]' reading) and as written; a number as its
+/// digits.
 fn url_texts(item: &Value) -> Vec<String> {
-    let Some(text) = item.as_str() else {
-        return Vec::new();
-    };
-    vec![
-        text.to_owned(),
-        fold_text(&fully_decoded(text)).replace('\\', "/"),
-    ]
+    match item {
+        Value::String(text) => {
+            let folded = fold_text(&fully_decoded(text));
+            vec![text.to_owned(), folded.replace('\\', "/"), folded]
+        }
+        // A service may put a number in a URL: `http://2130706433/` is 127.0.0.1.
+        Value::Number(n) => vec![n.to_string()],
+        _ => Vec::new(),
+    }
 }
 
 /// The hosts a URL-like text may name, as a block list of hosts compares them, with `%XX`

@@ -84,11 +84,18 @@ fn signed(text: &str) -> (&'static str, &str) {
     }
 }
 
-/// The decimal value of a hexadecimal float (`0x1.ap3`, `-0xd.0p0`: hexadecimal digits, an
-/// optional point, `p` and a decimal power of two), as the float a reader makes of it.
+/// The decimal value of a hexadecimal float (`0x1.ap3`, `-0xd.0p0`, `0xd.`: hexadecimal digits,
+/// an optional point, `p` and a decimal power of two, which a point makes optional), as the
+/// float a reader makes of it.
 fn hex_float(text: &str) -> Option<String> {
     let (sign, unsigned) = signed(text);
-    let (mantissa, power) = unsigned.strip_prefix("0x")?.split_once('p')?;
+    let rest = unsigned.strip_prefix("0x")?;
+    // C's strtod and Python's float.fromhex take a point without a power (`0xd.0`).
+    let (mantissa, power) = match rest.split_once('p') {
+        Some(split) => split,
+        None if rest.contains('.') => (rest, "0"),
+        None => return None,
+    };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = format!("{int}{frac}");
     if digits.is_empty() || digits.len() > 30 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -100,11 +107,22 @@ fn hex_float(text: &str) -> Option<String> {
     value.is_finite().then(|| format!("{sign}{value}"))
 }
 
-/// The whole number of YAML 1.1's base 60 (`1:00` is 60, `1:02:03` is 3723): a first part of
-/// decimal digits, then parts of one or two digits below 60, joined by `:`.
+/// The number of YAML 1.1's base 60 (`1:00` is 60, `1:02:03` is 3723, `1:00.5` is 60.5): a
+/// first part of decimal digits, then parts of one or two digits below 60, joined by `:`, and a
+/// decimal fraction after the last.
 fn sexagesimal(text: &str) -> Option<String> {
     let (sign, unsigned) = signed(text);
-    let mut parts = unsigned.split(':');
+    // YAML 1.1's base-60 float has a fraction after its last part (`1:00.5` is 60.5).
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction))
+            if !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (whole, Some(fraction))
+        }
+        Some(_) => return None,
+        None => (unsigned, None),
+    };
+    let mut parts = whole.split(':');
     let first = parts.next()?;
     if first.is_empty() || first.len() > 20 || !first.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -118,12 +136,10 @@ fn sexagesimal(text: &str) -> Option<String> {
         n = n.checked_mul(60)?.checked_add(u128::from(digit))?;
         any = true;
     }
-    any.then(|| {
-        if n == 0 {
-            "0".to_owned()
-        } else {
-            format!("{sign}{n}")
-        }
+    any.then(|| match fraction {
+        Some(fraction) => format!("{sign}{n}.{fraction}"),
+        None if n == 0 => "0".to_owned(),
+        None => format!("{sign}{n}"),
     })
 }
 
@@ -210,11 +226,14 @@ mod tests {
             ("0xdp0", "13"),
             ("-0xd.0p0", "-13"),
             ("0x1p-1", "0.5"),
+            ("0xd.0", "13"),
+            ("0xd.", "13"),
             ("13d", "13"),
             ("13.5f", "13.5"),
             ("1:00", "60"),
             ("1:02:03", "3723"),
             ("-1:00", "-60"),
+            ("1:00.5", "60.5"),
             ("0x0", "0"),
             ("-0x0", "0"),
             ("0xffffffffffffffffffffffffffffffff", &u128::MAX.to_string()),

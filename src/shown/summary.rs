@@ -541,12 +541,18 @@ fn quantity(field: &str, value: &str) -> String {
     let Ok(n) = value.parse::<f64>() else {
         return value.to_owned();
     };
+    // A whole number the float does not hold (2^53 + 1) is written as sent.
+    let held = !value.bytes().all(|b| b.is_ascii_digit()) || format!("{n:.0}") == value;
     if field.ends_with("bytes") || field.ends_with("size") {
-        return bytes(n);
+        return if held {
+            bytes(n)
+        } else {
+            format!("{value} bytes")
+        };
     }
     if field.ends_with("_secs") || field.ends_with("_seconds") || field == "seconds" {
         // Whole seconds read as minutes and hours; 90.9 s stays 90.9 s.
-        return if n.fract() == 0.0 && n.abs() < 1e12 {
+        return if held && n.fract() == 0.0 && n.abs() < 1e12 {
             minutes(n as i64)
         } else {
             format!("{value} s")
@@ -587,7 +593,8 @@ pub(crate) fn minutes(secs: i64) -> String {
         s if s < 3600 && s % 60 == 0 => format!("{} min", s / 60),
         s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
         s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s if s % 60 == 0 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s => format!("{} h {} min {} s", s / 3600, (s % 3600) / 60, s % 60),
     }
 }
 

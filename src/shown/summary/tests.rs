@@ -579,6 +579,25 @@ fn numbers_are_shown_with_every_digit_in_place() {
 /// A cap in words must not read smaller than the cap enforced.
 #[test]
 fn quantity_never_reads_below_the_cap() {
-    assert_eq!(quantity("timeout_secs", "90.9"), "90.9 s"); // reads "1 min 30 s"
-    assert_ne!(quantity("upload_bytes", "1100000"), "1 MiB"); // 1.049 MiB allowed
+    assert_eq!(quantity("timeout_secs", "90.9"), "90.9 s");
+    assert_eq!(
+        quantity("upload_bytes", "1100000"),
+        "1100000 bytes (about 1 MiB)"
+    );
+}
+/// Seconds over an hour keep their seconds.
+#[test]
+fn seconds_over_an_hour_keep_their_seconds() {
+    assert_eq!(quantity("runtime_secs", "3661"), "1 h 1 min 1 s");
+    assert_ne!(quantity("runtime_secs", "7199"), "1 h 59 min");
+}
+
+/// A byte cap the float does not hold (2^53 + 1) is written as sent.
+#[test]
+fn a_bytes_cap_above_2_pow_53_is_written_as_sent() {
+    let s = said(
+        "files.upload",
+        json!({"max_file_size": 9007199254740993u64}),
+    );
+    assert!(!s.contains("at most 8192 TiB"), "{s}");
 }
