@@ -1480,13 +1480,8 @@ fn domain_entry_spellings() {
 }
 /// Every value of `field` in `values` must be let through by `scope` (a false refusal fails).
 fn all_pass(scope: Value, field: &str, values: &[Value]) {
-    let scope = obj(scope);
-    assert_eq!(validate(&scope), Ok(()));
-    for v in values {
-        if let Err(e) = enforce(&scope, Some(&obj(json!({ field: v })))) {
-            panic!("{v} refused: {e}");
-        }
-    }
+    let rows: Vec<_> = values.iter().map(|v| (json!({ field: v }), None)).collect();
+    table(scope, "", &rows);
 }
 
 /// A seventh pass (each of these got past its block list, or was refused, before): an IPv6

@@ -283,6 +283,16 @@ fn constraint(
                 .filter(|s| is_path || absolute(s))
                 .filter_map(|s| path::clean(s).ok())
                 .collect();
+            // Each text entry as an address, and the host it names, read once for all values.
+            let forms: Vec<Option<(String, Option<hosts::Host>)>> = list
+                .iter()
+                .map(|b| {
+                    let form = address_form(&fold_text(b.as_str()?))?;
+                    let host = hosts::of_entry(&form);
+                    Some((form, host))
+                })
+                .collect();
+            let names_a_host = forms.iter().flatten().any(|(_, host)| host.is_some());
             for item in values(value, &name(n), true)? {
                 let hit = if is_path {
                     let p = path_of(item, &name(n))?;
@@ -301,20 +311,24 @@ fn constraint(
                 } else {
                     let as_path =
                         !path_entries.is_empty() && blocked_reading(item, &path_entries, &name(n))?;
+                    let texts = url_texts(item);
                     let mut pieces = pieces(item);
-                    pieces.extend(url_hosts(item));
-                    let named = hosts::named(&url_texts(item), &pieces);
+                    pieces.extend(texts.iter().flat_map(|t| url_hosts(t)));
+                    let named = if names_a_host {
+                        hosts::named(&texts, &pieces)
+                    } else {
+                        Vec::new()
+                    };
                     as_path
-                        || list.iter().any(|b| {
+                        || list.iter().zip(&forms).any(|(b, form)| {
                             json_eq(item, b)
                                 || loosely_equal(item, b)
-                                || b.as_str()
-                                    .and_then(|b| address_form(&fold_text(b)))
-                                    .is_some_and(|b| {
-                                        pieces.contains(&b)
-                                            || hosts::of_entry(&b)
-                                                .is_some_and(|e| hosts::any_under(&named, &e))
-                                    })
+                                || form.as_ref().is_some_and(|(form, host)| {
+                                    pieces.contains(form)
+                                        || host
+                                            .as_ref()
+                                            .is_some_and(|e| hosts::any_under(&named, e))
+                                })
                         })
                 };
                 if hit {
@@ -608,8 +622,9 @@ fn addresses_named(item: &Value) -> usize {
 }
 
 /// A value as URL parsers may read it: a text as written, and with `%XX` decoded and look-alikes
-/// of ASCII as ASCII, with `\` as `/` ([`url_hosts`]' reading) and as written; a number as its
-/// digits.
+/// of ASCII as ASCII, once with `\` as `/` (as WHATWG URL parsers read it) and once as written
+/// (as Python's `urlsplit` reads `http://good.com\@evil.com/`: its host is `evil.com`); a number
+/// as its digits.
 fn url_texts(item: &Value) -> Vec<String> {
     match item {
         Value::String(text) => {
@@ -622,16 +637,12 @@ fn url_texts(item: &Value) -> Vec<String> {
     }
 }
 
-/// The hosts a URL-like text may name, as a block list of hosts compares them, with `%XX`
-/// decoded and `\\` read as `/` (as WHATWG URL parsers do): the authority after `//` or after
-/// a scheme's colon and any slashes (`https://evil.com`, `https:/evil.com`, `https:evil.com`,
-/// `ws:\\evil.com`), without user info, port and final dots; and the part before the first `/`
-/// of a text without `//` that has a dot there and no `@` (`evil.com/x`).
-fn url_hosts(item: &Value) -> Vec<String> {
-    let Some(text) = item.as_str() else {
-        return Vec::new();
-    };
-    let text = fold_text(&fully_decoded(text)).replace('\\', "/");
+/// The hosts a URL-like text ([`url_texts`]) may name, as a block list of hosts compares them:
+/// the authority after `//` or after a scheme's colon and any slashes (`https://evil.com`,
+/// `https:/evil.com`, `https:evil.com`, `ws:\\evil.com` read with `\\` as `/`), without user
+/// info, port and final dots; and the part before the first `/` of a text without `//` that has
+/// a dot there and no `@` (`evil.com/x`).
+fn url_hosts(text: &str) -> Vec<String> {
     let text = text.trim();
     let mut authorities = Vec::new();
     if let Some((_, rest)) = text.split_once("//") {

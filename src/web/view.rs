@@ -177,14 +177,18 @@ pub(super) fn edits(scope: &Map<String, Value>) -> Vec<Edit> {
             problem: None,
         };
         match v {
-            Value::Number(n) => out.push(Edit {
-                kind: "number",
-                field: form::number_field(key),
-                value: crate::number::positional(n),
-                max: crate::number::positional(n),
-                step: if n.is_f64() { "any" } else { "1" },
-                ..base
-            }),
+            Value::Number(n) => {
+                // The cap as it stands is both the field's value and its most.
+                let cap = crate::number::positional(n);
+                out.push(Edit {
+                    kind: "number",
+                    field: form::number_field(key),
+                    value: cap.clone(),
+                    max: cap,
+                    step: if n.is_f64() { "any" } else { "1" },
+                    ..base
+                });
+            }
             Value::Array(items) if !key.starts_with("blocked_") && !items.is_empty() => {
                 out.push(Edit {
                     kind: "list",
