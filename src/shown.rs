@@ -143,8 +143,9 @@ fn flatten<'m>(
 /// A string that would not read as the text it is is shown in JSON's quotes: an empty one, one
 /// with a blank at either end (a space, a wide space, the Braille blank), one that reads as
 /// another kind of value (`"100"` and `100`, `"null"` and `null`, `"[]"` and `[]` are different
-/// values to the service), and one holding what reads as our markers (`[U+200B]`, `[4 spaces]`),
-/// which a real hidden character would be shown as. A list item is also quoted when it holds a
+/// values to the service), one holding what reads as our markers (`[U+200B]`, `[4 spaces]`),
+/// which a real hidden character would be shown as, and one holding our way of writing a long
+/// number (`× 10^`). A list item is also quoted when it holds a
 /// comma or a bracket, which would read as two items, or as the list's end, where the list is
 /// written on one line.
 pub(crate) fn text(v: &Value) -> String {
@@ -177,6 +178,8 @@ fn reads_as_itself(s: &str) -> bool {
         && !matches!(first, '"' | '[' | '{')
         && !s.contains("[U+")
         && !s.contains(" spaces]")
+        // How a long number is written (`5 × 10^-324`): text so written is text, in quotes.
+        && !s.contains("× 10^")
         && serde_json::from_str::<Value>(s).is_err()
 }
 

@@ -1543,7 +1543,11 @@ fn a_host_as_a_json_number_or_an_address_literal() {
     all_blocked(
         json!({"blocked_hosts": ["127.0.0.1"]}),
         "hosts",
-        &[json!(2130706433), json!("ceo@[127.0.0.1]")],
+        &[
+            json!(2130706433),
+            json!(2130706433.0),
+            json!("ceo@[127.0.0.1]"),
+        ],
     );
 }
 

@@ -631,8 +631,15 @@ fn url_texts(item: &Value) -> Vec<String> {
             let folded = fold_text(&fully_decoded(text));
             vec![text.to_owned(), folded.replace('\\', "/"), folded]
         }
-        // A service may put a number in a URL: `http://2130706433/` is 127.0.0.1.
-        Value::Number(n) => vec![n.to_string()],
+        // A service may put a number in a URL: `http://2130706433/` is 127.0.0.1, and so is
+        // JavaScript's `"http://" + 2130706433.0`.
+        Value::Number(n) => {
+            let whole = n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0)
+                .map(|f| format!("{f:.0}"));
+            std::iter::once(n.to_string()).chain(whole).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -539,18 +539,22 @@ fn is_currency_code(s: &str) -> bool {
 /// Words never round the cap: where they would, the exact value comes first.
 fn quantity(field: &str, value: &str) -> String {
     let Ok(n) = value.parse::<f64>() else {
-        return value.to_owned();
+        // A number too long to write out (`1 × 10^300`) keeps its unit.
+        return match unit(field) {
+            Some(unit) if value.contains("× 10^") => format!("{value} {unit}"),
+            _ => value.to_owned(),
+        };
     };
     // A whole number the float does not hold (2^53 + 1) is written as sent.
     let held = !value.bytes().all(|b| b.is_ascii_digit()) || format!("{n:.0}") == value;
-    if field.ends_with("bytes") || field.ends_with("size") {
+    if unit(field) == Some("bytes") {
         return if held {
             bytes(n)
         } else {
             format!("{value} bytes")
         };
     }
-    if field.ends_with("_secs") || field.ends_with("_seconds") || field == "seconds" {
+    if unit(field) == Some("s") {
         // Whole seconds read as minutes and hours; 90.9 s stays 90.9 s.
         return if held && n.fract() == 0.0 && n.abs() < 1e12 {
             minutes(n as i64)
@@ -559,6 +563,17 @@ fn quantity(field: &str, value: &str) -> String {
         };
     }
     value.to_owned()
+}
+
+/// The unit a capped field counts in, by its name: bytes for a size, seconds for a duration.
+fn unit(field: &str) -> Option<&'static str> {
+    if field.ends_with("bytes") || field.ends_with("size") {
+        Some("bytes")
+    } else if field.ends_with("_secs") || field.ends_with("_seconds") || field == "seconds" {
+        Some("s")
+    } else {
+        None
+    }
 }
 
 /// 10485760 → "10 MiB"; under 1 KiB in bytes; a size that one decimal of its unit does not

@@ -601,3 +601,15 @@ fn a_bytes_cap_above_2_pow_53_is_written_as_sent() {
     );
     assert!(!s.contains("at most 8192 TiB"), "{s}");
 }
+
+/// A text written the way a long number is written reads as text, not as that number; and such
+/// a number keeps its unit (a third attacker pass).
+#[test]
+fn text_in_our_number_notation_is_not_a_number() {
+    let text = said("deploy.prod", json!({"allowed_note": ["5 × 10^-324"]}));
+    let number = said("deploy.prod", json!({"allowed_note": [5e-324]}));
+    assert_ne!(text, number, "a string and a number read alike");
+    assert!(text.contains("\"5 × 10^-324\""), "{text}");
+    let size = said("files.upload", json!({"max_upload_bytes": 1e300}));
+    assert!(size.contains("at most 1 × 10^300 bytes"), "{size}");
+}
